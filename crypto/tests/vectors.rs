@@ -1,0 +1,174 @@
+//! Test vectors: recompute every value in `docs/vectors/crypto.json` from fixed inputs and
+//! compare. Run with `COVE_WRITE_VECTORS=1` to (re)write the file instead.
+
+use std::path::PathBuf;
+
+use cove_crypto::{
+    envelope_epoch, open, seal_with_nonce, Domain, GroupSecret, Invite, MasterSeed, PublicKey,
+    Signature,
+};
+use data_encoding::BASE64URL_NOPAD;
+use serde_json::{json, Value};
+
+fn path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../docs/vectors/crypto.json")
+}
+
+/// Bytes `start, start+1, ...` (wrapping), `N` of them.
+fn seq<const N: usize>(start: u8) -> [u8; N] {
+    std::array::from_fn(|i| start.wrapping_add(i as u8))
+}
+
+const MESSAGE: &[u8] = b"cove test vector: a signed message body";
+const PLAINTEXT: &[u8] = b"hello, cove";
+const CHARTER: &[u8] = b"founder-signed charter bytes (opaque to the invite codec)";
+const EXPIRES: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const ENVELOPE_EPOCH: u32 = 1;
+
+fn compute() -> Value {
+    let master_seed = MasterSeed::from_bytes(seq(0x01));
+    let group_secret = GroupSecret::from_bytes(seq(0x21));
+    let group_id = group_secret.id();
+    let topic = group_secret.topic();
+    let pseudonym = master_seed.pseudonym(&group_id);
+    let public = pseudonym.public();
+
+    let signature = pseudonym.sign(Domain::Message, MESSAGE);
+    let mut preimage = Domain::Message.prefix().to_vec();
+    preimage.extend_from_slice(MESSAGE);
+
+    let nonce: [u8; 24] = seq(0x41);
+    let content_key = group_secret.content_key(ENVELOPE_EPOCH);
+    let envelope = seal_with_nonce(&content_key, &topic, ENVELOPE_EPOCH, nonce, PLAINTEXT);
+    let mut aad = b"cove/v1/envelope".to_vec();
+    aad.push(1);
+    aad.extend_from_slice(&ENVELOPE_EPOCH.to_be_bytes());
+    aad.extend_from_slice(&(topic.len() as u16).to_be_bytes());
+    aad.extend_from_slice(topic.as_bytes());
+
+    let invite = Invite {
+        group_secret: group_secret.clone(),
+        charter: CHARTER.to_vec(),
+        addrs: vec![
+            "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+                .to_string(),
+            "/ip6/::1/udp/4001/quic-v1".to_string(),
+        ],
+        expires_at: EXPIRES,
+    };
+    let invite_text = invite.encode();
+    let raw = BASE64URL_NOPAD
+        .decode(&invite_text.as_bytes()["cove:".len()..])
+        .expect("encoder output is valid base64url");
+    let (body, checksum) = raw.split_at(raw.len() - 4);
+
+    json!({
+        "description": "Cove crypto test vectors; see docs/PROTOCOL.md section 7. All byte strings are lowercase hex.",
+        "keys": {
+            "master_seed": hex::encode(master_seed.as_bytes()),
+            "group_secret": hex::encode(group_secret.as_bytes()),
+            "group_id": group_id.to_string(),
+            "group_id_short": group_id.short(),
+            "topic": topic,
+            "content_key_epoch_0": hex::encode(group_secret.content_key(0).as_bytes()),
+            "content_key_epoch_1": hex::encode(group_secret.content_key(1).as_bytes()),
+            "sync_key": hex::encode(group_secret.sync_key()),
+            "discovery_key": hex::encode(group_secret.discovery_key()),
+        },
+        "pseudonym": {
+            "secret_key": hex::encode(pseudonym.secret_bytes()),
+            "public_key": public.to_string(),
+            "fingerprint": public.fingerprint(),
+        },
+        "signature": {
+            "domain": "Message",
+            "prefix": hex::encode(Domain::Message.prefix()),
+            "message": hex::encode(MESSAGE),
+            "preimage": hex::encode(&preimage),
+            "signature": hex::encode(signature.to_bytes()),
+        },
+        "envelope": {
+            "epoch": ENVELOPE_EPOCH,
+            "topic": topic,
+            "content_key": hex::encode(content_key.as_bytes()),
+            "nonce": hex::encode(nonce),
+            "plaintext": hex::encode(PLAINTEXT),
+            "aad": hex::encode(&aad),
+            "envelope": hex::encode(&envelope),
+        },
+        "invite": {
+            "group_secret": hex::encode(group_secret.as_bytes()),
+            "charter": hex::encode(CHARTER),
+            "addrs": invite.addrs,
+            "expires": EXPIRES,
+            "version": body[0],
+            "cbor_payload": hex::encode(&body[1..]),
+            "checksum": hex::encode(checksum),
+            "invite": invite_text,
+        },
+    })
+}
+
+fn hex_field<const N: usize>(v: &Value, a: &str, b: &str) -> [u8; N] {
+    let s = v[a][b]
+        .as_str()
+        .unwrap_or_else(|| panic!("{a}.{b} missing"));
+    hex::decode(s).unwrap().try_into().unwrap()
+}
+
+#[test]
+fn vectors_match_file() {
+    let computed = compute();
+    if std::env::var("COVE_WRITE_VECTORS").as_deref() == Ok("1") {
+        let text = serde_json::to_string_pretty(&computed).unwrap() + "\n";
+        std::fs::write(path(), text).expect("write docs/vectors/crypto.json");
+        return;
+    }
+    let text = std::fs::read_to_string(path())
+        .expect("docs/vectors/crypto.json missing; run with COVE_WRITE_VECTORS=1 to create it");
+    let stored: Value = serde_json::from_str(&text).unwrap();
+    for section in ["keys", "pseudonym", "signature", "envelope", "invite"] {
+        assert_eq!(
+            stored[section], computed[section],
+            "section {section:?} of docs/vectors/crypto.json differs from the implementation"
+        );
+    }
+    assert_eq!(stored, computed);
+}
+
+/// The stored vectors also work in the decoding direction (what another implementation
+/// would produce must be accepted here).
+#[test]
+fn stored_vectors_decode() {
+    if std::env::var("COVE_WRITE_VECTORS").as_deref() == Ok("1") {
+        return; // the file is being rewritten by `vectors_match_file`
+    }
+    let text = std::fs::read_to_string(path()).expect("docs/vectors/crypto.json");
+    let v: Value = serde_json::from_str(&text).unwrap();
+
+    let public = PublicKey::from_bytes(hex_field(&v, "pseudonym", "public_key")).unwrap();
+    let sig = Signature::from_bytes(hex_field(&v, "signature", "signature"));
+    let msg = hex::decode(v["signature"]["message"].as_str().unwrap()).unwrap();
+    public.verify(Domain::Message, &msg, &sig).unwrap();
+    assert!(public.verify(Domain::SyncProof, &msg, &sig).is_err());
+
+    let group = GroupSecret::from_bytes(hex_field(&v, "keys", "group_secret"));
+    let envelope = hex::decode(v["envelope"]["envelope"].as_str().unwrap()).unwrap();
+    let topic = v["envelope"]["topic"].as_str().unwrap();
+    let epoch = envelope_epoch(&envelope).unwrap();
+    assert_eq!(u64::from(epoch), v["envelope"]["epoch"].as_u64().unwrap());
+    let plain = open(&group.content_key(epoch), topic, &envelope).unwrap();
+    assert_eq!(
+        hex::encode(plain),
+        v["envelope"]["plaintext"].as_str().unwrap()
+    );
+
+    let invite =
+        Invite::decode(v["invite"]["invite"].as_str().unwrap(), EXPIRES - 1).expect("invite");
+    assert_eq!(invite.group_secret, group);
+    assert_eq!(
+        hex::encode(&invite.charter),
+        v["invite"]["charter"].as_str().unwrap()
+    );
+    assert_eq!(invite.expires_at, v["invite"]["expires"].as_u64().unwrap());
+}
