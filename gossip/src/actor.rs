@@ -1,0 +1,846 @@
+//! The actor task: sole owner of the [`Swarm`].
+//!
+//! One `tokio::select!` loop, `biased` so that local control comes before remote work:
+//!
+//! 1. **commands** from [`Gossip`](crate::Gossip) handles (each carries a oneshot reply);
+//! 2. **outbox drain**: events the caller's channel had no room for. While the outbox is not
+//!    empty the swarm is not polled at all: that is the backpressure, and it means no event is
+//!    ever dropped. Commands are still served, so a caller that calls `report` from its event
+//!    loop cannot deadlock us;
+//! 3. **swarm events** (connections, gossipsub, identify, kad, mdns);
+//! 4. **the discovery timer**: every `Config::discovery_interval` (and shortly after a new
+//!    connection) look up the providers of every subscribed discovery key and dial those we
+//!    are not connected to; every `Config::provide_interval` re-announce our own records;
+//!    while we have no connection at all, redial the bootstrap addresses.
+
+use std::{
+    collections::{hash_map::Entry, HashMap, HashSet, VecDeque},
+    pin::Pin,
+    time::Duration,
+};
+
+use futures::StreamExt;
+use libp2p::{
+    gossipsub::{self, MessageAcceptance, PublishError},
+    identify,
+    kad::{self, store::RecordStore, GetProvidersOk, QueryId, QueryResult, RecordKey},
+    mdns,
+    multiaddr::Protocol,
+    noise,
+    swarm::{
+        dial_opts::{DialOpts, PeerCondition},
+        ConnectionId, SwarmEvent,
+    },
+    tcp, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder,
+};
+use tokio::{
+    sync::{mpsc, oneshot},
+    time::{Instant, Sleep},
+};
+use tracing::{debug, info, trace, warn};
+
+use crate::{
+    behaviour::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL},
+    Config, Error, Event, MessageId, PeerInfo, Published, Verdict,
+};
+
+/// How long `spawn` waits for every listener to report its first bound address.
+const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connections with no protocol activity are closed after this long. Gossipsub keeps
+/// connections to peers that share a topic alive, so this only prunes stray connections
+/// (e.g. kad queries to peers of other groups).
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Delay between a new connection and the next discovery round: long enough for identify to
+/// have told kad the new peer's listen addresses, short enough to feel immediate.
+const DISCOVERY_AFTER_CONNECT: Duration = Duration::from_millis(500);
+
+/// A request from a [`Gossip`](crate::Gossip) handle.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Subscribe {
+        topic: String,
+        discovery_key: [u8; 32],
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Unsubscribe {
+        topic: String,
+        reply: oneshot::Sender<()>,
+    },
+    Publish {
+        topic: String,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<Published, Error>>,
+    },
+    Report {
+        id: MessageId,
+        source: PeerId,
+        verdict: Verdict,
+        reply: oneshot::Sender<()>,
+    },
+    ListenAddrs {
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    MeshPeers {
+        topic: String,
+        reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Shutdown {
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// What we know about one connected peer.
+#[derive(Debug, Default)]
+struct PeerState {
+    /// Remote address of each open connection.
+    connections: HashMap<ConnectionId, Multiaddr>,
+    /// Listen addresses from its latest identify info.
+    listen_addrs: Vec<Multiaddr>,
+}
+
+/// Whether the loop goes on after a command.
+enum Flow {
+    Continue,
+    Stop,
+}
+
+pub(crate) struct Actor {
+    swarm: Swarm<Behaviour>,
+    commands: mpsc::Receiver<Command>,
+    events: mpsc::Sender<Event>,
+    /// Events waiting for room in `events`; non-empty means "do not poll the swarm".
+    outbox: VecDeque<Event>,
+    local_peer_id: PeerId,
+    max_message_size: usize,
+    discovery_interval: Duration,
+    provide_interval: Duration,
+    /// Subscribed topics and their discovery keys.
+    topics: HashMap<String, [u8; 32]>,
+    /// In-flight provider lookups, so that a slow lookup is not started twice.
+    lookups: HashMap<QueryId, [u8; 32]>,
+    peers: HashMap<PeerId, PeerState>,
+    /// Next discovery round.
+    timer: Pin<Box<Sleep>>,
+    /// Next re-announcement of our provider records.
+    next_provide: Instant,
+    /// When we last announced our provider records.
+    last_provide: Option<Instant>,
+    /// Redialed on timer ticks while we have no connection at all.
+    bootstrap: Vec<Multiaddr>,
+}
+
+impl Actor {
+    /// Builds the swarm, binds the listeners (waiting for their addresses) and dials the
+    /// bootstrap addresses.
+    pub(crate) async fn start(
+        config: Config,
+        commands: mpsc::Receiver<Command>,
+        events: mpsc::Sender<Event>,
+    ) -> Result<Self, Error> {
+        let behaviour = Behaviour::new(&config.keypair, &config)?;
+        let Ok(builder) = SwarmBuilder::with_existing_identity(config.keypair.clone())
+            .with_tokio()
+            .with_tcp(
+                tcp::Config::default().nodelay(true),
+                noise::Config::new,
+                yamux::Config::default,
+            )
+            .map_err(|e| Error::Transport(format!("tcp/noise: {e}")))?
+            .with_quic()
+            .with_dns()
+            .map_err(|e| Error::Transport(format!("dns: {e}")))?
+            .with_behaviour(move |_| behaviour);
+        let swarm = builder
+            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+            .build();
+
+        let now = Instant::now();
+        let mut actor = Actor {
+            local_peer_id: *swarm.local_peer_id(),
+            swarm,
+            commands,
+            events,
+            outbox: VecDeque::new(),
+            max_message_size: config.max_message_size,
+            discovery_interval: config.discovery_interval(),
+            provide_interval: config.provide_interval(),
+            topics: HashMap::new(),
+            lookups: HashMap::new(),
+            peers: HashMap::new(),
+            timer: Box::pin(tokio::time::sleep(config.discovery_interval())),
+            next_provide: now + config.provide_interval(),
+            last_provide: None,
+            bootstrap: config.bootstrap.clone(),
+        };
+        actor.listen(&config.listen).await?;
+
+        for addr in &config.bootstrap {
+            if let Err(e) = actor.dial(addr.clone()) {
+                // A bad bootstrap address must not keep the node from starting; the others
+                // (or mDNS, or later dials) may still work.
+                warn!(addr = %addr, error = %e, "cannot dial bootstrap address");
+            }
+        }
+        Ok(actor)
+    }
+
+    /// Starts every listener and waits until each reported at least one bound address.
+    async fn listen(&mut self, addrs: &[Multiaddr]) -> Result<(), Error> {
+        let mut waiting = HashMap::new();
+        for addr in addrs {
+            let id = self
+                .swarm
+                .listen_on(addr.clone())
+                .map_err(|e| Error::Listen {
+                    addr: addr.clone(),
+                    reason: e.to_string(),
+                })?;
+            waiting.insert(id, addr.clone());
+        }
+        let deadline = Instant::now() + LISTEN_TIMEOUT;
+        while !waiting.is_empty() {
+            let event = match tokio::time::timeout_at(deadline, self.swarm.select_next_some()).await
+            {
+                Ok(event) => event,
+                Err(_) => {
+                    let addr = waiting
+                        .into_values()
+                        .next()
+                        .unwrap_or_else(Multiaddr::empty);
+                    return Err(Error::ListenTimeout {
+                        addr,
+                        timeout: LISTEN_TIMEOUT,
+                    });
+                }
+            };
+            match &event {
+                SwarmEvent::NewListenAddr { listener_id, .. } => {
+                    waiting.remove(listener_id);
+                }
+                SwarmEvent::ListenerError { listener_id, error } => {
+                    if let Some(addr) = waiting.remove(listener_id) {
+                        return Err(Error::Listen {
+                            addr,
+                            reason: error.to_string(),
+                        });
+                    }
+                }
+                SwarmEvent::ListenerClosed {
+                    listener_id,
+                    reason,
+                    ..
+                } => {
+                    if let Some(addr) = waiting.remove(listener_id) {
+                        let reason = match reason {
+                            Ok(()) => "listener closed".to_owned(),
+                            Err(e) => e.to_string(),
+                        };
+                        return Err(Error::Listen { addr, reason });
+                    }
+                }
+                _ => {}
+            }
+            self.handle_swarm_event(event);
+        }
+        Ok(())
+    }
+
+    /// The actor loop. Ends when every handle is dropped or on `Shutdown`.
+    pub(crate) async fn run(mut self) {
+        info!(peer = %self.local_peer_id, "gossip actor started");
+        loop {
+            tokio::select! {
+                biased;
+                command = self.commands.recv() => match command {
+                    Some(command) => {
+                        if let Flow::Stop = self.handle_command(command) {
+                            break;
+                        }
+                    }
+                    None => break,
+                },
+                // An owned permit on a cloned sender, so that the permit does not borrow `self`.
+                permit = self.events.clone().reserve_owned(), if !self.outbox.is_empty() => {
+                    self.handle_outbox_permit(permit);
+                }
+                event = self.swarm.select_next_some(), if self.outbox.is_empty() => {
+                    self.handle_swarm_event(event);
+                }
+                () = &mut self.timer => self.handle_timer(),
+            }
+        }
+        info!(peer = %self.local_peer_id, "gossip actor stopped");
+    }
+
+    // ---------------------------------------------------------------- commands
+
+    fn handle_command(&mut self, command: Command) -> Flow {
+        match command {
+            Command::Subscribe {
+                topic,
+                discovery_key,
+                reply,
+            } => {
+                let _ = reply.send(self.subscribe(topic, discovery_key));
+            }
+            Command::Unsubscribe { topic, reply } => {
+                self.unsubscribe(&topic);
+                let _ = reply.send(());
+            }
+            Command::Publish { topic, data, reply } => {
+                let _ = reply.send(self.publish(topic, data));
+            }
+            Command::Report {
+                id,
+                source,
+                verdict,
+                reply,
+            } => {
+                self.report(id, source, verdict);
+                let _ = reply.send(());
+            }
+            Command::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs());
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peer_infos());
+            }
+            Command::MeshPeers { topic, reply } => {
+                let hash = behaviour::topic(&topic).hash();
+                let mesh = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .mesh_peers(&hash)
+                    .copied()
+                    .collect();
+                let _ = reply.send(mesh);
+            }
+            Command::Dial { addr, reply } => {
+                let _ = reply.send(self.dial(addr));
+            }
+            Command::Shutdown { reply } => {
+                // Close first, so that calls racing with the shutdown fail with `Stopped`
+                // instead of waiting on a reply that will never come.
+                self.commands.close();
+                let _ = reply.send(());
+                return Flow::Stop;
+            }
+        }
+        Flow::Continue
+    }
+
+    fn subscribe(&mut self, topic: String, key: [u8; 32]) -> Result<(), Error> {
+        let ident = behaviour::topic(&topic);
+        let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
+        gossipsub.subscribe(&ident).map_err(|e| Error::Subscribe {
+            topic: topic.clone(),
+            reason: e.to_string(),
+        })?;
+        gossipsub
+            .set_topic_params(ident, behaviour::topic_score_params())
+            .map_err(|e| Error::Subscribe {
+                topic: topic.clone(),
+                reason: e.to_owned(),
+            })?;
+
+        let previous = self.topics.insert(topic.clone(), key);
+        if let Some(old) = previous.filter(|old| *old != key) {
+            self.stop_providing_if_unused(old);
+        }
+        debug!(topic = %topic, "subscribed");
+        if previous != Some(key) {
+            self.provide(key);
+            self.lookup(key);
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, topic: &str) {
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .unsubscribe(&behaviour::topic(topic));
+        if let Some(key) = self.topics.remove(topic) {
+            self.stop_providing_if_unused(key);
+        }
+        debug!(topic = %topic, "unsubscribed");
+    }
+
+    fn publish(&mut self, topic: String, data: Vec<u8>) -> Result<Published, Error> {
+        if data.len() > self.max_message_size {
+            return Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: self.max_message_size,
+            });
+        }
+        let hash = behaviour::topic(&topic).hash();
+        match self.swarm.behaviour_mut().gossipsub.publish(hash, data) {
+            Ok(id) => {
+                debug!(topic = %topic, msg_id = %id, "published");
+                Ok(Published::Sent)
+            }
+            Err(PublishError::NoPeersSubscribedToTopic) => {
+                debug!(topic = %topic, "not published: no peer subscribed");
+                Ok(Published::NoPeers)
+            }
+            // Gossipsub already sent (or received) this exact payload within its duplicate
+            // window: as far as the caller is concerned, it is out.
+            Err(PublishError::Duplicate) => {
+                debug!(topic = %topic, "not published again: duplicate");
+                Ok(Published::Sent)
+            }
+            Err(PublishError::MessageTooLarge) => Err(Error::MessageTooLarge {
+                size: self.max_message_size.saturating_add(1),
+                max: self.max_message_size,
+            }),
+            Err(e) => Err(Error::Publish {
+                topic,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    fn report(&mut self, id: MessageId, source: PeerId, verdict: Verdict) {
+        let acceptance = match verdict {
+            Verdict::Accept => MessageAcceptance::Accept,
+            Verdict::Reject => MessageAcceptance::Reject,
+            Verdict::Ignore => MessageAcceptance::Ignore,
+        };
+        let known = self
+            .swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(
+                &gossipsub::MessageId::new(&id.0),
+                &source,
+                acceptance,
+            );
+        if known {
+            debug!(msg_id = %id, peer = %source, verdict = ?verdict, "validation reported");
+        } else {
+            debug!(msg_id = %id, peer = %source, verdict = ?verdict, "validation reported for a message no longer cached");
+        }
+    }
+
+    fn listen_addrs(&self) -> Vec<Multiaddr> {
+        self.swarm
+            .listeners()
+            .map(|addr| with_peer_id(addr.clone(), self.local_peer_id))
+            .collect()
+    }
+
+    fn peer_infos(&self) -> Vec<PeerInfo> {
+        let mut topics: HashMap<&PeerId, Vec<String>> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .map(|(peer, topics)| (peer, topics.iter().map(|t| t.to_string()).collect()))
+            .collect();
+        self.swarm
+            .connected_peers()
+            .map(|peer| {
+                let state = self.peers.get(peer);
+                let addrs = match state {
+                    Some(s) if !s.listen_addrs.is_empty() => s.listen_addrs.clone(),
+                    Some(s) => s.connections.values().cloned().collect(),
+                    None => Vec::new(),
+                };
+                PeerInfo {
+                    peer: *peer,
+                    addrs,
+                    topics: topics.remove(peer).unwrap_or_default(),
+                }
+            })
+            .collect()
+    }
+
+    fn dial(&mut self, addr: Multiaddr) -> Result<(), Error> {
+        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+            if peer == self.local_peer_id {
+                return Err(Error::Dial {
+                    addr,
+                    reason: "that is our own peer id".to_owned(),
+                });
+            }
+        }
+        debug!(addr = %addr, "dialing");
+        self.swarm.dial(addr.clone()).map_err(|e| Error::Dial {
+            addr,
+            reason: e.to_string(),
+        })
+    }
+
+    // ---------------------------------------------------------------- events out
+
+    /// Hands an event to the caller, or queues it (which pauses the swarm) if the channel
+    /// is full.
+    fn emit(&mut self, event: Event) {
+        if !self.outbox.is_empty() {
+            self.outbox.push_back(event);
+            return;
+        }
+        match self.events.try_send(event) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(event)) => {
+                trace!("event channel full: pausing the swarm until the caller catches up");
+                self.outbox.push_back(event);
+            }
+            // Nobody listens any more; the handles may still publish, so keep running.
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn handle_outbox_permit(
+        &mut self,
+        permit: Result<mpsc::OwnedPermit<Event>, mpsc::error::SendError<()>>,
+    ) {
+        match permit {
+            Ok(permit) => {
+                if let Some(event) = self.outbox.pop_front() {
+                    permit.send(event);
+                }
+            }
+            // The receiver is gone: nobody will ever take these.
+            Err(_) => self.outbox.clear(),
+        }
+    }
+
+    // ---------------------------------------------------------------- swarm events
+
+    fn handle_swarm_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
+        match event {
+            SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossipsub(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.handle_identify(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.handle_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.handle_mdns(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
+                trace!(peer = %event.peer, result = ?event.result, "ping");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => {
+                let addr = endpoint.get_remote_address().clone();
+                debug!(peer = %peer_id, addr = %addr, "connection established");
+                self.peers
+                    .entry(peer_id)
+                    .or_default()
+                    .connections
+                    .insert(connection_id, addr);
+                if num_established.get() == 1 {
+                    self.emit(Event::PeerConnected(peer_id));
+                    self.discover_soon();
+                }
+            }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                num_established,
+                cause,
+                ..
+            } => {
+                debug!(peer = %peer_id, cause = ?cause, "connection closed");
+                if let Entry::Occupied(mut state) = self.peers.entry(peer_id) {
+                    state.get_mut().connections.remove(&connection_id);
+                    if num_established == 0 {
+                        state.remove();
+                    }
+                }
+                if num_established == 0 {
+                    self.emit(Event::PeerDisconnected(peer_id));
+                }
+            }
+            SwarmEvent::NewListenAddr { address, .. } => {
+                let address = with_peer_id(address, self.local_peer_id);
+                info!(addr = %address, "listening");
+                self.emit(Event::ListenAddr(address));
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                debug!(addr = %address, "listen address expired");
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                warn!(error = %error, "listener error");
+            }
+            SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
+                debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
+            }
+            SwarmEvent::IncomingConnectionError {
+                send_back_addr,
+                error,
+                ..
+            } => {
+                debug!(addr = %send_back_addr, error = %error, "incoming connection failed");
+            }
+            other => trace!(event = ?other, "swarm event"),
+        }
+    }
+
+    fn handle_gossipsub(&mut self, event: gossipsub::Event) {
+        match event {
+            gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            } => {
+                if message.data.len() > self.max_message_size {
+                    // Fits the RPC frame but not our payload limit: not a valid Cove message,
+                    // no need to bother the caller.
+                    debug!(peer = %propagation_source, msg_id = %message_id, size = message.data.len(), "rejected: payload too large");
+                    self.swarm
+                        .behaviour_mut()
+                        .gossipsub
+                        .report_message_validation_result(
+                            &message_id,
+                            &propagation_source,
+                            MessageAcceptance::Reject,
+                        );
+                    return;
+                }
+                trace!(peer = %propagation_source, msg_id = %message_id, topic = %message.topic, "message received");
+                self.emit(Event::Message {
+                    id: MessageId(message_id.0),
+                    source: propagation_source,
+                    topic: message.topic.into_string(),
+                    data: message.data,
+                });
+            }
+            gossipsub::Event::Subscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, topic = %topic, "peer subscribed");
+                self.emit(Event::PeerSubscribed {
+                    peer: peer_id,
+                    topic: topic.into_string(),
+                });
+            }
+            gossipsub::Event::Unsubscribed { peer_id, topic } => {
+                debug!(peer = %peer_id, topic = %topic, "peer unsubscribed");
+            }
+            gossipsub::Event::GossipsubNotSupported { peer_id } => {
+                debug!(peer = %peer_id, "peer does not speak gossipsub");
+            }
+            gossipsub::Event::SlowPeer {
+                peer_id,
+                failed_messages,
+            } => {
+                debug!(peer = %peer_id, failed = ?failed_messages, "slow peer");
+            }
+        }
+    }
+
+    fn handle_identify(&mut self, event: identify::Event) {
+        let identify::Event::Received { peer_id, info, .. } = event else {
+            return;
+        };
+        trace!(peer = %peer_id, agent = %info.agent_version, "identified");
+        if info.protocols.contains(&KAD_PROTOCOL) {
+            if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+                // Kad only learns addresses of peers *we* dialed; identify tells it where the
+                // peers that dialed us listen, so that it can hand them out to others.
+                for addr in &info.listen_addrs {
+                    kad.add_address(&peer_id, addr.clone());
+                }
+            }
+        }
+        if let Some(state) = self.peers.get_mut(&peer_id) {
+            state.listen_addrs = info.listen_addrs;
+        }
+    }
+
+    fn handle_kad(&mut self, event: kad::Event) {
+        let kad::Event::OutboundQueryProgressed {
+            id, result, step, ..
+        } = event
+        else {
+            trace!(event = ?event, "kad event");
+            return;
+        };
+        match result {
+            QueryResult::GetProviders(Ok(GetProvidersOk::FoundProviders { key, providers })) => {
+                self.dial_providers(&key, providers);
+            }
+            QueryResult::GetProviders(Ok(GetProvidersOk::FinishedWithNoAdditionalRecord {
+                ..
+            })) => {}
+            QueryResult::GetProviders(Err(e)) => debug!(error = %e, "provider lookup failed"),
+            QueryResult::StartProviding(Ok(_)) | QueryResult::RepublishProvider(Ok(_)) => {
+                debug!("provider record announced");
+            }
+            QueryResult::StartProviding(Err(e)) | QueryResult::RepublishProvider(Err(e)) => {
+                // Common in small groups (fewer peers than the replication factor reachable);
+                // our local record still answers lookups that reach us.
+                debug!(error = %e, "provider announcement incomplete");
+            }
+            other => trace!(result = ?other, "kad query progressed"),
+        }
+        if step.last {
+            self.lookups.remove(&id);
+        }
+    }
+
+    fn handle_mdns(&mut self, event: mdns::Event) {
+        let mdns::Event::Discovered(found) = event else {
+            return;
+        };
+        let mut by_peer: HashMap<PeerId, Vec<Multiaddr>> = HashMap::new();
+        for (peer, addr) in found {
+            by_peer.entry(peer).or_default().push(addr);
+        }
+        for (peer, addrs) in by_peer {
+            if peer == self.local_peer_id || self.swarm.is_connected(&peer) {
+                continue;
+            }
+            debug!(peer = %peer, "mdns discovered peer");
+            self.dial_peer(peer, addrs);
+        }
+    }
+
+    // ---------------------------------------------------------------- discovery
+
+    fn handle_timer(&mut self) {
+        let now = Instant::now();
+        if self.swarm.connected_peers().next().is_none() {
+            // Alone (e.g. started before the inviter was online, or the network was down):
+            // try the bootstrap addresses again.
+            for addr in self.bootstrap.clone() {
+                if let Err(e) = self.dial(addr.clone()) {
+                    debug!(addr = %addr, error = %e, "cannot redial bootstrap address");
+                }
+            }
+        }
+        if now >= self.next_provide {
+            for key in self.discovery_keys() {
+                self.provide(key);
+            }
+            self.next_provide = now + self.provide_interval;
+        }
+        for key in self.discovery_keys() {
+            self.lookup(key);
+        }
+        self.timer.as_mut().reset(now + self.discovery_interval);
+    }
+
+    /// Brings the next discovery round forward: a new connection means kad may now reach
+    /// providers it could not before. If our announcements may have reached nobody, they are
+    /// repeated in that round too (at most once per discovery interval).
+    fn discover_soon(&mut self) {
+        if self.topics.is_empty() || !self.swarm.behaviour().kad.is_enabled() {
+            return;
+        }
+        let now = Instant::now();
+        let soon = now + DISCOVERY_AFTER_CONNECT;
+        if self.timer.deadline() > soon {
+            self.timer.as_mut().reset(soon);
+        }
+        let recently = self
+            .last_provide
+            .is_some_and(|t| now.duration_since(t) < self.discovery_interval);
+        if !recently {
+            self.next_provide = self.next_provide.min(soon);
+        }
+    }
+
+    fn discovery_keys(&self) -> HashSet<[u8; 32]> {
+        self.topics.values().copied().collect()
+    }
+
+    fn provide(&mut self, key: [u8; 32]) {
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        match kad.start_providing(RecordKey::new(&key)) {
+            Ok(_) => self.last_provide = Some(Instant::now()),
+            Err(e) => warn!(error = ?e, "cannot store our provider record"),
+        }
+    }
+
+    fn lookup(&mut self, key: [u8; 32]) {
+        if self.lookups.values().any(|k| *k == key) {
+            return;
+        }
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
+        let id = kad.get_providers(RecordKey::new(&key));
+        self.lookups.insert(id, key);
+    }
+
+    fn stop_providing_if_unused(&mut self, key: [u8; 32]) {
+        if self.topics.values().any(|k| *k == key) {
+            return;
+        }
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.stop_providing(&RecordKey::new(&key));
+        }
+    }
+
+    fn dial_providers(&mut self, key: &RecordKey, providers: HashSet<PeerId>) {
+        for peer in providers {
+            if peer == self.local_peer_id || self.swarm.is_connected(&peer) {
+                continue;
+            }
+            // Addresses from provider records we store ourselves; kad adds those from its
+            // routing table and from the running query (the addresses that came with the
+            // provider answer) through `extend_addresses_through_behaviour`.
+            let addrs = match self.swarm.behaviour_mut().kad.as_mut() {
+                Some(kad) => kad
+                    .store_mut()
+                    .providers(key)
+                    .into_iter()
+                    .filter(|record| record.provider == peer)
+                    .flat_map(|record| record.addresses)
+                    .collect(),
+                None => Vec::new(),
+            };
+            debug!(peer = %peer, "dialing discovered provider");
+            self.dial_peer(peer, addrs);
+        }
+    }
+
+    fn dial_peer(&mut self, peer: PeerId, addrs: Vec<Multiaddr>) {
+        let opts = DialOpts::peer_id(peer)
+            .condition(PeerCondition::DisconnectedAndNotDialing)
+            .addresses(addrs)
+            .extend_addresses_through_behaviour()
+            .build();
+        if let Err(e) = self.swarm.dial(opts) {
+            debug!(peer = %peer, error = %e, "cannot dial peer");
+        }
+    }
+}
+
+/// `addr` ending in `/p2p/<peer>` (added unless already there).
+fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(Protocol::P2p(_)) => addr,
+        _ => addr.with(Protocol::P2p(peer)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn with_peer_id_appends_once() {
+        let peer = libp2p::identity::Keypair::generate_ed25519()
+            .public()
+            .to_peer_id();
+        let bare: Multiaddr = "/ip4/127.0.0.1/tcp/4001".parse().unwrap();
+        let full = with_peer_id(bare.clone(), peer);
+        assert_eq!(full, bare.with(Protocol::P2p(peer)));
+        assert_eq!(with_peer_id(full.clone(), peer), full);
+    }
+}

@@ -1,0 +1,237 @@
+//! The composed libp2p [`NetworkBehaviour`] and the pure functions that configure it.
+//!
+//! Everything here is construction: no I/O, no state beyond what libp2p keeps. The actor in
+//! [`crate::actor`] drives it.
+
+use std::time::Duration;
+
+use libp2p::{
+    gossipsub::{
+        self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
+        TopicScoreParams, ValidationMode,
+    },
+    identify,
+    identity::Keypair,
+    kad::{self, store::MemoryStore},
+    mdns, ping,
+    swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
+    StreamProtocol,
+};
+
+use crate::{Config, Error, MessageId};
+
+/// Identify protocol version: peers announcing anything else are not Cove nodes.
+pub(crate) const IDENTIFY_PROTOCOL: &str = "/cove/id/1.0.0";
+
+/// Our private Kademlia protocol name, so that we never join (or pollute) the public IPFS DHT.
+pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cove/kad/1.0.0");
+
+/// Bytes allowed on top of [`Config::max_message_size`] for one gossipsub RPC frame
+/// (protobuf framing, the topic string, control piggy-backs).
+pub(crate) const RPC_FRAME_OVERHEAD: usize = 4 * 1024;
+
+/// The behaviours every Cove node runs.
+#[derive(NetworkBehaviour)]
+#[behaviour(prelude = "libp2p::swarm::derive_prelude")]
+pub(crate) struct Behaviour {
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+impl Behaviour {
+    /// Builds every sub-behaviour from `config`.
+    pub(crate) fn new(key: &Keypair, config: &Config) -> Result<Self, Error> {
+        let peer_id = key.public().to_peer_id();
+
+        let mut gossipsub =
+            gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config(config)?)
+                .map_err(|e| Error::Behaviour(format!("gossipsub: {e}")))?;
+        gossipsub
+            .with_peer_score(peer_score_params(config), peer_score_thresholds())
+            .map_err(|e| Error::Behaviour(format!("gossipsub peer score: {e}")))?;
+
+        let identify = identify::Behaviour::new(
+            identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
+                .with_agent_version(format!("cove/{}", env!("CARGO_PKG_VERSION")))
+                .with_push_listen_addr_updates(true),
+        );
+
+        let kad = config.discovery.then(|| {
+            let mut kad_config = kad::Config::new(KAD_PROTOCOL);
+            kad_config.set_query_timeout(if config.local_testing {
+                Duration::from_secs(10)
+            } else {
+                Duration::from_secs(60)
+            });
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, MemoryStore::new(peer_id), kad_config);
+            // Kad only switches itself to server mode once the swarm has a *confirmed*
+            // external address, which never happens on loopback or behind most NATs. A
+            // client-mode node answers no DHT requests, so a small group would never find its
+            // own provider records. Every Cove node therefore serves the DHT.
+            kad.set_mode(Some(kad::Mode::Server));
+            kad
+        });
+
+        let mdns = if config.mdns {
+            Some(
+                mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)
+                    .map_err(|e| Error::Behaviour(format!("mdns: {e}")))?,
+            )
+        } else {
+            None
+        };
+
+        Ok(Self {
+            gossipsub,
+            identify,
+            ping: ping::Behaviour::default(),
+            kad: kad.into(),
+            mdns: mdns.into(),
+        })
+    }
+}
+
+/// Gossipsub in anonymous mode with manual validation.
+pub(crate) fn gossipsub_config(config: &Config) -> Result<gossipsub::Config, Error> {
+    let heartbeat = config.heartbeat_interval();
+    gossipsub::ConfigBuilder::default()
+        // Messages carry no author, sequence number or signature: authorship lives inside
+        // the sealed payload, under a per-group pseudonym. Inbound messages that *do* carry
+        // these fields are rejected by `ValidationMode::Anonymous`.
+        .validation_mode(ValidationMode::Anonymous)
+        // Nothing is forwarded before the application said `Accept`.
+        .validate_messages()
+        // Without a source/seqno the id must come from the content; the same payload has
+        // the same id whether it arrives by gossip or by sync.
+        .message_id_fn(|message| gossipsub::MessageId::new(&MessageId::of(&message.data).0))
+        .max_transmit_size(config.max_message_size.saturating_add(RPC_FRAME_OVERHEAD))
+        .heartbeat_interval(heartbeat)
+        .heartbeat_initial_delay(heartbeat)
+        .build()
+        .map_err(|e| Error::Behaviour(format!("gossipsub config: {e}")))
+}
+
+/// Global (not per-topic) peer score parameters.
+///
+/// Scoring exists to make peers that send invalid messages (`Verdict::Reject`) lose our
+/// attention quickly; the per-topic part is in [`topic_score_params`].
+pub(crate) fn peer_score_params(config: &Config) -> PeerScoreParams {
+    PeerScoreParams {
+        // Positive topic contributions (time in mesh, first deliveries: at most +8 with
+        // `topic_score_params`) are capped low, so that a long-lived mesh peer cannot "bank"
+        // enough credit to send invalid messages with impunity.
+        topic_score_cap: 10.0,
+        // Many test nodes share 127.0.0.1; in production more than
+        // `ip_colocation_factor_threshold` (10) peers on one IP is suspicious (sybils).
+        ip_colocation_factor_weight: if config.local_testing { 0.0 } else { -5.0 },
+        // Broken IHAVE/IWANT promises and GRAFT-during-backoff: tolerate a few before the
+        // (quadratic) penalty starts, since honest peers on bad links also miss promises.
+        behaviour_penalty_threshold: 4.0,
+        behaviour_penalty_weight: -10.0,
+        behaviour_penalty_decay: 0.9,
+        ..PeerScoreParams::default()
+    }
+}
+
+/// Score thresholds: the libp2p defaults, except opportunistic grafting, which has to sit
+/// below our low positive cap to ever trigger.
+pub(crate) fn peer_score_thresholds() -> PeerScoreThresholds {
+    PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 3.0,
+    }
+}
+
+/// Per-topic score parameters, installed when we subscribe.
+///
+/// * **P4 invalid messages** is the point: the penalty is `weight * count²`, so with weight
+///   -10 one `Reject` costs 10 (about the gossip threshold), two cost 40 (close to the
+///   publish threshold), three cost 90: graylisted even with the full positive credit of 8
+///   (below -80 everything the peer sends is dropped unread). The count decays to 10 % in
+///   about an hour.
+/// * **P3/P3b mesh delivery deficits are disabled**. The libp2p defaults expect 20 messages
+///   per window from every mesh peer; a Cove group may be silent for hours, so those
+///   defaults would push every honest mesh peer below the graylist threshold in a quiet
+///   topic. A group cannot tell "quiet" from "withholding" without traffic, so we do not try.
+/// * **P1 time in mesh** and **P2 first deliveries** give a small positive credit (capped by
+///   `topic_score_cap`), so that honest peers stay preferred for opportunistic grafting.
+pub(crate) fn topic_score_params() -> TopicScoreParams {
+    TopicScoreParams {
+        topic_weight: 1.0,
+        // P1: +0.01 per second in the mesh, at most +3 after 5 minutes.
+        time_in_mesh_weight: 0.01,
+        time_in_mesh_quantum: Duration::from_secs(1),
+        time_in_mesh_cap: 300.0,
+        // P2: +0.5 per first delivery of a valid message, counter capped at 10, decaying
+        // to 10 % in about 10 minutes.
+        first_message_deliveries_weight: 0.5,
+        first_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(600)),
+        first_message_deliveries_cap: 10.0,
+        // P3 and P3b: off (see above).
+        mesh_message_deliveries_weight: 0.0,
+        mesh_failure_penalty_weight: 0.0,
+        // P4: costly invalid messages, remembered for about an hour.
+        invalid_message_deliveries_weight: -10.0,
+        invalid_message_deliveries_decay: gossipsub::score_parameter_decay(Duration::from_secs(
+            3600,
+        )),
+        ..TopicScoreParams::default()
+    }
+}
+
+/// The gossipsub topic for a caller-supplied topic string (already an opaque hash).
+pub(crate) fn topic(name: &str) -> IdentTopic {
+    IdentTopic::new(name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn score_parameters_are_accepted_by_gossipsub() {
+        let key = Keypair::generate_ed25519();
+        for local_testing in [false, true] {
+            let mut config = Config::new(key.clone());
+            config.local_testing = local_testing;
+            peer_score_params(&config)
+                .validate()
+                .expect("global params");
+        }
+        peer_score_thresholds().validate().expect("thresholds");
+        topic_score_params().validate().expect("topic params");
+    }
+
+    #[test]
+    fn quiet_topic_does_not_penalise_mesh_peers() {
+        let p = topic_score_params();
+        assert_eq!(p.mesh_message_deliveries_weight, 0.0);
+        assert_eq!(p.mesh_failure_penalty_weight, 0.0);
+    }
+
+    #[test]
+    fn three_rejects_graylist_a_peer_even_with_full_credit() {
+        let p = topic_score_params();
+        let g = peer_score_params(&Config::new(Keypair::generate_ed25519()));
+        let credit = p.time_in_mesh_weight * p.time_in_mesh_cap
+            + p.first_message_deliveries_weight * p.first_message_deliveries_cap;
+        let credit = p.topic_weight * credit.min(g.topic_score_cap);
+        let penalty = p.topic_weight * p.invalid_message_deliveries_weight * 3.0_f64.powi(2);
+        assert!(credit + penalty < peer_score_thresholds().graylist_threshold);
+    }
+
+    #[test]
+    fn local_testing_disables_ip_colocation_penalty() {
+        let mut config = Config::new(Keypair::generate_ed25519());
+        assert!(peer_score_params(&config).ip_colocation_factor_weight < 0.0);
+        config.local_testing = true;
+        assert_eq!(peer_score_params(&config).ip_colocation_factor_weight, 0.0);
+    }
+}

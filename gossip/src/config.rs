@@ -1,0 +1,91 @@
+//! Node configuration: which addresses to bind, whom to dial, which discovery mechanisms
+//! run, and the knobs that differ between a real deployment and many nodes on one host.
+
+use std::{net::Ipv4Addr, time::Duration};
+
+use libp2p::{identity::Keypair, multiaddr::Protocol, Multiaddr};
+
+/// Default cap on one application payload (256 KiB).
+pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
+
+/// How to run one gossip node.
+///
+/// Build it with [`Config::new`] and adjust the public fields; every field has a default
+/// suitable for a real deployment.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The libp2p identity of this node (its [`PeerId`](libp2p::PeerId) derives from it).
+    pub keypair: Keypair,
+    /// Addresses to listen on. Default: `/ip4/0.0.0.0/tcp/0` and `/ip4/0.0.0.0/udp/0/quic-v1`.
+    pub listen: Vec<Multiaddr>,
+    /// Addresses dialed at start, usually ending in `/p2p/<peer id>`. They are dialed again
+    /// on every discovery round in which the node has no connection at all.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Discover peers on the local network with mDNS. Default `true`; tests and demos switch
+    /// it off so that they never send traffic beyond loopback.
+    pub mdns: bool,
+    /// Run the Kademlia DHT and look up / advertise the discovery key of every subscribed
+    /// topic. Default `true`. When `false` the DHT is not even instantiated, so the node
+    /// only connects to its bootstrap addresses, mDNS peers and explicit [`dial`]s; this
+    /// gives tests an exact topology.
+    ///
+    /// [`dial`]: crate::Gossip::dial
+    pub discovery: bool,
+    /// Largest application payload accepted for publishing and from the network, in bytes.
+    /// Default [`DEFAULT_MAX_MESSAGE_SIZE`]. Gossipsub's `max_transmit_size` (the limit on a
+    /// whole RPC frame) is set slightly above it to leave room for protobuf framing.
+    pub max_message_size: usize,
+    /// Many nodes on `127.0.0.1`: no IP-colocation penalty, faster heartbeat and faster
+    /// discovery rounds. Default `false`.
+    pub local_testing: bool,
+}
+
+impl Config {
+    /// A configuration with the given identity and production defaults.
+    pub fn new(keypair: Keypair) -> Self {
+        Self {
+            keypair,
+            listen: vec![
+                Multiaddr::empty()
+                    .with(Protocol::Ip4(Ipv4Addr::UNSPECIFIED))
+                    .with(Protocol::Tcp(0)),
+                Multiaddr::empty()
+                    .with(Protocol::Ip4(Ipv4Addr::UNSPECIFIED))
+                    .with(Protocol::Udp(0))
+                    .with(Protocol::QuicV1),
+            ],
+            bootstrap: Vec::new(),
+            mdns: true,
+            discovery: true,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            local_testing: false,
+        }
+    }
+
+    /// Interval between two DHT provider lookups for every subscribed discovery key.
+    pub(crate) fn discovery_interval(&self) -> Duration {
+        if self.local_testing {
+            Duration::from_secs(2)
+        } else {
+            Duration::from_secs(30)
+        }
+    }
+
+    /// Interval between two re-announcements of our own provider records.
+    pub(crate) fn provide_interval(&self) -> Duration {
+        if self.local_testing {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(10 * 60)
+        }
+    }
+
+    /// Gossipsub heartbeat: mesh maintenance, gossip emission, score decay checks.
+    pub(crate) fn heartbeat_interval(&self) -> Duration {
+        if self.local_testing {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(1)
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! Cove's peer-to-peer transport: the only crate in the workspace that imports libp2p.
+//!
+//! It speaks bytes and peer ids. It knows nothing about posts, groups or cryptography: a
+//! topic is an opaque string the caller derived from a group secret, a discovery key is 32
+//! opaque bytes, a payload is a sealed blob. What it owns:
+//!
+//! * the libp2p [`Swarm`](libp2p::Swarm): TCP and QUIC transports (noise + yamux on TCP), DNS;
+//! * **gossipsub** in anonymous mode (no author, sequence number or signature on the wire;
+//!   message id = SHA-256 of the payload) with **manual validation**: every received message
+//!   is handed to the caller as [`Event::Message`] and is forwarded to other peers only after
+//!   the caller answers [`Verdict::Accept`] through [`Gossip::report`]. Peer scoring makes
+//!   peers whose messages are [`Verdict::Reject`]ed lose our attention quickly;
+//! * **discovery**: bootstrap addresses are dialed at start; mDNS (optional) finds peers on
+//!   the LAN; a private Kademlia DHT (`/cove/kad/1.0.0`) is used to advertise and look up a
+//!   *discovery key* per topic, so that a node that joined through one member reaches every
+//!   online member;
+//! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date.
+//!
+//! # Actor topology
+//!
+//! ```text
+//!  Gossip (Clone) ──Command + oneshot reply──▶ ┌──────────── actor task ────────────┐
+//!  Gossip (Clone) ──(bounded, COMMAND_CAPACITY)▶│ select! { biased;                  │
+//!                                              │   command      => handle_command   │
+//!  Receiver<Event> ◀──(bounded, EVENT_CAPACITY)─│   outbox drain => (backpressure)   │
+//!                                              │   swarm event  => handle_swarm_event│
+//!                                              │   timer        => handle_timer     │
+//!                                              │ }  owns: Swarm<Behaviour>          │
+//!                                              └────────────────────────────────────┘
+//! ```
+//!
+//! The actor stops when every [`Gossip`] handle is dropped or on [`Gossip::shutdown`]; the
+//! event receiver then yields `None`. When the caller does not drain events fast enough the
+//! actor stops polling the swarm (no event is ever dropped) but keeps serving commands, so a
+//! caller that calls [`Gossip::report`] from its event loop cannot deadlock the actor.
+//!
+//! # Example
+//!
+//! ```no_run
+//! use cove_gossip::{Config, Event, Gossip, Keypair, Verdict};
+//!
+//! # async fn run() -> Result<(), cove_gossip::Error> {
+//! let mut config = Config::new(Keypair::generate_ed25519());
+//! config.bootstrap = vec!["/ip4/192.0.2.7/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"
+//!     .parse()
+//!     .expect("valid multiaddr")];
+//! let (gossip, mut events) = Gossip::spawn(config).await?;
+//!
+//! let topic = "9f86d081884c7d659a2feaa0c55ad015"; // derived from the group secret by the caller
+//! gossip.subscribe(topic, [7u8; 32]).await?;
+//! gossip.publish(topic, b"sealed bytes".to_vec()).await?;
+//!
+//! while let Some(event) = events.recv().await {
+//!     if let Event::Message { id, source, data, .. } = event {
+//!         let verdict = if data.is_empty() { Verdict::Reject } else { Verdict::Accept };
+//!         gossip.report(id, source, verdict).await?;
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+#![deny(missing_docs)]
+
+mod actor;
+mod behaviour;
+mod config;
+mod error;
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot};
+
+pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+pub use error::Error;
+pub use libp2p::identity::Keypair;
+pub use libp2p::{Multiaddr, PeerId};
+
+use actor::Command;
+
+/// Capacity of the command channel from [`Gossip`] handles to the actor. Callers wait (async)
+/// when it is full; commands are cheap to serve so it rarely fills.
+pub const COMMAND_CAPACITY: usize = 64;
+
+/// Capacity of the [`Event`] channel from the actor to the caller. When it is full the actor
+/// stops reading from the network until the caller catches up (backpressure, no loss).
+pub const EVENT_CAPACITY: usize = 1024;
+
+/// A gossipsub message id: the SHA-256 of the payload.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct MessageId(pub Vec<u8>);
+
+impl MessageId {
+    /// The id gossipsub gives a payload: its SHA-256. Lets the caller compute the id of a
+    /// message it obtained some other way (e.g. by sync).
+    pub fn of(payload: &[u8]) -> Self {
+        Self(Sha256::digest(payload).to_vec())
+    }
+}
+
+impl fmt::Display for MessageId {
+    /// Lower-case hex.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for byte in &self.0 {
+            write!(f, "{byte:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+/// The caller's judgement of a received [`Event::Message`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Valid: deliver and forward to the mesh.
+    Accept,
+    /// Invalid: drop, and penalise the peer that sent it (and any peer that sent it too).
+    Reject,
+    /// Drop without penalty (e.g. a duplicate, or not judgeable right now).
+    Ignore,
+}
+
+/// Outcome of [`Gossip::publish`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Handed to at least one peer subscribed to the topic (or already published before:
+    /// gossipsub refuses to publish the same payload twice within its duplicate window,
+    /// which we also report as `Sent`).
+    Sent,
+    /// No connected peer is subscribed to the topic. Not an error: the caller keeps the
+    /// message and republishes it later (gossipsub did not remember it, so a republish is
+    /// not treated as a duplicate).
+    NoPeers,
+}
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// Its id.
+    pub peer: PeerId,
+    /// Where it can be reached: the listen addresses it announced through identify, or,
+    /// until identify completes, the remote addresses of our connections to it.
+    pub addrs: Vec<Multiaddr>,
+    /// The gossipsub topics it told us it subscribes to.
+    pub topics: Vec<String>,
+}
+
+/// What the actor reports to the caller.
+#[derive(Debug)]
+pub enum Event {
+    /// A gossipsub message. Must be answered with [`Gossip::report`]: nothing is forwarded
+    /// before [`Verdict::Accept`]. Payloads larger than [`Config::max_message_size`] never
+    /// get here: they are rejected by the actor itself.
+    Message {
+        /// Its id (SHA-256 of `data`), to pass back to [`Gossip::report`].
+        id: MessageId,
+        /// The peer that forwarded it to us (not necessarily its author, which anonymous
+        /// gossipsub does not carry), to pass back to [`Gossip::report`].
+        source: PeerId,
+        /// The topic string it was published on.
+        topic: String,
+        /// The payload.
+        data: Vec<u8>,
+    },
+    /// The first connection to this peer was established.
+    PeerConnected(PeerId),
+    /// The last connection to this peer was closed.
+    PeerDisconnected(PeerId),
+    /// A connected peer subscribed to a topic.
+    PeerSubscribed {
+        /// The peer.
+        peer: PeerId,
+        /// The topic string.
+        topic: String,
+    },
+    /// A new listen address was bound (ends in `/p2p/<local peer id>`).
+    ListenAddr(Multiaddr),
+}
+
+/// Cheap, cloneable handle to the gossip actor.
+///
+/// Every method sends one command to the actor and waits for its reply; all of them return
+/// [`Error::Stopped`] once the actor has stopped.
+#[derive(Debug, Clone)]
+pub struct Gossip {
+    commands: mpsc::Sender<Command>,
+    local_peer_id: PeerId,
+}
+
+impl Gossip {
+    /// Builds the swarm, binds every listen address, dials the bootstrap addresses and starts
+    /// the actor task. When this returns, [`Gossip::listen_addrs`] reports real bound
+    /// addresses. Must be called inside a tokio runtime.
+    pub async fn spawn(config: Config) -> Result<(Gossip, mpsc::Receiver<Event>), Error> {
+        let local_peer_id = config.keypair.public().to_peer_id();
+        let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
+        let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
+        let actor = actor::Actor::start(config, commands_rx, events_tx).await?;
+        tokio::spawn(actor.run());
+        Ok((
+            Gossip {
+                commands: commands_tx,
+                local_peer_id,
+            },
+            events_rx,
+        ))
+    }
+
+    /// This node's peer id.
+    pub fn local_peer_id(&self) -> PeerId {
+        self.local_peer_id
+    }
+
+    /// Joins the gossipsub topic and advertises / looks up `discovery_key` in the DHT (when
+    /// [`Config::discovery`] is on). Subscribing again replaces the discovery key.
+    pub async fn subscribe(&self, topic: &str, discovery_key: [u8; 32]) -> Result<(), Error> {
+        let topic = topic.to_owned();
+        self.request(|reply| Command::Subscribe {
+            topic,
+            discovery_key,
+            reply,
+        })
+        .await?
+    }
+
+    /// Leaves the topic and stops advertising its discovery key. Leaving a topic we are not
+    /// subscribed to is a no-op.
+    pub async fn unsubscribe(&self, topic: &str) -> Result<(), Error> {
+        let topic = topic.to_owned();
+        self.request(|reply| Command::Unsubscribe { topic, reply })
+            .await
+    }
+
+    /// Publishes `data` on `topic` (we need not be subscribed). See [`Published`].
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<Published, Error> {
+        let topic = topic.to_owned();
+        self.request(|reply| Command::Publish { topic, data, reply })
+            .await?
+    }
+
+    /// Answers an [`Event::Message`]. Reporting a message gossipsub no longer holds (too late,
+    /// or twice) is not an error; it is logged and ignored.
+    pub async fn report(
+        &self,
+        id: MessageId,
+        source: PeerId,
+        verdict: Verdict,
+    ) -> Result<(), Error> {
+        self.request(|reply| Command::Report {
+            id,
+            source,
+            verdict,
+            reply,
+        })
+        .await
+    }
+
+    /// The bound listen addresses, each ending in `/p2p/<local peer id>`.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Error> {
+        self.request(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// The currently connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
+        self.request(|reply| Command::Peers { reply }).await
+    }
+
+    /// The peers in our gossipsub mesh for `topic` (those we forward accepted messages to).
+    pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, Error> {
+        let topic = topic.to_owned();
+        self.request(|reply| Command::MeshPeers { topic, reply })
+            .await
+    }
+
+    /// Starts dialing `addr` (ideally ending in `/p2p/<peer id>`). Returns once the dial has
+    /// started; the outcome shows up as [`Event::PeerConnected`] or not at all.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
+        self.request(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Stops the actor: connections are closed, the event receiver yields `None`, and every
+    /// later call on any handle returns [`Error::Stopped`].
+    pub async fn shutdown(&self) -> Result<(), Error> {
+        self.request(|reply| Command::Shutdown { reply }).await
+    }
+
+    /// Sends one command and waits for its reply.
+    async fn request<T>(
+        &self,
+        command: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, Error> {
+        let (reply, response) = oneshot::channel();
+        self.commands
+            .send(command(reply))
+            .await
+            .map_err(|_| Error::Stopped)?;
+        response.await.map_err(|_| Error::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_id_is_sha256_of_payload() {
+        // SHA-256("abc"), FIPS 180-2 test vector.
+        assert_eq!(
+            MessageId::of(b"abc").to_string(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
