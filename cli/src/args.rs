@@ -1,0 +1,123 @@
+//! Raw command-line arguments (clap). `main.rs` validates them into node calls; the library
+//! crates never see clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// cove: closed, pseudonymous group communication, peer to peer.
+#[derive(Debug, Parser)]
+#[command(name = "cove", version, about, long_about = None)]
+pub(crate) struct Cli {
+    /// Data dir (seed, keys, store, control socket). Default: the platform's data dir.
+    #[arg(long, global = true, env = "COVE_DATA_DIR", value_name = "DIR")]
+    pub(crate) data_dir: Option<PathBuf>,
+
+    /// Print results as JSON.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create the member seed and peer key in the data dir.
+    Init,
+    /// Run the node in the foreground (Ctrl-C stops it cleanly).
+    Up(UpArgs),
+    /// Ask the running node to stop.
+    Down,
+    /// Create groups and invites.
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Join a group from an invite string.
+    Join {
+        /// The invite (starts with "cove:").
+        invite: String,
+    },
+    /// List the groups you belong to.
+    Groups,
+    /// Post to a group.
+    Post {
+        /// Group id, id prefix, or unique name.
+        #[arg(long, short)]
+        group: String,
+        /// Optional title.
+        #[arg(long)]
+        title: Option<String>,
+        /// The text.
+        text: String,
+    },
+    /// Show a group's feed.
+    Feed {
+        /// Group id, id prefix, or unique name.
+        #[arg(long, short)]
+        group: String,
+        /// Sort order.
+        #[arg(long, value_enum, default_value_t = Order::New)]
+        order: Order,
+        /// Most items.
+        #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
+        limit: u32,
+    },
+    /// Your pseudonymous profile in a group.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+    /// Connected peers.
+    Peers,
+    /// Node status and counters.
+    Status,
+    /// Run a local demo network: three members and an outsider, in this process, on loopback.
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) listen: Vec<String>,
+    /// Do not discover peers on the LAN with mDNS.
+    #[arg(long)]
+    pub(crate) no_mdns: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupCommand {
+    /// Found a new group; prints its id.
+    Create {
+        /// Group name.
+        name: String,
+    },
+    /// Print an invite to a group (needs the running node: it lists its listen addresses).
+    Invite {
+        /// Group id, id prefix, or unique name.
+        group: String,
+        /// How long the invite stays valid, e.g. 30m, 24h, 7d.
+        #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
+        expires: std::time::Duration,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ProfileCommand {
+    /// Set your nickname (and bio) in a group.
+    Set {
+        /// Group id, id prefix, or unique name.
+        #[arg(long, short)]
+        group: String,
+        /// Nickname shown next to your key fingerprint.
+        #[arg(long)]
+        nickname: String,
+        /// Short bio.
+        #[arg(long)]
+        bio: Option<String>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Order {
+    /// Newest first.
+    New,
+}

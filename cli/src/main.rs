@@ -1,0 +1,321 @@
+//! `cove`: the command-line front of a Cove node.
+//!
+//! `cove up` runs the node; every other command talks to it over the control socket, except
+//! `init`, and `group create`, `join` and `groups` which also work while no node runs.
+//!
+//! Exit codes: 0 success, 1 runtime failure, 2 usage or invalid input, 3 node not running.
+
+mod args;
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use cove_node::control::{offline, Client, Request};
+use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, Status};
+use serde_json::{json, Value};
+
+use crate::args::{Cli, Command, GroupCommand, ProfileCommand, UpArgs};
+
+const EXIT_RUNTIME: u8 = 1;
+const EXIT_USAGE: u8 = 2;
+const EXIT_NOT_RUNNING: u8 = 3;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.command);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(EXIT_RUNTIME);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(exit_code(&e))
+        }
+    }
+}
+
+fn exit_code(e: &anyhow::Error) -> u8 {
+    match e.downcast_ref::<NodeError>() {
+        Some(NodeError::NotRunning(_)) => EXIT_NOT_RUNNING,
+        Some(err) if err.is_user_error() => EXIT_USAGE,
+        _ => EXIT_RUNTIME,
+    }
+}
+
+/// `RUST_LOG` filters logs (stderr); the default is `info` for `up` and `demo`, `warn` otherwise.
+fn init_logging(command: &Command) {
+    let default = match command {
+        Command::Up(_) => "info",
+        Command::Demo => "warn",
+        _ => "warn",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn default_data_dir() -> Result<PathBuf> {
+    directories::ProjectDirs::from("", "", "cove")
+        .map(|d| d.data_dir().to_path_buf())
+        .context("cannot find a home directory for the default data dir; pass --data-dir")
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    if let Command::Demo = cli.command {
+        return demo::run().await;
+    }
+    let data_dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let out = Output { json: cli.json };
+    match cli.command {
+        Command::Init => {
+            cove_node::data_dir::DataDir::new(&data_dir).init()?;
+            out.created("data_dir", &data_dir.display().to_string(), "initialised");
+        }
+        Command::Up(args) => up(&data_dir, args).await?,
+        Command::Down => {
+            request(&data_dir, &Request::Shutdown).await?;
+            out.message("node stopped");
+        }
+        Command::Group(GroupCommand::Create { name }) => {
+            let id = match Client::connect(&data_dir).await {
+                Ok(client) => id_of(client.request(&Request::CreateGroup { name }).await?)?,
+                Err(NodeError::NotRunning(_)) => {
+                    offline::create_group(&data_dir, &name).await?.to_string()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            out.created("group", &id, "created group");
+        }
+        Command::Group(GroupCommand::Invite { group, expires }) => {
+            let ttl_secs = expires.as_secs();
+            let invite = request(&data_dir, &Request::Invite { group, ttl_secs }).await?;
+            out.created("invite", &id_of(invite)?, "invite (share it privately)");
+        }
+        Command::Join { invite } => {
+            let id = match Client::connect(&data_dir).await {
+                Ok(client) => id_of(client.request(&Request::Join { invite }).await?)?,
+                Err(NodeError::NotRunning(_)) => {
+                    offline::join(&data_dir, &invite).await?.to_string()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            out.created("group", &id, "joined group");
+        }
+        Command::Groups => {
+            let groups: Vec<GroupInfo> = match Client::connect(&data_dir).await {
+                Ok(client) => serde_json::from_value(client.request(&Request::Groups).await?)?,
+                Err(NodeError::NotRunning(_)) => offline::groups(&data_dir)?,
+                Err(e) => return Err(e.into()),
+            };
+            out.groups(&groups);
+        }
+        Command::Post { group, title, text } => {
+            let id = request(&data_dir, &Request::Post { group, title, text }).await?;
+            out.created("id", &id_of(id)?, "posted");
+        }
+        Command::Feed {
+            group,
+            order: _,
+            limit,
+        } => {
+            let items: Vec<FeedItem> = serde_json::from_value(
+                request(
+                    &data_dir,
+                    &Request::Feed {
+                        group,
+                        limit: limit as usize,
+                    },
+                )
+                .await?,
+            )?;
+            out.feed(&items);
+        }
+        Command::Profile(ProfileCommand::Set {
+            group,
+            nickname,
+            bio,
+        }) => {
+            let id = request(
+                &data_dir,
+                &Request::SetProfile {
+                    group,
+                    nickname,
+                    bio,
+                },
+            )
+            .await?;
+            out.created("id", &id_of(id)?, "profile updated");
+        }
+        Command::Peers => {
+            let peers: Vec<PeerSummary> =
+                serde_json::from_value(request(&data_dir, &Request::Peers).await?)?;
+            out.peers(&peers);
+        }
+        Command::Status => {
+            let status: Status =
+                serde_json::from_value(request(&data_dir, &Request::Status).await?)?;
+            out.status(&status);
+        }
+        Command::Demo => unreachable!("handled above"),
+    }
+    Ok(())
+}
+
+async fn request(data_dir: &Path, request: &Request) -> Result<Value, NodeError> {
+    Client::connect(data_dir).await?.request(request).await
+}
+
+fn id_of(value: Value) -> Result<String> {
+    value
+        .as_str()
+        .map(str::to_string)
+        .context("the node answered with something other than a string")
+}
+
+async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
+    let mut config = NodeConfig::new(data_dir);
+    if !args.listen.is_empty() {
+        config.listen = args
+            .listen
+            .iter()
+            .map(|a| {
+                a.parse().map_err(|e| {
+                    NodeError::InvalidInput(format!("--listen {a:?} is not a multiaddr: {e}"))
+                })
+            })
+            .collect::<Result<_, _>>()?;
+    }
+    config.mdns = !args.no_mdns;
+    let node = Node::start(config).await?;
+    let status = node.status().await?;
+    eprintln!("cove node {} is up", status.peer_id);
+    for addr in &status.listen_addrs {
+        eprintln!("  listening on {addr}");
+    }
+    eprintln!("  data dir {}  (Ctrl-C to stop)", data_dir.display());
+    let control = cove_node::control::serve(node.clone(), data_dir);
+    tokio::select! {
+        result = control => result?,
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        _ = node_stopped(&node) => {}
+    }
+    let _ = node.shutdown().await;
+    let _ = std::fs::remove_file(cove_node::data_dir::DataDir::new(data_dir).socket_path());
+    Ok(())
+}
+
+/// Resolves when the node's actor has stopped (e.g. `cove down`).
+async fn node_stopped(node: &Node) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        if matches!(node.groups().await, Err(NodeError::Stopped)) {
+            return;
+        }
+    }
+}
+
+/// Prints results: human text, or JSON with `--json`. What a command creates goes alone on the
+/// last line of stdout, so scripts can take it with `tail -n1`.
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print_json(&self, value: &Value) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("JSON value prints")
+        );
+    }
+
+    fn created(&self, key: &str, value: &str, label: &str) {
+        if self.json {
+            self.print_json(&json!({ key: value }));
+        } else {
+            println!("{label}:");
+            println!("{value}");
+        }
+    }
+
+    fn message(&self, text: &str) {
+        if self.json {
+            self.print_json(&json!({ "ok": true }));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    fn groups(&self, groups: &[GroupInfo]) {
+        if self.json {
+            return self.print_json(&json!(groups));
+        }
+        if groups.is_empty() {
+            println!("no groups yet: `cove group create NAME` or `cove join INVITE`");
+        }
+        for g in groups {
+            let role = if g.admin { " (admin)" } else { "" };
+            println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);
+        }
+    }
+
+    fn feed(&self, items: &[FeedItem]) {
+        if self.json {
+            return self.print_json(&json!(items));
+        }
+        if items.is_empty() {
+            println!("no posts yet");
+        }
+        for item in items {
+            println!("{}", demo::format_item(item));
+        }
+    }
+
+    fn peers(&self, peers: &[PeerSummary]) {
+        if self.json {
+            return self.print_json(&json!(peers));
+        }
+        if peers.is_empty() {
+            println!("no peers connected");
+        }
+        for p in peers {
+            println!(
+                "{}  groups: [{}]  {}",
+                p.peer,
+                p.groups.join(", "),
+                p.addrs.join(" ")
+            );
+        }
+    }
+
+    fn status(&self, s: &Status) {
+        if self.json {
+            return self.print_json(&json!(s));
+        }
+        println!("peer id     {}", s.peer_id);
+        for addr in &s.listen_addrs {
+            println!("listening   {addr}");
+        }
+        println!("groups      {}", s.groups);
+        println!("peers       {}", s.peers);
+        println!("accepted    {}", s.accepted);
+        for (reason, count) in &s.rejected {
+            println!("rejected    {reason}: {count}");
+        }
+        println!("outbox      {}", s.outbox);
+        println!("store       {} bytes", s.store_bytes);
+    }
+}

@@ -1,0 +1,132 @@
+//! The `cove` binary on bad input: a precise error, the right exit code, nothing written.
+
+use std::path::Path;
+use std::process::Output;
+
+use cove_crypto::{GroupSecret, Invite, MasterSeed};
+use cove_node::message::{sign, Charter, Content, Policy};
+use cove_tests::{cove, cove_ok, CoveProcess, TEST_TIMEOUT};
+
+const USAGE: i32 = 2;
+const NOT_RUNNING: i32 = 3;
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn group_count(dir: &Path) -> usize {
+    let out = cove(dir, &["--json", "groups"]).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    serde_json::from_slice::<serde_json::Value>(&out.stdout)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+/// A correctly signed invite whose expiry lies in the past.
+fn expired_invite() -> String {
+    let secret = GroupSecret::generate();
+    let founder = MasterSeed::generate().pseudonym(&secret.id());
+    let charter = Content::Charter(Charter {
+        name: "old club".into(),
+        founder: founder.public(),
+        admins: vec![founder.public()],
+        policy: Policy::default(),
+    });
+    let charter = sign(&founder, &secret.id(), 1, charter).unwrap();
+    Invite {
+        group_secret: secret,
+        charter: charter.bytes,
+        addrs: vec![],
+        expires_at: 1,
+    }
+    .encode()
+}
+
+#[test]
+fn bad_invites_are_refused_and_nothing_is_stored() {
+    // Scenario: an initialised data dir, no node running; `join` with a malformed, a
+    // corrupted and an expired invite.
+    // Assert: each exits with the usage code and a precise message; no group is stored.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let expired = expired_invite();
+    let mut corrupted = expired.clone().into_bytes();
+    let i = corrupted.len() / 2;
+    corrupted[i] = if corrupted[i] == b'A' { b'B' } else { b'A' };
+    let corrupted = String::from_utf8(corrupted).unwrap();
+    for (invite, expect) in [
+        ("hello", "invalid invite"),
+        (corrupted.as_str(), "invalid invite"),
+        (expired.as_str(), "expired"),
+    ] {
+        let out = cove(dir.path(), &["join", invite]).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{invite}: {}", stderr(&out));
+        assert!(
+            stderr(&out).to_lowercase().contains(expect),
+            "{invite}: {}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(group_count(dir.path()), 0);
+}
+
+#[test]
+fn commands_needing_the_node_say_it_is_not_running() {
+    // Scenario: an initialised data dir with no node running.
+    // Assert: `post` and `feed` exit with the not-running code and say how to start it.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    for args in [
+        &["post", "--group", "x", "hi"][..],
+        &["feed", "--group", "x"],
+    ] {
+        let out = cove(dir.path(), args).unwrap();
+        assert_eq!(out.status.code(), Some(NOT_RUNNING), "{}", stderr(&out));
+        assert!(stderr(&out).contains("cove up"), "{}", stderr(&out));
+    }
+    let out = cove(dir.path(), &["init"]).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(USAGE),
+        "second init refused: {}",
+        stderr(&out)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_posts_and_unknown_groups_are_refused() {
+    // Scenario: a running node with one group; a post of 17 KiB, a post to an unknown group.
+    // Assert: both exit with the usage code and say why; the feed stays empty.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = tempfile::tempdir().unwrap();
+        cove_ok(dir.path(), &["init"]).unwrap();
+        let _node = CoveProcess::up(dir.path()).await.unwrap();
+        cove_ok(dir.path(), &["group", "create", "club"]).unwrap();
+        let big = "x".repeat(17 * 1024);
+        let out = cove(dir.path(), &["post", "--group", "club", &big]).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains("longer than the limit"),
+            "{}",
+            stderr(&out)
+        );
+        let out = cove(dir.path(), &["post", "--group", "nope", "hi"]).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+        assert!(stderr(&out).contains("unknown group"), "{}", stderr(&out));
+        let feed = cove_ok(dir.path(), &["--json", "feed", "--group", "club"]).unwrap();
+        assert_eq!(feed, "[]");
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[test]
+fn usage_errors_exit_with_the_usage_code() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_cove"))
+        .arg("frobnicate")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(USAGE));
+}

@@ -1,0 +1,323 @@
+//! The local control channel between `cove` commands and the running node.
+//!
+//! Transport: a unix socket `DATA_DIR/control.sock`, mode 0600, in a 0700 data dir; the server
+//! also checks the connecting process's uid (SO_PEERCRED) against its own, so other local
+//! users are refused even if permissions were loosened. Protocol: the client writes one JSON
+//! [`Request`] on one line, the server answers one JSON [`Response`] line and closes.
+//! Requests larger than [`MAX_REQUEST_BYTES`] are refused.
+//!
+//! When no node runs, [`Client::connect`] fails with [`NodeError::NotRunning`]; the CLI then
+//! runs the offline-capable commands (`group create`, `join`, `groups`) on the store directly
+//! through [`offline`].
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tracing::{debug, warn};
+
+use crate::data_dir::DataDir;
+use crate::error::NodeError;
+use crate::node::Node;
+
+/// Largest request line the server reads.
+pub const MAX_REQUEST_BYTES: u64 = 64 * 1024;
+/// Largest response the client reads.
+pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
+/// Control connections served at once; more wait in the kernel's backlog.
+pub const MAX_CONCURRENT_REQUESTS: usize = 16;
+
+/// A command for the running node.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "cmd", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Request {
+    /// Found a group.
+    CreateGroup {
+        /// Group name.
+        name: String,
+    },
+    /// Mint an invite.
+    Invite {
+        /// Group id or unique name.
+        group: String,
+        /// Lifetime in seconds.
+        ttl_secs: u64,
+    },
+    /// Join from an invite.
+    Join {
+        /// The invite string.
+        invite: String,
+    },
+    /// List groups.
+    Groups,
+    /// Post.
+    Post {
+        /// Group id or unique name.
+        group: String,
+        /// Optional title.
+        title: Option<String>,
+        /// Text.
+        text: String,
+    },
+    /// Set nickname/bio.
+    SetProfile {
+        /// Group id or unique name.
+        group: String,
+        /// Nickname.
+        nickname: String,
+        /// Optional bio.
+        bio: Option<String>,
+    },
+    /// Read a feed.
+    Feed {
+        /// Group id or unique name.
+        group: String,
+        /// Most items.
+        limit: usize,
+    },
+    /// Connected peers.
+    Peers,
+    /// Counters.
+    Status,
+    /// Stop the node.
+    Shutdown,
+}
+
+/// The node's answer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Success, with the command's result.
+    Ok(serde_json::Value),
+    /// Failure.
+    Error {
+        /// Whether the request's input was at fault.
+        user_error: bool,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+fn json<T: Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).expect("plain data serialises to JSON")
+}
+
+/// Runs one request against the node.
+pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value, NodeError> {
+    Ok(match request {
+        Request::CreateGroup { name } => json(node.create_group(&name).await?.to_string()),
+        Request::Invite { group, ttl_secs } => {
+            json(node.invite(&group, Duration::from_secs(ttl_secs)).await?)
+        }
+        Request::Join { invite } => json(node.join(&invite).await?.to_string()),
+        Request::Groups => json(node.groups().await?),
+        Request::Post { group, title, text } => {
+            json(node.post(&group, title, &text).await?.to_string())
+        }
+        Request::SetProfile {
+            group,
+            nickname,
+            bio,
+        } => json(node.set_profile(&group, &nickname, bio).await?.to_string()),
+        Request::Feed { group, limit } => json(node.feed(&group, limit).await?),
+        Request::Peers => json(node.peers().await?),
+        Request::Status => json(node.status().await?),
+        Request::Shutdown => json(node.shutdown().await?),
+    })
+}
+
+/// Serves the control socket until the node stops. Removes a stale socket file first.
+pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
+    let path = DataDir::new(data_dir).socket_path();
+    let listener = bind(&path)?;
+    let my_uid = std::fs::metadata(data_dir)
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+        .map_err(|e| NodeError::io(data_dir, e))?;
+    let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    loop {
+        let (stream, _) = listener
+            .accept()
+            .await
+            .map_err(|e| NodeError::io(&path, e))?;
+        match stream.peer_cred() {
+            Ok(cred) if cred.uid() == my_uid => {}
+            Ok(cred) => {
+                warn!(
+                    uid = cred.uid(),
+                    "refused control connection from another user"
+                );
+                continue;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot read control peer credentials; refused");
+                continue;
+            }
+        }
+        let Ok(permit) = slots.clone().acquire_owned().await else {
+            return Ok(());
+        };
+        let node = node.clone();
+        tokio::spawn(async move {
+            let stop = handle_connection(&node, stream).await;
+            drop(permit);
+            if stop {
+                debug!("shutdown requested over control channel");
+            }
+        });
+    }
+}
+
+fn bind(path: &PathBuf) -> Result<UnixListener, NodeError> {
+    if path.exists() {
+        // A live node would answer; a dead one leaves a stale socket behind.
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(NodeError::Control(format!(
+                "another node is already serving {}",
+                path.display()
+            )));
+        }
+        std::fs::remove_file(path).map_err(|e| NodeError::io(path, e))?;
+    }
+    let listener = UnixListener::bind(path).map_err(|e| NodeError::io(path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| NodeError::io(path, e))?;
+    Ok(listener)
+}
+
+/// Serves one connection; returns whether it asked the node to shut down.
+async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
+    let (read, mut write) = stream.into_split();
+    let mut line = String::new();
+    let read_result = BufReader::new(read.take(MAX_REQUEST_BYTES))
+        .read_line(&mut line)
+        .await;
+    let mut shutdown = false;
+    let response = match read_result {
+        Err(e) => Response::Error {
+            user_error: true,
+            message: format!("unreadable request: {e}"),
+        },
+        Ok(_) if !line.ends_with('\n') => Response::Error {
+            user_error: true,
+            message: format!("request is not one line of at most {MAX_REQUEST_BYTES} bytes"),
+        },
+        Ok(_) => match serde_json::from_str::<Request>(&line) {
+            Err(e) => Response::Error {
+                user_error: true,
+                message: format!("malformed request: {e}"),
+            },
+            Ok(request) => {
+                shutdown = request == Request::Shutdown;
+                match dispatch(node, request).await {
+                    Ok(value) => Response::Ok(value),
+                    Err(e) => Response::Error {
+                        user_error: e.is_user_error(),
+                        message: e.to_string(),
+                    },
+                }
+            }
+        },
+    };
+    let mut out = serde_json::to_vec(&response).expect("response serialises");
+    out.push(b'\n');
+    let _ = write.write_all(&out).await;
+    let _ = write.shutdown().await;
+    shutdown
+}
+
+/// Client side of the control channel.
+#[derive(Debug)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client for the node of `data_dir`; fails with [`NodeError::NotRunning`] when no node
+    /// answers there.
+    pub async fn connect(data_dir: &Path) -> Result<Client, NodeError> {
+        let socket = DataDir::new(data_dir).socket_path();
+        match UnixStream::connect(&socket).await {
+            Ok(_) => Ok(Client { socket }),
+            Err(_) => Err(NodeError::NotRunning(data_dir.display().to_string())),
+        }
+    }
+
+    /// Sends one request and waits for its answer.
+    pub async fn request(&self, request: &Request) -> Result<serde_json::Value, NodeError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| NodeError::io(&self.socket, e))?;
+        let (read, mut write) = stream.into_split();
+        let mut line = serde_json::to_vec(request).expect("request serialises");
+        line.push(b'\n');
+        write
+            .write_all(&line)
+            .await
+            .map_err(|e| NodeError::io(&self.socket, e))?;
+        let mut answer = String::new();
+        BufReader::new(read.take(MAX_RESPONSE_BYTES))
+            .read_line(&mut answer)
+            .await
+            .map_err(|e| NodeError::io(&self.socket, e))?;
+        if answer.is_empty() {
+            return Err(NodeError::Control(
+                "the node closed the connection without answering".into(),
+            ));
+        }
+        match serde_json::from_str::<Response>(&answer)
+            .map_err(|e| NodeError::Control(format!("malformed response: {e}")))?
+        {
+            Response::Ok(value) => Ok(value),
+            Response::Error {
+                user_error,
+                message,
+            } => Err(NodeError::Remote {
+                user_error,
+                message,
+            }),
+        }
+    }
+}
+
+/// The commands that work while no node runs, on the store directly.
+pub mod offline {
+    use std::path::Path;
+
+    use cove_crypto::{GroupId, Invite};
+
+    use crate::core::{Core, GroupInfo};
+    use crate::data_dir::DataDir;
+    use crate::error::NodeError;
+    use crate::node::{now_ms, open_store};
+
+    fn core(data_dir: &Path) -> Result<Core, NodeError> {
+        let dir = DataDir::new(data_dir);
+        let seed = dir.load_seed()?;
+        Core::new(open_store(&dir)?, seed)
+    }
+
+    /// Founds a group.
+    pub async fn create_group(data_dir: &Path, name: &str) -> Result<GroupId, NodeError> {
+        let mut core = core(data_dir)?;
+        let id = core.create_group(name, now_ms())?;
+        core.store().flush().await?;
+        Ok(id)
+    }
+
+    /// Joins from an invite; the node connects to the group's peers when it starts.
+    pub async fn join(data_dir: &Path, invite: &str) -> Result<GroupId, NodeError> {
+        let invite = Invite::decode(invite, now_ms() / 1000)?;
+        let mut core = core(data_dir)?;
+        let id = core.join(&invite, now_ms())?;
+        core.store().flush().await?;
+        Ok(id)
+    }
+
+    /// Groups joined.
+    pub fn groups(data_dir: &Path) -> Result<Vec<GroupInfo>, NodeError> {
+        Ok(core(data_dir)?.group_infos())
+    }
+}

@@ -1,0 +1,652 @@
+//! The node's domain state without any networking: groups, keys, the validation pipeline and
+//! the store. The actor (`node.rs`) drives it from gossip events and user commands; the CLI
+//! drives it directly for the commands that work while no node runs (`group create`, `join`).
+//!
+//! Validation pipeline for a gossip payload (`Core::ingest`), cheapest check first:
+//!
+//! ```text
+//! size limit -> known topic -> open (AEAD) -> decode + verify signature (verify_and_decode)
+//!   -> domain rules (addressed group, charter, future skew) -> store (dedup) -> Accept
+//! ```
+
+use std::collections::{BTreeMap, HashMap};
+
+use cove_crypto::{
+    open, seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey,
+    ENVELOPE_HEADER_LEN, TAG_LEN,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::NodeError;
+use crate::message::{
+    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, Profile,
+    SignedMessage, MAX_MESSAGE_BYTES,
+};
+use crate::store::{GroupRecord, Store, StoredMessage};
+
+/// Largest sealed envelope: the largest message plus the envelope header and tag.
+pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
+/// Key epoch used for sealing. Rotation is future work; the envelope already carries it.
+pub const CURRENT_EPOCH: u32 = 0;
+/// Most items a feed request returns.
+pub const MAX_FEED_LIMIT: usize = 1000;
+
+/// A group this node belongs to, with its derived keys.
+#[derive(Debug)]
+pub struct Group {
+    /// Group id (derived from the secret).
+    pub id: GroupId,
+    /// The secret itself.
+    pub secret: GroupSecret,
+    /// Gossip topic (derived from the secret).
+    pub topic: String,
+    /// The verified charter.
+    pub charter: Charter,
+    /// Id of the charter message.
+    pub charter_id: MessageId,
+    /// This member's pseudonym in the group.
+    pub me: Pseudonym,
+    /// What is persisted.
+    pub record: GroupRecord,
+}
+
+/// Why a gossip payload was not accepted. `Duplicate` is ignored; everything else is rejected
+/// and penalises the peer that sent it.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Rejection {
+    /// Larger than [`MAX_ENVELOPE_BYTES`].
+    #[error("envelope of {0} bytes exceeds the limit")]
+    Oversized(usize),
+    /// Arrived on a topic of no group we belong to.
+    #[error("topic of no known group")]
+    UnknownTopic,
+    /// Did not open with the group's key: an outsider, a wrong key, or tampering.
+    #[error("envelope does not open: {0}")]
+    Undecryptable(String),
+    /// Opened but is not a valid signed message.
+    #[error("{0}")]
+    BadMessage(MessageError),
+    /// Signed for another group than the topic's.
+    #[error("message addressed to another group")]
+    WrongGroup,
+    /// `created_at` too far in the future.
+    #[error("created_at is {ahead_ms} ms in the future")]
+    FromFuture {
+        /// How far ahead.
+        ahead_ms: u64,
+    },
+    /// A charter other than the group's own.
+    #[error("a second charter for the group")]
+    ForeignCharter,
+    /// Already stored.
+    #[error("duplicate")]
+    Duplicate,
+}
+
+impl Rejection {
+    /// The counter name of this reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Rejection::Oversized(_) => "oversized",
+            Rejection::UnknownTopic => "unknown_topic",
+            Rejection::Undecryptable(_) => "undecryptable",
+            Rejection::BadMessage(MessageError::BadSignature(_)) => "bad_signature",
+            Rejection::BadMessage(MessageError::UnsupportedVersion { .. }) => "unsupported_version",
+            Rejection::BadMessage(MessageError::UnknownKind(_)) => "unknown_kind",
+            Rejection::BadMessage(MessageError::Invalid { .. }) => "invalid_content",
+            Rejection::BadMessage(MessageError::TooLarge { .. }) => "oversized",
+            Rejection::BadMessage(_) => "malformed",
+            Rejection::WrongGroup => "wrong_group",
+            Rejection::FromFuture { .. } => "from_future",
+            Rejection::ForeignCharter => "foreign_charter",
+            Rejection::Duplicate => "duplicate",
+        }
+    }
+
+    /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded.
+    pub fn is_penalised(&self) -> bool {
+        !matches!(self, Rejection::Duplicate | Rejection::UnknownTopic)
+    }
+}
+
+/// One post as shown in a feed.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedItem {
+    /// Message id (hex).
+    pub id: String,
+    /// Author pseudonym (hex public key).
+    pub author: String,
+    /// Short fingerprint of the author key, always shown next to the nickname.
+    pub fingerprint: String,
+    /// Author's latest nickname in this group, if they set one.
+    pub nickname: Option<String>,
+    /// Whether this node's member wrote it.
+    pub mine: bool,
+    /// Author's timestamp, unix ms.
+    pub created_at: u64,
+    /// Optional title.
+    pub title: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// One group in `cove groups`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupInfo {
+    /// Group id (hex).
+    pub id: String,
+    /// Name from the charter.
+    pub name: String,
+    /// The gossip topic (derived from the group secret; reveals nothing about the group).
+    pub topic: String,
+    /// This member's pseudonym in the group (hex public key).
+    pub me: String,
+    /// Whether this member is an admin.
+    pub admin: bool,
+    /// Messages stored.
+    pub messages: usize,
+}
+
+/// The domain state.
+#[derive(Debug)]
+pub struct Core {
+    store: Store,
+    seed: MasterSeed,
+    groups: HashMap<GroupId, Group>,
+    topics: HashMap<String, GroupId>,
+    accepted: u64,
+    rejected: BTreeMap<&'static str, u64>,
+}
+
+impl Core {
+    /// Loads every group from the store.
+    pub fn new(store: Store, seed: MasterSeed) -> Result<Self, NodeError> {
+        let mut core = Self {
+            store,
+            seed,
+            groups: HashMap::new(),
+            topics: HashMap::new(),
+            accepted: 0,
+            rejected: BTreeMap::new(),
+        };
+        for (_, record) in core.store.groups()? {
+            let charter = verify_and_decode(&record.charter)?;
+            core.add_group(record, charter)?;
+        }
+        Ok(core)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// All groups.
+    pub fn groups(&self) -> impl Iterator<Item = &Group> {
+        self.groups.values()
+    }
+
+    /// A group by id.
+    pub fn group(&self, id: &GroupId) -> Option<&Group> {
+        self.groups.get(id)
+    }
+
+    /// Accepted message count and rejection counters since start.
+    pub fn counters(&self) -> (u64, &BTreeMap<&'static str, u64>) {
+        (self.accepted, &self.rejected)
+    }
+
+    fn add_group(
+        &mut self,
+        record: GroupRecord,
+        charter_msg: SignedMessage,
+    ) -> Result<GroupId, NodeError> {
+        let secret = record.secret();
+        let id = secret.id();
+        let charter = check_charter(&charter_msg, &id).map_err(NodeError::BadCharter)?;
+        let group = Group {
+            id,
+            topic: secret.topic(),
+            me: self.seed.pseudonym(&id),
+            charter,
+            charter_id: charter_msg.message.id,
+            secret,
+            record,
+        };
+        self.topics.insert(group.topic.clone(), id);
+        self.groups.insert(id, group);
+        Ok(id)
+    }
+
+    /// Founds a group: a fresh secret and a charter naming this member founder and admin.
+    pub fn create_group(&mut self, name: &str, now_ms: u64) -> Result<GroupId, NodeError> {
+        let secret = GroupSecret::generate();
+        let id = secret.id();
+        let me = self.seed.pseudonym(&id);
+        let charter = Content::Charter(Charter {
+            name: name.trim().to_string(),
+            founder: me.public(),
+            admins: vec![me.public()],
+            policy: Policy::default(),
+        });
+        let signed = sign(&me, &id, now_ms, charter)?;
+        let record = GroupRecord {
+            secret: *secret.as_bytes(),
+            name: name.trim().to_string(),
+            charter: signed.bytes.clone(),
+            bootstrap: Vec::new(),
+            joined_at: now_ms,
+        };
+        self.save_group(record, signed, now_ms)
+    }
+
+    /// Joins the group of a decoded invite. Joining a group twice is harmless and returns its
+    /// id; new bootstrap addresses are remembered.
+    pub fn join(&mut self, invite: &Invite, now_ms: u64) -> Result<GroupId, NodeError> {
+        let id = invite.group_secret.id();
+        let charter =
+            verify_and_decode(&invite.charter).map_err(|e| NodeError::BadCharter(e.to_string()))?;
+        check_charter(&charter, &id).map_err(NodeError::BadCharter)?;
+        if let Some(group) = self.groups.get_mut(&id) {
+            for addr in &invite.addrs {
+                if !group.record.bootstrap.contains(addr) {
+                    group.record.bootstrap.push(addr.clone());
+                }
+            }
+            self.store.put_group(&id, &group.record)?;
+            return Ok(id);
+        }
+        let record = GroupRecord {
+            secret: *invite.group_secret.as_bytes(),
+            name: match &charter.message.content {
+                Content::Charter(c) => c.name.clone(),
+                _ => unreachable!("check_charter accepted it"),
+            },
+            charter: invite.charter.clone(),
+            bootstrap: invite.addrs.clone(),
+            joined_at: now_ms,
+        };
+        self.save_group(record, charter, now_ms)
+    }
+
+    fn save_group(
+        &mut self,
+        record: GroupRecord,
+        charter: SignedMessage,
+        now_ms: u64,
+    ) -> Result<GroupId, NodeError> {
+        let id = record.secret().id();
+        self.store.put_group(&id, &record)?;
+        self.store.insert_message(&charter, now_ms)?;
+        self.add_group(record, charter)
+    }
+
+    /// Mints an invite to `group` that lists `addrs` as bootstrap peers.
+    pub fn invite(
+        &self,
+        group: &GroupId,
+        addrs: Vec<String>,
+        expires_at_secs: u64,
+    ) -> Result<String, NodeError> {
+        let group = self.group_or_err(group)?;
+        Ok(Invite {
+            group_secret: group.secret.clone(),
+            charter: group.record.charter.clone(),
+            addrs,
+            expires_at: expires_at_secs,
+        }
+        .encode())
+    }
+
+    /// Finds a group by full id, unique id prefix (at least 8 hex chars) or unique name.
+    pub fn resolve_group(&self, query: &str) -> Result<GroupId, NodeError> {
+        let query = query.trim();
+        if let Ok(id) = query.parse::<GroupId>() {
+            if self.groups.contains_key(&id) {
+                return Ok(id);
+            }
+        }
+        let by_name: Vec<_> = self
+            .groups
+            .values()
+            .filter(|g| g.charter.name == query)
+            .collect();
+        let matches = if by_name.is_empty() && query.len() >= 8 {
+            self.groups
+                .values()
+                .filter(|g| g.id.to_string().starts_with(&query.to_lowercase()))
+                .collect()
+        } else {
+            by_name
+        };
+        match matches.as_slice() {
+            [one] => Ok(one.id),
+            [] => Err(NodeError::UnknownGroup(query.to_string())),
+            many => Err(NodeError::AmbiguousGroup {
+                name: query.to_string(),
+                ids: many
+                    .iter()
+                    .map(|g| g.id.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }),
+        }
+    }
+
+    fn group_or_err(&self, id: &GroupId) -> Result<&Group, NodeError> {
+        self.groups
+            .get(id)
+            .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))
+    }
+
+    /// Signs and stores an own message, and queues it in the outbox until a peer takes it.
+    /// Returns the message and its sealed envelope. The caller flushes before reporting success.
+    pub fn compose(
+        &mut self,
+        group: &GroupId,
+        content: Content,
+        now_ms: u64,
+    ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
+        let g = self.group_or_err(group)?;
+        let signed = sign(&g.me, group, now_ms, content)?;
+        let envelope = seal(
+            &g.secret.content_key(CURRENT_EPOCH),
+            &g.topic,
+            CURRENT_EPOCH,
+            &signed.bytes,
+        );
+        self.store.insert_message(&signed, now_ms)?;
+        self.store.outbox_add(&signed.message.id, group)?;
+        Ok((signed, envelope))
+    }
+
+    /// A post.
+    pub fn compose_post(
+        &mut self,
+        group: &GroupId,
+        title: Option<String>,
+        text: String,
+        now_ms: u64,
+    ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
+        self.compose(group, Content::Post(Post { title, text }), now_ms)
+    }
+
+    /// A profile update.
+    pub fn compose_profile(
+        &mut self,
+        group: &GroupId,
+        nickname: String,
+        bio: Option<String>,
+        now_ms: u64,
+    ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
+        self.compose(group, Content::Profile(Profile { nickname, bio }), now_ms)
+    }
+
+    /// Seals a stored message again (fresh nonce) for re-publication.
+    pub fn reseal(&self, id: &MessageId) -> Result<Option<(String, Vec<u8>)>, NodeError> {
+        let Some(stored) = self.store.message(id)? else {
+            return Ok(None);
+        };
+        let Some(g) = self.groups.get(&stored.signed.message.group) else {
+            return Ok(None);
+        };
+        let envelope = seal(
+            &g.secret.content_key(CURRENT_EPOCH),
+            &g.topic,
+            CURRENT_EPOCH,
+            &stored.signed.bytes,
+        );
+        Ok(Some((g.topic.clone(), envelope)))
+    }
+
+    /// The validation pipeline for one gossip payload. `Ok` means: stored, forward it.
+    pub fn ingest(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<SignedMessage, Rejection> {
+        let result = self.validate_and_store(topic, envelope, now_ms);
+        match &result {
+            Ok(_) => self.accepted += 1,
+            Err(r) => *self.rejected.entry(r.reason()).or_default() += 1,
+        }
+        result
+    }
+
+    fn validate_and_store(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<SignedMessage, Rejection> {
+        if envelope.len() > MAX_ENVELOPE_BYTES {
+            return Err(Rejection::Oversized(envelope.len()));
+        }
+        let group_id = *self.topics.get(topic).ok_or(Rejection::UnknownTopic)?;
+        let group = &self.groups[&group_id];
+        let epoch = cove_crypto::envelope_epoch(envelope)
+            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
+        let plaintext = open(&group.secret.content_key(epoch), topic, envelope)
+            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
+        let signed = verify_and_decode(&plaintext).map_err(Rejection::BadMessage)?;
+        check_rules(group, &signed, now_ms)?;
+        match self.store.insert_message(&signed, now_ms) {
+            Ok(true) => Ok(signed),
+            Ok(false) => Err(Rejection::Duplicate),
+            Err(e) => {
+                // Not the sender's fault: do not forward, do not penalise.
+                tracing::error!(error = %e, "store failed while ingesting");
+                Err(Rejection::Duplicate)
+            }
+        }
+    }
+
+    /// The newest posts of a group, newest first.
+    pub fn feed(&self, group: &GroupId, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
+        let g = self.group_or_err(group)?;
+        let me = g.me.public();
+        self.store
+            .feed(group, limit.min(MAX_FEED_LIMIT))?
+            .into_iter()
+            .map(|m| self.feed_item(&me, m))
+            .collect()
+    }
+
+    fn feed_item(&self, me: &PublicKey, stored: StoredMessage) -> Result<FeedItem, NodeError> {
+        let msg = stored.signed.message;
+        let (title, text) = match msg.content {
+            Content::Post(p) => (p.title, p.text),
+            other => (None, format!("({})", other.kind())),
+        };
+        Ok(FeedItem {
+            id: msg.id.to_string(),
+            author: msg.author.to_string(),
+            fingerprint: msg.author.fingerprint(),
+            nickname: self
+                .store
+                .profile(&msg.group, &msg.author)?
+                .map(|p| p.nickname),
+            mine: msg.author == *me,
+            created_at: msg.created_at,
+            title,
+            text,
+        })
+    }
+
+    /// Summaries of every group.
+    pub fn group_infos(&self) -> Vec<GroupInfo> {
+        let mut infos: Vec<_> = self
+            .groups
+            .values()
+            .map(|g| GroupInfo {
+                id: g.id.to_string(),
+                name: g.charter.name.clone(),
+                topic: g.topic.clone(),
+                me: g.me.public().to_string(),
+                admin: g.charter.admins.contains(&g.me.public()),
+                messages: self.store.message_count(&g.id),
+            })
+            .collect();
+        infos.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        infos
+    }
+}
+
+/// A charter message is valid for `group` when it is addressed to it, is a charter, and is
+/// signed by the founder it names.
+fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, String> {
+    let msg = &signed.message;
+    let Content::Charter(charter) = &msg.content else {
+        return Err(format!(
+            "is a {} message, not a charter",
+            msg.content.kind()
+        ));
+    };
+    if msg.group != *group {
+        return Err("belongs to another group".into());
+    }
+    if msg.author != charter.founder {
+        return Err("is not signed by the founder it names".into());
+    }
+    Ok(charter.clone())
+}
+
+/// Domain rules applied after the signature verified.
+fn check_rules(group: &Group, signed: &SignedMessage, now_ms: u64) -> Result<(), Rejection> {
+    let msg = &signed.message;
+    if msg.group != group.id {
+        return Err(Rejection::WrongGroup);
+    }
+    let max_skew_ms = group
+        .charter
+        .policy
+        .max_future_skew_secs
+        .saturating_mul(1000);
+    if msg.created_at > now_ms.saturating_add(max_skew_ms) {
+        return Err(Rejection::FromFuture {
+            ahead_ms: msg.created_at - now_ms,
+        });
+    }
+    if matches!(msg.content, Content::Charter(_)) && msg.id != group.charter_id {
+        return Err(Rejection::ForeignCharter);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn core(seed: u8) -> (tempfile::TempDir, Core) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        (
+            dir,
+            Core::new(store, MasterSeed::from_bytes([seed; 32])).unwrap(),
+        )
+    }
+
+    #[test]
+    fn founder_and_joiner_exchange_a_post() {
+        let (_a, mut ant) = core(1);
+        let (_b, mut bat) = core(2);
+        let group = ant.create_group("club", 1_000).unwrap();
+        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
+        assert_eq!(bat.join(&invite, 2_000).unwrap(), group);
+        let topic = ant.group(&group).unwrap().topic.clone();
+        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+        assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
+        assert_eq!(
+            bat.ingest(&topic, &envelope, 3_002),
+            Err(Rejection::Duplicate)
+        );
+        let feed = bat.feed(&group, 10).unwrap();
+        assert_eq!(feed.len(), 1);
+        assert_eq!(feed[0].text, "hi");
+        assert!(!feed[0].mine);
+        assert!(ant.feed(&group, 10).unwrap()[0].mine);
+    }
+
+    #[test]
+    fn pipeline_rejects_by_reason() {
+        let (_a, mut ant) = core(1);
+        let (_b, mut bat) = core(2);
+        let group = ant.create_group("club", 1_000).unwrap();
+        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
+        bat.join(&invite, 2_000).unwrap();
+        let topic = ant.group(&group).unwrap().topic.clone();
+
+        let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
+        assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));
+
+        let wrong_key = GroupSecret::from_bytes([9; 32]).content_key(0);
+        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+        let forged = seal(&wrong_key, &topic, 0, &signed.bytes);
+        assert!(matches!(
+            bat.ingest(&topic, &forged, 5),
+            Err(Rejection::Undecryptable(_))
+        ));
+
+        let (_, future) = ant
+            .compose_post(&group, None, "later".into(), 10_000_000)
+            .unwrap();
+        assert!(matches!(
+            bat.ingest(&topic, &future, 1_000),
+            Err(Rejection::FromFuture { .. })
+        ));
+
+        let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
+        assert_eq!(
+            bat.ingest(&topic, &huge, 5),
+            Err(Rejection::Oversized(huge.len()))
+        );
+        assert_eq!(
+            bat.ingest("cove/1/other", b"x", 5),
+            Err(Rejection::UnknownTopic)
+        );
+
+        let (_, counters) = bat.counters();
+        assert_eq!(counters["undecryptable"], 2);
+        assert_eq!(counters["from_future"], 1);
+        assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+    }
+
+    #[test]
+    fn groups_resolve_by_name_and_id_prefix() {
+        let (_a, mut ant) = core(1);
+        let a = ant.create_group("club", 1).unwrap();
+        let b = ant.create_group("team", 1).unwrap();
+        assert_eq!(ant.resolve_group("club").unwrap(), a);
+        assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
+        assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
+        assert!(matches!(
+            ant.resolve_group("nope"),
+            Err(NodeError::UnknownGroup(_))
+        ));
+        ant.create_group("club", 1).unwrap();
+        assert!(matches!(
+            ant.resolve_group("club"),
+            Err(NodeError::AmbiguousGroup { .. })
+        ));
+    }
+
+    #[test]
+    fn groups_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = {
+            let mut core = Core::new(
+                Store::open(dir.path()).unwrap(),
+                MasterSeed::from_bytes([1; 32]),
+            )
+            .unwrap();
+            core.create_group("club", 1).unwrap()
+        };
+        let core = Core::new(
+            Store::open(dir.path()).unwrap(),
+            MasterSeed::from_bytes([1; 32]),
+        )
+        .unwrap();
+        assert_eq!(core.group(&id).unwrap().charter.name, "club");
+    }
+}

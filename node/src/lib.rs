@@ -1,0 +1,44 @@
+//! The Cove domain: message model, validation, storage, and the running node.
+//!
+//! This crate owns everything that gives bytes a meaning. It turns user intent (create a
+//! group, post) into signed, sealed messages handed to [`cove_gossip`], and turns payloads
+//! from gossip back into verified messages through one validation pipeline
+//! ([`core::Core::ingest`]) before anything is stored or forwarded.
+//!
+//! - [`message`]: the wire model (v1) and [`message::verify_and_decode`], the only way in.
+//! - [`store`]: sled trees, persistent deduplication, feed indexes.
+//! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
+//! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
+//! - [`control`]: the local control socket used by the `cove` CLI.
+//! - [`data_dir`]: the on-disk layout (seed, peer key, store, socket).
+//! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), cove_node::NodeError> {
+//! use cove_node::{data_dir::DataDir, Node, NodeConfig};
+//!
+//! let dir = DataDir::new("/tmp/ant");
+//! dir.init()?;
+//! let ant = Node::start(NodeConfig::loopback("/tmp/ant")).await?;
+//! let group = ant.create_group("book club").await?;
+//! ant.post(&group.to_string(), None, "first!").await?;
+//! for item in ant.feed("book club", 10).await? {
+//!     println!("{}: {}", item.fingerprint, item.text);
+//! }
+//! ant.shutdown().await?;
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod control;
+pub mod core;
+pub mod data_dir;
+mod error;
+pub mod message;
+pub mod node;
+pub mod outsider;
+pub mod store;
+
+pub use crate::core::{FeedItem, GroupInfo};
+pub use crate::error::NodeError;
+pub use crate::node::{Node, NodeConfig, PeerSummary, Status};

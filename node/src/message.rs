@@ -1,0 +1,565 @@
+//! The message model (v1) and its wire codec.
+//!
+//! A message travels as a [`SignedMessage`]: the CBOR map `{"v": 1, "body": bstr, "sig": bstr}`.
+//! `body` holds the CBOR-encoded [`Body`] exactly as the author encoded it; the signature and
+//! the [`MessageId`] are computed over those bytes and never over a re-encoding, so a message
+//! keeps its id and stays verifiable whichever node relays it and whichever CBOR library
+//! decoded it. The only way from wire bytes to a [`Message`] is [`verify_and_decode`], which
+//! checks the size limit first, then the version, then the signature, then the content.
+//!
+//! See `docs/PROTOCOL.md` §8 for the byte-level description.
+
+use std::fmt;
+
+use cove_crypto::{Domain, GroupId, Pseudonym, PublicKey, Signature};
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Version of the signed-message map (`"v"`).
+pub const MESSAGE_VERSION: u8 = 1;
+/// Largest signed message (the CBOR map, before sealing) a node accepts or creates.
+pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Largest post text, in bytes of UTF-8.
+pub const MAX_POST_TEXT_BYTES: usize = 16 * 1024;
+/// Largest post title, in bytes of UTF-8.
+pub const MAX_TITLE_BYTES: usize = 256;
+/// Largest group name and nickname, in bytes of UTF-8.
+pub const MAX_NAME_BYTES: usize = 64;
+/// Largest profile bio, in bytes of UTF-8.
+pub const MAX_BIO_BYTES: usize = 1024;
+/// Most admins a charter may list.
+pub const MAX_ADMINS: usize = 64;
+
+/// The id of a message: SHA-256 of its body bytes (the bytes the author signed).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub [u8; 32]);
+
+impl MessageId {
+    /// The id of a message whose body encodes to `body`.
+    pub fn of_body(body: &[u8]) -> Self {
+        Self(Sha256::digest(body).into())
+    }
+
+    /// The first 8 hex characters, for logs.
+    pub fn short(&self) -> String {
+        hex::encode(&self.0[..4])
+    }
+}
+
+impl fmt::Display for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageId({})", self.short())
+    }
+}
+
+impl std::str::FromStr for MessageId {
+    type Err = MessageError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bytes = hex::decode(s.trim()).map_err(|_| MessageError::BadId(s.to_string()))?;
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| MessageError::BadId(s.to_string()))?;
+        Ok(Self(arr))
+    }
+}
+
+/// Why wire bytes are not a valid message.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MessageError {
+    /// Larger than [`MAX_MESSAGE_BYTES`].
+    #[error("message is {len} bytes, larger than the limit of {max}")]
+    TooLarge {
+        /// Size received.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Not CBOR of the expected shape.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+    /// A version this node does not know.
+    #[error("message version {got} is not supported (max {max})")]
+    UnsupportedVersion {
+        /// Version in the message.
+        got: u8,
+        /// Highest supported.
+        max: u8,
+    },
+    /// The signature does not verify for the author key over the body bytes.
+    #[error("signature does not verify for author {0}")]
+    BadSignature(String),
+    /// A kind this node does not know.
+    #[error("unknown message kind {0:?} (expected one of charter, profile, post)")]
+    UnknownKind(String),
+    /// A field breaks a limit or a rule of its kind.
+    #[error("invalid {kind}: {detail}")]
+    Invalid {
+        /// Message kind.
+        kind: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A message id string that is not 64 hex characters.
+    #[error("{0:?} is not a message id (expected 64 hex characters)")]
+    BadId(String),
+}
+
+/// The founder-signed constitution of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charter {
+    /// Human name of the group (not secret from members, never on the wire unsealed).
+    pub name: String,
+    /// The founder's pseudonym in this group; must equal the charter message's author.
+    #[serde(with = "key_bytes")]
+    pub founder: PublicKey,
+    /// Pseudonyms allowed to moderate and authorize advertisers. Includes the founder.
+    #[serde(with = "key_list")]
+    pub admins: Vec<PublicKey>,
+    /// Group rules that every node enforces.
+    pub policy: Policy,
+}
+
+/// Rules of a group, fixed by its charter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// How far in the future a message's `created_at` may lie, in seconds.
+    pub max_future_skew_secs: u64,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_future_skew_secs: 300,
+        }
+    }
+}
+
+/// A member's pseudonymous profile in one group; the latest one by `created_at` wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Display name; not unique (the key fingerprint tells members apart).
+    pub nickname: String,
+    /// Optional short self-description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+}
+
+/// A post in a group's feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    /// Optional title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// What a message says; its CBOR form is the body's `content` map and its kind the `kind` text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// `"charter"`
+    Charter(Charter),
+    /// `"profile"`
+    Profile(Profile),
+    /// `"post"`
+    Post(Post),
+}
+
+impl Content {
+    /// The `kind` string on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Charter(_) => "charter",
+            Content::Profile(_) => "profile",
+            Content::Post(_) => "post",
+        }
+    }
+
+    /// Checks the size limits and shape rules of the content alone.
+    pub fn check_limits(&self) -> Result<(), MessageError> {
+        let kind = self.kind();
+        let too_long = |field: &str, len: usize, max: usize| MessageError::Invalid {
+            kind,
+            detail: format!("{field} is {len} bytes, longer than the limit of {max}"),
+        };
+        match self {
+            Content::Charter(c) => {
+                if c.name.trim().is_empty() {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "group name is empty".into(),
+                    });
+                }
+                if c.name.len() > MAX_NAME_BYTES {
+                    return Err(too_long("group name", c.name.len(), MAX_NAME_BYTES));
+                }
+                if c.admins.len() > MAX_ADMINS {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: format!("{} admins, more than {MAX_ADMINS}", c.admins.len()),
+                    });
+                }
+                if !c.admins.contains(&c.founder) {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "the founder is not listed among the admins".into(),
+                    });
+                }
+            }
+            Content::Profile(p) => {
+                if p.nickname.trim().is_empty() {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "nickname is empty".into(),
+                    });
+                }
+                if p.nickname.len() > MAX_NAME_BYTES {
+                    return Err(too_long("nickname", p.nickname.len(), MAX_NAME_BYTES));
+                }
+                if let Some(bio) = &p.bio {
+                    if bio.len() > MAX_BIO_BYTES {
+                        return Err(too_long("bio", bio.len(), MAX_BIO_BYTES));
+                    }
+                }
+            }
+            Content::Post(p) => {
+                if p.text.trim().is_empty() {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "text is empty".into(),
+                    });
+                }
+                if p.text.len() > MAX_POST_TEXT_BYTES {
+                    return Err(too_long("text", p.text.len(), MAX_POST_TEXT_BYTES));
+                }
+                if let Some(title) = &p.title {
+                    if title.len() > MAX_TITLE_BYTES {
+                        return Err(too_long("title", title.len(), MAX_TITLE_BYTES));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn to_value(&self) -> ciborium::Value {
+        let value = match self {
+            Content::Charter(c) => ciborium::Value::serialized(c),
+            Content::Profile(p) => ciborium::Value::serialized(p),
+            Content::Post(p) => ciborium::Value::serialized(p),
+        };
+        // Serialising these plain structs into a CBOR value cannot fail.
+        value.expect("content serialises to a CBOR value")
+    }
+
+    fn from_value(kind: &str, value: ciborium::Value) -> Result<Self, MessageError> {
+        fn parse<T: DeserializeOwned>(
+            kind: &'static str,
+            value: ciborium::Value,
+        ) -> Result<T, MessageError> {
+            value.deserialized().map_err(|e| MessageError::Invalid {
+                kind,
+                detail: e.to_string(),
+            })
+        }
+        Ok(match kind {
+            "charter" => Content::Charter(parse("charter", value)?),
+            "profile" => Content::Profile(parse("profile", value)?),
+            "post" => Content::Post(parse("post", value)?),
+            other => return Err(MessageError::UnknownKind(other.to_string())),
+        })
+    }
+}
+
+/// A decoded, verified message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    /// SHA-256 of the body bytes.
+    pub id: MessageId,
+    /// The group the author addressed.
+    pub group: GroupId,
+    /// The author's pseudonym in that group.
+    pub author: PublicKey,
+    /// Author's clock, unix milliseconds.
+    pub created_at: u64,
+    /// What it says.
+    pub content: Content,
+}
+
+/// A message together with the exact wire bytes it came in (or was created as).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SignedMessage {
+    /// The CBOR `{"v", "body", "sig"}` map, byte for byte.
+    pub bytes: Vec<u8>,
+    /// What the bytes say.
+    pub message: Message,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireMessage {
+    v: u8,
+    #[serde(with = "serde_bytes")]
+    body: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    sig: Vec<u8>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireBody {
+    #[serde(with = "serde_bytes")]
+    group: Vec<u8>,
+    #[serde(with = "serde_bytes")]
+    author: Vec<u8>,
+    kind: String,
+    created_at: u64,
+    content: ciborium::Value,
+}
+
+fn to_cbor<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail, and our types always serialise.
+    ciborium::into_writer(value, &mut out).expect("CBOR encoding into a Vec");
+    out
+}
+
+/// Signs `content` as `author` for `group`, returning the wire form.
+///
+/// Fails when the content breaks a size limit, so a node never creates what others would
+/// reject.
+pub fn sign(
+    author: &Pseudonym,
+    group: &GroupId,
+    created_at: u64,
+    content: Content,
+) -> Result<SignedMessage, MessageError> {
+    content.check_limits()?;
+    let body = to_cbor(&WireBody {
+        group: group.as_bytes().to_vec(),
+        author: author.public().as_bytes().to_vec(),
+        kind: content.kind().to_string(),
+        created_at,
+        content: content.to_value(),
+    });
+    let sig = author.sign(Domain::Message, &body);
+    let bytes = to_cbor(&WireMessage {
+        v: MESSAGE_VERSION,
+        body: body.clone(),
+        sig: sig.to_bytes().to_vec(),
+    });
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge {
+            len: bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    Ok(SignedMessage {
+        bytes,
+        message: Message {
+            id: MessageId::of_body(&body),
+            group: *group,
+            author: author.public(),
+            created_at,
+            content,
+        },
+    })
+}
+
+/// The only way from wire bytes to a [`Message`]: size, version, signature, then content.
+pub fn verify_and_decode(bytes: &[u8]) -> Result<SignedMessage, MessageError> {
+    if bytes.len() > MAX_MESSAGE_BYTES {
+        return Err(MessageError::TooLarge {
+            len: bytes.len(),
+            max: MAX_MESSAGE_BYTES,
+        });
+    }
+    let wire: WireMessage =
+        ciborium::from_reader(bytes).map_err(|e| MessageError::Malformed(e.to_string()))?;
+    if wire.v != MESSAGE_VERSION {
+        return Err(MessageError::UnsupportedVersion {
+            got: wire.v,
+            max: MESSAGE_VERSION,
+        });
+    }
+    let body: WireBody = ciborium::from_reader(wire.body.as_slice())
+        .map_err(|e| MessageError::Malformed(format!("body: {e}")))?;
+    let author = fixed::<32>(&body.author, "author").and_then(|b| {
+        PublicKey::from_bytes(b).map_err(|e| MessageError::Malformed(e.to_string()))
+    })?;
+    let group = GroupId::from_bytes(fixed::<32>(&body.group, "group")?);
+    let sig =
+        Signature::from_slice(&wire.sig).map_err(|e| MessageError::Malformed(e.to_string()))?;
+    author
+        .verify(Domain::Message, &wire.body, &sig)
+        .map_err(|_| MessageError::BadSignature(author.fingerprint()))?;
+    let content = Content::from_value(&body.kind, body.content)?;
+    content.check_limits()?;
+    Ok(SignedMessage {
+        bytes: bytes.to_vec(),
+        message: Message {
+            id: MessageId::of_body(&wire.body),
+            group,
+            author,
+            created_at: body.created_at,
+            content,
+        },
+    })
+}
+
+fn fixed<const N: usize>(bytes: &[u8], field: &str) -> Result<[u8; N], MessageError> {
+    bytes.try_into().map_err(|_| {
+        MessageError::Malformed(format!("{field} is {} bytes, expected {N}", bytes.len()))
+    })
+}
+
+mod key_bytes {
+    use cove_crypto::PublicKey;
+    use serde::{de::Error, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(key: &PublicKey, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(key.as_bytes())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PublicKey, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        parse(&bytes).map_err(D::Error::custom)
+    }
+
+    pub(super) fn parse(bytes: &[u8]) -> Result<PublicKey, String> {
+        let arr: [u8; 32] = bytes
+            .try_into()
+            .map_err(|_| format!("key is {} bytes, expected 32", bytes.len()))?;
+        PublicKey::from_bytes(arr).map_err(|e| e.to_string())
+    }
+}
+
+mod key_list {
+    use cove_crypto::PublicKey;
+    use serde::{de::Error, ser::SerializeSeq, Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(keys: &[PublicKey], s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(keys.len()))?;
+        for key in keys {
+            seq.serialize_element(serde_bytes::Bytes::new(key.as_bytes()))?;
+        }
+        seq.end()
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<PublicKey>, D::Error> {
+        let list = Vec::<serde_bytes::ByteBuf>::deserialize(d)?;
+        list.iter()
+            .map(|b| super::key_bytes::parse(b).map_err(D::Error::custom))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cove_crypto::{GroupSecret, MasterSeed};
+
+    fn fixture() -> (Pseudonym, GroupId) {
+        let group = GroupSecret::from_bytes([7; 32]).id();
+        (MasterSeed::from_bytes([1; 32]).pseudonym(&group), group)
+    }
+
+    fn post(text: &str) -> Content {
+        Content::Post(Post {
+            title: None,
+            text: text.into(),
+        })
+    }
+
+    #[test]
+    fn sign_then_verify_round_trips() {
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1_700_000_000_000, post("hello")).unwrap();
+        let decoded = verify_and_decode(&signed.bytes).unwrap();
+        assert_eq!(decoded, signed);
+    }
+
+    #[test]
+    fn tampered_body_fails_signature() {
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let mut bytes = signed.bytes.clone();
+        let pos = bytes.windows(5).position(|w| w == b"hello").unwrap();
+        bytes[pos] = b'j';
+        assert!(matches!(
+            verify_and_decode(&bytes),
+            Err(MessageError::BadSignature(_))
+        ));
+    }
+
+    #[test]
+    fn garbage_and_wrong_version_are_typed_errors() {
+        assert!(matches!(
+            verify_and_decode(b"\xff\x00garbage"),
+            Err(MessageError::Malformed(_))
+        ));
+        let wire = to_cbor(&WireMessage {
+            v: 9,
+            body: vec![],
+            sig: vec![0; 64],
+        });
+        assert_eq!(
+            verify_and_decode(&wire),
+            Err(MessageError::UnsupportedVersion { got: 9, max: 1 })
+        );
+        assert!(matches!(
+            verify_and_decode(&vec![0; MAX_MESSAGE_BYTES + 1]),
+            Err(MessageError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn limits_are_enforced_on_sign() {
+        let (me, group) = fixture();
+        let long = "x".repeat(MAX_POST_TEXT_BYTES + 1);
+        assert!(matches!(
+            sign(&me, &group, 1, post(&long)),
+            Err(MessageError::Invalid { kind: "post", .. })
+        ));
+        assert!(sign(&me, &group, 1, post("  ")).is_err());
+    }
+
+    #[test]
+    fn unknown_kind_is_rejected_even_when_signed() {
+        let (me, group) = fixture();
+        let body = to_cbor(&WireBody {
+            group: group.as_bytes().to_vec(),
+            author: me.public().as_bytes().to_vec(),
+            kind: "poll".into(),
+            created_at: 1,
+            content: ciborium::Value::Map(vec![]),
+        });
+        let sig = me.sign(Domain::Message, &body);
+        let wire = to_cbor(&WireMessage {
+            v: 1,
+            body,
+            sig: sig.to_bytes().to_vec(),
+        });
+        assert_eq!(
+            verify_and_decode(&wire),
+            Err(MessageError::UnknownKind("poll".into()))
+        );
+    }
+
+    #[test]
+    fn charter_requires_founder_among_admins() {
+        let (me, group) = fixture();
+        let other = MasterSeed::from_bytes([2; 32]).pseudonym(&group).public();
+        let charter = Content::Charter(Charter {
+            name: "club".into(),
+            founder: me.public(),
+            admins: vec![other],
+            policy: Policy::default(),
+        });
+        assert!(sign(&me, &group, 1, charter).is_err());
+    }
+}

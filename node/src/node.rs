@@ -1,0 +1,611 @@
+//! The `Node` handle and the actor that ties gossip and the store together.
+//!
+//! ```text
+//!  Node (Clone) --Command + oneshot--> [ actor task ] <--gossip::Event-- gossip actor (swarm)
+//!                 (COMMAND_CAPACITY)     owns Core          (bounded)
+//!                                        (store, keys) --publish/report--> gossip
+//! ```
+//!
+//! The actor loop is `select! { biased; commands, gossip events, republish timer }`: local
+//! work is served before new remote work. It stops when the last `Node` handle drops or on
+//! [`Node::shutdown`], flushing the store.
+
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use cove_crypto::{GroupId, Invite};
+use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use crate::core::{Core, FeedItem, GroupInfo};
+use crate::data_dir::DataDir;
+use crate::error::NodeError;
+use crate::message::MessageId;
+use crate::store::Store;
+
+/// Commands queued from handles to the actor.
+pub const COMMAND_CAPACITY: usize = 64;
+/// How often own messages that no peer has taken yet are offered again.
+pub const DEFAULT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(10);
+/// Longest validity of an invite.
+pub const MAX_INVITE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// How to run a node. Library users build it directly; the CLI builds it from flags.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// The data dir (must be initialised with [`DataDir::init`]).
+    pub data_dir: PathBuf,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Discover peers on the LAN with mDNS.
+    pub mdns: bool,
+    /// Many nodes on one host (tests, demo): relax same-IP penalties, discover faster.
+    pub local_testing: bool,
+    /// How often to re-offer own messages no peer has taken yet.
+    pub republish_interval: Duration,
+}
+
+impl NodeConfig {
+    /// Defaults: all interfaces, random TCP and QUIC ports, mDNS on.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            data_dir: data_dir.into(),
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1"
+                    .parse()
+                    .expect("valid multiaddr"),
+            ],
+            mdns: true,
+            local_testing: false,
+            republish_interval: DEFAULT_REPUBLISH_INTERVAL,
+        }
+    }
+
+    /// Loopback only, no mDNS: for tests and the demo, so no packet leaves the machine.
+    pub fn loopback(data_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
+            mdns: false,
+            local_testing: true,
+            republish_interval: Duration::from_secs(1),
+            ..Self::new(data_dir)
+        }
+    }
+}
+
+/// A connected peer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerSummary {
+    /// libp2p peer id.
+    pub peer: String,
+    /// Known addresses.
+    pub addrs: Vec<String>,
+    /// Names of our groups whose topic the peer subscribes to.
+    pub groups: Vec<String>,
+}
+
+/// What `cove status` shows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens.
+    pub listen_addrs: Vec<String>,
+    /// Groups joined.
+    pub groups: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// Gossip messages accepted since start.
+    pub accepted: u64,
+    /// Gossip messages rejected or ignored since start, by reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Own messages still waiting for a peer.
+    pub outbox: usize,
+    /// Store size on disk, bytes.
+    pub store_bytes: u64,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+#[derive(Debug)]
+enum Command {
+    CreateGroup {
+        name: String,
+        reply: Reply<GroupId>,
+    },
+    Invite {
+        group: String,
+        ttl: Duration,
+        reply: Reply<String>,
+    },
+    Join {
+        invite: String,
+        reply: Reply<GroupId>,
+    },
+    Groups {
+        reply: Reply<Vec<GroupInfo>>,
+    },
+    Post {
+        group: String,
+        title: Option<String>,
+        text: String,
+        reply: Reply<MessageId>,
+    },
+    SetProfile {
+        group: String,
+        nickname: String,
+        bio: Option<String>,
+        reply: Reply<MessageId>,
+    },
+    Feed {
+        group: String,
+        limit: usize,
+        reply: Reply<Vec<FeedItem>>,
+    },
+    Peers {
+        reply: Reply<Vec<PeerSummary>>,
+    },
+    Status {
+        reply: Reply<Status>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+/// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
+#[derive(Clone, Debug)]
+pub struct Node {
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Opens the data dir and store, starts the network, subscribes every group and dials
+    /// their bootstrap peers.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        let dir = DataDir::new(&config.data_dir);
+        let seed = dir.load_seed()?;
+        let keypair = dir.load_peer_key()?;
+        let store = open_store(&dir)?;
+        let core = Core::new(store, seed)?;
+
+        let mut gossip_config = cove_gossip::Config::new(keypair);
+        gossip_config.listen = config.listen.clone();
+        gossip_config.mdns = config.mdns;
+        gossip_config.local_testing = config.local_testing;
+        gossip_config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
+        let (gossip, events) = Gossip::spawn(gossip_config).await?;
+        let peer_id = gossip.local_peer_id();
+
+        let actor = Actor {
+            core,
+            gossip,
+            events,
+        };
+        for group in actor.core.groups() {
+            actor.enter_group(&group.id).await?;
+        }
+        let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+        tokio::spawn(actor.run(rx, config.republish_interval));
+        info!(peer = %peer_id, "node started");
+        Ok(Node { tx, peer_id })
+    }
+
+    /// This node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Founds a group; returns its id.
+    pub async fn create_group(&self, name: &str) -> Result<GroupId, NodeError> {
+        let name = name.to_string();
+        self.call(|reply| Command::CreateGroup { name, reply })
+            .await
+    }
+
+    /// An invite to `group` (id or unique name) listing this node's listen addresses.
+    pub async fn invite(&self, group: &str, ttl: Duration) -> Result<String, NodeError> {
+        let group = group.to_string();
+        self.call(|reply| Command::Invite { group, ttl, reply })
+            .await
+    }
+
+    /// Joins the group of an invite and connects to its peers.
+    pub async fn join(&self, invite: &str) -> Result<GroupId, NodeError> {
+        let invite = invite.to_string();
+        self.call(|reply| Command::Join { invite, reply }).await
+    }
+
+    /// Groups joined.
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, NodeError> {
+        self.call(|reply| Command::Groups { reply }).await
+    }
+
+    /// Posts to a group. Returns once the post is durably stored; it reaches peers now or,
+    /// if none is reachable, as soon as one is.
+    pub async fn post(
+        &self,
+        group: &str,
+        title: Option<String>,
+        text: &str,
+    ) -> Result<MessageId, NodeError> {
+        let (group, text) = (group.to_string(), text.to_string());
+        self.call(|reply| Command::Post {
+            group,
+            title,
+            text,
+            reply,
+        })
+        .await
+    }
+
+    /// Sets this member's nickname (and bio) in a group.
+    pub async fn set_profile(
+        &self,
+        group: &str,
+        nickname: &str,
+        bio: Option<String>,
+    ) -> Result<MessageId, NodeError> {
+        let (group, nickname) = (group.to_string(), nickname.to_string());
+        self.call(|reply| Command::SetProfile {
+            group,
+            nickname,
+            bio,
+            reply,
+        })
+        .await
+    }
+
+    /// The newest posts of a group, newest first.
+    pub async fn feed(&self, group: &str, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
+        let group = group.to_string();
+        self.call(|reply| Command::Feed {
+            group,
+            limit,
+            reply,
+        })
+        .await
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerSummary>, NodeError> {
+        self.call(|reply| Command::Peers { reply }).await
+    }
+
+    /// Counters and addresses.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Stops the network, flushes the store and ends the actor.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.call(|reply| Command::Shutdown { reply }).await
+    }
+}
+
+/// Opens the store, turning sled's lock error into advice.
+pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
+    Store::open(&dir.store_path()).map_err(|e| match e {
+        crate::store::StoreError::Sled(sled::Error::Io(io))
+            if io.kind() == std::io::ErrorKind::WouldBlock =>
+        {
+            NodeError::Control(format!(
+                "the store in {} is in use by another process (is `cove up` running?)",
+                dir.root().display()
+            ))
+        }
+        other => other.into(),
+    })
+}
+
+struct Actor {
+    core: Core,
+    gossip: Gossip,
+    events: mpsc::Receiver<Event>,
+}
+
+impl Actor {
+    async fn run(mut self, mut commands: mpsc::Receiver<Command>, republish_every: Duration) {
+        let mut republish = tokio::time::interval(republish_every);
+        republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        let result = self.stop().await;
+                        let _ = reply.send(result);
+                        return;
+                    }
+                    Some(command) => self.handle_command(command).await,
+                    None => {
+                        let _ = self.stop().await;
+                        return;
+                    }
+                },
+                event = self.events.recv() => match event {
+                    Some(event) => self.handle_gossip_event(event).await,
+                    None => {
+                        warn!("gossip layer stopped; node stops");
+                        let _ = self.core.store().flush().await;
+                        return;
+                    }
+                },
+                _ = republish.tick() => self.republish_outbox().await,
+            }
+        }
+    }
+
+    async fn stop(&mut self) -> Result<(), NodeError> {
+        let _ = self.gossip.shutdown().await;
+        self.core.store().flush().await?;
+        info!("node stopped");
+        Ok(())
+    }
+
+    /// Subscribes a group's topic and dials its bootstrap peers.
+    async fn enter_group(&self, id: &GroupId) -> Result<(), NodeError> {
+        let group = self
+            .core
+            .group(id)
+            .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
+        self.gossip
+            .subscribe(&group.topic, group.secret.discovery_key())
+            .await?;
+        for addr in &group.record.bootstrap {
+            match addr.parse::<Multiaddr>() {
+                Ok(addr) => {
+                    if let Err(e) = self.gossip.dial(addr.clone()).await {
+                        debug!(%addr, error = %e, "bootstrap dial failed");
+                    }
+                }
+                Err(e) => warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
+            }
+        }
+        Ok(())
+    }
+
+    async fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::CreateGroup { name, reply } => {
+                let result = self.create_group(&name).await;
+                let _ = reply.send(result);
+            }
+            Command::Invite { group, ttl, reply } => {
+                let _ = reply.send(self.invite(&group, ttl).await);
+            }
+            Command::Join { invite, reply } => {
+                let _ = reply.send(self.join(&invite).await);
+            }
+            Command::Groups { reply } => {
+                let _ = reply.send(Ok(self.core.group_infos()));
+            }
+            Command::Post {
+                group,
+                title,
+                text,
+                reply,
+            } => {
+                let result = match self.core.resolve_group(&group) {
+                    Ok(id) => {
+                        let composed = self.core.compose_post(&id, title, text, now_ms());
+                        self.publish_own(composed).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::SetProfile {
+                group,
+                nickname,
+                bio,
+                reply,
+            } => {
+                let result = match self.core.resolve_group(&group) {
+                    Ok(id) => {
+                        let composed = self.core.compose_profile(&id, nickname, bio, now_ms());
+                        self.publish_own(composed).await
+                    }
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(result);
+            }
+            Command::Feed {
+                group,
+                limit,
+                reply,
+            } => {
+                let result = self
+                    .core
+                    .resolve_group(&group)
+                    .and_then(|id| self.core.feed(&id, limit));
+                let _ = reply.send(result);
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peers().await);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status().await);
+            }
+            Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    async fn create_group(&mut self, name: &str) -> Result<GroupId, NodeError> {
+        let id = self.core.create_group(name, now_ms())?;
+        self.core.store().flush().await?;
+        self.enter_group(&id).await?;
+        Ok(id)
+    }
+
+    async fn join(&mut self, invite: &str) -> Result<GroupId, NodeError> {
+        let invite = Invite::decode(invite, now_ms() / 1000)?;
+        let id = self.core.join(&invite, now_ms())?;
+        self.core.store().flush().await?;
+        self.enter_group(&id).await?;
+        Ok(id)
+    }
+
+    async fn invite(&mut self, group: &str, ttl: Duration) -> Result<String, NodeError> {
+        if ttl.is_zero() || ttl > MAX_INVITE_TTL {
+            return Err(NodeError::InvalidInput(format!(
+                "invite lifetime must be between 1 second and {} days",
+                MAX_INVITE_TTL.as_secs() / 86_400
+            )));
+        }
+        let id = self.core.resolve_group(group)?;
+        let addrs = self
+            .gossip
+            .listen_addrs()
+            .await?
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        self.core
+            .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())
+    }
+
+    /// Makes an own message durable, then offers it to the group. With no peer reachable the
+    /// message stays in the outbox and is offered again later: it is never dropped.
+    async fn publish_own(
+        &mut self,
+        composed: Result<(crate::message::SignedMessage, Vec<u8>), NodeError>,
+    ) -> Result<MessageId, NodeError> {
+        let (signed, envelope) = composed?;
+        self.core.store().flush().await?;
+        let id = signed.message.id;
+        let topic = self
+            .core
+            .group(&signed.message.group)
+            .map(|g| g.topic.clone())
+            .ok_or_else(|| NodeError::UnknownGroup(signed.message.group.to_string()))?;
+        self.offer(&id, &topic, envelope).await;
+        Ok(id)
+    }
+
+    async fn offer(&self, id: &MessageId, topic: &str, envelope: Vec<u8>) {
+        match self.gossip.publish(topic, envelope).await {
+            Ok(Published::Sent) => {
+                if let Err(e) = self.core.store().outbox_remove(id) {
+                    warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
+                }
+            }
+            Ok(Published::NoPeers) => debug!(msg = %id.short(), "no peer yet; kept in outbox"),
+            Err(e) => warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox"),
+        }
+    }
+
+    async fn republish_outbox(&mut self) {
+        let pending = match self.core.store().outbox() {
+            Ok(pending) => pending,
+            Err(e) => {
+                warn!(error = %e, "cannot read outbox");
+                return;
+            }
+        };
+        for (id, _group) in pending {
+            match self.core.reseal(&id) {
+                Ok(Some((topic, envelope))) => self.offer(&id, &topic, envelope).await,
+                Ok(None) => {
+                    let _ = self.core.store().outbox_remove(&id);
+                }
+                Err(e) => warn!(msg = %id.short(), error = %e, "cannot reseal"),
+            }
+        }
+    }
+
+    async fn handle_gossip_event(&mut self, event: Event) {
+        match event {
+            Event::Message {
+                id,
+                source,
+                topic,
+                data,
+            } => {
+                let verdict = match self.core.ingest(&topic, &data, now_ms()) {
+                    Ok(signed) => {
+                        debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
+                        Verdict::Accept
+                    }
+                    Err(rejection) if rejection.is_penalised() => {
+                        info!(peer = %source, reason = rejection.reason(), detail = %rejection, "rejected");
+                        Verdict::Reject
+                    }
+                    Err(rejection) => {
+                        debug!(peer = %source, reason = rejection.reason(), "ignored");
+                        Verdict::Ignore
+                    }
+                };
+                if let Err(e) = self.gossip.report(id, source, verdict).await {
+                    warn!(error = %e, "could not report validation result");
+                }
+            }
+            Event::PeerSubscribed { peer, topic } => {
+                debug!(%peer, %topic, "peer subscribed");
+                // A new member on a topic: hand it what is still waiting.
+                self.republish_outbox().await;
+            }
+            Event::PeerConnected(peer) => debug!(%peer, "connected"),
+            Event::PeerDisconnected(peer) => debug!(%peer, "disconnected"),
+            Event::ListenAddr(addr) => info!(%addr, "listening"),
+        }
+    }
+
+    async fn peers(&self) -> Result<Vec<PeerSummary>, NodeError> {
+        let peers = self.gossip.peers().await?;
+        Ok(peers
+            .into_iter()
+            .map(|p| PeerSummary {
+                peer: p.peer.to_string(),
+                addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                groups: self
+                    .core
+                    .groups()
+                    .filter(|g| p.topics.contains(&g.topic))
+                    .map(|g| g.charter.name.clone())
+                    .collect(),
+            })
+            .collect())
+    }
+
+    async fn status(&self) -> Result<Status, NodeError> {
+        let (accepted, rejected) = self.core.counters();
+        Ok(Status {
+            peer_id: self.gossip.local_peer_id().to_string(),
+            listen_addrs: self
+                .gossip
+                .listen_addrs()
+                .await?
+                .iter()
+                .map(|a| a.to_string())
+                .collect(),
+            groups: self.core.groups().count(),
+            peers: self.gossip.peers().await?.len(),
+            accepted,
+            rejected: rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            outbox: self.core.store().outbox()?.len(),
+            store_bytes: self.core.store().size_on_disk(),
+        })
+    }
+}

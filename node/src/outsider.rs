@@ -1,0 +1,86 @@
+//! A non-member on a group's topic: for the demo and tests of the closed-group property.
+//!
+//! An outsider runs a real gossip node and subscribes to a group's topic (as if it had sniffed
+//! the topic string), but it has no invite: no group secret, so no content key. It records
+//! every payload it receives and can publish arbitrary bytes. Members must show it nothing but
+//! ciphertext and reject everything it injects.
+
+use std::sync::{Arc, Mutex};
+
+use cove_gossip::{Event, Gossip, Keypair, Multiaddr, Published, Verdict};
+
+use crate::error::NodeError;
+
+/// Most payloads an outsider keeps.
+pub const MAX_RECORDED: usize = 10_000;
+
+/// A running non-member gossip node.
+#[derive(Debug)]
+pub struct Outsider {
+    gossip: Gossip,
+    seen: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Outsider {
+    /// Starts on loopback, dials `peer` and subscribes to `topic`.
+    pub async fn start(topic: &str, peer: Multiaddr) -> Result<Outsider, NodeError> {
+        let mut config = cove_gossip::Config::new(Keypair::generate_ed25519());
+        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")];
+        config.mdns = false;
+        config.local_testing = true;
+        let (gossip, mut events) = Gossip::spawn(config).await?;
+        // A random discovery key: the outsider does not know the group's.
+        gossip.subscribe(topic, rand::random()).await?;
+        gossip.dial(peer).await?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (recorder, handle) = (seen.clone(), gossip.clone());
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                if let Event::Message {
+                    id, source, data, ..
+                } = event
+                {
+                    if let Ok(mut seen) = recorder.lock() {
+                        if seen.len() < MAX_RECORDED {
+                            seen.push(data);
+                        }
+                    }
+                    // It cannot judge the payload; it lets it through like any relay.
+                    let _ = handle.report(id, source, Verdict::Accept).await;
+                }
+            }
+        });
+        Ok(Outsider { gossip, seen })
+    }
+
+    /// The outsider's libp2p peer id.
+    pub fn peer_id(&self) -> cove_gossip::PeerId {
+        self.gossip.local_peer_id()
+    }
+
+    /// Every payload received on the topic so far.
+    pub fn received(&self) -> Vec<Vec<u8>> {
+        self.seen.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Publishes raw bytes on the topic.
+    pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<Published, NodeError> {
+        Ok(self.gossip.publish(topic, data).await?)
+    }
+
+    /// Connected peers' ids.
+    pub async fn peers(&self) -> Result<Vec<String>, NodeError> {
+        Ok(self
+            .gossip
+            .peers()
+            .await?
+            .into_iter()
+            .map(|p| p.peer.to_string())
+            .collect())
+    }
+
+    /// Stops the node.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        Ok(self.gossip.shutdown().await?)
+    }
+}

@@ -1,0 +1,172 @@
+//! Helpers for Cove's multi-node tests: start named in-process nodes on loopback, wait for
+//! conditions without assuming timings, and drive real `cove` processes.
+#![deny(missing_docs)]
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use cove_node::data_dir::DataDir;
+use cove_node::{Node, NodeConfig};
+use tempfile::TempDir;
+
+/// Upper bound for any one test.
+pub const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+/// Upper bound for one condition to become true.
+pub const PATIENCE: Duration = Duration::from_secs(45);
+
+/// A named in-process node with its own temporary data dir.
+#[derive(Debug)]
+pub struct TestNode {
+    /// ant, bat, cat...
+    pub name: &'static str,
+    /// The running node.
+    pub node: Node,
+    /// Its data dir (removed on drop).
+    pub dir: TempDir,
+}
+
+impl TestNode {
+    /// Initialises a data dir and starts a loopback node (no mDNS).
+    pub async fn start(name: &'static str) -> Result<TestNode> {
+        let dir = tempfile::Builder::new().prefix(name).tempdir()?;
+        DataDir::new(dir.path()).init()?;
+        let node = Node::start(NodeConfig::loopback(dir.path())).await?;
+        Ok(TestNode { name, node, dir })
+    }
+}
+
+impl std::ops::Deref for TestNode {
+    type Target = Node;
+    fn deref(&self) -> &Node {
+        &self.node
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails after [`PATIENCE`] with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    let start = std::time::Instant::now();
+    loop {
+        if let Some(value) = check().await? {
+            return Ok(value);
+        }
+        if start.elapsed() > PATIENCE {
+            bail!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node`'s feed of `group` holds `count` posts; returns their texts, newest first.
+pub async fn wait_for_feed(node: &TestNode, group: &str, count: usize) -> Result<Vec<String>> {
+    eventually(&format!("{} to see {count} posts", node.name), || async {
+        let feed = node.feed(group, 1000).await?;
+        Ok((feed.len() >= count).then(|| feed.into_iter().map(|i| i.text).collect()))
+    })
+    .await
+}
+
+/// Waits until `node` is connected to at least `count` peers.
+pub async fn wait_for_peers(node: &TestNode, count: usize) -> Result<()> {
+    eventually(
+        &format!("{} to connect to {count} peers", node.name),
+        || async { Ok((node.peers().await?.len() >= count).then_some(())) },
+    )
+    .await
+}
+
+/// Path of the `cove` binary built next to this test binary (`cargo test --workspace` builds
+/// it because `cli/` has integration tests).
+pub fn cove_bin() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .context("test binary has no target dir")?;
+    let bin = profile_dir.join("cove");
+    if !bin.exists() {
+        bail!(
+            "{} not found: run `cargo test --workspace` (or `cargo build -p cove-cli`) first",
+            bin.display()
+        );
+    }
+    Ok(bin)
+}
+
+/// Runs `cove --data-dir DIR ARGS...` to completion.
+pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
+    let out = std::process::Command::new(cove_bin()?)
+        .arg("--data-dir")
+        .arg(data_dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()?;
+    Ok(out)
+}
+
+/// Runs a `cove` command that must succeed; returns the last line of its stdout.
+pub fn cove_ok(data_dir: &Path, args: &[&str]) -> Result<String> {
+    let out = cove(data_dir, args)?;
+    if !out.status.success() {
+        bail!(
+            "cove {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let stdout = String::from_utf8(out.stdout)?;
+    Ok(stdout.lines().last().unwrap_or_default().to_string())
+}
+
+/// A `cove up` process, killed on drop.
+#[derive(Debug)]
+pub struct CoveProcess {
+    /// The child.
+    pub child: std::process::Child,
+    /// Its data dir.
+    pub data_dir: PathBuf,
+}
+
+impl CoveProcess {
+    /// Starts `cove up` on loopback without mDNS and waits until its control socket answers.
+    pub async fn up(data_dir: &Path) -> Result<CoveProcess> {
+        let log = std::fs::File::create(data_dir.join("up.log"))?;
+        let child = std::process::Command::new(cove_bin()?)
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .spawn()?;
+        let process = CoveProcess {
+            child,
+            data_dir: data_dir.to_path_buf(),
+        };
+        eventually("cove up to answer on its control socket", || async {
+            Ok(cove(data_dir, &["status"])?.status.success().then_some(()))
+        })
+        .await?;
+        Ok(process)
+    }
+
+    /// Kills the process with SIGKILL and waits for it.
+    pub fn kill(&mut self) -> Result<()> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+impl Drop for CoveProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

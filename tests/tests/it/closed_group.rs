@@ -1,0 +1,195 @@
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use cove_node::outsider::Outsider;
+use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
+
+async fn rejected(node: &TestNode, reason: &str) -> Result<u64> {
+    Ok(node
+        .status()
+        .await?
+        .rejected
+        .get(reason)
+        .copied()
+        .unwrap_or(0))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
+    // Scenario: ant founds a group and invites bat and cat; each posts once. An outsider
+    // subscribed to the group's topic receives the traffic and injects garbage and a
+    // well-formed envelope sealed under a wrong key.
+    // Assert: every member sees all three posts; the outsider saw only ciphertext; its
+    // injections are rejected by the member it is connected to and reach nobody else.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let bat = TestNode::start("bat").await?;
+        let cat = TestNode::start("cat").await?;
+        let group = ant.create_group("club").await?.to_string();
+        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
+        bat.join(&invite).await?;
+        cat.join(&invite).await?;
+        // Without history sync a post reaches only the members online at that moment, so
+        // wait for the group to be connected.
+        for node in [&ant, &bat, &cat] {
+            wait_for_peers(node, 2).await?;
+        }
+
+        ant.post(&group, None, "hello from ant").await?;
+        bat.post(&group, None, "hello from bat").await?;
+        cat.post(&group, None, "hello from cat").await?;
+        for node in [&ant, &bat, &cat] {
+            let mut texts = wait_for_feed(node, &group, 3).await?;
+            texts.sort();
+            assert_eq!(
+                texts,
+                ["hello from ant", "hello from bat", "hello from cat"],
+                "{}",
+                node.name
+            );
+        }
+        // Same set, same order everywhere.
+        let order = |n: &TestNode| {
+            let g = group.clone();
+            let node = n.node.clone();
+            async move {
+                node.feed(&g, 10)
+                    .await
+                    .map(|f| f.into_iter().map(|i| i.id).collect::<Vec<_>>())
+            }
+        };
+        assert_eq!(order(&ant).await?, order(&bat).await?);
+        assert_eq!(order(&ant).await?, order(&cat).await?);
+
+        let topic = ant.groups().await?.remove(0).topic;
+        let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
+        let outsider = Outsider::start(&topic, ant_addr).await?;
+        eventually("outsider connected to ant", || async {
+            Ok((!outsider.peers().await?.is_empty()).then_some(()))
+        })
+        .await?;
+        let secret_text = "the meeting is at noon";
+        // Posts reach the outsider as ciphertext (it is a relay like any peer).
+        let received = eventually("outsider to receive a payload", || async {
+            bat.post(&group, None, secret_text).await?;
+            let got = outsider.received();
+            Ok((!got.is_empty()).then_some(got))
+        })
+        .await?;
+        for payload in &received {
+            ensure!(
+                !payload
+                    .windows(secret_text.len())
+                    .any(|w| w == secret_text.as_bytes()),
+                "plaintext leaked to the outsider"
+            );
+            ensure!(cove_node::message::verify_and_decode(payload).is_err());
+        }
+
+        let members_before: Vec<usize> = feed_lens(&[&ant, &bat, &cat], &group).await?;
+        outsider
+            .publish(&topic, b"garbage that is no envelope".to_vec())
+            .await?;
+        let wrong_key = cove_crypto::GroupSecret::generate().content_key(0);
+        outsider
+            .publish(&topic, cove_crypto::seal(&wrong_key, &topic, 0, b"forged"))
+            .await?;
+        eventually("ant to reject both injections", || async {
+            Ok((rejected(&ant, "undecryptable").await? >= 2).then_some(()))
+        })
+        .await?;
+        // Give any (wrongly) forwarded copy time to arrive before checking it did not.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let outsider_peers = outsider.peers().await?;
+        for node in [&bat, &cat] {
+            if !outsider_peers.contains(&node.peer_id().to_string()) {
+                assert_eq!(
+                    rejected(node, "undecryptable").await?,
+                    0,
+                    "{} got a forwarded injection",
+                    node.name
+                );
+            }
+        }
+        assert_eq!(
+            feed_lens(&[&ant, &bat, &cat], &group).await?,
+            members_before,
+            "nothing stored"
+        );
+        outsider.shutdown().await?;
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+async fn feed_lens(nodes: &[&TestNode], group: &str) -> Result<Vec<usize>> {
+    let mut lens = Vec::new();
+    for node in nodes {
+        lens.push(node.feed(group, 1000).await?.len());
+    }
+    Ok(lens)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_joiner_reaches_members_it_was_not_introduced_to() -> Result<()> {
+    // Scenario: ant invites bat; bat invites cat, so cat's invite lists only bat's address.
+    // Assert: cat ends up connected to ant too (group-keyed discovery), and ant sees cat's post.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let bat = TestNode::start("bat").await?;
+        let cat = TestNode::start("cat").await?;
+        let group = ant.create_group("club").await?.to_string();
+        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        cat.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        let ant_id = ant.peer_id().to_string();
+        eventually("cat to connect to ant", || async {
+            Ok(cat
+                .peers()
+                .await?
+                .iter()
+                .any(|p| p.peer == ant_id)
+                .then_some(()))
+        })
+        .await?;
+        cat.post(&group, None, "hi ant, bat sent me").await?;
+        wait_for_feed(&ant, &group, 1).await?;
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_written_alone_is_delivered_when_a_peer_appears() -> Result<()> {
+    // Scenario: ant founds a group and posts while no other member exists (gossipsub has no
+    // peer for the topic). Then bat joins.
+    // Assert: the post is not dropped: bat receives it.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        ant.post(&group, None, "anyone here?").await?;
+        assert_eq!(ant.status().await?.outbox, 1, "kept for later");
+        let bat = TestNode::start("bat").await?;
+        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        assert_eq!(wait_for_feed(&bat, &group, 1).await?, ["anyone here?"]);
+        eventually("ant's outbox to drain", || async {
+            Ok((ant.status().await?.outbox == 0).then_some(()))
+        })
+        .await?;
+        ant.shutdown().await?;
+        bat.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}

@@ -1,0 +1,4 @@
+//! Cove's multi-node integration tests: one binary, one module per area.
+
+mod closed_group;
+mod processes;
