@@ -86,6 +86,11 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
             ensure!(cove_node::message::verify_and_decode(payload).is_err());
         }
 
+        // Let every member catch up with bat's posts before taking the snapshot.
+        let posted = bat.feed(&group, 1000).await?.len();
+        for node in [&ant, &cat] {
+            wait_for_feed(node, &group, posted).await?;
+        }
         let members_before: Vec<usize> = feed_lens(&[&ant, &bat, &cat], &group).await?;
         outsider
             .publish(&topic, b"garbage that is no envelope".to_vec())
