@@ -7,11 +7,18 @@
 //!    empty the swarm is not polled at all: that is the backpressure, and it means no event is
 //!    ever dropped. Commands are still served, so a caller that calls `report` from its event
 //!    loop cannot deadlock us;
-//! 3. **swarm events** (connections, gossipsub, identify, kad, mdns);
-//! 4. **the discovery timer**: every `Config::discovery_interval` (and shortly after a new
+//! 3. **swarm events** (connections, gossipsub, identify, kad, mdns, sync request-response);
+//! 4. **ban expiry**: lifts the bans whose time is up (armed only while someone is banned);
+//! 5. **the discovery timer**: every `Config::discovery_interval` (and shortly after a new
 //!    connection) look up the providers of every subscribed discovery key and dial those we
 //!    are not connected to; every `Config::provide_interval` re-announce our own records;
-//!    while we have no connection at all, redial the bootstrap addresses.
+//!    while we have no connection at all, redial the bootstrap addresses. Banned peers are
+//!    skipped (a dial to them would be refused by the block list anyway).
+//!
+//! Sync requests: an outbound request's oneshot reply waits in `outbound` (keyed by libp2p's
+//! request id) until its response or failure arrives as a swarm event; an inbound request's
+//! response channel waits in `inbound` (keyed by our [`InboundRequestId`]) until
+//! `Command::Respond`, or until libp2p reports that it failed (timeout, disconnect).
 
 use std::{
     collections::{hash_map::Entry, HashMap, HashSet, VecDeque},
@@ -27,6 +34,7 @@ use libp2p::{
     mdns,
     multiaddr::Protocol,
     noise,
+    request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel},
     swarm::{
         dial_opts::{DialOpts, PeerCondition},
         ConnectionId, SwarmEvent,
@@ -41,7 +49,9 @@ use tracing::{debug, info, trace, warn};
 
 use crate::{
     behaviour::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL},
-    Config, Error, Event, MessageId, PeerInfo, Published, Verdict,
+    sync::{is_protocol_violation, SyncRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES},
+    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, Published, Verdict,
+    MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND, MAX_PENDING_REQUESTS,
 };
 
 /// How long `spawn` waits for every listener to report its first bound address.
@@ -93,6 +103,26 @@ pub(crate) enum Command {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), Error>>,
     },
+    Request {
+        peer: PeerId,
+        data: Vec<u8>,
+        /// Answered when the response (or the failure) arrives, not when the command is served.
+        reply: oneshot::Sender<Result<Vec<u8>, Error>>,
+    },
+    Respond {
+        id: InboundRequestId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<(), Error>>,
+    },
+    Ban {
+        peer: PeerId,
+        duration: Duration,
+        reply: oneshot::Sender<()>,
+    },
+    Unban {
+        peer: PeerId,
+        reply: oneshot::Sender<()>,
+    },
     Shutdown {
         reply: oneshot::Sender<()>,
     },
@@ -105,6 +135,15 @@ struct PeerState {
     connections: HashMap<ConnectionId, Multiaddr>,
     /// Listen addresses from its latest identify info.
     listen_addrs: Vec<Multiaddr>,
+}
+
+/// An inbound sync request waiting for `Command::Respond`.
+#[derive(Debug)]
+struct PendingInbound {
+    peer: PeerId,
+    /// libp2p's id, to forget the request when libp2p reports it failed.
+    request_id: request_response::InboundRequestId,
+    channel: ResponseChannel<Vec<u8>>,
 }
 
 /// Whether the loop goes on after a command.
@@ -136,6 +175,17 @@ pub(crate) struct Actor {
     last_provide: Option<Instant>,
     /// Redialed on timer ticks while we have no connection at all.
     bootstrap: Vec<Multiaddr>,
+    /// Our sync requests waiting for a response (at most `MAX_PENDING_REQUESTS`).
+    outbound: HashMap<OutboundRequestId, oneshot::Sender<Result<Vec<u8>, Error>>>,
+    /// Sync requests waiting for our response (at most `MAX_PENDING_INBOUND`).
+    inbound: HashMap<u64, PendingInbound>,
+    /// The next `InboundRequestId`.
+    next_inbound: u64,
+    /// Banned peers and when their ban ends (at most `MAX_BANNED_PEERS`); mirrored by the
+    /// block list in the behaviour, which does the refusing.
+    bans: HashMap<PeerId, Instant>,
+    /// Fires at the earliest end of a ban; only polled while `bans` is not empty.
+    ban_timer: Pin<Box<Sleep>>,
 }
 
 impl Actor {
@@ -180,6 +230,11 @@ impl Actor {
             next_provide: now + config.provide_interval(),
             last_provide: None,
             bootstrap: config.bootstrap.clone(),
+            outbound: HashMap::new(),
+            inbound: HashMap::new(),
+            next_inbound: 0,
+            bans: HashMap::new(),
+            ban_timer: Box::pin(tokio::time::sleep_until(now)),
         };
         actor.listen(&config.listen).await?;
 
@@ -275,6 +330,7 @@ impl Actor {
                 event = self.swarm.select_next_some(), if self.outbox.is_empty() => {
                     self.handle_swarm_event(event);
                 }
+                () = &mut self.ban_timer, if !self.bans.is_empty() => self.handle_ban_expiry(),
                 () = &mut self.timer => self.handle_timer(),
             }
         }
@@ -327,6 +383,26 @@ impl Actor {
             }
             Command::Dial { addr, reply } => {
                 let _ = reply.send(self.dial(addr));
+            }
+            Command::Request { peer, data, reply } => self.request(peer, data, reply),
+            Command::Respond { id, data, reply } => {
+                let _ = reply.send(self.respond(id, data));
+            }
+            Command::Ban {
+                peer,
+                duration,
+                reply,
+            } => {
+                self.ban(peer, duration);
+                let _ = reply.send(());
+            }
+            Command::Unban { peer, reply } => {
+                if self.bans.contains_key(&peer) {
+                    info!(peer = %peer, "ban lifted");
+                    self.unban(peer);
+                    self.arm_ban_timer();
+                }
+                let _ = reply.send(());
             }
             Command::Shutdown { reply } => {
                 // Close first, so that calls racing with the shutdown fail with `Stopped`
@@ -466,11 +542,17 @@ impl Actor {
     }
 
     fn dial(&mut self, addr: Multiaddr) -> Result<(), Error> {
-        if let Some(Protocol::P2p(peer)) = addr.iter().last() {
+        if let Some(peer) = peer_of(&addr) {
             if peer == self.local_peer_id {
                 return Err(Error::Dial {
                     addr,
                     reason: "that is our own peer id".to_owned(),
+                });
+            }
+            if self.bans.contains_key(&peer) {
+                return Err(Error::Dial {
+                    addr,
+                    reason: "that peer is banned".to_owned(),
                 });
             }
         }
@@ -479,6 +561,252 @@ impl Actor {
             addr,
             reason: e.to_string(),
         })
+    }
+
+    // ---------------------------------------------------------------- sync
+
+    /// Starts a sync request; `reply` is answered when it completes (see `handle_sync`).
+    fn request(
+        &mut self,
+        peer: PeerId,
+        data: Vec<u8>,
+        reply: oneshot::Sender<Result<Vec<u8>, Error>>,
+    ) {
+        if data.len() > MAX_REQUEST_BYTES {
+            let _ = reply.send(Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: MAX_REQUEST_BYTES,
+            }));
+            return;
+        }
+        let refused = if peer == self.local_peer_id {
+            Some("that is our own peer id")
+        } else if self.bans.contains_key(&peer) {
+            Some("that peer is banned")
+        } else if self.outbound.len() >= MAX_PENDING_REQUESTS {
+            // Callers that gave up (timeout, dropped future) leave closed replies behind
+            // until libp2p reports the outcome; they do not count.
+            self.outbound.retain(|_, reply| !reply.is_closed());
+            (self.outbound.len() >= MAX_PENDING_REQUESTS).then_some("too many requests in flight")
+        } else {
+            None
+        };
+        if let Some(reason) = refused {
+            let _ = reply.send(Err(Error::Request {
+                peer,
+                reason: reason.to_owned(),
+            }));
+            return;
+        }
+        let size = data.len();
+        // Dials the peer if we are not connected (addresses from identify / kad).
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_request(&peer, SyncRequest::Data(data));
+        trace!(peer = %peer, request = %id, size, "sync request sent");
+        self.outbound.insert(id, reply);
+    }
+
+    fn respond(&mut self, id: InboundRequestId, data: Vec<u8>) -> Result<(), Error> {
+        if data.len() > MAX_RESPONSE_BYTES {
+            return Err(Error::MessageTooLarge {
+                size: data.len(),
+                max: MAX_RESPONSE_BYTES,
+            });
+        }
+        let Some(pending) = self.inbound.remove(&id.0) else {
+            debug!(request = %id, "sync response dropped: request unknown, expired or already answered");
+            return Ok(());
+        };
+        let size = data.len();
+        match self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(pending.channel, data)
+        {
+            Ok(()) => trace!(peer = %pending.peer, request = %id, size, "sync response queued"),
+            Err(_) => {
+                debug!(peer = %pending.peer, request = %id, "sync response dropped: requester went away");
+            }
+        }
+        Ok(())
+    }
+
+    fn handle_sync(&mut self, event: request_response::Event<SyncRequest, Vec<u8>>) {
+        match event {
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Request {
+                        request_id,
+                        request,
+                        channel,
+                    },
+                ..
+            } => self.handle_inbound_request(peer, request_id, request, channel),
+            request_response::Event::Message {
+                peer,
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            } => match self.outbound.remove(&request_id) {
+                Some(reply) => {
+                    trace!(peer = %peer, request = %request_id, size = response.len(), "sync response received");
+                    let _ = reply.send(Ok(response));
+                }
+                None => {
+                    debug!(peer = %peer, request = %request_id, "sync response nobody waits for")
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                let reason = error.to_string();
+                let violation =
+                    matches!(&error, OutboundFailure::Io(e) if is_protocol_violation(e));
+                debug!(peer = %peer, request = %request_id, error = %reason, violation, "sync request failed");
+                if let Some(reply) = self.outbound.remove(&request_id) {
+                    let _ = reply.send(Err(Error::Request {
+                        peer,
+                        reason: reason.clone(),
+                    }));
+                }
+                if violation {
+                    self.emit(Event::ProtocolViolation { peer, reason });
+                }
+            }
+            request_response::Event::InboundFailure {
+                peer,
+                request_id,
+                error,
+                ..
+            } => {
+                // Timeout, closed connection, or a request we dropped ourselves (response
+                // omission). Invalid requests do not get here: see `SyncRequest::Invalid`.
+                debug!(peer = %peer, error = %error, "inbound sync request failed");
+                self.inbound.retain(|_, p| p.request_id != request_id);
+            }
+            request_response::Event::ResponseSent { peer, .. } => {
+                trace!(peer = %peer, "sync response sent");
+            }
+        }
+    }
+
+    fn handle_inbound_request(
+        &mut self,
+        peer: PeerId,
+        request_id: request_response::InboundRequestId,
+        request: SyncRequest,
+        channel: ResponseChannel<Vec<u8>>,
+    ) {
+        let data = match request {
+            SyncRequest::Data(data) => data,
+            SyncRequest::Invalid(e) => {
+                // Dropping `channel` closes the stream unanswered.
+                debug!(peer = %peer, error = %e, "invalid sync request");
+                self.emit(Event::ProtocolViolation {
+                    peer,
+                    reason: e.to_string(),
+                });
+                return;
+            }
+        };
+        if self.inbound.len() >= MAX_PENDING_INBOUND {
+            self.inbound.retain(|_, p| p.channel.is_open());
+        }
+        if self.inbound.len() >= MAX_PENDING_INBOUND {
+            // Debug, not warn: remote peers decide how often this happens.
+            debug!(peer = %peer, "sync request dropped: too many awaiting a response");
+            return;
+        }
+        let id = self.next_inbound;
+        self.next_inbound += 1;
+        self.inbound.insert(
+            id,
+            PendingInbound {
+                peer,
+                request_id,
+                channel,
+            },
+        );
+        trace!(peer = %peer, request = id, size = data.len(), "sync request received");
+        self.emit(Event::Request {
+            id: InboundRequestId(id),
+            peer,
+            data,
+        });
+    }
+
+    // ---------------------------------------------------------------- bans
+
+    fn ban(&mut self, peer: PeerId, duration: Duration) {
+        if peer == self.local_peer_id {
+            debug!("not banning ourselves");
+            return;
+        }
+        let duration = duration.min(MAX_BAN_DURATION);
+        let until = Instant::now() + duration;
+        if !self.bans.contains_key(&peer) && self.bans.len() >= MAX_BANNED_PEERS {
+            let soonest = self
+                .bans
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(peer, _)| *peer);
+            if let Some(early) = soonest {
+                warn!(peer = %early, "ban lifted early: too many banned peers");
+                self.unban(early);
+            }
+        }
+        let until = match self.bans.entry(peer) {
+            Entry::Occupied(mut e) => {
+                if until > *e.get() {
+                    e.insert(until);
+                }
+                *e.get()
+            }
+            Entry::Vacant(e) => *e.insert(until),
+        };
+        self.swarm.behaviour_mut().blocked.block_peer(peer);
+        // The block list closes the connections too, but only when the swarm next polls it.
+        let _ = self.swarm.disconnect_peer_id(peer);
+        info!(peer = %peer, remaining = ?until.saturating_duration_since(Instant::now()), "peer banned");
+        self.arm_ban_timer();
+    }
+
+    fn handle_ban_expiry(&mut self) {
+        let now = Instant::now();
+        let expired: Vec<PeerId> = self
+            .bans
+            .iter()
+            .filter(|(_, until)| **until <= now)
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in expired {
+            info!(peer = %peer, "ban ended");
+            self.unban(peer);
+        }
+        self.arm_ban_timer();
+    }
+
+    fn unban(&mut self, peer: PeerId) {
+        self.bans.remove(&peer);
+        self.swarm.behaviour_mut().blocked.unblock_peer(peer);
+    }
+
+    /// Points the ban timer at the earliest end of a ban (it is not polled when none is left).
+    fn arm_ban_timer(&mut self) {
+        if let Some(next) = self.bans.values().min() {
+            self.ban_timer.as_mut().reset(*next);
+        }
     }
 
     // ---------------------------------------------------------------- events out
@@ -524,9 +852,11 @@ impl Actor {
             SwarmEvent::Behaviour(BehaviourEvent::Identify(event)) => self.handle_identify(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.handle_kad(event),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(event)) => self.handle_mdns(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 trace!(peer = %event.peer, result = ?event.result, "ping");
             }
+            SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -699,7 +1029,10 @@ impl Actor {
             by_peer.entry(peer).or_default().push(addr);
         }
         for (peer, addrs) in by_peer {
-            if peer == self.local_peer_id || self.swarm.is_connected(&peer) {
+            if peer == self.local_peer_id
+                || self.swarm.is_connected(&peer)
+                || self.bans.contains_key(&peer)
+            {
                 continue;
             }
             debug!(peer = %peer, "mdns discovered peer");
@@ -715,6 +1048,10 @@ impl Actor {
             // Alone (e.g. started before the inviter was online, or the network was down):
             // try the bootstrap addresses again.
             for addr in self.bootstrap.clone() {
+                if peer_of(&addr).is_some_and(|peer| self.bans.contains_key(&peer)) {
+                    trace!(addr = %addr, "not redialing a banned bootstrap peer");
+                    continue;
+                }
                 if let Err(e) = self.dial(addr.clone()) {
                     debug!(addr = %addr, error = %e, "cannot redial bootstrap address");
                 }
@@ -788,7 +1125,10 @@ impl Actor {
 
     fn dial_providers(&mut self, key: &RecordKey, providers: HashSet<PeerId>) {
         for peer in providers {
-            if peer == self.local_peer_id || self.swarm.is_connected(&peer) {
+            if peer == self.local_peer_id
+                || self.swarm.is_connected(&peer)
+                || self.bans.contains_key(&peer)
+            {
                 continue;
             }
             // Addresses from provider records we store ourselves; kad adds those from its
@@ -818,6 +1158,14 @@ impl Actor {
         if let Err(e) = self.swarm.dial(opts) {
             debug!(peer = %peer, error = %e, "cannot dial peer");
         }
+    }
+}
+
+/// The peer id `addr` ends with, if any.
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    match addr.iter().last() {
+        Some(Protocol::P2p(peer)) => Some(peer),
+        _ => None,
     }
 }
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use libp2p::{
+    allow_block_list::{self, BlockedPeers},
     gossipsub::{
         self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
         TopicScoreParams, ValidationMode,
@@ -14,11 +15,15 @@ use libp2p::{
     identity::Keypair,
     kad::{self, store::MemoryStore},
     mdns, ping,
+    request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     StreamProtocol,
 };
 
-use crate::{Config, Error, MessageId};
+use crate::{
+    sync::{SyncCodec, SYNC_STREAM_PROTOCOL},
+    Config, Error, MessageId,
+};
 
 /// Identify protocol version: peers announcing anything else are not Cove nodes.
 pub(crate) const IDENTIFY_PROTOCOL: &str = "/cove/id/1.0.0";
@@ -30,15 +35,26 @@ pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cove/kad/1
 /// (protobuf framing, the topic string, control piggy-backs).
 pub(crate) const RPC_FRAME_OVERHEAD: usize = 4 * 1024;
 
+/// Sync streams (inbound and outbound together) open at once on one connection; more are
+/// refused by libp2p (inbound: dropped; outbound: the request fails). With
+/// [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES) this bounds what one connection can
+/// make us buffer for sync (32 x 4 MiB), well below anything a single peer needs: the node
+/// syncs a few topics at a time.
+pub(crate) const MAX_CONCURRENT_SYNC_STREAMS: usize = 32;
+
 /// The behaviours every Cove node runs.
 #[derive(NetworkBehaviour)]
 #[behaviour(prelude = "libp2p::swarm::derive_prelude")]
 pub(crate) struct Behaviour {
+    /// First, so that a banned peer's connection is denied before any other behaviour
+    /// spends anything on it.
+    pub(crate) blocked: allow_block_list::Behaviour<BlockedPeers>,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) sync: request_response::Behaviour<SyncCodec>,
 }
 
 impl Behaviour {
@@ -85,12 +101,24 @@ impl Behaviour {
             None
         };
 
+        let sync = request_response::Behaviour::with_codec(
+            SyncCodec,
+            [(SYNC_STREAM_PROTOCOL, ProtocolSupport::Full)],
+            request_response::Config::default()
+                // Per stream: negotiating it, writing the request and reading the response
+                // (outbound), or reading the request and waiting for our answer (inbound).
+                .with_request_timeout(config.request_timeout)
+                .with_max_concurrent_streams(MAX_CONCURRENT_SYNC_STREAMS),
+        );
+
         Ok(Self {
+            blocked: allow_block_list::Behaviour::default(),
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),
             kad: kad.into(),
             mdns: mdns.into(),
+            sync,
         })
     }
 }

@@ -8,6 +8,9 @@ use libp2p::{identity::Keypair, multiaddr::Protocol, Multiaddr};
 /// Default cap on one application payload (256 KiB).
 pub const DEFAULT_MAX_MESSAGE_SIZE: usize = 256 * 1024;
 
+/// Default [`Config::request_timeout`] (30 s).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// How to run one gossip node.
 ///
 /// Build it with [`Config::new`] and adjust the public fields; every field has a default
@@ -38,6 +41,11 @@ pub struct Config {
     /// Many nodes on `127.0.0.1`: no IP-colocation penalty, faster heartbeat and faster
     /// discovery rounds. Default `false`.
     pub local_testing: bool,
+    /// How long a sync [`request`](crate::Gossip::request) may take, from the call to the
+    /// response, dialing included. On the answering side it is also how long an inbound
+    /// [`Event::Request`](crate::Event::Request) waits for [`respond`](crate::Gossip::respond).
+    /// Default [`DEFAULT_REQUEST_TIMEOUT`].
+    pub request_timeout: Duration,
 }
 
 impl Config {
@@ -59,6 +67,7 @@ impl Config {
             discovery: true,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
             local_testing: false,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
         }
     }
 

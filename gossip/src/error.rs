@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use libp2p::Multiaddr;
+use libp2p::{Multiaddr, PeerId};
 
 /// Everything that can go wrong when starting or talking to the gossip actor.
 ///
@@ -53,7 +53,9 @@ pub enum Error {
         /// What gossipsub reported.
         reason: String,
     },
-    /// The payload is larger than [`Config::max_message_size`](crate::Config::max_message_size).
+    /// The payload is larger than [`Config::max_message_size`](crate::Config::max_message_size)
+    /// (publish), [`MAX_REQUEST_BYTES`](crate::MAX_REQUEST_BYTES) (request) or
+    /// [`MAX_RESPONSE_BYTES`](crate::MAX_RESPONSE_BYTES) (respond). Nothing was sent.
     #[error("message of {size} bytes exceeds the maximum of {max} bytes")]
     MessageTooLarge {
         /// Size of the rejected payload.
@@ -67,6 +69,16 @@ pub enum Error {
         /// The topic string.
         topic: String,
         /// What gossipsub reported.
+        reason: String,
+    },
+    /// A sync [`request`](crate::Gossip::request) got no (valid) response: timeout, dial
+    /// failure, connection closed, the peer does not speak the sync protocol, the response
+    /// was oversized or malformed, or the peer is banned.
+    #[error("sync request to {peer} failed: {reason}")]
+    Request {
+        /// The peer we asked.
+        peer: PeerId,
+        /// What went wrong.
         reason: String,
     },
 }

@@ -14,7 +14,15 @@
 //!   the LAN; a private Kademlia DHT (`/cove/kad/1.0.0`) is used to advertise and look up a
 //!   *discovery key* per topic, so that a node that joined through one member reaches every
 //!   online member;
-//! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date.
+//! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date;
+//! * **sync** (`/cove/sync/1.0.0`, [`SYNC_PROTOCOL`]): a request-response transport for the
+//!   node's history sync. [`Gossip::request`] sends one opaque frame to a peer and waits for
+//!   one frame back; the peer sees [`Event::Request`] and answers with [`Gossip::respond`].
+//!   Frames are length-prefixed and capped ([`MAX_REQUEST_BYTES`], [`MAX_RESPONSE_BYTES`]);
+//!   a peer that sends an oversized or malformed frame is reported as
+//!   [`Event::ProtocolViolation`];
+//! * **bans**: [`Gossip::ban`] closes a peer's connections and refuses new ones, in both
+//!   directions, for a while. This crate never bans on its own; the node decides.
 //!
 //! # Actor topology
 //!
@@ -24,15 +32,37 @@
 //!                                              │   command      => handle_command   │
 //!  Receiver<Event> ◀──(bounded, EVENT_CAPACITY)─│   outbox drain => (backpressure)   │
 //!                                              │   swarm event  => handle_swarm_event│
+//!                                              │   ban expiry   => handle_ban_expiry│
 //!                                              │   timer        => handle_timer     │
-//!                                              │ }  owns: Swarm<Behaviour>          │
+//!                                              │ }  owns: Swarm<Behaviour>,         │
+//!                                              │ pending sync requests, ban deadlines│
 //!                                              └────────────────────────────────────┘
 //! ```
+//!
+//! A sync request travels as `Command::Request`; the actor hands it to libp2p and keeps the
+//! oneshot reply in a map keyed by libp2p's request id until the response (or the failure)
+//! comes back as a swarm event. An inbound request is parked in a map keyed by its
+//! [`InboundRequestId`] until [`Gossip::respond`] takes it out.
 //!
 //! The actor stops when every [`Gossip`] handle is dropped or on [`Gossip::shutdown`]; the
 //! event receiver then yields `None`. When the caller does not drain events fast enough the
 //! actor stops polling the swarm (no event is ever dropped) but keeps serving commands, so a
 //! caller that calls [`Gossip::report`] from its event loop cannot deadlock the actor.
+//!
+//! # Bounds
+//!
+//! | what | bound |
+//! |---|---|
+//! | commands in flight | [`COMMAND_CAPACITY`] |
+//! | events not yet taken by the caller | [`EVENT_CAPACITY`] (then backpressure) |
+//! | gossip payload | [`Config::max_message_size`] |
+//! | sync request / response frame | [`MAX_REQUEST_BYTES`] / [`MAX_RESPONSE_BYTES`], checked before reading the body |
+//! | sync requests we wait on | [`MAX_PENDING_REQUESTS`] (more fail at once) |
+//! | inbound sync requests awaiting `respond` | [`MAX_PENDING_INBOUND`] (more are dropped unanswered) |
+//! | sync streams per connection | 32 (libp2p refuses more) |
+//! | time per sync request | [`Config::request_timeout`] |
+//! | banned peers | [`MAX_BANNED_PEERS`] (then the ban ending soonest is lifted early) |
+//! | ban duration | [`MAX_BAN_DURATION`] |
 //!
 //! # Example
 //!
@@ -65,16 +95,20 @@ mod actor;
 mod behaviour;
 mod config;
 mod error;
+mod sync;
+#[cfg(test)]
+mod violation_tests;
 
-use std::fmt;
+use std::{fmt, time::Duration};
 
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE};
+pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT};
 pub use error::Error;
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
+pub use sync::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SYNC_PROTOCOL};
 
 use actor::Command;
 
@@ -85,6 +119,39 @@ pub const COMMAND_CAPACITY: usize = 64;
 /// Capacity of the [`Event`] channel from the actor to the caller. When it is full the actor
 /// stops reading from the network until the caller catches up (backpressure, no loss).
 pub const EVENT_CAPACITY: usize = 1024;
+
+/// Outbound sync requests waiting for their response at once (over all peers). A
+/// [`Gossip::request`] beyond that fails at once with [`Error::Request`] rather than queue:
+/// the caller is better placed to decide what to drop. Each one ends within
+/// [`Config::request_timeout`].
+pub const MAX_PENDING_REQUESTS: usize = 256;
+
+/// Inbound sync requests ([`Event::Request`]) waiting for [`Gossip::respond`] at once. When
+/// full, requests the requester gave up on are pruned first; if that frees nothing, the new
+/// request is dropped unanswered (logged at debug: remote peers control this rate) and the
+/// requester sees its stream closed. An unanswered request leaves the map when libp2p gives
+/// up on it ([`Config::request_timeout`]) or its connection closes.
+pub const MAX_PENDING_INBOUND: usize = 256;
+
+/// Peers banned at once. Banning one more lifts the ban that would end soonest (logged at
+/// warn): a node that bans this many peers is under attack by identities that cost nothing,
+/// and a bounded list is more useful than an exhausted one.
+pub const MAX_BANNED_PEERS: usize = 4096;
+
+/// Longest ban [`Gossip::ban`] applies; longer durations are shortened to this. Bans do not
+/// survive a restart anyway.
+pub const MAX_BAN_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
+
+/// Identifies an inbound sync request ([`Event::Request`]) when answering it with
+/// [`Gossip::respond`]. Unique for the lifetime of one actor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct InboundRequestId(u64);
+
+impl fmt::Display for InboundRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
 
 /// A gossipsub message id: the SHA-256 of the payload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -174,6 +241,26 @@ pub enum Event {
     },
     /// A new listen address was bound (ends in `/p2p/<local peer id>`).
     ListenAddr(Multiaddr),
+    /// A sync request ([`SYNC_PROTOCOL`]). Must be answered with [`Gossip::respond`];
+    /// otherwise it times out on the requester's side after its request timeout (and is
+    /// forgotten here after [`Config::request_timeout`]).
+    Request {
+        /// Pass it back to [`Gossip::respond`].
+        id: InboundRequestId,
+        /// The requester.
+        peer: PeerId,
+        /// The request frame (at most [`MAX_REQUEST_BYTES`]).
+        data: Vec<u8>,
+    },
+    /// `peer` sent a sync frame that is oversized or unreadable, as a request or as a
+    /// response. The frame was not delivered (nor read past its length prefix). This crate
+    /// does nothing more about it: the node decides whether to [`Gossip::ban`] the peer.
+    ProtocolViolation {
+        /// The offender.
+        peer: PeerId,
+        /// What was wrong with the frame.
+        reason: String,
+    },
 }
 
 /// Cheap, cloneable handle to the gossip actor.
@@ -184,6 +271,7 @@ pub enum Event {
 pub struct Gossip {
     commands: mpsc::Sender<Command>,
     local_peer_id: PeerId,
+    request_timeout: Duration,
 }
 
 impl Gossip {
@@ -192,6 +280,7 @@ impl Gossip {
     /// addresses. Must be called inside a tokio runtime.
     pub async fn spawn(config: Config) -> Result<(Gossip, mpsc::Receiver<Event>), Error> {
         let local_peer_id = config.keypair.public().to_peer_id();
+        let request_timeout = config.request_timeout;
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let actor = actor::Actor::start(config, commands_rx, events_tx).await?;
@@ -200,6 +289,7 @@ impl Gossip {
             Gossip {
                 commands: commands_tx,
                 local_peer_id,
+                request_timeout,
             },
             events_rx,
         ))
@@ -214,7 +304,7 @@ impl Gossip {
     /// [`Config::discovery`] is on). Subscribing again replaces the discovery key.
     pub async fn subscribe(&self, topic: &str, discovery_key: [u8; 32]) -> Result<(), Error> {
         let topic = topic.to_owned();
-        self.request(|reply| Command::Subscribe {
+        self.call(|reply| Command::Subscribe {
             topic,
             discovery_key,
             reply,
@@ -226,14 +316,14 @@ impl Gossip {
     /// subscribed to is a no-op.
     pub async fn unsubscribe(&self, topic: &str) -> Result<(), Error> {
         let topic = topic.to_owned();
-        self.request(|reply| Command::Unsubscribe { topic, reply })
+        self.call(|reply| Command::Unsubscribe { topic, reply })
             .await
     }
 
     /// Publishes `data` on `topic` (we need not be subscribed). See [`Published`].
     pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<Published, Error> {
         let topic = topic.to_owned();
-        self.request(|reply| Command::Publish { topic, data, reply })
+        self.call(|reply| Command::Publish { topic, data, reply })
             .await?
     }
 
@@ -245,7 +335,7 @@ impl Gossip {
         source: PeerId,
         verdict: Verdict,
     ) -> Result<(), Error> {
-        self.request(|reply| Command::Report {
+        self.call(|reply| Command::Report {
             id,
             source,
             verdict,
@@ -256,35 +346,82 @@ impl Gossip {
 
     /// The bound listen addresses, each ending in `/p2p/<local peer id>`.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Error> {
-        self.request(|reply| Command::ListenAddrs { reply }).await
+        self.call(|reply| Command::ListenAddrs { reply }).await
     }
 
     /// The currently connected peers.
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, Error> {
-        self.request(|reply| Command::Peers { reply }).await
+        self.call(|reply| Command::Peers { reply }).await
     }
 
     /// The peers in our gossipsub mesh for `topic` (those we forward accepted messages to).
     pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, Error> {
         let topic = topic.to_owned();
-        self.request(|reply| Command::MeshPeers { topic, reply })
-            .await
+        self.call(|reply| Command::MeshPeers { topic, reply }).await
     }
 
     /// Starts dialing `addr` (ideally ending in `/p2p/<peer id>`). Returns once the dial has
     /// started; the outcome shows up as [`Event::PeerConnected`] or not at all.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), Error> {
-        self.request(|reply| Command::Dial { addr, reply }).await?
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    /// Sends `data` to `peer` over the sync protocol (dialing it if needed) and waits for its
+    /// response, at most [`Config::request_timeout`] in all.
+    ///
+    /// Fails with [`Error::MessageTooLarge`] (without sending) if `data` is larger than
+    /// [`MAX_REQUEST_BYTES`], and with [`Error::Request`] on timeout, dial failure, closed
+    /// connection, a peer that does not speak the sync protocol, an oversized or malformed
+    /// response (also reported as [`Event::ProtocolViolation`]), a banned peer, or when
+    /// [`MAX_PENDING_REQUESTS`] are already in flight.
+    pub async fn request(&self, peer: PeerId, data: Vec<u8>) -> Result<Vec<u8>, Error> {
+        let exchange = self.call(|reply| Command::Request { peer, data, reply });
+        match tokio::time::timeout(self.request_timeout, exchange).await {
+            Ok(result) => result?,
+            // libp2p's own timeout starts only once a stream is open; this one also covers
+            // dialing. The actor's entry is cleared when libp2p gives up too.
+            Err(_) => Err(Error::Request {
+                peer,
+                reason: format!("no response within {:?}", self.request_timeout),
+            }),
+        }
+    }
+
+    /// Answers an [`Event::Request`] with `data`. Answering a request whose requester went
+    /// away (timeout, disconnect) or that was already answered is not an error: it is
+    /// logged at debug and ignored. Fails with [`Error::MessageTooLarge`] (and the request
+    /// stays answerable) if `data` is larger than [`MAX_RESPONSE_BYTES`].
+    pub async fn respond(&self, id: InboundRequestId, data: Vec<u8>) -> Result<(), Error> {
+        self.call(|reply| Command::Respond { id, data, reply })
+            .await?
+    }
+
+    /// Cuts `peer` off: closes its connections and refuses new ones, inbound and outbound,
+    /// for `duration` (at most [`MAX_BAN_DURATION`]). Banning a banned peer again extends
+    /// its ban if the new one ends later, and never shortens it. Requests to a banned peer
+    /// fail at once with [`Error::Request`].
+    pub async fn ban(&self, peer: PeerId, duration: Duration) -> Result<(), Error> {
+        self.call(|reply| Command::Ban {
+            peer,
+            duration,
+            reply,
+        })
+        .await
+    }
+
+    /// Lifts a ban early (no-op for a peer that is not banned). Discovery reconnects later.
+    pub async fn unban(&self, peer: PeerId) -> Result<(), Error> {
+        self.call(|reply| Command::Unban { peer, reply }).await
     }
 
     /// Stops the actor: connections are closed, the event receiver yields `None`, and every
     /// later call on any handle returns [`Error::Stopped`].
     pub async fn shutdown(&self) -> Result<(), Error> {
-        self.request(|reply| Command::Shutdown { reply }).await
+        self.call(|reply| Command::Shutdown { reply }).await
     }
 
     /// Sends one command and waits for its reply.
-    async fn request<T>(
+    async fn call<T>(
         &self,
         command: impl FnOnce(oneshot::Sender<T>) -> Command,
     ) -> Result<T, Error> {

@@ -2,7 +2,11 @@
 
 mod test_utils;
 
-use cove_gossip::{Error, Event, Published, Verdict};
+use std::time::Duration;
+
+use cove_gossip::{
+    Error, Event, Keypair, Published, Verdict, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+};
 use test_utils::{eventually, spawn_node, with_timeout};
 
 const TOPIC: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
@@ -266,6 +270,247 @@ async fn slow_consumer_loses_no_message() {
                 .unwrap();
             assert!(seen.insert(got.data), "message delivered twice");
         }
+    })
+    .await;
+}
+
+// ------------------------------------------------------------------ sync request-response
+
+#[tokio::test]
+async fn request_is_answered() {
+    // Scenario: bat bootstraps to ant; ant sends bat a sync request; bat answers with a
+    // response of the largest allowed size.
+    // Assert: bat gets Event::Request with ant's id and the exact bytes; ant's request()
+    // returns bat's exact response.
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let mut bat = spawn_node(ant.addrs().await, false).await;
+        eventually(|| ant.is_connected_to(bat.id())).await;
+
+        let asking = {
+            let ant = ant.gossip.clone();
+            let bat = bat.id();
+            tokio::spawn(async move { ant.request(bat, b"since \x00\xff 42".to_vec()).await })
+        };
+        let request = bat.next_request().await;
+        assert_eq!(request.peer, ant.id());
+        assert_eq!(request.data, b"since \x00\xff 42");
+
+        let response: Vec<u8> = (0..MAX_RESPONSE_BYTES).map(|i| (i % 251) as u8).collect();
+        bat.gossip
+            .respond(request.id, response.clone())
+            .await
+            .unwrap();
+        let got = asking.await.unwrap().unwrap();
+        assert!(got == response, "response differs ({} bytes)", got.len());
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn oversized_frames_are_refused_before_sending() {
+    // Scenario: ant requests bat with one byte more than MAX_REQUEST_BYTES, then with a
+    // small request; bat answers the small one with one byte more than MAX_RESPONSE_BYTES,
+    // then with a small response.
+    // Assert: both oversized calls fail with MessageTooLarge; the first request bat ever
+    // sees is the small one (the big one was never sent); the small response still gets
+    // through (the request stayed answerable).
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let mut bat = spawn_node(ant.addrs().await, false).await;
+        eventually(|| ant.is_connected_to(bat.id())).await;
+
+        let err = ant
+            .gossip
+            .request(bat.id(), vec![0; MAX_REQUEST_BYTES + 1])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooLarge { size, max }
+                if size == MAX_REQUEST_BYTES + 1 && max == MAX_REQUEST_BYTES),
+            "{err}"
+        );
+
+        let asking = {
+            let ant = ant.gossip.clone();
+            let bat = bat.id();
+            tokio::spawn(async move { ant.request(bat, b"small".to_vec()).await })
+        };
+        let request = bat.next_request().await;
+        assert_eq!(request.data, b"small");
+
+        let err = bat
+            .gossip
+            .respond(request.id, vec![0; MAX_RESPONSE_BYTES + 1])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, Error::MessageTooLarge { size, max }
+                if size == MAX_RESPONSE_BYTES + 1 && max == MAX_RESPONSE_BYTES),
+            "{err}"
+        );
+        bat.gossip
+            .respond(request.id, b"fits".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(asking.await.unwrap().unwrap(), b"fits");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unanswered_request_times_out() {
+    // Scenario: ant (request timeout 1 s) requests bat; bat receives the request and
+    // ignores it; after ant gave up, bat answers anyway.
+    // Assert: ant's request() ends with Error::Request naming bat (it does not hang); bat's
+    // late respond() is not an error.
+    with_timeout(async {
+        let mut config = test_utils::local_config(vec![], false);
+        config.request_timeout = Duration::from_secs(1);
+        let ant = test_utils::spawn_node_with(config).await;
+        let mut bat = spawn_node(ant.addrs().await, false).await;
+        eventually(|| ant.is_connected_to(bat.id())).await;
+
+        let asking = {
+            let ant = ant.gossip.clone();
+            let bat = bat.id();
+            tokio::spawn(async move { ant.request(bat, b"anyone?".to_vec()).await })
+        };
+        let request = bat.next_request().await;
+        let err = asking.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&err, Error::Request { peer, .. } if *peer == bat.id()),
+            "{err}"
+        );
+        bat.gossip
+            .respond(request.id, b"too late".to_vec())
+            .await
+            .unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn request_to_unreachable_peer_fails() {
+    // Scenario: ant requests a peer id nobody knows an address for.
+    // Assert: Error::Request naming that peer.
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let stranger = Keypair::generate_ed25519().public().to_peer_id();
+        let err = ant
+            .gossip
+            .request(stranger, b"hello?".to_vec())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, Error::Request { peer, .. } if *peer == stranger),
+            "{err}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn ban_cuts_a_peer_off_until_it_ends() {
+    // Scenario: bat bootstraps to ant; ant bans bat for BAN; during the ban ant dials bat
+    // and requests it, and bat requests ant ("during"); after the ban bat requests ant
+    // again ("after") until it gets through.
+    // Assert: the connection is closed; ant's dial and request fail at once; bat's request
+    // fails and never reaches ant, nor does bat get connected to ant; after the ban bat's
+    // request is answered, and ant sees "after" but never "during".
+    const BAN: Duration = Duration::from_secs(3);
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let bat = spawn_node(ant.addrs().await, false).await;
+        eventually(|| ant.is_connected_to(bat.id())).await;
+        let bat_addr = bat.addrs().await.remove(0);
+
+        ant.gossip.ban(bat.id(), BAN).await.unwrap();
+        eventually(|| async {
+            !ant.is_connected_to(bat.id()).await && !bat.is_connected_to(ant.id()).await
+        })
+        .await;
+
+        let err = ant.gossip.dial(bat_addr).await.unwrap_err();
+        assert!(matches!(err, Error::Dial { .. }), "{err}");
+        let err = ant
+            .gossip
+            .request(bat.id(), b"ant during".to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Request { .. }), "{err}");
+        // Bat still knows ant's addresses (identify), so this dials ant, which refuses.
+        let err = bat
+            .gossip
+            .request(ant.id(), b"during".to_vec())
+            .await
+            .unwrap_err();
+        assert!(matches!(err, Error::Request { .. }), "{err}");
+        assert!(!ant.is_connected_to(bat.id()).await);
+
+        let test_utils::Node {
+            gossip: ant_gossip,
+            events: mut ant_events,
+        } = ant;
+        let ant_id = ant_gossip.local_peer_id();
+        // A clone: the test keeps its own handle so that ant outlives the answering task.
+        let answering = tokio::spawn({
+            let ant_gossip = ant_gossip.clone();
+            async move {
+                let mut seen = Vec::new();
+                while let Some(event) = ant_events.recv().await {
+                    if let Event::Request { id, data, .. } = event {
+                        ant_gossip.respond(id, b"welcome".to_vec()).await.unwrap();
+                        let done = data == b"after";
+                        seen.push(data);
+                        if done {
+                            break;
+                        }
+                    }
+                }
+                seen
+            }
+        });
+        loop {
+            match bat.gossip.request(ant_id, b"after".to_vec()).await {
+                Ok(response) => {
+                    assert_eq!(response, b"welcome");
+                    break;
+                }
+                Err(Error::Request { .. }) => tokio::time::sleep(Duration::from_millis(200)).await,
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        let seen = answering.await.unwrap();
+        assert_eq!(seen, vec![b"after".to_vec()]);
+        assert!(bat.is_connected_to(ant_id).await);
+        ant_gossip.shutdown().await.unwrap();
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unban_lets_a_peer_back_in() {
+    // Scenario: bat bootstraps to ant; ant bans bat for an hour, then lifts the ban.
+    // Assert: they are disconnected during the ban; after unban, bat dials ant again and
+    // they are connected.
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let bat = spawn_node(ant.addrs().await, false).await;
+        eventually(|| ant.is_connected_to(bat.id())).await;
+        ant.gossip
+            .ban(bat.id(), Duration::from_secs(3600))
+            .await
+            .unwrap();
+        eventually(|| async { !ant.is_connected_to(bat.id()).await }).await;
+        ant.gossip.unban(bat.id()).await.unwrap();
+        let ant_addr = ant.addrs().await.remove(0);
+        eventually(|| async {
+            let _ = bat.gossip.dial(ant_addr.clone()).await;
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            ant.is_connected_to(bat.id()).await
+        })
+        .await;
     })
     .await;
 }

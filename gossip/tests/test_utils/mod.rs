@@ -4,7 +4,7 @@
 
 use std::{future::Future, time::Duration};
 
-use cove_gossip::{Config, Event, Gossip, Keypair, MessageId, Multiaddr, PeerId};
+use cove_gossip::{Config, Event, Gossip, InboundRequestId, Keypair, MessageId, Multiaddr, PeerId};
 use tokio::sync::mpsc;
 
 /// Upper bound for every test.
@@ -38,10 +38,21 @@ pub fn local_config(bootstrap: Vec<Multiaddr>, discovery: bool) -> Config {
 
 /// Spawns a node that dials `bootstrap`.
 pub async fn spawn_node(bootstrap: Vec<Multiaddr>, discovery: bool) -> Node {
-    let (gossip, events) = Gossip::spawn(local_config(bootstrap, discovery))
-        .await
-        .expect("spawn node");
+    spawn_node_with(local_config(bootstrap, discovery)).await
+}
+
+/// Spawns a node from a (usually adjusted) `local_config`.
+pub async fn spawn_node_with(config: Config) -> Node {
+    let (gossip, events) = Gossip::spawn(config).await.expect("spawn node");
     Node { gossip, events }
+}
+
+/// A received sync request.
+#[derive(Debug)]
+pub struct Request {
+    pub id: InboundRequestId,
+    pub peer: PeerId,
+    pub data: Vec<u8>,
 }
 
 impl Node {
@@ -72,6 +83,17 @@ impl Node {
                     }
                 }
                 _ => continue,
+            }
+        }
+    }
+
+    /// The next `Event::Request`, skipping every other event.
+    pub async fn next_request(&mut self) -> Request {
+        loop {
+            if let Event::Request { id, peer, data } =
+                self.events.recv().await.expect("event stream ended")
+            {
+                return Request { id, peer, data };
             }
         }
     }
