@@ -57,6 +57,7 @@ pub mod invite;
 pub mod keys;
 pub mod seal;
 pub mod sign;
+pub mod sync_auth;
 
 pub use invite::{Invite, InviteError, MAX_INVITE_LEN};
 pub use keys::{
@@ -66,6 +67,7 @@ pub use seal::{
     envelope_epoch, open, seal, seal_with_nonce, SealError, ENVELOPE_HEADER_LEN, NONCE_LEN, TAG_LEN,
 };
 pub use sign::{Domain, SignatureError};
+pub use sync_auth::{sync_proof, verify_sync_proof, SYNC_PROOF_LEN};
 
 /// Version byte of the sealed envelope format.
 pub const PROTOCOL_VERSION: u8 = 1;

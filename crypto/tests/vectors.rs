@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use cove_crypto::{
-    envelope_epoch, open, seal_with_nonce, Domain, GroupSecret, Invite, MasterSeed, PublicKey,
-    Signature,
+    envelope_epoch, open, seal_with_nonce, sync_proof, Domain, GroupSecret, Invite, MasterSeed,
+    PublicKey, Signature,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -24,6 +24,11 @@ const PLAINTEXT: &[u8] = b"hello, cove";
 const CHARTER: &[u8] = b"founder-signed charter bytes (opaque to the invite codec)";
 const EXPIRES: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const ENVELOPE_EPOCH: u32 = 1;
+
+const SYNC_CHALLENGE: [u8; 32] = [0x5a; 32];
+/// Stand-ins for binary peer ids: any byte strings work, the proof only length-prefixes them.
+const SYNC_REQUESTER: &[u8] = b"\x00\x24\x08\x01\x12\x20requester-public-key-32-bytes!!";
+const SYNC_RESPONDER: &[u8] = b"\x00\x24\x08\x01\x12\x20responder-public-key-32-bytes!!";
 
 fn compute() -> Value {
     let master_seed = MasterSeed::from_bytes(seq(0x01));
@@ -95,6 +100,13 @@ fn compute() -> Value {
             "plaintext": hex::encode(PLAINTEXT),
             "aad": hex::encode(&aad),
             "envelope": hex::encode(&envelope),
+        },
+        "sync_proof": {
+            "sync_key": hex::encode(group_secret.sync_key()),
+            "challenge": hex::encode(SYNC_CHALLENGE),
+            "requester": hex::encode(SYNC_REQUESTER),
+            "responder": hex::encode(SYNC_RESPONDER),
+            "proof": hex::encode(sync_proof(&group_secret.sync_key(), &SYNC_CHALLENGE, SYNC_REQUESTER, SYNC_RESPONDER)),
         },
         "invite": {
             "group_secret": hex::encode(group_secret.as_bytes()),
