@@ -65,8 +65,27 @@ pub(crate) enum Command {
     /// Your pseudonymous profile in a group.
     #[command(subcommand)]
     Profile(ProfileCommand),
+    /// Catch up now: reconcile history with every connected member (progress on stderr).
+    Sync {
+        /// Only this group (id, id prefix, or unique name).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
     /// Connected peers.
     Peers,
+    /// Cut a peer off: close its connections and refuse it for a while.
+    Block {
+        /// libp2p peer id (see `cove peers`).
+        peer: String,
+        /// How long, e.g. 10m, 24h.
+        #[arg(long = "for", default_value = "1h", value_parser = humantime::parse_duration)]
+        duration: std::time::Duration,
+    },
+    /// Lift a block.
+    Unblock {
+        /// libp2p peer id.
+        peer: String,
+    },
     /// Node status and counters.
     Status,
     /// Run a local demo network: three members and an outsider, in this process, on loopback.
@@ -81,6 +100,12 @@ pub(crate) struct UpArgs {
     /// Do not discover peers on the LAN with mDNS.
     #[arg(long)]
     pub(crate) no_mdns: bool,
+    /// Keep only messages created in the last N days (default: keep everything).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub(crate) retention_days: Option<u32>,
+    /// How often each group reconciles history with a random member (anti-entropy), e.g. 60s.
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub(crate) sync_interval: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,6 +14,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cove_node::control::{offline, Client, Request};
+use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
 use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, Status};
 use serde_json::{json, Value};
 
@@ -160,6 +161,19 @@ async fn run(cli: Cli) -> Result<()> {
             .await?;
             out.created("id", &id_of(id)?, "profile updated");
         }
+        Command::Sync { group } => {
+            let reports = sync(&data_dir, group).await?;
+            out.sync(&reports);
+        }
+        Command::Block { peer, duration } => {
+            let secs = Some(duration.as_secs().max(1));
+            request(&data_dir, &Request::Block { peer, secs }).await?;
+            out.message("blocked");
+        }
+        Command::Unblock { peer } => {
+            request(&data_dir, &Request::Block { peer, secs: None }).await?;
+            out.message("unblocked");
+        }
         Command::Peers => {
             let peers: Vec<PeerSummary> =
                 serde_json::from_value(request(&data_dir, &Request::Peers).await?)?;
@@ -173,6 +187,50 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Demo => unreachable!("handled above"),
     }
     Ok(())
+}
+
+/// Runs `sync`, showing progress on stderr: a bar on a terminal, plain lines otherwise.
+async fn sync(data_dir: &Path, group: Option<String>) -> Result<Vec<SyncReport>> {
+    use std::io::IsTerminal;
+    let client = Client::connect(data_dir).await?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} messages")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let show = |p: SyncProgress| match &bar {
+        Some(bar) => {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.fetched as u64);
+            bar.set_message(format!(
+                "group {} from {}",
+                &p.group[..8],
+                short_peer(&p.peer)
+            ));
+        }
+        None => eprintln!(
+            "group {} from {}: {}/{} messages",
+            &p.group[..8],
+            short_peer(&p.peer),
+            p.fetched,
+            p.total
+        ),
+    };
+    let value = client
+        .request_with_progress(&Request::Sync { group }, show)
+        .await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok(serde_json::from_value(value)?)
+}
+
+fn short_peer(peer: &str) -> &str {
+    &peer[peer.len().saturating_sub(8)..]
 }
 
 async fn request(data_dir: &Path, request: &Request) -> Result<Value, NodeError> {
@@ -200,6 +258,15 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
             .collect::<Result<_, _>>()?;
     }
     config.mdns = !args.no_mdns;
+    if args.sync_interval.is_zero() {
+        return Err(
+            NodeError::InvalidInput("--sync-interval must be longer than zero".into()).into(),
+        );
+    }
+    config.sync_interval = args.sync_interval;
+    config.retention = args
+        .retention_days
+        .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
     let node = Node::start(config).await?;
     let status = node.status().await?;
     eprintln!("cove node {} is up", status.peer_id);
@@ -297,6 +364,31 @@ impl Output {
                 p.peer,
                 p.groups.join(", "),
                 p.addrs.join(" ")
+            );
+        }
+    }
+
+    fn sync(&self, reports: &[SyncReport]) {
+        if self.json {
+            return self.print_json(&json!(reports));
+        }
+        if reports.is_empty() {
+            println!("no member is connected: nothing to sync with (see `cove peers`)");
+        }
+        for r in reports {
+            let outcome = match &r.error {
+                Some(e) => format!("stopped early: {e}"),
+                None => "done".to_string(),
+            };
+            println!(
+                "group {} with {}: fetched {} new ({} refused), {} rounds, {} B sent, {} B received: {outcome}",
+                &r.group[..8],
+                short_peer(&r.peer),
+                r.accepted,
+                r.refused,
+                r.rounds,
+                r.bytes_sent,
+                r.bytes_received
             );
         }
     }

@@ -82,6 +82,18 @@ pub enum Request {
     Peers,
     /// Counters.
     Status,
+    /// Block a peer for `secs` seconds, or unblock it when `secs` is absent.
+    Block {
+        /// Peer id.
+        peer: String,
+        /// Block duration in seconds; `None` lifts the block.
+        secs: Option<u64>,
+    },
+    /// Sync now with every connected member; progress lines stream before the answer.
+    Sync {
+        /// One group (id or unique name), or all.
+        group: Option<String>,
+    },
     /// Stop the node.
     Shutdown,
 }
@@ -90,6 +102,8 @@ pub enum Request {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum Response {
+    /// An intermediate progress report (only for `sync`); more lines follow.
+    Progress(crate::sync::Progress),
     /// Success, with the command's result.
     Ok(serde_json::Value),
     /// Failure.
@@ -125,6 +139,11 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
         Request::Feed { group, limit } => json(node.feed(&group, limit).await?),
         Request::Peers => json(node.peers().await?),
         Request::Status => json(node.status().await?),
+        Request::Sync { group } => json(node.sync(group.as_deref(), None).await?),
+        Request::Block { peer, secs } => json(
+            node.block_peer(&peer, secs.map(Duration::from_secs))
+                .await?,
+        ),
         Request::Shutdown => json(node.shutdown().await?),
     })
 }
@@ -209,6 +228,16 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
                 user_error: true,
                 message: format!("malformed request: {e}"),
             },
+            Ok(Request::Sync { group }) => {
+                let result = sync_with_progress(node, group, &mut write).await;
+                match result {
+                    Ok(value) => Response::Ok(value),
+                    Err(e) => Response::Error {
+                        user_error: e.is_user_error(),
+                        message: e.to_string(),
+                    },
+                }
+            }
             Ok(request) => {
                 shutdown = request == Request::Shutdown;
                 match dispatch(node, request).await {
@@ -221,11 +250,38 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
             }
         },
     };
-    let mut out = serde_json::to_vec(&response).expect("response serialises");
-    out.push(b'\n');
-    let _ = write.write_all(&out).await;
+    let _ = write_line(&mut write, &response).await;
     let _ = write.shutdown().await;
     shutdown
+}
+
+async fn write_line(
+    write: &mut (impl AsyncWriteExt + Unpin),
+    response: &Response,
+) -> std::io::Result<()> {
+    let mut out = serde_json::to_vec(response).expect("response serialises");
+    out.push(b'\n');
+    write.write_all(&out).await
+}
+
+/// Runs `sync`, writing a progress line for each report while it runs.
+async fn sync_with_progress(
+    node: &Node,
+    group: Option<String>,
+    write: &mut (impl AsyncWriteExt + Unpin),
+) -> Result<serde_json::Value, NodeError> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(crate::node::COMMAND_CAPACITY);
+    let sync = node.sync(group.as_deref(), Some(tx));
+    tokio::pin!(sync);
+    loop {
+        tokio::select! {
+            Some(progress) = rx.recv() => {
+                // A client that went away just stops getting progress.
+                let _ = write_line(write, &Response::Progress(progress)).await;
+            }
+            result = &mut sync => return result.map(json),
+        }
+    }
 }
 
 /// Client side of the control channel.
@@ -247,6 +303,15 @@ impl Client {
 
     /// Sends one request and waits for its answer.
     pub async fn request(&self, request: &Request) -> Result<serde_json::Value, NodeError> {
+        self.request_with_progress(request, |_| {}).await
+    }
+
+    /// Sends one request; calls `on_progress` for each progress line before the answer.
+    pub async fn request_with_progress(
+        &self,
+        request: &Request,
+        mut on_progress: impl FnMut(crate::sync::Progress),
+    ) -> Result<serde_json::Value, NodeError> {
         let stream = UnixStream::connect(&self.socket)
             .await
             .map_err(|e| NodeError::io(&self.socket, e))?;
@@ -257,27 +322,33 @@ impl Client {
             .write_all(&line)
             .await
             .map_err(|e| NodeError::io(&self.socket, e))?;
-        let mut answer = String::new();
-        BufReader::new(read.take(MAX_RESPONSE_BYTES))
-            .read_line(&mut answer)
-            .await
-            .map_err(|e| NodeError::io(&self.socket, e))?;
-        if answer.is_empty() {
-            return Err(NodeError::Control(
-                "the node closed the connection without answering".into(),
-            ));
-        }
-        match serde_json::from_str::<Response>(&answer)
-            .map_err(|e| NodeError::Control(format!("malformed response: {e}")))?
-        {
-            Response::Ok(value) => Ok(value),
-            Response::Error {
-                user_error,
-                message,
-            } => Err(NodeError::Remote {
-                user_error,
-                message,
-            }),
+        let mut lines = BufReader::new(read.take(MAX_RESPONSE_BYTES));
+        loop {
+            let mut answer = String::new();
+            lines
+                .read_line(&mut answer)
+                .await
+                .map_err(|e| NodeError::io(&self.socket, e))?;
+            if answer.is_empty() {
+                return Err(NodeError::Control(
+                    "the node closed the connection without answering".into(),
+                ));
+            }
+            match serde_json::from_str::<Response>(&answer)
+                .map_err(|e| NodeError::Control(format!("malformed response: {e}")))?
+            {
+                Response::Progress(progress) => on_progress(progress),
+                Response::Ok(value) => return Ok(value),
+                Response::Error {
+                    user_error,
+                    message,
+                } => {
+                    return Err(NodeError::Remote {
+                        user_error,
+                        message,
+                    })
+                }
+            }
         }
     }
 }

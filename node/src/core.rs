@@ -28,6 +28,8 @@ use crate::store::{GroupRecord, Store, StoredMessage};
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
 /// Key epoch used for sealing. Rotation is future work; the envelope already carries it.
 pub const CURRENT_EPOCH: u32 = 0;
+/// Most peer addresses remembered per group (bootstrap for the next start).
+pub const MAX_REMEMBERED_ADDRS: usize = 32;
 /// Most items a feed request returns.
 pub const MAX_FEED_LIMIT: usize = 1000;
 
@@ -78,9 +80,15 @@ pub enum Rejection {
     /// A charter other than the group's own.
     #[error("a second charter for the group")]
     ForeignCharter,
+    /// Created before the retention window: this node no longer keeps such messages.
+    #[error("older than the retention window")]
+    Expired,
     /// Already stored.
     #[error("duplicate")]
     Duplicate,
+    /// The store failed; the message is not the sender's fault.
+    #[error("store failed")]
+    StoreFailed,
 }
 
 impl Rejection {
@@ -99,13 +107,21 @@ impl Rejection {
             Rejection::WrongGroup => "wrong_group",
             Rejection::FromFuture { .. } => "from_future",
             Rejection::ForeignCharter => "foreign_charter",
+            Rejection::Expired => "expired",
             Rejection::Duplicate => "duplicate",
+            Rejection::StoreFailed => "store_failed",
         }
     }
 
     /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded.
     pub fn is_penalised(&self) -> bool {
-        !matches!(self, Rejection::Duplicate | Rejection::UnknownTopic)
+        !matches!(
+            self,
+            Rejection::Duplicate
+                | Rejection::UnknownTopic
+                | Rejection::Expired
+                | Rejection::StoreFailed
+        )
     }
 }
 
@@ -156,6 +172,7 @@ pub struct Core {
     topics: HashMap<String, GroupId>,
     accepted: u64,
     rejected: BTreeMap<&'static str, u64>,
+    retention: Option<std::time::Duration>,
 }
 
 impl Core {
@@ -168,6 +185,7 @@ impl Core {
             topics: HashMap::new(),
             accepted: 0,
             rejected: BTreeMap::new(),
+            retention: None,
         };
         for (_, record) in core.store.groups()? {
             let charter = verify_and_decode(&record.charter)?;
@@ -279,6 +297,30 @@ impl Core {
         self.store.put_group(&id, &record)?;
         self.store.insert_message(&charter, now_ms)?;
         self.add_group(record, charter)
+    }
+
+    /// Remembers addresses of a member peer of `group`, most recent first, so that after a
+    /// restart this node can dial members even if the inviter's address changed. Returns
+    /// whether anything new was saved.
+    pub fn remember_peer_addrs(
+        &mut self,
+        group: &GroupId,
+        addrs: &[String],
+    ) -> Result<bool, NodeError> {
+        let Some(g) = self.groups.get_mut(group) else {
+            return Ok(false);
+        };
+        let known = &mut g.record.bootstrap;
+        let fresh: Vec<&String> = addrs.iter().filter(|a| !known.contains(a)).collect();
+        if fresh.is_empty() {
+            return Ok(false);
+        }
+        let mut updated: Vec<String> = fresh.into_iter().cloned().collect();
+        updated.append(known);
+        updated.truncate(MAX_REMEMBERED_ADDRS);
+        *known = updated;
+        self.store.put_group(group, &g.record)?;
+        Ok(true)
     }
 
     /// Mints an invite to `group` that lists `addrs` as bootstrap peers.
@@ -406,20 +448,39 @@ impl Core {
         envelope: &[u8],
         now_ms: u64,
     ) -> Result<SignedMessage, Rejection> {
-        let result = self.validate_and_store(topic, envelope, now_ms);
-        match &result {
-            Ok(_) => self.accepted += 1,
-            Err(r) => *self.rejected.entry(r.reason()).or_default() += 1,
-        }
+        let result = self
+            .open_envelope(topic, envelope)
+            .and_then(|(group, plaintext)| self.validate_and_store(&group, &plaintext, now_ms));
+        self.count_result(&result);
         result
     }
 
-    fn validate_and_store(
+    /// The same pipeline from step 4 for a message in signed form, as history sync delivers
+    /// it: decode, verify, rules, store.
+    pub fn ingest_signed(
         &mut self,
-        topic: &str,
-        envelope: &[u8],
+        group: &GroupId,
+        bytes: &[u8],
         now_ms: u64,
     ) -> Result<SignedMessage, Rejection> {
+        let result = self.validate_and_store(group, bytes, now_ms);
+        self.count_result(&result);
+        result
+    }
+
+    fn count_result(&mut self, result: &Result<SignedMessage, Rejection>) {
+        match result {
+            Ok(_) => self.accepted += 1,
+            Err(r) => self.count(r.reason()),
+        }
+    }
+
+    /// Counts one refusal (validation or sync) under `reason`.
+    pub fn count(&mut self, reason: &'static str) {
+        *self.rejected.entry(reason).or_default() += 1;
+    }
+
+    fn open_envelope(&self, topic: &str, envelope: &[u8]) -> Result<(GroupId, Vec<u8>), Rejection> {
         if envelope.len() > MAX_ENVELOPE_BYTES {
             return Err(Rejection::Oversized(envelope.len()));
         }
@@ -429,17 +490,57 @@ impl Core {
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
         let plaintext = open(&group.secret.content_key(epoch), topic, envelope)
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        let signed = verify_and_decode(&plaintext).map_err(Rejection::BadMessage)?;
-        check_rules(group, &signed, now_ms)?;
+        Ok((group_id, plaintext))
+    }
+
+    fn validate_and_store(
+        &mut self,
+        group: &GroupId,
+        bytes: &[u8],
+        now_ms: u64,
+    ) -> Result<SignedMessage, Rejection> {
+        let group = self.groups.get(group).ok_or(Rejection::UnknownTopic)?;
+        let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
+        check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
         match self.store.insert_message(&signed, now_ms) {
             Ok(true) => Ok(signed),
             Ok(false) => Err(Rejection::Duplicate),
             Err(e) => {
                 // Not the sender's fault: do not forward, do not penalise.
                 tracing::error!(error = %e, "store failed while ingesting");
-                Err(Rejection::Duplicate)
+                Err(Rejection::StoreFailed)
             }
         }
+    }
+
+    /// Keep only messages created in the last `retention` (None: keep everything).
+    pub fn set_retention(&mut self, retention: Option<std::time::Duration>) {
+        self.retention = retention;
+    }
+
+    /// Messages created before this time (unix ms) are outside the retention window.
+    pub fn retention_cutoff(&self, now_ms: u64) -> u64 {
+        self.retention
+            .map(|r| now_ms.saturating_sub(r.as_millis() as u64))
+            .unwrap_or(0)
+    }
+
+    /// Deletes messages outside the retention window; returns how many.
+    pub fn prune(&self, now_ms: u64) -> Result<usize, NodeError> {
+        let cutoff = self.retention_cutoff(now_ms);
+        if cutoff == 0 {
+            return Ok(0);
+        }
+        let mut deleted = 0;
+        for group in self.groups.values() {
+            deleted += self.store.prune(&group.id, cutoff, &group.charter_id)?;
+        }
+        Ok(deleted)
+    }
+
+    /// The group whose gossip topic is `topic`.
+    pub fn group_by_topic(&self, topic: &str) -> Option<&Group> {
+        self.topics.get(topic).and_then(|id| self.groups.get(id))
     }
 
     /// The newest posts of a group, newest first.
@@ -513,10 +614,18 @@ fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, Str
 }
 
 /// Domain rules applied after the signature verified.
-fn check_rules(group: &Group, signed: &SignedMessage, now_ms: u64) -> Result<(), Rejection> {
+fn check_rules(
+    group: &Group,
+    signed: &SignedMessage,
+    now_ms: u64,
+    cutoff: u64,
+) -> Result<(), Rejection> {
     let msg = &signed.message;
     if msg.group != group.id {
         return Err(Rejection::WrongGroup);
+    }
+    if msg.created_at < cutoff && msg.id != group.charter_id {
+        return Err(Rejection::Expired);
     }
     let max_skew_ms = group
         .charter

@@ -9,6 +9,7 @@
 //! - [`store`]: sled trees, persistent deduplication, feed indexes.
 //! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
 //! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
+//! - [`sync`]: history sync (membership proof, negentropy reconciliation, paged fetch).
 //! - [`control`]: the local control socket used by the `cove` CLI.
 //! - [`data_dir`]: the on-disk layout (seed, peer key, store, socket).
 //! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
@@ -38,6 +39,7 @@ pub mod message;
 pub mod node;
 pub mod outsider;
 pub mod store;
+pub mod sync;
 
 pub use crate::core::{FeedItem, GroupInfo};
 pub use crate::error::NodeError;

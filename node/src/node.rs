@@ -10,11 +10,12 @@
 //! work is served before new remote work. It stops when the last `Node` handle drops or on
 //! [`Node::shutdown`], flushing the store.
 
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cove_crypto::{GroupId, Invite};
-use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
+use cove_gossip::{Event, Gossip, InboundRequestId, Multiaddr, PeerId, Published, Verdict};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -24,11 +25,22 @@ use crate::data_dir::DataDir;
 use crate::error::NodeError;
 use crate::message::MessageId;
 use crate::store::Store;
+use crate::sync::{self, Challenges, IngestBatch, Progress, Report, Session, SyncError};
 
 /// Commands queued from handles to the actor.
 pub const COMMAND_CAPACITY: usize = 64;
 /// How often own messages that no peer has taken yet are offered again.
 pub const DEFAULT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(10);
+/// Sync sessions this node starts on its own at once (on-demand `cove sync` is extra).
+pub const MAX_CONCURRENT_SYNCS: usize = 8;
+/// Reports queued from the actor's own tasks (session ends, violations).
+pub const INTERNAL_CAPACITY: usize = 64;
+/// Fetched pages queued from sync sessions to the actor.
+pub const INGEST_CAPACITY: usize = 16;
+/// Default anti-entropy interval: each group syncs with one random member this often.
+pub const DEFAULT_SYNC_INTERVAL: Duration = Duration::from_secs(60);
+/// How long shutdown waits for spawned tasks before aborting them.
+pub const TASK_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Longest validity of an invite.
 pub const MAX_INVITE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 
@@ -45,6 +57,10 @@ pub struct NodeConfig {
     pub local_testing: bool,
     /// How often to re-offer own messages no peer has taken yet.
     pub republish_interval: Duration,
+    /// Anti-entropy: how often each group syncs with one random member.
+    pub sync_interval: Duration,
+    /// Keep only messages created within this window (None: keep everything).
+    pub retention: Option<Duration>,
 }
 
 impl NodeConfig {
@@ -61,6 +77,8 @@ impl NodeConfig {
             mdns: true,
             local_testing: false,
             republish_interval: DEFAULT_REPUBLISH_INTERVAL,
+            sync_interval: DEFAULT_SYNC_INTERVAL,
+            retention: None,
         }
     }
 
@@ -71,6 +89,7 @@ impl NodeConfig {
             mdns: false,
             local_testing: true,
             republish_interval: Duration::from_secs(1),
+            sync_interval: Duration::from_secs(3),
             ..Self::new(data_dir)
         }
     }
@@ -151,9 +170,32 @@ enum Command {
     Status {
         reply: Reply<Status>,
     },
+    Block {
+        peer: String,
+        duration: Option<Duration>,
+        reply: Reply<()>,
+    },
+    Sync {
+        group: Option<String>,
+        progress: Option<mpsc::Sender<Progress>>,
+        reply: Reply<Vec<Report>>,
+    },
     Shutdown {
         reply: Reply<()>,
     },
+}
+
+/// Reports from the actor's own spawned tasks.
+#[derive(Debug)]
+enum Internal {
+    /// An automatic session ended.
+    SessionDone {
+        group: GroupId,
+        peer: PeerId,
+        error: Option<SyncError>,
+    },
+    /// A peer broke the sync protocol in a task that served or ran a session.
+    Violation { peer: PeerId, reason: &'static str },
 }
 
 /// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
@@ -179,7 +221,8 @@ impl Node {
         let seed = dir.load_seed()?;
         let keypair = dir.load_peer_key()?;
         let store = open_store(&dir)?;
-        let core = Core::new(store, seed)?;
+        let mut core = Core::new(store, seed)?;
+        core.set_retention(config.retention);
 
         let mut gossip_config = cove_gossip::Config::new(keypair);
         gossip_config.listen = config.listen.clone();
@@ -189,16 +232,25 @@ impl Node {
         let (gossip, events) = Gossip::spawn(gossip_config).await?;
         let peer_id = gossip.local_peer_id();
 
+        let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
+        let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_CAPACITY);
         let actor = Actor {
             core,
             gossip,
             events,
+            internal_tx,
+            internal_rx,
+            ingest_tx,
+            ingest_rx,
+            challenges: Challenges::default(),
+            syncing: HashSet::new(),
+            tasks: tokio::task::JoinSet::new(),
         };
         for group in actor.core.groups() {
             actor.enter_group(&group.id).await?;
         }
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-        tokio::spawn(actor.run(rx, config.republish_interval));
+        tokio::spawn(actor.run(rx, config.republish_interval, config.sync_interval));
         info!(peer = %peer_id, "node started");
         Ok(Node { tx, peer_id })
     }
@@ -298,6 +350,38 @@ impl Node {
         self.call(|reply| Command::Status { reply }).await
     }
 
+    /// Cuts a peer off (closes connections, refuses new ones) for `duration`, or lifts a block
+    /// with `None`. For an operator facing a misbehaving peer, and for partition tests.
+    pub async fn block_peer(
+        &self,
+        peer: &str,
+        duration: Option<Duration>,
+    ) -> Result<(), NodeError> {
+        let peer = peer.to_string();
+        self.call(|reply| Command::Block {
+            peer,
+            duration,
+            reply,
+        })
+        .await
+    }
+
+    /// Syncs one group (or all) with every connected member now; `progress` receives reports
+    /// while messages are fetched.
+    pub async fn sync(
+        &self,
+        group: Option<&str>,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Result<Vec<Report>, NodeError> {
+        let group = group.map(str::to_string);
+        self.call(|reply| Command::Sync {
+            group,
+            progress,
+            reply,
+        })
+        .await
+    }
+
     /// Stops the network, flushes the store and ends the actor.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.call(|reply| Command::Shutdown { reply }).await
@@ -323,18 +407,39 @@ struct Actor {
     core: Core,
     gossip: Gossip,
     events: mpsc::Receiver<Event>,
+    /// Cloned into spawned tasks (sync sessions, served requests); the actor holds both ends,
+    /// so this channel never keeps the actor alive on its own.
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
+    /// Pages fetched by sync sessions, validated and stored by the actor (same ends rule).
+    ingest_tx: mpsc::Sender<IngestBatch>,
+    ingest_rx: mpsc::Receiver<IngestBatch>,
+    challenges: Challenges,
+    /// Automatic sessions running, one per (group, peer).
+    syncing: HashSet<(GroupId, PeerId)>,
+    /// Every task the actor spawns (sessions, served requests): awaited on shutdown.
+    tasks: tokio::task::JoinSet<()>,
 }
 
 impl Actor {
-    async fn run(mut self, mut commands: mpsc::Receiver<Command>, republish_every: Duration) {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        republish_every: Duration,
+        sync_every: Duration,
+    ) {
         let mut republish = tokio::time::interval(republish_every);
         republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut anti_entropy = tokio::time::interval(sync_every);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 biased;
                 command = commands.recv() => match command {
                     Some(Command::Shutdown { reply }) => {
                         let result = self.stop().await;
+                        // Close the store before answering, so a caller may reopen it at once.
+                        drop(self);
                         let _ = reply.send(result);
                         return;
                     }
@@ -344,6 +449,9 @@ impl Actor {
                         return;
                     }
                 },
+                Some(internal) = self.internal_rx.recv() => self.handle_internal(internal).await,
+                Some(batch) = self.ingest_rx.recv() => self.ingest_batch(batch),
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 event = self.events.recv() => match event {
                     Some(event) => self.handle_gossip_event(event).await,
                     None => {
@@ -353,12 +461,25 @@ impl Actor {
                     }
                 },
                 _ = republish.tick() => self.republish_outbox().await,
+                _ = anti_entropy.tick() => self.anti_entropy().await,
             }
         }
     }
 
     async fn stop(&mut self) -> Result<(), NodeError> {
         let _ = self.gossip.shutdown().await;
+        // Spawned tasks hold store handles; with the network and our channels closed they end
+        // at once, and once they have, the database is closed when the actor is dropped.
+        self.ingest_rx.close();
+        self.internal_rx.close();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(TASK_DRAIN_TIMEOUT, drain)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
         self.core.store().flush().await?;
         info!("node stopped");
         Ok(())
@@ -448,8 +569,32 @@ impl Actor {
             Command::Status { reply } => {
                 let _ = reply.send(self.status().await);
             }
+            Command::Sync {
+                group,
+                progress,
+                reply,
+            } => self.sync_on_demand(group, progress, reply).await,
+            Command::Block {
+                peer,
+                duration,
+                reply,
+            } => {
+                let _ = reply.send(self.block(&peer, duration).await);
+            }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
+    }
+
+    async fn block(&mut self, peer: &str, duration: Option<Duration>) -> Result<(), NodeError> {
+        let peer: PeerId = peer
+            .trim()
+            .parse()
+            .map_err(|e| NodeError::InvalidInput(format!("{peer:?} is not a peer id: {e}")))?;
+        match duration {
+            Some(d) => self.gossip.ban(peer, d).await?,
+            None => self.gossip.unban(peer).await?,
+        }
+        Ok(())
     }
 
     async fn create_group(&mut self, name: &str) -> Result<GroupId, NodeError> {
@@ -563,12 +708,318 @@ impl Actor {
             }
             Event::PeerSubscribed { peer, topic } => {
                 debug!(%peer, %topic, "peer subscribed");
-                // A new member on a topic: hand it what is still waiting.
+                // A new member on a topic: hand it what is still waiting, and catch up.
                 self.republish_outbox().await;
+                if let Some(group) = self.core.group_by_topic(&topic).map(|g| g.id) {
+                    self.start_session(group, peer);
+                }
+            }
+            Event::Request { id, peer, data } => self.handle_sync_request(id, peer, data).await,
+            Event::ProtocolViolation { peer, reason } => {
+                info!(%peer, %reason, "sync protocol violation");
+                self.penalise(peer, "sync_oversized").await;
             }
             Event::PeerConnected(peer) => debug!(%peer, "connected"),
-            Event::PeerDisconnected(peer) => debug!(%peer, "disconnected"),
+            Event::PeerDisconnected(peer) => {
+                debug!(%peer, "disconnected");
+                // A challenge is bound to its connection.
+                self.challenges.forget(&peer);
+            }
             Event::ListenAddr(addr) => info!(%addr, "listening"),
+        }
+    }
+
+    /// Validates and stores a page fetched by sync, exactly as gossip messages are.
+    fn ingest_batch(&mut self, batch: IngestBatch) {
+        let (mut accepted, mut refused, mut invalid) = (0, 0, 0);
+        let now = now_ms();
+        for bytes in &batch.messages {
+            match self.core.ingest_signed(&batch.group, bytes, now) {
+                Ok(_) => accepted += 1,
+                Err(r) if r.is_penalised() => invalid += 1,
+                Err(_) => refused += 1,
+            }
+        }
+        let _ = batch.reply.send((accepted, refused, invalid));
+    }
+
+    async fn handle_internal(&mut self, internal: Internal) {
+        match internal {
+            Internal::SessionDone { group, peer, error } => {
+                self.syncing.remove(&(group, peer));
+                if let Some(error) = error {
+                    self.session_failed(peer, &error).await;
+                }
+            }
+            Internal::Violation { peer, reason } => self.penalise(peer, reason).await,
+        }
+    }
+
+    async fn session_failed(&mut self, peer: PeerId, error: &SyncError) {
+        debug!(%peer, %error, "sync session ended early");
+        if error.is_violation() {
+            self.penalise(peer, error.reason()).await;
+        } else {
+            self.core.count(error.reason());
+        }
+    }
+
+    /// Counts a protocol violation and cuts the peer off for [`sync::BAN_DURATION`].
+    async fn penalise(&mut self, peer: PeerId, reason: &'static str) {
+        self.core.count(reason);
+        info!(%peer, reason, "peer cut off");
+        if let Err(e) = self.gossip.ban(peer, sync::BAN_DURATION).await {
+            warn!(%peer, error = %e, "could not ban peer");
+        }
+    }
+
+    fn session(
+        &self,
+        group: GroupId,
+        peer: PeerId,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Option<Session> {
+        let g = self.core.group(&group)?;
+        Some(Session {
+            gossip: self.gossip.clone(),
+            peer,
+            group,
+            topic: g.topic.clone(),
+            sync_key: g.secret.sync_key(),
+            since: self.core.retention_cutoff(now_ms()),
+            store: self.core.store().clone(),
+            ingest: self.ingest_tx.clone(),
+            progress,
+        })
+    }
+
+    /// Starts an automatic session unless one runs for this pair or too many run.
+    fn start_session(&mut self, group: GroupId, peer: PeerId) {
+        if self.syncing.len() >= MAX_CONCURRENT_SYNCS || !self.syncing.insert((group, peer)) {
+            return;
+        }
+        let Some(session) = self.session(group, peer, None) else {
+            self.syncing.remove(&(group, peer));
+            return;
+        };
+        let done = self.internal_tx.clone();
+        self.tasks.spawn(async move {
+            let (report, error) = session.run().await;
+            if report.accepted > 0 {
+                info!(peer = %peer, group = %group.short(), fetched = report.accepted, rounds = report.rounds, "synced");
+            }
+            let _ = done
+                .send(Internal::SessionDone { group, peer, error })
+                .await;
+        });
+    }
+
+    /// Saves member peers' announced addresses as future bootstrap addresses of the group.
+    /// Runs on the anti-entropy timer, long after identify told us their listen addresses.
+    fn remember_peers(&mut self, group: GroupId, members: &[cove_gossip::PeerInfo]) {
+        for info in members {
+            let peer = info.peer;
+            let addrs: Vec<String> = info
+                .addrs
+                .iter()
+                .map(|a| {
+                    let text = a.to_string();
+                    if text.contains("/p2p/") {
+                        text
+                    } else {
+                        format!("{text}/p2p/{peer}")
+                    }
+                })
+                .collect();
+            if let Err(e) = self.core.remember_peer_addrs(&group, &addrs) {
+                warn!(%peer, error = %e, "could not remember peer addresses");
+            }
+        }
+    }
+
+    /// Connected peers that subscribe to `topic`.
+    async fn members_online(&self, topic: &str) -> Vec<cove_gossip::PeerInfo> {
+        match self.gossip.peers().await {
+            Ok(peers) => peers
+                .into_iter()
+                .filter(|p| p.topics.iter().any(|t| t == topic))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    async fn anti_entropy(&mut self) {
+        let groups: Vec<(GroupId, String)> = self
+            .core
+            .groups()
+            .map(|g| (g.id, g.topic.clone()))
+            .collect();
+        for (group, topic) in groups {
+            let members = self.members_online(&topic).await;
+            if members.is_empty() {
+                continue;
+            }
+            let pick = members[rand::random_range(0..members.len())].peer;
+            self.start_session(group, pick);
+            self.remember_peers(group, &members);
+        }
+        match self.core.prune(now_ms()) {
+            Ok(0) => {}
+            Ok(n) => info!(deleted = n, "pruned messages outside the retention window"),
+            Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
+
+    async fn sync_on_demand(
+        &mut self,
+        group: Option<String>,
+        progress: Option<mpsc::Sender<Progress>>,
+        reply: Reply<Vec<Report>>,
+    ) {
+        let groups: Vec<GroupId> = match group {
+            Some(q) => match self.core.resolve_group(&q) {
+                Ok(id) => vec![id],
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            },
+            None => self.core.groups().map(|g| g.id).collect(),
+        };
+        let mut sessions = Vec::new();
+        for group in groups {
+            let topic = self
+                .core
+                .group(&group)
+                .map(|g| g.topic.clone())
+                .unwrap_or_default();
+            for member in self.members_online(&topic).await {
+                sessions.extend(self.session(group, member.peer, progress.clone()));
+            }
+        }
+        let internal = self.internal_tx.clone();
+        // Sessions run one after the other in their own task; the actor stays responsive.
+        self.tasks.spawn(async move {
+            let mut reports = Vec::new();
+            for session in sessions {
+                let peer = session.peer;
+                let (report, error) = session.run().await;
+                if let Some(error) = error.filter(SyncError::is_violation) {
+                    let _ = internal
+                        .send(Internal::Violation {
+                            peer,
+                            reason: error.reason(),
+                        })
+                        .await;
+                }
+                reports.push(report);
+            }
+            let _ = reply.send(Ok(reports));
+        });
+    }
+
+    /// Serves one inbound sync request. Decoding and authorisation happen here; reading the
+    /// store for reconciliation or pages runs on a blocking thread.
+    async fn handle_sync_request(&mut self, id: InboundRequestId, peer: PeerId, data: Vec<u8>) {
+        let request = match sync::Request::decode(&data) {
+            Ok(request) => request,
+            Err(e) => {
+                debug!(%peer, error = %e, "malformed sync request");
+                self.respond(
+                    id,
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    },
+                )
+                .await;
+                self.penalise(peer, "sync_malformed").await;
+                return;
+            }
+        };
+        let (topic, proof) = match &request {
+            sync::Request::Hello => {
+                let nonce = self.challenges.issue(peer);
+                self.respond(id, sync::Response::Challenge { nonce }).await;
+                return;
+            }
+            sync::Request::Reconcile { topic, proof, .. }
+            | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
+        };
+        let local = self.gossip.local_peer_id();
+        let authorised = self
+            .core
+            .group_by_topic(topic)
+            .filter(|g| {
+                self.challenges
+                    .verify(&peer, &local, &g.secret.sync_key(), proof)
+            })
+            .map(|g| g.id);
+        let Some(group) = authorised else {
+            // Same answer for an unknown topic and a bad proof: a non-member learns nothing.
+            self.core.count("sync_unauthorized");
+            debug!(%peer, "unauthorised sync request");
+            self.respond(
+                id,
+                sync::Response::Error {
+                    code: sync::ErrorCode::Unauthorized,
+                },
+            )
+            .await;
+            return;
+        };
+        let store = self.core.store().clone();
+        let cutoff = self.core.retention_cutoff(now_ms());
+        let (gossip, internal) = (self.gossip.clone(), self.internal_tx.clone());
+        self.tasks.spawn(async move {
+            let served = tokio::task::spawn_blocking(move || match request {
+                sync::Request::Reconcile { since, msg, .. } => {
+                    sync::serve_reconcile(&store, &group, since.max(cutoff), &msg)
+                        .map(|msg| sync::Response::Reconcile { msg })
+                }
+                sync::Request::Fetch { ids, .. } => sync::serve_fetch(&store, &group, &ids)
+                    .map(|messages| sync::Response::Messages { messages }),
+                sync::Request::Hello => unreachable!("answered above"),
+            })
+            .await;
+            let response = match served {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "sync request could not be served");
+                    if e.is_violation() {
+                        let _ = internal
+                            .send(Internal::Violation {
+                                peer,
+                                reason: "sync_malformed",
+                            })
+                            .await;
+                    }
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    }
+                }
+                Err(panic) => {
+                    // Reconciliation code must not take the node down on hostile input.
+                    warn!(%peer, error = %panic, "serving sync panicked");
+                    let _ = internal
+                        .send(Internal::Violation {
+                            peer,
+                            reason: "sync_malformed",
+                        })
+                        .await;
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    }
+                }
+            };
+            if let Err(e) = gossip.respond(id, response.encode()).await {
+                debug!(%peer, error = %e, "could not send sync response");
+            }
+        });
+    }
+
+    async fn respond(&self, id: InboundRequestId, response: sync::Response) {
+        if let Err(e) = self.gossip.respond(id, response.encode()).await {
+            debug!(error = %e, "could not send sync response");
         }
     }
 

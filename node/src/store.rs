@@ -4,8 +4,8 @@
 //!
 //! | tree | key | value |
 //! |---|---|---|
-//! | `messages` | message id (32) | seen_at (u64 ms) ‖ signed message bytes |
-//! | `timeline` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty |
+//! | `messages` | message id (32) | seen_at (u64 ms) ‖ group id (32) ‖ signed message bytes |
+//! | `timeline` | group id (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: every kind; the set that history sync reconciles |
 //! | `feed` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty (posts only) |
 //! | `profiles` | group id (32) ‖ author key (32) | message id of the latest profile |
 //! | `groups` | group id (32) | CBOR [`GroupRecord`] |
@@ -163,9 +163,11 @@ impl Store {
             signed: signed.clone(),
             seen_at,
         };
-        let key = index_key(&msg.group, stored.order(), &msg.id);
-        let mut value = Vec::with_capacity(8 + signed.bytes.len());
+        let feed_key = index_key(&msg.group, stored.order(), &msg.id);
+        let timeline_key = index_key(&msg.group, msg.created_at, &msg.id);
+        let mut value = Vec::with_capacity(VALUE_HEADER + signed.bytes.len());
         value.extend_from_slice(&seen_at.to_be_bytes());
+        value.extend_from_slice(msg.group.as_bytes());
         value.extend_from_slice(&signed.bytes);
         let profile_key = pair_key(msg.group.as_bytes(), msg.author.as_bytes());
         let newer_profile = match &msg.content {
@@ -180,9 +182,9 @@ impl Store {
                     return Ok(false);
                 }
                 messages.insert(&msg.id.0, value.as_slice())?;
-                timeline.insert(&key[..], &[])?;
+                timeline.insert(&timeline_key[..], &[])?;
                 if is_post {
-                    feed.insert(&key[..], &[])?;
+                    feed.insert(&feed_key[..], &[])?;
                 }
                 if newer_profile {
                     profiles.insert(&profile_key[..], &msg.id.0)?;
@@ -242,6 +244,83 @@ impl Store {
     /// Number of messages of every kind stored for a group.
     pub fn message_count(&self, group: &GroupId) -> usize {
         self.timeline.scan_prefix(group.as_bytes()).count()
+    }
+
+    /// `(created_at, id)` of every message of a group created at or after `since` (unix ms),
+    /// in ascending order: the set history sync reconciles. Reads only the index.
+    pub fn sync_items(
+        &self,
+        group: &GroupId,
+        since: u64,
+    ) -> Result<Vec<(u64, MessageId)>, StoreError> {
+        let start = index_key(group, since, &MessageId([0; 32]));
+        let end = index_key(group, u64::MAX, &MessageId([0xff; 32]));
+        self.timeline
+            .range(start..=end)
+            .map(|entry| {
+                let (key, _) = entry?;
+                let created_at = u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"));
+                Ok((created_at, id_from(&key[40..])?))
+            })
+            .collect()
+    }
+
+    /// The exact stored bytes of a message of `group`, as sync serves them (without decoding:
+    /// `None` also for a message of another group).
+    pub fn message_bytes(
+        &self,
+        group: &GroupId,
+        id: &MessageId,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .messages
+            .get(id.0)?
+            .filter(|v| v.len() > VALUE_HEADER && v[8..VALUE_HEADER] == group.as_bytes()[..])
+            .map(|v| v[VALUE_HEADER..].to_vec()))
+    }
+
+    /// Deletes a group's messages created before `cutoff` (unix ms), except `keep` (the charter)
+    /// and each member's current profile. Returns how many were deleted.
+    pub fn prune(
+        &self,
+        group: &GroupId,
+        cutoff: u64,
+        keep: &MessageId,
+    ) -> Result<usize, StoreError> {
+        let start = index_key(group, 0, &MessageId([0; 32]));
+        let end = index_key(group, cutoff, &MessageId([0; 32]));
+        let mut deleted = 0;
+        for entry in self.timeline.range(start..end) {
+            let (key, _) = entry?;
+            let id = id_from(&key[40..])?;
+            if id == *keep {
+                continue;
+            }
+            let Some(stored) = self.message(&id)? else {
+                self.timeline.remove(&key)?;
+                continue;
+            };
+            let msg = &stored.signed.message;
+            if let Content::Profile(_) = msg.content {
+                let current = self
+                    .profiles
+                    .get(pair_key(msg.group.as_bytes(), msg.author.as_bytes()))?;
+                if current.as_deref() == Some(&id.0[..]) {
+                    continue;
+                }
+            }
+            let feed_key = index_key(group, stored.order(), &id);
+            (&self.messages, &self.timeline, &self.feed).transaction(
+                |(messages, timeline, feed)| {
+                    messages.remove(&id.0)?;
+                    timeline.remove(&key)?;
+                    feed.remove(&feed_key[..])?;
+                    Ok::<_, ConflictableTransactionError<StoreError>>(())
+                },
+            )?;
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 
     /// The latest profile of `author` in `group`.
@@ -329,15 +408,18 @@ impl Store {
     }
 }
 
+/// seen_at (8) and group id (32) before the message bytes.
+const VALUE_HEADER: usize = 8 + 32;
+
 fn decode_stored(value: &[u8]) -> Result<StoredMessage, StoreError> {
-    if value.len() < 8 {
+    if value.len() < VALUE_HEADER {
         return Err(StoreError::Corrupt {
             what: "message",
             detail: "shorter than its header".into(),
         });
     }
     let seen_at = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-    let signed = verify_and_decode(&value[8..]).map_err(|e| StoreError::Corrupt {
+    let signed = verify_and_decode(&value[VALUE_HEADER..]).map_err(|e| StoreError::Corrupt {
         what: "message",
         detail: e.to_string(),
     })?;
@@ -406,6 +488,36 @@ mod tests {
         store.insert_message(&honest, 5_000).unwrap();
         let feed = store.feed(&group, 10).unwrap();
         assert_eq!(feed[0].signed.message.id, honest.message.id);
+    }
+
+    #[test]
+    fn sync_items_and_prune_respect_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let group = GroupSecret::from_bytes([6; 32]).id();
+        let old = post(&group, 1, 1_000, "old");
+        let new = post(&group, 1, 5_000, "new");
+        store.insert_message(&old, 9_000).unwrap();
+        store.insert_message(&new, 9_000).unwrap();
+        let all = store.sync_items(&group, 0).unwrap();
+        assert_eq!(all, vec![(1_000, old.message.id), (5_000, new.message.id)]);
+        assert_eq!(
+            store.sync_items(&group, 2_000).unwrap(),
+            vec![(5_000, new.message.id)]
+        );
+        assert_eq!(
+            store
+                .message_bytes(&group, &old.message.id)
+                .unwrap()
+                .unwrap(),
+            old.bytes
+        );
+        let other = GroupSecret::from_bytes([7; 32]).id();
+        assert_eq!(store.message_bytes(&other, &old.message.id).unwrap(), None);
+        assert_eq!(store.prune(&group, 2_000, &MessageId([0; 32])).unwrap(), 1);
+        assert!(!store.contains(&old.message.id).unwrap());
+        assert_eq!(store.feed(&group, 10).unwrap().len(), 1);
+        assert_eq!(store.sync_items(&group, 0).unwrap().len(), 1);
     }
 
     #[test]

@@ -109,3 +109,82 @@ fn message_vectors_match() {
         );
     }
 }
+
+fn sync_vectors() -> Value {
+    use cove_node::message::MessageId;
+    use cove_node::sync::{ErrorCode, Request, Response};
+    let topic = GroupSecret::from_bytes(SECRET).topic();
+    let frames = [
+        ("request hello", Request::Hello.encode()),
+        (
+            "request reconcile",
+            Request::Reconcile {
+                topic: topic.clone(),
+                proof: [0xab; 32],
+                since: 1_700_000_000_000,
+                msg: vec![0x61, 0x00, 0x00],
+            }
+            .encode(),
+        ),
+        (
+            "request fetch",
+            Request::Fetch {
+                topic,
+                proof: [0xab; 32],
+                ids: vec![MessageId([0x01; 32]), MessageId([0x02; 32])],
+            }
+            .encode(),
+        ),
+        (
+            "response challenge",
+            Response::Challenge { nonce: [0x5a; 32] }.encode(),
+        ),
+        (
+            "response reconcile",
+            Response::Reconcile { msg: vec![0x61] }.encode(),
+        ),
+        (
+            "response messages",
+            Response::Messages {
+                messages: vec![vec![0xa3, 0x61], vec![0xa0]],
+            }
+            .encode(),
+        ),
+        (
+            "response error",
+            Response::Error {
+                code: ErrorCode::Unauthorized,
+            }
+            .encode(),
+        ),
+    ];
+    json!({
+        "description": "Sync frames (docs/PROTOCOL.md section 13.2) as CBOR, hex. Message bytes inside `messages` are arbitrary here.",
+        "frames": frames.iter().map(|(name, bytes)| json!({ "name": name, "cbor": hex::encode(bytes) })).collect::<Vec<_>>(),
+    })
+}
+
+#[test]
+fn sync_frame_vectors_match() {
+    use cove_node::sync::{Request, Response};
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/sync.json");
+    let computed = sync_vectors();
+    if std::env::var("COVE_WRITE_VECTORS").as_deref() == Ok("1") {
+        std::fs::write(
+            path,
+            serde_json::to_string_pretty(&computed).unwrap() + "\n",
+        )
+        .unwrap();
+    }
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    assert_eq!(stored, computed, "docs/vectors/sync.json is out of date");
+    for frame in stored["frames"].as_array().unwrap() {
+        let bytes = hex::decode(frame["cbor"].as_str().unwrap()).unwrap();
+        let name = frame["name"].as_str().unwrap();
+        if name.starts_with("request") {
+            assert_eq!(Request::decode(&bytes).unwrap().encode(), bytes, "{name}");
+        } else {
+            assert_eq!(Response::decode(&bytes).unwrap().encode(), bytes, "{name}");
+        }
+    }
+}

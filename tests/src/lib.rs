@@ -38,6 +38,30 @@ impl TestNode {
     }
 }
 
+impl TestNode {
+    /// Stops the node (if it still runs) and starts it again on the same data dir: same
+    /// seed, peer id and store.
+    pub async fn restart(&mut self) -> Result<()> {
+        match self.node.shutdown().await {
+            Ok(()) | Err(cove_node::NodeError::Stopped) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.node = Node::start(NodeConfig::loopback(self.dir.path())).await?;
+        Ok(())
+    }
+
+    /// Ids of the group's feed, in feed order.
+    pub async fn feed_ids(&self, group: &str) -> Result<Vec<String>> {
+        Ok(self
+            .node
+            .feed(group, 1000)
+            .await?
+            .into_iter()
+            .map(|i| i.id)
+            .collect())
+    }
+}
+
 impl std::ops::Deref for TestNode {
     type Target = Node;
     fn deref(&self) -> &Node {
@@ -134,13 +158,29 @@ pub struct CoveProcess {
 }
 
 impl CoveProcess {
-    /// Starts `cove up` on loopback without mDNS and waits until its control socket answers.
+    /// Starts `cove up` on a random loopback port without mDNS and waits until its control
+    /// socket answers.
     pub async fn up(data_dir: &Path) -> Result<CoveProcess> {
-        let log = std::fs::File::create(data_dir.join("up.log"))?;
+        Self::up_on(data_dir, "/ip4/127.0.0.1/tcp/0").await
+    }
+
+    /// Like [`CoveProcess::up`], listening on `listen`, with a 1 s anti-entropy interval.
+    pub async fn up_on(data_dir: &Path, listen: &str) -> Result<CoveProcess> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(data_dir.join("up.log"))?;
         let child = std::process::Command::new(cove_bin()?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args([
+                "up",
+                "--no-mdns",
+                "--sync-interval",
+                "1s",
+                "--listen",
+                listen,
+            ])
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(log)

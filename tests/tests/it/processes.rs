@@ -37,3 +37,68 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
     .await
     .context("test timed out")?
 }
+
+fn json(data_dir: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> {
+    let mut full = vec!["--json"];
+    full.extend_from_slice(args);
+    let out = cove_tests::cove(data_dir, &full)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cove {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
+    // Scenario: real processes. bat is a member whose node is down. ant posts and is killed
+    // with SIGKILL right after `cove post` returns; ant restarts on the same address, then
+    // bat starts.
+    // Assert: the post is in ant's store after the restart, and it reaches bat (by sync:
+    // nobody posts again).
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let (ant_dir, bat_dir) = (root.path().join("ant"), root.path().join("bat"));
+        cove_ok(&ant_dir, &["init"])?;
+        cove_ok(&bat_dir, &["init"])?;
+        let mut ant = CoveProcess::up(&ant_dir).await?;
+        let listen = json(&ant_dir, &["status"])?["listen_addrs"][0]
+            .as_str()
+            .context("ant has no listen address")?
+            .split("/p2p/")
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        cove_ok(&ant_dir, &["group", "create", "club"])?;
+        let invite = cove_ok(&ant_dir, &["group", "invite", "club"])?;
+        cove_ok(&bat_dir, &["join", &invite])?;
+
+        let id = cove_ok(
+            &ant_dir,
+            &["post", "--group", "club", "written just before the crash"],
+        )?;
+        ant.kill()?;
+
+        let _ant = CoveProcess::up_on(&ant_dir, &listen).await?;
+        let feed = json(&ant_dir, &["feed", "--group", "club"])?;
+        assert_eq!(
+            feed[0]["id"],
+            id.as_str(),
+            "the acknowledged post survived kill -9"
+        );
+
+        let _bat = CoveProcess::up(&bat_dir).await?;
+        eventually("the post to reach bat", || async {
+            let feed = json(&bat_dir, &["feed", "--group", "club"])?;
+            Ok(
+                (feed.as_array().is_some_and(|f| !f.is_empty()) && feed[0]["id"] == id.as_str())
+                    .then_some(()),
+            )
+        })
+        .await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}

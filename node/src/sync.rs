@@ -1,0 +1,821 @@
+//! History sync: a late joiner, a member back from being offline, or the two halves of a healed
+//! partition end up with the same set of messages.
+//!
+//! Transport: gossip's request-response protocol `/cove/sync/1.0.0` (one CBOR frame per
+//! request and per response). A session between requester R and responder S for one group:
+//!
+//! ```text
+//! R -> S  hello                               S -> R  challenge {nonce}   (fresh per connection)
+//! R -> S  reconcile {topic, proof, since, msg} S -> R  reconcile {msg}     (negentropy rounds)
+//!   ... until R's negentropy has no more to say: R now knows the ids it lacks
+//! R -> S  fetch {topic, proof, ids <= 256}     S -> R  messages [signed]   (pages <= 1 MiB)
+//! ```
+//!
+//! `proof` = [`cove_crypto::sync_proof`] over S's challenge and both peer ids: only a member
+//! can produce it, and it is worthless on any other connection. A request without a valid
+//! proof, or for a topic S does not know, gets the same `unauthorized` answer, so a
+//! non-member learns nothing, not even whether the group exists. Set reconciliation is
+//! Negentropy v1 (range-based set reconciliation) over `(created_at, message id)` of every
+//! message created at or after `since` (the requester's retention window). Fetched messages
+//! go through the same validation as gossip ([`crate::core::Core::ingest_signed`]).
+//!
+//! Each side only pulls what it lacks; the other side pulls in its own session, which starts
+//! when it sees us subscribe to the group's topic, on its anti-entropy timer, or on demand.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use cove_crypto::{sync_proof, verify_sync_proof, GroupId};
+use cove_gossip::{Gossip, PeerId};
+use negentropy::{Id, Negentropy, NegentropyStorageVector};
+use serde::{Deserialize, Serialize};
+use serde_bytes::ByteBuf;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::message::MessageId;
+use crate::store::Store;
+
+/// Version of the sync frames.
+pub const SYNC_VERSION: u8 = 1;
+/// Most ids one `fetch` may ask for.
+pub const MAX_FETCH_IDS: usize = 256;
+/// Most bytes of messages in one `messages` page (a responder stops adding messages before
+/// crossing it; a page above it is a protocol violation).
+pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
+/// Largest negentropy message a node produces or accepts.
+pub const MAX_RECONCILE_FRAME: u64 = 128 * 1024;
+/// Most negentropy rounds in one session.
+pub const MAX_ROUNDS: usize = 64;
+/// How long a challenge stays valid.
+pub const CHALLENGE_TTL: Duration = Duration::from_secs(600);
+/// Most outstanding challenges a node keeps (one per peer).
+pub const MAX_CHALLENGES: usize = 4096;
+/// How long a peer that breaks the protocol is cut off.
+pub const BAN_DURATION: Duration = Duration::from_secs(600);
+
+/// Why a sync frame or session failed.
+#[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
+pub enum SyncError {
+    /// Not a well-formed frame.
+    #[error("malformed sync frame: {0}")]
+    Malformed(String),
+    /// The responder refused us (not a member, stale proof).
+    #[error("the peer refused sync: {0}")]
+    Refused(String),
+    /// A page above [`MAX_PAGE_BYTES`] or with more messages than asked for.
+    #[error("oversized sync page: {0}")]
+    OversizedPage(String),
+    /// The transport failed (timeout, disconnect).
+    #[error("sync transport: {0}")]
+    Transport(String),
+    /// Reconciliation did not finish within [`MAX_ROUNDS`].
+    #[error("reconciliation did not converge in {MAX_ROUNDS} rounds")]
+    TooManyRounds,
+    /// The node stopped.
+    #[error("the node stopped")]
+    Stopped,
+}
+
+impl SyncError {
+    /// Whether the peer broke the protocol (it is banned for [`BAN_DURATION`]).
+    pub fn is_violation(&self) -> bool {
+        matches!(self, SyncError::Malformed(_) | SyncError::OversizedPage(_))
+    }
+
+    /// Counter name.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            SyncError::Malformed(_) => "sync_malformed",
+            SyncError::Refused(_) => "sync_refused",
+            SyncError::OversizedPage(_) => "sync_oversized_page",
+            SyncError::Transport(_) => "sync_transport",
+            SyncError::TooManyRounds => "sync_too_many_rounds",
+            SyncError::Stopped => "sync_stopped",
+        }
+    }
+}
+
+/// A sync request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Request {
+    /// Ask for a challenge.
+    Hello,
+    /// One negentropy round.
+    Reconcile {
+        /// The group's gossip topic.
+        topic: String,
+        /// Membership proof.
+        proof: [u8; 32],
+        /// Only messages created at or after this time (unix ms).
+        since: u64,
+        /// Negentropy message.
+        msg: Vec<u8>,
+    },
+    /// Fetch messages by id.
+    Fetch {
+        /// The group's gossip topic.
+        topic: String,
+        /// Membership proof.
+        proof: [u8; 32],
+        /// Ids wanted (at most [`MAX_FETCH_IDS`]).
+        ids: Vec<MessageId>,
+    },
+}
+
+/// Error codes of a refusal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// No valid proof for a known group (also: unknown group).
+    Unauthorized,
+    /// The request did not parse or broke a bound.
+    Malformed,
+    /// The responder is overloaded; try later.
+    Busy,
+}
+
+impl ErrorCode {
+    fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Malformed => "malformed",
+            ErrorCode::Busy => "busy",
+        }
+    }
+}
+
+/// A sync response.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Response {
+    /// A fresh challenge for this connection.
+    Challenge {
+        /// 32 random bytes.
+        nonce: [u8; 32],
+    },
+    /// One negentropy round.
+    Reconcile {
+        /// Negentropy message.
+        msg: Vec<u8>,
+    },
+    /// A page of signed messages, in the order asked; missing ones are left out.
+    Messages {
+        /// Signed-message bytes.
+        messages: Vec<Vec<u8>>,
+    },
+    /// A refusal.
+    Error {
+        /// Why.
+        code: ErrorCode,
+    },
+}
+
+/// The CBOR map every frame is: `"v"`, `"op"` and the op's fields.
+#[derive(Default, Serialize, Deserialize)]
+struct Frame {
+    v: u8,
+    op: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    topic: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proof: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    since: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    msg: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ids: Option<Vec<ByteBuf>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    nonce: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    messages: Option<Vec<ByteBuf>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+}
+
+fn encode_frame(frame: &Frame) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(frame, &mut out).expect("CBOR encoding into a Vec");
+    out
+}
+
+fn decode_frame(bytes: &[u8]) -> Result<Frame, SyncError> {
+    let frame: Frame =
+        ciborium::from_reader(bytes).map_err(|e| SyncError::Malformed(e.to_string()))?;
+    if frame.v != SYNC_VERSION {
+        return Err(SyncError::Malformed(format!(
+            "sync version {} is not supported (max {SYNC_VERSION})",
+            frame.v
+        )));
+    }
+    Ok(frame)
+}
+
+fn field<T>(value: Option<T>, op: &str, name: &str) -> Result<T, SyncError> {
+    value.ok_or_else(|| SyncError::Malformed(format!("{op} frame lacks {name:?}")))
+}
+
+fn bytes32(bytes: &[u8], what: &str) -> Result<[u8; 32], SyncError> {
+    bytes
+        .try_into()
+        .map_err(|_| SyncError::Malformed(format!("{what} is {} bytes, expected 32", bytes.len())))
+}
+
+impl Request {
+    /// The CBOR frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let frame = match self {
+            Request::Hello => Frame {
+                v: SYNC_VERSION,
+                op: "hello".into(),
+                ..Frame::default()
+            },
+            Request::Reconcile {
+                topic,
+                proof,
+                since,
+                msg,
+            } => Frame {
+                v: SYNC_VERSION,
+                op: "reconcile".into(),
+                topic: Some(topic.clone()),
+                proof: Some(ByteBuf::from(proof.to_vec())),
+                since: Some(*since),
+                msg: Some(ByteBuf::from(msg.clone())),
+                ..Frame::default()
+            },
+            Request::Fetch { topic, proof, ids } => Frame {
+                v: SYNC_VERSION,
+                op: "fetch".into(),
+                topic: Some(topic.clone()),
+                proof: Some(ByteBuf::from(proof.to_vec())),
+                ids: Some(ids.iter().map(|id| ByteBuf::from(id.0.to_vec())).collect()),
+                ..Frame::default()
+            },
+        };
+        encode_frame(&frame)
+    }
+
+    /// Parses a frame; every bound is checked here.
+    pub fn decode(bytes: &[u8]) -> Result<Request, SyncError> {
+        let f = decode_frame(bytes)?;
+        Ok(match f.op.as_str() {
+            "hello" => Request::Hello,
+            "reconcile" => {
+                let msg = field(f.msg, "reconcile", "msg")?.into_vec();
+                if msg.len() as u64 > MAX_RECONCILE_FRAME {
+                    return Err(SyncError::Malformed(format!(
+                        "reconcile message of {} bytes exceeds {MAX_RECONCILE_FRAME}",
+                        msg.len()
+                    )));
+                }
+                Request::Reconcile {
+                    topic: field(f.topic, "reconcile", "topic")?,
+                    proof: bytes32(&field(f.proof, "reconcile", "proof")?, "proof")?,
+                    since: field(f.since, "reconcile", "since")?,
+                    msg,
+                }
+            }
+            "fetch" => {
+                let ids = field(f.ids, "fetch", "ids")?;
+                if ids.len() > MAX_FETCH_IDS {
+                    return Err(SyncError::Malformed(format!(
+                        "fetch asks for {} ids, more than {MAX_FETCH_IDS}",
+                        ids.len()
+                    )));
+                }
+                Request::Fetch {
+                    topic: field(f.topic, "fetch", "topic")?,
+                    proof: bytes32(&field(f.proof, "fetch", "proof")?, "proof")?,
+                    ids: ids
+                        .iter()
+                        .map(|id| bytes32(id, "message id").map(MessageId))
+                        .collect::<Result<_, _>>()?,
+                }
+            }
+            other => {
+                return Err(SyncError::Malformed(format!(
+                    "unknown request op {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+impl Response {
+    /// The CBOR frame.
+    pub fn encode(&self) -> Vec<u8> {
+        let frame = match self {
+            Response::Challenge { nonce } => Frame {
+                v: SYNC_VERSION,
+                op: "challenge".into(),
+                nonce: Some(ByteBuf::from(nonce.to_vec())),
+                ..Frame::default()
+            },
+            Response::Reconcile { msg } => Frame {
+                v: SYNC_VERSION,
+                op: "reconcile".into(),
+                msg: Some(ByteBuf::from(msg.clone())),
+                ..Frame::default()
+            },
+            Response::Messages { messages } => Frame {
+                v: SYNC_VERSION,
+                op: "messages".into(),
+                messages: Some(messages.iter().map(|m| ByteBuf::from(m.clone())).collect()),
+                ..Frame::default()
+            },
+            Response::Error { code } => Frame {
+                v: SYNC_VERSION,
+                op: "error".into(),
+                code: Some(code.as_str().into()),
+                ..Frame::default()
+            },
+        };
+        encode_frame(&frame)
+    }
+
+    /// Parses a frame; the page bound is checked here.
+    pub fn decode(bytes: &[u8]) -> Result<Response, SyncError> {
+        let f = decode_frame(bytes)?;
+        Ok(match f.op.as_str() {
+            "challenge" => Response::Challenge {
+                nonce: bytes32(&field(f.nonce, "challenge", "nonce")?, "nonce")?,
+            },
+            "reconcile" => Response::Reconcile {
+                msg: field(f.msg, "reconcile", "msg")?.into_vec(),
+            },
+            "messages" => {
+                let messages: Vec<Vec<u8>> = field(f.messages, "messages", "messages")?
+                    .into_iter()
+                    .map(ByteBuf::into_vec)
+                    .collect();
+                let total: usize = messages.iter().map(Vec::len).sum();
+                if total > MAX_PAGE_BYTES {
+                    return Err(SyncError::OversizedPage(format!(
+                        "{total} bytes of messages, more than {MAX_PAGE_BYTES}"
+                    )));
+                }
+                Response::Messages { messages }
+            }
+            "error" => Response::Error {
+                code: match field(f.code, "error", "code")?.as_str() {
+                    "unauthorized" => ErrorCode::Unauthorized,
+                    "malformed" => ErrorCode::Malformed,
+                    "busy" => ErrorCode::Busy,
+                    other => {
+                        return Err(SyncError::Malformed(format!(
+                            "unknown error code {other:?}"
+                        )))
+                    }
+                },
+            },
+            other => {
+                return Err(SyncError::Malformed(format!(
+                    "unknown response op {other:?}"
+                )))
+            }
+        })
+    }
+}
+
+/// The challenges this node issued, one per peer, dropped when the peer disconnects.
+#[derive(Debug, Default)]
+pub struct Challenges {
+    issued: HashMap<PeerId, ([u8; 32], Instant)>,
+}
+
+impl Challenges {
+    /// A fresh challenge for `peer`, replacing any earlier one.
+    pub fn issue(&mut self, peer: PeerId) -> [u8; 32] {
+        if self.issued.len() >= MAX_CHALLENGES {
+            self.issued
+                .retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
+            if self.issued.len() >= MAX_CHALLENGES {
+                // Drop an arbitrary one: its owner just asks again.
+                if let Some(victim) = self.issued.keys().next().copied() {
+                    self.issued.remove(&victim);
+                }
+            }
+        }
+        let nonce: [u8; 32] = rand::random();
+        self.issued.insert(peer, (nonce, Instant::now()));
+        nonce
+    }
+
+    /// Forgets a peer's challenge (its connection closed).
+    pub fn forget(&mut self, peer: &PeerId) {
+        self.issued.remove(peer);
+    }
+
+    /// Whether `proof` proves knowledge of `sync_key` on this connection.
+    pub fn verify(
+        &self,
+        peer: &PeerId,
+        local: &PeerId,
+        sync_key: &[u8; 32],
+        proof: &[u8; 32],
+    ) -> bool {
+        match self.issued.get(peer) {
+            Some((nonce, at)) if at.elapsed() < CHALLENGE_TTL => {
+                verify_sync_proof(sync_key, nonce, &peer.to_bytes(), &local.to_bytes(), proof)
+            }
+            _ => false,
+        }
+    }
+}
+
+fn storage(items: &[(u64, MessageId)]) -> Result<NegentropyStorageVector, SyncError> {
+    let mut storage = NegentropyStorageVector::with_capacity(items.len());
+    for (created_at, id) in items {
+        storage
+            .insert(*created_at, Id::from_byte_array(id.0))
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+    }
+    storage
+        .seal()
+        .map_err(|e| SyncError::Malformed(e.to_string()))?;
+    Ok(storage)
+}
+
+/// Answers one authorised reconcile round from the store (responder side; blocking work).
+pub fn serve_reconcile(
+    store: &Store,
+    group: &GroupId,
+    since: u64,
+    msg: &[u8],
+) -> Result<Vec<u8>, SyncError> {
+    let items = store
+        .sync_items(group, since)
+        .map_err(|e| SyncError::Transport(e.to_string()))?;
+    let mut neg = Negentropy::owned(storage(&items)?, MAX_RECONCILE_FRAME)
+        .map_err(|e| SyncError::Malformed(e.to_string()))?;
+    neg.reconcile(msg)
+        .map_err(|e| SyncError::Malformed(format!("negentropy: {e}")))
+}
+
+/// Answers one authorised fetch from the store (responder side; blocking work).
+pub fn serve_fetch(
+    store: &Store,
+    group: &GroupId,
+    ids: &[MessageId],
+) -> Result<Vec<Vec<u8>>, SyncError> {
+    let mut page = Vec::new();
+    let mut size = 0;
+    for id in ids {
+        let Some(bytes) = store
+            .message_bytes(group, id)
+            .map_err(|e| SyncError::Transport(e.to_string()))?
+        else {
+            continue;
+        };
+        if size + bytes.len() > MAX_PAGE_BYTES {
+            break;
+        }
+        size += bytes.len();
+        page.push(bytes);
+    }
+    Ok(page)
+}
+
+/// Progress of a session, for `cove sync`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Progress {
+    /// Group id (hex).
+    pub group: String,
+    /// Peer id.
+    pub peer: String,
+    /// Messages fetched so far.
+    pub fetched: usize,
+    /// Messages to fetch in total (known after reconciliation).
+    pub total: usize,
+}
+
+/// What a session did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Report {
+    /// Group id (hex).
+    pub group: String,
+    /// Peer id.
+    pub peer: String,
+    /// Negentropy rounds.
+    pub rounds: usize,
+    /// Request bytes sent.
+    pub bytes_sent: usize,
+    /// Response bytes received.
+    pub bytes_received: usize,
+    /// Ids the peer has and we lacked.
+    pub missing: usize,
+    /// Ids we have and the peer lacks (it fetches them in its own session).
+    pub peer_missing: usize,
+    /// Newly stored messages.
+    pub accepted: usize,
+    /// Fetched messages that failed validation or were duplicates.
+    pub refused: usize,
+    /// Why the session ended early, if it did.
+    pub error: Option<String>,
+}
+
+/// A batch of fetched messages handed to the actor for validation and storage.
+#[derive(Debug)]
+pub struct IngestBatch {
+    /// The group.
+    pub group: GroupId,
+    /// Signed-message bytes.
+    pub messages: Vec<Vec<u8>>,
+    /// Replies `(accepted, refused, invalid)`: invalid ones are the peer's fault.
+    pub reply: oneshot::Sender<(usize, usize, usize)>,
+}
+
+/// Everything a requester session needs; it runs as its own task.
+#[derive(Debug)]
+pub struct Session {
+    /// Gossip handle for requests.
+    pub gossip: Gossip,
+    /// The peer to sync with.
+    pub peer: PeerId,
+    /// The group.
+    pub group: GroupId,
+    /// Its topic.
+    pub topic: String,
+    /// Its sync key.
+    pub sync_key: [u8; 32],
+    /// Start of the retention window (unix ms; 0 = everything).
+    pub since: u64,
+    /// Read access to the store for our side of reconciliation.
+    pub store: Store,
+    /// Where fetched messages go for validation.
+    pub ingest: mpsc::Sender<IngestBatch>,
+    /// Optional progress reports.
+    pub progress: Option<mpsc::Sender<Progress>>,
+}
+
+impl Session {
+    async fn call(&self, request: &Request, report: &mut Report) -> Result<Response, SyncError> {
+        let bytes = request.encode();
+        report.bytes_sent += bytes.len();
+        let answer = self
+            .gossip
+            .request(self.peer, bytes)
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        report.bytes_received += answer.len();
+        match Response::decode(&answer)? {
+            Response::Error { code } => Err(SyncError::Refused(code.as_str().into())),
+            response => Ok(response),
+        }
+    }
+
+    /// Runs the session to the end; the report says how far it got.
+    pub async fn run(self) -> (Report, Option<SyncError>) {
+        let mut report = Report {
+            group: self.group.to_string(),
+            peer: self.peer.to_string(),
+            ..Report::default()
+        };
+        let result = self.run_inner(&mut report).await;
+        let error = result.err();
+        report.error = error.as_ref().map(|e| e.to_string());
+        (report, error)
+    }
+
+    async fn run_inner(&self, report: &mut Report) -> Result<(), SyncError> {
+        let Response::Challenge { nonce } = self.call(&Request::Hello, report).await? else {
+            return Err(SyncError::Malformed("expected a challenge".into()));
+        };
+        let local = self.gossip.local_peer_id();
+        let proof = sync_proof(
+            &self.sync_key,
+            &nonce,
+            &local.to_bytes(),
+            &self.peer.to_bytes(),
+        );
+
+        let items = self
+            .store
+            .sync_items(&self.group, self.since)
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let mut neg = Negentropy::owned(storage(&items)?, MAX_RECONCILE_FRAME)
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let mut msg = neg
+            .initiate()
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        loop {
+            if report.rounds >= MAX_ROUNDS {
+                return Err(SyncError::TooManyRounds);
+            }
+            report.rounds += 1;
+            let request = Request::Reconcile {
+                topic: self.topic.clone(),
+                proof,
+                since: self.since,
+                msg,
+            };
+            let Response::Reconcile { msg: answer } = self.call(&request, report).await? else {
+                return Err(SyncError::Malformed("expected a reconcile answer".into()));
+            };
+            match neg
+                .reconcile_with_ids(&answer, &mut have, &mut need)
+                .map_err(|e| SyncError::Malformed(format!("negentropy: {e}")))?
+            {
+                Some(next) => msg = next,
+                None => break,
+            }
+        }
+        report.missing = need.len();
+        report.peer_missing = have.len();
+        let need: Vec<MessageId> = need.into_iter().map(|id| MessageId(*id)).collect();
+        self.fetch_all(proof, need, report).await
+    }
+
+    async fn fetch_all(
+        &self,
+        proof: [u8; 32],
+        need: Vec<MessageId>,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        let total = need.len();
+        let mut pending = need.as_slice();
+        while !pending.is_empty() {
+            let batch = &pending[..pending.len().min(MAX_FETCH_IDS)];
+            let request = Request::Fetch {
+                topic: self.topic.clone(),
+                proof,
+                ids: batch.to_vec(),
+            };
+            let Response::Messages { messages } = self.call(&request, report).await? else {
+                return Err(SyncError::Malformed("expected a page of messages".into()));
+            };
+            if messages.is_empty() {
+                // The peer no longer has them (retention): nothing more to get.
+                break;
+            }
+            if messages.len() > batch.len() {
+                return Err(SyncError::OversizedPage(format!(
+                    "{} messages for {} ids",
+                    messages.len(),
+                    batch.len()
+                )));
+            }
+            // A page serves a prefix of the batch (it stops at the page budget, skipping ids
+            // it no longer has), so the rest of the batch is asked for again.
+            let served = messages.len();
+            let (reply, answer) = oneshot::channel();
+            self.ingest
+                .send(IngestBatch {
+                    group: self.group,
+                    messages,
+                    reply,
+                })
+                .await
+                .map_err(|_| SyncError::Stopped)?;
+            let (accepted, refused, invalid) = answer.await.map_err(|_| SyncError::Stopped)?;
+            report.accepted += accepted;
+            report.refused += refused + invalid;
+            if invalid > 0 {
+                return Err(SyncError::Malformed(format!(
+                    "{invalid} invalid messages in a page"
+                )));
+            }
+            pending = &pending[served..];
+            if let Some(progress) = &self.progress {
+                let _ = progress
+                    .send(Progress {
+                        group: self.group.to_string(),
+                        peer: self.peer.to_string(),
+                        fetched: total - pending.len(),
+                        total,
+                    })
+                    .await;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let requests = [
+            Request::Hello,
+            Request::Reconcile {
+                topic: "cove/1/ab".into(),
+                proof: [1; 32],
+                since: 5,
+                msg: vec![0x61, 0],
+            },
+            Request::Fetch {
+                topic: "t".into(),
+                proof: [2; 32],
+                ids: vec![MessageId([3; 32])],
+            },
+        ];
+        for r in requests {
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        }
+        let responses = [
+            Response::Challenge { nonce: [4; 32] },
+            Response::Reconcile { msg: vec![0x61] },
+            Response::Messages {
+                messages: vec![vec![1, 2], vec![]],
+            },
+            Response::Error {
+                code: ErrorCode::Unauthorized,
+            },
+        ];
+        for r in responses {
+            assert_eq!(Response::decode(&r.encode()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn bad_frames_are_typed_errors() {
+        assert!(matches!(
+            Request::decode(b"\xa0"),
+            Err(SyncError::Malformed(_))
+        ));
+        assert!(matches!(
+            Request::decode(b"junk"),
+            Err(SyncError::Malformed(_))
+        ));
+        let too_many = Request::Fetch {
+            topic: "t".into(),
+            proof: [0; 32],
+            ids: vec![MessageId([0; 32]); MAX_FETCH_IDS + 1],
+        };
+        assert!(matches!(
+            Request::decode(&too_many.encode()),
+            Err(SyncError::Malformed(_))
+        ));
+        let big = Response::Messages {
+            messages: vec![vec![0; MAX_PAGE_BYTES / 2 + 1]; 2],
+        };
+        assert!(matches!(
+            Response::decode(&big.encode()),
+            Err(SyncError::OversizedPage(_))
+        ));
+        let mut wrong_version = Request::Hello.encode();
+        let pos = wrong_version
+            .windows(2)
+            .position(|w| w == b"\x61v")
+            .unwrap()
+            + 2;
+        wrong_version[pos] = 9;
+        assert!(
+            matches!(Request::decode(&wrong_version), Err(SyncError::Malformed(m)) if m.contains("version 9"))
+        );
+    }
+
+    #[test]
+    fn challenges_bind_peer_and_are_replaced() {
+        let (ant, bat, cat) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let key = [7; 32];
+        let mut challenges = Challenges::default();
+        let nonce = challenges.issue(ant);
+        let proof = sync_proof(&key, &nonce, &ant.to_bytes(), &bat.to_bytes());
+        assert!(challenges.verify(&ant, &bat, &key, &proof));
+        assert!(
+            !challenges.verify(&cat, &bat, &key, &proof),
+            "another peer replays it"
+        );
+        assert!(
+            !challenges.verify(&ant, &bat, &[8; 32], &proof),
+            "wrong key"
+        );
+        challenges.issue(ant);
+        assert!(
+            !challenges.verify(&ant, &bat, &key, &proof),
+            "old challenge replaced"
+        );
+        challenges.forget(&ant);
+        assert!(!challenges.verify(&ant, &bat, &key, &proof));
+    }
+
+    #[test]
+    fn reconciliation_finds_the_difference() {
+        let ours: Vec<(u64, MessageId)> = (0..1000u64)
+            .map(|i| (i, MessageId([(i % 251) as u8; 32])))
+            .collect();
+        let mut theirs_items: Vec<(u64, MessageId)> =
+            ours.iter().copied().filter(|(t, _)| t % 100 != 0).collect();
+        theirs_items.push((5000, MessageId([0xee; 32])));
+        let mut client =
+            Negentropy::owned(storage(&theirs_items).unwrap(), MAX_RECONCILE_FRAME).unwrap();
+        let mut server = Negentropy::owned(storage(&ours).unwrap(), MAX_RECONCILE_FRAME).unwrap();
+        let mut msg = client.initiate().unwrap();
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        for _ in 0..MAX_ROUNDS {
+            let answer = server.reconcile(&msg).unwrap();
+            match client
+                .reconcile_with_ids(&answer, &mut have, &mut need)
+                .unwrap()
+            {
+                Some(next) => msg = next,
+                None => break,
+            }
+        }
+        assert_eq!(need.len(), 10);
+        assert_eq!(have.len(), 1);
+    }
+}
