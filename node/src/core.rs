@@ -722,6 +722,35 @@ mod tests {
     }
 
     #[test]
+    fn retention_ignores_and_prunes_old_messages_but_keeps_the_charter() {
+        let (_a, mut ant) = core(1);
+        let (_b, mut bat) = core(2);
+        let day = 86_400_000;
+        let group = ant.create_group("club", 1_000).unwrap();
+        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
+        bat.join(&invite, 2_000).unwrap();
+        let (old, _) = ant
+            .compose_post(&group, None, "old".into(), 5 * day)
+            .unwrap();
+        let (new, _) = ant
+            .compose_post(&group, None, "new".into(), 9 * day)
+            .unwrap();
+        bat.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+        let now = 10 * day;
+        assert_eq!(bat.retention_cutoff(now), 8 * day);
+        assert_eq!(
+            bat.ingest_signed(&group, &old.bytes, now),
+            Err(Rejection::Expired)
+        );
+        assert!(bat.ingest_signed(&group, &new.bytes, now).is_ok());
+        ant.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+        assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
+        let charter = ant.group(&group).unwrap().charter_id;
+        assert!(ant.store().contains(&charter).unwrap());
+        assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+    }
+
+    #[test]
     fn groups_resolve_by_name_and_id_prefix() {
         let (_a, mut ant) = core(1);
         let a = ant.create_group("club", 1).unwrap();

@@ -45,7 +45,7 @@ pub const MAX_PAGE_BYTES: usize = 1024 * 1024;
 /// Largest negentropy message a node produces or accepts.
 pub const MAX_RECONCILE_FRAME: u64 = 128 * 1024;
 /// Most negentropy rounds in one session.
-pub const MAX_ROUNDS: usize = 64;
+pub const MAX_ROUNDS: usize = 512;
 /// How long a challenge stays valid.
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(600);
 /// Most outstanding challenges a node keeps (one per peer).
