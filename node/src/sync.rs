@@ -626,6 +626,8 @@ impl Session {
         self.fetch_all(proof, need, report).await
     }
 
+    /// Fetches `need` page by page. The next page is requested while the current one is
+    /// validated and stored, so the network and the responder work while we verify.
     async fn fetch_all(
         &self,
         proof: [u8; 32],
@@ -634,48 +636,26 @@ impl Session {
     ) -> Result<(), SyncError> {
         let total = need.len();
         let mut pending = need.as_slice();
-        while !pending.is_empty() {
-            let batch = &pending[..pending.len().min(MAX_FETCH_IDS)];
-            let request = Request::Fetch {
-                topic: self.topic.clone(),
-                proof,
-                ids: batch.to_vec(),
-            };
-            let Response::Messages { messages } = self.call(&request, report).await? else {
-                return Err(SyncError::Malformed("expected a page of messages".into()));
-            };
-            if messages.is_empty() {
-                // The peer no longer has them (retention): nothing more to get.
-                break;
-            }
-            if messages.len() > batch.len() {
-                return Err(SyncError::OversizedPage(format!(
-                    "{} messages for {} ids",
-                    messages.len(),
-                    batch.len()
-                )));
-            }
-            // A page serves a prefix of the batch (it stops at the page budget, skipping ids
+        let mut page = self.fetch_page(proof, pending, report).await?;
+        while !page.is_empty() {
+            // A page serves a prefix of its batch (it stops at the page budget, skipping ids
             // it no longer has), so the rest of the batch is asked for again.
-            let served = messages.len();
-            let (reply, answer) = oneshot::channel();
-            self.ingest
-                .send(IngestBatch {
-                    group: self.group,
-                    messages,
-                    reply,
-                })
-                .await
-                .map_err(|_| SyncError::Stopped)?;
-            let (accepted, refused, invalid) = answer.await.map_err(|_| SyncError::Stopped)?;
+            pending = &pending[page.len()..];
+            let mut next_report = Report::default();
+            let (next, ingested) = tokio::join!(
+                self.fetch_page(proof, pending, &mut next_report),
+                self.ingest_page(page)
+            );
+            let (accepted, refused, invalid) = ingested?;
             report.accepted += accepted;
             report.refused += refused + invalid;
+            report.bytes_sent += next_report.bytes_sent;
+            report.bytes_received += next_report.bytes_received;
             if invalid > 0 {
                 return Err(SyncError::Malformed(format!(
                     "{invalid} invalid messages in a page"
                 )));
             }
-            pending = &pending[served..];
             if let Some(progress) = &self.progress {
                 let _ = progress
                     .send(Progress {
@@ -686,8 +666,56 @@ impl Session {
                     })
                     .await;
             }
+            page = next?;
         }
         Ok(())
+    }
+
+    /// One page for the first ids of `pending`; empty when nothing is pending or the peer no
+    /// longer has them (retention).
+    async fn fetch_page(
+        &self,
+        proof: [u8; 32],
+        pending: &[MessageId],
+        report: &mut Report,
+    ) -> Result<Vec<Vec<u8>>, SyncError> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = &pending[..pending.len().min(MAX_FETCH_IDS)];
+        let request = Request::Fetch {
+            topic: self.topic.clone(),
+            proof,
+            ids: batch.to_vec(),
+        };
+        let Response::Messages { messages } = self.call(&request, report).await? else {
+            return Err(SyncError::Malformed("expected a page of messages".into()));
+        };
+        if messages.len() > batch.len() {
+            return Err(SyncError::OversizedPage(format!(
+                "{} messages for {} ids",
+                messages.len(),
+                batch.len()
+            )));
+        }
+        Ok(messages)
+    }
+
+    /// Hands a page to the actor for validation; `(accepted, refused, invalid)`.
+    async fn ingest_page(
+        &self,
+        messages: Vec<Vec<u8>>,
+    ) -> Result<(usize, usize, usize), SyncError> {
+        let (reply, answer) = oneshot::channel();
+        self.ingest
+            .send(IngestBatch {
+                group: self.group,
+                messages,
+                reply,
+            })
+            .await
+            .map_err(|_| SyncError::Stopped)?;
+        answer.await.map_err(|_| SyncError::Stopped)
     }
 }
 
