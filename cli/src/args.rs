@@ -52,15 +52,104 @@ pub(crate) enum Command {
     },
     /// Show a group's feed.
     Feed {
-        /// Group id, id prefix, or unique name.
+        /// Group id, id prefix, or unique name (optional when you belong to one group).
         #[arg(long, short)]
-        group: String,
-        /// Sort order.
+        group: Option<String>,
+        /// new: newest first; hot: recommendations with time decay; top: most recommended.
         #[arg(long, value_enum, default_value_t = Order::New)]
         order: Order,
+        /// Only posts from the last 24h, 7d (any duration), or all.
+        #[arg(long, default_value = "all", value_parser = parse_window)]
+        window: Window,
         /// Most items.
         #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=1000))]
         limit: u32,
+        /// Show each item's score components.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Show one post, reply or chat line.
+    Show {
+        /// Message id.
+        id: String,
+    },
+    /// Reply to a post or reply.
+    Reply {
+        /// Id of the post or reply answered.
+        id: String,
+        /// Text.
+        text: String,
+    },
+    /// Show a post and its replies.
+    Thread {
+        /// Id of the post (or of a reply in it).
+        id: String,
+    },
+    /// Edit one of your own posts, replies or chat lines.
+    Edit {
+        /// Message id.
+        id: String,
+        /// New text.
+        text: String,
+        /// New title (posts).
+        #[arg(long)]
+        title: Option<String>,
+    },
+    /// Delete one of your own posts, replies or chat lines, for everyone.
+    Delete {
+        /// Message id.
+        id: String,
+    },
+    /// Recommend a post or reply (once per member), or withdraw it with --undo.
+    Recommend {
+        /// Message id.
+        id: String,
+        /// Withdraw your recommendation.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Chat rooms.
+    #[command(subcommand)]
+    Room(RoomCommand),
+    /// Interactive chat in a room: history, then live lines; type to send, /quit to leave.
+    Chat {
+        /// Room name or id.
+        room: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Lines of history shown first.
+        #[arg(long, default_value_t = 20)]
+        history: usize,
+    },
+    /// Send one chat line (for scripts).
+    Say {
+        /// Room name or id.
+        room: String,
+        /// The line.
+        text: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// Moderation (admins): ban, remove, list.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Hide a pseudonym's messages from your own views (local only).
+    Mute {
+        /// Pseudonym (hex public key).
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// Undo a mute.
+    Unmute {
+        /// Pseudonym (hex public key).
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
     },
     /// Your pseudonymous profile in a group.
     #[command(subcommand)]
@@ -126,7 +215,56 @@ pub(crate) enum GroupCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub(crate) enum RoomCommand {
+    /// Create a room.
+    Create {
+        /// Room name.
+        name: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// List rooms.
+    List {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdminCommand {
+    /// Ban a pseudonym from the group (every member's node enforces it); --undo lifts it.
+    Ban {
+        /// Pseudonym (hex public key).
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Lift the ban.
+        #[arg(long)]
+        undo: bool,
+    },
+    /// Remove any message for everyone.
+    Remove {
+        /// Message id.
+        id: String,
+    },
+    /// Admins, bans, and your mutes.
+    List {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub(crate) enum ProfileCommand {
+    /// Show your profile in each group, or a member's.
+    Show {
+        /// Pseudonym (hex public key); default: yours.
+        member: Option<String>,
+    },
     /// Set your nickname (and bio) in a group.
     Set {
         /// Group id, id prefix, or unique name.
@@ -145,4 +283,21 @@ pub(crate) enum ProfileCommand {
 pub(crate) enum Order {
     /// Newest first.
     New,
+    /// Recommendations with time decay.
+    Hot,
+    /// Most recommended.
+    Top,
+}
+
+/// A feed's time window: `all`, or a duration such as `24h` or `7d`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window(pub(crate) Option<std::time::Duration>);
+
+fn parse_window(text: &str) -> Result<Window, String> {
+    if text == "all" {
+        return Ok(Window(None));
+    }
+    humantime::parse_duration(text)
+        .map(|d| Window(Some(d)))
+        .map_err(|e| format!("{e} (expected `all` or a duration such as 24h or 7d)"))
 }

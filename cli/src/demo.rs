@@ -6,14 +6,16 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
+use cove_node::control::Request;
 use cove_node::data_dir::DataDir;
 use cove_node::outsider::Outsider;
+use cove_node::social::Order;
 use cove_node::{FeedItem, Node, NodeConfig};
 
 /// How long the demo waits for any one thing to propagate before it gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
 
-/// One line of a feed: `nickname#fingerprint: [title] text`.
+/// One line of a feed: `nickname#fingerprint: [title] text  (+N, replies, id)`.
 pub(crate) fn format_item(item: &FeedItem) -> String {
     let who = item.nickname.as_deref().unwrap_or("anonymous");
     let mine = if item.mine { " (you)" } else { "" };
@@ -22,7 +24,24 @@ pub(crate) fn format_item(item: &FeedItem) -> String {
         .as_deref()
         .map(|t| format!("[{t}] "))
         .unwrap_or_default();
-    format!("  {who}#{}{mine}: {title}{}", item.fingerprint, item.text)
+    let edited = if item.edited { " (edited)" } else { "" };
+    let star = if item.recommended_by_me { "*" } else { "" };
+    let mut meta = format!("+{}{star}", item.recommendations);
+    if item.replies > 0 {
+        meta.push_str(&format!(", {} replies", item.replies));
+    }
+    let short_id = &item.id[..12.min(item.id.len())];
+    let mut line = format!(
+        "  {who}#{}{mine}: {title}{}{edited}  ({meta}, {short_id})",
+        item.fingerprint, item.text
+    );
+    if let Some(e) = &item.explain {
+        line.push_str(&format!(
+            "\n      score {} = recommendations {}, age {} h, boost {} ms",
+            e.score, e.recommendations, e.age_hours, e.boost_ms
+        ));
+    }
+    line
 }
 
 async fn start_member(name: &str, root: &std::path::Path) -> Result<Node> {
@@ -114,6 +133,51 @@ pub(crate) async fn run() -> Result<()> {
         }
     }
 
+    println!("\n   bat and cat recommend ant's post (one voice each, counted on every node);");
+    println!("   cat replies to it.");
+    let welcome = ant
+        .feed(&group, 10)
+        .await?
+        .into_iter()
+        .last()
+        .context("ant's post")?
+        .id;
+    for node in [&bat, &cat] {
+        node.api(Request::Recommend {
+            id: welcome.clone(),
+            undo: false,
+        })
+        .await?;
+    }
+    cat.api(Request::Reply {
+        to: welcome.clone(),
+        text: "Team Atreides!".into(),
+    })
+    .await?;
+    let start = Instant::now();
+    let hot = loop {
+        let ranked = Request::Ranked {
+            group: Some(group.clone()),
+            order: Order::Hot,
+            window_secs: None,
+            limit: 10,
+            explain: true,
+        };
+        let items: Vec<FeedItem> = ant.api_as(ranked).await?;
+        if items
+            .first()
+            .is_some_and(|i| i.recommendations == 2 && i.replies == 1)
+            || start.elapsed() > PATIENCE
+        {
+            break items;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!("\n  ant's feed ordered by `hot` (recommendations with time decay), explained:");
+    for item in &hot {
+        println!("{}", format_item(item));
+    }
+
     println!("\n5. An outsider learns the topic name and subscribes, but has no invite.");
     let info = ant
         .groups()
@@ -131,8 +195,19 @@ pub(crate) async fn run() -> Result<()> {
     let outsider = Outsider::start(&info.topic, ant_addr).await?;
     let before = rejected(&ant).await?;
     let start = Instant::now();
+    let outsider_id = outsider.peer_id().to_string();
+    // Wait until ant knows the outsider subscribes: ant then sends it what ant publishes.
+    while !ant
+        .peers()
+        .await?
+        .iter()
+        .any(|p| p.peer == outsider_id && !p.groups.is_empty())
+    {
+        ensure!(start.elapsed() < PATIENCE, "the outsider never subscribed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let sent_text = "Anyone want to swap books?";
-    bat.post(&group, None, sent_text).await?;
+    ant.post(&group, None, sent_text).await?;
     while outsider.received().is_empty() && start.elapsed() < PATIENCE {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

@@ -14,11 +14,14 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::Parser;
 use cove_node::control::{offline, Client, Request};
+use cove_node::social::{ModerationInfo, Order as SocialOrder, ProfileInfo, RoomInfo, Thread};
 use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
 use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, Status};
 use serde_json::{json, Value};
 
-use crate::args::{Cli, Command, GroupCommand, ProfileCommand, UpArgs};
+use crate::args::{
+    AdminCommand, Cli, Command, GroupCommand, Order, ProfileCommand, RoomCommand, UpArgs,
+};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -130,20 +133,136 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Feed {
             group,
-            order: _,
+            order,
+            window,
             limit,
+            explain,
         } => {
-            let items: Vec<FeedItem> = serde_json::from_value(
-                request(
-                    &data_dir,
-                    &Request::Feed {
-                        group,
-                        limit: limit as usize,
-                    },
-                )
-                .await?,
-            )?;
+            let order = match order {
+                Order::New => SocialOrder::New,
+                Order::Hot => SocialOrder::Hot,
+                Order::Top => SocialOrder::Top,
+            };
+            let window_secs = window.0.map(|d| d.as_secs());
+            let ranked = Request::Ranked {
+                group,
+                order,
+                window_secs,
+                limit: limit as usize,
+                explain,
+            };
+            let items: Vec<FeedItem> = serde_json::from_value(request(&data_dir, &ranked).await?)?;
             out.feed(&items);
+        }
+        Command::Show { id } => {
+            let item: FeedItem =
+                serde_json::from_value(request(&data_dir, &Request::Show { id }).await?)?;
+            out.feed(std::slice::from_ref(&item));
+        }
+        Command::Reply { id, text } => {
+            let id = request(&data_dir, &Request::Reply { to: id, text }).await?;
+            out.created("id", &id_of(id)?, "replied");
+        }
+        Command::Thread { id } => {
+            let thread: Thread =
+                serde_json::from_value(request(&data_dir, &Request::Thread { id }).await?)?;
+            out.thread(&thread);
+        }
+        Command::Edit { id, text, title } => {
+            let id = request(&data_dir, &Request::Edit { id, title, text }).await?;
+            out.created("id", &id_of(id)?, "edited");
+        }
+        Command::Delete { id } => {
+            let id = request(&data_dir, &Request::Delete { id }).await?;
+            out.created("id", &id_of(id)?, "deleted");
+        }
+        Command::Recommend { id, undo } => {
+            let id = request(&data_dir, &Request::Recommend { id, undo }).await?;
+            out.created(
+                "id",
+                &id_of(id)?,
+                if undo {
+                    "recommendation withdrawn"
+                } else {
+                    "recommended"
+                },
+            );
+        }
+        Command::Room(RoomCommand::Create { name, group }) => {
+            let id = request(&data_dir, &Request::RoomCreate { group, name }).await?;
+            out.created("room", &id_of(id)?, "created room");
+        }
+        Command::Room(RoomCommand::List { group }) => {
+            let rooms: Vec<RoomInfo> =
+                serde_json::from_value(request(&data_dir, &Request::Rooms { group }).await?)?;
+            out.rooms(&rooms);
+        }
+        Command::Chat {
+            room,
+            group,
+            history,
+        } => chat(&data_dir, group, room, history, &out).await?,
+        Command::Say { room, text, group } => {
+            let id = request(&data_dir, &Request::Say { group, room, text }).await?;
+            out.created("id", &id_of(id)?, "sent");
+        }
+        Command::Admin(AdminCommand::Ban {
+            member,
+            group,
+            undo,
+        }) => {
+            let id = request(
+                &data_dir,
+                &Request::AdminBan {
+                    group,
+                    member,
+                    undo,
+                },
+            )
+            .await?;
+            out.created(
+                "id",
+                &id_of(id)?,
+                if undo { "ban lifted" } else { "banned" },
+            );
+        }
+        Command::Admin(AdminCommand::Remove { id }) => {
+            let id = request(&data_dir, &Request::AdminRemove { id }).await?;
+            out.created("id", &id_of(id)?, "removed");
+        }
+        Command::Admin(AdminCommand::List { group }) => {
+            let info: ModerationInfo =
+                serde_json::from_value(request(&data_dir, &Request::AdminList { group }).await?)?;
+            out.moderation(&info);
+        }
+        Command::Mute { member, group } => {
+            request(
+                &data_dir,
+                &Request::Mute {
+                    group,
+                    member,
+                    undo: false,
+                },
+            )
+            .await?;
+            out.message("muted (only for you)");
+        }
+        Command::Unmute { member, group } => {
+            request(
+                &data_dir,
+                &Request::Mute {
+                    group,
+                    member,
+                    undo: true,
+                },
+            )
+            .await?;
+            out.message("unmuted");
+        }
+        Command::Profile(ProfileCommand::Show { member }) => {
+            let profiles: Vec<ProfileInfo> =
+                serde_json::from_value(request(&data_dir, &Request::Profiles { member }).await?)?;
+            out.profiles(&profiles);
         }
         Command::Profile(ProfileCommand::Set {
             group,
@@ -227,6 +346,87 @@ async fn sync(data_dir: &Path, group: Option<String>) -> Result<Vec<SyncReport>>
         bar.finish_and_clear();
     }
     Ok(serde_json::from_value(value)?)
+}
+
+/// `cove chat`: history, then live lines from the node while lines typed on stdin are sent.
+/// `/quit` or the end of stdin leaves. Works the same on a terminal and through a pipe.
+async fn chat(
+    data_dir: &Path,
+    group: Option<String>,
+    room: String,
+    history: usize,
+    out: &Output,
+) -> Result<()> {
+    use tokio::io::AsyncBufReadExt;
+    let client = Client::connect(data_dir).await?;
+    let past: Vec<FeedItem> = serde_json::from_value(
+        client
+            .request(&Request::ChatHistory {
+                group: group.clone(),
+                room: room.clone(),
+                limit: history,
+            })
+            .await?,
+    )?;
+    for item in &past {
+        out.chat_line(item);
+    }
+    if !out.json {
+        eprintln!("-- chatting in {room}; type a line to send it, /quit to leave --");
+    }
+    let (quit_tx, quit_rx) = tokio::sync::oneshot::channel::<()>();
+    let sender = {
+        let (client, group, room) = (
+            Client::connect(data_dir).await?,
+            group.clone(),
+            room.clone(),
+        );
+        async move {
+            let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let text = line.trim().to_string();
+                if text == "/quit" {
+                    break;
+                }
+                if text.is_empty() {
+                    continue;
+                }
+                let say = Request::Say {
+                    group: group.clone(),
+                    room: room.clone(),
+                    text,
+                };
+                if let Err(e) = client.request(&say).await {
+                    eprintln!("error: {e}");
+                }
+            }
+            // Give our own last line a moment to come back through the watch.
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let _ = quit_tx.send(());
+        }
+    };
+    let watcher = client.watch(
+        group,
+        room,
+        |event| {
+            if event.get("watching").is_some() {
+                return;
+            }
+            if let Some(missed) = event.get("missed") {
+                eprintln!("-- {missed} lines missed (too slow); see `cove chat` history --");
+                return;
+            }
+            if let Ok(item) = serde_json::from_value::<FeedItem>(event) {
+                out.chat_line(&item);
+            }
+        },
+        async {
+            let _ = quit_rx.await;
+        },
+    );
+    let (watched, ()) = tokio::join!(watcher, sender);
+    watched?;
+    Ok(())
 }
 
 fn short_peer(peer: &str) -> &str {
@@ -365,6 +565,73 @@ impl Output {
                 p.groups.join(", "),
                 p.addrs.join(" ")
             );
+        }
+    }
+
+    fn thread(&self, thread: &Thread) {
+        if self.json {
+            return self.print_json(&json!(thread));
+        }
+        println!("{}", demo::format_item(&thread.root));
+        for reply in &thread.replies {
+            println!(
+                "{}{}",
+                "    ".repeat(reply.depth),
+                demo::format_item(&reply.item).trim_start()
+            );
+        }
+    }
+
+    fn rooms(&self, rooms: &[RoomInfo]) {
+        if self.json {
+            return self.print_json(&json!(rooms));
+        }
+        if rooms.is_empty() {
+            println!("no rooms yet: `cove room create NAME`");
+        }
+        for r in rooms {
+            println!("{}  {}", r.id, r.name);
+        }
+    }
+
+    fn chat_line(&self, item: &FeedItem) {
+        if self.json {
+            println!("{}", json!(item));
+        } else {
+            let who = item.nickname.as_deref().unwrap_or("anonymous");
+            println!("<{who}#{}> {}", item.fingerprint, item.text);
+        }
+    }
+
+    fn moderation(&self, info: &ModerationInfo) {
+        if self.json {
+            return self.print_json(&json!(info));
+        }
+        for (i, admin) in info.admins.iter().enumerate() {
+            println!("admin   {admin}{}", if i == 0 { " (founder)" } else { "" });
+        }
+        for (member, at) in &info.banned {
+            println!("banned  {member}  since {at}");
+        }
+        for member in &info.muted {
+            println!("muted   {member}  (only for you)");
+        }
+    }
+
+    fn profiles(&self, profiles: &[ProfileInfo]) {
+        if self.json {
+            return self.print_json(&json!(profiles));
+        }
+        for p in profiles {
+            let nick = p.nickname.as_deref().unwrap_or("(no nickname)");
+            let mine = if p.mine { " (you)" } else { "" };
+            println!(
+                "{}  {nick}#{}{mine}  {}",
+                p.group_name, p.fingerprint, p.member
+            );
+            if let Some(bio) = &p.bio {
+                println!("    {bio}");
+            }
         }
     }
 

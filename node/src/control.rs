@@ -71,13 +71,6 @@ pub enum Request {
         /// Optional bio.
         bio: Option<String>,
     },
-    /// Read a feed.
-    Feed {
-        /// Group id or unique name.
-        group: String,
-        /// Most items.
-        limit: usize,
-    },
     /// Connected peers.
     Peers,
     /// Counters.
@@ -94,6 +87,138 @@ pub enum Request {
         /// One group (id or unique name), or all.
         group: Option<String>,
     },
+    /// Reply to a post or reply.
+    Reply {
+        /// Id of the post or reply answered.
+        to: String,
+        /// Text.
+        text: String,
+    },
+    /// A post and its replies.
+    Thread {
+        /// Id of the post (or of any reply in it).
+        id: String,
+    },
+    /// One post, reply or chat line as shown.
+    Show {
+        /// Message id.
+        id: String,
+    },
+    /// Edit one of your own messages.
+    Edit {
+        /// Message id.
+        id: String,
+        /// New title (posts).
+        title: Option<String>,
+        /// New text.
+        text: String,
+    },
+    /// Delete one of your own messages.
+    Delete {
+        /// Message id.
+        id: String,
+    },
+    /// Recommend a post or reply, or withdraw the recommendation.
+    Recommend {
+        /// Message id.
+        id: String,
+        /// Withdraw instead.
+        #[serde(default)]
+        undo: bool,
+    },
+    /// A feed in an order, optionally within a time window.
+    Ranked {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// `new`, `hot` or `top`.
+        order: crate::social::Order,
+        /// Only posts created in the last `window_secs` seconds.
+        window_secs: Option<u64>,
+        /// Most items.
+        limit: usize,
+        /// Include score components.
+        #[serde(default)]
+        explain: bool,
+    },
+    /// Create a chat room.
+    RoomCreate {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Room name.
+        name: String,
+    },
+    /// List chat rooms.
+    Rooms {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
+    /// Send a chat line.
+    Say {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Room id or name.
+        room: String,
+        /// The line.
+        text: String,
+    },
+    /// Recent chat lines of a room.
+    ChatHistory {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Room id or name.
+        room: String,
+        /// Most lines.
+        limit: usize,
+    },
+    /// A room's id from its name.
+    ResolveRoom {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Room id or name.
+        room: String,
+    },
+    /// Stream new chat lines of a room (one `event` line each) until the client disconnects.
+    Watch {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Room id or name.
+        room: String,
+    },
+    /// Profiles: yours in every group, or a pseudonym's.
+    Profiles {
+        /// Pseudonym (hex); absent: your own.
+        member: Option<String>,
+    },
+    /// Admin: ban (or unban) a pseudonym.
+    AdminBan {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Pseudonym (hex).
+        member: String,
+        /// Unban instead.
+        #[serde(default)]
+        undo: bool,
+    },
+    /// Admin: remove any message for everyone.
+    AdminRemove {
+        /// Message id.
+        id: String,
+    },
+    /// Admins, bans and your mutes.
+    AdminList {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
+    /// Mute (or unmute) a pseudonym, locally.
+    Mute {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Pseudonym (hex).
+        member: String,
+        /// Unmute instead.
+        #[serde(default)]
+        undo: bool,
+    },
     /// Stop the node.
     Shutdown,
 }
@@ -104,6 +229,8 @@ pub enum Request {
 pub enum Response {
     /// An intermediate progress report (only for `sync`); more lines follow.
     Progress(crate::sync::Progress),
+    /// A live event (only for `watch`); more lines follow until the client disconnects.
+    Event(serde_json::Value),
     /// Success, with the command's result.
     Ok(serde_json::Value),
     /// Failure.
@@ -136,7 +263,6 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
             nickname,
             bio,
         } => json(node.set_profile(&group, &nickname, bio).await?.to_string()),
-        Request::Feed { group, limit } => json(node.feed(&group, limit).await?),
         Request::Peers => json(node.peers().await?),
         Request::Status => json(node.status().await?),
         Request::Sync { group } => json(node.sync(group.as_deref(), None).await?),
@@ -145,6 +271,12 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 .await?,
         ),
         Request::Shutdown => json(node.shutdown().await?),
+        Request::Watch { .. } => {
+            return Err(NodeError::InvalidInput(
+                "watch streams: use Client::watch".into(),
+            ))
+        }
+        other => node.api(other).await?,
     })
 }
 
@@ -210,9 +342,8 @@ fn bind(path: &PathBuf) -> Result<UnixListener, NodeError> {
 async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
-    let read_result = BufReader::new(read.take(MAX_REQUEST_BYTES))
-        .read_line(&mut line)
-        .await;
+    let mut reader = BufReader::new(read.take(MAX_REQUEST_BYTES));
+    let read_result = reader.read_line(&mut line).await;
     let mut shutdown = false;
     let response = match read_result {
         Err(e) => Response::Error {
@@ -228,6 +359,15 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
                 user_error: true,
                 message: format!("malformed request: {e}"),
             },
+            Ok(Request::Watch { group, room }) => {
+                match watch(node, group, room, &mut reader, &mut write).await {
+                    Ok(()) => return false,
+                    Err(e) => Response::Error {
+                        user_error: e.is_user_error(),
+                        message: e.to_string(),
+                    },
+                }
+            }
             Ok(Request::Sync { group }) => {
                 let result = sync_with_progress(node, group, &mut write).await;
                 match result {
@@ -262,6 +402,56 @@ async fn write_line(
     let mut out = serde_json::to_vec(response).expect("response serialises");
     out.push(b'\n');
     write.write_all(&out).await
+}
+
+/// Streams new chat lines of a room until the client hangs up (its read side ends).
+async fn watch(
+    node: &Node,
+    group: Option<String>,
+    room: String,
+    client: &mut (impl tokio::io::AsyncRead + Unpin),
+    write: &mut (impl AsyncWriteExt + Unpin),
+) -> Result<(), NodeError> {
+    use crate::message::Content;
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribe before resolving, so nothing accepted in between is missed.
+    let mut accepted = node.watch();
+    let room_id = node.api(Request::ResolveRoom { group, room }).await?;
+    let room_id = room_id.as_str().unwrap_or_default().to_string();
+    write_line(
+        write,
+        &Response::Event(serde_json::json!({ "watching": room_id })),
+    )
+    .await
+    .map_err(|e| NodeError::Control(e.to_string()))?;
+    let mut scratch = [0u8; 64];
+    loop {
+        tokio::select! {
+            read = client.read(&mut scratch) => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    return Ok(());
+                }
+            }
+            message = accepted.recv() => {
+                let event = match message {
+                    Ok(signed) => match &signed.message.content {
+                        Content::Chat(c) if c.room.to_string() == room_id => {
+                            match node.api(Request::Show { id: signed.message.id.to_string() }).await {
+                                Ok(item) => item,
+                                Err(_) => continue, // hidden (muted, banned): not shown
+                            }
+                        }
+                        _ => continue,
+                    },
+                    Err(RecvError::Lagged(missed)) => serde_json::json!({ "missed": missed }),
+                    Err(RecvError::Closed) => return Ok(()),
+                };
+                if write_line(write, &Response::Event(event)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+    }
 }
 
 /// Runs `sync`, writing a progress line for each report while it runs.
@@ -306,6 +496,48 @@ impl Client {
         self.request_with_progress(request, |_| {}).await
     }
 
+    /// Streams a room's new chat lines: `on_event` gets each `event` line (a [`crate::FeedItem`],
+    /// `{"watching": room id}` first, or `{"missed": n}` when this watcher fell behind) until
+    /// `stop` resolves or the node goes away.
+    pub async fn watch(
+        &self,
+        group: Option<String>,
+        room: String,
+        mut on_event: impl FnMut(serde_json::Value),
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<(), NodeError> {
+        let stream = UnixStream::connect(&self.socket)
+            .await
+            .map_err(|e| NodeError::io(&self.socket, e))?;
+        let (read, mut write) = stream.into_split();
+        let mut line =
+            serde_json::to_vec(&Request::Watch { group, room }).expect("request serialises");
+        line.push(b'\n');
+        write
+            .write_all(&line)
+            .await
+            .map_err(|e| NodeError::io(&self.socket, e))?;
+        let mut lines = BufReader::new(read).lines();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                _ = &mut stop => return Ok(()),
+                next = lines.next_line() => {
+                    let Some(answer) = next.map_err(|e| NodeError::io(&self.socket, e))? else {
+                        return Ok(());
+                    };
+                    match serde_json::from_str::<Response>(&answer)
+                        .map_err(|e| NodeError::Control(format!("malformed response: {e}")))?
+                    {
+                        Response::Event(event) => on_event(event),
+                        Response::Error { user_error, message } => return Err(NodeError::Remote { user_error, message }),
+                        other => return Err(NodeError::Control(format!("unexpected {other:?} in a watch"))),
+                    }
+                }
+            }
+        }
+    }
+
     /// Sends one request; calls `on_progress` for each progress line before the answer.
     pub async fn request_with_progress(
         &self,
@@ -338,6 +570,11 @@ impl Client {
                 .map_err(|e| NodeError::Control(format!("malformed response: {e}")))?
             {
                 Response::Progress(progress) => on_progress(progress),
+                Response::Event(_) => {
+                    return Err(NodeError::Control(
+                        "unexpected event line outside a watch".into(),
+                    ))
+                }
                 Response::Ok(value) => return Ok(value),
                 Response::Error {
                     user_error,

@@ -12,8 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use cove_crypto::{
-    open, seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey,
-    ENVELOPE_HEADER_LEN, TAG_LEN,
+    open, seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, ENVELOPE_HEADER_LEN, TAG_LEN,
 };
 use serde::{Deserialize, Serialize};
 
@@ -22,7 +21,7 @@ use crate::message::{
     sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, Profile,
     SignedMessage, MAX_MESSAGE_BYTES,
 };
-use crate::store::{GroupRecord, Store, StoredMessage};
+use crate::store::{GroupRecord, Store};
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
@@ -80,6 +79,18 @@ pub enum Rejection {
     /// A charter other than the group's own.
     #[error("a second charter for the group")]
     ForeignCharter,
+    /// An admin-only kind (ban, remove) from someone who is not a charter admin.
+    #[error("only a charter admin may send this")]
+    NotAdmin,
+    /// The author is banned from the group.
+    #[error("the author is banned")]
+    BannedAuthor,
+    /// An edit or delete of someone else's message.
+    #[error("edits and deletes apply to one's own messages only")]
+    NotAuthor,
+    /// Refers to a message it cannot apply to.
+    #[error("bad target: {0}")]
+    BadTarget(String),
     /// Created before the retention window: this node no longer keeps such messages.
     #[error("older than the retention window")]
     Expired,
@@ -107,13 +118,20 @@ impl Rejection {
             Rejection::WrongGroup => "wrong_group",
             Rejection::FromFuture { .. } => "from_future",
             Rejection::ForeignCharter => "foreign_charter",
+            Rejection::NotAdmin => "not_admin",
+            Rejection::BannedAuthor => "banned_author",
+            Rejection::NotAuthor => "not_author",
+            Rejection::BadTarget(_) => "bad_target",
             Rejection::Expired => "expired",
             Rejection::Duplicate => "duplicate",
             Rejection::StoreFailed => "store_failed",
         }
     }
 
-    /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded.
+    /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded
+    /// (`Ignore`). Verdicts that depend on state a relaying peer may not have seen yet (a ban,
+    /// the target of an edit) are not penalised: an honest peer may forward such a message
+    /// before the ban reaches it.
     pub fn is_penalised(&self) -> bool {
         !matches!(
             self,
@@ -121,29 +139,11 @@ impl Rejection {
                 | Rejection::UnknownTopic
                 | Rejection::Expired
                 | Rejection::StoreFailed
+                | Rejection::BannedAuthor
+                | Rejection::NotAuthor
+                | Rejection::BadTarget(_)
         )
     }
-}
-
-/// One post as shown in a feed.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct FeedItem {
-    /// Message id (hex).
-    pub id: String,
-    /// Author pseudonym (hex public key).
-    pub author: String,
-    /// Short fingerprint of the author key, always shown next to the nickname.
-    pub fingerprint: String,
-    /// Author's latest nickname in this group, if they set one.
-    pub nickname: Option<String>,
-    /// Whether this node's member wrote it.
-    pub mine: bool,
-    /// Author's timestamp, unix ms.
-    pub created_at: u64,
-    /// Optional title.
-    pub title: Option<String>,
-    /// The text.
-    pub text: String,
 }
 
 /// One group in `cove groups`.
@@ -375,7 +375,7 @@ impl Core {
         }
     }
 
-    fn group_or_err(&self, id: &GroupId) -> Result<&Group, NodeError> {
+    pub(crate) fn group_or_err(&self, id: &GroupId) -> Result<&Group, NodeError> {
         self.groups
             .get(id)
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))
@@ -502,6 +502,7 @@ impl Core {
         let group = self.groups.get(group).ok_or(Rejection::UnknownTopic)?;
         let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
         check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
+        check_authority(group, &self.store, &signed.message)?;
         match self.store.insert_message(&signed, now_ms) {
             Ok(true) => Ok(signed),
             Ok(false) => Err(Rejection::Duplicate),
@@ -541,38 +542,6 @@ impl Core {
     /// The group whose gossip topic is `topic`.
     pub fn group_by_topic(&self, topic: &str) -> Option<&Group> {
         self.topics.get(topic).and_then(|id| self.groups.get(id))
-    }
-
-    /// The newest posts of a group, newest first.
-    pub fn feed(&self, group: &GroupId, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
-        let g = self.group_or_err(group)?;
-        let me = g.me.public();
-        self.store
-            .feed(group, limit.min(MAX_FEED_LIMIT))?
-            .into_iter()
-            .map(|m| self.feed_item(&me, m))
-            .collect()
-    }
-
-    fn feed_item(&self, me: &PublicKey, stored: StoredMessage) -> Result<FeedItem, NodeError> {
-        let msg = stored.signed.message;
-        let (title, text) = match msg.content {
-            Content::Post(p) => (p.title, p.text),
-            other => (None, format!("({})", other.kind())),
-        };
-        Ok(FeedItem {
-            id: msg.id.to_string(),
-            author: msg.author.to_string(),
-            fingerprint: msg.author.fingerprint(),
-            nickname: self
-                .store
-                .profile(&msg.group, &msg.author)?
-                .map(|p| p.nickname),
-            mine: msg.author == *me,
-            created_at: msg.created_at,
-            title,
-            text,
-        })
     }
 
     /// Summaries of every group.
@@ -639,6 +608,78 @@ fn check_rules(
     }
     if matches!(msg.content, Content::Charter(_)) && msg.id != group.charter_id {
         return Err(Rejection::ForeignCharter);
+    }
+    Ok(())
+}
+
+/// Rules that depend on the group's state: admin rights, bans, and what a message may refer
+/// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
+/// message does to its target is checked again when the target is shown.
+pub(crate) fn check_authority(
+    group: &Group,
+    store: &Store,
+    msg: &crate::message::Message,
+) -> Result<(), Rejection> {
+    let is_admin = group.charter.admins.contains(&msg.author);
+    if msg.content.is_admin_only() && !is_admin {
+        return Err(Rejection::NotAdmin);
+    }
+    if let Some(since) = store
+        .banned_since(&group.id, &msg.author)
+        .map_err(|_| Rejection::StoreFailed)?
+    {
+        if msg.created_at >= since {
+            return Err(Rejection::BannedAuthor);
+        }
+    }
+    if let Content::Ban(ban) = &msg.content {
+        if ban.member == group.charter.founder {
+            return Err(Rejection::BadTarget("the founder cannot be banned".into()));
+        }
+    }
+    let Some(target_id) = msg.content.target() else {
+        return Ok(());
+    };
+    let Some(target) = store
+        .message(&target_id)
+        .map_err(|_| Rejection::StoreFailed)?
+    else {
+        return Ok(());
+    };
+    let target = target.signed.message;
+    if target.group != msg.group {
+        return Err(Rejection::BadTarget(
+            "refers to a message of another group".into(),
+        ));
+    }
+    let kind = target.content.kind();
+    let allowed: &[&str] = match &msg.content {
+        Content::Reply(_) | Content::Recommend(_) => &["post", "reply"],
+        Content::Edit(_) | Content::Delete(_) => &["post", "reply", "chat"],
+        Content::Remove(_) => &["post", "reply", "chat", "room", "profile"],
+        Content::Chat(_) => &["room"],
+        _ => &[],
+    };
+    if !allowed.contains(&kind) {
+        return Err(Rejection::BadTarget(format!(
+            "a {} cannot refer to a {kind}",
+            msg.content.kind()
+        )));
+    }
+    if matches!(msg.content, Content::Edit(_) | Content::Delete(_)) && target.author != msg.author {
+        return Err(Rejection::NotAuthor);
+    }
+    if let Content::Reply(reply) = &msg.content {
+        if let Some(root) = store
+            .message(&reply.root)
+            .map_err(|_| Rejection::StoreFailed)?
+        {
+            if !matches!(root.signed.message.content, Content::Post(_)) {
+                return Err(Rejection::BadTarget(
+                    "a thread's root must be a post".into(),
+                ));
+            }
+        }
     }
     Ok(())
 }

@@ -9,6 +9,7 @@
 //! - [`store`]: sled trees, persistent deduplication, feed indexes.
 //! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
 //! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
+//! - [`social`]: feeds ranked new/hot/top, threads, rooms and chat, profiles, moderation.
 //! - [`sync`]: history sync (membership proof, negentropy reconciliation, paged fetch).
 //! - [`control`]: the local control socket used by the `cove` CLI.
 //! - [`data_dir`]: the on-disk layout (seed, peer key, store, socket).
@@ -38,9 +39,11 @@ mod error;
 pub mod message;
 pub mod node;
 pub mod outsider;
+pub mod social;
 pub mod store;
 pub mod sync;
 
-pub use crate::core::{FeedItem, GroupInfo};
+pub use crate::core::GroupInfo;
 pub use crate::error::NodeError;
 pub use crate::node::{Node, NodeConfig, PeerSummary, Status};
+pub use crate::social::FeedItem;

@@ -29,6 +29,11 @@ pub const MAX_NAME_BYTES: usize = 64;
 pub const MAX_BIO_BYTES: usize = 1024;
 /// Most admins a charter may list.
 pub const MAX_ADMINS: usize = 64;
+/// Largest chat line, in bytes of UTF-8.
+pub const MAX_CHAT_BYTES: usize = 2048;
+/// Every kind this version knows, for error messages.
+pub const KINDS: &str =
+    "charter, profile, post, reply, edit, delete, room, chat, recommend, ban, remove";
 
 /// The id of a message: SHA-256 of its body bytes (the bytes the author signed).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -43,6 +48,25 @@ impl MessageId {
     /// The first 8 hex characters, for logs.
     pub fn short(&self) -> String {
         hex::encode(&self.0[..4])
+    }
+}
+
+impl Serialize for MessageId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for MessageId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = serde_bytes::ByteBuf::deserialize(d)?;
+        let arr: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            <D::Error as serde::de::Error>::custom(format!(
+                "message id is {} bytes, expected 32",
+                bytes.len()
+            ))
+        })?;
+        Ok(MessageId(arr))
     }
 }
 
@@ -95,7 +119,7 @@ pub enum MessageError {
     #[error("signature does not verify for author {0}")]
     BadSignature(String),
     /// A kind this node does not know.
-    #[error("unknown message kind {0:?} (expected one of charter, profile, post)")]
+    #[error("unknown message kind {0:?} (expected one of {KINDS})")]
     UnknownKind(String),
     /// A field breaks a limit or a rule of its kind.
     #[error("invalid {kind}: {detail}")]
@@ -160,6 +184,72 @@ pub struct Post {
     pub text: String,
 }
 
+/// A reply in a thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The post that starts the thread.
+    pub root: MessageId,
+    /// The post or reply answered (equal to `root` for a direct reply).
+    pub parent: MessageId,
+    /// The text.
+    pub text: String,
+}
+
+/// A new version of the author's own post, reply or chat line; the latest edit wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// The message edited.
+    pub target: MessageId,
+    /// New title (posts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New text.
+    pub text: String,
+}
+
+/// Withdraws one of the author's own messages, or (kind `remove`) any message by an admin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The message.
+    pub target: MessageId,
+}
+
+/// A chat room; its id is the id of this message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// Room name, unique per group by convention (the oldest room of a name wins lookups).
+    pub name: String,
+}
+
+/// A line of chat in a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// The room (id of its `room` message).
+    pub room: MessageId,
+    /// The line.
+    pub text: String,
+}
+
+/// A recommendation of a post or reply (`active: true`) or its withdrawal (`false`); per
+/// author and target the latest one wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommend {
+    /// The post or reply.
+    pub target: MessageId,
+    /// Recommended (true) or withdrawn (false).
+    pub active: bool,
+}
+
+/// An admin's ban (`active: true`) or unban of a pseudonym; per pseudonym the latest wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The banned pseudonym.
+    #[serde(with = "key_bytes")]
+    pub member: PublicKey,
+    /// Banned (true) or unbanned (false).
+    pub active: bool,
+}
+
 /// What a message says; its CBOR form is the body's `content` map and its kind the `kind` text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -169,6 +259,22 @@ pub enum Content {
     Profile(Profile),
     /// `"post"`
     Post(Post),
+    /// `"reply"`
+    Reply(Reply),
+    /// `"edit"`
+    Edit(Edit),
+    /// `"delete"`: the author withdraws their own message.
+    Delete(Target),
+    /// `"room"`
+    Room(Room),
+    /// `"chat"`
+    Chat(Chat),
+    /// `"recommend"`
+    Recommend(Recommend),
+    /// `"ban"` (admins only)
+    Ban(Ban),
+    /// `"remove"` (admins only): a message disappears for everyone.
+    Remove(Target),
 }
 
 impl Content {
@@ -178,7 +284,32 @@ impl Content {
             Content::Charter(_) => "charter",
             Content::Profile(_) => "profile",
             Content::Post(_) => "post",
+            Content::Reply(_) => "reply",
+            Content::Edit(_) => "edit",
+            Content::Delete(_) => "delete",
+            Content::Room(_) => "room",
+            Content::Chat(_) => "chat",
+            Content::Recommend(_) => "recommend",
+            Content::Ban(_) => "ban",
+            Content::Remove(_) => "remove",
         }
+    }
+
+    /// The message this one refers to, if any.
+    pub fn target(&self) -> Option<MessageId> {
+        match self {
+            Content::Reply(r) => Some(r.parent),
+            Content::Edit(e) => Some(e.target),
+            Content::Delete(t) | Content::Remove(t) => Some(t.target),
+            Content::Chat(c) => Some(c.room),
+            Content::Recommend(r) => Some(r.target),
+            _ => None,
+        }
+    }
+
+    /// Whether only charter admins may send this kind.
+    pub fn is_admin_only(&self) -> bool {
+        matches!(self, Content::Ban(_) | Content::Remove(_))
     }
 
     /// Checks the size limits and shape rules of the content alone.
@@ -228,31 +359,37 @@ impl Content {
                     }
                 }
             }
-            Content::Post(p) => {
-                if p.text.trim().is_empty() {
-                    return Err(MessageError::Invalid {
-                        kind,
-                        detail: "text is empty".into(),
-                    });
-                }
-                if p.text.len() > MAX_POST_TEXT_BYTES {
-                    return Err(too_long("text", p.text.len(), MAX_POST_TEXT_BYTES));
-                }
-                if let Some(title) = &p.title {
+            Content::Post(Post { title, text }) | Content::Edit(Edit { title, text, .. }) => {
+                check_text(kind, text, MAX_POST_TEXT_BYTES)?;
+                if let Some(title) = title {
                     if title.len() > MAX_TITLE_BYTES {
                         return Err(too_long("title", title.len(), MAX_TITLE_BYTES));
                     }
                 }
             }
+            Content::Reply(r) => check_text(kind, &r.text, MAX_POST_TEXT_BYTES)?,
+            Content::Chat(c) => check_text(kind, &c.text, MAX_CHAT_BYTES)?,
+            Content::Room(r) => {
+                check_text(kind, &r.name, MAX_NAME_BYTES)?;
+            }
+            Content::Delete(_) | Content::Remove(_) | Content::Recommend(_) | Content::Ban(_) => {}
         }
         Ok(())
     }
 
     fn to_value(&self) -> ciborium::Value {
+        use ciborium::Value;
         let value = match self {
-            Content::Charter(c) => ciborium::Value::serialized(c),
-            Content::Profile(p) => ciborium::Value::serialized(p),
-            Content::Post(p) => ciborium::Value::serialized(p),
+            Content::Charter(c) => Value::serialized(c),
+            Content::Profile(p) => Value::serialized(p),
+            Content::Post(p) => Value::serialized(p),
+            Content::Reply(r) => Value::serialized(r),
+            Content::Edit(e) => Value::serialized(e),
+            Content::Delete(t) | Content::Remove(t) => Value::serialized(t),
+            Content::Room(r) => Value::serialized(r),
+            Content::Chat(c) => Value::serialized(c),
+            Content::Recommend(r) => Value::serialized(r),
+            Content::Ban(b) => Value::serialized(b),
         };
         // Serialising these plain structs into a CBOR value cannot fail.
         value.expect("content serialises to a CBOR value")
@@ -272,6 +409,14 @@ impl Content {
             "charter" => Content::Charter(parse("charter", value)?),
             "profile" => Content::Profile(parse("profile", value)?),
             "post" => Content::Post(parse("post", value)?),
+            "reply" => Content::Reply(parse("reply", value)?),
+            "edit" => Content::Edit(parse("edit", value)?),
+            "delete" => Content::Delete(parse("delete", value)?),
+            "room" => Content::Room(parse("room", value)?),
+            "chat" => Content::Chat(parse("chat", value)?),
+            "recommend" => Content::Recommend(parse("recommend", value)?),
+            "ban" => Content::Ban(parse("ban", value)?),
+            "remove" => Content::Remove(parse("remove", value)?),
             other => return Err(MessageError::UnknownKind(other.to_string())),
         })
     }
@@ -319,6 +464,26 @@ struct WireBody {
     kind: String,
     created_at: u64,
     content: ciborium::Value,
+}
+
+/// A text field must not be blank and must fit `max` bytes.
+fn check_text(kind: &'static str, text: &str, max: usize) -> Result<(), MessageError> {
+    if text.trim().is_empty() {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: "text is empty".into(),
+        });
+    }
+    if text.len() > max {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: format!(
+                "text is {} bytes, longer than the limit of {max}",
+                text.len()
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn to_cbor<T: Serialize>(value: &T) -> Vec<u8> {

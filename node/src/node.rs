@@ -20,10 +20,13 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
-use crate::core::{Core, FeedItem, GroupInfo};
+use crate::control::Request;
+use crate::core::{Core, GroupInfo};
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
 use crate::message::MessageId;
+use crate::message::{Content, SignedMessage};
+use crate::social::FeedItem;
 use crate::store::Store;
 use crate::sync::{self, Challenges, IngestBatch, Progress, Report, Session, SyncError};
 
@@ -175,6 +178,11 @@ enum Command {
         duration: Option<Duration>,
         reply: Reply<()>,
     },
+    /// The social API: requests answered with JSON (see `docs/API.md`).
+    Api {
+        request: Request,
+        reply: Reply<serde_json::Value>,
+    },
     Sync {
         group: Option<String>,
         progress: Option<mpsc::Sender<Progress>>,
@@ -203,7 +211,12 @@ enum Internal {
 pub struct Node {
     tx: mpsc::Sender<Command>,
     peer_id: PeerId,
+    accepted: tokio::sync::broadcast::Sender<SignedMessage>,
 }
+
+/// Accepted messages buffered for live watchers (`cove chat`); a slower watcher misses the
+/// oldest and is told how many.
+pub const WATCH_CAPACITY: usize = 256;
 
 /// Unix time in milliseconds.
 pub fn now_ms() -> u64 {
@@ -233,6 +246,7 @@ impl Node {
         let peer_id = gossip.local_peer_id();
 
         let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
+        let (accepted, _) = tokio::sync::broadcast::channel(WATCH_CAPACITY);
         let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_CAPACITY);
         let actor = Actor {
             core,
@@ -245,6 +259,7 @@ impl Node {
             challenges: Challenges::default(),
             syncing: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
+            accepted: accepted.clone(),
         };
         for group in actor.core.groups() {
             actor.enter_group(&group.id).await?;
@@ -252,7 +267,11 @@ impl Node {
         let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
         tokio::spawn(actor.run(rx, config.republish_interval, config.sync_interval));
         info!(peer = %peer_id, "node started");
-        Ok(Node { tx, peer_id })
+        Ok(Node {
+            tx,
+            peer_id,
+            accepted,
+        })
     }
 
     /// This node's libp2p peer id.
@@ -350,6 +369,27 @@ impl Node {
         self.call(|reply| Command::Status { reply }).await
     }
 
+    /// Runs a social-API request (replies, recommendations, rankings, rooms, moderation...);
+    /// the answer is JSON as documented in `docs/API.md`.
+    pub async fn api(&self, request: Request) -> Result<serde_json::Value, NodeError> {
+        self.call(|reply| Command::Api { request, reply }).await
+    }
+
+    /// Runs a social-API request and decodes its answer.
+    pub async fn api_as<T: serde::de::DeserializeOwned>(
+        &self,
+        request: Request,
+    ) -> Result<T, NodeError> {
+        let value = self.api(request).await?;
+        serde_json::from_value(value)
+            .map_err(|e| NodeError::Control(format!("unexpected answer: {e}")))
+    }
+
+    /// Every message stored from now on (gossip, sync or own), for live views.
+    pub fn watch(&self) -> tokio::sync::broadcast::Receiver<SignedMessage> {
+        self.accepted.subscribe()
+    }
+
     /// Cuts a peer off (closes connections, refuses new ones) for `duration`, or lifts a block
     /// with `None`. For an operator facing a misbehaving peer, and for partition tests.
     pub async fn block_peer(
@@ -419,6 +459,8 @@ struct Actor {
     syncing: HashSet<(GroupId, PeerId)>,
     /// Every task the actor spawns (sessions, served requests): awaited on shutdown.
     tasks: tokio::task::JoinSet<()>,
+    /// Every newly stored message, for live watchers.
+    accepted: tokio::sync::broadcast::Sender<SignedMessage>,
 }
 
 impl Actor {
@@ -581,7 +623,131 @@ impl Actor {
             } => {
                 let _ = reply.send(self.block(&peer, duration).await);
             }
+            Command::Api { request, reply } => {
+                let _ = reply.send(self.api(request).await);
+            }
             Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    /// The group named by `group`, or the only group when none is named.
+    fn group_or_only(&self, group: Option<&str>) -> Result<GroupId, NodeError> {
+        match group {
+            Some(q) => self.core.resolve_group(q),
+            None => {
+                let ids: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
+                match ids.as_slice() {
+                    [only] => Ok(*only),
+                    [] => Err(NodeError::InvalidInput("you belong to no group yet".into())),
+                    _ => Err(NodeError::InvalidInput(format!(
+                        "you belong to {} groups: say which with --group",
+                        ids.len()
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Signs, stores and publishes one social message.
+    async fn send(
+        &mut self,
+        group: GroupId,
+        content: Content,
+    ) -> Result<serde_json::Value, NodeError> {
+        let composed = self.core.compose(&group, content, now_ms());
+        Ok(serde_json::json!(self
+            .publish_own(composed)
+            .await?
+            .to_string()))
+    }
+
+    async fn api(&mut self, request: Request) -> Result<serde_json::Value, NodeError> {
+        use serde_json::json;
+        let now = now_ms();
+        match request {
+            Request::Reply { to, text } => {
+                let (group, content) = self.core.reply_content(&to, text)?;
+                self.send(group, content).await
+            }
+            Request::Thread { id } => Ok(json!(self.core.thread(&id)?)),
+            Request::Show { id } => Ok(json!(self.core.show(&id)?)),
+            Request::Edit { id, title, text } => {
+                let (group, content) = self.core.own_change_content(&id, Some((title, text)))?;
+                self.send(group, content).await
+            }
+            Request::Delete { id } => {
+                let (group, content) = self.core.own_change_content(&id, None)?;
+                self.send(group, content).await
+            }
+            Request::Recommend { id, undo } => {
+                let (group, content) = self.core.recommend_content(&id, !undo)?;
+                self.send(group, content).await
+            }
+            Request::Ranked {
+                group,
+                order,
+                window_secs,
+                limit,
+                explain,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let window = window_secs.map(Duration::from_secs);
+                Ok(json!(self
+                    .core
+                    .feed_ranked(&group, order, window, limit, explain, now)?))
+            }
+            Request::RoomCreate { group, name } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let content = self.core.room_content(&group, &name)?;
+                self.send(group, content).await
+            }
+            Request::Rooms { group } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.rooms(&group)?))
+            }
+            Request::Say { group, room, text } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let content = self.core.chat_content(&group, &room, text)?;
+                self.send(group, content).await
+            }
+            Request::ChatHistory { group, room, limit } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.chat_history(&group, &room, limit)?))
+            }
+            Request::ResolveRoom { group, room } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.resolve_room(&group, &room)?.to_string()))
+            }
+            Request::Profiles { member } => Ok(json!(self.core.profiles(member.as_deref())?)),
+            Request::AdminBan {
+                group,
+                member,
+                undo,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let content = self.core.ban_content(&group, &member, !undo)?;
+                self.send(group, content).await
+            }
+            Request::AdminRemove { id } => {
+                let (group, content) = self.core.remove_content(&id)?;
+                self.send(group, content).await
+            }
+            Request::AdminList { group } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.moderation(&group)?))
+            }
+            Request::Mute {
+                group,
+                member,
+                undo,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                self.core.mute(&group, &member, !undo)?;
+                Ok(json!(null))
+            }
+            other => Err(NodeError::Control(format!(
+                "{other:?} is not a social-API request"
+            ))),
         }
     }
 
@@ -640,6 +806,7 @@ impl Actor {
         let (signed, envelope) = composed?;
         self.core.store().flush().await?;
         let id = signed.message.id;
+        let _ = self.accepted.send(signed.clone());
         let topic = self
             .core
             .group(&signed.message.group)
@@ -691,6 +858,7 @@ impl Actor {
                 let verdict = match self.core.ingest(&topic, &data, now_ms()) {
                     Ok(signed) => {
                         debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
+                        let _ = self.accepted.send(signed);
                         Verdict::Accept
                     }
                     Err(rejection) if rejection.is_penalised() => {
@@ -735,7 +903,10 @@ impl Actor {
         let now = now_ms();
         for bytes in &batch.messages {
             match self.core.ingest_signed(&batch.group, bytes, now) {
-                Ok(_) => accepted += 1,
+                Ok(signed) => {
+                    accepted += 1;
+                    let _ = self.accepted.send(signed);
+                }
                 Err(r) if r.is_penalised() => invalid += 1,
                 Err(_) => refused += 1,
             }

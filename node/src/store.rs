@@ -6,10 +6,30 @@
 //! |---|---|---|
 //! | `messages` | message id (32) | seen_at (u64 ms) ‖ group id (32) ‖ signed message bytes |
 //! | `timeline` | group id (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: every kind; the set that history sync reconciles |
-//! | `feed` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty (posts only) |
-//! | `profiles` | group id (32) ‖ author key (32) | message id of the latest profile |
+//! | `feed` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty (posts only): `new` |
+//! | `hot` | group id (32) ‖ hot score (u64) ‖ post id (32) | empty: `hot` ranking |
+//! | `top` | group id (32) ‖ recommendations (u64) ‖ created_at (u64) ‖ post id (32) | empty: `top` ranking |
+//! | `posts` | post id (32) | group id (32) ‖ created_at (u64): what re-ranking needs |
+//! | `profiles` | group id (32) ‖ author key (32) | latest register: created_at ‖ message id |
+//! | `threads` | root post id (32) ‖ order (u64) ‖ reply id (32) | parent id (32) |
+//! | `reply_counts` | root post id (32) | u64 |
+//! | `edits` | target id (32) ‖ created_at (u64) ‖ edit id (32) | editor key (32) |
+//! | `withdrawals` | target id (32) ‖ message id (32) | author key (32) ‖ kind (0 delete, 1 remove) |
+//! | `recs` | target id (32) ‖ author key (32) | latest register: created_at ‖ message id ‖ active (1) |
+//! | `rec_counts` | target id (32) | u64: distinct authors whose latest recommendation is active |
+//! | `bans` | group id (32) ‖ member key (32) | latest register: created_at ‖ message id ‖ active (1) |
+//! | `rooms` | group id (32) ‖ room id (32) | empty |
+//! | `chats` | room id (32) ‖ order (u64) ‖ chat id (32) | empty |
+//! | `mutes` | group id (32) ‖ member key (32) | empty: local only, never sent |
 //! | `groups` | group id (32) | CBOR [`GroupRecord`] |
 //! | `outbox` | message id (32) | group id (32): own messages not yet handed to a peer |
+//!
+//! "Latest register": per key the entry with the greatest `(created_at, message id)` wins,
+//! whatever order messages arrive in, so every member converges on the same state. Ranking
+//! reads `hot`/`top`, which are kept up to date when a recommendation changes a count; no
+//! query rescans all posts. Edits, deletions and removals are checked when a message is shown
+//! (only the author's own edits and deletions count; removals were checked to come from an
+//! admin on arrival), so they may arrive before or after their target.
 //!
 //! `order` is the author's `created_at` clamped to when this node first saw the message, so a
 //! message claiming to come from the future cannot pin itself to the top of a feed. Ties are
@@ -25,7 +45,20 @@ use cove_crypto::{GroupId, GroupSecret, PublicKey};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use crate::message::{verify_and_decode, Content, MessageId, Profile, SignedMessage};
+use crate::message::{
+    verify_and_decode, Content, Edit, Message, MessageId, Profile, SignedMessage,
+};
+
+/// The rankings kept as indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ranking {
+    /// Post order (`created_at` clamped to first seen), newest first.
+    New,
+    /// Recommendations with time decay ([`hot_score`]).
+    Hot,
+    /// Most recommendations.
+    Top,
+}
 
 /// sled's page cache. Its default is 1 GiB; a chat node needs far less.
 pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -102,7 +135,20 @@ pub struct Store {
     messages: sled::Tree,
     timeline: sled::Tree,
     feed: sled::Tree,
+    hot: sled::Tree,
+    top: sled::Tree,
+    posts: sled::Tree,
     profiles: sled::Tree,
+    threads: sled::Tree,
+    reply_counts: sled::Tree,
+    edits: sled::Tree,
+    withdrawals: sled::Tree,
+    recs: sled::Tree,
+    rec_counts: sled::Tree,
+    bans: sled::Tree,
+    rooms: sled::Tree,
+    chats: sled::Tree,
+    mutes: sled::Tree,
     groups: sled::Tree,
     outbox: sled::Tree,
 }
@@ -143,7 +189,20 @@ impl Store {
             messages: db.open_tree("messages")?,
             timeline: db.open_tree("timeline")?,
             feed: db.open_tree("feed")?,
+            hot: db.open_tree("hot")?,
+            top: db.open_tree("top")?,
+            posts: db.open_tree("posts")?,
             profiles: db.open_tree("profiles")?,
+            threads: db.open_tree("threads")?,
+            reply_counts: db.open_tree("reply_counts")?,
+            edits: db.open_tree("edits")?,
+            withdrawals: db.open_tree("withdrawals")?,
+            recs: db.open_tree("recs")?,
+            rec_counts: db.open_tree("rec_counts")?,
+            bans: db.open_tree("bans")?,
+            rooms: db.open_tree("rooms")?,
+            chats: db.open_tree("chats")?,
+            mutes: db.open_tree("mutes")?,
             groups: db.open_tree("groups")?,
             outbox: db.open_tree("outbox")?,
             db,
@@ -156,59 +215,45 @@ impl Store {
         Ok(())
     }
 
-    /// Stores a verified message unless its id is known. Returns whether it was new.
+    /// Stores a verified message and updates every index it touches, in one transaction,
+    /// unless its id is known. Returns whether it was new.
     pub fn insert_message(&self, signed: &SignedMessage, seen_at: u64) -> Result<bool, StoreError> {
         let msg = &signed.message;
-        let stored = StoredMessage {
-            signed: signed.clone(),
-            seen_at,
-        };
-        let feed_key = index_key(&msg.group, stored.order(), &msg.id);
-        let timeline_key = index_key(&msg.group, msg.created_at, &msg.id);
+        let order = msg.created_at.min(seen_at);
         let mut value = Vec::with_capacity(VALUE_HEADER + signed.bytes.len());
         value.extend_from_slice(&seen_at.to_be_bytes());
         value.extend_from_slice(msg.group.as_bytes());
         value.extend_from_slice(&signed.bytes);
-        let profile_key = pair_key(msg.group.as_bytes(), msg.author.as_bytes());
-        let newer_profile = match &msg.content {
-            Content::Profile(_) => self.is_newer_profile(&profile_key, msg.created_at, &msg.id)?,
-            _ => false,
-        };
-        let is_post = matches!(msg.content, Content::Post(_));
-
-        let result = (&self.messages, &self.timeline, &self.feed, &self.profiles).transaction(
-            |(messages, timeline, feed, profiles)| {
-                if messages.get(msg.id.0)?.is_some() {
-                    return Ok(false);
-                }
-                messages.insert(&msg.id.0, value.as_slice())?;
-                timeline.insert(&timeline_key[..], &[])?;
-                if is_post {
-                    feed.insert(&feed_key[..], &[])?;
-                }
-                if newer_profile {
-                    profiles.insert(&profile_key[..], &msg.id.0)?;
-                }
-                Ok::<_, ConflictableTransactionError<StoreError>>(true)
-            },
-        )?;
+        let trees = [
+            &self.messages,
+            &self.timeline,
+            &self.feed,
+            &self.hot,
+            &self.top,
+            &self.posts,
+            &self.profiles,
+            &self.threads,
+            &self.reply_counts,
+            &self.edits,
+            &self.withdrawals,
+            &self.recs,
+            &self.rec_counts,
+            &self.bans,
+            &self.rooms,
+            &self.chats,
+        ];
+        let result = trees[..].transaction(|t| {
+            let tx = Tx { t };
+            if tx.messages().get(msg.id.0)?.is_some() {
+                return Ok(false);
+            }
+            tx.messages().insert(&msg.id.0, value.as_slice())?;
+            tx.timeline()
+                .insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
+            tx.index(msg, order)?;
+            Ok::<_, ConflictableTransactionError<StoreError>>(true)
+        })?;
         Ok(result)
-    }
-
-    fn is_newer_profile(
-        &self,
-        key: &[u8; 64],
-        created_at: u64,
-        id: &MessageId,
-    ) -> Result<bool, StoreError> {
-        let Some(current) = self.profiles.get(key)? else {
-            return Ok(true);
-        };
-        let current = self.message(&id_from(&current)?)?;
-        Ok(match current {
-            Some(cur) => (created_at, *id) > (cur.signed.message.created_at, cur.signed.message.id),
-            None => true,
-        })
     }
 
     /// Whether a message id is stored.
@@ -290,8 +335,13 @@ impl Store {
         let start = index_key(group, 0, &MessageId([0; 32]));
         let end = index_key(group, cutoff, &MessageId([0; 32]));
         let mut deleted = 0;
-        for entry in self.timeline.range(start..end) {
-            let (key, _) = entry?;
+        // Collect first: sled transactions must not run under a live iterator of their trees.
+        let keys: Vec<sled::IVec> = self
+            .timeline
+            .range(start..end)
+            .keys()
+            .collect::<Result<_, _>>()?;
+        for key in keys {
             let id = id_from(&key[40..])?;
             if id == *keep {
                 continue;
@@ -305,22 +355,65 @@ impl Store {
                 let current = self
                     .profiles
                     .get(pair_key(msg.group.as_bytes(), msg.author.as_bytes()))?;
-                if current.as_deref() == Some(&id.0[..]) {
+                if current.is_some_and(|reg| register_id(&reg).ok() == Some(id)) {
                     continue;
                 }
             }
-            let feed_key = index_key(group, stored.order(), &id);
-            (&self.messages, &self.timeline, &self.feed).transaction(
-                |(messages, timeline, feed)| {
-                    messages.remove(&id.0)?;
-                    timeline.remove(&key)?;
-                    feed.remove(&feed_key[..])?;
-                    Ok::<_, ConflictableTransactionError<StoreError>>(())
-                },
-            )?;
+            self.unlist(&stored, &key)?;
             deleted += 1;
         }
         Ok(deleted)
+    }
+
+    /// Deletes a message and the listing entries that show it (feed, rankings, thread, room).
+    /// Registers and counters it contributed to stay: retention forgets content, not votes.
+    fn unlist(&self, stored: &StoredMessage, timeline_key: &[u8]) -> Result<(), StoreError> {
+        let msg = &stored.signed.message;
+        let order = stored.order();
+        let count = read_u64(self.rec_counts.get(msg.id.0)?.as_deref());
+        let trees = [
+            &self.messages,
+            &self.timeline,
+            &self.feed,
+            &self.hot,
+            &self.top,
+            &self.posts,
+            &self.threads,
+            &self.chats,
+        ];
+        trees[..].transaction(|t| {
+            let [messages, timeline, feed, hot, top, posts, threads, chats] = &t[..] else {
+                unreachable!("eight trees")
+            };
+            messages.remove(&msg.id.0)?;
+            timeline.remove(timeline_key)?;
+            let listed = |prefix: &[u8; 32]| {
+                let mut key = [0u8; 72];
+                key[..32].copy_from_slice(prefix);
+                key[32..40].copy_from_slice(&order.to_be_bytes());
+                key[40..].copy_from_slice(&msg.id.0);
+                key
+            };
+            match &msg.content {
+                Content::Post(_) => {
+                    feed.remove(&index_key(&msg.group, order, &msg.id)[..])?;
+                    hot.remove(
+                        &index_key(&msg.group, hot_score(msg.created_at, count), &msg.id)[..],
+                    )?;
+                    top.remove(&top_key(&msg.group, count, msg.created_at, &msg.id)[..])?;
+                    posts.remove(&msg.id.0)?;
+                }
+                Content::Reply(r) => {
+                    threads.remove(&listed(&r.root.0)[..])?;
+                }
+                Content::Chat(c) => {
+                    chats.remove(&listed(&c.room.0)[..])?;
+                }
+                _ => {}
+            }
+            Ok::<_, ConflictableTransactionError<StoreError>>(())
+        })?;
+        Ok(())
     }
 
     /// The latest profile of `author` in `group`.
@@ -329,18 +422,188 @@ impl Store {
         group: &GroupId,
         author: &PublicKey,
     ) -> Result<Option<Profile>, StoreError> {
-        let Some(id) = self
+        let Some(reg) = self
             .profiles
             .get(pair_key(group.as_bytes(), author.as_bytes()))?
         else {
             return Ok(None);
         };
         Ok(self
-            .message(&id_from(&id)?)?
+            .message(&register_id(&reg)?)?
             .and_then(|m| match m.signed.message.content {
                 Content::Profile(p) => Some(p),
                 _ => None,
             }))
+    }
+
+    /// Post ids of a group by descending rank: `hot` score or `top` count (ties: newer first,
+    /// then larger id). Lazy: a query reads only as many entries as it shows.
+    pub fn ranked(
+        &self,
+        group: &GroupId,
+        by: Ranking,
+    ) -> impl Iterator<Item = Result<MessageId, StoreError>> + '_ {
+        let tree = match by {
+            Ranking::New => &self.feed,
+            Ranking::Hot => &self.hot,
+            Ranking::Top => &self.top,
+        };
+        tree.scan_prefix(group.as_bytes()).rev().map(|entry| {
+            let (key, _) = entry?;
+            id_from(&key[key.len() - 32..])
+        })
+    }
+
+    /// How many distinct members currently recommend `target`.
+    pub fn recommendations(&self, target: &MessageId) -> Result<u64, StoreError> {
+        Ok(read_u64(self.rec_counts.get(target.0)?.as_deref()))
+    }
+
+    /// Whether `author`'s latest recommendation of `target` is active.
+    pub fn recommends(&self, target: &MessageId, author: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self
+            .recs
+            .get(pair_key(&target.0, author.as_bytes()))?
+            .is_some_and(|v| register_active(&v)))
+    }
+
+    /// Number of replies in the thread of `root`.
+    pub fn reply_count(&self, root: &MessageId) -> Result<u64, StoreError> {
+        Ok(read_u64(self.reply_counts.get(root.0)?.as_deref()))
+    }
+
+    /// The replies of a thread, oldest first, with their parent ids.
+    pub fn thread(&self, root: &MessageId) -> Result<Vec<(MessageId, MessageId)>, StoreError> {
+        self.threads
+            .scan_prefix(root.0)
+            .map(|entry| {
+                let (key, parent) = entry?;
+                Ok((id_from(&key[40..])?, id_from(&parent)?))
+            })
+            .collect()
+    }
+
+    /// The latest edit of `target` made by `author` (edits by anyone else never count).
+    pub fn latest_edit(
+        &self,
+        target: &MessageId,
+        author: &PublicKey,
+    ) -> Result<Option<Edit>, StoreError> {
+        for entry in self.edits.scan_prefix(target.0).rev() {
+            let (key, editor) = entry?;
+            if editor.as_ref() != author.as_bytes() {
+                continue;
+            }
+            if let Some(m) = self.message(&id_from(&key[40..])?)? {
+                if let Content::Edit(edit) = m.signed.message.content {
+                    return Ok(Some(edit));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether `target` (written by `author`) was deleted by its author or removed by an
+    /// admin (admin rights were checked when the removal arrived).
+    pub fn withdrawn(&self, target: &MessageId, author: &PublicKey) -> Result<bool, StoreError> {
+        for entry in self.withdrawals.scan_prefix(target.0) {
+            let (_, value) = entry?;
+            let removal = value.get(32) == Some(&1);
+            if removal || &value[..32] == author.as_bytes() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// When `member`'s current ban in `group` was issued (unix ms), if they are banned.
+    pub fn banned_since(
+        &self,
+        group: &GroupId,
+        member: &PublicKey,
+    ) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .bans
+            .get(pair_key(group.as_bytes(), member.as_bytes()))?
+            .filter(|v| register_active(v))
+            .map(|v| read_u64(Some(&v[..8]))))
+    }
+
+    /// Every currently banned member of `group` with the time of their ban.
+    pub fn bans(&self, group: &GroupId) -> Result<Vec<(PublicKey, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.bans.scan_prefix(group.as_bytes()) {
+            let (key, value) = entry?;
+            if !register_active(&value) {
+                continue;
+            }
+            let key_bytes: [u8; 32] = key[32..].try_into().expect("32 bytes");
+            let member = PublicKey::from_bytes(key_bytes).map_err(|e| StoreError::Corrupt {
+                what: "ban",
+                detail: e.to_string(),
+            })?;
+            out.push((member, read_u64(Some(&value[..8]))));
+        }
+        Ok(out)
+    }
+
+    /// The rooms of a group.
+    pub fn rooms(&self, group: &GroupId) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut rooms = Vec::new();
+        for entry in self.rooms.scan_prefix(group.as_bytes()) {
+            let (key, _) = entry?;
+            rooms.extend(self.message(&id_from(&key[32..])?)?);
+        }
+        Ok(rooms)
+    }
+
+    /// The last `limit` chat lines of a room, oldest first.
+    pub fn chats(&self, room: &MessageId, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut lines = Vec::new();
+        for entry in self.chats.scan_prefix(room.0).rev().take(limit) {
+            let (key, _) = entry?;
+            lines.extend(self.message(&id_from(&key[40..])?)?);
+        }
+        lines.reverse();
+        Ok(lines)
+    }
+
+    /// Mutes (`true`) or unmutes a member locally.
+    pub fn set_muted(
+        &self,
+        group: &GroupId,
+        member: &PublicKey,
+        muted: bool,
+    ) -> Result<(), StoreError> {
+        let key = pair_key(group.as_bytes(), member.as_bytes());
+        if muted {
+            self.mutes.insert(&key[..], &[])?;
+        } else {
+            self.mutes.remove(&key[..])?;
+        }
+        Ok(())
+    }
+
+    /// Members muted locally in `group`.
+    pub fn muted(&self, group: &GroupId) -> Result<Vec<PublicKey>, StoreError> {
+        self.mutes
+            .scan_prefix(group.as_bytes())
+            .map(|entry| {
+                let (key, _) = entry?;
+                let bytes: [u8; 32] = key[32..].try_into().expect("32 bytes");
+                PublicKey::from_bytes(bytes).map_err(|e| StoreError::Corrupt {
+                    what: "mute",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// Whether a member is muted locally.
+    pub fn is_muted(&self, group: &GroupId, member: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self
+            .mutes
+            .contains_key(pair_key(group.as_bytes(), member.as_bytes()))?)
     }
 
     /// Saves a group membership.
@@ -406,6 +669,194 @@ impl Store {
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
     }
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+/// The trees of one `insert_message` transaction, in the order `insert_message` lists them.
+struct Tx<'a> {
+    t: &'a [sled::transaction::TransactionalTree],
+}
+
+impl Tx<'_> {
+    fn messages(&self) -> &sled::transaction::TransactionalTree {
+        &self.t[0]
+    }
+    fn timeline(&self) -> &sled::transaction::TransactionalTree {
+        &self.t[1]
+    }
+
+    /// The index updates of one new message, by kind.
+    fn index(&self, msg: &Message, order: u64) -> TxResult<()> {
+        let [_, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats] =
+            self.t
+        else {
+            unreachable!("insert_message passes sixteen trees")
+        };
+        let group = msg.group.as_bytes();
+        match &msg.content {
+            Content::Post(_) => {
+                feed.insert(&index_key(&msg.group, order, &msg.id)[..], &[])?;
+                let mut meta = [0u8; 40];
+                meta[..32].copy_from_slice(group);
+                meta[32..].copy_from_slice(&msg.created_at.to_be_bytes());
+                posts.insert(&msg.id.0, &meta[..])?;
+                // Recommendations may have arrived before the post.
+                let count = read_u64(rec_counts.get(msg.id.0)?.as_deref());
+                hot.insert(
+                    &index_key(&msg.group, hot_score(msg.created_at, count), &msg.id)[..],
+                    &[],
+                )?;
+                top.insert(
+                    &top_key(&msg.group, count, msg.created_at, &msg.id)[..],
+                    &[],
+                )?;
+            }
+            Content::Profile(_) => {
+                let key = pair_key(group, msg.author.as_bytes());
+                if newer(profiles.get(key)?.as_deref(), msg) {
+                    profiles.insert(&key[..], &register(msg, None)[..])?;
+                }
+            }
+            Content::Reply(r) => {
+                let mut key = [0u8; 72];
+                key[..32].copy_from_slice(&r.root.0);
+                key[32..40].copy_from_slice(&order.to_be_bytes());
+                key[40..].copy_from_slice(&msg.id.0);
+                threads.insert(&key[..], &r.parent.0)?;
+                let count = read_u64(reply_counts.get(r.root.0)?.as_deref()) + 1;
+                reply_counts.insert(&r.root.0, &count.to_be_bytes())?;
+            }
+            Content::Edit(e) => {
+                let mut key = [0u8; 72];
+                key[..32].copy_from_slice(&e.target.0);
+                key[32..40].copy_from_slice(&msg.created_at.to_be_bytes());
+                key[40..].copy_from_slice(&msg.id.0);
+                edits.insert(&key[..], msg.author.as_bytes())?;
+            }
+            Content::Delete(t) | Content::Remove(t) => {
+                let mut value = [0u8; 33];
+                value[..32].copy_from_slice(msg.author.as_bytes());
+                value[32] = u8::from(matches!(msg.content, Content::Remove(_)));
+                withdrawals.insert(&pair_key(&t.target.0, &msg.id.0)[..], &value[..])?;
+            }
+            Content::Recommend(r) => {
+                let key = pair_key(&r.target.0, msg.author.as_bytes());
+                let previous = recs.get(key)?;
+                if !newer(previous.as_deref(), msg) {
+                    return Ok(());
+                }
+                recs.insert(&key[..], &register(msg, Some(r.active))[..])?;
+                let was_active = previous.as_deref().is_some_and(register_active);
+                if was_active == r.active {
+                    return Ok(());
+                }
+                let old = read_u64(rec_counts.get(r.target.0)?.as_deref());
+                let new = if r.active {
+                    old + 1
+                } else {
+                    old.saturating_sub(1)
+                };
+                rec_counts.insert(&r.target.0, &new.to_be_bytes())?;
+                // Re-rank the post if it is here; otherwise its insert reads the count.
+                if let Some(meta) = posts.get(r.target.0)? {
+                    let post_group = GroupId::from_bytes(meta[..32].try_into().expect("32 bytes"));
+                    let created_at = read_u64(Some(&meta[32..40]));
+                    hot.remove(&index_key(&post_group, hot_score(created_at, old), &r.target)[..])?;
+                    hot.insert(
+                        &index_key(&post_group, hot_score(created_at, new), &r.target)[..],
+                        &[],
+                    )?;
+                    top.remove(&top_key(&post_group, old, created_at, &r.target)[..])?;
+                    top.insert(&top_key(&post_group, new, created_at, &r.target)[..], &[])?;
+                }
+            }
+            Content::Ban(b) => {
+                let key = pair_key(group, b.member.as_bytes());
+                if newer(bans.get(key)?.as_deref(), msg) {
+                    bans.insert(&key[..], &register(msg, Some(b.active))[..])?;
+                }
+            }
+            Content::Room(_) => {
+                rooms.insert(&pair_key(group, &msg.id.0)[..], &[])?;
+            }
+            Content::Chat(c) => {
+                let mut key = [0u8; 72];
+                key[..32].copy_from_slice(&c.room.0);
+                key[32..40].copy_from_slice(&order.to_be_bytes());
+                key[40..].copy_from_slice(&msg.id.0);
+                chats.insert(&key[..], &[])?;
+            }
+            Content::Charter(_) => {}
+        }
+        Ok(())
+    }
+}
+
+/// The `hot` score of a post, in milliseconds: `created_at` plus 12.5 hours per factor of
+/// ten in (1 + recommendations). It does not depend on the time of the query, so it can be
+/// indexed; a post needs about ten times the recommendations to stay level with one 12.5 h
+/// older. One recommendation is worth 3.8 h of newness, two 6 h, nine 12.5 h.
+pub fn hot_score(created_at_ms: u64, recommendations: u64) -> u64 {
+    created_at_ms + hot_boost(recommendations)
+}
+
+/// The recommendation part of [`hot_score`]: `round(45_000_000 × log10(1 + n))` ms.
+pub fn hot_boost(recommendations: u64) -> u64 {
+    (45_000_000.0 * ((recommendations as f64) + 1.0).log10()).round() as u64
+}
+
+fn top_key(group: &GroupId, count: u64, created_at: u64, id: &MessageId) -> [u8; 80] {
+    let mut key = [0u8; 80];
+    key[..32].copy_from_slice(group.as_bytes());
+    key[32..40].copy_from_slice(&count.to_be_bytes());
+    key[40..48].copy_from_slice(&created_at.to_be_bytes());
+    key[48..].copy_from_slice(&id.0);
+    key
+}
+
+fn read_u64(bytes: Option<&[u8]>) -> u64 {
+    bytes
+        .and_then(|b| b.get(..8))
+        .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+        .unwrap_or(0)
+}
+
+/// A latest-wins register value: created_at (8) ‖ message id (32) [‖ active (1)].
+fn register(msg: &Message, active: Option<bool>) -> Vec<u8> {
+    let mut value = Vec::with_capacity(41);
+    value.extend_from_slice(&msg.created_at.to_be_bytes());
+    value.extend_from_slice(&msg.id.0);
+    value.extend(active.map(u8::from));
+    value
+}
+
+/// Whether `msg` beats the register `current` (greater `(created_at, id)`).
+fn newer(current: Option<&[u8]>, msg: &Message) -> bool {
+    match current {
+        Some(cur) if cur.len() >= 40 => {
+            (msg.created_at.to_be_bytes(), msg.id.0)
+                > (
+                    cur[..8].try_into().expect("8"),
+                    cur[8..40].try_into().expect("32"),
+                )
+        }
+        _ => true,
+    }
+}
+
+fn register_active(value: &[u8]) -> bool {
+    value.get(40) == Some(&1)
+}
+
+fn register_id(value: &[u8]) -> Result<MessageId, StoreError> {
+    value
+        .get(8..40)
+        .ok_or(StoreError::Corrupt {
+            what: "register",
+            detail: format!("{} bytes", value.len()),
+        })
+        .and_then(id_from)
 }
 
 /// seen_at (8) and group id (32) before the message bytes.

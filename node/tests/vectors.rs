@@ -2,11 +2,16 @@
 //! must decode and verify. `COVE_WRITE_VECTORS=1` rewrites the file.
 
 use cove_crypto::{open, seal_with_nonce, GroupSecret, MasterSeed};
-use cove_node::message::{sign, verify_and_decode, Charter, Content, Policy, Post, Profile};
+use cove_node::message::{
+    sign, verify_and_decode, Ban, Charter, Chat, Content, Edit, MessageId, Policy, Post, Profile,
+    Recommend, Reply, Room, Target,
+};
 use serde_json::{json, Value};
 
 const SEED: [u8; 32] = [0x11; 32];
 const SECRET: [u8; 32] = [0x22; 32];
+/// The message id the referring kinds point at (any 32 bytes do for a vector).
+const TARGET: MessageId = MessageId([0x33; 32]);
 
 fn vectors() -> Value {
     let secret = GroupSecret::from_bytes(SECRET);
@@ -35,6 +40,59 @@ fn vectors() -> Value {
                 title: Some("Welcome".into()),
                 text: "This month: Dune.".into(),
             }),
+        ),
+        (
+            1_700_000_003_000,
+            Content::Reply(Reply {
+                root: TARGET,
+                parent: TARGET,
+                text: "Loved it.".into(),
+            }),
+        ),
+        (
+            1_700_000_004_000,
+            Content::Edit(Edit {
+                target: TARGET,
+                title: None,
+                text: "This month: Dune, part one.".into(),
+            }),
+        ),
+        (
+            1_700_000_005_000,
+            Content::Delete(Target { target: TARGET }),
+        ),
+        (
+            1_700_000_006_000,
+            Content::Room(Room {
+                name: "general".into(),
+            }),
+        ),
+        (
+            1_700_000_007_000,
+            Content::Chat(Chat {
+                room: TARGET,
+                text: "hi all".into(),
+            }),
+        ),
+        (
+            1_700_000_008_000,
+            Content::Recommend(Recommend {
+                target: TARGET,
+                active: true,
+            }),
+        ),
+        (
+            1_700_000_009_000,
+            Content::Ban(Ban {
+                member: MasterSeed::from_bytes([0x44; 32])
+                    .pseudonym(&group)
+                    .public(),
+                active: true,
+            }),
+        ),
+        (
+            1_700_000_010_000,
+            Content::Remove(Target { target: TARGET }),
         ),
     ];
     let key = secret.content_key(0);
@@ -111,7 +169,6 @@ fn message_vectors_match() {
 }
 
 fn sync_vectors() -> Value {
-    use cove_node::message::MessageId;
     use cove_node::sync::{ErrorCode, Request, Response};
     let topic = GroupSecret::from_bytes(SECRET).topic();
     let frames = [

@@ -3,4 +3,5 @@
 mod closed_group;
 mod hostile_sync;
 mod processes;
+mod social;
 mod sync;

@@ -102,3 +102,75 @@ async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
     .await
     .context("test timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cove_chat_shows_a_line_from_another_node() -> Result<()> {
+    // Scenario: real processes. ant creates room "general"; bat runs `cove chat general` with
+    // its stdin and stdout piped, like a script would; ant sends a line with `cove say`.
+    // Assert: bat's chat session prints ant's line; "/quit" ends the session with exit 0.
+    use std::io::{BufRead, Write};
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let (ant_dir, bat_dir) = (root.path().join("ant"), root.path().join("bat"));
+        cove_ok(&ant_dir, &["init"])?;
+        cove_ok(&bat_dir, &["init"])?;
+        let _ant = CoveProcess::up(&ant_dir).await?;
+        cove_ok(&ant_dir, &["group", "create", "club"])?;
+        let invite = cove_ok(&ant_dir, &["group", "invite", "club"])?;
+        cove_ok(&bat_dir, &["join", &invite])?;
+        let _bat = CoveProcess::up(&bat_dir).await?;
+        cove_ok(&ant_dir, &["room", "create", "general"])?;
+        eventually("bat to know the room", || async {
+            let rooms = json(&bat_dir, &["room", "list"])?;
+            Ok(rooms
+                .as_array()
+                .is_some_and(|r| !r.is_empty())
+                .then_some(()))
+        })
+        .await?;
+
+        let mut chat = std::process::Command::new(cove_tests::cove_bin()?)
+            .arg("--data-dir")
+            .arg(&bat_dir)
+            .args(["chat", "general"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        let stdout = chat.stdout.take().context("chat stdout")?;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        // The watch starts right after history; keep saying until a line shows up.
+        let seen = eventually("ant's line in bat's chat", || async {
+            cove_ok(&ant_dir, &["say", "general", "hi from ant"])?;
+            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+            let mut found = None;
+            while let Ok(line) = rx.try_recv() {
+                if line.contains("hi from ant") {
+                    found = Some(line);
+                }
+            }
+            Ok(found)
+        })
+        .await?;
+        assert!(seen.starts_with('<'), "{seen}");
+        chat.stdin
+            .as_mut()
+            .context("chat stdin")?
+            .write_all(b"/quit\n")?;
+        let status = chat.wait()?;
+        assert!(status.success(), "{status}");
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}

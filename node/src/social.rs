@@ -1,0 +1,640 @@
+//! The social layer on top of [`Core`]: what members see (feeds ranked `new`, `hot` or `top`,
+//! threads, rooms and chat, profiles, moderation state) and the checks made before this
+//! member signs a social message.
+//!
+//! Every view applies the same visibility rule, so every member shows the same thing for the
+//! same set of messages (mutes aside, which are local): a message is hidden when its author
+//! deleted it, an admin removed it, or its author was banned at or before its `created_at`.
+//! Text shown is that of the author's latest edit.
+
+use std::time::Duration;
+
+use cove_crypto::{GroupId, PublicKey};
+use serde::{Deserialize, Serialize};
+
+use crate::core::{Core, MAX_FEED_LIMIT};
+use crate::error::NodeError;
+use crate::message::{
+    Ban, Chat, Content, MessageId, Recommend, Reply, Room, SignedMessage, Target,
+};
+use crate::store::{hot_boost, hot_score, Ranking, StoredMessage};
+
+/// How a feed is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Order {
+    /// Post order, newest first.
+    New,
+    /// Recommendations with time decay: see [`crate::store::hot_score`].
+    Hot,
+    /// Most recommended.
+    Top,
+}
+
+/// Why an item sits where it does (`--explain`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Explain {
+    /// The ordering used.
+    pub order: Order,
+    /// Distinct members recommending it now.
+    pub recommendations: u64,
+    /// Age at query time, in hours (rounded down).
+    pub age_hours: u64,
+    /// `hot` only: `round(45_000_000 × log10(1 + recommendations))`, in ms of newness.
+    pub boost_ms: u64,
+    /// The sort key: `new`: created_at clamped to first seen (ms); `hot`: created_at (ms) +
+    /// boost; `top`: recommendations (ties: newer first).
+    pub score: u64,
+}
+
+/// A post, reply or chat line as shown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct FeedItem {
+    /// Message id (hex).
+    pub id: String,
+    /// `post`, `reply` or `chat`.
+    pub kind: String,
+    /// Author pseudonym (hex public key).
+    pub author: String,
+    /// Short fingerprint of the author key, always shown next to the nickname.
+    pub fingerprint: String,
+    /// Author's latest nickname in this group, if they set one.
+    pub nickname: Option<String>,
+    /// Whether this node's member wrote it.
+    pub mine: bool,
+    /// Author's timestamp, unix ms.
+    pub created_at: u64,
+    /// Optional title (posts).
+    pub title: Option<String>,
+    /// The text (latest edit).
+    pub text: String,
+    /// Whether the author edited it.
+    pub edited: bool,
+    /// Distinct members recommending it.
+    pub recommendations: u64,
+    /// Whether *I* recommend it.
+    pub recommended_by_me: bool,
+    /// Replies in its thread (posts).
+    pub replies: u64,
+    /// The message replied to (replies).
+    pub parent: Option<String>,
+    /// Score components, when asked for.
+    pub explain: Option<Explain>,
+}
+
+/// A thread: the post and its replies, oldest first.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Thread {
+    /// The post.
+    pub root: FeedItem,
+    /// Visible replies with their depth (1 = direct reply).
+    pub replies: Vec<ThreadReply>,
+}
+
+/// One reply in a thread.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ThreadReply {
+    /// Nesting depth, 1 for a reply to the post.
+    pub depth: usize,
+    /// The reply.
+    pub item: FeedItem,
+}
+
+/// A chat room.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RoomInfo {
+    /// Room id (hex): the id of its `room` message.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// Group id (hex).
+    pub group: String,
+    /// Created, unix ms.
+    pub created_at: u64,
+}
+
+/// A member's profile as shown.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ProfileInfo {
+    /// Group id (hex).
+    pub group: String,
+    /// Group name.
+    pub group_name: String,
+    /// Pseudonym (hex).
+    pub member: String,
+    /// Fingerprint.
+    pub fingerprint: String,
+    /// Nickname, if set.
+    pub nickname: Option<String>,
+    /// Bio, if set.
+    pub bio: Option<String>,
+    /// Whether it is this node's member.
+    pub mine: bool,
+}
+
+/// Moderation state of a group.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ModerationInfo {
+    /// Group id (hex).
+    pub group: String,
+    /// Admin pseudonyms (hex) from the charter; the first is the founder.
+    pub admins: Vec<String>,
+    /// Banned pseudonyms (hex) with the time of the ban (unix ms).
+    pub banned: Vec<(String, u64)>,
+    /// Pseudonyms this member muted (local only).
+    pub muted: Vec<String>,
+}
+
+fn parse_member(text: &str) -> Result<PublicKey, NodeError> {
+    text.trim()
+        .parse()
+        .map_err(|e| NodeError::InvalidInput(format!("{text:?} is not a pseudonym: {e}")))
+}
+
+fn parse_id(text: &str) -> Result<MessageId, NodeError> {
+    Ok(text.parse::<MessageId>()?)
+}
+
+impl Core {
+    /// The stored message `id`, or a clear error.
+    fn known(&self, id: &MessageId) -> Result<StoredMessage, NodeError> {
+        self.store()
+            .message(id)?
+            .filter(|m| self.group(&m.signed.message.group).is_some())
+            .ok_or_else(|| {
+                NodeError::InvalidInput(format!("unknown message {id}: no group of yours holds it"))
+            })
+    }
+
+    /// Whether the visibility rule hides this message (muted authors are hidden separately).
+    fn hidden(&self, msg: &crate::message::Message) -> Result<bool, NodeError> {
+        if self.store().withdrawn(&msg.id, &msg.author)? {
+            return Ok(true);
+        }
+        Ok(self
+            .store()
+            .banned_since(&msg.group, &msg.author)?
+            .is_some_and(|since| since <= msg.created_at))
+    }
+
+    fn hidden_or_muted(&self, msg: &crate::message::Message) -> Result<bool, NodeError> {
+        Ok(self.hidden(msg)? || self.store().is_muted(&msg.group, &msg.author)?)
+    }
+
+    /// A message as shown; `None` when it is not a post, reply or chat line.
+    fn item(
+        &self,
+        stored: &StoredMessage,
+        explain: Option<Explain>,
+    ) -> Result<Option<FeedItem>, NodeError> {
+        let msg = &stored.signed.message;
+        let me = self.group_or_err(&msg.group)?.me.public();
+        let (title, text, parent) = match &msg.content {
+            Content::Post(p) => (p.title.clone(), p.text.clone(), None),
+            Content::Reply(r) => (None, r.text.clone(), Some(r.parent.to_string())),
+            Content::Chat(c) => (None, c.text.clone(), None),
+            _ => return Ok(None),
+        };
+        let edit = self.store().latest_edit(&msg.id, &msg.author)?;
+        let edited = edit.is_some();
+        let (title, text) = match edit {
+            Some(e) if matches!(msg.content, Content::Post(_)) => (e.title.or(title), e.text),
+            Some(e) => (title, e.text),
+            None => (title, text),
+        };
+        Ok(Some(FeedItem {
+            id: msg.id.to_string(),
+            kind: msg.content.kind().to_string(),
+            author: msg.author.to_string(),
+            fingerprint: msg.author.fingerprint(),
+            nickname: self
+                .store()
+                .profile(&msg.group, &msg.author)?
+                .map(|p| p.nickname),
+            mine: msg.author == me,
+            created_at: msg.created_at,
+            title,
+            text,
+            edited,
+            recommendations: self.store().recommendations(&msg.id)?,
+            recommended_by_me: self.store().recommends(&msg.id, &me)?,
+            replies: self.store().reply_count(&msg.id)?,
+            parent,
+            explain,
+        }))
+    }
+
+    /// A group's posts in `order`, only those created within `window` of `now_ms` if given.
+    /// Reads the order's index lazily and stops once `limit` visible posts are found.
+    pub fn feed_ranked(
+        &self,
+        group: &GroupId,
+        order: Order,
+        window: Option<Duration>,
+        limit: usize,
+        explain: bool,
+        now_ms: u64,
+    ) -> Result<Vec<FeedItem>, NodeError> {
+        self.group_or_err(group)?;
+        let since = window
+            .map(|w| now_ms.saturating_sub(w.as_millis() as u64))
+            .unwrap_or(0);
+        let ranking = match order {
+            Order::New => Ranking::New,
+            Order::Hot => Ranking::Hot,
+            Order::Top => Ranking::Top,
+        };
+        let mut items = Vec::new();
+        for id in self.store().ranked(group, ranking) {
+            if items.len() >= limit.min(MAX_FEED_LIMIT) {
+                break;
+            }
+            let Some(stored) = self.store().message(&id?)? else {
+                continue;
+            };
+            let msg = &stored.signed.message;
+            if msg.created_at < since {
+                // `new` is time-ordered: nothing older follows.
+                if order == Order::New {
+                    break;
+                }
+                continue;
+            }
+            if self.hidden_or_muted(msg)? {
+                continue;
+            }
+            let explanation = explain.then(|| -> Result<Explain, NodeError> {
+                let recommendations = self.store().recommendations(&msg.id)?;
+                Ok(Explain {
+                    order,
+                    recommendations,
+                    age_hours: now_ms.saturating_sub(msg.created_at) / 3_600_000,
+                    boost_ms: if order == Order::Hot {
+                        hot_boost(recommendations)
+                    } else {
+                        0
+                    },
+                    score: match order {
+                        Order::New => stored.order(),
+                        Order::Hot => hot_score(msg.created_at, recommendations),
+                        Order::Top => recommendations,
+                    },
+                })
+            });
+            items.extend(self.item(&stored, explanation.transpose()?)?);
+        }
+        Ok(items)
+    }
+
+    /// The newest posts of a group, newest first.
+    pub fn feed(&self, group: &GroupId, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
+        self.feed_ranked(group, Order::New, None, limit, false, 0)
+    }
+
+    /// A post and its visible replies.
+    pub fn thread(&self, root: &str) -> Result<Thread, NodeError> {
+        let root_id = parse_id(root)?;
+        let stored = self.known(&root_id)?;
+        let msg = &stored.signed.message;
+        let root_id = match &msg.content {
+            Content::Post(_) => root_id,
+            Content::Reply(r) => r.root,
+            other => {
+                return Err(NodeError::InvalidInput(format!(
+                    "{root} is a {}, not a post",
+                    other.kind()
+                )))
+            }
+        };
+        let stored = self.known(&root_id)?;
+        if self.hidden(&stored.signed.message)? {
+            return Err(NodeError::InvalidInput(format!(
+                "post {root_id} was deleted or removed"
+            )));
+        }
+        let root_item = self.item(&stored, None)?.expect("a post is shown");
+        let mut depth_of = std::collections::HashMap::from([(root_id, 0usize)]);
+        let mut replies = Vec::new();
+        for (id, parent) in self.store().thread(&root_id)? {
+            let Some(reply) = self.store().message(&id)? else {
+                continue;
+            };
+            let depth = depth_of.get(&parent).copied().unwrap_or(0) + 1;
+            depth_of.insert(id, depth);
+            if self.hidden_or_muted(&reply.signed.message)? {
+                continue;
+            }
+            if let Some(item) = self.item(&reply, None)? {
+                replies.push(ThreadReply { depth, item });
+            }
+        }
+        Ok(Thread {
+            root: root_item,
+            replies,
+        })
+    }
+
+    /// One visible post, reply or chat line.
+    pub fn show(&self, id: &str) -> Result<FeedItem, NodeError> {
+        let stored = self.known(&parse_id(id)?)?;
+        if self.hidden(&stored.signed.message)? {
+            return Err(NodeError::InvalidInput(format!(
+                "message {id} was deleted or removed"
+            )));
+        }
+        self.item(&stored, None)?.ok_or_else(|| {
+            NodeError::InvalidInput(format!(
+                "message {id} is a {}, not a post, reply or chat line",
+                stored.signed.message.content.kind()
+            ))
+        })
+    }
+
+    /// The group a message belongs to, for commands that name only a message id.
+    pub fn group_of(&self, id: &str) -> Result<GroupId, NodeError> {
+        Ok(self.known(&parse_id(id)?)?.signed.message.group)
+    }
+
+    /// Checks and builds a reply to post or reply `parent`.
+    pub fn reply_content(
+        &self,
+        parent: &str,
+        text: String,
+    ) -> Result<(GroupId, Content), NodeError> {
+        let parent_id = parse_id(parent)?;
+        let stored = self.known(&parent_id)?;
+        let msg = &stored.signed.message;
+        let root = match &msg.content {
+            Content::Post(_) => parent_id,
+            Content::Reply(r) => r.root,
+            other => {
+                return Err(NodeError::InvalidInput(format!(
+                    "cannot reply to a {}",
+                    other.kind()
+                )))
+            }
+        };
+        Ok((
+            msg.group,
+            Content::Reply(Reply {
+                root,
+                parent: parent_id,
+                text,
+            }),
+        ))
+    }
+
+    /// Checks and builds a recommendation (or its withdrawal) of a post or reply.
+    pub fn recommend_content(
+        &self,
+        target: &str,
+        active: bool,
+    ) -> Result<(GroupId, Content), NodeError> {
+        let target_id = parse_id(target)?;
+        let stored = self.known(&target_id)?;
+        let msg = &stored.signed.message;
+        if !matches!(msg.content, Content::Post(_) | Content::Reply(_)) {
+            return Err(NodeError::InvalidInput(format!(
+                "only posts and replies can be recommended, not a {}",
+                msg.content.kind()
+            )));
+        }
+        Ok((
+            msg.group,
+            Content::Recommend(Recommend {
+                target: target_id,
+                active,
+            }),
+        ))
+    }
+
+    /// Checks and builds an edit or deletion of one of this member's own messages.
+    pub fn own_change_content(
+        &self,
+        target: &str,
+        edit: Option<(Option<String>, String)>,
+    ) -> Result<(GroupId, Content), NodeError> {
+        let target_id = parse_id(target)?;
+        let stored = self.known(&target_id)?;
+        let msg = &stored.signed.message;
+        let me = self.group_or_err(&msg.group)?.me.public();
+        if msg.author != me {
+            return Err(NodeError::InvalidInput(format!(
+                "message {target_id} is not yours: you can only edit or delete your own messages"
+            )));
+        }
+        if !matches!(
+            msg.content,
+            Content::Post(_) | Content::Reply(_) | Content::Chat(_)
+        ) {
+            return Err(NodeError::InvalidInput(format!(
+                "a {} cannot be edited or deleted",
+                msg.content.kind()
+            )));
+        }
+        let content = match edit {
+            Some((title, text)) => Content::Edit(crate::message::Edit {
+                target: target_id,
+                title,
+                text,
+            }),
+            None => Content::Delete(Target { target: target_id }),
+        };
+        Ok((msg.group, content))
+    }
+
+    fn require_admin(&self, group: &GroupId) -> Result<(), NodeError> {
+        let g = self.group_or_err(group)?;
+        if !g.charter.admins.contains(&g.me.public()) {
+            return Err(NodeError::InvalidInput(format!(
+                "you are not an admin of {:?}: only the charter's admins can ban and remove",
+                g.charter.name
+            )));
+        }
+        Ok(())
+    }
+
+    /// Checks and builds an admin ban (or unban) of a pseudonym.
+    pub fn ban_content(
+        &self,
+        group: &GroupId,
+        member: &str,
+        active: bool,
+    ) -> Result<Content, NodeError> {
+        self.require_admin(group)?;
+        let member = parse_member(member)?;
+        if member == self.group_or_err(group)?.charter.founder {
+            return Err(NodeError::InvalidInput(
+                "the founder cannot be banned".into(),
+            ));
+        }
+        Ok(Content::Ban(Ban { member, active }))
+    }
+
+    /// Checks and builds an admin removal of any message.
+    pub fn remove_content(&self, target: &str) -> Result<(GroupId, Content), NodeError> {
+        let target_id = parse_id(target)?;
+        let group = self.known(&target_id)?.signed.message.group;
+        self.require_admin(&group)?;
+        Ok((group, Content::Remove(Target { target: target_id })))
+    }
+
+    /// Moderation state of a group.
+    pub fn moderation(&self, group: &GroupId) -> Result<ModerationInfo, NodeError> {
+        let g = self.group_or_err(group)?;
+        let banned = self
+            .store()
+            .bans(group)?
+            .into_iter()
+            .map(|(k, at)| (k.to_string(), at))
+            .collect();
+        let mut muted = Vec::new();
+        for member in self.store().muted(group)? {
+            muted.push(member.to_string());
+        }
+        Ok(ModerationInfo {
+            group: group.to_string(),
+            admins: g.charter.admins.iter().map(|k| k.to_string()).collect(),
+            banned,
+            muted,
+        })
+    }
+
+    /// Mutes or unmutes a pseudonym for this member only.
+    pub fn mute(&self, group: &GroupId, member: &str, muted: bool) -> Result<(), NodeError> {
+        self.group_or_err(group)?;
+        Ok(self
+            .store()
+            .set_muted(group, &parse_member(member)?, muted)?)
+    }
+
+    /// Profiles: of one pseudonym (in the groups where it is known), or this member's own.
+    pub fn profiles(&self, member: Option<&str>) -> Result<Vec<ProfileInfo>, NodeError> {
+        let wanted = member.map(parse_member).transpose()?;
+        let mut out = Vec::new();
+        for g in self.groups() {
+            let me = g.me.public();
+            let key = wanted.unwrap_or(me);
+            let profile = self.store().profile(&g.id, &key)?;
+            if wanted.is_some() && profile.is_none() && key != me {
+                continue;
+            }
+            out.push(ProfileInfo {
+                group: g.id.to_string(),
+                group_name: g.charter.name.clone(),
+                member: key.to_string(),
+                fingerprint: key.fingerprint(),
+                nickname: profile.as_ref().map(|p| p.nickname.clone()),
+                bio: profile.and_then(|p| p.bio),
+                mine: key == me,
+            });
+        }
+        if out.is_empty() {
+            if let Some(member) = member {
+                return Err(NodeError::InvalidInput(format!(
+                    "no profile of {member} in any of your groups"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The rooms of a group, oldest first.
+    pub fn rooms(&self, group: &GroupId) -> Result<Vec<RoomInfo>, NodeError> {
+        self.group_or_err(group)?;
+        let mut rooms = Vec::new();
+        for stored in self.store().rooms(group)? {
+            let msg = &stored.signed.message;
+            if let Content::Room(Room { name }) = &msg.content {
+                if !self.hidden(msg)? {
+                    rooms.push(RoomInfo {
+                        id: msg.id.to_string(),
+                        name: name.clone(),
+                        group: group.to_string(),
+                        created_at: msg.created_at,
+                    });
+                }
+            }
+        }
+        rooms.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(rooms)
+    }
+
+    /// A room by id or name (the oldest room of that name).
+    pub fn resolve_room(&self, group: &GroupId, room: &str) -> Result<MessageId, NodeError> {
+        let rooms = self.rooms(group)?;
+        rooms
+            .iter()
+            .find(|r| r.id == room.trim() || r.name == room.trim())
+            .map(|r| parse_id(&r.id))
+            .transpose()?
+            .ok_or_else(|| {
+                let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
+                NodeError::InvalidInput(format!(
+                    "unknown room {room:?}; rooms: [{}] (create one with `cove room create`)",
+                    names.join(", ")
+                ))
+            })
+    }
+
+    /// Checks and builds a new room.
+    pub fn room_content(&self, group: &GroupId, name: &str) -> Result<Content, NodeError> {
+        if self.rooms(group)?.iter().any(|r| r.name == name.trim()) {
+            return Err(NodeError::InvalidInput(format!(
+                "a room named {name:?} already exists"
+            )));
+        }
+        Ok(Content::Room(Room {
+            name: name.trim().to_string(),
+        }))
+    }
+
+    /// Builds a chat line for a room (id or name).
+    pub fn chat_content(
+        &self,
+        group: &GroupId,
+        room: &str,
+        text: String,
+    ) -> Result<Content, NodeError> {
+        Ok(Content::Chat(Chat {
+            room: self.resolve_room(group, room)?,
+            text,
+        }))
+    }
+
+    /// The last `limit` visible lines of a room, oldest first.
+    pub fn chat_history(
+        &self,
+        group: &GroupId,
+        room: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedItem>, NodeError> {
+        let room = self.resolve_room(group, room)?;
+        let mut lines = Vec::new();
+        for stored in self.store().chats(&room, limit.min(MAX_FEED_LIMIT))? {
+            if !self.hidden_or_muted(&stored.signed.message)? {
+                lines.extend(self.item(&stored, None)?);
+            }
+        }
+        Ok(lines)
+    }
+
+    /// A newly accepted message as a live chat line of `room`, if it is one and visible.
+    pub fn live_chat_line(
+        &self,
+        signed: &SignedMessage,
+        room: &MessageId,
+    ) -> Result<Option<FeedItem>, NodeError> {
+        match &signed.message.content {
+            Content::Chat(c) if c.room == *room => {}
+            _ => return Ok(None),
+        }
+        let Some(stored) = self.store().message(&signed.message.id)? else {
+            return Ok(None);
+        };
+        if self.hidden_or_muted(&stored.signed.message)? {
+            return Ok(None);
+        }
+        self.item(&stored, None)
+    }
+}

@@ -1,0 +1,436 @@
+use std::time::Duration;
+
+use anyhow::{ensure, Context, Result};
+use cove_crypto::{seal, Invite};
+use cove_node::control::Request;
+use cove_node::message::{sign, Ban, Content};
+use cove_node::outsider::Outsider;
+use cove_node::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
+use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
+
+const INVITE_TTL: Duration = Duration::from_secs(600);
+
+/// ant founds "club"; bat and cat join; all three are connected.
+async fn club() -> Result<(TestNode, TestNode, TestNode, String, String)> {
+    let ant = TestNode::start("ant").await?;
+    let bat = TestNode::start("bat").await?;
+    let cat = TestNode::start("cat").await?;
+    let group = ant.create_group("club").await?.to_string();
+    let invite = ant.invite(&group, INVITE_TTL).await?;
+    bat.join(&invite).await?;
+    cat.join(&invite).await?;
+    for node in [&ant, &bat, &cat] {
+        wait_for_peers(node, 2).await?;
+    }
+    Ok((ant, bat, cat, group, invite))
+}
+
+async fn show(node: &TestNode, id: &str) -> Result<FeedItem> {
+    Ok(node.api_as(Request::Show { id: id.into() }).await?)
+}
+
+/// Waits until `check` holds for what `node` shows of message `id`.
+async fn wait_shown(
+    node: &TestNode,
+    id: &str,
+    what: &str,
+    check: impl Fn(&FeedItem) -> bool,
+) -> Result<FeedItem> {
+    let last = std::sync::Mutex::new(None);
+    let result = eventually(&format!("{} to show {what}", node.name), || async {
+        let shown = show(node, id).await;
+        let found = shown.as_ref().ok().filter(|item| check(item)).cloned();
+        *last.lock().unwrap() = Some(format!("{shown:?}"));
+        Ok(found)
+    })
+    .await;
+    result.with_context(|| {
+        format!(
+            "last seen: {}",
+            last.lock().unwrap().clone().unwrap_or_default()
+        )
+    })
+}
+
+async fn id_of(value: serde_json::Value) -> Result<String> {
+    value.as_str().map(str::to_string).context("expected an id")
+}
+
+async fn ranked(node: &TestNode, group: &str, order: Order) -> Result<Vec<FeedItem>> {
+    Ok(node
+        .api_as(Request::Ranked {
+            group: Some(group.into()),
+            order,
+            window_secs: None,
+            limit: 50,
+            explain: true,
+        })
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result<()> {
+    // Scenario: three members. bat renames itself; ant posts; bat replies, cat replies to
+    // bat; bat recommends the post twice, cat recommends and withdraws; ant edits the post;
+    // cat deletes its reply.
+    // Assert: on every node: bat's latest nickname; a thread of depth 2; one recommendation
+    // (bat's), marked as mine only for bat; the edited text; cat's reply gone.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (ant, bat, cat, group, _) = club().await?;
+        bat.set_profile(&group, "bat", None).await?;
+        bat.set_profile(&group, "batty", Some("likes caves".into()))
+            .await?;
+        let bat_key = bat.groups().await?[0].me.clone();
+        for node in [&ant, &cat] {
+            eventually(
+                &format!("{} to see bat's new nickname", node.name),
+                || async {
+                    // Until bat's first profile arrives, the lookup is an error.
+                    let profiles: Vec<ProfileInfo> = node
+                        .api_as(Request::Profiles {
+                            member: Some(bat_key.clone()),
+                        })
+                        .await
+                        .unwrap_or_default();
+                    let nickname = profiles.first().and_then(|p| p.nickname.as_deref());
+                    Ok((nickname == Some("batty")).then_some(()))
+                },
+            )
+            .await?;
+        }
+
+        let post = ant
+            .post(&group, Some("Book".into()), "Dune?")
+            .await?
+            .to_string();
+        wait_for_feed(&bat, &group, 1).await?;
+        let r1 = id_of(
+            bat.api(Request::Reply {
+                to: post.clone(),
+                text: "yes".into(),
+            })
+            .await?,
+        )
+        .await?;
+        wait_shown(&cat, &r1, "bat's reply", |_| true).await?;
+        let r2 = id_of(
+            cat.api(Request::Reply {
+                to: r1.clone(),
+                text: "no".into(),
+            })
+            .await?,
+        )
+        .await?;
+        for node in [&ant, &bat, &cat] {
+            let thread = eventually(&format!("{} to see the thread", node.name), || async {
+                let thread: Thread = node.api_as(Request::Thread { id: post.clone() }).await?;
+                Ok((thread.replies.len() == 2).then_some(thread))
+            })
+            .await?;
+            assert_eq!(thread.replies[0].item.id, r1);
+            assert_eq!((thread.replies[0].depth, thread.replies[1].depth), (1, 2));
+            assert_eq!(thread.replies[1].item.parent.as_deref(), Some(r1.as_str()));
+        }
+
+        bat.api(Request::Recommend {
+            id: post.clone(),
+            undo: false,
+        })
+        .await?;
+        bat.api(Request::Recommend {
+            id: post.clone(),
+            undo: false,
+        })
+        .await?;
+        cat.api(Request::Recommend {
+            id: post.clone(),
+            undo: false,
+        })
+        .await?;
+        wait_shown(&cat, &post, "cat's recommendation", |i| i.recommended_by_me).await?;
+        cat.api(Request::Recommend {
+            id: post.clone(),
+            undo: true,
+        })
+        .await?;
+        ant.api(Request::Edit {
+            id: post.clone(),
+            title: None,
+            text: "Dune, this month".into(),
+        })
+        .await?;
+        cat.api(Request::Delete { id: r2.clone() }).await?;
+        for node in [&ant, &bat, &cat] {
+            let item = wait_shown(node, &post, "one recommendation and the edit", |i| {
+                i.recommendations == 1 && i.text == "Dune, this month"
+            })
+            .await?;
+            assert!(item.edited);
+            assert_eq!(item.title.as_deref(), Some("Book"));
+            assert_eq!(item.recommended_by_me, node.name == "bat", "{}", node.name);
+            eventually(&format!("{} to drop cat's reply", node.name), || async {
+                let thread: Thread = node.api_as(Request::Thread { id: post.clone() }).await?;
+                Ok((thread.replies.len() == 1).then_some(()))
+            })
+            .await?;
+        }
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
+    // Scenario: ant posts p1, p2, p3 in that order; bat and cat recommend p2; bat recommends p3.
+    // Assert: new = p3 p2 p1; top = p2 p3 p1; hot = p2 p3 p1; the same on every node, and
+    // each list's explained scores never increase down the list.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (ant, bat, cat, group, _) = club().await?;
+        let mut posts = Vec::new();
+        for text in ["p1", "p2", "p3"] {
+            posts.push(ant.post(&group, None, text).await?.to_string());
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        for node in [&bat, &cat] {
+            wait_for_feed(node, &group, 3).await?;
+        }
+        for (node, target) in [(&bat, 1), (&cat, 1), (&bat, 2)] {
+            node.api(Request::Recommend {
+                id: posts[target].clone(),
+                undo: false,
+            })
+            .await?;
+        }
+        let texts = |items: &[FeedItem]| items.iter().map(|i| i.text.clone()).collect::<Vec<_>>();
+        for node in [&ant, &bat, &cat] {
+            wait_shown(node, &posts[1], "p2's two recommendations", |i| {
+                i.recommendations == 2
+            })
+            .await?;
+            wait_shown(node, &posts[2], "p3's recommendation", |i| {
+                i.recommendations == 1
+            })
+            .await?;
+            for (order, expected) in [
+                (Order::New, ["p3", "p2", "p1"]),
+                (Order::Top, ["p2", "p3", "p1"]),
+                (Order::Hot, ["p2", "p3", "p1"]),
+            ] {
+                let items = ranked(node, &group, order).await?;
+                assert_eq!(texts(&items), expected, "{} {order:?}", node.name);
+                let scores: Vec<u64> = items
+                    .iter()
+                    .map(|i| i.explain.as_ref().map(|e| e.score).unwrap_or(0))
+                    .collect();
+                ensure!(
+                    scores.windows(2).all(|w| w[0] >= w[1]),
+                    "{order:?} scores {scores:?} out of order"
+                );
+            }
+        }
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bans_removals_and_mutes() -> Result<()> {
+    // Scenario: ant (founder, admin) bans cat, then removes a post of bat's; a forged "ban"
+    // of bat signed by cat's pseudonym (not an admin) is injected; bat mutes ant.
+    // Assert: cat's later posts reach nobody; the removed post disappears everywhere; the
+    // forged ban is rejected (counted as not_admin) and bat can still post; the mute hides
+    // ant's posts for bat only.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (ant, bat, cat, group, invite) = club().await?;
+        let cat_key = cat.groups().await?[0].me.clone();
+        let bat_key = bat.groups().await?[0].me.clone();
+        // Non-admins are refused locally with a clear error.
+        let err = bat
+            .api(Request::AdminBan {
+                group: Some(group.clone()),
+                member: cat_key.clone(),
+                undo: false,
+            })
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("not an admin"), "{err}");
+
+        ant.api(Request::AdminBan {
+            group: Some(group.clone()),
+            member: cat_key.clone(),
+            undo: false,
+        })
+        .await?;
+        for node in [&bat, &cat] {
+            eventually(&format!("{} to learn the ban", node.name), || async {
+                let info: ModerationInfo = node.api_as(Request::AdminList { group: None }).await?;
+                Ok((info.banned.iter().any(|(k, _)| *k == cat_key)).then_some(()))
+            })
+            .await?;
+        }
+        let before = ant
+            .status()
+            .await?
+            .rejected
+            .get("banned_author")
+            .copied()
+            .unwrap_or(0);
+        cat.post(&group, None, "am I still here?").await?;
+        eventually("ant to refuse the banned author's post", || async {
+            let now = ant
+                .status()
+                .await?
+                .rejected
+                .get("banned_author")
+                .copied()
+                .unwrap_or(0);
+            Ok((now > before).then_some(()))
+        })
+        .await?;
+        for node in [&ant, &bat] {
+            assert!(
+                node.feed(&group, 50)
+                    .await?
+                    .iter()
+                    .all(|i| i.text != "am I still here?"),
+                "{}",
+                node.name
+            );
+        }
+
+        // A ban signed by a non-admin, well formed and sealed with the group key.
+        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
+        let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
+        let cat_pseudonym = cat_seed.pseudonym(&secret.id());
+        let forged = sign(
+            &cat_pseudonym,
+            &secret.id(),
+            cove_node::node::now_ms(),
+            Content::Ban(Ban {
+                member: bat_key.parse()?,
+                active: true,
+            }),
+        )?;
+        let envelope = seal(&secret.content_key(0), &secret.topic(), 0, &forged.bytes);
+        let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
+        let outsider = Outsider::start(&secret.topic(), ant_addr).await?;
+        eventually("the forged ban to be rejected", || async {
+            outsider.publish(&secret.topic(), envelope.clone()).await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok((ant
+                .status()
+                .await?
+                .rejected
+                .get("not_admin")
+                .copied()
+                .unwrap_or(0)
+                >= 1)
+                .then_some(()))
+        })
+        .await?;
+        let post = bat.post(&group, None, "still allowed").await?.to_string();
+        wait_shown(&ant, &post, "bat's post after the forged ban", |_| true).await?;
+
+        ant.api(Request::AdminRemove { id: post.clone() }).await?;
+        for node in [&ant, &bat, &cat] {
+            eventually(
+                &format!("{} to drop the removed post", node.name),
+                || async { Ok(show(node, &post).await.is_err().then_some(())) },
+            )
+            .await?;
+        }
+
+        let ant_post = ant.post(&group, None, "from ant").await?.to_string();
+        wait_shown(&bat, &ant_post, "ant's post", |_| true).await?;
+        let ant_key = ant.groups().await?[0].me.clone();
+        bat.api(Request::Mute {
+            group: None,
+            member: ant_key,
+            undo: false,
+        })
+        .await?;
+        assert!(
+            bat.feed(&group, 50).await?.iter().all(|i| i.id != ant_post),
+            "muted for bat"
+        );
+        wait_shown(&cat, &ant_post, "ant's post (cat did not mute)", |_| true).await?;
+        outsider.shutdown().await?;
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_social_input_is_refused_and_changes_nothing() -> Result<()> {
+    // Scenario: bat tries to recommend an unknown id, edit ant's post, set a 65-byte nickname
+    // and talk in a room that does not exist.
+    // Assert: each is a clear error and bat's store holds the same messages as before.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let bat = TestNode::start("bat").await?;
+        let group = ant.create_group("club").await?.to_string();
+        bat.join(&ant.invite(&group, INVITE_TTL).await?).await?;
+        let post = ant.post(&group, None, "mine").await?.to_string();
+        wait_for_feed(&bat, &group, 1).await?;
+        let count = || async { Ok::<_, anyhow::Error>(bat.groups().await?[0].messages) };
+        let before = count().await?;
+        let unknown = "ab".repeat(32);
+        let attempts = [
+            (
+                bat.api(Request::Recommend {
+                    id: unknown,
+                    undo: false,
+                })
+                .await,
+                "unknown message",
+            ),
+            (
+                bat.api(Request::Edit {
+                    id: post.clone(),
+                    title: None,
+                    text: "hacked".into(),
+                })
+                .await,
+                "not yours",
+            ),
+            (
+                bat.set_profile(&group, &"n".repeat(65), None)
+                    .await
+                    .map(|_| serde_json::Value::Null),
+                "longer than the limit",
+            ),
+            (
+                bat.api(Request::Say {
+                    group: None,
+                    room: "lobby".into(),
+                    text: "hi".into(),
+                })
+                .await,
+                "unknown room",
+            ),
+        ];
+        for (result, expected) in attempts {
+            let err = result.expect_err(expected);
+            assert!(err.to_string().contains(expected), "{err}");
+            assert!(err.is_user_error(), "{err}");
+        }
+        assert_eq!(count().await?, before, "nothing was stored");
+        ant.shutdown().await?;
+        bat.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
