@@ -135,6 +135,24 @@ pub(crate) enum Command {
     /// Moderation (admins): ban, remove, list.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Advertiser identity: a key of its own, separate from any member pseudonym.
+    #[command(subcommand)]
+    Advertiser(AdvertiserCommand),
+    /// Ads: publish (advertisers) or show one.
+    #[command(subcommand)]
+    Ad(AdCommand),
+    /// Live ads that match your interests (matched on this device only).
+    Ads {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Say why each ad matched.
+        #[arg(long)]
+        explain: bool,
+    },
+    /// Your private interests, used to match ads here; never sent anywhere.
+    #[command(subcommand)]
+    Interests(InterestsCommand),
     /// Hide a pseudonym's messages from your own views (local only).
     Mute {
         /// Pseudonym (hex public key).
@@ -256,6 +274,128 @@ pub(crate) enum AdminCommand {
         #[arg(long, short)]
         group: Option<String>,
     },
+    /// Authorise an advertiser key to publish ads.
+    GrantAdvertiser {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// The advertiser's key (from `cove advertiser init`).
+        #[arg(long)]
+        key: String,
+        /// Display name shown with its ads.
+        #[arg(long)]
+        name: String,
+        /// Valid from (RFC 3339 time, or a duration from now such as 0s); default now.
+        #[arg(long)]
+        from: Option<String>,
+        /// Valid until (RFC 3339 time such as 2027-01-01T00:00:00Z, or a duration from now such as 30d).
+        #[arg(long)]
+        until: String,
+        /// Most ads per UTC day.
+        #[arg(long)]
+        daily_quota: u32,
+        /// Targeting keys the advertiser may use (comma separated or repeated), e.g. interest:coffee.
+        #[arg(long, value_delimiter = ',')]
+        allow_targeting: Vec<String>,
+    },
+    /// Revoke a grant (by grant id) or every grant of an advertiser key.
+    RevokeAdvertiser {
+        /// Grant id or advertiser key.
+        grant_or_key: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// List advertiser grants.
+    Grants {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdvertiserCommand {
+    /// Create this node's advertiser key; prints the key to give to a group admin.
+    Init,
+    /// Publish your advertiser profile in a group (needs a grant there).
+    Profile {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Business name.
+        #[arg(long)]
+        name: String,
+        /// Name of the place.
+        #[arg(long)]
+        place: String,
+        /// Street address.
+        #[arg(long)]
+        address: String,
+        /// Latitude.
+        #[arg(long, allow_hyphen_values = true)]
+        lat: Option<f64>,
+        /// Longitude.
+        #[arg(long, allow_hyphen_values = true)]
+        lon: Option<f64>,
+        /// Contact (phone, web, e-mail).
+        #[arg(long)]
+        contact: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AdCommand {
+    /// Publish an ad under your live grant (signed with your advertiser key).
+    Publish {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Title.
+        #[arg(long)]
+        title: String,
+        /// Body.
+        #[arg(long)]
+        body: String,
+        /// Who it is for: a key, any(..), all(..), e.g. `any(interest:coffee,area:gangnam)`. Default: everyone.
+        #[arg(long)]
+        target: Option<String>,
+        /// Offer: name of the place to redeem it.
+        #[arg(long, requires = "offer_until")]
+        offer_place: Option<String>,
+        /// Offer: address of that place.
+        #[arg(long, requires = "offer_place")]
+        offer_address: Option<String>,
+        /// Offer: coupon code.
+        #[arg(long, requires = "offer_place")]
+        coupon: Option<String>,
+        /// Offer valid until (RFC 3339 time or a duration from now such as 7d).
+        #[arg(long, requires = "offer_place")]
+        offer_until: Option<String>,
+    },
+    /// Show one ad with its offer (place and coupon); expired offers are hidden.
+    Show {
+        /// Ad id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum InterestsCommand {
+    /// Add interests, e.g. interest:coffee area:gangnam.
+    Add {
+        /// Keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// Remove interests.
+    Remove {
+        /// Keys.
+        #[arg(required = true)]
+        keys: Vec<String>,
+    },
+    /// List your interests.
+    List,
 }
 
 #[derive(Debug, Subcommand)]

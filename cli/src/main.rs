@@ -20,8 +20,11 @@ use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, S
 use serde_json::{json, Value};
 
 use crate::args::{
-    AdminCommand, Cli, Command, GroupCommand, Order, ProfileCommand, RoomCommand, UpArgs,
+    AdCommand, AdminCommand, AdvertiserCommand, Cli, Command, GroupCommand, InterestsCommand,
+    Order, ProfileCommand, RoomCommand, UpArgs,
 };
+use cove_node::ads::{AdView, GrantView};
+use cove_node::message::{Advertiser, Offer, Place, Targeting};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -235,6 +238,145 @@ async fn run(cli: Cli) -> Result<()> {
                 serde_json::from_value(request(&data_dir, &Request::AdminList { group }).await?)?;
             out.moderation(&info);
         }
+        Command::Advertiser(AdvertiserCommand::Init) => {
+            let key = cove_node::data_dir::DataDir::new(&data_dir).init_advertiser()?;
+            out.created(
+                "advertiser_key",
+                &key.public().to_string(),
+                "advertiser key (give it to a group admin)",
+            );
+        }
+        Command::Advertiser(AdvertiserCommand::Profile {
+            group,
+            name,
+            place,
+            address,
+            lat,
+            lon,
+            contact,
+        }) => {
+            let profile = Advertiser {
+                name,
+                place: Place {
+                    name: place,
+                    address,
+                    lat,
+                    lon,
+                },
+                contact,
+            };
+            let id = request(&data_dir, &Request::AdvertiserProfile { group, profile }).await?;
+            out.created("id", &id_of(id)?, "advertiser profile published");
+        }
+        Command::Admin(AdminCommand::GrantAdvertiser {
+            group,
+            key,
+            name,
+            from,
+            until,
+            daily_quota,
+            allow_targeting,
+        }) => {
+            let not_before = from.as_deref().map(parse_when).transpose()?;
+            let not_after = parse_when(&until)?;
+            let grant = Request::GrantAdvertiser {
+                group,
+                key,
+                name,
+                not_before,
+                not_after,
+                daily_quota,
+                targeting: allow_targeting,
+            };
+            let id = request(&data_dir, &grant).await?;
+            out.created("grant", &id_of(id)?, "advertiser granted");
+        }
+        Command::Admin(AdminCommand::RevokeAdvertiser {
+            grant_or_key,
+            group,
+        }) => {
+            let ids = request(
+                &data_dir,
+                &Request::RevokeAdvertiser {
+                    group,
+                    grant_or_key,
+                },
+            )
+            .await?;
+            let ids: Vec<String> = serde_json::from_value(ids)?;
+            out.created("revocations", &ids.join(","), "revoked");
+        }
+        Command::Admin(AdminCommand::Grants { group }) => {
+            let grants: Vec<GrantView> =
+                serde_json::from_value(request(&data_dir, &Request::Grants { group }).await?)?;
+            out.grants(&grants);
+        }
+        Command::Ad(AdCommand::Publish {
+            group,
+            title,
+            body,
+            target,
+            offer_place,
+            offer_address,
+            coupon,
+            offer_until,
+        }) => {
+            let targeting = target.as_deref().map(parse_targeting).transpose()?;
+            let offer = match (offer_place, offer_until) {
+                (Some(name), Some(until)) => Some(Offer {
+                    place: Place {
+                        name,
+                        address: offer_address.unwrap_or_default(),
+                        lat: None,
+                        lon: None,
+                    },
+                    coupon,
+                    valid_until: parse_when(&until)?,
+                }),
+                _ => None,
+            };
+            let id = request(
+                &data_dir,
+                &Request::AdPublish {
+                    group,
+                    title,
+                    body,
+                    targeting,
+                    offer,
+                },
+            )
+            .await?;
+            out.created("id", &id_of(id)?, "ad published");
+        }
+        Command::Ad(AdCommand::Show { id }) => {
+            let ad: AdView =
+                serde_json::from_value(request(&data_dir, &Request::AdShow { id }).await?)?;
+            out.ads(std::slice::from_ref(&ad), true);
+        }
+        Command::Ads { group, explain } => {
+            let ads: Vec<AdView> =
+                serde_json::from_value(request(&data_dir, &Request::Ads { group }).await?)?;
+            out.ads(&ads, explain);
+        }
+        Command::Interests(command) => {
+            let (add, remove) = match command {
+                InterestsCommand::Add { keys } => (keys, vec![]),
+                InterestsCommand::Remove { keys } => (vec![], keys),
+                InterestsCommand::List => (vec![], vec![]),
+            };
+            let list: Vec<String> = serde_json::from_value(
+                request(&data_dir, &Request::Interests { add, remove }).await?,
+            )?;
+            if out.json {
+                out.print_json(&json!(list));
+            } else if list.is_empty() {
+                println!(
+                    "no interests (they stay on this device): `cove interests add interest:coffee`"
+                );
+            } else {
+                println!("{}", list.join("\n"));
+            }
+        }
         Command::Mute { member, group } => {
             request(
                 &data_dir,
@@ -427,6 +569,87 @@ async fn chat(
     let (watched, ()) = tokio::join!(watcher, sender);
     watched?;
     Ok(())
+}
+
+/// A point in time as unix ms: an RFC 3339 time, or a duration from now (`30d`, `0s`).
+fn parse_when(text: &str) -> Result<u64, NodeError> {
+    if let Ok(duration) = humantime::parse_duration(text) {
+        return Ok(cove_node::node::now_ms() + duration.as_millis() as u64);
+    }
+    humantime::parse_rfc3339_weak(text)
+        .map_err(|e| NodeError::InvalidInput(format!("{text:?} is neither a duration (30d) nor an RFC 3339 time (2027-01-01T00:00:00Z): {e}")))
+        .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
+}
+
+/// `interest:coffee`, `any(a,b)`, `all(a,any(b,c))`, `all()` (everyone).
+fn parse_targeting(text: &str) -> Result<Targeting, NodeError> {
+    fn expr(input: &str) -> Result<(Targeting, &str), String> {
+        let input = input.trim_start();
+        for (op, is_any) in [("any(", true), ("all(", false)] {
+            if let Some(mut rest) = input.strip_prefix(op) {
+                let mut items = Vec::new();
+                rest = rest.trim_start();
+                if let Some(after) = rest.strip_prefix(')') {
+                    let t = if is_any {
+                        Targeting {
+                            any: Some(items),
+                            ..Default::default()
+                        }
+                    } else {
+                        Targeting {
+                            all: Some(items),
+                            ..Default::default()
+                        }
+                    };
+                    return Ok((t, after));
+                }
+                loop {
+                    let (item, after) = expr(rest)?;
+                    items.push(item);
+                    let after = after.trim_start();
+                    if let Some(after) = after.strip_prefix(',') {
+                        rest = after;
+                    } else if let Some(after) = after.strip_prefix(')') {
+                        let t = if is_any {
+                            Targeting {
+                                any: Some(items),
+                                ..Default::default()
+                            }
+                        } else {
+                            Targeting {
+                                all: Some(items),
+                                ..Default::default()
+                            }
+                        };
+                        return Ok((t, after));
+                    } else {
+                        return Err(format!("expected ',' or ')' at {after:?}"));
+                    }
+                }
+            }
+        }
+        let end = input.find([',', ')', '(']).unwrap_or(input.len());
+        let key = input[..end].trim();
+        if key.is_empty() {
+            return Err(format!("expected a targeting key at {input:?}"));
+        }
+        Ok((
+            Targeting {
+                key: Some(key.to_string()),
+                ..Default::default()
+            },
+            &input[end..],
+        ))
+    }
+    match expr(text) {
+        Ok((targeting, rest)) if rest.trim().is_empty() => Ok(targeting),
+        Ok((_, rest)) => Err(NodeError::InvalidInput(format!(
+            "--target: unexpected {rest:?}"
+        ))),
+        Err(e) => Err(NodeError::InvalidInput(format!(
+            "--target: {e} (expected e.g. any(interest:coffee,area:gangnam))"
+        ))),
+    }
 }
 
 fn short_peer(peer: &str) -> &str {
@@ -631,6 +854,69 @@ impl Output {
             );
             if let Some(bio) = &p.bio {
                 println!("    {bio}");
+            }
+        }
+    }
+
+    fn grants(&self, grants: &[GrantView]) {
+        if self.json {
+            return self.print_json(&json!(grants));
+        }
+        if grants.is_empty() {
+            println!("no grants");
+        }
+        for g in grants {
+            let state = if g.revoked { "revoked" } else { "granted" };
+            println!(
+                "{}  {}  {state}  key {}  quota {}/day  until {}  targeting [{}]",
+                g.id,
+                g.grant.name,
+                g.grant.advertiser,
+                g.grant.daily_quota,
+                g.grant.not_after,
+                g.grant.targeting.join(", ")
+            );
+        }
+    }
+
+    fn ads(&self, ads: &[AdView], explain: bool) {
+        if self.json {
+            return self.print_json(&json!(ads));
+        }
+        if ads.is_empty() {
+            println!(
+                "no ads for you (ads match your interests, on this device only: `cove interests`)"
+            );
+        }
+        for ad in ads {
+            println!(
+                "[Ad · {}] {}  ({})",
+                ad.advertiser_name,
+                ad.title,
+                &ad.id[..12]
+            );
+            println!("    {}", ad.body);
+            if let Some(offer) = &ad.offer {
+                let coupon = offer
+                    .coupon
+                    .as_deref()
+                    .map(|c| format!(", coupon {c}"))
+                    .unwrap_or_default();
+                println!(
+                    "    offer at {} ({}){coupon}, valid until {}",
+                    offer.place.name, offer.place.address, offer.valid_until
+                );
+            }
+            if let Some(p) = &ad.profile {
+                println!("    {} · {} · {}", p.name, p.place.address, p.contact);
+            }
+            if explain {
+                let why = if ad.matched_keys.is_empty() {
+                    "targets everyone".to_string()
+                } else {
+                    format!("your interests {}", ad.matched_keys.join(", "))
+                };
+                println!("    matched: {why}");
             }
         }
     }

@@ -130,3 +130,39 @@ fn usage_errors_exit_with_the_usage_code() {
         .unwrap();
     assert_eq!(out.status.code(), Some(USAGE));
 }
+
+#[test]
+fn malformed_grants_and_ad_targeting_are_refused_before_reaching_the_node() {
+    // Scenario: no node runs; a grant with an unreadable --until, an ad with a broken --target.
+    // Assert: the usage exit code and a message that says what was expected.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let grant = [
+        "admin",
+        "grant-advertiser",
+        "--key",
+        "k",
+        "--name",
+        "Shop",
+        "--until",
+        "someday",
+        "--daily-quota",
+        "1",
+    ];
+    let out = cove(dir.path(), &grant).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(stderr(&out).contains("RFC 3339"), "{}", stderr(&out));
+    let ad = [
+        "ad",
+        "publish",
+        "--title",
+        "t",
+        "--body",
+        "b",
+        "--target",
+        "any(interest:coffee,",
+    ];
+    let out = cove(dir.path(), &ad).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--target"), "{}", stderr(&out));
+}

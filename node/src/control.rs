@@ -219,6 +219,76 @@ pub enum Request {
         #[serde(default)]
         undo: bool,
     },
+    /// Admin: authorise an advertiser key.
+    GrantAdvertiser {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Advertiser key (hex).
+        key: String,
+        /// Display name.
+        name: String,
+        /// Window start, unix ms (absent: now).
+        not_before: Option<u64>,
+        /// Window end, unix ms.
+        not_after: u64,
+        /// Most ads per UTC day.
+        daily_quota: u32,
+        /// Allowed targeting keys.
+        targeting: Vec<String>,
+    },
+    /// Admin: revoke one grant (by id) or every grant of an advertiser key.
+    RevokeAdvertiser {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Grant id or advertiser key.
+        grant_or_key: String,
+    },
+    /// Grants of a group.
+    Grants {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
+    /// Advertiser: publish a profile (signed with the advertiser key).
+    AdvertiserProfile {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// The profile.
+        profile: crate::message::Advertiser,
+    },
+    /// Advertiser: publish an ad under your live grant.
+    AdPublish {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Title.
+        title: String,
+        /// Body.
+        body: String,
+        /// Targeting (default: everyone).
+        #[serde(default)]
+        targeting: Option<crate::message::Targeting>,
+        /// Optional offer.
+        #[serde(default)]
+        offer: Option<crate::message::Offer>,
+    },
+    /// Live ads matching your interests.
+    Ads {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
+    /// One live ad with its offer.
+    AdShow {
+        /// Ad id.
+        id: String,
+    },
+    /// Add or remove private interests (never sent anywhere); returns the list.
+    Interests {
+        /// Keys to add.
+        #[serde(default)]
+        add: Vec<String>,
+        /// Keys to remove.
+        #[serde(default)]
+        remove: Vec<String>,
+    },
     /// Stop the node.
     Shutdown,
 }

@@ -91,6 +91,27 @@ pub enum Rejection {
     /// Refers to a message it cannot apply to.
     #[error("bad target: {0}")]
     BadTarget(String),
+    /// An ad or advertiser profile without a known grant.
+    #[error("no grant known for this advertiser")]
+    NoGrant,
+    /// An ad signed by another key than the one its grant names (e.g. a member pseudonym).
+    #[error("signed by a key the grant does not name")]
+    NotAdvertiser,
+    /// Created before its grant's window.
+    #[error("created before the grant's validity window")]
+    GrantNotYetValid,
+    /// Created after its grant's window.
+    #[error("created after the grant expired")]
+    GrantExpired,
+    /// Its grant was revoked.
+    #[error("the grant was revoked")]
+    GrantRevoked,
+    /// Uses a targeting key the grant does not allow.
+    #[error("targeting key {0:?} is not allowed by the grant")]
+    TargetingNotAllowed(String),
+    /// Beyond the grant's daily quota for its UTC day.
+    #[error("over the daily quota of {0} ads")]
+    OverQuota(u32),
     /// Created before the retention window: this node no longer keeps such messages.
     #[error("older than the retention window")]
     Expired,
@@ -122,6 +143,13 @@ impl Rejection {
             Rejection::BannedAuthor => "banned_author",
             Rejection::NotAuthor => "not_author",
             Rejection::BadTarget(_) => "bad_target",
+            Rejection::NoGrant => "no_grant",
+            Rejection::NotAdvertiser => "not_advertiser",
+            Rejection::GrantNotYetValid => "grant_not_yet_valid",
+            Rejection::GrantExpired => "grant_expired",
+            Rejection::GrantRevoked => "grant_revoked",
+            Rejection::TargetingNotAllowed(_) => "targeting_not_allowed",
+            Rejection::OverQuota(_) => "over_quota",
             Rejection::Expired => "expired",
             Rejection::Duplicate => "duplicate",
             Rejection::StoreFailed => "store_failed",
@@ -142,6 +170,8 @@ impl Rejection {
                 | Rejection::BannedAuthor
                 | Rejection::NotAuthor
                 | Rejection::BadTarget(_)
+                | Rejection::NoGrant
+                | Rejection::GrantRevoked
         )
     }
 }
@@ -389,8 +419,23 @@ impl Core {
         content: Content,
         now_ms: u64,
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
+        self.compose_as(group, None, content, now_ms)
+    }
+
+    /// Like [`Core::compose`], signed by `signer` (the advertiser key) instead of this
+    /// member's pseudonym when given. The message passes the same rules as a received one
+    /// before it is stored, so a node never publishes what others would refuse.
+    pub fn compose_as(
+        &mut self,
+        group: &GroupId,
+        signer: Option<&Pseudonym>,
+        content: Content,
+        now_ms: u64,
+    ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         let g = self.group_or_err(group)?;
-        let signed = sign(&g.me, group, now_ms, content)?;
+        let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
+        check_authority(g, &self.store, &signed.message)
+            .map_err(|r| NodeError::InvalidInput(format!("the group would refuse this: {r}")))?;
         let envelope = seal(
             &g.secret.content_key(CURRENT_EPOCH),
             &g.topic,
@@ -612,6 +657,63 @@ fn check_rules(
     Ok(())
 }
 
+/// An ad is valid when its grant is known, names the ad's signer, covers its `created_at`, is
+/// not revoked, allows every targeting key it uses, and the ad is among the first
+/// `daily_quota` ads of that grant on its UTC day, ordered by `(created_at, id)`.
+fn check_ad(
+    group: &Group,
+    store: &Store,
+    msg: &crate::message::Message,
+    ad: &crate::message::Ad,
+) -> Result<(), Rejection> {
+    let grant = store
+        .message(&ad.grant)
+        .map_err(|_| Rejection::StoreFailed)?
+        .ok_or(Rejection::NoGrant)?;
+    let grant_msg = grant.signed.message;
+    let Content::Grant(grant) = grant_msg.content else {
+        return Err(Rejection::BadTarget(format!(
+            "an ad's grant is a {}",
+            grant_msg.content.kind()
+        )));
+    };
+    if grant_msg.group != group.id {
+        return Err(Rejection::BadTarget(
+            "the grant belongs to another group".into(),
+        ));
+    }
+    if grant.advertiser != msg.author {
+        return Err(Rejection::NotAdvertiser);
+    }
+    if msg.created_at < grant.not_before {
+        return Err(Rejection::GrantNotYetValid);
+    }
+    if msg.created_at > grant.not_after {
+        return Err(Rejection::GrantExpired);
+    }
+    if store
+        .revoked(&grant_msg.id)
+        .map_err(|_| Rejection::StoreFailed)?
+    {
+        return Err(Rejection::GrantRevoked);
+    }
+    if let Some(key) = ad
+        .targeting
+        .keys()
+        .into_iter()
+        .find(|k| !grant.targeting.iter().any(|g| g == k))
+    {
+        return Err(Rejection::TargetingNotAllowed(key.to_string()));
+    }
+    let rank = store
+        .ad_rank(&grant_msg.id, msg.created_at, &msg.id)
+        .map_err(|_| Rejection::StoreFailed)?;
+    if rank >= u64::from(grant.daily_quota) {
+        return Err(Rejection::OverQuota(grant.daily_quota));
+    }
+    Ok(())
+}
+
 /// Rules that depend on the group's state: admin rights, bans, and what a message may refer
 /// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
 /// message does to its target is checked again when the target is shown.
@@ -637,6 +739,22 @@ pub(crate) fn check_authority(
             return Err(Rejection::BadTarget("the founder cannot be banned".into()));
         }
     }
+    match &msg.content {
+        Content::Ad(ad) => return check_ad(group, store, msg, ad),
+        Content::Advertiser(_) => {
+            let granted = store
+                .grants(&group.id)
+                .map_err(|_| Rejection::StoreFailed)?
+                .iter()
+                .any(|g| matches!(&g.signed.message.content, Content::Grant(grant) if grant.advertiser == msg.author));
+            return if granted {
+                Ok(())
+            } else {
+                Err(Rejection::NoGrant)
+            };
+        }
+        _ => {}
+    }
     let Some(target_id) = msg.content.target() else {
         return Ok(());
     };
@@ -658,6 +776,7 @@ pub(crate) fn check_authority(
         Content::Edit(_) | Content::Delete(_) => &["post", "reply", "chat"],
         Content::Remove(_) => &["post", "reply", "chat", "room", "profile"],
         Content::Chat(_) => &["room"],
+        Content::Revoke(_) => &["grant"],
         _ => &[],
     };
     if !allowed.contains(&kind) {

@@ -4,6 +4,7 @@
 //! DATA_DIR/            0700
 //!   seed               0600  32 raw bytes: the member's master seed (all pseudonyms derive from it)
 //!   peer.key           0600  libp2p keypair (protobuf encoding): the transport identity only
+//!   advertiser.key     0600  32 raw bytes, only for advertisers (`cove advertiser init`)
 //!   store/                   sled database
 //!   control.sock       0600  control channel of the running node
 //! ```
@@ -16,7 +17,7 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use cove_crypto::MasterSeed;
+use cove_crypto::{MasterSeed, Pseudonym};
 use cove_gossip::Keypair;
 
 use crate::error::NodeError;
@@ -56,6 +57,46 @@ impl DataDir {
     /// The control socket of the running node.
     pub fn socket_path(&self) -> PathBuf {
         self.root.join("control.sock")
+    }
+
+    /// The advertiser secret key file.
+    pub fn advertiser_key_path(&self) -> PathBuf {
+        self.root.join("advertiser.key")
+    }
+
+    /// Creates this node's advertiser key (refuses to overwrite one) and returns it. The key
+    /// is random, not derived from the member seed: nothing links the advertiser to a member.
+    pub fn init_advertiser(&self) -> Result<Pseudonym, NodeError> {
+        self.create_root()?;
+        let path = self.advertiser_key_path();
+        if path.exists() {
+            return Err(NodeError::AlreadyInitialized(path.display().to_string()));
+        }
+        let secret: [u8; 32] = rand::random();
+        write_secret(&path, &secret)?;
+        Ok(Pseudonym::from_secret_bytes(secret))
+    }
+
+    /// The advertiser key, if `cove advertiser init` ran.
+    pub fn load_advertiser(&self) -> Result<Pseudonym, NodeError> {
+        let path = self.advertiser_key_path();
+        if !path.exists() {
+            return Err(NodeError::InvalidInput(format!(
+                "no advertiser key in {}: run `cove advertiser init` first",
+                self.root.display()
+            )));
+        }
+        let bytes = fs::read(&path).map_err(|e| NodeError::io(&path, e))?;
+        let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+            NodeError::io(
+                &path,
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "advertiser key is not 32 bytes",
+                ),
+            )
+        })?;
+        Ok(Pseudonym::from_secret_bytes(secret))
     }
 
     /// Whether `init` has run.

@@ -9,6 +9,7 @@
 //! - [`store`]: sled trees, persistent deduplication, feed indexes.
 //! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
 //! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
+//! - [`ads`]: advertiser grants, ads, on-device targeting and offers.
 //! - [`social`]: feeds ranked new/hot/top, threads, rooms and chat, profiles, moderation.
 //! - [`sync`]: history sync (membership proof, negentropy reconciliation, paged fetch).
 //! - [`control`]: the local control socket used by the `cove` CLI.
@@ -32,6 +33,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod ads;
 pub mod control;
 pub mod core;
 pub mod data_dir;

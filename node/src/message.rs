@@ -32,8 +32,17 @@ pub const MAX_ADMINS: usize = 64;
 /// Largest chat line, in bytes of UTF-8.
 pub const MAX_CHAT_BYTES: usize = 2048;
 /// Every kind this version knows, for error messages.
-pub const KINDS: &str =
-    "charter, profile, post, reply, edit, delete, room, chat, recommend, ban, remove";
+pub const KINDS: &str = "charter, profile, post, reply, edit, delete, room, chat, recommend, ban, remove, grant, revoke, advertiser, ad";
+/// Largest ad body, in bytes of UTF-8.
+pub const MAX_AD_BODY_BYTES: usize = 2048;
+/// Most targeting keys in a grant or an ad's targeting expression.
+pub const MAX_TARGETING_KEYS: usize = 32;
+/// Deepest nesting of an ad's targeting expression.
+pub const MAX_TARGETING_DEPTH: usize = 4;
+/// Longest targeting key, e.g. `interest:coffee`.
+pub const MAX_TARGETING_KEY_BYTES: usize = 64;
+/// Largest short field of ads and advertiser profiles (place name, address, contact, coupon).
+pub const MAX_FIELD_BYTES: usize = 256;
 
 /// The id of a message: SHA-256 of its body bytes (the bytes the author signed).
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -250,6 +259,150 @@ pub struct Ban {
     pub active: bool,
 }
 
+/// An admin's authorisation of an advertiser key to publish ads in the group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The advertiser's own key (not a member pseudonym).
+    #[serde(with = "key_bytes")]
+    pub advertiser: PublicKey,
+    /// Display name the admin approved.
+    pub name: String,
+    /// Ads must be created at or after this time (unix ms).
+    pub not_before: u64,
+    /// Ads must be created at or before this time (unix ms).
+    pub not_after: u64,
+    /// Most ads per UTC day (by the ads' `created_at`).
+    pub daily_quota: u32,
+    /// Targeting keys the advertiser may use, e.g. `interest:coffee`.
+    pub targeting: Vec<String>,
+}
+
+/// An admin's revocation of a grant: the advertiser's ads under it are hidden and new ones
+/// refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    /// The grant (its message id).
+    pub grant: MessageId,
+}
+
+/// A physical place, for advertiser profiles and offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// Name of the place.
+    pub name: String,
+    /// Street address.
+    pub address: String,
+    /// Latitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+impl Eq for Place {}
+
+/// An advertiser's public profile, signed by the advertiser key; the latest wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advertiser {
+    /// Display name.
+    pub name: String,
+    /// Where the business is.
+    pub place: Place,
+    /// How to reach it (phone, web, e-mail).
+    pub contact: String,
+}
+
+/// Which members an ad is for, matched on each member's own device against private interests:
+/// exactly one of `key`, `any`, `all`. `{"all": []}` matches everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Targeting {
+    /// Matches a member who has this interest key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Matches when any sub-expression matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any: Option<Vec<Targeting>>,
+    /// Matches when every sub-expression matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<Vec<Targeting>>,
+}
+
+impl Targeting {
+    /// Every key the expression uses.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.key.iter().map(String::as_str).collect();
+        for sub in self.any.iter().chain(self.all.iter()).flatten() {
+            out.extend(sub.keys());
+        }
+        out
+    }
+
+    /// Whether `interests` satisfy the expression; `matched` collects the keys that did.
+    pub fn matches(&self, interests: &[String], matched: &mut Vec<String>) -> bool {
+        if let Some(key) = &self.key {
+            let hit = interests.iter().any(|i| i == key);
+            if hit {
+                matched.push(key.clone());
+            }
+            return hit;
+        }
+        if let Some(any) = &self.any {
+            // Evaluate all, so the explanation lists every matching key.
+            let hits: Vec<bool> = any.iter().map(|t| t.matches(interests, matched)).collect();
+            return hits.into_iter().any(|h| h);
+        }
+        if let Some(all) = &self.all {
+            return all.iter().all(|t| t.matches(interests, matched));
+        }
+        false
+    }
+
+    fn check(&self, depth: usize) -> Result<(), String> {
+        let set = [self.key.is_some(), self.any.is_some(), self.all.is_some()];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return Err("each targeting node needs exactly one of key, any, all".into());
+        }
+        if depth > MAX_TARGETING_DEPTH {
+            return Err(format!(
+                "targeting is nested deeper than {MAX_TARGETING_DEPTH}"
+            ));
+        }
+        for sub in self.any.iter().chain(self.all.iter()).flatten() {
+            sub.check(depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// An online-to-offline offer attached to an ad.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Where to redeem it.
+    pub place: Place,
+    /// Coupon code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<String>,
+    /// Last moment the offer is valid (unix ms); expired offers are hidden.
+    pub valid_until: u64,
+}
+
+/// An ad, signed by an advertiser key under a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ad {
+    /// The grant that authorises it (its message id).
+    pub grant: MessageId,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Who it is for.
+    pub targeting: Targeting,
+    /// Optional offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Offer>,
+}
+
 /// What a message says; its CBOR form is the body's `content` map and its kind the `kind` text.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Content {
@@ -275,6 +428,14 @@ pub enum Content {
     Ban(Ban),
     /// `"remove"` (admins only): a message disappears for everyone.
     Remove(Target),
+    /// `"grant"` (admins only): authorises an advertiser.
+    Grant(Grant),
+    /// `"revoke"` (admins only): withdraws a grant.
+    Revoke(Revoke),
+    /// `"advertiser"`: an advertiser's profile, signed by the advertiser key.
+    Advertiser(Advertiser),
+    /// `"ad"`: signed by the advertiser key.
+    Ad(Ad),
 }
 
 impl Content {
@@ -292,6 +453,10 @@ impl Content {
             Content::Recommend(_) => "recommend",
             Content::Ban(_) => "ban",
             Content::Remove(_) => "remove",
+            Content::Grant(_) => "grant",
+            Content::Revoke(_) => "revoke",
+            Content::Advertiser(_) => "advertiser",
+            Content::Ad(_) => "ad",
         }
     }
 
@@ -303,13 +468,17 @@ impl Content {
             Content::Delete(t) | Content::Remove(t) => Some(t.target),
             Content::Chat(c) => Some(c.room),
             Content::Recommend(r) => Some(r.target),
+            Content::Revoke(r) => Some(r.grant),
             _ => None,
         }
     }
 
     /// Whether only charter admins may send this kind.
     pub fn is_admin_only(&self) -> bool {
-        matches!(self, Content::Ban(_) | Content::Remove(_))
+        matches!(
+            self,
+            Content::Ban(_) | Content::Remove(_) | Content::Grant(_) | Content::Revoke(_)
+        )
     }
 
     /// Checks the size limits and shape rules of the content alone.
@@ -372,7 +541,40 @@ impl Content {
             Content::Room(r) => {
                 check_text(kind, &r.name, MAX_NAME_BYTES)?;
             }
-            Content::Delete(_) | Content::Remove(_) | Content::Recommend(_) | Content::Ban(_) => {}
+            Content::Delete(_)
+            | Content::Remove(_)
+            | Content::Recommend(_)
+            | Content::Ban(_)
+            | Content::Revoke(_) => {}
+            Content::Grant(g) => {
+                check_text(kind, &g.name, MAX_NAME_BYTES)?;
+                if g.not_after < g.not_before {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "not_after is before not_before".into(),
+                    });
+                }
+                check_keys(kind, g.targeting.iter().map(String::as_str))?;
+            }
+            Content::Advertiser(a) => {
+                check_text(kind, &a.name, MAX_NAME_BYTES)?;
+                check_place(kind, &a.place)?;
+                check_text(kind, &a.contact, MAX_FIELD_BYTES)?;
+            }
+            Content::Ad(ad) => {
+                check_text(kind, &ad.title, MAX_TITLE_BYTES)?;
+                check_text(kind, &ad.body, MAX_AD_BODY_BYTES)?;
+                ad.targeting
+                    .check(1)
+                    .map_err(|detail| MessageError::Invalid { kind, detail })?;
+                check_keys(kind, ad.targeting.keys().into_iter())?;
+                if let Some(offer) = &ad.offer {
+                    check_place(kind, &offer.place)?;
+                    if let Some(coupon) = &offer.coupon {
+                        check_text(kind, coupon, MAX_FIELD_BYTES)?;
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -390,6 +592,10 @@ impl Content {
             Content::Chat(c) => Value::serialized(c),
             Content::Recommend(r) => Value::serialized(r),
             Content::Ban(b) => Value::serialized(b),
+            Content::Grant(g) => Value::serialized(g),
+            Content::Revoke(r) => Value::serialized(r),
+            Content::Advertiser(a) => Value::serialized(a),
+            Content::Ad(a) => Value::serialized(a),
         };
         // Serialising these plain structs into a CBOR value cannot fail.
         value.expect("content serialises to a CBOR value")
@@ -417,6 +623,10 @@ impl Content {
             "recommend" => Content::Recommend(parse("recommend", value)?),
             "ban" => Content::Ban(parse("ban", value)?),
             "remove" => Content::Remove(parse("remove", value)?),
+            "grant" => Content::Grant(parse("grant", value)?),
+            "revoke" => Content::Revoke(parse("revoke", value)?),
+            "advertiser" => Content::Advertiser(parse("advertiser", value)?),
+            "ad" => Content::Ad(parse("ad", value)?),
             other => return Err(MessageError::UnknownKind(other.to_string())),
         })
     }
@@ -464,6 +674,46 @@ struct WireBody {
     kind: String,
     created_at: u64,
     content: ciborium::Value,
+}
+
+/// Targeting keys: at most [`MAX_TARGETING_KEYS`], each non-empty, short, without spaces.
+fn check_keys<'a>(
+    kind: &'static str,
+    keys: impl Iterator<Item = &'a str>,
+) -> Result<(), MessageError> {
+    let mut count = 0;
+    for key in keys {
+        count += 1;
+        if key.is_empty()
+            || key.len() > MAX_TARGETING_KEY_BYTES
+            || key.chars().any(char::is_whitespace)
+        {
+            return Err(MessageError::Invalid {
+                kind,
+                detail: format!("targeting key {key:?} must be 1..={MAX_TARGETING_KEY_BYTES} bytes without spaces"),
+            });
+        }
+    }
+    if count > MAX_TARGETING_KEYS {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: format!("{count} targeting keys, more than {MAX_TARGETING_KEYS}"),
+        });
+    }
+    Ok(())
+}
+
+fn check_place(kind: &'static str, place: &Place) -> Result<(), MessageError> {
+    check_text(kind, &place.name, MAX_FIELD_BYTES)?;
+    check_text(kind, &place.address, MAX_FIELD_BYTES)?;
+    let bad = |v: Option<f64>, max: f64| v.is_some_and(|v| !v.is_finite() || v.abs() > max);
+    if bad(place.lat, 90.0) || bad(place.lon, 180.0) {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: "coordinates out of range".into(),
+        });
+    }
+    Ok(())
 }
 
 /// A text field must not be blank and must fit `max` bytes.

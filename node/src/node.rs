@@ -260,6 +260,7 @@ impl Node {
             syncing: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
             accepted: accepted.clone(),
+            data_dir: config.data_dir.clone(),
         };
         for group in actor.core.groups() {
             actor.enter_group(&group.id).await?;
@@ -461,6 +462,8 @@ struct Actor {
     tasks: tokio::task::JoinSet<()>,
     /// Every newly stored message, for live watchers.
     accepted: tokio::sync::broadcast::Sender<SignedMessage>,
+    /// The data dir (for the advertiser key, read when an advertiser publishes).
+    data_dir: PathBuf,
 }
 
 impl Actor {
@@ -648,6 +651,27 @@ impl Actor {
         }
     }
 
+    /// This node's advertiser key.
+    fn advertiser_key(&self) -> Result<cove_crypto::Pseudonym, NodeError> {
+        DataDir::new(&self.data_dir).load_advertiser()
+    }
+
+    /// Signs with the advertiser key, stores and publishes.
+    async fn send_as(
+        &mut self,
+        group: GroupId,
+        signer: &cove_crypto::Pseudonym,
+        content: Content,
+    ) -> Result<serde_json::Value, NodeError> {
+        let composed = self
+            .core
+            .compose_as(&group, Some(signer), content, now_ms());
+        Ok(serde_json::json!(self
+            .publish_own(composed)
+            .await?
+            .to_string()))
+    }
+
     /// Signs, stores and publishes one social message.
     async fn send(
         &mut self,
@@ -692,9 +716,10 @@ impl Actor {
             } => {
                 let group = self.group_or_only(group.as_deref())?;
                 let window = window_secs.map(Duration::from_secs);
-                Ok(json!(self
+                let items = self
                     .core
-                    .feed_ranked(&group, order, window, limit, explain, now)?))
+                    .feed_ranked(&group, order, window, limit, explain, now)?;
+                Ok(json!(self.core.interleave_ads(&group, items, now)?))
             }
             Request::RoomCreate { group, name } => {
                 let group = self.group_or_only(group.as_deref())?;
@@ -744,6 +769,93 @@ impl Actor {
                 let group = self.group_or_only(group.as_deref())?;
                 self.core.mute(&group, &member, !undo)?;
                 Ok(json!(null))
+            }
+            Request::GrantAdvertiser {
+                group,
+                key,
+                name,
+                not_before,
+                not_after,
+                daily_quota,
+                targeting,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let content = self.core.grant_content(
+                    &group,
+                    &key,
+                    &name,
+                    not_before.unwrap_or(now),
+                    not_after,
+                    daily_quota,
+                    targeting,
+                )?;
+                self.send(group, content).await
+            }
+            Request::RevokeAdvertiser {
+                group,
+                grant_or_key,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let mut ids = Vec::new();
+                for content in self.core.revoke_contents(&group, &grant_or_key)? {
+                    ids.push(self.send(group, content).await?);
+                }
+                Ok(json!(ids))
+            }
+            Request::Grants { group } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.grants(&group)?))
+            }
+            Request::AdvertiserProfile { group, profile } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let advertiser = self.advertiser_key()?;
+                let content = self.core.advertiser_content(&group, &advertiser, profile)?;
+                self.send_as(group, &advertiser, content).await
+            }
+            Request::AdPublish {
+                group,
+                title,
+                body,
+                targeting,
+                offer,
+            } => {
+                let group = self.group_or_only(group.as_deref())?;
+                let advertiser = self.advertiser_key()?;
+                let everyone = crate::message::Targeting {
+                    all: Some(vec![]),
+                    ..Default::default()
+                };
+                let draft = crate::message::Ad {
+                    grant: crate::message::MessageId([0; 32]),
+                    title,
+                    body,
+                    targeting: targeting.unwrap_or(everyone),
+                    offer,
+                };
+                let content = self.core.ad_content(&group, &advertiser, draft, now)?;
+                self.send_as(group, &advertiser, content).await
+            }
+            Request::Ads { group } => {
+                let group = self.group_or_only(group.as_deref())?;
+                Ok(json!(self.core.matched_ads(&group, now)?))
+            }
+            Request::AdShow { id } => Ok(json!(self.core.ad_show(&id, now)?)),
+            Request::Interests { add, remove } => {
+                for key in &add {
+                    let bad = key.trim().is_empty()
+                        || key.contains(char::is_whitespace)
+                        || key.len() > crate::message::MAX_TARGETING_KEY_BYTES;
+                    if bad {
+                        return Err(NodeError::InvalidInput(format!("interest {key:?} must be a short key without spaces, e.g. interest:coffee")));
+                    }
+                }
+                for key in &add {
+                    self.core.store().set_interest(key, true)?;
+                }
+                for key in &remove {
+                    self.core.store().set_interest(key, false)?;
+                }
+                Ok(json!(self.core.store().interests()?))
             }
             other => Err(NodeError::Control(format!(
                 "{other:?} is not a social-API request"
@@ -899,19 +1011,47 @@ impl Actor {
 
     /// Validates and stores a page fetched by sync, exactly as gossip messages are.
     fn ingest_batch(&mut self, batch: IngestBatch) {
-        let (mut accepted, mut refused, mut invalid) = (0, 0, 0);
+        let mut counts = (0, 0, 0);
         let now = now_ms();
+        // A page may hold an ad before its grant: those are tried again after the rest.
+        let mut retry = Vec::new();
         for bytes in &batch.messages {
-            match self.core.ingest_signed(&batch.group, bytes, now) {
-                Ok(signed) => {
-                    accepted += 1;
-                    let _ = self.accepted.send(signed);
-                }
-                Err(r) if r.is_penalised() => invalid += 1,
-                Err(_) => refused += 1,
+            if let Err(crate::core::Rejection::NoGrant) =
+                self.ingest_one(&batch.group, bytes, now, &mut counts)
+            {
+                retry.push(bytes);
             }
         }
-        let _ = batch.reply.send((accepted, refused, invalid));
+        for bytes in retry {
+            counts.1 -= 1;
+            let _ = self.ingest_one(&batch.group, bytes, now, &mut counts);
+        }
+        let _ = batch.reply.send(counts);
+    }
+
+    /// Validates one synced message; counts it as (accepted, refused, invalid).
+    fn ingest_one(
+        &mut self,
+        group: &GroupId,
+        bytes: &[u8],
+        now: u64,
+        counts: &mut (usize, usize, usize),
+    ) -> Result<(), crate::core::Rejection> {
+        match self.core.ingest_signed(group, bytes, now) {
+            Ok(signed) => {
+                counts.0 += 1;
+                let _ = self.accepted.send(signed);
+                Ok(())
+            }
+            Err(r) => {
+                if r.is_penalised() {
+                    counts.2 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+                Err(r)
+            }
+        }
     }
 
     async fn handle_internal(&mut self, internal: Internal) {

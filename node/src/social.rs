@@ -80,6 +80,9 @@ pub struct FeedItem {
     pub parent: Option<String>,
     /// Score components, when asked for.
     pub explain: Option<Explain>,
+    /// For `kind: "ad"`: the ad, its offer and why it matched.
+    #[serde(default)]
+    pub ad: Option<crate::ads::AdView>,
 }
 
 /// A thread: the post and its replies, oldest first.
@@ -221,6 +224,7 @@ impl Core {
             replies: self.store().reply_count(&msg.id)?,
             parent,
             explain,
+            ad: None,
         }))
     }
 
@@ -443,7 +447,7 @@ impl Core {
         Ok((msg.group, content))
     }
 
-    fn require_admin(&self, group: &GroupId) -> Result<(), NodeError> {
+    pub(crate) fn require_admin(&self, group: &GroupId) -> Result<(), NodeError> {
         let g = self.group_or_err(group)?;
         if !g.charter.admins.contains(&g.me.public()) {
             return Err(NodeError::InvalidInput(format!(

@@ -21,6 +21,13 @@
 //! | `rooms` | group id (32) ‖ room id (32) | empty |
 //! | `chats` | room id (32) ‖ order (u64) ‖ chat id (32) | empty |
 //! | `mutes` | group id (32) ‖ member key (32) | empty: local only, never sent |
+//! | `grants` | group id (32) ‖ grant id (32) | empty |
+//! | `revocations` | grant id (32) | id of the first revocation stored |
+//! | `advertisers` | group id (32) ‖ advertiser key (32) | latest register: created_at ‖ message id |
+//! | `ads` | group id (32) ‖ created_at (u64) ‖ ad id (32) | empty |
+//! | `ad_days` | grant id (32) ‖ UTC day (u64) ‖ created_at (u64) ‖ ad id (32) | empty: daily quota ranks |
+//! | `interests` | targeting key (UTF-8) | empty: local only, never sent |
+//! | `ad_views` | ad id (32) ‖ UTC day (u64) | u64 impressions: local frequency cap |
 //! | `groups` | group id (32) | CBOR [`GroupRecord`] |
 //! | `outbox` | message id (32) | group id (32): own messages not yet handed to a peer |
 //!
@@ -149,6 +156,13 @@ pub struct Store {
     rooms: sled::Tree,
     chats: sled::Tree,
     mutes: sled::Tree,
+    grants: sled::Tree,
+    revocations: sled::Tree,
+    advertisers: sled::Tree,
+    ads: sled::Tree,
+    ad_days: sled::Tree,
+    interests: sled::Tree,
+    ad_views: sled::Tree,
     groups: sled::Tree,
     outbox: sled::Tree,
 }
@@ -203,6 +217,13 @@ impl Store {
             rooms: db.open_tree("rooms")?,
             chats: db.open_tree("chats")?,
             mutes: db.open_tree("mutes")?,
+            grants: db.open_tree("grants")?,
+            revocations: db.open_tree("revocations")?,
+            advertisers: db.open_tree("advertisers")?,
+            ads: db.open_tree("ads")?,
+            ad_days: db.open_tree("ad_days")?,
+            interests: db.open_tree("interests")?,
+            ad_views: db.open_tree("ad_views")?,
             groups: db.open_tree("groups")?,
             outbox: db.open_tree("outbox")?,
             db,
@@ -241,6 +262,11 @@ impl Store {
             &self.bans,
             &self.rooms,
             &self.chats,
+            &self.grants,
+            &self.revocations,
+            &self.advertisers,
+            &self.ads,
+            &self.ad_days,
         ];
         let result = trees[..].transaction(|t| {
             let tx = Tx { t };
@@ -584,6 +610,94 @@ impl Store {
         Ok(())
     }
 
+    /// The grants stored for a group (any state).
+    pub fn grants(&self, group: &GroupId) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.grants.scan_prefix(group.as_bytes()) {
+            let (key, _) = entry?;
+            out.extend(self.message(&id_from(&key[32..])?)?);
+        }
+        Ok(out)
+    }
+
+    /// Whether a grant was revoked.
+    pub fn revoked(&self, grant: &MessageId) -> Result<bool, StoreError> {
+        Ok(self.revocations.contains_key(grant.0)?)
+    }
+
+    /// The latest profile of an advertiser key in a group.
+    pub fn advertiser(
+        &self,
+        group: &GroupId,
+        key: &PublicKey,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        let Some(reg) = self
+            .advertisers
+            .get(pair_key(group.as_bytes(), key.as_bytes()))?
+        else {
+            return Ok(None);
+        };
+        self.message(&register_id(&reg)?)
+    }
+
+    /// A group's ad ids, newest first.
+    pub fn ads(&self, group: &GroupId) -> impl Iterator<Item = Result<MessageId, StoreError>> + '_ {
+        self.ads.scan_prefix(group.as_bytes()).rev().map(|entry| {
+            let (key, _) = entry?;
+            id_from(&key[40..])
+        })
+    }
+
+    /// How many ads under `grant` on the UTC day of `created_at` sort before `(created_at, id)`:
+    /// the ad's rank for the daily quota.
+    pub fn ad_rank(
+        &self,
+        grant: &MessageId,
+        created_at: u64,
+        id: &MessageId,
+    ) -> Result<u64, StoreError> {
+        let start = ad_day_key(grant, (created_at / DAY_MS) * DAY_MS, &MessageId([0; 32]));
+        let end = ad_day_key(grant, created_at, id);
+        Ok(self.ad_days.range(start..end).count() as u64)
+    }
+
+    /// This member's private interests (targeting keys). Local only.
+    pub fn interests(&self) -> Result<Vec<String>, StoreError> {
+        self.interests
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k?).into_owned()))
+            .collect()
+    }
+
+    /// Adds (`true`) or removes a private interest.
+    pub fn set_interest(&self, key: &str, on: bool) -> Result<(), StoreError> {
+        if on {
+            self.interests.insert(key.as_bytes(), &[])?;
+        } else {
+            self.interests.remove(key.as_bytes())?;
+        }
+        Ok(())
+    }
+
+    /// Counts one local impression of an ad today; returns the count including this one.
+    pub fn count_ad_view(&self, ad: &MessageId, now_ms: u64) -> Result<u64, StoreError> {
+        let mut key = [0u8; 40];
+        key[..32].copy_from_slice(&ad.0);
+        key[32..].copy_from_slice(&(now_ms / DAY_MS).to_be_bytes());
+        let next = read_u64(self.ad_views.get(key)?.as_deref()) + 1;
+        self.ad_views.insert(&key[..], &next.to_be_bytes())?;
+        Ok(next)
+    }
+
+    /// Local impressions of an ad today.
+    pub fn ad_views(&self, ad: &MessageId, now_ms: u64) -> Result<u64, StoreError> {
+        let mut key = [0u8; 40];
+        key[..32].copy_from_slice(&ad.0);
+        key[32..].copy_from_slice(&(now_ms / DAY_MS).to_be_bytes());
+        Ok(read_u64(self.ad_views.get(key)?.as_deref()))
+    }
+
     /// Members muted locally in `group`.
     pub fn muted(&self, group: &GroupId) -> Result<Vec<PublicKey>, StoreError> {
         self.mutes
@@ -688,10 +802,10 @@ impl Tx<'_> {
 
     /// The index updates of one new message, by kind.
     fn index(&self, msg: &Message, order: u64) -> TxResult<()> {
-        let [_, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats] =
+        let [_, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats, grants, revocations, advertisers, ads, ad_days] =
             self.t
         else {
-            unreachable!("insert_message passes sixteen trees")
+            unreachable!("insert_message passes twenty-one trees")
         };
         let group = msg.group.as_bytes();
         match &msg.content {
@@ -787,10 +901,40 @@ impl Tx<'_> {
                 key[40..].copy_from_slice(&msg.id.0);
                 chats.insert(&key[..], &[])?;
             }
+            Content::Grant(_) => {
+                grants.insert(&pair_key(group, &msg.id.0)[..], &[])?;
+            }
+            Content::Revoke(r) => {
+                if revocations.get(r.grant.0)?.is_none() {
+                    revocations.insert(&r.grant.0, &msg.id.0)?;
+                }
+            }
+            Content::Advertiser(_) => {
+                let key = pair_key(group, msg.author.as_bytes());
+                if newer(advertisers.get(key)?.as_deref(), msg) {
+                    advertisers.insert(&key[..], &register(msg, None)[..])?;
+                }
+            }
+            Content::Ad(ad) => {
+                ads.insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
+                ad_days.insert(&ad_day_key(&ad.grant, msg.created_at, &msg.id)[..], &[])?;
+            }
             Content::Charter(_) => {}
         }
         Ok(())
     }
+}
+
+/// Milliseconds in a UTC day: quotas count ads per `created_at / DAY_MS`.
+pub const DAY_MS: u64 = 86_400_000;
+
+fn ad_day_key(grant: &MessageId, created_at: u64, id: &MessageId) -> [u8; 80] {
+    let mut key = [0u8; 80];
+    key[..32].copy_from_slice(&grant.0);
+    key[32..40].copy_from_slice(&(created_at / DAY_MS).to_be_bytes());
+    key[40..48].copy_from_slice(&created_at.to_be_bytes());
+    key[48..].copy_from_slice(&id.0);
+    key
 }
 
 /// The `hot` score of a post, in milliseconds: `created_at` plus 12.5 hours per factor of

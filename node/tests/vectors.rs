@@ -1,10 +1,10 @@
 //! Message test vectors: `docs/vectors/messages.json` must match what this code produces, and
 //! must decode and verify. `COVE_WRITE_VECTORS=1` rewrites the file.
 
-use cove_crypto::{open, seal_with_nonce, GroupSecret, MasterSeed};
+use cove_crypto::{open, seal_with_nonce, GroupSecret, MasterSeed, Pseudonym};
 use cove_node::message::{
-    sign, verify_and_decode, Ban, Charter, Chat, Content, Edit, MessageId, Policy, Post, Profile,
-    Recommend, Reply, Room, Target,
+    sign, verify_and_decode, Ad, Advertiser, Ban, Charter, Chat, Content, Edit, Grant, MessageId,
+    Offer, Place, Policy, Post, Profile, Recommend, Reply, Revoke, Room, Target, Targeting,
 };
 use serde_json::{json, Value};
 
@@ -94,14 +94,73 @@ fn vectors() -> Value {
             1_700_000_010_000,
             Content::Remove(Target { target: TARGET }),
         ),
+        (
+            1_700_000_011_000,
+            Content::Grant(Grant {
+                advertiser: Pseudonym::from_secret_bytes([0x55; 32]).public(),
+                name: "Bean There".into(),
+                not_before: 1_700_000_000_000,
+                not_after: 1_800_000_000_000,
+                daily_quota: 3,
+                targeting: vec!["interest:coffee".into(), "area:gangnam".into()],
+            }),
+        ),
+        (1_700_000_012_000, Content::Revoke(Revoke { grant: TARGET })),
+    ];
+    // Signed by the advertiser key, not the member pseudonym.
+    let shop = Pseudonym::from_secret_bytes([0x55; 32]);
+    let place = Place {
+        name: "Bean There".into(),
+        address: "1 Main St".into(),
+        lat: Some(37.4979),
+        lon: Some(127.0276),
+    };
+    let advertiser_contents = [
+        (
+            1_700_000_013_000u64,
+            Content::Advertiser(Advertiser {
+                name: "Bean There".into(),
+                place: place.clone(),
+                contact: "+82 2 000 0000".into(),
+            }),
+        ),
+        (
+            1_700_000_014_000,
+            Content::Ad(Ad {
+                grant: TARGET,
+                title: "Latte".into(),
+                body: "Two for one".into(),
+                targeting: Targeting {
+                    any: Some(vec![
+                        Targeting {
+                            key: Some("interest:coffee".into()),
+                            ..Default::default()
+                        },
+                        Targeting {
+                            key: Some("area:gangnam".into()),
+                            ..Default::default()
+                        },
+                    ]),
+                    ..Default::default()
+                },
+                offer: Some(Offer {
+                    place,
+                    coupon: Some("LATTE2".into()),
+                    valid_until: 1_700_086_400_000,
+                }),
+            }),
+        ),
     ];
     let key = secret.content_key(0);
+    let signers = std::iter::repeat_n(&me, contents.len()).chain(std::iter::repeat(&shop));
     let messages: Vec<Value> = contents
         .into_iter()
+        .chain(advertiser_contents)
+        .zip(signers)
         .enumerate()
-        .map(|(i, (created_at, content))| {
+        .map(|(i, ((created_at, content), signer))| {
             let kind = content.kind();
-            let signed = sign(&me, &group, created_at, content).unwrap();
+            let signed = sign(signer, &group, created_at, content).unwrap();
             let nonce = [i as u8 + 1; 24];
             let envelope = seal_with_nonce(&key, &secret.topic(), 0, nonce, &signed.bytes);
             let body = body_of(&signed.bytes);

@@ -276,23 +276,55 @@ async fn bans_removals_and_mutes() -> Result<()> {
             })
             .await?;
         }
-        let before = ant
-            .status()
-            .await?
-            .rejected
-            .get("banned_author")
-            .copied()
-            .unwrap_or(0);
-        cat.post(&group, None, "am I still here?").await?;
-        eventually("ant to refuse the banned author's post", || async {
-            let now = ant
-                .status()
-                .await?
-                .rejected
-                .get("banned_author")
-                .copied()
-                .unwrap_or(0);
-            Ok((now > before).then_some(()))
+        // A banned member's own node refuses to post for it...
+        let refused = cat
+            .post(&group, None, "am I still here?")
+            .await
+            .unwrap_err();
+        assert!(refused.to_string().contains("banned"), "{refused}");
+        // ...and a post signed by it anyway is ignored by every node that knows the ban.
+        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
+        let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
+        let cat_pseudonym = cat_seed.pseudonym(&secret.id());
+        let sealed = |content: Content| -> Result<Vec<u8>> {
+            let signed = sign(
+                &cat_pseudonym,
+                &secret.id(),
+                cove_node::node::now_ms(),
+                content,
+            )?;
+            Ok(seal(
+                &secret.content_key(0),
+                &secret.topic(),
+                0,
+                &signed.bytes,
+            ))
+        };
+        let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
+        let outsider = Outsider::start(&secret.topic(), ant_addr).await?;
+        let counter = |reason: &'static str| {
+            let ant = ant.node.clone();
+            async move {
+                Ok::<_, anyhow::Error>(
+                    ant.status()
+                        .await?
+                        .rejected
+                        .get(reason)
+                        .copied()
+                        .unwrap_or(0),
+                )
+            }
+        };
+        let banned_post = sealed(Content::Post(cove_node::message::Post {
+            title: None,
+            text: "am I still here?".into(),
+        }))?;
+        eventually("ant to ignore the banned author's post", || async {
+            outsider
+                .publish(&secret.topic(), banned_post.clone())
+                .await?;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            Ok((counter("banned_author").await? >= 1).then_some(()))
         })
         .await?;
         for node in [&ant, &bat] {
@@ -307,21 +339,10 @@ async fn bans_removals_and_mutes() -> Result<()> {
         }
 
         // A ban signed by a non-admin, well formed and sealed with the group key.
-        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
-        let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
-        let cat_pseudonym = cat_seed.pseudonym(&secret.id());
-        let forged = sign(
-            &cat_pseudonym,
-            &secret.id(),
-            cove_node::node::now_ms(),
-            Content::Ban(Ban {
-                member: bat_key.parse()?,
-                active: true,
-            }),
-        )?;
-        let envelope = seal(&secret.content_key(0), &secret.topic(), 0, &forged.bytes);
-        let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
-        let outsider = Outsider::start(&secret.topic(), ant_addr).await?;
+        let envelope = sealed(Content::Ban(Ban {
+            member: bat_key.parse()?,
+            active: true,
+        }))?;
         eventually("the forged ban to be rejected", || async {
             outsider.publish(&secret.topic(), envelope.clone()).await?;
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -1,0 +1,222 @@
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use cove_node::ads::AdView;
+use cove_node::control::Request;
+use cove_node::data_dir::DataDir;
+use cove_node::message::{Offer, Place, Targeting};
+use cove_node::social::{FeedItem, Order};
+use cove_tests::{eventually, wait_for_peers, TestNode, TEST_TIMEOUT};
+
+const DAY_MS: u64 = 86_400_000;
+
+fn coffee() -> Targeting {
+    Targeting {
+        key: Some("interest:coffee".into()),
+        ..Default::default()
+    }
+}
+
+async fn ads(node: &TestNode) -> Result<Vec<AdView>> {
+    Ok(node.api_as(Request::Ads { group: None }).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> Result<()> {
+    // Scenario: ant founds the group; dog, a member, creates an advertiser key and ant grants
+    // it; dog publishes a coffee ad with an offer. bat is interested in coffee, cat in nothing.
+    // Assert: bat lists the ad and finds it interleaved (labelled) in its feed; cat does not
+    // list it but holds it (it relays it); after ant revokes the grant, the ad disappears from
+    // bat's listing; bad grant and ad requests are refused without storing anything.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let bat = TestNode::start("bat").await?;
+        let cat = TestNode::start("cat").await?;
+        let dog = TestNode::start("dog").await?;
+        let group = ant.create_group("club").await?.to_string();
+        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
+        for node in [&bat, &cat, &dog] {
+            node.join(&invite).await?;
+        }
+        for node in [&ant, &bat, &cat, &dog] {
+            wait_for_peers(node, 3).await?;
+        }
+        let shop = DataDir::new(dog.dir.path())
+            .init_advertiser()?
+            .public()
+            .to_string();
+        let now = cove_node::node::now_ms();
+
+        // Bad input first: nothing may be stored.
+        let before = ant.groups().await?[0].messages;
+        let bad_key = ant
+            .api(Request::GrantAdvertiser {
+                group: None,
+                key: "not-a-key".into(),
+                name: "X".into(),
+                not_before: None,
+                not_after: now + DAY_MS,
+                daily_quota: 1,
+                targeting: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert!(bad_key.to_string().contains("advertiser key"), "{bad_key}");
+        let backwards = ant
+            .api(Request::GrantAdvertiser {
+                group: None,
+                key: shop.clone(),
+                name: "X".into(),
+                not_before: Some(now),
+                not_after: now - 1,
+                daily_quota: 1,
+                targeting: vec![],
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            backwards.to_string().contains("end after it starts"),
+            "{backwards}"
+        );
+        assert_eq!(ant.groups().await?[0].messages, before);
+
+        let grant = ant
+            .api(Request::GrantAdvertiser {
+                group: None,
+                key: shop.clone(),
+                name: "Bean There".into(),
+                not_before: None,
+                not_after: now + 30 * DAY_MS,
+                daily_quota: 5,
+                targeting: vec!["interest:coffee".into()],
+            })
+            .await?;
+        let grant = grant.as_str().context("grant id")?.to_string();
+        bat.api(Request::Interests {
+            add: vec!["interest:coffee".into()],
+            remove: vec![],
+        })
+        .await?;
+        eventually("dog to hold the grant", || async {
+            Ok(dog
+                .api(Request::Grants { group: None })
+                .await
+                .ok()
+                .filter(|g| g.as_array().is_some_and(|a| !a.is_empty())))
+        })
+        .await?;
+        let too_long = dog
+            .api(Request::AdPublish {
+                group: None,
+                title: "Latte".into(),
+                body: "x".repeat(3000),
+                targeting: Some(coffee()),
+                offer: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            too_long.to_string().contains("longer than the limit"),
+            "{too_long}"
+        );
+        let wine = dog
+            .api(Request::AdPublish {
+                group: None,
+                title: "Wine".into(),
+                body: "Tasting".into(),
+                targeting: Some(Targeting {
+                    key: Some("interest:wine".into()),
+                    ..Default::default()
+                }),
+                offer: None,
+            })
+            .await
+            .unwrap_err();
+        assert!(wine.to_string().contains("not allowed"), "{wine}");
+
+        let offer = Offer {
+            place: Place {
+                name: "Bean There".into(),
+                address: "1 Main St".into(),
+                lat: None,
+                lon: None,
+            },
+            coupon: Some("LATTE2".into()),
+            valid_until: now + DAY_MS,
+        };
+        let ad_id = dog
+            .api(Request::AdPublish {
+                group: None,
+                title: "Latte".into(),
+                body: "Two for one".into(),
+                targeting: Some(coffee()),
+                offer: Some(offer),
+            })
+            .await?;
+        let ad_id = ad_id.as_str().context("ad id")?.to_string();
+
+        let listed = eventually("bat to list the ad", || async {
+            Ok(ads(&bat).await.ok().filter(|a| !a.is_empty()))
+        })
+        .await?;
+        assert_eq!(listed[0].id, ad_id);
+        assert_eq!(listed[0].matched_keys, ["interest:coffee"]);
+        for i in 0..5 {
+            ant.post(&group, None, &format!("post {i}")).await?;
+        }
+        let feed: Vec<FeedItem> = eventually("bat's feed with an ad in it", || async {
+            let feed: Vec<FeedItem> = bat
+                .api_as(Request::Ranked {
+                    group: None,
+                    order: Order::New,
+                    window_secs: None,
+                    limit: 20,
+                    explain: false,
+                })
+                .await?;
+            Ok((feed.len() == 6).then_some(feed))
+        })
+        .await?;
+        assert_eq!(feed[5].kind, "ad", "one ad after five posts");
+        assert!(
+            feed[5]
+                .nickname
+                .as_deref()
+                .is_some_and(|n| n.starts_with("Ad")),
+            "labelled"
+        );
+
+        eventually("cat to hold (and relay) the ad", || async {
+            Ok(cat
+                .api(Request::AdShow { id: ad_id.clone() })
+                .await
+                .ok()
+                .map(|_| ()))
+        })
+        .await?;
+        assert!(ads(&cat).await?.is_empty(), "cat's interests do not match");
+
+        ant.api(Request::RevokeAdvertiser {
+            group: None,
+            grant_or_key: grant,
+        })
+        .await?;
+        for node in [&bat, &cat] {
+            eventually(&format!("{} to hide the revoked ad", node.name), || async {
+                Ok(node
+                    .api(Request::AdShow { id: ad_id.clone() })
+                    .await
+                    .is_err()
+                    .then_some(()))
+            })
+            .await?;
+        }
+        assert!(ads(&bat).await?.is_empty());
+        for node in [&ant, &bat, &cat, &dog] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
