@@ -749,48 +749,42 @@ impl Output {
         }
     }
 
-    fn groups(&self, groups: &[GroupInfo]) {
-        if self.json {
-            return self.print_json(&json!(groups));
-        }
-        if groups.is_empty() {
-            println!("no groups yet: `cove group create NAME` or `cove join INVITE`");
-        }
-        for g in groups {
-            let role = if g.admin { " (admin)" } else { "" };
-            println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);
-        }
-    }
-
-    fn feed(&self, items: &[FeedItem]) {
+    /// A list: JSON as is, or one line per item, or `empty` when there is none.
+    fn list<T: serde::Serialize>(&self, items: &[T], empty: &str, line: impl Fn(&T)) {
         if self.json {
             return self.print_json(&json!(items));
         }
         if items.is_empty() {
-            println!("no posts yet");
+            println!("{empty}");
         }
-        for item in items {
-            println!("{}", demo::format_item(item));
-        }
+        items.iter().for_each(line);
     }
 
+    fn groups(&self, groups: &[GroupInfo]) {
+        self.list(
+            groups,
+            "no groups yet: `cove group create NAME` or `cove join INVITE`",
+            |g| {
+                let role = if g.admin { " (admin)" } else { "" };
+                println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);
+            },
+        );
+    }
+    fn feed(&self, items: &[FeedItem]) {
+        self.list(items, "no posts yet", |item| {
+            println!("{}", demo::format_item(item))
+        });
+    }
     fn peers(&self, peers: &[PeerSummary]) {
-        if self.json {
-            return self.print_json(&json!(peers));
-        }
-        if peers.is_empty() {
-            println!("no peers connected");
-        }
-        for p in peers {
+        self.list(peers, "no peers connected", |p| {
             println!(
                 "{}  groups: [{}]  {}",
                 p.peer,
                 p.groups.join(", "),
                 p.addrs.join(" ")
             );
-        }
+        });
     }
-
     fn thread(&self, thread: &Thread) {
         if self.json {
             return self.print_json(&json!(thread));
@@ -806,17 +800,10 @@ impl Output {
     }
 
     fn rooms(&self, rooms: &[RoomInfo]) {
-        if self.json {
-            return self.print_json(&json!(rooms));
-        }
-        if rooms.is_empty() {
-            println!("no rooms yet: `cove room create NAME`");
-        }
-        for r in rooms {
-            println!("{}  {}", r.id, r.name);
-        }
+        self.list(rooms, "no rooms yet: `cove room create NAME`", |r| {
+            println!("{}  {}", r.id, r.name)
+        });
     }
-
     fn chat_line(&self, item: &FeedItem) {
         if self.json {
             println!("{}", json!(item));
@@ -859,13 +846,7 @@ impl Output {
     }
 
     fn grants(&self, grants: &[GrantView]) {
-        if self.json {
-            return self.print_json(&json!(grants));
-        }
-        if grants.is_empty() {
-            println!("no grants");
-        }
-        for g in grants {
+        self.list(grants, "no grants", |g| {
             let state = if g.revoked { "revoked" } else { "granted" };
             println!(
                 "{}  {}  {state}  key {}  quota {}/day  until {}  targeting [{}]",
@@ -876,63 +857,49 @@ impl Output {
                 g.grant.not_after,
                 g.grant.targeting.join(", ")
             );
-        }
+        });
     }
-
     fn ads(&self, ads: &[AdView], explain: bool) {
-        if self.json {
-            return self.print_json(&json!(ads));
-        }
-        if ads.is_empty() {
-            println!(
-                "no ads for you (ads match your interests, on this device only: `cove interests`)"
-            );
-        }
-        for ad in ads {
-            println!(
-                "[Ad · {}] {}  ({})",
-                ad.advertiser_name,
-                ad.title,
-                &ad.id[..12]
-            );
-            println!("    {}", ad.body);
-            if let Some(offer) = &ad.offer {
-                let coupon = offer
-                    .coupon
-                    .as_deref()
-                    .map(|c| format!(", coupon {c}"))
-                    .unwrap_or_default();
+        self.list(
+            ads,
+            "no ads for you (ads match your interests, on this device only: `cove interests`)",
+            |ad| {
                 println!(
-                    "    offer at {} ({}){coupon}, valid until {}",
-                    offer.place.name, offer.place.address, offer.valid_until
+                    "[Ad · {}] {}  ({})",
+                    ad.advertiser_name,
+                    ad.title,
+                    &ad.id[..12]
                 );
-            }
-            if let Some(p) = &ad.profile {
-                println!("    {} · {} · {}", p.name, p.place.address, p.contact);
-            }
-            if explain {
-                let why = if ad.matched_keys.is_empty() {
-                    "targets everyone".to_string()
-                } else {
-                    format!("your interests {}", ad.matched_keys.join(", "))
-                };
-                println!("    matched: {why}");
-            }
-        }
+                println!("    {}", ad.body);
+                if let Some(offer) = &ad.offer {
+                    let coupon = offer
+                        .coupon
+                        .as_deref()
+                        .map(|c| format!(", coupon {c}"))
+                        .unwrap_or_default();
+                    println!(
+                        "    offer at {} ({}){coupon}, valid until {}",
+                        offer.place.name, offer.place.address, offer.valid_until
+                    );
+                }
+                if let Some(p) = &ad.profile {
+                    println!("    {} · {} · {}", p.name, p.place.address, p.contact);
+                }
+                if explain {
+                    let why = if ad.matched_keys.is_empty() {
+                        "targets everyone".to_string()
+                    } else {
+                        format!("your interests {}", ad.matched_keys.join(", "))
+                    };
+                    println!("    matched: {why}");
+                }
+            },
+        );
     }
 
     fn sync(&self, reports: &[SyncReport]) {
-        if self.json {
-            return self.print_json(&json!(reports));
-        }
-        if reports.is_empty() {
-            println!("no member is connected: nothing to sync with (see `cove peers`)");
-        }
-        for r in reports {
-            let outcome = match &r.error {
-                Some(e) => format!("stopped early: {e}"),
-                None => "done".to_string(),
-            };
+        self.list(reports, "no member is connected: nothing to sync with (see `cove peers`)", |r| {
+            let outcome = r.error.as_deref().map(|e| format!("stopped early: {e}")).unwrap_or_else(|| "done".into());
             println!(
                 "group {} with {}: fetched {} new ({} refused), {} rounds, {} B sent, {} B received: {outcome}",
                 &r.group[..8],
@@ -943,7 +910,7 @@ impl Output {
                 r.bytes_sent,
                 r.bytes_received
             );
-        }
+        });
     }
 
     fn status(&self, s: &Status) {

@@ -573,14 +573,10 @@ impl Actor {
                 text,
                 reply,
             } => {
-                let result = match self.core.resolve_group(&group) {
-                    Ok(id) => {
-                        let composed = self.core.compose_post(&id, title, text, now_ms());
-                        self.publish_own(composed).await
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(result);
+                let _ = reply.send(
+                    self.send_in(&group, Content::Post(crate::message::Post { title, text }))
+                        .await,
+                );
             }
             Command::SetProfile {
                 group,
@@ -588,14 +584,8 @@ impl Actor {
                 bio,
                 reply,
             } => {
-                let result = match self.core.resolve_group(&group) {
-                    Ok(id) => {
-                        let composed = self.core.compose_profile(&id, nickname, bio, now_ms());
-                        self.publish_own(composed).await
-                    }
-                    Err(e) => Err(e),
-                };
-                let _ = reply.send(result);
+                let profile = Content::Profile(crate::message::Profile { nickname, bio });
+                let _ = reply.send(self.send_in(&group, profile).await);
             }
             Command::Feed {
                 group,
@@ -670,6 +660,13 @@ impl Actor {
             .publish_own(composed)
             .await?
             .to_string()))
+    }
+
+    /// Signs, stores and publishes a message in the group named by `group`.
+    async fn send_in(&mut self, group: &str, content: Content) -> Result<MessageId, NodeError> {
+        let id = self.core.resolve_group(group)?;
+        let composed = self.core.compose(&id, content, now_ms());
+        self.publish_own(composed).await
     }
 
     /// Signs, stores and publishes one social message.
