@@ -253,17 +253,19 @@ impl Core {
             if items.len() >= limit.min(MAX_FEED_LIMIT) {
                 break;
             }
-            let Some(stored) = self.store().message(&id?)? else {
-                continue;
-            };
-            let msg = &stored.signed.message;
-            if msg.created_at < since {
+            let id = id?;
+            // The window is checked on the small `posts` record, before loading the message.
+            if self.store().post_created_at(&id)?.unwrap_or(0) < since {
                 // `new` is time-ordered: nothing older follows.
                 if order == Order::New {
                     break;
                 }
                 continue;
             }
+            let Some(stored) = self.store().message(&id)? else {
+                continue;
+            };
+            let msg = &stored.signed.message;
             if self.hidden_or_muted(msg)? {
                 continue;
             }

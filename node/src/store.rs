@@ -52,9 +52,7 @@ use cove_crypto::{GroupId, GroupSecret, PublicKey};
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
-use crate::message::{
-    verify_and_decode, Content, Edit, Message, MessageId, Profile, SignedMessage,
-};
+use crate::message::{Content, Edit, Message, MessageId, Profile, SignedMessage};
 
 /// The rankings kept as indexes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,7 +290,7 @@ impl Store {
         let Some(value) = self.messages.get(id.0)? else {
             return Ok(None);
         };
-        decode_stored(&value).map(Some)
+        decode_value(&value).map(Some)
     }
 
     /// The newest `limit` posts of a group, newest first.
@@ -478,6 +476,11 @@ impl Store {
             let (key, _) = entry?;
             id_from(&key[key.len() - 32..])
         })
+    }
+
+    /// `created_at` of a stored post, from its small `posts` record.
+    pub fn post_created_at(&self, id: &MessageId) -> Result<Option<u64>, StoreError> {
+        Ok(self.posts.get(id.0)?.map(|meta| read_u64(meta.get(32..40))))
     }
 
     /// How many distinct members currently recommend `target`.
@@ -1006,7 +1009,7 @@ fn register_id(value: &[u8]) -> Result<MessageId, StoreError> {
 /// seen_at (8) and group id (32) before the message bytes.
 const VALUE_HEADER: usize = 8 + 32;
 
-fn decode_stored(value: &[u8]) -> Result<StoredMessage, StoreError> {
+fn decode_value(value: &[u8]) -> Result<StoredMessage, StoreError> {
     if value.len() < VALUE_HEADER {
         return Err(StoreError::Corrupt {
             what: "message",
@@ -1014,10 +1017,12 @@ fn decode_stored(value: &[u8]) -> Result<StoredMessage, StoreError> {
         });
     }
     let seen_at = u64::from_be_bytes(value[..8].try_into().expect("8 bytes"));
-    let signed = verify_and_decode(&value[VALUE_HEADER..]).map_err(|e| StoreError::Corrupt {
-        what: "message",
-        detail: e.to_string(),
-    })?;
+    // Verified before it was stored; the store is not the wire.
+    let signed =
+        crate::message::decode_stored(&value[VALUE_HEADER..]).map_err(|e| StoreError::Corrupt {
+            what: "message",
+            detail: e.to_string(),
+        })?;
     Ok(StoredMessage { signed, seen_at })
 }
 
