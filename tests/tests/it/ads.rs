@@ -5,6 +5,7 @@ use cove_node::ads::AdView;
 use cove_node::control::Request;
 use cove_node::data_dir::DataDir;
 use cove_node::message::{Offer, Place, Targeting};
+use cove_node::outsider::Outsider;
 use cove_node::social::{FeedItem, Order};
 use cove_tests::{eventually, wait_for_peers, TestNode, TEST_TIMEOUT};
 
@@ -134,6 +135,21 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             .unwrap_err();
         assert!(wine.to_string().contains("not allowed"), "{wine}");
 
+        // An outsider on the topic, connected to dog, the ad's first hop.
+        let topic = dog.groups().await?[0].topic.clone();
+        let dog_addr = dog.status().await?.listen_addrs[0].parse()?;
+        let outsider = Outsider::start(&topic, dog_addr).await?;
+        let outsider_id = outsider.peer_id().to_string();
+        eventually("dog to see the outsider subscribed", || async {
+            Ok(dog
+                .peers()
+                .await?
+                .iter()
+                .any(|p| p.peer == outsider_id && !p.groups.is_empty())
+                .then_some(()))
+        })
+        .await?;
+
         let offer = Offer {
             place: Place {
                 name: "Bean There".into(),
@@ -154,6 +170,17 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             })
             .await?;
         let ad_id = ad_id.as_str().context("ad id")?.to_string();
+        let seen = eventually("the outsider to receive the sealed ad", || async {
+            Ok(Some(outsider.received()).filter(|r| !r.is_empty()))
+        })
+        .await?;
+        assert!(
+            seen.iter()
+                .all(|p| !p.windows(11).any(|w| w == b"Two for one")
+                    && !p.windows(6).any(|w| w == b"LATTE2")),
+            "the outsider reads nothing"
+        );
+        outsider.shutdown().await?;
 
         let listed = eventually("bat to list the ad", || async {
             Ok(ads(&bat).await.ok().filter(|a| !a.is_empty()))
