@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 
 use cove_crypto::{sync_proof, verify_sync_proof, GroupId};
 use cove_gossip::{Gossip, PeerId};
+use futures::FutureExt;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
 use serde::{Deserialize, Serialize};
 use serde_bytes::ByteBuf;
@@ -570,7 +571,16 @@ impl Session {
             peer: self.peer.to_string(),
             ..Report::default()
         };
-        let result = self.run_inner(&mut report).await;
+        // Reconciliation parses the peer's bytes; if that code panics on hostile input, the
+        // session fails (and the peer is cut off) instead of leaving the session unaccounted.
+        let result = std::panic::AssertUnwindSafe(self.run_inner(&mut report))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(SyncError::Malformed(
+                    "the peer's data made reconciliation fail".into(),
+                ))
+            });
         let error = result.err();
         report.error = error.as_ref().map(|e| e.to_string());
         (report, error)
