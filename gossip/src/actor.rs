@@ -206,6 +206,8 @@ impl Actor {
             )
             .map_err(|e| Error::Transport(format!("tcp/noise: {e}")))?
             .with_quic()
+            .with_other_transport(memory_transport)
+            .map_err(|e| Error::Transport(format!("memory/noise: {e}")))?
             .with_dns()
             .map_err(|e| Error::Transport(format!("dns: {e}")))?
             .with_behaviour(move |_| behaviour);
@@ -1160,6 +1162,29 @@ impl Actor {
         }
     }
 }
+
+/// The in-process transport (`/memory/<port>`, port 0 picks a free one), with the same
+/// noise + yamux upgrade as TCP. It never leaves the process: the scenario tool and tests use
+/// it to run many nodes in one process without sockets. Dialing a `/memory` address that no
+/// node in this process listens on fails at once.
+fn memory_transport(key: &libp2p::identity::Keypair) -> Result<BoxedMemoryTransport, BoxError> {
+    use libp2p::core::{
+        muxing::StreamMuxerBox, transport::MemoryTransport, upgrade, Transport as _,
+    };
+    Ok(MemoryTransport::default()
+        .upgrade(upgrade::Version::V1)
+        .authenticate(noise::Config::new(key)?)
+        .multiplex(yamux::Config::default())
+        .map(|(peer, muxer), _| (peer, StreamMuxerBox::new(muxer)))
+        .boxed())
+}
+
+/// The memory transport, boxed so that its type can be named.
+type BoxedMemoryTransport =
+    libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>;
+
+/// What the swarm builder accepts from a fallible transport constructor.
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// The peer id `addr` ends with, if any.
 fn peer_of(addr: &Multiaddr) -> Option<PeerId> {

@@ -20,6 +20,8 @@ pub struct Config {
     /// The libp2p identity of this node (its [`PeerId`](libp2p::PeerId) derives from it).
     pub keypair: Keypair,
     /// Addresses to listen on. Default: `/ip4/0.0.0.0/tcp/0` and `/ip4/0.0.0.0/udp/0/quic-v1`.
+    /// `/memory/0` listens on the in-process memory transport (a free port is picked);
+    /// only nodes of the same process can dial it.
     pub listen: Vec<Multiaddr>,
     /// Addresses dialed at start, usually ending in `/p2p/<peer id>`. They are dialed again
     /// on every discovery round in which the node has no connection at all.

@@ -4,7 +4,9 @@
 //! topic is an opaque string the caller derived from a group secret, a discovery key is 32
 //! opaque bytes, a payload is a sealed blob. What it owns:
 //!
-//! * the libp2p [`Swarm`](libp2p::Swarm): TCP and QUIC transports (noise + yamux on TCP), DNS;
+//! * the libp2p [`Swarm`](libp2p::Swarm): TCP and QUIC transports (noise + yamux on TCP), DNS,
+//!   and the in-process memory transport (`/memory/<port>`, noise + yamux) with which the
+//!   scenario tool runs many nodes in one process without sockets;
 //! * **gossipsub** in anonymous mode (no author, sequence number or signature on the wire;
 //!   message id = SHA-256 of the payload) with **manual validation**: every received message
 //!   is handed to the caller as [`Event::Message`] and is forwarded to other peers only after

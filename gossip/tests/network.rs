@@ -514,3 +514,39 @@ async fn unban_lets_a_peer_back_in() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn memory_transport_carries_gossip_and_discovery() {
+    // Scenario: ant, bat and cat listen on `/memory/0` only; bat bootstraps to ant, cat to
+    // bat; all subscribe with the same discovery key; ant publishes.
+    // Assert: the bound addresses are concrete `/memory/<port>` ones, cat finds ant through
+    // the DHT over the memory transport, and cat receives ant's message.
+    with_timeout(async {
+        let memory = |bootstrap| {
+            let mut config = test_utils::local_config(bootstrap, true);
+            config.listen = vec!["/memory/0".parse().unwrap()];
+            config
+        };
+        let ant = test_utils::spawn_node_with(memory(vec![])).await;
+        let ant_addrs = ant.addrs().await;
+        assert!(ant_addrs
+            .iter()
+            .all(|a| a.to_string().starts_with("/memory/")
+                && !a.to_string().starts_with("/memory/0/")));
+        let bat = test_utils::spawn_node_with(memory(ant_addrs)).await;
+        let mut cat = test_utils::spawn_node_with(memory(bat.addrs().await)).await;
+        for node in [&ant, &bat, &cat] {
+            node.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        }
+        eventually(|| cat.is_connected_to(ant.id())).await;
+        eventually(|| ant.sees_subscribed(cat.id(), TOPIC)).await;
+
+        ant.gossip
+            .publish(TOPIC, b"in memory".to_vec())
+            .await
+            .unwrap();
+        let got = cat.next_message().await;
+        assert_eq!(got.data, b"in memory");
+    })
+    .await;
+}

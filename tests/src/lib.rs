@@ -2,6 +2,9 @@
 //! conditions without assuming timings, and drive real `cove` processes.
 #![deny(missing_docs)]
 
+pub mod perf;
+pub mod scenario;
+
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::Output;

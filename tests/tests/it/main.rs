@@ -4,5 +4,6 @@ mod ads;
 mod closed_group;
 mod hostile_sync;
 mod processes;
+mod scenario;
 mod social;
 mod sync;

@@ -1,0 +1,492 @@
+//! `scenario`: runs the network scenarios of issue 6 and writes their figures.
+//!
+//! ```text
+//! cargo run --release -p cove-tests --bin scenario -- suite --out docs/performance.json
+//! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 50
+//! ```
+//!
+//! `suite` runs every scenario in a child process of its own (`run`), so that each one's peak
+//! memory and CPU time are its own, Cove and baseline back to back for each N so that both see
+//! the same machine load, and prints a Markdown table plus the JSON it writes.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+use cove_tests::scenario::{Mode, Scenario, Transport};
+use serde_json::{json, Value};
+
+#[derive(Parser, Debug)]
+#[command(about = "Cove network scenarios (issue 6)")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Runs one scenario in this process and prints its report as one JSON line.
+    Run(RunArgs),
+    /// Runs Cove and baseline for every N, each in a child process; writes JSON.
+    Suite {
+        /// Node counts.
+        #[arg(long, value_delimiter = ',', default_value = "10,50,100")]
+        nodes: Vec<usize>,
+        /// Workload per scenario (authors, rate, duration, text length).
+        #[command(flatten)]
+        workload: Workload,
+        /// Memory or TCP.
+        #[arg(long, value_enum, default_value = "memory")]
+        transport: TransportArg,
+        /// Where to write the JSON (also printed).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Messages for the ingest measurement.
+        #[arg(long, default_value_t = 20_000)]
+        ingest_messages: usize,
+        /// Messages in the store for the resources measurement.
+        #[arg(long, default_value_t = 100_000)]
+        stored_messages: usize,
+        /// Skip the network scenarios.
+        #[arg(long)]
+        skip_network: bool,
+        /// Cove/baseline pairs per N up to 50 nodes (larger N run once: the N = 100 pair
+        /// takes minutes). The load of this shared machine changes within a minute, so the
+        /// median ratio of several back-to-back pairs is the figure to compare.
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+    },
+    /// Measures the ingest pipeline against raw ed25519 verification (one thread).
+    Ingest {
+        /// Messages.
+        #[arg(long, default_value_t = 20_000)]
+        messages: usize,
+    },
+    /// Starts one node on an existing data dir and prints its start time and RSS as JSON
+    /// (used by `suite` in a fresh process).
+    StartNode {
+        /// The data dir.
+        #[arg(long)]
+        dir: PathBuf,
+        /// Messages it holds (for the report).
+        #[arg(long, default_value_t = 0)]
+        messages: usize,
+    },
+}
+
+/// Largest N whose scenario pair `suite` repeats.
+const REPEAT_MAX_NODES: usize = 50;
+
+/// Post text length of the ingest and resources measurements.
+const TEXT_LEN: usize = 256;
+
+/// How long a started node idles before its RSS is read.
+const IDLE: Duration = Duration::from_secs(3);
+
+#[derive(clap::Args, Debug, Clone)]
+struct RunArgs {
+    /// cove or baseline.
+    #[arg(long, value_enum, default_value = "cove")]
+    mode: ModeArg,
+    /// Memory or TCP.
+    #[arg(long, value_enum, default_value = "memory")]
+    transport: TransportArg,
+    /// N.
+    #[arg(long, default_value_t = 10)]
+    nodes: usize,
+    /// Use the gossip layer's `local_testing` timers and the node's loopback anti-entropy.
+    #[arg(long)]
+    fast_timers: bool,
+    #[command(flatten)]
+    workload: Workload,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct Workload {
+    /// M: posting nodes.
+    #[arg(long, default_value_t = 5)]
+    authors: usize,
+    /// K: posts per second over all authors.
+    #[arg(long, default_value_t = 10.0)]
+    rate: f64,
+    /// T: seconds of posting.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Post text bytes.
+    #[arg(long, default_value_t = 256)]
+    text_len: usize,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum ModeArg {
+    Cove,
+    Baseline,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum TransportArg {
+    Memory,
+    Tcp,
+}
+
+impl TransportArg {
+    fn name(self) -> &'static str {
+        match self {
+            TransportArg::Memory => "memory",
+            TransportArg::Tcp => "tcp",
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Run(args) => {
+            let scenario = Scenario {
+                mode: match args.mode {
+                    ModeArg::Cove => Mode::Cove,
+                    ModeArg::Baseline => Mode::Baseline,
+                },
+                transport: match args.transport {
+                    TransportArg::Memory => Transport::Memory,
+                    TransportArg::Tcp => Transport::Tcp,
+                },
+                nodes: args.nodes,
+                authors: args.workload.authors.min(args.nodes),
+                rate: args.workload.rate,
+                duration: Duration::from_secs_f64(args.workload.duration),
+                text_len: args.workload.text_len,
+                drain: Duration::from_secs(60),
+                fast_timers: args.fast_timers,
+            };
+            let report = scenario.run().await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Suite {
+            nodes,
+            workload,
+            transport,
+            out,
+            ingest_messages,
+            stored_messages,
+            skip_network,
+            repeat,
+        } => {
+            let nodes = if skip_network { vec![] } else { nodes };
+            suite(
+                &nodes,
+                &workload,
+                transport,
+                out,
+                ingest_messages,
+                stored_messages,
+                repeat,
+            )
+            .await
+        }
+        Command::Ingest { messages } => {
+            let report = cove_tests::perf::ingest(messages, TEXT_LEN)?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::StartNode { dir, messages } => {
+            let report = cove_tests::perf::start_and_measure(&dir, messages, IDLE).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+    }
+}
+
+/// Runs `scenario ARGS` in a child process and parses the JSON of its last stdout line.
+fn child_json(args: &[String]) -> Result<Value> {
+    let output = std::process::Command::new(std::env::current_exe()?)
+        .args(args)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "error".into()),
+        )
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !output.status.success() {
+        bail!("scenario {args:?} failed: {}", output.status);
+    }
+    let stdout = String::from_utf8(output.stdout)?;
+    let line = stdout.lines().last().context("no report")?;
+    Ok(serde_json::from_str(line)?)
+}
+
+/// Idle RSS and start time, empty and with `stored` messages, each node in a fresh process.
+fn resources(stored: usize) -> Result<Value> {
+    let empty = tempfile::tempdir()?;
+    cove_node::data_dir::DataDir::new(empty.path()).init()?;
+    let start = |dir: &std::path::Path, messages: usize| {
+        child_json(&[
+            "start-node".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--messages".into(),
+            messages.to_string(),
+        ])
+    };
+    eprintln!("resources: idle node");
+    let idle = start(empty.path(), 0)?;
+    let full = tempfile::tempdir()?;
+    eprintln!("resources: filling a store with {stored} messages");
+    let fill = std::time::Instant::now();
+    cove_tests::perf::fill_data_dir(full.path(), stored, TEXT_LEN)?;
+    let fill_s = fill.elapsed().as_secs_f64();
+    eprintln!("resources: node with {stored} messages (filled in {fill_s:.0} s)");
+    let loaded = start(full.path(), stored)?;
+    // Second start: the store's pages are in the OS cache, as on any restart.
+    let loaded_again = start(full.path(), stored)?;
+    Ok(json!({
+        "idle": idle,
+        "loaded": loaded,
+        "loaded_restart": loaded_again,
+        "fill_s": fill_s,
+        "targets": { "idle_rss_mib": 30, "loaded_rss_mib": 80, "ready_ms": 300 },
+    }))
+}
+
+async fn suite(
+    nodes: &[usize],
+    workload: &Workload,
+    transport: TransportArg,
+    out: Option<PathBuf>,
+    ingest_messages: usize,
+    stored_messages: usize,
+    repeat: usize,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let mut rows = Vec::new();
+    let mut medians = Vec::new();
+    for &n in nodes {
+        let reps = if n <= REPEAT_MAX_NODES {
+            repeat.max(1)
+        } else {
+            1
+        };
+        let mut p99 = Vec::new();
+        for rep in 0..reps {
+            let cove = child(n, "cove", workload, transport)?;
+            let baseline = child(n, "baseline", workload, transport)?;
+            let ratio = |path: &[&str]| -> Value {
+                let (Some(c), Some(b)) = (get(&cove, path), get(&baseline, path)) else {
+                    return Value::Null;
+                };
+                if b == 0.0 {
+                    Value::Null
+                } else {
+                    json!((c / b * 100.0).round() / 100.0)
+                }
+            };
+            let ratios = json!({
+                "latency_p50": ratio(&["latency_ms", "p50"]),
+                "latency_p95": ratio(&["latency_ms", "p95"]),
+                            "latency_p99": ratio(&["latency_ms", "p99"]),
+                "propagation_p50": ratio(&["propagation_ms", "p50"]),
+                "propagation_p95": ratio(&["propagation_ms", "p95"]),
+                "propagation_p99": ratio(&["propagation_ms", "p99"]),
+                "cpu_us_per_delivery": ratio(&["cpu_us_per_delivery"]),
+                "net_cpu_us_per_delivery": ratio(&["net_cpu_us_per_delivery"]),
+                "peak_rss_mib_per_node": ratio(&["peak_rss_mib_per_node"]),
+            });
+            eprintln!(
+            "N={n} #{rep}: p99 cove {:.1} ms / baseline {:.1} ms = {}x (propagation {}x); delivery {} / {}",
+            get(&cove, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
+            get(&baseline, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
+            ratios["latency_p99"],
+            ratios["propagation_p99"],
+            get(&cove, &["delivery_ratio"]).unwrap_or(f64::NAN),
+            get(&baseline, &["delivery_ratio"]).unwrap_or(f64::NAN),
+        );
+            p99.push((
+                get(&ratios, &["latency_p99"]).unwrap_or(f64::NAN),
+                get(&ratios, &["propagation_p99"]).unwrap_or(f64::NAN),
+            ));
+            rows.push(json!({ "nodes": n, "repeat": rep, "cove": cove, "baseline": baseline, "ratio": ratios }));
+        }
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        medians.push(json!({
+            "nodes": n,
+            "runs": reps,
+            "latency_p99_ratio_median": median(p99.iter().map(|r| r.0).collect()),
+            "propagation_p99_ratio_median": median(p99.iter().map(|r| r.1).collect()),
+            "latency_p99_ratios": p99.iter().map(|r| r.0).collect::<Vec<_>>(),
+        }));
+    }
+    eprintln!("ingest: {ingest_messages} messages");
+    let ingest = child_json(&[
+        "ingest".into(),
+        "--messages".into(),
+        ingest_messages.to_string(),
+    ])?;
+    let resources = resources(stored_messages)?;
+    let result = json!({
+        "date": date(),
+        "command": std::env::args().collect::<Vec<_>>().join(" "),
+        "machine": machine(),
+        "wall_s": started.elapsed().as_secs_f64(),
+        "workload": {
+            "authors": workload.authors,
+            "rate_per_s": workload.rate,
+            "duration_s": workload.duration,
+            "text_len": workload.text_len,
+            "transport": transport.name(),
+        },
+        "scenarios": rows,
+        "p99_ratio_medians": medians,
+        "ingest": ingest,
+        "resources": resources,
+    });
+    println!("{}", markdown(&result));
+    let text = serde_json::to_string_pretty(&result)?;
+    if let Some(out) = out {
+        std::fs::write(&out, format!("{text}\n"))
+            .with_context(|| format!("writing {}", out.display()))?;
+        eprintln!("wrote {}", out.display());
+    } else {
+        println!("{text}");
+    }
+    Ok(())
+}
+
+/// Runs `scenario run ...` in a child process and parses its report.
+fn child(nodes: usize, mode: &str, w: &Workload, transport: TransportArg) -> Result<Value> {
+    eprintln!("running {mode} N={nodes} ({})", transport.name());
+    let args: Vec<String> = [
+        "run",
+        "--mode",
+        mode,
+        "--transport",
+        transport.name(),
+        "--nodes",
+        &nodes.to_string(),
+        "--authors",
+        &w.authors.to_string(),
+        "--rate",
+        &w.rate.to_string(),
+        "--duration",
+        &w.duration.to_string(),
+        "--text-len",
+        &w.text_len.to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    child_json(&args)
+}
+
+/// Today's UTC date (YYYY-MM-DD), from the system clock.
+fn date() -> String {
+    let days = (cove_node::node::now_ms() / 86_400_000) as i64;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
+}
+
+fn get(value: &Value, path: &[&str]) -> Option<f64> {
+    path.iter().try_fold(value, |v, k| v.get(k))?.as_f64()
+}
+
+/// Cores, memory and load of this machine.
+pub(crate) fn machine() -> Value {
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .unwrap_or(0);
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_default();
+    json!({
+        "cores": cores,
+        "memory_gib": (mem_kib as f64 / 1024.0 / 1024.0 * 10.0).round() / 10.0,
+        "cpu": cpu,
+        "loadavg_at_start": load.trim(),
+    })
+}
+
+fn markdown(result: &Value) -> String {
+    let mut s = String::from(
+        "| N | stack | delivery | send→delivery p50 / p95 / p99 ms | propagation p50 / p95 / p99 ms \
+         | CPU µs/delivery | idle CPU s/s | peak RSS MiB/node |\n\
+         |---|---|---|---|---|---|---|---|\n",
+    );
+    let f = |v: Option<f64>, digits: usize| v.map_or("-".into(), |x| format!("{x:.digits$}"));
+    let three = |v: &Value, what: &str, prefix: &str| {
+        ["p50", "p95", "p99"]
+            .map(|p| {
+                let key = if prefix.is_empty() {
+                    p.to_owned()
+                } else {
+                    format!("{prefix}_{p}")
+                };
+                let path: Vec<&str> = if prefix.is_empty() {
+                    vec![what, &key]
+                } else {
+                    vec![&key]
+                };
+                f(get(v, &path), if prefix.is_empty() { 1 } else { 2 })
+            })
+            .join(" / ")
+    };
+    for row in result["scenarios"].as_array().into_iter().flatten() {
+        let n = format!("{} #{}", row["nodes"], row["repeat"]);
+        for stack in ["cove", "baseline"] {
+            let r = &row[stack];
+            s += &format!(
+                "| {n} | {stack} | {} | {} | {} | {} | {} | {} |\n",
+                f(get(r, &["delivery_ratio"]).map(|x| x * 100.0), 2) + "%",
+                three(r, "latency_ms", ""),
+                three(r, "propagation_ms", ""),
+                f(get(r, &["cpu_us_per_delivery"]), 0),
+                f(get(r, &["idle_cpu_per_s"]), 2),
+                f(get(r, &["peak_rss_mib_per_node"]), 1),
+            );
+        }
+        let ra = &row["ratio"];
+        s += &format!(
+            "| {n} | **cove / baseline** | | {} | {} | {} | | {} |\n",
+            three(ra, "", "latency"),
+            three(ra, "", "propagation"),
+            f(get(ra, &["cpu_us_per_delivery"]), 2),
+            f(get(ra, &["peak_rss_mib_per_node"]), 2),
+        );
+    }
+    s += "\n| N | runs | p99 ratio (send→delivery), median | p99 ratio (propagation), median |\n|---|---|---|---|\n";
+    for m in result["p99_ratio_medians"].as_array().into_iter().flatten() {
+        s += &format!(
+            "| {} | {} | {} | {} |\n",
+            m["nodes"],
+            m["runs"],
+            f(get(m, &["latency_p99_ratio_median"]), 2),
+            f(get(m, &["propagation_p99_ratio_median"]), 2),
+        );
+    }
+    s
+}

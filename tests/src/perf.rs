@@ -1,0 +1,245 @@
+//! Single-node instruments of issue 6: the ingest pipeline against the raw ed25519 limit,
+//! and the resources of a node holding many messages.
+//!
+//! * [`ingest`]: sealed envelopes from several authors go through [`Core::ingest`] (open,
+//!   decode, verify, rules, store) on one thread; in the same run, signatures of the same
+//!   size are checked with ed25519-dalek's `verify_strict` (what Cove uses), `verify`, and
+//!   `verify_batch`. The figures are messages per second per core.
+//! * [`fill_data_dir`] + [`start_and_measure`]: a data dir holding `n` messages of a group
+//!   (received, as a member receives them), then the time `Node::start` takes and the RSS of
+//!   the started node. Run [`start_and_measure`] in a fresh process for a clean RSS.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use cove_crypto::invite::Invite;
+use cove_node::core::Core;
+use cove_node::data_dir::DataDir;
+use cove_node::node::now_ms;
+use cove_node::store::Store;
+use cove_node::{Node, NodeConfig};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::Serialize;
+use tempfile::TempDir;
+
+use crate::scenario::{cpu_time, rss_bytes};
+
+/// Ingest throughput against the ed25519 limit, per core.
+#[derive(Debug, Clone, Serialize)]
+pub struct IngestReport {
+    /// Messages ingested (and signatures verified by each raw method).
+    pub messages: usize,
+    /// Sealed envelope bytes per message.
+    pub envelope_len: usize,
+    /// Full pipeline: messages per CPU-second of the process.
+    pub ingest_per_cpu_s: f64,
+    /// Full pipeline: messages per wall-clock second.
+    pub ingest_per_s: f64,
+    /// `verify_strict`, one at a time (what Cove calls): verifications per second.
+    pub verify_strict_per_s: f64,
+    /// `verify`, one at a time.
+    pub verify_per_s: f64,
+    /// `verify_batch` in batches of [`BATCH`]: signatures per second.
+    pub verify_batch_per_s: f64,
+    /// `ingest_per_cpu_s / verify_strict_per_s` (target >= 0.7).
+    pub ingest_vs_single: f64,
+    /// `ingest_per_cpu_s / verify_batch_per_s`.
+    pub ingest_vs_batch: f64,
+}
+
+/// Signatures per `verify_batch` call.
+pub const BATCH: usize = 64;
+
+/// Authors the ingested messages come from.
+const AUTHORS: usize = 8;
+
+/// A core in a fresh data dir.
+fn core_in(dir: &Path) -> Result<Core> {
+    let data = DataDir::new(dir);
+    data.init()?;
+    let store = Store::open(&data.store_path())?;
+    Ok(Core::new(store, data.load_seed()?)?)
+}
+
+/// Sealed posts of one group, with what a receiver needs to take them in.
+struct Corpus {
+    topic: String,
+    invite: Invite,
+    envelopes: Vec<Vec<u8>>,
+    /// The authors' data dirs, removed on drop.
+    _dirs: Vec<TempDir>,
+}
+
+/// `count` sealed posts of `text_len` bytes from [`AUTHORS`] members of a fresh group.
+fn envelopes(count: usize, text_len: usize) -> Result<Corpus> {
+    let now = now_ms();
+    let mut dirs = Vec::new();
+    let founder_dir = tempfile::tempdir()?;
+    let mut founder = core_in(founder_dir.path())?;
+    let group = founder.create_group("perf", now)?;
+    let invite_text = founder.invite(&group, vec![], now / 1000 + 3600)?;
+    let invite = Invite::decode(&invite_text, now / 1000)?;
+    let topic = founder.group(&group).context("group")?.topic.clone();
+    let mut authors = vec![founder];
+    dirs.push(founder_dir);
+    for _ in 1..AUTHORS {
+        let dir = tempfile::tempdir()?;
+        let mut core = core_in(dir.path())?;
+        core.join(&invite, now)?;
+        authors.push(core);
+        dirs.push(dir);
+    }
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let text = format!("{i:08} {}", "x".repeat(text_len.saturating_sub(9)));
+        // Spread created_at over the past so that no rule sees a burst from the future.
+        let at = now - (count - i) as u64;
+        let (_, envelope) = authors[i % AUTHORS].compose_post(&group, None, text, at)?;
+        out.push(envelope);
+    }
+    Ok(Corpus {
+        topic,
+        invite,
+        envelopes: out,
+        _dirs: dirs,
+    })
+}
+
+/// Measures the ingest pipeline and the raw verify rates on `count` messages.
+pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
+    let Corpus {
+        topic,
+        invite,
+        envelopes,
+        _dirs,
+    } = envelopes(count, text_len)?;
+    let dir = tempfile::tempdir()?;
+    let mut receiver = core_in(dir.path())?;
+    receiver.join(&invite, now_ms())?;
+
+    let now = now_ms();
+    let (wall, cpu) = (Instant::now(), cpu_time()?);
+    for envelope in &envelopes {
+        receiver
+            .ingest(&topic, envelope, now)
+            .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))?;
+    }
+    let ingest_wall = wall.elapsed();
+    let ingest_cpu = cpu_time()? - cpu;
+
+    // The raw limit, on signatures over messages of the size Cove signs.
+    let keys: Vec<SigningKey> = (0..AUTHORS)
+        .map(|i| SigningKey::from_bytes(&[i as u8 + 1; 32]))
+        .collect();
+    let publics: Vec<VerifyingKey> = keys.iter().map(|k| k.verifying_key()).collect();
+    let message_len = envelopes[0].len();
+    let messages: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            let mut m = format!("{i:08}").into_bytes();
+            m.resize(message_len, b'x');
+            m
+        })
+        .collect();
+    let signatures: Vec<Signature> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, m)| keys[i % AUTHORS].sign(m))
+        .collect();
+    let key_of = |i: usize| &publics[i % AUTHORS];
+
+    let start = Instant::now();
+    for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
+        key_of(i).verify_strict(m, s).context("verify_strict")?;
+    }
+    let strict = start.elapsed();
+
+    let start = Instant::now();
+    for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
+        ed25519_dalek::Verifier::verify(key_of(i), m, s).context("verify")?;
+    }
+    let plain = start.elapsed();
+
+    let batch_keys: Vec<VerifyingKey> = (0..count).map(|i| *key_of(i)).collect();
+    let start = Instant::now();
+    for ((m, s), k) in messages
+        .chunks(BATCH)
+        .zip(signatures.chunks(BATCH))
+        .zip(batch_keys.chunks(BATCH))
+    {
+        let refs: Vec<&[u8]> = m.iter().map(Vec::as_slice).collect();
+        ed25519_dalek::verify_batch(&refs, s, k).context("verify_batch")?;
+    }
+    let batch = start.elapsed();
+
+    let rate = |d: Duration| count as f64 / d.as_secs_f64().max(1e-9);
+    let ingest_per_cpu_s = rate(ingest_cpu.max(Duration::from_millis(10)));
+    Ok(IngestReport {
+        messages: count,
+        envelope_len: message_len,
+        ingest_per_cpu_s,
+        ingest_per_s: rate(ingest_wall),
+        verify_strict_per_s: rate(strict),
+        verify_per_s: rate(plain),
+        verify_batch_per_s: rate(batch),
+        ingest_vs_single: ingest_per_cpu_s / rate(strict),
+        ingest_vs_batch: ingest_per_cpu_s / rate(batch),
+    })
+}
+
+/// Initialises `dir` as a node data dir that is a member of a group holding `count` posts
+/// from other members, ingested as gossip would deliver them.
+pub fn fill_data_dir(dir: &Path, count: usize, text_len: usize) -> Result<()> {
+    let Corpus {
+        topic,
+        invite,
+        envelopes,
+        _dirs,
+    } = envelopes(count, text_len)?;
+    let mut core = core_in(dir)?;
+    core.join(&invite, now_ms())?;
+    let now = now_ms();
+    for envelope in &envelopes {
+        core.ingest(&topic, envelope, now)
+            .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))?;
+    }
+    // Dropping the core flushes sled.
+    drop(core);
+    Ok(())
+}
+
+/// Time to start and resident memory of one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct StartReport {
+    /// Messages in the data dir.
+    pub messages: usize,
+    /// `Node::start` until it returned and answered a first `status` (ready).
+    pub ready_ms: f64,
+    /// VmRSS of this process after the node idled for `idle_s`.
+    pub rss_mib: f64,
+    /// Idle time before reading RSS.
+    pub idle_s: f64,
+}
+
+/// Starts a node on `dir` (memory transport, no mDNS, production timers), measures the time
+/// until it answers, lets it idle, and reads this process's RSS.
+pub async fn start_and_measure(dir: &Path, messages: usize, idle: Duration) -> Result<StartReport> {
+    let config = NodeConfig {
+        listen: vec!["/memory/0".parse()?],
+        mdns: false,
+        ..NodeConfig::new(dir)
+    };
+    let start = Instant::now();
+    let node = Node::start(config).await?;
+    node.status().await?;
+    let ready = start.elapsed();
+    tokio::time::sleep(idle).await;
+    let rss = rss_bytes()?;
+    node.shutdown().await?;
+    Ok(StartReport {
+        messages,
+        ready_ms: ready.as_secs_f64() * 1e3,
+        rss_mib: rss as f64 / 1024.0 / 1024.0,
+        idle_s: idle.as_secs_f64(),
+    })
+}
