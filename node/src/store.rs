@@ -446,18 +446,25 @@ impl Store {
         group: &GroupId,
         author: &PublicKey,
     ) -> Result<Option<Profile>, StoreError> {
-        let Some(reg) = self
-            .profiles
-            .get(pair_key(group.as_bytes(), author.as_bytes()))?
-        else {
-            return Ok(None);
-        };
-        Ok(self
-            .message(&register_id(&reg)?)?
-            .and_then(|m| match m.signed.message.content {
+        Ok(self.latest(&self.profiles, group, author)?.and_then(|m| {
+            match m.signed.message.content {
                 Content::Profile(p) => Some(p),
                 _ => None,
-            }))
+            }
+        }))
+    }
+
+    /// The message a latest-wins register of `tree` points at for `(group, key)`.
+    fn latest(
+        &self,
+        tree: &sled::Tree,
+        group: &GroupId,
+        key: &PublicKey,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        match tree.get(pair_key(group.as_bytes(), key.as_bytes()))? {
+            Some(reg) => self.message(&register_id(&reg)?),
+            None => Ok(None),
+        }
     }
 
     /// Post ids of a group by descending rank: `hot` score or `top` count (ties: newer first,
@@ -634,13 +641,7 @@ impl Store {
         group: &GroupId,
         key: &PublicKey,
     ) -> Result<Option<StoredMessage>, StoreError> {
-        let Some(reg) = self
-            .advertisers
-            .get(pair_key(group.as_bytes(), key.as_bytes()))?
-        else {
-            return Ok(None);
-        };
-        self.message(&register_id(&reg)?)
+        self.latest(&self.advertisers, group, key)
     }
 
     /// A group's ad ids, newest first.
