@@ -25,6 +25,13 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Create the member seed and peer key in the data dir.
     Init,
+    /// Print the master seed (64 hex characters) for a backup. Anyone holding it is you in every group.
+    ExportSeed,
+    /// Restore a data dir from a backed-up seed (read from stdin, or given as an argument).
+    ImportSeed {
+        /// The seed as 64 hex characters; default: read one line from stdin.
+        seed: Option<String>,
+    },
     /// Run the node in the foreground (Ctrl-C stops it cleanly).
     Up(UpArgs),
     /// Ask the running node to stop.

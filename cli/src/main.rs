@@ -92,6 +92,30 @@ async fn run(cli: Cli) -> Result<()> {
             cove_node::data_dir::DataDir::new(&data_dir).init()?;
             out.created("data_dir", &data_dir.display().to_string(), "initialised");
         }
+        Command::ExportSeed => {
+            let seed = cove_node::data_dir::DataDir::new(&data_dir).load_seed()?;
+            let hex: String = seed.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            out.created(
+                "seed",
+                &hex,
+                "master seed (keep it secret: it is every pseudonym you have)",
+            );
+        }
+        Command::ImportSeed { seed } => {
+            let text = match seed {
+                Some(text) => text,
+                None => {
+                    let mut line = String::new();
+                    std::io::stdin()
+                        .read_line(&mut line)
+                        .context("reading the seed from stdin")?;
+                    line
+                }
+            };
+            let seed = parse_seed(text.trim())?;
+            cove_node::data_dir::DataDir::new(&data_dir).import_seed(seed)?;
+            out.created("data_dir", &data_dir.display().to_string(), "seed imported");
+        }
         Command::Up(args) => up(&data_dir, args).await?,
         Command::Down => {
             request(&data_dir, &Request::Shutdown).await?;
@@ -569,6 +593,24 @@ async fn chat(
     let (watched, ()) = tokio::join!(watcher, sender);
     watched?;
     Ok(())
+}
+
+/// A master seed as 64 hex characters.
+fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
+    let bad = || {
+        NodeError::InvalidInput(format!(
+            "a seed is 64 hex characters, got {} characters",
+            text.len()
+        ))
+    };
+    if text.len() != 64 || !text.is_ascii() {
+        return Err(bad());
+    }
+    let mut seed = [0u8; 32];
+    for (i, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(seed)
 }
 
 /// A point in time as unix ms: an RFC 3339 time, or a duration from now (`30d`, `0s`).

@@ -166,3 +166,28 @@ fn malformed_grants_and_ad_targeting_are_refused_before_reaching_the_node() {
     assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
     assert!(stderr(&out).contains("--target"), "{}", stderr(&out));
 }
+
+#[test]
+fn a_seed_backup_restores_the_same_member() {
+    // Scenario: export the seed of one data dir, import it into a fresh one; import garbage.
+    // Assert: the restored dir exports the same seed; garbage is a usage error and creates no seed.
+    let root = tempfile::tempdir().unwrap();
+    let (original, restored, broken) = (
+        root.path().join("a"),
+        root.path().join("b"),
+        root.path().join("c"),
+    );
+    cove_ok(&original, &["init"]).unwrap();
+    let seed = cove_ok(&original, &["export-seed"]).unwrap();
+    assert_eq!(seed.len(), 64);
+    cove_ok(&restored, &["import-seed", &seed]).unwrap();
+    assert_eq!(cove_ok(&restored, &["export-seed"]).unwrap(), seed);
+    let out = cove(&broken, &["import-seed", "not hex"]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("64 hex characters"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!broken.join("seed").exists());
+}

@@ -118,6 +118,21 @@ impl DataDir {
         Ok(())
     }
 
+    /// Creates the data dir from a backed-up master seed (`cove import-seed`): the same
+    /// pseudonyms in every group, a fresh peer key. Refuses when a seed already exists.
+    pub fn import_seed(&self, seed: [u8; 32]) -> Result<(), NodeError> {
+        self.create_root()?;
+        if self.is_initialized() {
+            return Err(NodeError::AlreadyInitialized(
+                self.root.display().to_string(),
+            ));
+        }
+        if !self.peer_key_path().exists() {
+            write_secret(&self.peer_key_path(), &new_peer_key()?)?;
+        }
+        write_secret(&self.seed_path(), &seed)
+    }
+
     fn create_root(&self) -> Result<(), NodeError> {
         fs::create_dir_all(&self.root).map_err(|e| NodeError::io(&self.root, e))?;
         fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
@@ -198,6 +213,18 @@ mod tests {
         assert!(matches!(dir.init(), Err(NodeError::AlreadyInitialized(_))));
         assert_eq!(*dir.load_seed().unwrap().as_bytes(), seed, "seed untouched");
         let peer = dir.load_peer_key().unwrap().public().to_peer_id();
+        let restored = DataDir::new(tmp.path().join("restored"));
+        restored.import_seed(seed).unwrap();
+        assert_eq!(
+            *restored.load_seed().unwrap().as_bytes(),
+            seed,
+            "backup restores the seed"
+        );
+        assert_eq!(mode(restored.seed_path()), 0o600);
+        assert!(matches!(
+            restored.import_seed(seed),
+            Err(NodeError::AlreadyInitialized(_))
+        ));
         assert_eq!(dir.load_peer_key().unwrap().public().to_peer_id(), peer);
     }
 }
