@@ -628,45 +628,37 @@ fn parse_targeting(text: &str) -> Result<Targeting, NodeError> {
     fn expr(input: &str) -> Result<(Targeting, &str), String> {
         let input = input.trim_start();
         for (op, is_any) in [("any(", true), ("all(", false)] {
-            if let Some(mut rest) = input.strip_prefix(op) {
-                let mut items = Vec::new();
-                rest = rest.trim_start();
-                if let Some(after) = rest.strip_prefix(')') {
-                    let t = if is_any {
-                        Targeting {
-                            any: Some(items),
-                            ..Default::default()
-                        }
-                    } else {
-                        Targeting {
-                            all: Some(items),
-                            ..Default::default()
-                        }
-                    };
-                    return Ok((t, after));
-                }
-                loop {
-                    let (item, after) = expr(rest)?;
-                    items.push(item);
-                    let after = after.trim_start();
-                    if let Some(after) = after.strip_prefix(',') {
-                        rest = after;
-                    } else if let Some(after) = after.strip_prefix(')') {
-                        let t = if is_any {
-                            Targeting {
-                                any: Some(items),
-                                ..Default::default()
-                            }
-                        } else {
-                            Targeting {
-                                all: Some(items),
-                                ..Default::default()
-                            }
-                        };
-                        return Ok((t, after));
-                    } else {
-                        return Err(format!("expected ',' or ')' at {after:?}"));
+            let Some(mut rest) = input.strip_prefix(op) else {
+                continue;
+            };
+            let node = |items: Vec<Targeting>| {
+                if is_any {
+                    Targeting {
+                        any: Some(items),
+                        ..Default::default()
                     }
+                } else {
+                    Targeting {
+                        all: Some(items),
+                        ..Default::default()
+                    }
+                }
+            };
+            let mut items = Vec::new();
+            rest = rest.trim_start();
+            if let Some(after) = rest.strip_prefix(')') {
+                return Ok((node(items), after));
+            }
+            loop {
+                let (item, after) = expr(rest)?;
+                items.push(item);
+                let after = after.trim_start();
+                if let Some(after) = after.strip_prefix(',') {
+                    rest = after;
+                } else if let Some(after) = after.strip_prefix(')') {
+                    return Ok((node(items), after));
+                } else {
+                    return Err(format!("expected ',' or ')' at {after:?}"));
                 }
             }
         }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::message::{
-    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, Profile,
+    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post,
     SignedMessage, MAX_MESSAGE_BYTES,
 };
 use crate::store::{GroupRecord, Store};
@@ -456,17 +456,6 @@ impl Core {
         now_ms: u64,
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         self.compose(group, Content::Post(Post { title, text }), now_ms)
-    }
-
-    /// A profile update.
-    pub fn compose_profile(
-        &mut self,
-        group: &GroupId,
-        nickname: String,
-        bio: Option<String>,
-        now_ms: u64,
-    ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
-        self.compose(group, Content::Profile(Profile { nickname, bio }), now_ms)
     }
 
     /// Seals a stored message again (fresh nonce) for re-publication.

@@ -295,13 +295,10 @@ impl Store {
 
     /// The newest `limit` posts of a group, newest first.
     pub fn feed(&self, group: &GroupId, limit: usize) -> Result<Vec<StoredMessage>, StoreError> {
-        self.feed
-            .scan_prefix(group.as_bytes())
-            .rev()
+        self.ranked(group, Ranking::New)
             .take(limit)
-            .map(|entry| {
-                let (key, _) = entry?;
-                let id = id_from(&key[40..])?;
+            .map(|id| {
+                let id = id?;
                 self.message(&id)?.ok_or(StoreError::Corrupt {
                     what: "feed index",
                     detail: format!("points at missing message {id}"),

@@ -359,6 +359,36 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// Longest wait for the connections to settle.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(90);
 
+/// Waits until every node counts at least `need` group members, or fails at `deadline`
+/// naming a node that lags. The iterator is cloned for each round: its futures ask the nodes
+/// afresh.
+async fn wait_for_members<F>(
+    need: usize,
+    deadline: Instant,
+    member_counts: impl Iterator<Item = F> + Clone,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<usize>>,
+{
+    loop {
+        let mut lagging = None;
+        for (i, count) in member_counts.clone().enumerate() {
+            let members = count.await?;
+            if members < need {
+                lagging = Some((i, members));
+                break;
+            }
+        }
+        let Some((i, members)) = lagging else {
+            return Ok(());
+        };
+        if Instant::now() > deadline {
+            bail!("node {i} sees {members} members, wanted {need}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Waits until the sum of `peer_counts` is unchanged for [`SETTLE`].
 async fn settle<F>(peer_counts: impl Iterator<Item = F> + Clone) -> Result<()>
 where
@@ -432,23 +462,22 @@ impl Net {
         }
         let need = peers_needed(scenario.nodes);
         let deadline = Instant::now() + SETUP_PATIENCE;
-        for (i, node) in nodes.iter().enumerate() {
-            loop {
-                let members = node
-                    .peers()
-                    .await?
-                    .iter()
-                    .filter(|p| !p.groups.is_empty())
-                    .count();
-                if members >= need {
-                    break;
+        wait_for_members(
+            need,
+            deadline,
+            nodes.iter().map(|node| {
+                let node = node.clone();
+                async move {
+                    Ok(node
+                        .peers()
+                        .await?
+                        .iter()
+                        .filter(|p| !p.groups.is_empty())
+                        .count())
                 }
-                if Instant::now() > deadline {
-                    bail!("node {i} sees {members} members, wanted {need}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+            }),
+        )
+        .await?;
         settle(nodes.iter().map(|n| {
             let n = n.clone();
             async move { Ok(n.peers().await?.len()) }
@@ -497,23 +526,22 @@ impl Net {
         }
         let need = peers_needed(scenario.nodes);
         let deadline = Instant::now() + SETUP_PATIENCE;
-        for (i, node) in nodes.iter().enumerate() {
-            loop {
-                let members = node
-                    .peers()
-                    .await?
-                    .iter()
-                    .filter(|p| p.topics.contains(&topic))
-                    .count();
-                if members >= need {
-                    break;
+        wait_for_members(
+            need,
+            deadline,
+            nodes.iter().map(|node| {
+                let (node, topic) = (node.clone(), topic.clone());
+                async move {
+                    Ok(node
+                        .peers()
+                        .await?
+                        .iter()
+                        .filter(|p| p.topics.contains(&topic))
+                        .count())
                 }
-                if Instant::now() > deadline {
-                    bail!("node {i} sees {members} members, wanted {need}");
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
+            }),
+        )
+        .await?;
         settle(nodes.iter().map(|n| {
             let n = n.clone();
             async move { Ok(n.peers().await?.len()) }
