@@ -24,14 +24,27 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Create the member seed and peer key in the data dir.
-    Init,
-    /// Print the master seed (64 hex characters) for a backup. Anyone holding it is you in every group.
+    Init {
+        /// Encrypt the seed with a passphrase (asked on the terminal, or taken from
+        /// COVE_PASSPHRASE); `cove up` then needs it too.
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Print the master seed (64 hex characters) for a backup. Anyone holding it is you in every
+    /// group. An encrypted seed is decrypted (passphrase asked, or from COVE_PASSPHRASE).
     ExportSeed,
     /// Restore a data dir from a backed-up seed (read from stdin, or given as an argument).
     ImportSeed {
         /// The seed as 64 hex characters; default: read one line from stdin.
         seed: Option<String>,
+        /// Encrypt the restored seed with a passphrase (asked on the terminal, or taken from
+        /// COVE_PASSPHRASE).
+        #[arg(long)]
+        passphrase: bool,
     },
+    /// Encrypt the seed file with a passphrase, change it, or remove it.
+    #[command(subcommand)]
+    Passphrase(PassphraseCommand),
     /// Run the node in the foreground (Ctrl-C stops it cleanly).
     Up(UpArgs),
     /// Ask the running node to stop.
@@ -206,8 +219,21 @@ pub(crate) enum Command {
     Demo,
 }
 
+#[derive(Debug, Subcommand)]
+pub(crate) enum PassphraseCommand {
+    /// Encrypt the seed under a new passphrase (asked twice, or COVE_NEW_PASSPHRASE); an
+    /// encrypted seed is opened first (asked, or COVE_PASSPHRASE).
+    Set,
+    /// Store the seed unencrypted again (current passphrase asked, or COVE_PASSPHRASE).
+    Remove,
+}
+
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
+    /// Serve Prometheus metrics at http://ADDR/metrics; loopback addresses only
+    /// (e.g. 127.0.0.1:9464; port 0 picks one, printed at start).
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) metrics: Option<std::net::SocketAddr>,
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,
@@ -220,6 +246,18 @@ pub(crate) struct UpArgs {
     /// How often each group reconciles history with a random member (anti-entropy), e.g. 60s.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     pub(crate) sync_interval: std::time::Duration,
+    /// Gossip messages per second one peer may send us; the excess is dropped unread.
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) peer_rate: u32,
+    /// Burst size of the per-peer budget (messages).
+    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) peer_burst: u32,
+    /// Established connections in total.
+    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: u32,
+    /// Established connections to one peer.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections_per_peer: u32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -228,6 +266,10 @@ pub(crate) enum GroupCommand {
     Create {
         /// Group name.
         name: String,
+        /// Per-pseudonym rate limit every member enforces, MAX/WINDOW (e.g. 100/10s, 20/1m)
+        /// or "none". Fixed in the charter. Default: 100/10s.
+        #[arg(long, value_name = "MAX/WINDOW")]
+        rate_limit: Option<String>,
     },
     /// Print an invite to a group (needs the running node: it lists its listen addresses).
     Invite {

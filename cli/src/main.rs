@@ -13,18 +13,22 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
+use cove_crypto::{MasterSeed, Passphrase};
 use cove_node::control::{offline, Client, Request};
+use cove_node::data_dir::{passphrase_from_env, DataDir, SeedProtection, PASSPHRASE_ENV};
+use cove_node::metrics::MetricsServer;
 use cove_node::social::{ModerationInfo, Order as SocialOrder, ProfileInfo, RoomInfo, Thread};
 use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
 use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, Status};
 use serde_json::{json, Value};
+use zeroize::Zeroizing;
 
 use crate::args::{
     AdCommand, AdminCommand, AdvertiserCommand, Cli, Command, GroupCommand, InterestsCommand,
-    Order, ProfileCommand, RoomCommand, UpArgs,
+    Order, PassphraseCommand, ProfileCommand, RoomCommand, UpArgs,
 };
 use cove_node::ads::{AdView, GrantView};
-use cove_node::message::{Advertiser, Offer, Place, Targeting};
+use cove_node::message::{Advertiser, Offer, Place, Policy, Targeting};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -88,22 +92,36 @@ async fn run(cli: Cli) -> Result<()> {
     };
     let out = Output { json: cli.json };
     match cli.command {
-        Command::Init => {
-            cove_node::data_dir::DataDir::new(&data_dir).init()?;
-            out.created("data_dir", &data_dir.display().to_string(), "initialised");
+        Command::Init { passphrase } => {
+            let protection = seed_protection(passphrase)?;
+            DataDir::new(&data_dir).init_with(&protection)?;
+            let label = if passphrase {
+                "initialised (seed encrypted with your passphrase)"
+            } else {
+                "initialised"
+            };
+            out.created("data_dir", &data_dir.display().to_string(), label);
         }
         Command::ExportSeed => {
-            let seed = cove_node::data_dir::DataDir::new(&data_dir).load_seed()?;
-            let hex: String = seed.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            let dir = DataDir::new(&data_dir);
+            let seed = dir.load_seed_with(seed_passphrase(&dir)?.as_ref())?;
+            let hex: Zeroizing<String> =
+                Zeroizing::new(seed.as_bytes().iter().map(|b| format!("{b:02x}")).collect());
             out.created(
                 "seed",
                 &hex,
                 "master seed (keep it secret: it is every pseudonym you have)",
             );
         }
-        Command::ImportSeed { seed } => {
-            let text = match seed {
+        Command::ImportSeed { seed, passphrase } => {
+            use std::io::IsTerminal;
+            let text = Zeroizing::new(match seed {
                 Some(text) => text,
+                // On a terminal the seed is not echoed; from a pipe it is one line.
+                None if std::io::stdin().is_terminal() => {
+                    rpassword::prompt_password("Master seed (64 hex characters): ")
+                        .context("reading the seed from the terminal")?
+                }
                 None => {
                     let mut line = String::new();
                     std::io::stdin()
@@ -111,22 +129,45 @@ async fn run(cli: Cli) -> Result<()> {
                         .context("reading the seed from stdin")?;
                     line
                 }
-            };
-            let seed = parse_seed(text.trim())?;
-            cove_node::data_dir::DataDir::new(&data_dir).import_seed(seed)?;
+            });
+            let seed = MasterSeed::from_bytes(*Zeroizing::new(parse_seed(text.trim())?));
+            let protection = seed_protection(passphrase)?;
+            DataDir::new(&data_dir).import_seed_with(&seed, &protection)?;
             out.created("data_dir", &data_dir.display().to_string(), "seed imported");
+        }
+        Command::Passphrase(command) => {
+            let dir = DataDir::new(&data_dir);
+            let current = seed_passphrase(&dir)?;
+            // Open the seed first: a wrong current passphrase fails before anything is asked.
+            dir.load_seed_with(current.as_ref())?;
+            let (protection, done) = match command {
+                PassphraseCommand::Set => (
+                    SeedProtection::passphrase(new_passphrase(NEW_PASSPHRASE_ENV)?),
+                    "seed encrypted with the new passphrase",
+                ),
+                PassphraseCommand::Remove => (SeedProtection::Plain, "seed stored unencrypted"),
+            };
+            dir.change_seed_protection(current.as_ref(), &protection)?;
+            out.message(done);
         }
         Command::Up(args) => up(&data_dir, args).await?,
         Command::Down => {
             request(&data_dir, &Request::Shutdown).await?;
             out.message("node stopped");
         }
-        Command::Group(GroupCommand::Create { name }) => {
+        Command::Group(GroupCommand::Create { name, rate_limit }) => {
+            // Checked here too, so a bad limit is a usage error even before the node is asked.
+            let policy = Policy::with_rate_limit(rate_limit.as_deref())
+                .map_err(|e| NodeError::InvalidInput(format!("--rate-limit: {e}")))?;
             let id = match Client::connect(&data_dir).await {
-                Ok(client) => id_of(client.request(&Request::CreateGroup { name }).await?)?,
-                Err(NodeError::NotRunning(_)) => {
-                    offline::create_group(&data_dir, &name).await?.to_string()
-                }
+                Ok(client) => id_of(
+                    client
+                        .request(&Request::CreateGroup { name, rate_limit })
+                        .await?,
+                )?,
+                Err(NodeError::NotRunning(_)) => offline::create_group(&data_dir, &name, policy)
+                    .await?
+                    .to_string(),
                 Err(e) => return Err(e.into()),
             };
             out.created("group", &id, "created group");
@@ -595,6 +636,77 @@ async fn chat(
     Ok(())
 }
 
+/// Where `cove passphrase set` takes the new passphrase from when there is no terminal.
+const NEW_PASSPHRASE_ENV: &str = "COVE_NEW_PASSPHRASE";
+
+/// How `init` and `import-seed` write the seed: encrypted under a new passphrase when asked.
+fn seed_protection(encrypt: bool) -> Result<SeedProtection, NodeError> {
+    Ok(if encrypt {
+        SeedProtection::passphrase(new_passphrase(PASSPHRASE_ENV)?)
+    } else {
+        SeedProtection::Plain
+    })
+}
+
+/// A new passphrase: the environment variable `var`, else typed twice on the terminal.
+fn new_passphrase(var: &str) -> Result<Passphrase, NodeError> {
+    use std::io::IsTerminal;
+    let from_env = if var == PASSPHRASE_ENV {
+        passphrase_from_env()
+    } else {
+        std::env::var(var)
+            .ok()
+            .filter(|p| !p.is_empty())
+            .map(Passphrase::new)
+    };
+    if let Some(passphrase) = from_env {
+        return Ok(passphrase);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(NodeError::InvalidInput(format!(
+            "stdin is not a terminal to ask for the new passphrase; set {var} instead"
+        )));
+    }
+    let first = prompt_passphrase("New passphrase for the master seed: ")?;
+    if first.is_empty() {
+        return Err(NodeError::InvalidInput(
+            "the passphrase must not be empty; nothing was written".into(),
+        ));
+    }
+    let again = prompt_passphrase("Repeat the passphrase: ")?;
+    if first.as_bytes() != again.as_bytes() {
+        return Err(NodeError::InvalidInput(
+            "the two passphrases differ; nothing was written".into(),
+        ));
+    }
+    Ok(first)
+}
+
+/// The passphrase of an encrypted seed, asked on the terminal when `COVE_PASSPHRASE` is not
+/// set. `None` for a plain seed, or when there is no terminal to ask: loading the seed then
+/// takes `COVE_PASSPHRASE` or fails with an error naming it (exit code 2).
+fn seed_passphrase(dir: &DataDir) -> Result<Option<Passphrase>, NodeError> {
+    use std::io::IsTerminal;
+    if !dir.seed_is_encrypted()?
+        || passphrase_from_env().is_some()
+        || !std::io::stdin().is_terminal()
+    {
+        return Ok(None);
+    }
+    prompt_passphrase(&format!(
+        "Passphrase for the master seed in {}: ",
+        dir.root().display()
+    ))
+    .map(Some)
+}
+
+/// Reads a passphrase from the terminal without echo.
+fn prompt_passphrase(prompt: &str) -> Result<Passphrase, NodeError> {
+    rpassword::prompt_password(prompt)
+        .map(Passphrase::new)
+        .map_err(|e| NodeError::io("the terminal", e))
+}
+
 /// A master seed as 64 hex characters.
 fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
     let bad = || {
@@ -721,9 +833,22 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
         );
     }
     config.sync_interval = args.sync_interval;
+    config.peer_rate_limit = cove_node::PeerRateLimit {
+        per_sec: f64::from(args.peer_rate),
+        burst: f64::from(args.peer_burst),
+    };
+    config.max_connections = args.max_connections;
+    config.max_connections_per_peer = args.max_connections_per_peer;
     config.retention = args
         .retention_days
         .map(|days| std::time::Duration::from_secs(u64::from(days) * 86_400));
+    // Checked (exit code 2) and bound before the node starts, so a bad or busy address costs
+    // nothing; the passphrase is asked last, after every other flag was accepted.
+    let metrics = match args.metrics {
+        Some(addr) => Some(MetricsServer::bind(addr).await?),
+        None => None,
+    };
+    config.passphrase = seed_passphrase(&DataDir::new(data_dir))?;
     let node = Node::start(config).await?;
     let status = node.status().await?;
     eprintln!("cove node {} is up", status.peer_id);
@@ -731,9 +856,22 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
         eprintln!("  listening on {addr}");
     }
     eprintln!("  data dir {}  (Ctrl-C to stop)", data_dir.display());
+    if let Some(metrics) = &metrics {
+        eprintln!("  metrics on http://{}/metrics", metrics.local_addr());
+    }
     let control = cove_node::control::serve(node.clone(), data_dir);
+    let metrics = {
+        let node = node.clone();
+        async move {
+            match metrics {
+                Some(metrics) => metrics.serve(node).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
     tokio::select! {
         result = control => result?,
+        result = metrics => result?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
         _ = node_stopped(&node) => {}
     }

@@ -9,7 +9,9 @@
 //!   verified strictly;
 //! * **the sealed envelope** ([`seal`](mod@seal)): XChaCha20-Poly1305 with a versioned header,
 //!   bound to the topic and epoch;
-//! * **the invite string** ([`invite`]): `cove:` + base64url of a checksummed CBOR map.
+//! * **the invite string** ([`invite`]): `cove:` + base64url of a checksummed CBOR map;
+//! * **the encrypted seed file** ([`seed_file`]): the master seed under a passphrase
+//!   (Argon2id, XChaCha20-Poly1305), an on-disk format rather than a wire one.
 //!
 //! It is pure: no files, no network, no clocks (callers pass `now`), so every function is
 //! deterministic except those that draw OS randomness for new secrets and nonces. Secret
@@ -56,6 +58,7 @@ mod hexfmt;
 pub mod invite;
 pub mod keys;
 pub mod seal;
+pub mod seed_file;
 pub mod sign;
 pub mod sync_auth;
 
@@ -66,6 +69,7 @@ pub use keys::{
 pub use seal::{
     envelope_epoch, open, seal, seal_with_nonce, SealError, ENVELOPE_HEADER_LEN, NONCE_LEN, TAG_LEN,
 };
+pub use seed_file::{KdfParams, Passphrase, SeedFileError};
 pub use sign::{Domain, SignatureError};
 pub use sync_auth::{sync_proof, verify_sync_proof, SYNC_PROOF_LEN};
 

@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use cove_crypto::{
-    envelope_epoch, open, seal_with_nonce, sync_proof, Domain, GroupSecret, Invite, MasterSeed,
-    PublicKey, Signature,
+    envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, Domain, GroupSecret, Invite,
+    KdfParams, MasterSeed, Passphrase, PublicKey, Signature,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -24,6 +24,10 @@ const PLAINTEXT: &[u8] = b"hello, cove";
 const CHARTER: &[u8] = b"founder-signed charter bytes (opaque to the invite codec)";
 const EXPIRES: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
 const ENVELOPE_EPOCH: u32 = 1;
+
+const SEED_PASSPHRASE: &str = "correct horse battery staple";
+/// Cheap Argon2id parameters so the vector computes in milliseconds (real files use 64 MiB, t=3).
+const SEED_KDF: (u32, u32, u32) = (256, 2, 1);
 
 const SYNC_CHALLENGE: [u8; 32] = [0x5a; 32];
 /// Stand-ins for binary peer ids: any byte strings work, the proof only length-prefixes them.
@@ -67,6 +71,25 @@ fn compute() -> Value {
         .expect("encoder output is valid base64url");
     let (body, checksum) = raw.split_at(raw.len() - 4);
 
+    let (m_kib, t, p) = SEED_KDF;
+    let kdf = KdfParams::new(m_kib, t, p).expect("valid parameters");
+    let seed_salt: [u8; 16] = seq(0x61);
+    let seed_file_bytes = seed_file::encrypt_with(
+        &master_seed,
+        &Passphrase::new(SEED_PASSPHRASE.to_string()),
+        &kdf,
+        seed_salt,
+        nonce,
+    );
+    let mut seed_key = [0u8; 32];
+    argon2::Argon2::new(
+        argon2::Algorithm::Argon2id,
+        argon2::Version::V0x13,
+        argon2::Params::new(m_kib, t, p, Some(32)).expect("valid parameters"),
+    )
+    .hash_password_into(SEED_PASSPHRASE.as_bytes(), &seed_salt, &mut seed_key)
+    .expect("Argon2id with valid parameters");
+
     json!({
         "description": "Cove crypto test vectors; see docs/PROTOCOL.md section 7. All byte strings are lowercase hex.",
         "keys": {
@@ -108,6 +131,18 @@ fn compute() -> Value {
             "responder": hex::encode(SYNC_RESPONDER),
             "proof": hex::encode(sync_proof(&group_secret.sync_key(), &SYNC_CHALLENGE, SYNC_REQUESTER, SYNC_RESPONDER)),
         },
+        "seed_file": {
+            "master_seed": hex::encode(master_seed.as_bytes()),
+            "passphrase": SEED_PASSPHRASE,
+            "m_kib": m_kib,
+            "t": t,
+            "p": p,
+            "salt": hex::encode(seed_salt),
+            "nonce": hex::encode(nonce),
+            "key": hex::encode(seed_key),
+            "header": hex::encode(&seed_file_bytes[..seed_file::HEADER_LEN]),
+            "file": hex::encode(&seed_file_bytes),
+        },
         "invite": {
             "group_secret": hex::encode(group_secret.as_bytes()),
             "charter": hex::encode(CHARTER),
@@ -139,7 +174,14 @@ fn vectors_match_file() {
     let text = std::fs::read_to_string(path())
         .expect("docs/vectors/crypto.json missing; run with COVE_WRITE_VECTORS=1 to create it");
     let stored: Value = serde_json::from_str(&text).unwrap();
-    for section in ["keys", "pseudonym", "signature", "envelope", "invite"] {
+    for section in [
+        "keys",
+        "pseudonym",
+        "signature",
+        "envelope",
+        "seed_file",
+        "invite",
+    ] {
         assert_eq!(
             stored[section], computed[section],
             "section {section:?} of docs/vectors/crypto.json differs from the implementation"
@@ -183,4 +225,12 @@ fn stored_vectors_decode() {
         v["invite"]["charter"].as_str().unwrap()
     );
     assert_eq!(invite.expires_at, v["invite"]["expires"].as_u64().unwrap());
+
+    let file = hex::decode(v["seed_file"]["file"].as_str().unwrap()).unwrap();
+    let pass = Passphrase::new(v["seed_file"]["passphrase"].as_str().unwrap().to_string());
+    let seed = seed_file::decrypt(&file, &pass).expect("seed file opens");
+    assert_eq!(
+        hex::encode(seed.as_bytes()),
+        v["seed_file"]["master_seed"].as_str().unwrap()
+    );
 }

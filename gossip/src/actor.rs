@@ -33,7 +33,7 @@ use libp2p::{
     kad::{self, store::RecordStore, GetProvidersOk, QueryId, QueryResult, RecordKey},
     mdns,
     multiaddr::Protocol,
-    noise,
+    noise, ping,
     request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel},
     swarm::{
         dial_opts::{DialOpts, PeerCondition},
@@ -49,8 +49,9 @@ use tracing::{debug, info, trace, warn};
 
 use crate::{
     behaviour::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL},
+    limits::TokenBucket,
     sync::{is_protocol_violation, SyncRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES},
-    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, Published, Verdict,
+    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, PeerRateLimit, Published, Verdict,
     MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND, MAX_PENDING_REQUESTS,
 };
 
@@ -167,6 +168,9 @@ pub(crate) struct Actor {
     /// In-flight provider lookups, so that a slow lookup is not started twice.
     lookups: HashMap<QueryId, [u8; 32]>,
     peers: HashMap<PeerId, PeerState>,
+    /// Each connected peer's gossip message budget.
+    budgets: HashMap<PeerId, TokenBucket>,
+    peer_rate_limit: PeerRateLimit,
     /// Next discovery round.
     timer: Pin<Box<Sleep>>,
     /// Next re-announcement of our provider records.
@@ -228,6 +232,8 @@ impl Actor {
             topics: HashMap::new(),
             lookups: HashMap::new(),
             peers: HashMap::new(),
+            budgets: HashMap::new(),
+            peer_rate_limit: config.peer_rate_limit,
             timer: Box::pin(tokio::time::sleep(config.discovery_interval())),
             next_provide: now + config.provide_interval(),
             last_provide: None,
@@ -248,6 +254,29 @@ impl Actor {
             }
         }
         Ok(actor)
+    }
+
+    /// A connection whose pings fail is dead (the peer lost power or its network), but libp2p
+    /// keeps it open until TCP gives up, many minutes later. Close it now.
+    ///
+    /// If the peer has another connection, it probably restarted with the same peer id and
+    /// dialled again while the dead one was still open. Gossipsub announces our subscriptions
+    /// only on a peer's *first* connection, so the restarted peer would never learn them and
+    /// could not publish to us (rust-libp2p issue #5097). Dropping every connection to it makes
+    /// the next one a first connection again on both sides; discovery or the peer redials.
+    fn close_dead_connection(&mut self, peer: PeerId, connection: ConnectionId) {
+        let others = self
+            .peers
+            .get(&peer)
+            .map_or(0, |state| state.connections.len().saturating_sub(1));
+        if others > 0 {
+            info!(%peer, "ping failed on a stale connection beside a newer one: reconnecting afresh");
+            let _ = self.swarm.disconnect_peer_id(peer);
+            self.discover_soon();
+        } else {
+            debug!(%peer, "ping failed: closing the connection");
+            self.swarm.close_connection(connection);
+        }
     }
 
     /// Starts every listener and waits until each reported at least one bound address.
@@ -857,8 +886,14 @@ impl Actor {
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Ping(event)) => {
                 trace!(peer = %event.peer, result = ?event.result, "ping");
+                // Only a timeout means the link is dead; a peer without ping is just a peer
+                // without ping.
+                if matches!(event.result, Err(ping::Failure::Timeout)) {
+                    self.close_dead_connection(event.peer, event.connection);
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
+            SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 connection_id,
@@ -893,6 +928,7 @@ impl Actor {
                     }
                 }
                 if num_established == 0 {
+                    self.budgets.remove(&peer_id);
                     self.emit(Event::PeerDisconnected(peer_id));
                 }
             }
@@ -932,14 +968,33 @@ impl Actor {
                     // Fits the RPC frame but not our payload limit: not a valid Cove message,
                     // no need to bother the caller.
                     debug!(peer = %propagation_source, msg_id = %message_id, size = message.data.len(), "rejected: payload too large");
-                    self.swarm
-                        .behaviour_mut()
-                        .gossipsub
-                        .report_message_validation_result(
-                            &message_id,
-                            &propagation_source,
-                            MessageAcceptance::Reject,
-                        );
+                    self.report(
+                        MessageId(message_id.0),
+                        propagation_source,
+                        Verdict::Reject,
+                    );
+                    return;
+                }
+                let now = Instant::now();
+                let limit = self.peer_rate_limit;
+                let within_budget = self
+                    .budgets
+                    .entry(propagation_source)
+                    .or_insert_with(|| TokenBucket::full(&limit, now))
+                    .take(&limit, now);
+                if !within_budget {
+                    // Dropped unread: not forwarded, and no CPU spent opening it. Ignore, not
+                    // Reject: the peer may be an honest relay of a busy group.
+                    debug!(peer = %propagation_source, msg_id = %message_id, "ignored: peer over its message budget");
+                    self.report(
+                        MessageId(message_id.0),
+                        propagation_source,
+                        Verdict::Ignore,
+                    );
+                    self.emit(Event::Throttled {
+                        peer: propagation_source,
+                        topic: message.topic.into_string(),
+                    });
                     return;
                 }
                 trace!(peer = %propagation_source, msg_id = %message_id, topic = %message.topic, "message received");

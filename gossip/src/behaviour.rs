@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use libp2p::{
     allow_block_list::{self, BlockedPeers},
+    connection_limits::{self, ConnectionLimits},
     gossipsub::{
         self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
         TopicScoreParams, ValidationMode,
@@ -49,6 +50,8 @@ pub(crate) struct Behaviour {
     /// First, so that a banned peer's connection is denied before any other behaviour
     /// spends anything on it.
     pub(crate) blocked: allow_block_list::Behaviour<BlockedPeers>,
+    /// Second, for the same reason: beyond the limits a connection is denied at once.
+    pub(crate) limits: connection_limits::Behaviour,
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
@@ -113,6 +116,12 @@ impl Behaviour {
 
         Ok(Self {
             blocked: allow_block_list::Behaviour::default(),
+            limits: connection_limits::Behaviour::new(
+                ConnectionLimits::default()
+                    .with_max_established(Some(config.max_connections))
+                    .with_max_established_per_peer(Some(config.max_connections_per_peer))
+                    .with_max_pending_incoming(Some(config.max_pending_incoming)),
+            ),
             gossipsub,
             identify,
             ping: ping::Behaviour::default(),
@@ -139,6 +148,14 @@ pub(crate) fn gossipsub_config(config: &Config) -> Result<gossipsub::Config, Err
         .max_transmit_size(config.max_message_size.saturating_add(RPC_FRAME_OVERHEAD))
         .heartbeat_interval(heartbeat)
         .heartbeat_initial_delay(heartbeat)
+        // How long a seen message id is remembered. Cove deduplicates persistently in its
+        // store, so this only saves work; local testing shortens it so that tests can replay
+        // a message after gossipsub forgot it, as an attacker could after a minute.
+        .duplicate_cache_time(if config.local_testing {
+            Duration::from_secs(5)
+        } else {
+            Duration::from_secs(60)
+        })
         .build()
         .map_err(|e| Error::Behaviour(format!("gossipsub config: {e}")))
 }

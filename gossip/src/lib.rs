@@ -97,6 +97,7 @@ mod actor;
 mod behaviour;
 mod config;
 mod error;
+mod limits;
 mod sync;
 #[cfg(test)]
 mod violation_tests;
@@ -110,6 +111,7 @@ pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT};
 pub use error::Error;
 pub use libp2p::identity::Keypair;
 pub use libp2p::{Multiaddr, PeerId};
+pub use limits::PeerRateLimit;
 pub use sync::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SYNC_PROTOCOL};
 
 use actor::Command;
@@ -262,6 +264,15 @@ pub enum Event {
         peer: PeerId,
         /// What was wrong with the frame.
         reason: String,
+    },
+    /// A gossip message from `peer` was dropped because the peer is over its
+    /// [`Config::peer_rate_limit`]. It was reported `Ignore` (not forwarded); the caller
+    /// only counts it.
+    Throttled {
+        /// The peer over its budget.
+        peer: PeerId,
+        /// The topic of the dropped message.
+        topic: String,
     },
 }
 

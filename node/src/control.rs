@@ -38,6 +38,10 @@ pub enum Request {
     CreateGroup {
         /// Group name.
         name: String,
+        /// Per-pseudonym rate limit written into the charter: `"MAX/WINDOW"` (e.g.
+        /// `"100/10s"`) or `"none"`. Default: [`RateLimit::default`].
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_limit: Option<String>,
     },
     /// Mint an invite.
     Invite {
@@ -312,6 +316,13 @@ pub enum Response {
     },
 }
 
+/// Parses one request line as the server reads it from the control socket (the trailing
+/// newline is allowed). The socket is local and authenticated, but this is still the parser
+/// facing bytes from another process, so it is fuzzed (`fuzz/fuzz_targets/control_request.rs`).
+pub fn parse_request(line: &str) -> Result<Request, serde_json::Error> {
+    serde_json::from_str(line)
+}
+
 fn json<T: Serialize>(value: T) -> serde_json::Value {
     serde_json::to_value(value).expect("plain data serialises to JSON")
 }
@@ -319,7 +330,11 @@ fn json<T: Serialize>(value: T) -> serde_json::Value {
 /// Runs one request against the node.
 pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value, NodeError> {
     Ok(match request {
-        Request::CreateGroup { name } => json(node.create_group(&name).await?.to_string()),
+        Request::CreateGroup { name, rate_limit } => {
+            let policy = crate::message::Policy::with_rate_limit(rate_limit.as_deref())
+                .map_err(NodeError::InvalidInput)?;
+            json(node.create_group_with(&name, policy).await?.to_string())
+        }
         Request::Invite { group, ttl_secs } => {
             json(node.invite(&group, Duration::from_secs(ttl_secs)).await?)
         }
@@ -424,7 +439,7 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
             user_error: true,
             message: format!("request is not one line of at most {MAX_REQUEST_BYTES} bytes"),
         },
-        Ok(_) => match serde_json::from_str::<Request>(&line) {
+        Ok(_) => match parse_request(&line) {
             Err(e) => Response::Error {
                 user_error: true,
                 message: format!("malformed request: {e}"),
@@ -677,10 +692,14 @@ pub mod offline {
         Core::new(open_store(&dir)?, seed)
     }
 
-    /// Founds a group.
-    pub async fn create_group(data_dir: &Path, name: &str) -> Result<GroupId, NodeError> {
+    /// Founds a group whose charter carries `policy`.
+    pub async fn create_group(
+        data_dir: &Path,
+        name: &str,
+        policy: crate::message::Policy,
+    ) -> Result<GroupId, NodeError> {
         let mut core = core(data_dir)?;
-        let id = core.create_group(name, now_ms())?;
+        let id = core.create_group_with(name, policy, now_ms())?;
         core.store().flush().await?;
         Ok(id)
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::NodeError;
 use crate::message::{
-    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post,
+    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, RateLimit,
     SignedMessage, MAX_MESSAGE_BYTES,
 };
 use crate::store::{GroupRecord, Store};
@@ -112,6 +112,9 @@ pub enum Rejection {
     /// Beyond the grant's daily quota for its UTC day.
     #[error("over the daily quota of {0} ads")]
     OverQuota(u32),
+    /// The author already wrote the charter's maximum of messages in this message's window.
+    #[error("the author is over the group's rate limit of {0} messages")]
+    RateLimited(RateLimit),
     /// Created before the retention window: this node no longer keeps such messages.
     #[error("older than the retention window")]
     Expired,
@@ -150,6 +153,7 @@ impl Rejection {
             Rejection::GrantRevoked => "grant_revoked",
             Rejection::TargetingNotAllowed(_) => "targeting_not_allowed",
             Rejection::OverQuota(_) => "over_quota",
+            Rejection::RateLimited(_) => "rate_limited",
             Rejection::Expired => "expired",
             Rejection::Duplicate => "duplicate",
             Rejection::StoreFailed => "store_failed",
@@ -172,6 +176,7 @@ impl Rejection {
                 | Rejection::BadTarget(_)
                 | Rejection::NoGrant
                 | Rejection::GrantRevoked
+                | Rejection::RateLimited(_)
         )
     }
 }
@@ -266,8 +271,19 @@ impl Core {
         Ok(id)
     }
 
-    /// Founds a group: a fresh secret and a charter naming this member founder and admin.
+    /// Founds a group with the default [`Policy`]: a fresh secret and a charter naming this
+    /// member founder and admin.
     pub fn create_group(&mut self, name: &str, now_ms: u64) -> Result<GroupId, NodeError> {
+        self.create_group_with(name, Policy::default(), now_ms)
+    }
+
+    /// Founds a group whose charter carries `policy`.
+    pub fn create_group_with(
+        &mut self,
+        name: &str,
+        policy: Policy,
+        now_ms: u64,
+    ) -> Result<GroupId, NodeError> {
         let secret = GroupSecret::generate();
         let id = secret.id();
         let me = self.seed.pseudonym(&id);
@@ -275,7 +291,7 @@ impl Core {
             name: name.trim().to_string(),
             founder: me.public(),
             admins: vec![me.public()],
-            policy: Policy::default(),
+            policy,
         });
         let signed = sign(&me, &id, now_ms, charter)?;
         let record = GroupRecord {
@@ -703,6 +719,36 @@ fn check_ad(
     Ok(())
 }
 
+/// The charter's per-author rate limit: fewer than `max_messages` messages of the author are
+/// stored in the window of this message's `created_at`. Windows are counted by `created_at`,
+/// not by arrival, so a node catching up by sync applies the same rule as one that was online.
+/// A message already stored is left to the duplicate check.
+fn check_rate_limit(
+    group: &Group,
+    store: &Store,
+    msg: &crate::message::Message,
+) -> Result<(), Rejection> {
+    let Some(limit) = group.charter.policy.rate_limit else {
+        return Ok(());
+    };
+    if msg.id == group.charter_id
+        || store
+            .contains(&msg.id)
+            .map_err(|_| Rejection::StoreFailed)?
+    {
+        return Ok(());
+    }
+    let (start, len) = limit.window_of(msg.created_at);
+    let max = limit.max_messages as usize;
+    let count = store
+        .authored_between(&group.id, &msg.author, start, start + len, max)
+        .map_err(|_| Rejection::StoreFailed)?;
+    if count >= max {
+        return Err(Rejection::RateLimited(limit));
+    }
+    Ok(())
+}
+
 /// Rules that depend on the group's state: admin rights, bans, and what a message may refer
 /// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
 /// message does to its target is checked again when the target is shown.
@@ -723,6 +769,7 @@ pub(crate) fn check_authority(
             return Err(Rejection::BannedAuthor);
         }
     }
+    check_rate_limit(group, store, msg)?;
     if let Content::Ban(ban) = &msg.content {
         if ban.member == group.charter.founder {
             return Err(Rejection::BadTarget("the founder cannot be banned".into()));
@@ -824,6 +871,85 @@ mod tests {
         assert_eq!(feed[0].text, "hi");
         assert!(!feed[0].mine);
         assert!(ant.feed(&group, 10).unwrap()[0].mine);
+    }
+
+    #[test]
+    fn rate_limit_counts_by_created_at_window_and_spares_duplicates() {
+        let (_a, mut ant) = core(1);
+        let (_b, mut bat) = core(2);
+        let limit = "3/10s".parse::<RateLimit>().unwrap();
+        let policy = Policy {
+            rate_limit: Some(limit),
+            ..Policy::default()
+        };
+        let group = ant.create_group_with("club", policy, 1_000).unwrap();
+        let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
+        bat.join(&invite, 2_000).unwrap();
+        let g = bat.group(&group).unwrap();
+        let (topic, key) = (g.topic.clone(), g.secret.content_key(CURRENT_EPOCH));
+        // A flooder signs directly: its own node's compose would have refused.
+        let mallory = MasterSeed::from_bytes([3; 32]).pseudonym(&group);
+        let flood = |at: u64, i: usize| {
+            let post = Content::Post(Post {
+                title: None,
+                text: format!("spam {i}"),
+            });
+            let signed = sign(&mallory, &group, at, post).unwrap();
+            seal(&key, &topic, CURRENT_EPOCH, &signed.bytes)
+        };
+        // Window [10 s, 20 s): three accepted, then refused whatever the arrival time.
+        let envelopes: Vec<_> = (0..5).map(|i| flood(10_000 + i as u64, i)).collect();
+        for envelope in &envelopes[..3] {
+            bat.ingest(&topic, envelope, 30_000).unwrap();
+        }
+        for envelope in &envelopes[3..] {
+            assert_eq!(
+                bat.ingest(&topic, envelope, 30_000),
+                Err(Rejection::RateLimited(limit))
+            );
+        }
+        assert!(!Rejection::RateLimited(limit).is_penalised());
+        // A replay of an accepted message is a duplicate, not a rate-limit hit.
+        assert_eq!(
+            bat.ingest(&topic, &envelopes[0], 30_000),
+            Err(Rejection::Duplicate)
+        );
+        // The next window starts afresh.
+        bat.ingest(&topic, &flood(20_000, 9), 30_000).unwrap();
+        let status = bat.rejected.get("rate_limited").copied();
+        assert_eq!(status, Some(2));
+        // The member's own node refuses to compose past the limit instead of publishing
+        // what every other member would drop.
+        for i in 0..3 {
+            ant.compose_post(&group, None, format!("ant {i}"), 40_000 + i)
+                .unwrap();
+        }
+        let err = ant
+            .compose_post(&group, None, "one too many".into(), 40_010)
+            .unwrap_err();
+        assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+    }
+
+    #[test]
+    fn rate_limit_text_parses_and_rejects_nonsense() {
+        assert_eq!(
+            "20/1m".parse::<RateLimit>().unwrap(),
+            RateLimit {
+                max_messages: 20,
+                window_secs: 60
+            }
+        );
+        assert!(Policy::with_rate_limit(Some("none"))
+            .unwrap()
+            .rate_limit
+            .is_none());
+        for bad in ["", "10", "0/10s", "10/0s", "x/10s", "10/2d", "10/ten"] {
+            let err = bad.parse::<RateLimit>().unwrap_err();
+            assert!(
+                err.contains("MAX/WINDOW") || err.contains("window"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

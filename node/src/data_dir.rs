@@ -2,7 +2,9 @@
 //!
 //! ```text
 //! DATA_DIR/            0700
-//!   seed               0600  32 raw bytes: the member's master seed (all pseudonyms derive from it)
+//!   seed               0600  the member's master seed (all pseudonyms derive from it): 32 raw
+//!                            bytes, or 109 bytes encrypted under a passphrase (`cove init
+//!                            --passphrase`; format in `docs/PROTOCOL.md` appendix A)
 //!   peer.key           0600  libp2p keypair (protobuf encoding): the transport identity only
 //!   advertiser.key     0600  32 raw bytes, only for advertisers (`cove advertiser init`)
 //!   store/                   sled database
@@ -11,16 +13,73 @@
 //!
 //! The peer key is separate from the seed on purpose: the transport identity must not be
 //! linkable to any pseudonym.
+//!
+//! An encrypted seed is opened with a passphrase given by the caller or, failing that, read
+//! from the environment variable [`PASSPHRASE_ENV`] (`COVE_PASSPHRASE`, for unattended
+//! nodes). Loading never writes: a wrong passphrase changes no file. Every buffer that holds
+//! a secret read from disk (seed, advertiser key, peer key) is zeroized when dropped.
 
 use std::fs;
 use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use cove_crypto::{MasterSeed, Pseudonym};
+use cove_crypto::seed_file::{self, SeedFileError};
+use cove_crypto::{KdfParams, MasterSeed, Passphrase, Pseudonym};
 use cove_gossip::Keypair;
+use zeroize::Zeroizing;
 
 use crate::error::NodeError;
+
+/// The environment variable an encrypted seed's passphrase is read from when the caller
+/// gives none.
+pub const PASSPHRASE_ENV: &str = "COVE_PASSPHRASE";
+
+/// The passphrase in [`PASSPHRASE_ENV`], if it is set and not empty.
+pub fn passphrase_from_env() -> Option<Passphrase> {
+    std::env::var(PASSPHRASE_ENV)
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Passphrase::new)
+}
+
+/// How the master seed is written to disk.
+#[derive(Clone, Debug, Default)]
+pub enum SeedProtection {
+    /// 32 raw bytes, protected by the file mode only.
+    #[default]
+    Plain,
+    /// Encrypted under a passphrase (Argon2id + XChaCha20-Poly1305).
+    Passphrase {
+        /// The passphrase.
+        passphrase: Passphrase,
+        /// Argon2id costs ([`KdfParams::DEFAULT`] unless a test wants it cheap).
+        params: KdfParams,
+    },
+}
+
+impl SeedProtection {
+    /// Encryption under `passphrase` with the default Argon2id costs.
+    pub fn passphrase(passphrase: Passphrase) -> Self {
+        SeedProtection::Passphrase {
+            passphrase,
+            params: KdfParams::DEFAULT,
+        }
+    }
+
+    /// The file contents for `seed`.
+    fn encode(&self, seed: &MasterSeed) -> Result<Zeroizing<Vec<u8>>, NodeError> {
+        match self {
+            SeedProtection::Plain => Ok(Zeroizing::new(seed.as_bytes().to_vec())),
+            SeedProtection::Passphrase { passphrase, .. } if passphrase.is_empty() => Err(
+                NodeError::InvalidInput("the seed passphrase must not be empty".into()),
+            ),
+            SeedProtection::Passphrase { passphrase, params } => {
+                Ok(Zeroizing::new(seed_file::encrypt(seed, passphrase, params)))
+            }
+        }
+    }
+}
 
 /// Paths inside a data dir.
 #[derive(Clone, Debug)]
@@ -72,9 +131,9 @@ impl DataDir {
         if path.exists() {
             return Err(NodeError::AlreadyInitialized(path.display().to_string()));
         }
-        let secret: [u8; 32] = rand::random();
-        write_secret(&path, &secret)?;
-        Ok(Pseudonym::from_secret_bytes(secret))
+        let secret: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
+        write_secret(&path, secret.as_slice())?;
+        Ok(Pseudonym::from_secret_bytes(*secret))
     }
 
     /// The advertiser key, if `cove advertiser init` ran.
@@ -86,17 +145,18 @@ impl DataDir {
                 self.root.display()
             )));
         }
-        let bytes = fs::read(&path).map_err(|e| NodeError::io(&path, e))?;
-        let secret: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
-            NodeError::io(
-                &path,
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    "advertiser key is not 32 bytes",
-                ),
-            )
-        })?;
-        Ok(Pseudonym::from_secret_bytes(secret))
+        let bytes = Zeroizing::new(fs::read(&path).map_err(|e| NodeError::io(&path, e))?);
+        let secret: Zeroizing<[u8; 32]> =
+            Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
+                NodeError::io(
+                    &path,
+                    std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        "advertiser key is not 32 bytes",
+                    ),
+                )
+            })?);
+        Ok(Pseudonym::from_secret_bytes(*secret))
     }
 
     /// Whether `init` has run.
@@ -107,30 +167,59 @@ impl DataDir {
     /// Creates the directory (0700), a fresh master seed and peer key (0600).
     /// Refuses when a seed already exists, so a seed is never overwritten.
     pub fn init(&self) -> Result<(), NodeError> {
+        self.init_with(&SeedProtection::Plain)
+    }
+
+    /// [`DataDir::init`], writing the seed as `protection` says (`cove init --passphrase`).
+    pub fn init_with(&self, protection: &SeedProtection) -> Result<(), NodeError> {
         self.create_root()?;
         if self.is_initialized() {
             return Err(NodeError::AlreadyInitialized(
                 self.root.display().to_string(),
             ));
         }
+        // Encode (and check the passphrase) before writing anything.
+        let seed_file = protection.encode(&MasterSeed::generate())?;
         write_secret(&self.peer_key_path(), &new_peer_key()?)?;
-        write_secret(&self.seed_path(), MasterSeed::generate().as_bytes())?;
-        Ok(())
+        write_secret(&self.seed_path(), &seed_file)
     }
 
     /// Creates the data dir from a backed-up master seed (`cove import-seed`): the same
     /// pseudonyms in every group, a fresh peer key. Refuses when a seed already exists.
     pub fn import_seed(&self, seed: [u8; 32]) -> Result<(), NodeError> {
+        self.import_seed_with(&MasterSeed::from_bytes(seed), &SeedProtection::Plain)
+    }
+
+    /// [`DataDir::import_seed`], writing the seed as `protection` says.
+    pub fn import_seed_with(
+        &self,
+        seed: &MasterSeed,
+        protection: &SeedProtection,
+    ) -> Result<(), NodeError> {
         self.create_root()?;
         if self.is_initialized() {
             return Err(NodeError::AlreadyInitialized(
                 self.root.display().to_string(),
             ));
         }
+        let seed_file = protection.encode(seed)?;
         if !self.peer_key_path().exists() {
             write_secret(&self.peer_key_path(), &new_peer_key()?)?;
         }
-        write_secret(&self.seed_path(), &seed)
+        write_secret(&self.seed_path(), &seed_file)
+    }
+
+    /// Rewrites the seed file as `protection` says (`cove passphrase set/remove`): the seed
+    /// is opened with `current` (as [`DataDir::load_seed_with`] does) and written back
+    /// atomically, so the member stays the same and a failure leaves the old file in place.
+    pub fn change_seed_protection(
+        &self,
+        current: Option<&Passphrase>,
+        protection: &SeedProtection,
+    ) -> Result<(), NodeError> {
+        let seed = self.load_seed_with(current)?;
+        let seed_file = protection.encode(&seed)?;
+        write_secret(&self.seed_path(), &seed_file)
     }
 
     fn create_root(&self) -> Result<(), NodeError> {
@@ -139,23 +228,70 @@ impl DataDir {
             .map_err(|e| NodeError::io(&self.root, e))
     }
 
-    /// Reads the master seed.
-    pub fn load_seed(&self) -> Result<MasterSeed, NodeError> {
+    fn read_seed_file(&self) -> Result<Zeroizing<Vec<u8>>, NodeError> {
         let path = self.seed_path();
         if !path.exists() {
             return Err(NodeError::NotInitialized(self.root.display().to_string()));
         }
-        let bytes = fs::read(&path).map_err(|e| NodeError::io(&path, e))?;
-        let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| {
+        Ok(Zeroizing::new(
+            fs::read(&path).map_err(|e| NodeError::io(&path, e))?,
+        ))
+    }
+
+    /// Whether the seed file is encrypted under a passphrase.
+    pub fn seed_is_encrypted(&self) -> Result<bool, NodeError> {
+        Ok(seed_file::is_encrypted(&self.read_seed_file()?))
+    }
+
+    /// Reads the master seed; an encrypted one with the passphrase in [`PASSPHRASE_ENV`].
+    pub fn load_seed(&self) -> Result<MasterSeed, NodeError> {
+        self.load_seed_with(None)
+    }
+
+    /// Reads the master seed. An encrypted seed is opened with `passphrase`, or else the one
+    /// in [`PASSPHRASE_ENV`]; without either it is an [`NodeError::InvalidInput`] naming the
+    /// variable, and so is a wrong passphrase. A plain seed ignores the passphrase.
+    pub fn load_seed_with(&self, passphrase: Option<&Passphrase>) -> Result<MasterSeed, NodeError> {
+        let path = self.seed_path();
+        let bytes = self.read_seed_file()?;
+        let invalid = |message: String| {
             NodeError::io(
                 &path,
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("seed file is {} bytes, expected 32", bytes.len()),
-                ),
+                std::io::Error::new(std::io::ErrorKind::InvalidData, message),
             )
-        })?;
-        Ok(MasterSeed::from_bytes(seed))
+        };
+        if !seed_file::is_encrypted(&bytes) {
+            let seed: Zeroizing<[u8; 32]> =
+                Zeroizing::new(bytes.as_slice().try_into().map_err(|_| {
+                    invalid(format!(
+                        "seed file is {} bytes, expected 32 (plain) or an encrypted seed file",
+                        bytes.len()
+                    ))
+                })?);
+            return Ok(MasterSeed::from_bytes(*seed));
+        }
+        let from_env;
+        let passphrase = match passphrase {
+            Some(p) => p,
+            None => {
+                from_env = passphrase_from_env().ok_or_else(|| {
+                    NodeError::InvalidInput(format!(
+                        "the master seed in {} is encrypted: set {PASSPHRASE_ENV} to its passphrase \
+                         (or run the command on a terminal to be asked for it)",
+                        path.display()
+                    ))
+                })?;
+                &from_env
+            }
+        };
+        seed_file::decrypt(&bytes, passphrase).map_err(|e| match e {
+            SeedFileError::WrongPassphrase => NodeError::InvalidInput(format!(
+                "wrong passphrase for the master seed in {} (or the file was altered); \
+                 nothing was changed",
+                path.display()
+            )),
+            other => invalid(other.to_string()),
+        })
     }
 
     /// Reads the libp2p keypair, creating it when missing (so a node keeps its peer id).
@@ -164,7 +300,7 @@ impl DataDir {
         if !path.exists() {
             write_secret(&path, &new_peer_key()?)?;
         }
-        let bytes = fs::read(&path).map_err(|e| NodeError::io(&path, e))?;
+        let bytes = Zeroizing::new(fs::read(&path).map_err(|e| NodeError::io(&path, e))?);
         Keypair::from_protobuf_encoding(&bytes).map_err(|e| {
             NodeError::io(
                 &path,
@@ -174,9 +310,10 @@ impl DataDir {
     }
 }
 
-fn new_peer_key() -> Result<Vec<u8>, NodeError> {
+fn new_peer_key() -> Result<Zeroizing<Vec<u8>>, NodeError> {
     Keypair::generate_ed25519()
         .to_protobuf_encoding()
+        .map(Zeroizing::new)
         .map_err(|e| NodeError::Control(format!("encoding a new peer key: {e}")))
 }
 
@@ -226,5 +363,122 @@ mod tests {
             Err(NodeError::AlreadyInitialized(_))
         ));
         assert_eq!(dir.load_peer_key().unwrap().public().to_peer_id(), peer);
+    }
+
+    fn cheap(passphrase: &str) -> SeedProtection {
+        SeedProtection::Passphrase {
+            passphrase: Passphrase::new(passphrase.to_string()),
+            params: KdfParams::new(64, 1, 1).unwrap(),
+        }
+    }
+
+    fn pass(text: &str) -> Passphrase {
+        Passphrase::new(text.to_string())
+    }
+
+    #[test]
+    fn an_encrypted_seed_opens_only_with_its_passphrase_and_nothing_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("cove"));
+        dir.init_with(&cheap("open sesame")).unwrap();
+        let path = dir.seed_path();
+        let on_disk = fs::read(&path).unwrap();
+        assert_eq!(on_disk.len(), seed_file::ENCRYPTED_LEN);
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(dir.seed_is_encrypted().unwrap());
+
+        let seed = dir.load_seed_with(Some(&pass("open sesame"))).unwrap();
+        assert!(!on_disk.windows(32).any(|w| w == seed.as_bytes().as_slice()));
+
+        let wrong = dir.load_seed_with(Some(&pass("open sesame!"))).unwrap_err();
+        assert!(wrong.is_user_error(), "{wrong}");
+        assert!(wrong.to_string().contains("wrong passphrase"), "{wrong}");
+        assert_eq!(fs::read(&path).unwrap(), on_disk, "the file is untouched");
+        assert!(!path.with_extension("tmp").exists());
+
+        // The same seed restored elsewhere, plain and encrypted.
+        let plain = DataDir::new(tmp.path().join("plain"));
+        plain
+            .import_seed_with(&seed, &SeedProtection::Plain)
+            .unwrap();
+        assert!(!plain.seed_is_encrypted().unwrap());
+        assert_eq!(plain.load_seed().unwrap().as_bytes(), seed.as_bytes());
+        // A plain seed ignores any passphrase.
+        assert_eq!(
+            plain.load_seed_with(Some(&pass("x"))).unwrap().as_bytes(),
+            seed.as_bytes()
+        );
+        let locked = DataDir::new(tmp.path().join("locked"));
+        locked.import_seed_with(&seed, &cheap("other")).unwrap();
+        assert_eq!(
+            locked
+                .load_seed_with(Some(&pass("other")))
+                .unwrap()
+                .as_bytes(),
+            seed.as_bytes()
+        );
+    }
+
+    #[test]
+    fn protection_can_be_added_changed_and_removed_keeping_the_seed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        dir.init().unwrap();
+        let seed = *dir.load_seed().unwrap().as_bytes();
+        dir.change_seed_protection(None, &cheap("one")).unwrap();
+        assert!(dir.seed_is_encrypted().unwrap());
+        let locked = fs::read(dir.seed_path()).unwrap();
+        // A wrong current passphrase changes nothing.
+        assert!(dir
+            .change_seed_protection(Some(&pass("two")), &cheap("three"))
+            .is_err());
+        assert_eq!(fs::read(dir.seed_path()).unwrap(), locked);
+        dir.change_seed_protection(Some(&pass("one")), &cheap("two"))
+            .unwrap();
+        assert!(dir.load_seed_with(Some(&pass("one"))).is_err());
+        dir.change_seed_protection(Some(&pass("two")), &SeedProtection::Plain)
+            .unwrap();
+        assert_eq!(fs::read(dir.seed_path()).unwrap(), seed, "plain again");
+        let mode = fs::metadata(dir.seed_path()).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn a_missing_passphrase_names_the_variable() {
+        // Only this test touches COVE_PASSPHRASE in this binary, and only to read it: the
+        // variable is unset in the test environment (checked, so a stray one does not lie).
+        if std::env::var_os(PASSPHRASE_ENV).is_some() {
+            return;
+        }
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path());
+        dir.init_with(&cheap("secret")).unwrap();
+        let err = dir.load_seed().unwrap_err();
+        assert!(err.is_user_error());
+        assert!(err.to_string().contains("COVE_PASSPHRASE"), "{err}");
+    }
+
+    #[test]
+    fn empty_passphrases_and_damaged_files_are_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = DataDir::new(tmp.path().join("empty"));
+        let err = dir.init_with(&cheap("")).unwrap_err();
+        assert!(err.is_user_error(), "{err}");
+        assert!(!dir.is_initialized(), "nothing written");
+        assert!(!dir.peer_key_path().exists(), "nothing written");
+
+        let dir = DataDir::new(tmp.path().join("cut"));
+        dir.init_with(&cheap("secret")).unwrap();
+        let bytes = fs::read(dir.seed_path()).unwrap();
+        fs::write(dir.seed_path(), &bytes[..50]).unwrap();
+        let err = dir.load_seed_with(Some(&pass("secret"))).unwrap_err();
+        assert!(!err.is_user_error());
+        assert!(err.to_string().contains("truncated"), "{err}");
+        fs::write(dir.seed_path(), [7u8; 31]).unwrap();
+        let err = dir.load_seed_with(None).unwrap_err();
+        assert!(err.to_string().contains("31 bytes"), "{err}");
     }
 }

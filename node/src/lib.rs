@@ -13,7 +13,9 @@
 //! - [`social`]: feeds ranked new/hot/top, threads, rooms and chat, profiles, moderation.
 //! - [`sync`]: history sync (membership proof, negentropy reconciliation, paged fetch).
 //! - [`control`]: the local control socket used by the `cove` CLI.
-//! - [`data_dir`]: the on-disk layout (seed, peer key, store, socket).
+//! - [`data_dir`]: the on-disk layout (seed, plain or passphrase-encrypted, peer key, store,
+//!   socket).
+//! - [`metrics`]: Prometheus metrics over loopback HTTP, read through the [`Node`] handle.
 //! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
 //!
 //! ```no_run
@@ -39,6 +41,7 @@ pub mod core;
 pub mod data_dir;
 mod error;
 pub mod message;
+pub mod metrics;
 pub mod node;
 pub mod outsider;
 pub mod social;
@@ -49,3 +52,4 @@ pub use crate::core::GroupInfo;
 pub use crate::error::NodeError;
 pub use crate::node::{Node, NodeConfig, PeerSummary, Status};
 pub use crate::social::FeedItem;
+pub use cove_gossip::PeerRateLimit;

@@ -163,13 +163,108 @@ pub struct Charter {
 pub struct Policy {
     /// How far in the future a message's `created_at` may lie, in seconds.
     pub max_future_skew_secs: u64,
+    /// How many messages one pseudonym may author per window; `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
         Self {
             max_future_skew_secs: 300,
+            rate_limit: Some(RateLimit::default()),
         }
+    }
+}
+
+impl Policy {
+    /// The default policy with the rate limit given as text: `"MAX/WINDOW"` (see
+    /// [`RateLimit`]'s `FromStr`) or `"none"`; `None` keeps the default limit.
+    pub fn with_rate_limit(text: Option<&str>) -> Result<Policy, String> {
+        let rate_limit = match text.map(str::trim) {
+            None => Some(RateLimit::default()),
+            Some("none") => None,
+            Some(text) => Some(text.parse()?),
+        };
+        Ok(Policy {
+            rate_limit,
+            ..Policy::default()
+        })
+    }
+}
+
+/// A per-pseudonym rate limit: at most `max_messages` messages by one author whose
+/// `created_at` falls in the same window of `window_secs` (windows start at multiples of
+/// `window_secs` since the Unix epoch, so every node draws the same boundaries).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Messages allowed per author and window (at least 1).
+    pub max_messages: u32,
+    /// Window length in seconds (1 to 86 400).
+    pub window_secs: u32,
+}
+
+impl Default for RateLimit {
+    /// 100 messages per 10 s: far above a person typing or a busy bot, far below a flood.
+    fn default() -> Self {
+        Self {
+            max_messages: 100,
+            window_secs: 10,
+        }
+    }
+}
+
+impl RateLimit {
+    /// The start (unix ms) of the window holding `created_at`, and the window's length in ms.
+    pub fn window_of(&self, created_at: u64) -> (u64, u64) {
+        let len = u64::from(self.window_secs).max(1) * 1000;
+        (created_at - created_at % len, len)
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}s", self.max_messages, self.window_secs)
+    }
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    /// Parses `MAX/WINDOW`, e.g. `100/10s` or `20/1m` (WINDOW in humantime units, 1 s to 1 day).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let expected = "expected MAX/WINDOW, e.g. 100/10s";
+        let (max, window) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a rate limit ({expected})"))?;
+        let max_messages: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| format!("{max:?} is not a message count ({expected})"))?;
+        let window_secs = humantime::parse_duration(window.trim())
+            .map_err(|e| format!("{window:?} is not a window: {e} ({expected})"))?
+            .as_secs();
+        let limit = RateLimit {
+            max_messages,
+            window_secs: u32::try_from(window_secs).unwrap_or(u32::MAX),
+        };
+        limit.check()?;
+        Ok(limit)
+    }
+}
+
+impl RateLimit {
+    fn check(&self) -> Result<(), String> {
+        if self.max_messages == 0 {
+            return Err("a rate limit must allow at least 1 message per window".into());
+        }
+        if !(1..=86_400).contains(&self.window_secs) {
+            return Err(format!(
+                "a rate limit window of {} s is outside 1 s to 1 day",
+                self.window_secs
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -510,6 +605,11 @@ impl Content {
                         kind,
                         detail: "the founder is not listed among the admins".into(),
                     });
+                }
+                if let Some(limit) = &c.policy.rate_limit {
+                    limit
+                        .check()
+                        .map_err(|detail| MessageError::Invalid { kind, detail })?;
                 }
             }
             Content::Profile(p) => {
@@ -891,6 +991,10 @@ mod key_list {
             .collect()
     }
 }
+
+#[cfg(test)]
+#[path = "message_proptests.rs"]
+mod message_proptests;
 
 #[cfg(test)]
 mod tests {

@@ -15,7 +15,9 @@ use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cove_crypto::{GroupId, Invite};
-use cove_gossip::{Event, Gossip, InboundRequestId, Multiaddr, PeerId, Published, Verdict};
+use cove_gossip::{
+    Event, Gossip, InboundRequestId, Multiaddr, PeerId, PeerRateLimit, Published, Verdict,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -25,6 +27,7 @@ use crate::core::{Core, GroupInfo};
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
 use crate::message::MessageId;
+use crate::message::Policy;
 use crate::message::{Content, SignedMessage};
 use crate::social::FeedItem;
 use crate::store::Store;
@@ -52,6 +55,9 @@ pub const MAX_INVITE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 pub struct NodeConfig {
     /// The data dir (must be initialised with [`DataDir::init`]).
     pub data_dir: PathBuf,
+    /// The passphrase of an encrypted seed; `None`: read `COVE_PASSPHRASE` if the seed is
+    /// encrypted (see [`DataDir::load_seed_with`]). Zeroized on drop, never printed.
+    pub passphrase: Option<cove_crypto::Passphrase>,
     /// Addresses to listen on.
     pub listen: Vec<Multiaddr>,
     /// Discover peers on the LAN with mDNS.
@@ -64,6 +70,13 @@ pub struct NodeConfig {
     pub sync_interval: Duration,
     /// Keep only messages created within this window (None: keep everything).
     pub retention: Option<Duration>,
+    /// Gossip messages one peer may hand us before the excess is dropped unread (counted as
+    /// `peer_rate_limited`).
+    pub peer_rate_limit: PeerRateLimit,
+    /// Established connections in total.
+    pub max_connections: u32,
+    /// Established connections to one peer.
+    pub max_connections_per_peer: u32,
 }
 
 impl NodeConfig {
@@ -71,6 +84,7 @@ impl NodeConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> Self {
         Self {
             data_dir: data_dir.into(),
+            passphrase: None,
             listen: vec![
                 "/ip4/0.0.0.0/tcp/0".parse().expect("valid multiaddr"),
                 "/ip4/0.0.0.0/udp/0/quic-v1"
@@ -82,6 +96,9 @@ impl NodeConfig {
             republish_interval: DEFAULT_REPUBLISH_INTERVAL,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             retention: None,
+            peer_rate_limit: PeerRateLimit::default(),
+            max_connections: 256,
+            max_connections_per_peer: 2,
         }
     }
 
@@ -136,6 +153,7 @@ type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
 enum Command {
     CreateGroup {
         name: String,
+        policy: Policy,
         reply: Reply<GroupId>,
     },
     Invite {
@@ -231,7 +249,7 @@ impl Node {
     /// their bootstrap peers.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         let dir = DataDir::new(&config.data_dir);
-        let seed = dir.load_seed()?;
+        let seed = dir.load_seed_with(config.passphrase.as_ref())?;
         let keypair = dir.load_peer_key()?;
         let store = open_store(&dir)?;
         let mut core = Core::new(store, seed)?;
@@ -242,6 +260,9 @@ impl Node {
         gossip_config.mdns = config.mdns;
         gossip_config.local_testing = config.local_testing;
         gossip_config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
+        gossip_config.peer_rate_limit = config.peer_rate_limit;
+        gossip_config.max_connections = config.max_connections;
+        gossip_config.max_connections_per_peer = config.max_connections_per_peer;
         let (gossip, events) = Gossip::spawn(gossip_config).await?;
         let peer_id = gossip.local_peer_id();
 
@@ -289,11 +310,24 @@ impl Node {
         rx.await.map_err(|_| NodeError::Stopped)?
     }
 
-    /// Founds a group; returns its id.
+    /// Founds a group with the default [`Policy`]; returns its id.
     pub async fn create_group(&self, name: &str) -> Result<GroupId, NodeError> {
+        self.create_group_with(name, Policy::default()).await
+    }
+
+    /// Founds a group whose charter carries `policy` (e.g. another rate limit).
+    pub async fn create_group_with(
+        &self,
+        name: &str,
+        policy: Policy,
+    ) -> Result<GroupId, NodeError> {
         let name = name.to_string();
-        self.call(|reply| Command::CreateGroup { name, reply })
-            .await
+        self.call(|reply| Command::CreateGroup {
+            name,
+            policy,
+            reply,
+        })
+        .await
     }
 
     /// An invite to `group` (id or unique name) listing this node's listen addresses.
@@ -554,8 +588,12 @@ impl Actor {
 
     async fn handle_command(&mut self, command: Command) {
         match command {
-            Command::CreateGroup { name, reply } => {
-                let result = self.create_group(&name).await;
+            Command::CreateGroup {
+                name,
+                policy,
+                reply,
+            } => {
+                let result = self.create_group(&name, policy).await;
                 let _ = reply.send(result);
             }
             Command::Invite { group, ttl, reply } => {
@@ -872,8 +910,8 @@ impl Actor {
         Ok(())
     }
 
-    async fn create_group(&mut self, name: &str) -> Result<GroupId, NodeError> {
-        let id = self.core.create_group(name, now_ms())?;
+    async fn create_group(&mut self, name: &str, policy: Policy) -> Result<GroupId, NodeError> {
+        let id = self.core.create_group_with(name, policy, now_ms())?;
         self.core.store().flush().await?;
         self.enter_group(&id).await?;
         Ok(id)
@@ -995,6 +1033,10 @@ impl Actor {
             Event::ProtocolViolation { peer, reason } => {
                 info!(%peer, %reason, "sync protocol violation");
                 self.penalise(peer, "sync_oversized").await;
+            }
+            Event::Throttled { peer, topic } => {
+                debug!(%peer, %topic, "peer over its message budget");
+                self.core.count("peer_rate_limited");
             }
             Event::PeerConnected(peer) => debug!(%peer, "connected"),
             Event::PeerDisconnected(peer) => {

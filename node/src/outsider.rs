@@ -27,6 +27,8 @@ impl Outsider {
         let mut config = cove_gossip::Config::new(Keypair::generate_ed25519());
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")];
         config.mdns = false;
+        // Only the peer it dials: tests decide the topology (what it reaches is via that peer).
+        config.discovery = false;
         config.local_testing = true;
         let (gossip, mut events) = Gossip::spawn(config).await?;
         // A random discovery key: the outsider does not know the group's.

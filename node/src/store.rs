@@ -6,6 +6,7 @@
 //! |---|---|---|
 //! | `messages` | message id (32) | seen_at (u64 ms) ‖ group id (32) ‖ signed message bytes |
 //! | `timeline` | group id (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: every kind; the set that history sync reconciles |
+//! | `authored` | group id (32) ‖ author key (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: per-author rate limit |
 //! | `feed` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty (posts only): `new` |
 //! | `hot` | group id (32) ‖ hot score (u64) ‖ post id (32) | empty: `hot` ranking |
 //! | `top` | group id (32) ‖ recommendations (u64) ‖ created_at (u64) ‖ post id (32) | empty: `top` ranking |
@@ -93,8 +94,9 @@ impl From<TransactionError<StoreError>> for StoreError {
     }
 }
 
-/// What this node keeps about a group it belongs to.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+/// What this node keeps about a group it belongs to. The secret is wiped from memory when
+/// the record is dropped and never printed by `Debug`.
+#[derive(Clone, Serialize, Deserialize)]
 pub struct GroupRecord {
     /// The group secret from which every group key derives.
     #[serde(with = "serde_bytes")]
@@ -108,6 +110,23 @@ pub struct GroupRecord {
     pub bootstrap: Vec<String>,
     /// When this node joined or created the group, unix ms.
     pub joined_at: u64,
+}
+
+impl Drop for GroupRecord {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret);
+    }
+}
+
+impl std::fmt::Debug for GroupRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupRecord")
+            .field("secret", &"<redacted>")
+            .field("name", &self.name)
+            .field("bootstrap", &self.bootstrap)
+            .field("joined_at", &self.joined_at)
+            .finish_non_exhaustive()
+    }
 }
 
 impl GroupRecord {
@@ -139,6 +158,7 @@ pub struct Store {
     db: sled::Db,
     messages: sled::Tree,
     timeline: sled::Tree,
+    authored: sled::Tree,
     feed: sled::Tree,
     hot: sled::Tree,
     top: sled::Tree,
@@ -173,6 +193,15 @@ fn index_key(group: &GroupId, order: u64, id: &MessageId) -> [u8; 72] {
     key
 }
 
+/// `authored` key: group ‖ author ‖ created_at ‖ id.
+fn authored_key(msg: &Message) -> [u8; 104] {
+    let mut key = [0u8; 104];
+    key[..64].copy_from_slice(&pair_key(msg.group.as_bytes(), msg.author.as_bytes())[..]);
+    key[64..72].copy_from_slice(&msg.created_at.to_be_bytes());
+    key[72..].copy_from_slice(&msg.id.0);
+    key
+}
+
 fn pair_key(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
     let mut key = [0u8; 64];
     key[..32].copy_from_slice(a);
@@ -200,6 +229,7 @@ impl Store {
         Ok(Self {
             messages: db.open_tree("messages")?,
             timeline: db.open_tree("timeline")?,
+            authored: db.open_tree("authored")?,
             feed: db.open_tree("feed")?,
             hot: db.open_tree("hot")?,
             top: db.open_tree("top")?,
@@ -246,6 +276,7 @@ impl Store {
         let trees = [
             &self.messages,
             &self.timeline,
+            &self.authored,
             &self.feed,
             &self.hot,
             &self.top,
@@ -274,6 +305,7 @@ impl Store {
             tx.messages().insert(&msg.id.0, value.as_slice())?;
             tx.timeline()
                 .insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
+            tx.authored().insert(&authored_key(msg)[..], &[])?;
             tx.index(msg, order)?;
             Ok::<_, ConflictableTransactionError<StoreError>>(true)
         })?;
@@ -395,6 +427,7 @@ impl Store {
         let trees = [
             &self.messages,
             &self.timeline,
+            &self.authored,
             &self.feed,
             &self.hot,
             &self.top,
@@ -403,11 +436,13 @@ impl Store {
             &self.chats,
         ];
         trees[..].transaction(|t| {
-            let [messages, timeline, feed, hot, top, posts, threads, chats] = &t[..] else {
-                unreachable!("eight trees")
+            let [messages, timeline, authored, feed, hot, top, posts, threads, chats] = &t[..]
+            else {
+                unreachable!("nine trees")
             };
             messages.remove(&msg.id.0)?;
             timeline.remove(timeline_key)?;
+            authored.remove(&authored_key(msg)[..])?;
             let listed = |prefix: &[u8; 32]| {
                 let mut key = [0u8; 72];
                 key[..32].copy_from_slice(prefix);
@@ -662,6 +697,37 @@ impl Store {
         Ok(self.ad_days.range(start..end).count() as u64)
     }
 
+    /// How many messages `author` wrote in `group` with `start <= created_at < end`: what the
+    /// per-author rate limit counts. Reads at most `cap` entries, so a flooder's backlog
+    /// cannot make the check itself expensive.
+    pub fn authored_between(
+        &self,
+        group: &GroupId,
+        author: &PublicKey,
+        start: u64,
+        end: u64,
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        let prefix = pair_key(group.as_bytes(), author.as_bytes());
+        let bound = |at: u64| {
+            let mut key = [0u8; 72];
+            key[..64].copy_from_slice(&prefix);
+            key[64..].copy_from_slice(&at.to_be_bytes());
+            key
+        };
+        let mut count = 0;
+        for entry in self
+            .authored
+            .range(bound(start)..bound(end))
+            .keys()
+            .take(cap)
+        {
+            entry?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
     /// This member's private interests (targeting keys). Local only.
     pub fn interests(&self) -> Result<Vec<String>, StoreError> {
         self.interests
@@ -800,13 +866,16 @@ impl Tx<'_> {
     fn timeline(&self) -> &sled::transaction::TransactionalTree {
         &self.t[1]
     }
+    fn authored(&self) -> &sled::transaction::TransactionalTree {
+        &self.t[2]
+    }
 
     /// The index updates of one new message, by kind.
     fn index(&self, msg: &Message, order: u64) -> TxResult<()> {
-        let [_, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats, grants, revocations, advertisers, ads, ad_days] =
+        let [_, _, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats, grants, revocations, advertisers, ads, ad_days] =
             self.t
         else {
-            unreachable!("insert_message passes twenty-one trees")
+            unreachable!("insert_message passes twenty-two trees")
         };
         let group = msg.group.as_bytes();
         match &msg.content {

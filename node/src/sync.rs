@@ -730,6 +730,10 @@ impl Session {
 }
 
 #[cfg(test)]
+#[path = "sync_proptests.rs"]
+mod sync_proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -38,7 +38,7 @@ const DEFAULT_SIZES: [usize; 2] = [10_000, 100_000];
 /// Distinct pseudonyms that wrote the history.
 const AUTHORS: usize = 10;
 /// Spacing of `created_at` between consecutive messages (ms).
-const SPACING_MS: u64 = 10;
+const SPACING_MS: u64 = 20;
 /// Long enough that the anti-entropy timer never fires during a run.
 const NO_ANTI_ENTROPY: Duration = Duration::from_secs(3600);
 /// Upper bound for one catch-up.

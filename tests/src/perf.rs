@@ -93,8 +93,9 @@ fn envelopes(count: usize, text_len: usize) -> Result<Corpus> {
     let mut out = Vec::with_capacity(count);
     for i in 0..count {
         let text = format!("{i:08} {}", "x".repeat(text_len.saturating_sub(9)));
-        // Spread created_at over the past so that no rule sees a burst from the future.
-        let at = now - (count - i) as u64;
+        // Spread created_at over the past so that no rule sees a burst from the future, and
+        // each author stays under the default rate limit (100 per 10 s): one every 160 ms.
+        let at = now - (count - i) as u64 * 20;
         let (_, envelope) = authors[i % AUTHORS].compose_post(&group, None, text, at)?;
         out.push(envelope);
     }

@@ -1,9 +1,13 @@
 //! Cove's multi-node integration tests: one binary, one module per area.
 
 mod ads;
+mod attacks;
 mod closed_group;
+mod faults;
 mod hostile_sync;
+mod metrics;
 mod processes;
 mod scenario;
+mod secrets;
 mod social;
 mod sync;

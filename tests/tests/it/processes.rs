@@ -174,3 +174,54 @@ async fn cove_chat_shows_a_line_from_another_node() -> Result<()> {
     .await
     .context("test timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_refuses_another_local_user() -> Result<()> {
+    // Scenario: a node runs as this user; its data dir and socket are opened up to everyone
+    // (0755/0666), so only the node's own uid check stands between another user and it.
+    // `cove status` runs as uid 65534 (nobody) through setpriv.
+    // Assert: nobody gets no answer and a failing exit code; the node logs the refusal and
+    // still answers its owner.
+    use std::os::unix::fs::PermissionsExt;
+    if !std::path::Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipped: /usr/bin/setpriv (util-linux) is not installed");
+        return Ok(());
+    }
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("ant");
+        cove_ok(&dir, &["init"])?;
+        let _node = CoveProcess::up(&dir).await?;
+        let open = |path: &std::path::Path, mode| {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        };
+        open(root.path(), 0o755)?;
+        open(&dir, 0o755)?;
+        open(&dir.join("control.sock"), 0o666)?;
+        let out = std::process::Command::new("/usr/bin/setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(cove_tests::cove_bin()?)
+            .arg("--data-dir")
+            .arg(&dir)
+            .arg("status")
+            .output()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        anyhow::ensure!(
+            !out.status.success(),
+            "another user got an answer: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        eventually("the node to log the refusal", || async {
+            let log = std::fs::read_to_string(dir.join("up.log"))?;
+            Ok(log
+                .contains("refused control connection from another user")
+                .then_some(()))
+        })
+        .await
+        .with_context(|| format!("nobody's cove said: {stderr}"))?;
+        cove_ok(&dir, &["status"])?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}

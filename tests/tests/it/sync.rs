@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use cove_node::message::Policy;
 use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
 
 const INVITE_TTL: Duration = Duration::from_secs(600);
@@ -12,7 +13,10 @@ async fn a_late_joiner_receives_the_whole_history_in_the_same_order() -> Result<
     tokio::time::timeout(TEST_TIMEOUT * 2, async {
         let ant = TestNode::start("ant").await?;
         let bat = TestNode::start("bat").await?;
-        let group = ant.create_group("club").await?.to_string();
+        // 250 posts each in a few seconds is far over the default rate limit; this test is
+        // about history, so the group has none.
+        let no_limit = Policy::with_rate_limit(Some("none")).map_err(anyhow::Error::msg)?;
+        let group = ant.create_group_with("club", no_limit).await?.to_string();
         bat.join(&ant.invite(&group, INVITE_TTL).await?).await?;
         wait_for_peers(&bat, 1).await?;
         for i in 0..250 {

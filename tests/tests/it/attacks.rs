@@ -1,0 +1,390 @@
+//! One test per attack class on the gossip path (issue #7). The attacker is a real gossip
+//! node on the group's topic, connected to ant only; bat and cat are honest members. For
+//! every class: ant counts the rejection under its reason, nothing is stored, bat and cat never
+//! see the message (ant did not forward it), and honest posts keep flowing.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{ensure, Context, Result};
+use cove_crypto::{seal, GroupId, Invite, MasterSeed, Pseudonym};
+use cove_gossip::Published;
+use cove_node::core::{CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
+use cove_node::message::{sign, verify_and_decode, Content, MessageError, Post};
+use cove_node::outsider::Outsider;
+use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
+
+/// A member gone bad: it holds the invite (so the content key) and its own pseudonym.
+struct Mallory {
+    group: GroupId,
+    topic: String,
+    invite: Invite,
+    me: Pseudonym,
+}
+
+impl Mallory {
+    fn new(invite: &str, topic: String) -> Result<Mallory> {
+        let invite = Invite::decode_ignoring_expiry(invite)?;
+        let group = invite.group_secret.id();
+        Ok(Mallory {
+            group,
+            topic,
+            me: MasterSeed::generate().pseudonym(&group),
+            invite,
+        })
+    }
+
+    fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
+        let key = self.invite.group_secret.content_key(CURRENT_EPOCH);
+        seal(&key, &self.topic, CURRENT_EPOCH, plaintext)
+    }
+
+    fn post(&self, created_at: u64, text: &str) -> Result<Vec<u8>> {
+        let content = Content::Post(Post {
+            title: None,
+            text: text.into(),
+        });
+        Ok(sign(&self.me, &self.group, created_at, content)?.bytes)
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+async fn counters(node: &TestNode) -> Result<BTreeMap<String, u64>> {
+    Ok(node.status().await?.rejected)
+}
+
+/// A fresh attacker node (a new peer id, so that the graylisting earned by one class does not
+/// hide the next) connected to ant and subscribed to the topic.
+async fn attacker(ant: &TestNode, topic: &str) -> Result<Outsider> {
+    let addr = ant.status().await?.listen_addrs[0].parse()?;
+    let outsider = Outsider::start(topic, addr).await?;
+    eventually("the attacker to connect to ant", || async {
+        Ok((!outsider.peers().await?.is_empty()).then_some(()))
+    })
+    .await?;
+    Ok(outsider)
+}
+
+/// Publishes once ant's subscription reached the attacker.
+async fn inject(attacker: &Outsider, topic: &str, payload: Vec<u8>) -> Result<()> {
+    eventually("the attacker to see ant on the topic", || async {
+        Ok(matches!(
+            attacker.publish(topic, payload.clone()).await?,
+            Published::Sent
+        )
+        .then_some(()))
+    })
+    .await
+}
+
+/// ant founds a group, bat and cat join; mallory holds the invite.
+async fn club() -> Result<(TestNode, TestNode, TestNode, String, String, Mallory)> {
+    let ant = TestNode::start("ant").await?;
+    let bat = TestNode::start("bat").await?;
+    let cat = TestNode::start("cat").await?;
+    let group = ant.create_group("club").await?.to_string();
+    let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
+    bat.join(&invite).await?;
+    cat.join(&invite).await?;
+    wait_for_peers(&ant, 2).await?;
+    let topic = ant.groups().await?.remove(0).topic;
+    let mallory = Mallory::new(&invite, topic.clone())?;
+    Ok((ant, bat, cat, group, topic, mallory))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()> {
+    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+        let (ant, bat, cat, group, topic, mallory) = club().await?;
+
+        let now = now_ms();
+        let mut forged = mallory.post(now, "a forged signature")?;
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        ensure!(matches!(
+            verify_and_decode(&forged),
+            Err(MessageError::BadSignature(_))
+        ));
+        let malformed = b"\xa1\x61v\xff not CBOR at all".to_vec();
+        ensure!(matches!(
+            verify_and_decode(&malformed),
+            Err(MessageError::Malformed(_))
+        ));
+        let wrong_key = cove_crypto::GroupSecret::generate().content_key(CURRENT_EPOCH);
+
+        // (reason, payload): each class once.
+        let mut classes: Vec<(&str, Vec<u8>)> = vec![
+            ("undecryptable", b"garbage from a non-member".to_vec()),
+            (
+                "undecryptable",
+                seal(
+                    &wrong_key,
+                    &topic,
+                    CURRENT_EPOCH,
+                    &mallory.post(now, "wrong key")?,
+                ),
+            ),
+            ("bad_signature", mallory.seal(&forged)),
+            (
+                "from_future",
+                mallory.seal(&mallory.post(now + 3_600_000, "from the future")?),
+            ),
+            (
+                "oversized",
+                mallory.seal(&vec![0u8; MAX_ENVELOPE_BYTES + 100]),
+            ),
+            ("malformed", mallory.seal(&malformed)),
+        ];
+        // The replay: the same envelope ant stored a while ago, after gossipsub forgot it
+        // (5 s in local testing; a minute in production).
+        let replay = attacker(&ant, &topic).await?;
+        let recorded = eventually("the replayer to record bat's next post", || async {
+            bat.post(&group, None, "to be replayed").await?;
+            Ok(replay.received().into_iter().next())
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        classes.push(("duplicate", recorded));
+
+        for (i, (reason, payload)) in classes.into_iter().enumerate() {
+            let before = counters(&ant).await?.get(reason).copied().unwrap_or(0);
+            let attacker = if reason == "duplicate" {
+                None
+            } else {
+                Some(attacker(&ant, &topic).await?)
+            };
+            inject(attacker.as_ref().unwrap_or(&replay), &topic, payload).await?;
+            eventually(&format!("ant to count {reason}"), || async {
+                let now = counters(&ant).await?.get(reason).copied().unwrap_or(0);
+                Ok((now > before).then_some(()))
+            })
+            .await?;
+            // Honest traffic still flows both ways.
+            let text = format!("honest {i}");
+            bat.post(&group, None, &text).await?;
+            let posts = bat.feed(&group, 1000).await?.len();
+            wait_for_feed(&ant, &group, posts).await?;
+            wait_for_feed(&cat, &group, posts).await?;
+            if let Some(attacker) = attacker {
+                attacker.shutdown().await?;
+            }
+        }
+
+        // The banned author: ant bans mallory, then mallory posts a well-formed message.
+        ant.api(cove_node::control::Request::AdminBan {
+            group: Some(group.clone()),
+            member: mallory.me.public().to_string(),
+            undo: false,
+        })
+        .await?;
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        let banned = attacker(&ant, &topic).await?;
+        inject(
+            &banned,
+            &topic,
+            mallory.seal(&mallory.post(now_ms(), "still here")?),
+        )
+        .await?;
+        eventually("ant to count banned_author", || async {
+            Ok(counters(&ant)
+                .await?
+                .contains_key("banned_author")
+                .then_some(()))
+        })
+        .await?;
+        banned.shutdown().await?;
+
+        // Nothing above reached bat or cat: ant forwarded none of it (the replay, a duplicate,
+        // is not forwarded either, but bat and cat would count it only if it reached them).
+        let posts = bat.feed(&group, 1000).await?.len();
+        wait_for_feed(&cat, &group, posts).await?;
+        for node in [&bat, &cat] {
+            let seen = counters(node).await?;
+            for reason in [
+                "undecryptable",
+                "bad_signature",
+                "from_future",
+                "oversized",
+                "malformed",
+                "banned_author",
+            ] {
+                ensure!(
+                    !seen.contains_key(reason),
+                    "{} saw a forwarded {reason}: {seen:?}",
+                    node.name
+                );
+            }
+        }
+        let authors: Vec<String> = ant
+            .feed(&group, 1000)
+            .await?
+            .into_iter()
+            .map(|item| item.author)
+            .collect();
+        ensure!(
+            !authors.contains(&mallory.me.public().to_string()),
+            "a message of mallory's was stored"
+        );
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        replay.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+async fn posts_by(node: &TestNode, group: &str, author: &str) -> Result<usize> {
+    Ok(node
+        .feed(group, 1000)
+        .await?
+        .into_iter()
+        .filter(|i| i.author == author)
+        .count())
+}
+
+/// Latency percentiles (ms) of honest posts, from `created_at` to arrival at the receiver.
+fn percentile(sorted: &[u64], p: f64) -> u64 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[rank.min(sorted.len() - 1)]
+}
+
+/// Bat posts `count` times at 5/s; returns the latencies (ms) at which cat accepted them.
+async fn honest_latencies(
+    bat: &TestNode,
+    cat: &TestNode,
+    group: &str,
+    count: usize,
+) -> Result<Vec<u64>> {
+    let mut watch = cat.watch();
+    let bat_me = bat.groups().await?.remove(0).me;
+    let collector = tokio::spawn(async move {
+        let mut latencies = Vec::new();
+        while latencies.len() < count {
+            let Ok(signed) = watch.recv().await.map_err(|e| {
+                // A lagging receiver only lost flood messages' notifications; keep going.
+                matches!(e, tokio::sync::broadcast::error::RecvError::Closed)
+            }) else {
+                continue;
+            };
+            let msg = signed.message;
+            if msg.author.to_string() == bat_me {
+                latencies.push(now_ms().saturating_sub(msg.created_at));
+            }
+        }
+        latencies
+    });
+    for i in 0..count {
+        bat.post(group, None, &format!("honest {i}")).await?;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let mut latencies = tokio::time::timeout(Duration::from_secs(60), collector)
+        .await
+        .context("not every honest post reached cat")??;
+    latencies.sort_unstable();
+    Ok(latencies)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow() -> Result<()> {
+    // Scenario: ant, bat and cat are members; mallory (a member) floods ant with 1000 signed
+    // posts per second while bat posts 5 per second (30 posts, or COVE_FLOOD_POSTS). Before
+    // that, the same honest load runs without the flood.
+    // Assert: every honest post reaches cat in both phases; ant keeps at most the charter's
+    // limit of mallory's posts per window and forwards no more; the excess is counted.
+    // The latencies are printed (run with --nocapture) for the closing note, not asserted.
+    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+        let (ant, bat, cat, group, topic, mallory) = club().await?;
+        wait_for_peers(&cat, 2).await?;
+        bat.post(&group, None, "warm-up").await?;
+        wait_for_feed(&cat, &group, 1).await?;
+
+        // Honest posts per phase (5/s): a few seconds in the suite; more for the figures in
+        // the closing note (COVE_FLOOD_POSTS=200, release build).
+        let honest: usize = std::env::var("COVE_FLOOD_POSTS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(30);
+        let quiet = honest_latencies(&bat, &cat, &group, honest).await?;
+
+        let flooder = attacker(&ant, &topic).await?;
+        inject(&flooder, &topic, mallory.seal(&mallory.post(now_ms(), "flood 0")?)).await?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flood = {
+            let (topic, stop) = (topic.clone(), stop.clone());
+            tokio::spawn(async move {
+                let start = Instant::now();
+                let mut sent = 1u64;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // Paced by the clock: 1000 per second of elapsed time, sent in bursts.
+                    let due = start.elapsed().as_millis() as u64;
+                    while sent < due {
+                        let payload =
+                            mallory.seal(&mallory.post(now_ms(), &format!("flood {sent}"))?);
+                        flooder.publish(&topic, payload).await?;
+                        sent += 1;
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                let rate = sent as f64 / start.elapsed().as_secs_f64();
+                anyhow::Ok((sent, rate, flooder, mallory))
+            })
+        };
+        let flooded = honest_latencies(&bat, &cat, &group, honest).await?;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (sent, rate, flooder, mallory) = flood.await??;
+        flooder.shutdown().await?;
+
+        let mallory_key = mallory.me.public().to_string();
+        let at_ant = posts_by(&ant, &group, &mallory_key).await?;
+        let ant_counters = counters(&ant).await?;
+        let throttled = ant_counters.get("rate_limited").copied().unwrap_or(0)
+            + ant_counters.get("peer_rate_limited").copied().unwrap_or(0);
+        // The flood touches at most this many 10-s windows of 100 messages each.
+        let windows = (sent / 10_000 + 2) as usize;
+        ensure!(
+            at_ant <= 100 * windows,
+            "ant kept {at_ant} of mallory's posts over at most {windows} windows"
+        );
+        ensure!(throttled > 0, "no throttling counted: {ant_counters:?}");
+        let cat_counters = counters(&cat).await?;
+        ensure!(
+            !cat_counters.contains_key("rate_limited"),
+            "ant forwarded messages over the limit: {cat_counters:?}"
+        );
+        let at_cat = eventually("cat to hold what ant accepted", || async {
+            let n = posts_by(&cat, &group, &mallory_key).await?;
+            Ok((n == at_ant).then_some(n))
+        })
+        .await?;
+        println!(
+            "flood: mallory sent {sent} ({rate:.0}/s), ant kept {at_ant}, cat kept {at_cat}, ant counters {ant_counters:?}"
+        );
+        println!(
+            "honest latency (ms, {honest} posts per phase, all delivered): quiet p50 {} p95 {} p99 {} | during flood p50 {} p95 {} p99 {} | p99 ratio {:.2}",
+            percentile(&quiet, 0.5),
+            percentile(&quiet, 0.95),
+            percentile(&quiet, 0.99),
+            percentile(&flooded, 0.5),
+            percentile(&flooded, 0.95),
+            percentile(&flooded, 0.99),
+            percentile(&flooded, 0.99) as f64 / percentile(&quiet, 0.99).max(1) as f64
+        );
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
