@@ -124,6 +124,9 @@ pub enum Rejection {
     /// The store failed; the message is not the sender's fault.
     #[error("store failed")]
     StoreFailed,
+    /// Validation itself failed (a bug); the message is not the sender's fault.
+    #[error("internal error while validating")]
+    Internal,
 }
 
 impl Rejection {
@@ -157,6 +160,7 @@ impl Rejection {
             Rejection::Expired => "expired",
             Rejection::Duplicate => "duplicate",
             Rejection::StoreFailed => "store_failed",
+            Rejection::Internal => "internal_error",
         }
     }
 
@@ -171,6 +175,7 @@ impl Rejection {
                 | Rejection::UnknownTopic
                 | Rejection::Expired
                 | Rejection::StoreFailed
+                | Rejection::Internal
                 | Rejection::BannedAuthor
                 | Rejection::NotAuthor
                 | Rejection::BadTarget(_)

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
 use crate::control::Request;
-use crate::core::{Core, GroupInfo};
+use crate::core::{Core, GroupInfo, Rejection};
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
 use crate::message::MessageId;
@@ -1002,7 +1002,20 @@ impl Actor {
                 topic,
                 data,
             } => {
-                let verdict = match self.core.ingest(&topic, &data, now_ms()) {
+                // A bug in validation must cost one message, not the node: a panic while
+                // judging a peer's bytes is counted and the message ignored.
+                let core = &mut self.core;
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    core.ingest(&topic, &data, now_ms())
+                }))
+                .unwrap_or_else(|_| {
+                    warn!(peer = %source, "validation panicked; message ignored");
+                    Err(Rejection::Internal)
+                });
+                if matches!(result, Err(Rejection::Internal)) {
+                    self.core.count(Rejection::Internal.reason());
+                }
+                let verdict = match result {
                     Ok(signed) => {
                         debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
                         let _ = self.accepted.send(signed);
