@@ -968,11 +968,7 @@ impl Actor {
                     // Fits the RPC frame but not our payload limit: not a valid Cove message,
                     // no need to bother the caller.
                     debug!(peer = %propagation_source, msg_id = %message_id, size = message.data.len(), "rejected: payload too large");
-                    self.report(
-                        MessageId(message_id.0),
-                        propagation_source,
-                        Verdict::Reject,
-                    );
+                    self.report(MessageId(message_id.0), propagation_source, Verdict::Reject);
                     return;
                 }
                 let now = Instant::now();
@@ -986,11 +982,7 @@ impl Actor {
                     // Dropped unread: not forwarded, and no CPU spent opening it. Ignore, not
                     // Reject: the peer may be an honest relay of a busy group.
                     debug!(peer = %propagation_source, msg_id = %message_id, "ignored: peer over its message budget");
-                    self.report(
-                        MessageId(message_id.0),
-                        propagation_source,
-                        Verdict::Ignore,
-                    );
+                    self.report(MessageId(message_id.0), propagation_source, Verdict::Ignore);
                     self.emit(Event::Throttled {
                         peer: propagation_source,
                         topic: message.topic.into_string(),
