@@ -478,6 +478,25 @@ pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
     })
 }
 
+/// Offers an own message to the group; clears its outbox entry once a peer took it.
+async fn offer(
+    gossip: &Gossip,
+    store: &crate::store::Store,
+    id: &MessageId,
+    topic: &str,
+    envelope: Vec<u8>,
+) {
+    match gossip.publish(topic, envelope).await {
+        Ok(Published::Sent) => {
+            if let Err(e) = store.outbox_remove(id) {
+                warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
+            }
+        }
+        Ok(Published::NoPeers) => debug!(msg = %id.short(), "no peer yet; kept in outbox"),
+        Err(e) => warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox"),
+    }
+}
+
 struct Actor {
     core: Core,
     gossip: Gossip,
@@ -611,10 +630,25 @@ impl Actor {
                 text,
                 reply,
             } => {
-                let _ = reply.send(
-                    self.send_in(&group, Content::Post(crate::message::Post { title, text }))
-                        .await,
-                );
+                // Stored now, in order; made durable and published by a task, so that the
+                // actor goes on validating while the fsync runs. The reply still waits for it.
+                let composed = self.core.resolve_group(&group).and_then(|id| {
+                    self.core.compose(
+                        &id,
+                        Content::Post(crate::message::Post { title, text }),
+                        now_ms(),
+                    )
+                });
+                match self.publish_later(composed) {
+                    Ok(publish) => {
+                        self.tasks.spawn(async move {
+                            let _ = reply.send(publish.await);
+                        });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
             }
             Command::SetProfile {
                 group,
@@ -950,29 +984,41 @@ impl Actor {
         &mut self,
         composed: Result<(crate::message::SignedMessage, Vec<u8>), NodeError>,
     ) -> Result<MessageId, NodeError> {
+        self.publish_later(composed)?.await
+    }
+
+    /// What is left of publishing an own message once it is stored (flush, tell watchers,
+    /// offer to the group), as a task that needs nothing from the actor. Run off the actor,
+    /// the fsync no longer holds up other peers' messages waiting for validation.
+    fn publish_later(
+        &self,
+        composed: Result<(crate::message::SignedMessage, Vec<u8>), NodeError>,
+    ) -> Result<
+        impl std::future::Future<Output = Result<MessageId, NodeError>> + Send + 'static,
+        NodeError,
+    > {
         let (signed, envelope) = composed?;
-        self.core.store().flush().await?;
-        let id = signed.message.id;
-        let _ = self.accepted.send(signed.clone());
         let topic = self
             .core
             .group(&signed.message.group)
             .map(|g| g.topic.clone())
             .ok_or_else(|| NodeError::UnknownGroup(signed.message.group.to_string()))?;
-        self.offer(&id, &topic, envelope).await;
-        Ok(id)
+        let (store, gossip, accepted) = (
+            self.core.store().clone(),
+            self.gossip.clone(),
+            self.accepted.clone(),
+        );
+        Ok(async move {
+            store.flush().await?;
+            let id = signed.message.id;
+            let _ = accepted.send(signed);
+            offer(&gossip, &store, &id, &topic, envelope).await;
+            Ok(id)
+        })
     }
 
     async fn offer(&self, id: &MessageId, topic: &str, envelope: Vec<u8>) {
-        match self.gossip.publish(topic, envelope).await {
-            Ok(Published::Sent) => {
-                if let Err(e) = self.core.store().outbox_remove(id) {
-                    warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
-                }
-            }
-            Ok(Published::NoPeers) => debug!(msg = %id.short(), "no peer yet; kept in outbox"),
-            Err(e) => warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox"),
-        }
+        offer(&self.gossip, self.core.store(), id, topic, envelope).await;
     }
 
     async fn republish_outbox(&mut self) {
