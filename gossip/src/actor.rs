@@ -153,6 +153,9 @@ enum Flow {
     Stop,
 }
 
+/// How long a peer whose invalid messages pushed it below the graylist threshold is banned.
+const GRAYLIST_BAN: Duration = Duration::from_secs(10 * 60);
+
 pub(crate) struct Actor {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
@@ -536,6 +539,15 @@ impl Actor {
             debug!(msg_id = %id, peer = %source, verdict = ?verdict, "validation reported");
         } else {
             debug!(msg_id = %id, peer = %source, verdict = ?verdict, "validation reported for a message no longer cached");
+        }
+        // Graylisting only makes gossipsub drop what the peer sends; it stays connected and
+        // keeps costing us a connection slot. Below the graylist threshold, cut it off.
+        if verdict == Verdict::Reject {
+            let score = self.swarm.behaviour().gossipsub.peer_score(&source);
+            if score.is_some_and(|s| s < behaviour::peer_score_thresholds().graylist_threshold) {
+                info!(peer = %source, score = ?score, "graylisted for invalid messages: banned");
+                self.ban(source, GRAYLIST_BAN);
+            }
         }
     }
 

@@ -70,6 +70,11 @@ impl Outsider {
         Ok(self.gossip.publish(topic, data).await?)
     }
 
+    /// Dials another address (e.g. to try again after being cut off).
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NodeError> {
+        Ok(self.gossip.dial(addr).await?)
+    }
+
     /// Connected peers' ids.
     pub async fn peers(&self) -> Result<Vec<String>, NodeError> {
         Ok(self

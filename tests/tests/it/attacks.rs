@@ -388,3 +388,54 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
     .await
     .context("test timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<()> {
+    // Scenario: an outsider connected to ant publishes garbage, one different payload at a
+    // time. Assert: after three Rejects its gossipsub score is below the graylist threshold,
+    // ant bans it (the connection closes, a redial is refused) and members still talk.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (ant, bat, cat, group, topic, _mallory) = club().await?;
+        let outsider = attacker(&ant, &topic).await?;
+        let outsider_id = outsider.peer_id().to_string();
+        for i in 0..3 {
+            let before = counters(&ant)
+                .await?
+                .get("undecryptable")
+                .copied()
+                .unwrap_or(0);
+            inject(&outsider, &topic, format!("garbage {i}").into_bytes()).await?;
+            eventually("ant to reject the garbage", || async {
+                let now = counters(&ant)
+                    .await?
+                    .get("undecryptable")
+                    .copied()
+                    .unwrap_or(0);
+                Ok((now > before).then_some(()))
+            })
+            .await?;
+        }
+        eventually("ant to cut the outsider off", || async {
+            let peers: Vec<String> = ant.peers().await?.into_iter().map(|p| p.peer).collect();
+            Ok((!peers.contains(&outsider_id) && outsider.peers().await?.is_empty()).then_some(()))
+        })
+        .await?;
+        // Dialling ant again is refused while the ban lasts.
+        let addr: cove_gossip::Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        ensure!(
+            outsider.dial(addr).await.is_err() || {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                outsider.peers().await?.is_empty()
+            },
+            "the banned outsider got back in"
+        );
+        bat.post(&group, None, "still talking").await?;
+        wait_for_feed(&cat, &group, 1).await?;
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
