@@ -885,6 +885,17 @@ pub fn sign(
     })
 }
 
+/// Decodes exactly one CBOR item filling all of `bytes`: anything after it is an error, so
+/// a message has one encoding and cannot be padded by a relay.
+pub(crate) fn from_cbor_exact<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    let mut rest = bytes;
+    let value = ciborium::from_reader(&mut rest).map_err(|e| e.to_string())?;
+    if !rest.is_empty() {
+        return Err(format!("{} bytes after the CBOR item", rest.len()));
+    }
+    Ok(value)
+}
+
 /// The only way from wire bytes to a [`Message`]: size, version, signature, then content.
 pub fn verify_and_decode(bytes: &[u8]) -> Result<SignedMessage, MessageError> {
     decode(bytes, Verify::Signature)
@@ -910,16 +921,15 @@ fn decode(bytes: &[u8], verify: Verify) -> Result<SignedMessage, MessageError> {
             max: MAX_MESSAGE_BYTES,
         });
     }
-    let wire: WireMessage =
-        ciborium::from_reader(bytes).map_err(|e| MessageError::Malformed(e.to_string()))?;
+    let wire: WireMessage = from_cbor_exact(bytes).map_err(MessageError::Malformed)?;
     if wire.v != MESSAGE_VERSION {
         return Err(MessageError::UnsupportedVersion {
             got: wire.v,
             max: MESSAGE_VERSION,
         });
     }
-    let body: WireBody = ciborium::from_reader(wire.body.as_slice())
-        .map_err(|e| MessageError::Malformed(format!("body: {e}")))?;
+    let body: WireBody =
+        from_cbor_exact(&wire.body).map_err(|e| MessageError::Malformed(format!("body: {e}")))?;
     let author = fixed::<32>(&body.author, "author").and_then(|b| {
         PublicKey::from_bytes(b).map_err(|e| MessageError::Malformed(e.to_string()))
     })?;
@@ -1019,6 +1029,21 @@ mod tests {
         let signed = sign(&me, &group, 1_700_000_000_000, post("hello")).unwrap();
         let decoded = verify_and_decode(&signed.bytes).unwrap();
         assert_eq!(decoded, signed);
+    }
+
+    #[test]
+    fn bytes_after_the_message_are_refused() {
+        // Found by fuzzing: a relay could pad someone else's message (same id, other bytes).
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let mut padded = signed.bytes.clone();
+        padded.extend_from_slice(&[0; 100]);
+        match verify_and_decode(&padded) {
+            Err(MessageError::Malformed(detail)) => {
+                assert!(detail.contains("100 bytes after"), "{detail}")
+            }
+            other => panic!("padded message accepted: {other:?}"),
+        }
     }
 
     #[test]

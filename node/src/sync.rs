@@ -199,8 +199,7 @@ fn encode_frame(frame: &Frame) -> Vec<u8> {
 }
 
 fn decode_frame(bytes: &[u8]) -> Result<Frame, SyncError> {
-    let frame: Frame =
-        ciborium::from_reader(bytes).map_err(|e| SyncError::Malformed(e.to_string()))?;
+    let frame: Frame = crate::message::from_cbor_exact(bytes).map_err(SyncError::Malformed)?;
     if frame.v != SYNC_VERSION {
         return Err(SyncError::Malformed(format!(
             "sync version {} is not supported (max {SYNC_VERSION})",
@@ -769,6 +768,17 @@ mod tests {
         for r in responses {
             assert_eq!(Response::decode(&r.encode()).unwrap(), r);
         }
+    }
+
+    #[test]
+    fn bytes_after_a_frame_are_refused() {
+        // Found by fuzzing: a frame followed by anything decoded as if the rest was not there.
+        let mut frame = Request::Hello.encode();
+        frame.push(0);
+        assert!(matches!(
+            Request::decode(&frame),
+            Err(SyncError::Malformed(detail)) if detail.contains("1 bytes after")
+        ));
     }
 
     #[test]
