@@ -5,9 +5,9 @@ mod test_utils;
 use std::time::Duration;
 
 use cove_gossip::{
-    Error, Event, Keypair, Published, Verdict, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
+    Error, Event, Keypair, PeerRateLimit, Published, Verdict, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES,
 };
-use test_utils::{eventually, spawn_node, with_timeout};
+use test_utils::{eventually, local_config, spawn_node, spawn_node_with, with_timeout};
 
 const TOPIC: &str = "3a7bd3e2360a3d29eea436fcfb7e44c735d117c42d1c1835420b6b9942dd4f1b";
 const KEY: [u8; 32] = [42; 32];
@@ -245,7 +245,14 @@ async fn slow_consumer_loses_no_message() {
     const COUNT: usize = cove_gossip::EVENT_CAPACITY + 500;
     with_timeout(async {
         let ant = spawn_node(vec![], false).await;
-        let mut bat = spawn_node(ant.addrs().await, false).await;
+        // More than the per-peer burst arrives at once; this test is about backpressure, so
+        // bat's budget is out of the way (the budget has its own test below).
+        let mut config = local_config(ant.addrs().await, false);
+        config.peer_rate_limit = PeerRateLimit {
+            per_sec: 1e9,
+            burst: 1e9,
+        };
+        let mut bat = spawn_node_with(config).await;
         ant.gossip.subscribe(TOPIC, KEY).await.unwrap();
         bat.gossip.subscribe(TOPIC, KEY).await.unwrap();
         eventually(|| ant.sees_subscribed(bat.id(), TOPIC)).await;
@@ -270,6 +277,51 @@ async fn slow_consumer_loses_no_message() {
                 .unwrap();
             assert!(seen.insert(got.data), "message delivered twice");
         }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_peer_over_its_budget_is_throttled_not_delivered() {
+    // Scenario: bat allows ant 20 messages in a burst (1 per second after that); ant
+    // publishes 60 at once. Assert: bat's caller gets about the burst as messages and the
+    // rest as Event::Throttled naming ant, and bat stays connected.
+    with_timeout(async {
+        let ant = spawn_node(vec![], false).await;
+        let mut config = local_config(ant.addrs().await, false);
+        config.peer_rate_limit = PeerRateLimit {
+            per_sec: 1.0,
+            burst: 20.0,
+        };
+        let mut bat = spawn_node_with(config).await;
+        ant.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        bat.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        eventually(|| ant.sees_subscribed(bat.id(), TOPIC)).await;
+        for i in 0..60 {
+            ant.gossip
+                .publish(TOPIC, format!("m{i}").into_bytes())
+                .await
+                .unwrap();
+        }
+        let (mut delivered, mut throttled) = (0, 0);
+        while delivered + throttled < 60 {
+            match bat.events.recv().await.expect("events") {
+                Event::Message { id, source, .. } => {
+                    delivered += 1;
+                    bat.gossip
+                        .report(id, source, Verdict::Accept)
+                        .await
+                        .unwrap();
+                }
+                Event::Throttled { peer, .. } => {
+                    assert_eq!(peer, ant.id());
+                    throttled += 1;
+                }
+                _ => {}
+            }
+        }
+        assert!((20..=25).contains(&delivered), "{delivered} delivered");
+        assert!(bat.is_connected_to(ant.id()).await);
     })
     .await;
 }
