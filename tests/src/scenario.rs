@@ -1,5 +1,10 @@
-//! The network scenario tool (issue 6): N nodes in one process, one group, a workload of
-//! K posts per second from M authors for T seconds, and every delivery timestamped.
+//! The network scenario tool (issue 6): N nodes, one group, a workload of K posts per second
+//! from M authors for T seconds, and every delivery timestamped.
+//!
+//! The nodes run either in this process ([`Placement::InProcess`], memory transport or
+//! loopback TCP) or as one process each over loopback TCP ([`Placement::Processes`]): real
+//! `cove up` daemons driven through their control sockets, and for the baseline one
+//! `scenario baseline-node` process per node (see [`run_baseline_node`]).
 //!
 //! Two modes run the *same* topology, transport and payload sizes:
 //!
@@ -14,11 +19,13 @@
 //!
 //! Latency is measured from just before the application's send call (`post` / `publish`) to
 //! the moment the receiving node hands the message to its watcher, on the one monotonic clock
-//! of the process. Before the workload, every node must see a few members and the total
+//! of the process. In process mode, see [`Placement::Processes`] for where each timestamp is
+//! taken and on which clock. Before the workload, every node must see a few members and the total
 //! number of connections must have stopped changing (discovery done). CPU time is the process's user + system time over the workload and drain
-//! (from `/proc/self/stat`), divided by deliveries; peak memory is the process's `VmHWM`
-//! divided by N, so run one scenario per process (the `scenario` binary does) for a clean
-//! peak.
+//! (from `/proc/self/stat`; in process mode the sum over the node processes from
+//! `/proc/<pid>/stat`), divided by deliveries; peak memory is the process's `VmHWM` divided by
+//! N (in process mode the sum of the node processes' `VmHWM` divided by N), so run one
+//! scenario per process (the `scenario` binary does) for a clean peak.
 //!
 //! ```no_run
 //! # async fn run() -> anyhow::Result<()> {
@@ -30,17 +37,21 @@
 //! ```
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{bail, Context, Result};
 use cove_gossip::{Event, Gossip, Keypair, Multiaddr, Verdict};
+use cove_node::control::{Client, Request};
 use cove_node::data_dir::DataDir;
-use cove_node::{Node, NodeConfig};
+use cove_node::{Node, NodeConfig, PeerSummary};
 use serde::Serialize;
 use tempfile::TempDir;
-use tokio::sync::watch;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout};
+use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
 
 /// Which stack the scenario runs on.
@@ -74,6 +85,55 @@ impl Transport {
     }
 }
 
+/// Where the nodes run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placement {
+    /// All N nodes in this process, on one tokio runtime.
+    InProcess,
+    /// One process per node over loopback TCP (the transport must be [`Transport::Tcp`]).
+    ///
+    /// * Cove: `cove init` and `cove up --no-mdns --listen /ip4/127.0.0.1/tcp/0` in a data dir
+    ///   of its own per node (production timers: `cove up` has no flag for the gossip layer's
+    ///   `local_testing` ones); the first node creates the group, a chat room and an invite
+    ///   through its control socket, the others run `cove join`. The workload is chat lines
+    ///   (`say` requests on the authors' control sockets), because the control channel's
+    ///   streaming `watch` request, which every node's delivery recorder here uses, streams a
+    ///   room's chat lines. A delivery is stamped in *this* process when the watch event line
+    ///   arrives, i.e. after the node stored the line, looked it up for display (a `show`
+    ///   through its actor) and wrote it to the unix socket.
+    /// * Baseline: one `baseline-node` process per node (bare gossipsub, production timers,
+    ///   payloads of the size of a sealed chat line), driven by a line protocol on its stdin
+    ///   and stdout (see [`run_baseline_node`]). The node stamps a delivery itself, when
+    ///   gossipsub hands it the message.
+    ///
+    /// Stamps taken in another process are microseconds since the Unix epoch on the system
+    /// clock (`CLOCK_REALTIME`), which every process of the machine shares; the driver converts
+    /// them onto its own monotonic clock with one pair of readings taken at start. (A step of
+    /// the system clock during a run would show as an outlier; slewing by NTP is at most
+    /// 500 ppm, i.e. 0.5 µs per ms of latency.) Send times are stamped in this process, just
+    /// before the `say` request or the `publish` line is written.
+    Processes(Programs),
+}
+
+/// The executables of [`Placement::Processes`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Programs {
+    /// The `cove` binary (`cargo build --release -p cove-cli`).
+    pub cove: PathBuf,
+    /// A binary whose `baseline-node` subcommand runs [`run_baseline_node`]: the `scenario`
+    /// binary.
+    pub baseline: PathBuf,
+}
+
+impl Serialize for Placement {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(match self {
+            Placement::InProcess => "in_process",
+            Placement::Processes(_) => "processes",
+        })
+    }
+}
+
 /// One scenario: topology and workload.
 #[derive(Debug, Clone, Serialize)]
 pub struct Scenario {
@@ -81,6 +141,8 @@ pub struct Scenario {
     pub mode: Mode,
     /// Memory or TCP.
     pub transport: Transport,
+    /// In this process, or one process per node.
+    pub placement: Placement,
     /// Number of nodes (N).
     pub nodes: usize,
     /// Number of posting nodes (M), spread over the nodes.
@@ -96,6 +158,10 @@ pub struct Scenario {
     /// How long to wait for the last deliveries after the last post.
     #[serde(with = "secs")]
     pub drain: Duration,
+    /// How long the connected, idle network's CPU use is sampled before the workload
+    /// ([`Report::idle_cpu_per_s`]).
+    #[serde(with = "secs")]
+    pub idle: Duration,
     /// The gossip layer's `local_testing` timers (200 ms heartbeat, 2 s discovery rounds) and
     /// the node's loopback anti-entropy (3 s) instead of the production ones (1 s, 30 s,
     /// 60 s). Their background work, multiplied by N nodes in one process, can use the whole
@@ -114,24 +180,40 @@ mod secs {
 }
 
 impl Scenario {
-    /// The instance of the normal test suite: 5 nodes, 2 authors, 10 posts/s for 2 s.
+    /// The instance of the normal test suite: 5 nodes, 2 authors, 10 posts/s for 2 s, idle
+    /// CPU sampled for only 0.5 s.
     pub fn small(mode: Mode) -> Scenario {
         Scenario {
             mode,
             transport: Transport::Memory,
+            placement: Placement::InProcess,
             nodes: 5,
             authors: 2,
             rate: 10.0,
             duration: Duration::from_secs(2),
             text_len: 256,
             drain: Duration::from_secs(30),
+            idle: Duration::from_millis(500),
             fast_timers: false,
         }
     }
 
-    /// Whether the fast (`local_testing`) timers are on; see [`Scenario::fast_timers`].
+    /// [`Scenario::small`] with one process per node over loopback TCP.
+    pub fn small_processes(mode: Mode, programs: Programs) -> Scenario {
+        Scenario {
+            transport: Transport::Tcp,
+            placement: Placement::Processes(programs),
+            ..Scenario::small(mode)
+        }
+    }
+
+    /// Whether the fast (`local_testing`) timers are on; see [`Scenario::fast_timers`]. Never
+    /// in process mode: `cove up` runs the production timers, so the baseline does too.
     pub fn fast_timers(&self) -> bool {
-        self.fast_timers || self.transport == Transport::Tcp
+        match self.placement {
+            Placement::InProcess => self.fast_timers || self.transport == Transport::Tcp,
+            Placement::Processes(_) => false,
+        }
     }
 
     /// Messages the workload sends.
@@ -144,31 +226,46 @@ impl Scenario {
         if self.nodes < 2 || self.authors == 0 || self.authors > self.nodes || self.rate <= 0.0 {
             bail!("need 2 <= nodes, 1 <= authors <= nodes, rate > 0");
         }
+        if matches!(self.placement, Placement::Processes(_)) && self.transport != Transport::Tcp {
+            bail!("one process per node needs the TCP transport");
+        }
         let started = Instant::now();
-        let net = match self.mode {
-            Mode::Cove => Net::cove(self).await?,
-            Mode::Baseline => Net::baseline(self).await?,
+        let net = match (&self.placement, self.mode) {
+            (Placement::InProcess, Mode::Cove) => Net::cove(self).await?,
+            (Placement::InProcess, Mode::Baseline) => Net::baseline(self).await?,
+            (Placement::Processes(programs), Mode::Cove) => {
+                Net::cove_processes(self, programs).await?
+            }
+            (Placement::Processes(programs), Mode::Baseline) => {
+                Net::baseline_processes(self, programs).await?
+            }
         };
         let payload_len = net.payload_len;
         let setup = started.elapsed();
+        // A marker for profilers that attach to the workload only (`perf record -p`).
+        eprintln!(
+            "scenario: {} nodes ready after {:.1} s; idle {:.1} s, then the workload",
+            self.nodes,
+            setup.as_secs_f64(),
+            self.idle.as_secs_f64()
+        );
 
         // Background cost of the connected, idle network (heartbeats, discovery rounds,
         // anti-entropy), so that it can be told apart from the cost of the workload.
-        let idle_start = (Instant::now(), cpu_time()?);
-        tokio::time::sleep(IDLE_WINDOW).await;
+        let idle_start = (Instant::now(), net.cpu_time()?);
+        tokio::time::sleep(self.idle).await;
         let idle_cpu_per_s =
-            (cpu_time()? - idle_start.1).as_secs_f64() / idle_start.0.elapsed().as_secs_f64();
+            (net.cpu_time()? - idle_start.1).as_secs_f64() / idle_start.0.elapsed().as_secs_f64();
 
-        let cpu_before = cpu_time()?;
+        let cpu_before = net.cpu_time()?;
+        let driver_cpu_before = cpu_time()?;
         let workload_start = Instant::now();
         let sends = net.drive(self).await?;
         let expected = sends.len() * (self.nodes - 1);
         // Drain: wait until every member saw every post (or the drain time is up). A Cove
-        // author's own watcher sees its own posts too; the baseline's does not.
-        let own = match self.mode {
-            Mode::Cove => sends.len(),
-            Mode::Baseline => 0,
-        };
+        // author's own watcher sees its own posts too, and so does a baseline node process
+        // (its `sent` line); the in-process baseline's does not.
+        let own = if net.own_visible { sends.len() } else { 0 };
         let drain_deadline = Instant::now() + self.drain;
         while net.delivered.load(Ordering::Relaxed) < expected + own
             && Instant::now() < drain_deadline
@@ -176,7 +273,10 @@ impl Scenario {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         let elapsed = workload_start.elapsed();
-        let cpu = cpu_time()? - cpu_before;
+        let cpu = net.cpu_time()? - cpu_before;
+        let driver_cpu = cpu_time()? - driver_cpu_before;
+        let peaks = net.peak_rss_bytes()?;
+        let in_process = net.pids.is_empty();
         let received = net.stop().await?;
 
         let authors: HashMap<&str, usize> =
@@ -213,7 +313,8 @@ impl Scenario {
         latencies.sort();
         propagation.sort();
         let deliveries = delivered.max(1) as f64;
-        let peak = peak_rss_bytes()?;
+        let peak: u64 = peaks.iter().sum();
+        let peak_max = peaks.iter().copied().max().unwrap_or(0);
         Ok(Report {
             scenario: self.clone(),
             payload_len,
@@ -234,6 +335,8 @@ impl Scenario {
                 / deliveries,
             peak_rss_mib_total: peak as f64 / MIB,
             peak_rss_mib_per_node: peak as f64 / MIB / self.nodes as f64,
+            peak_rss_mib_max_process: (!in_process).then_some(peak_max as f64 / MIB),
+            driver_cpu_s: (!in_process).then_some(driver_cpu.as_secs_f64()),
         })
     }
 }
@@ -298,7 +401,8 @@ pub struct Report {
     pub setup_s: f64,
     /// Workload plus drain.
     pub run_s: f64,
-    /// Process CPU time (user + system) over workload and drain.
+    /// CPU time (user + system) over workload and drain: of this process, or in process mode
+    /// the sum over the node processes (the driver's own is [`Report::driver_cpu_s`]).
     pub cpu_s: f64,
     /// `cpu_s` per delivery, in microseconds.
     pub cpu_us_per_delivery: f64,
@@ -307,10 +411,16 @@ pub struct Report {
     /// `cpu_s` minus the idle rate over the same time, per delivery, in microseconds: the
     /// cost of the workload itself.
     pub net_cpu_us_per_delivery: f64,
-    /// Peak RSS of the whole process (`VmHWM`).
+    /// Peak RSS of the whole process (`VmHWM`), or in process mode the sum of the node
+    /// processes' peaks.
     pub peak_rss_mib_total: f64,
     /// `peak_rss_mib_total / nodes`.
     pub peak_rss_mib_per_node: f64,
+    /// Process mode: the largest peak RSS of one node process.
+    pub peak_rss_mib_max_process: Option<f64>,
+    /// Process mode: CPU time of this (driving and recording) process over workload and
+    /// drain, not counted in `cpu_s`.
+    pub driver_cpu_s: Option<f64>,
 }
 
 /// One message sent: its key (Cove message id, or baseline sequence number), author node
@@ -332,6 +442,10 @@ struct Net {
     stop: watch::Sender<bool>,
     recorders: Vec<JoinHandle<Deliveries>>,
     payload_len: usize,
+    /// Whether an author's recorder sees its own messages (the start of propagation).
+    own_visible: bool,
+    /// The node processes (empty when the nodes run in this process).
+    pids: Vec<u32>,
 }
 
 enum Stack {
@@ -343,6 +457,13 @@ enum Stack {
     Baseline {
         nodes: Vec<Gossip>,
         topic: String,
+    },
+    CoveProcesses {
+        nodes: Vec<UpProcess>,
+        _root: TempDir,
+    },
+    BaselineProcesses {
+        nodes: Vec<BaselineProcess>,
     },
 }
 
@@ -412,8 +533,9 @@ where
     }
 }
 
-/// How long the idle network's CPU use is sampled before the workload.
-const IDLE_WINDOW: Duration = Duration::from_secs(3);
+/// How long the idle network's CPU use is sampled before the workload, by default (1 s of
+/// 10 ms clock ticks: enough to tell an idle network from a busy one).
+pub const IDLE_WINDOW: Duration = Duration::from_secs(1);
 
 /// Upper bound on connecting the nodes.
 const SETUP_PATIENCE: Duration = Duration::from_secs(120);
@@ -493,6 +615,8 @@ impl Net {
             stop,
             recorders,
             payload_len: envelope_len(scenario.text_len)?,
+            own_visible: true,
+            pids: Vec::new(),
         })
     }
 
@@ -553,6 +677,8 @@ impl Net {
             stop,
             recorders,
             payload_len: envelope_len(scenario.text_len)?,
+            own_visible: false,
+            pids: Vec::new(),
         })
     }
 
@@ -573,6 +699,12 @@ impl Net {
                 }
                 Stack::Baseline { nodes, topic } => {
                     Sender::Baseline(nodes[node_index].clone(), topic.clone())
+                }
+                Stack::CoveProcesses { nodes, .. } => {
+                    Sender::CoveProcess(Client::connect(&nodes[node_index].dir).await?)
+                }
+                Stack::BaselineProcesses { nodes } => {
+                    Sender::BaselineProcess(nodes[node_index].stdin.clone())
                 }
             };
             tasks.spawn(async move {
@@ -617,14 +749,48 @@ impl Net {
                     let _ = node.shutdown().await;
                 }
             }
+            Stack::CoveProcesses { nodes, .. } => {
+                for node in nodes {
+                    node.stop().await;
+                }
+            }
+            Stack::BaselineProcesses { nodes } => {
+                for node in nodes {
+                    node.stop().await;
+                }
+            }
         }
         Ok(received)
+    }
+
+    /// CPU time so far: of this process, or the sum over the node processes.
+    fn cpu_time(&self) -> Result<Duration> {
+        if self.pids.is_empty() {
+            return cpu_time();
+        }
+        self.pids
+            .iter()
+            .map(|pid| cpu_time_of(&pid.to_string()))
+            .sum()
+    }
+
+    /// Peak RSS in bytes: of this process, or of each node process.
+    fn peak_rss_bytes(&self) -> Result<Vec<u64>> {
+        if self.pids.is_empty() {
+            return Ok(vec![peak_rss_bytes()?]);
+        }
+        self.pids
+            .iter()
+            .map(|pid| status_kib_of(&pid.to_string(), "VmHWM:").map(|k| k * 1024))
+            .collect()
     }
 }
 
 enum Sender {
     Cove(Node, String),
     Baseline(Gossip, String),
+    CoveProcess(Client),
+    BaselineProcess(Arc<Mutex<ChildStdin>>),
 }
 
 impl Sender {
@@ -648,6 +814,28 @@ impl Sender {
                 payload[..key.len()].copy_from_slice(key.as_bytes());
                 payload[key.len()] = 0;
                 gossip.publish(topic, payload).await?;
+                Ok(key)
+            }
+            Sender::CoveProcess(client) => {
+                let text = filler(author, seq, text_len);
+                let id = client
+                    .request(&Request::Say {
+                        group: None,
+                        room: ROOM.into(),
+                        text,
+                    })
+                    .await?;
+                id.as_str()
+                    .map(str::to_owned)
+                    .with_context(|| format!("`say` answered {id}"))
+            }
+            Sender::BaselineProcess(stdin) => {
+                let key = format!("{author}-{seq}");
+                let mut stdin = stdin.lock().await;
+                stdin
+                    .write_all(format!("publish {key}\n").as_bytes())
+                    .await?;
+                stdin.flush().await?;
                 Ok(key)
             }
         }
@@ -728,15 +916,32 @@ fn spawn_baseline_recorder(
 /// Length of the sealed envelope of a post with a `text_len`-byte text, measured by composing
 /// one with a throwaway store.
 pub fn envelope_len(text_len: usize) -> Result<usize> {
+    let (_dir, mut core, group) = throwaway_core()?;
+    let now = cove_node::node::now_ms();
+    let (_, envelope) = core.compose_post(&group, None, filler(0, 0, text_len), now)?;
+    Ok(envelope.len())
+}
+
+/// Length of the sealed envelope of a chat line with a `text_len`-byte text (process mode's
+/// workload), measured like [`envelope_len`].
+pub fn chat_envelope_len(text_len: usize) -> Result<usize> {
+    let (_dir, mut core, group) = throwaway_core()?;
+    let now = cove_node::node::now_ms();
+    let room = core.room_content(&group, ROOM)?;
+    core.compose(&group, room, now)?;
+    let chat = core.chat_content(&group, ROOM, filler(0, 0, text_len))?;
+    let (_, envelope) = core.compose(&group, chat, now)?;
+    Ok(envelope.len())
+}
+
+fn throwaway_core() -> Result<(TempDir, cove_node::core::Core, cove_crypto::GroupId)> {
     let dir = tempfile::tempdir()?;
     let data = DataDir::new(dir.path());
     data.init()?;
     let store = cove_node::store::Store::open(&data.store_path())?;
     let mut core = cove_node::core::Core::new(store, data.load_seed()?)?;
-    let now = cove_node::node::now_ms();
-    let group = core.create_group("size", now)?;
-    let (_, envelope) = core.compose_post(&group, None, filler(0, 0, text_len), now)?;
-    Ok(envelope.len())
+    let group = core.create_group("size", cove_node::node::now_ms())?;
+    Ok((dir, core, group))
 }
 
 /// 32 random bytes: the public half of a fresh ed25519 key (the workspace's randomness
@@ -750,7 +955,14 @@ fn random_key() -> [u8; 32] {
 
 /// Process CPU time (user + system) from `/proc/self/stat`, at clock-tick resolution.
 pub fn cpu_time() -> Result<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    cpu_time_of("self")
+}
+
+/// CPU time (user + system, all threads) of process `pid` (or `self`) from
+/// `/proc/<pid>/stat`.
+pub fn cpu_time_of(pid: &str) -> Result<Duration> {
+    let path = format!("/proc/{pid}/stat");
+    let stat = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
     let rest = stat
         .rsplit_once(')')
@@ -775,14 +987,638 @@ pub fn rss_bytes() -> Result<u64> {
 }
 
 fn status_kib(field: &str) -> Result<u64> {
-    let status = std::fs::read_to_string("/proc/self/status")?;
+    status_kib_of("self", field)
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kib_of(pid: &str, field: &str) -> Result<u64> {
+    let path = format!("/proc/{pid}/status");
+    let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let line = status
         .lines()
         .find(|l| l.starts_with(field))
-        .with_context(|| format!("{field} not in /proc/self/status"))?;
+        .with_context(|| format!("{field} not in {path}"))?;
     Ok(line[field.len()..]
         .trim()
         .trim_end_matches("kB")
         .trim()
         .parse()?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Process mode: one process per node.
+// ---------------------------------------------------------------------------------------------
+
+/// The chat room process mode's workload is sent to.
+const ROOM: &str = "scenario";
+
+/// Longest wait for a node process to answer (control socket, `listening` line).
+const PROCESS_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Longest wait for a node process to exit after it was asked to.
+const EXIT_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Microseconds since the Unix epoch on the system clock: the clock every process of a
+/// process-mode scenario shares (see [`Placement::Processes`]).
+pub fn wall_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// Maps [`wall_us`] stamps onto this process's monotonic clock, from one pair of readings.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    instant: Instant,
+    wall_us: u64,
+}
+
+impl Clock {
+    fn now() -> Clock {
+        Clock {
+            instant: Instant::now(),
+            wall_us: wall_us(),
+        }
+    }
+
+    fn instant_of(&self, us: u64) -> Instant {
+        if us >= self.wall_us {
+            self.instant + Duration::from_micros(us - self.wall_us)
+        } else {
+            self.instant
+                .checked_sub(Duration::from_micros(self.wall_us - us))
+                .unwrap_or(self.instant)
+        }
+    }
+}
+
+/// A `cove up` daemon of a process-mode scenario, killed if dropped while running.
+struct UpProcess {
+    child: Child,
+    dir: PathBuf,
+}
+
+impl UpProcess {
+    /// `cove init` then `cove up` on loopback TCP in `dir`; waits until its control socket
+    /// answers. Its log goes to `dir/up.log` (or to `$COVE_SCENARIO_LOG_DIR/<name>.log`).
+    async fn start(cove: &Path, dir: PathBuf) -> Result<UpProcess> {
+        run_cove(cove, &dir, &["init"]).await?;
+        let name = dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let log_path = match std::env::var_os("COVE_SCENARIO_LOG_DIR") {
+            Some(logs) => PathBuf::from(logs).join(format!("{name}.log")),
+            None => dir.join("up.log"),
+        };
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let mut child = tokio::process::Command::new(cove)
+            .arg("--data-dir")
+            .arg(&dir)
+            .args(["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .env("RUST_LOG", child_log_level())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(log)
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {}", cove.display()))?;
+        let deadline = Instant::now() + PROCESS_PATIENCE;
+        loop {
+            if let Ok(client) = Client::connect(&dir).await {
+                if client.request(&Request::Status).await.is_ok() {
+                    break;
+                }
+            }
+            if let Some(status) = child.try_wait()? {
+                bail!(
+                    "cove up in {} exited ({status}): {}",
+                    dir.display(),
+                    tail(&log_path)
+                );
+            }
+            if Instant::now() > deadline {
+                bail!(
+                    "cove up in {} did not answer within {PROCESS_PATIENCE:?}: {}",
+                    dir.display(),
+                    tail(&log_path)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(UpProcess { child, dir })
+    }
+
+    fn pid(&self) -> Result<u32> {
+        self.child.id().context("cove up already exited")
+    }
+
+    async fn request(&self, request: Request) -> Result<serde_json::Value> {
+        Ok(Client::connect(&self.dir).await?.request(&request).await?)
+    }
+
+    /// Asks the node to shut down over its control socket; kills it if it lingers.
+    async fn stop(mut self) {
+        let _ = self.request(Request::Shutdown).await;
+        if tokio::time::timeout(EXIT_PATIENCE, self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!(
+                "scenario: cove up in {} did not exit; killed",
+                self.dir.display()
+            );
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// The level child processes log at: `RUST_LOG` if set, else warnings.
+fn child_log_level() -> String {
+    std::env::var("RUST_LOG").unwrap_or_else(|_| "warn".into())
+}
+
+/// The last lines of a log file, for an error message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(10)..].join("\n")
+}
+
+/// Runs `cove --data-dir DIR ARGS` to completion; returns the last line of its stdout.
+async fn run_cove(cove: &Path, dir: &Path, args: &[&str]) -> Result<String> {
+    let out = tokio::process::Command::new(cove)
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .with_context(|| format!("running {}", cove.display()))?;
+    if !out.status.success() {
+        bail!(
+            "cove {args:?} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_owned())
+}
+
+/// One `scenario baseline-node` process and the ends of its line protocol.
+struct BaselineProcess {
+    child: Child,
+    stdin: Arc<Mutex<ChildStdin>>,
+    /// Answers to `peers`: (peers on the topic, connected peers).
+    peers: Arc<Mutex<mpsc::Receiver<(usize, usize)>>>,
+}
+
+impl BaselineProcess {
+    /// Starts the process and reads its `listening ADDR` line; returns it with the address
+    /// and the rest of its stdout.
+    async fn start(
+        program: &Path,
+        scenario: &Scenario,
+        topic: &str,
+        discovery_key: [u8; 32],
+        bootstrap: Option<&str>,
+        payload_len: usize,
+    ) -> Result<(Child, String, tokio::io::Lines<BufReader<ChildStdout>>)> {
+        let mut command = tokio::process::Command::new(program);
+        command
+            .args(["baseline-node", "--topic", topic, "--discovery-key"])
+            .arg(hex::encode(discovery_key))
+            .args(["--payload-len", &payload_len.to_string()]);
+        if let Some(addr) = bootstrap {
+            command.args(["--bootstrap", addr]);
+        }
+        if scenario.fast_timers() {
+            command.arg("--fast-timers");
+        }
+        let mut child = command
+            .env("RUST_LOG", child_log_level())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} baseline-node", program.display()))?;
+        let stdout = child.stdout.take().context("baseline-node stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(PROCESS_PATIENCE, lines.next_line())
+            .await
+            .context("baseline-node did not say where it listens")??
+            .context("baseline-node exited before listening")?;
+        let addr = first
+            .strip_prefix("listening ")
+            .with_context(|| format!("baseline-node said {first:?}"))?
+            .to_owned();
+        Ok((child, addr, lines))
+    }
+
+    fn pid(&self) -> Result<u32> {
+        self.child.id().context("baseline-node already exited")
+    }
+
+    async fn peer_counts(&self) -> Result<(usize, usize)> {
+        let mut replies = self.peers.lock().await;
+        {
+            let mut stdin = self.stdin.lock().await;
+            stdin.write_all(b"peers\n").await?;
+            stdin.flush().await?;
+        }
+        tokio::time::timeout(PROCESS_PATIENCE, replies.recv())
+            .await
+            .context("baseline-node did not answer `peers`")?
+            .context("baseline-node exited")
+    }
+
+    /// Closes its stdin (the node shuts down and exits); kills it if it lingers.
+    async fn stop(mut self) {
+        drop(self.stdin);
+        if tokio::time::timeout(EXIT_PATIENCE, self.child.wait())
+            .await
+            .is_err()
+        {
+            eprintln!("scenario: a baseline node did not exit; killed");
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+/// Reads a baseline node's `sent`/`delivered`/`peers` lines until it exits or `stop`.
+fn spawn_baseline_process_recorder(
+    mut lines: tokio::io::Lines<BufReader<ChildStdout>>,
+    peers: mpsc::Sender<(usize, usize)>,
+    clock: Clock,
+    mut stop: watch::Receiver<bool>,
+    delivered: Arc<AtomicUsize>,
+) -> JoinHandle<Deliveries> {
+    tokio::spawn(async move {
+        let mut seen = Vec::new();
+        loop {
+            let line = tokio::select! {
+                biased;
+                _ = stop.changed() => break,
+                line = lines.next_line() => match line {
+                    Ok(Some(line)) => line,
+                    Ok(None) | Err(_) => break,
+                },
+            };
+            let mut words = line.split_whitespace();
+            match (words.next(), words.next(), words.next()) {
+                (Some("sent" | "delivered"), Some(key), Some(us)) => {
+                    let Ok(us) = us.parse::<u64>() else {
+                        eprintln!("scenario: baseline node said {line:?}");
+                        continue;
+                    };
+                    seen.push((key.to_owned(), clock.instant_of(us)));
+                    delivered.fetch_add(1, Ordering::Relaxed);
+                }
+                (Some("peers"), Some(topic), Some(all)) => {
+                    if let (Ok(topic), Ok(all)) = (topic.parse(), all.parse()) {
+                        let _ = peers.send((topic, all)).await;
+                    }
+                }
+                _ => eprintln!("scenario: baseline node said {line:?}"),
+            }
+        }
+        seen
+    })
+}
+
+/// Records a `cove up` node's chat lines through its control socket's `watch` request.
+/// Returns the recorder and a receiver that turns true once the watch is in place.
+fn spawn_cove_process_recorder(
+    client: Client,
+    mut stop: watch::Receiver<bool>,
+    delivered: Arc<AtomicUsize>,
+) -> (JoinHandle<Deliveries>, watch::Receiver<bool>) {
+    let (ready_tx, ready) = watch::channel(false);
+    let recorder = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        let result = client
+            .watch(
+                None,
+                ROOM.into(),
+                |event| {
+                    let at = Instant::now();
+                    if let Some(id) = event.get("id").and_then(|id| id.as_str()) {
+                        seen.push((id.to_owned(), at));
+                        delivered.fetch_add(1, Ordering::Relaxed);
+                    } else if event.get("watching").is_some() {
+                        let _ = ready_tx.send(true);
+                    } else if let Some(missed) = event.get("missed") {
+                        // Shows as missing deliveries in the report.
+                        eprintln!("scenario: a node's watch missed {missed} lines");
+                    }
+                },
+                async move {
+                    let _ = stop.changed().await;
+                },
+            )
+            .await;
+        if let Err(e) = result {
+            eprintln!("scenario: a watch ended: {e}");
+        }
+        seen
+    });
+    (recorder, ready)
+}
+
+impl Net {
+    /// N `cove up` processes; see [`Placement::Processes`].
+    async fn cove_processes(scenario: &Scenario, programs: &Programs) -> Result<Net> {
+        let (stop, _) = watch::channel(false);
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let root = tempfile::Builder::new().prefix("cove-scenario").tempdir()?;
+        let mut starting = tokio::task::JoinSet::new();
+        for i in 0..scenario.nodes {
+            let (cove, dir) = (
+                programs.cove.clone(),
+                root.path().join(format!("node-{i:03}")),
+            );
+            starting.spawn(async move { (i, UpProcess::start(&cove, dir).await) });
+        }
+        let mut nodes: Vec<Option<UpProcess>> = (0..scenario.nodes).map(|_| None).collect();
+        while let Some(started) = starting.join_next().await {
+            let (i, node) = started?;
+            nodes[i] = Some(node.with_context(|| format!("node {i}"))?);
+        }
+        let nodes: Vec<UpProcess> = nodes.into_iter().flatten().collect();
+
+        // The founder: group, room (before anyone joins, so that joiners get it with the
+        // history their first sync session fetches), invite.
+        let founder = &nodes[0];
+        // From JSON, so that the charter's optional fields keep their defaults.
+        let create: Request =
+            serde_json::from_value(serde_json::json!({"cmd": "create_group", "name": "scenario"}))?;
+        let group = founder.request(create).await?;
+        let group = group.as_str().context("group id")?.to_owned();
+        founder
+            .request(Request::RoomCreate {
+                group: Some(group.clone()),
+                name: ROOM.into(),
+            })
+            .await?;
+        let invite = founder
+            .request(Request::Invite {
+                group: group.clone(),
+                ttl_secs: 3600,
+            })
+            .await?;
+        let invite = invite.as_str().context("invite")?.to_owned();
+        for (i, node) in nodes.iter().enumerate().skip(1) {
+            run_cove(&programs.cove, &node.dir, &["join", &invite])
+                .await
+                .with_context(|| format!("node {i} joins"))?;
+        }
+
+        let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.clone()).collect();
+        let peers = |dir: PathBuf| async move {
+            let peers = Client::connect(&dir)
+                .await?
+                .request(&Request::Peers)
+                .await?;
+            anyhow::Ok(serde_json::from_value::<Vec<PeerSummary>>(peers)?)
+        };
+        let deadline = Instant::now() + SETUP_PATIENCE;
+        wait_for_members(
+            peers_needed(scenario.nodes),
+            deadline,
+            dirs.iter().map(|dir| {
+                let dir = dir.clone();
+                async move {
+                    Ok(peers(dir)
+                        .await?
+                        .iter()
+                        .filter(|p| !p.groups.is_empty())
+                        .count())
+                }
+            }),
+        )
+        .await?;
+        settle(dirs.iter().map(|dir| {
+            let dir = dir.clone();
+            async move { Ok(peers(dir).await?.len()) }
+        }))
+        .await?;
+
+        // Every node must know the room before it can watch it.
+        for (i, node) in nodes.iter().enumerate() {
+            loop {
+                let known = node
+                    .request(Request::ResolveRoom {
+                        group: None,
+                        room: ROOM.into(),
+                    })
+                    .await;
+                match known {
+                    Ok(_) => break,
+                    Err(e) if Instant::now() > deadline => {
+                        bail!("node {i} does not know the room: {e}")
+                    }
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        }
+        let mut recorders = Vec::with_capacity(nodes.len());
+        let mut ready = Vec::with_capacity(nodes.len());
+        for node in &nodes {
+            let client = Client::connect(&node.dir).await?;
+            let (recorder, watching) =
+                spawn_cove_process_recorder(client, stop.subscribe(), delivered.clone());
+            recorders.push(recorder);
+            ready.push(watching);
+        }
+        for (i, mut watching) in ready.into_iter().enumerate() {
+            tokio::time::timeout(PROCESS_PATIENCE, watching.wait_for(|on| *on))
+                .await
+                .with_context(|| format!("node {i} did not start watching"))?
+                .with_context(|| format!("node {i}'s watch ended"))?;
+        }
+        let pids = nodes.iter().map(UpProcess::pid).collect::<Result<_>>()?;
+        Ok(Net {
+            stack: Stack::CoveProcesses { nodes, _root: root },
+            delivered,
+            stop,
+            recorders,
+            payload_len: chat_envelope_len(scenario.text_len)?,
+            own_visible: true,
+            pids,
+        })
+    }
+
+    /// N `baseline-node` processes; see [`Placement::Processes`].
+    async fn baseline_processes(scenario: &Scenario, programs: &Programs) -> Result<Net> {
+        let (stop, _) = watch::channel(false);
+        let delivered = Arc::new(AtomicUsize::new(0));
+        let topic = hex::encode(random_key());
+        let discovery_key = random_key();
+        let payload_len = chat_envelope_len(scenario.text_len)?;
+        let clock = Clock::now();
+        let mut nodes = Vec::with_capacity(scenario.nodes);
+        let mut recorders = Vec::with_capacity(scenario.nodes);
+        let mut bootstrap = None;
+        for _ in 0..scenario.nodes {
+            let (child, addr, lines) = BaselineProcess::start(
+                &programs.baseline,
+                scenario,
+                &topic,
+                discovery_key,
+                bootstrap.as_deref(),
+                payload_len,
+            )
+            .await?;
+            bootstrap.get_or_insert(addr);
+            let (peers_tx, peers_rx) = mpsc::channel(1);
+            recorders.push(spawn_baseline_process_recorder(
+                lines,
+                peers_tx,
+                clock,
+                stop.subscribe(),
+                delivered.clone(),
+            ));
+            let mut child = child;
+            let stdin = child.stdin.take().context("baseline-node stdin")?;
+            nodes.push(BaselineProcess {
+                child,
+                stdin: Arc::new(Mutex::new(stdin)),
+                peers: Arc::new(Mutex::new(peers_rx)),
+            });
+        }
+        let nodes: Vec<Arc<BaselineProcess>> = nodes.into_iter().map(Arc::new).collect();
+        let deadline = Instant::now() + SETUP_PATIENCE;
+        wait_for_members(
+            peers_needed(scenario.nodes),
+            deadline,
+            nodes.iter().map(|node| {
+                let node = node.clone();
+                async move { Ok(node.peer_counts().await?.0) }
+            }),
+        )
+        .await?;
+        settle(nodes.iter().map(|node| {
+            let node = node.clone();
+            async move { Ok(node.peer_counts().await?.1) }
+        }))
+        .await?;
+        let nodes: Vec<BaselineProcess> = nodes
+            .into_iter()
+            .map(|n| Arc::into_inner(n).context("a peer query still runs"))
+            .collect::<Result<_>>()?;
+        let pids = nodes
+            .iter()
+            .map(BaselineProcess::pid)
+            .collect::<Result<_>>()?;
+        Ok(Net {
+            stack: Stack::BaselineProcesses { nodes },
+            delivered,
+            stop,
+            recorders,
+            payload_len,
+            own_visible: true,
+            pids,
+        })
+    }
+}
+
+/// What one `scenario baseline-node` process runs: see [`run_baseline_node`].
+#[derive(Debug, Clone)]
+pub struct BaselineNode {
+    /// The gossipsub topic.
+    pub topic: String,
+    /// The DHT key under which the topic's members find each other.
+    pub discovery_key: [u8; 32],
+    /// Where to join (none for the first node).
+    pub bootstrap: Vec<Multiaddr>,
+    /// Bytes per published message.
+    pub payload_len: usize,
+    /// The gossip layer's `local_testing` timers.
+    pub fast_timers: bool,
+}
+
+/// Runs one bare gossipsub node on loopback TCP with the same config knobs as the in-process
+/// baseline, and speaks a line protocol on stdin and stdout until stdin closes:
+///
+/// ```text
+/// stdout  listening <multiaddr>        once, first
+/// stdin   publish <key>                publish a payload of payload_len bytes that starts
+///                                      with <key>, NUL-terminated
+/// stdout  sent <key> <µs>              stamped just before the publish
+/// stdout  delivered <key> <µs>         stamped when gossipsub hands the message over (it is
+///                                      then accepted at once, as in the in-process baseline)
+/// stdin   peers
+/// stdout  peers <on the topic> <connected>
+/// ```
+///
+/// Stamps are [`wall_us`]: microseconds since the Unix epoch, the clock all processes share.
+pub async fn run_baseline_node(node: BaselineNode) -> Result<()> {
+    let mut config = cove_gossip::Config::new(Keypair::generate_ed25519());
+    config.listen = vec![Transport::Tcp.listen_addr()];
+    config.bootstrap = node.bootstrap;
+    config.mdns = false;
+    config.local_testing = node.fast_timers;
+    config.max_message_size = cove_node::core::MAX_ENVELOPE_BYTES + 1024;
+    let (gossip, mut events) = Gossip::spawn(config).await?;
+    gossip.subscribe(&node.topic, node.discovery_key).await?;
+    let addr = gossip
+        .listen_addrs()
+        .await?
+        .into_iter()
+        .next()
+        .context("not listening")?;
+    let mut out = tokio::io::BufWriter::new(tokio::io::stdout());
+    out.write_all(format!("listening {addr}\n").as_bytes())
+        .await?;
+    out.flush().await?;
+    let mut commands = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            biased;
+            command = commands.next_line() => {
+                let Some(command) = command? else { break };
+                let mut words = command.split_whitespace();
+                match (words.next(), words.next()) {
+                    (Some("publish"), Some(key)) => {
+                        let mut payload = filler(0, 0, node.payload_len).into_bytes();
+                        if key.len() >= payload.len() {
+                            bail!("key {key:?} does not fit a {}-byte payload", payload.len());
+                        }
+                        payload[..key.len()].copy_from_slice(key.as_bytes());
+                        payload[key.len()] = 0;
+                        let at = wall_us();
+                        gossip.publish(&node.topic, payload).await?;
+                        out.write_all(format!("sent {key} {at}\n").as_bytes()).await?;
+                    }
+                    (Some("peers"), None) => {
+                        let peers = gossip.peers().await?;
+                        let on_topic = peers.iter().filter(|p| p.topics.contains(&node.topic)).count();
+                        out.write_all(format!("peers {on_topic} {}\n", peers.len()).as_bytes()).await?;
+                    }
+                    _ => bail!("unknown command {command:?}"),
+                }
+            }
+            event = events.recv() => match event {
+                Some(Event::Message { id, source, data, .. }) => {
+                    let at = wall_us();
+                    let end = data.iter().position(|&b| b == 0).unwrap_or(0);
+                    let key = String::from_utf8_lossy(&data[..end]).into_owned();
+                    gossip.report(id, source, Verdict::Accept).await?;
+                    out.write_all(format!("delivered {key} {at}\n").as_bytes()).await?;
+                }
+                Some(_) => {}
+                None => break,
+            },
+        }
+        out.flush().await?;
+    }
+    let _ = gossip.shutdown().await;
+    Ok(())
 }

@@ -1,20 +1,24 @@
 //! `scenario`: runs the network scenarios of issue 6 and writes their figures.
 //!
 //! ```text
+//! cargo build --release -p cove-cli      # the `cove` binary of process mode, next to this one
 //! cargo run --release -p cove-tests --bin scenario -- suite --out docs/performance.json
 //! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 50
+//! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 10 --processes
 //! ```
 //!
 //! `suite` runs every scenario in a child process of its own (`run`), so that each one's peak
 //! memory and CPU time are its own, Cove and baseline back to back for each N so that both see
-//! the same machine load, and prints a Markdown table plus the JSON it writes.
+//! the same machine load, and prints a Markdown table plus the JSON it writes. With
+//! `--processes` every node is a process of its own: `cove up` for Cove, this binary's hidden
+//! `baseline-node` subcommand for the baseline.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
-use cove_tests::scenario::{Mode, Scenario, Transport};
+use cove_tests::scenario::{BaselineNode, Mode, Placement, Programs, Scenario, Transport};
 use serde_json::{json, Value};
 
 #[derive(Parser, Debug)]
@@ -56,6 +60,34 @@ enum Command {
         /// median ratio of several back-to-back pairs is the figure to compare.
         #[arg(long, default_value_t = 3)]
         repeat: usize,
+        /// Node counts run with one process per node over loopback TCP (empty: none).
+        #[arg(long, value_delimiter = ',', default_value = "10")]
+        process_nodes: Vec<usize>,
+        /// Cove/baseline pairs per N in process mode.
+        #[arg(long, default_value_t = 3)]
+        process_repeat: usize,
+        /// The `cove` binary for process mode.
+        #[arg(long, env = "COVE_BIN")]
+        cove_bin: Option<PathBuf>,
+    },
+    /// One bare gossipsub node of a process-mode baseline, driven over stdin/stdout.
+    #[command(hide = true)]
+    BaselineNode {
+        /// Topic (hex).
+        #[arg(long)]
+        topic: String,
+        /// Discovery key (64 hex characters).
+        #[arg(long)]
+        discovery_key: String,
+        /// Address of the first node.
+        #[arg(long)]
+        bootstrap: Option<String>,
+        /// Bytes per published message.
+        #[arg(long)]
+        payload_len: usize,
+        /// The gossip layer's `local_testing` timers.
+        #[arg(long)]
+        fast_timers: bool,
     },
     /// Measures the ingest pipeline against raw ed25519 verification (one thread).
     Ingest {
@@ -98,8 +130,30 @@ struct RunArgs {
     /// Use the gossip layer's `local_testing` timers and the node's loopback anti-entropy.
     #[arg(long)]
     fast_timers: bool,
+    /// One process per node over loopback TCP (`cove up`, or `scenario baseline-node`).
+    #[arg(long)]
+    processes: bool,
+    /// The `cove` binary for --processes (default: next to this binary).
+    #[arg(long, env = "COVE_BIN")]
+    cove_bin: Option<PathBuf>,
     #[command(flatten)]
     workload: Workload,
+}
+
+/// The executables of process mode: `cove` (given, or next to this binary) and this binary.
+fn programs(cove_bin: Option<PathBuf>) -> Result<Programs> {
+    let me = std::env::current_exe()?;
+    let cove = match cove_bin {
+        Some(path) => path,
+        None => me.parent().context("binary has no directory")?.join("cove"),
+    };
+    if !cove.exists() {
+        bail!(
+            "{} not found: run `cargo build --release -p cove-cli` first, or pass --cove-bin",
+            cove.display()
+        );
+    }
+    Ok(Programs { cove, baseline: me })
 }
 
 #[derive(clap::Args, Debug, Clone)]
@@ -110,8 +164,9 @@ struct Workload {
     /// K: posts per second over all authors.
     #[arg(long, default_value_t = 10.0)]
     rate: f64,
-    /// T: seconds of posting.
-    #[arg(long, default_value_t = 10.0)]
+    /// T: seconds of posting (6 s keeps `suite`, process mode included, under 10 minutes on
+    /// 2 cores).
+    #[arg(long, default_value_t = 6.0)]
     duration: f64,
     /// Post text bytes.
     #[arg(long, default_value_t = 256)]
@@ -143,21 +198,28 @@ impl TransportArg {
 async fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Run(args) => {
+            let placement = if args.processes {
+                Placement::Processes(programs(args.cove_bin)?)
+            } else {
+                Placement::InProcess
+            };
             let scenario = Scenario {
                 mode: match args.mode {
                     ModeArg::Cove => Mode::Cove,
                     ModeArg::Baseline => Mode::Baseline,
                 },
-                transport: match args.transport {
-                    TransportArg::Memory => Transport::Memory,
-                    TransportArg::Tcp => Transport::Tcp,
+                transport: match (args.processes, args.transport) {
+                    (true, _) | (false, TransportArg::Tcp) => Transport::Tcp,
+                    (false, TransportArg::Memory) => Transport::Memory,
                 },
+                placement,
                 nodes: args.nodes,
                 authors: args.workload.authors.min(args.nodes),
                 rate: args.workload.rate,
                 duration: Duration::from_secs_f64(args.workload.duration),
                 text_len: args.workload.text_len,
                 drain: Duration::from_secs(60),
+                idle: cove_tests::scenario::IDLE_WINDOW,
                 fast_timers: args.fast_timers,
             };
             let report = scenario.run().await?;
@@ -173,17 +235,67 @@ async fn main() -> Result<()> {
             stored_messages,
             skip_network,
             repeat,
+            process_nodes,
+            process_repeat,
+            cove_bin,
         } => {
-            let nodes = if skip_network { vec![] } else { nodes };
+            let (nodes, process_nodes) = if skip_network {
+                (vec![], vec![])
+            } else {
+                (nodes, process_nodes)
+            };
+            let cove_bin = if process_nodes.is_empty() {
+                None
+            } else {
+                Some(programs(cove_bin)?.cove)
+            };
+            let mut plan: Vec<Pair> = nodes
+                .iter()
+                .map(|&n| Pair {
+                    nodes: n,
+                    transport,
+                    cove_bin: None,
+                    repeat: if n <= REPEAT_MAX_NODES {
+                        repeat.max(1)
+                    } else {
+                        1
+                    },
+                })
+                .collect();
+            plan.extend(process_nodes.iter().map(|&n| Pair {
+                nodes: n,
+                transport: TransportArg::Tcp,
+                cove_bin: cove_bin.clone(),
+                repeat: process_repeat.max(1),
+            }));
             suite(
-                &nodes,
+                &plan,
                 &workload,
                 transport,
                 out,
                 ingest_messages,
                 stored_messages,
-                repeat,
             )
+            .await
+        }
+        Command::BaselineNode {
+            topic,
+            discovery_key,
+            bootstrap,
+            payload_len,
+            fast_timers,
+        } => {
+            let discovery_key: [u8; 32] = hex::decode(&discovery_key)?
+                .try_into()
+                .map_err(|_| anyhow::anyhow!("--discovery-key must be 32 bytes"))?;
+            let bootstrap = bootstrap.map(|a| a.parse()).transpose()?;
+            cove_tests::scenario::run_baseline_node(BaselineNode {
+                topic,
+                discovery_key,
+                bootstrap: bootstrap.into_iter().collect(),
+                payload_len,
+                fast_timers,
+            })
             .await
         }
         Command::Ingest { messages } => {
@@ -250,28 +362,47 @@ fn resources(stored: usize) -> Result<Value> {
     }))
 }
 
+/// Cove/baseline pairs of one N in `suite`.
+#[derive(Debug, Clone)]
+struct Pair {
+    nodes: usize,
+    transport: TransportArg,
+    /// Process mode, with this `cove` binary.
+    cove_bin: Option<PathBuf>,
+    repeat: usize,
+}
+
+impl Pair {
+    fn placement(&self) -> &'static str {
+        if self.cove_bin.is_some() {
+            "processes"
+        } else {
+            "in_process"
+        }
+    }
+}
+
 async fn suite(
-    nodes: &[usize],
+    plan: &[Pair],
     workload: &Workload,
     transport: TransportArg,
     out: Option<PathBuf>,
     ingest_messages: usize,
     stored_messages: usize,
-    repeat: usize,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let mut rows = Vec::new();
     let mut medians = Vec::new();
-    for &n in nodes {
-        let reps = if n <= REPEAT_MAX_NODES {
-            repeat.max(1)
-        } else {
-            1
-        };
+    let mut network_s = Vec::new();
+    for pair in plan {
+        let n = pair.nodes;
+        let reps = pair.repeat;
+        let placement = pair.placement();
+        let pair_started = std::time::Instant::now();
         let mut p99 = Vec::new();
         for rep in 0..reps {
-            let cove = child(n, "cove", workload, transport)?;
-            let baseline = child(n, "baseline", workload, transport)?;
+            let cove = child(pair, "cove", workload)?;
+            let baseline = child(pair, "baseline", workload)?;
             let ratio = |path: &[&str]| -> Value {
                 let (Some(c), Some(b)) = (get(&cove, path), get(&baseline, path)) else {
                     return Value::Null;
@@ -294,7 +425,7 @@ async fn suite(
                 "peak_rss_mib_per_node": ratio(&["peak_rss_mib_per_node"]),
             });
             eprintln!(
-            "N={n} #{rep}: p99 cove {:.1} ms / baseline {:.1} ms = {}x (propagation {}x); delivery {} / {}",
+            "N={n} {placement} #{rep}: p99 cove {:.1} ms / baseline {:.1} ms = {}x (propagation {}x); delivery {} / {}",
             get(&cove, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
             get(&baseline, &["latency_ms", "p99"]).unwrap_or(f64::NAN),
             ratios["latency_p99"],
@@ -306,14 +437,27 @@ async fn suite(
                 get(&ratios, &["latency_p99"]).unwrap_or(f64::NAN),
                 get(&ratios, &["propagation_p99"]).unwrap_or(f64::NAN),
             ));
-            rows.push(json!({ "nodes": n, "repeat": rep, "cove": cove, "baseline": baseline, "ratio": ratios }));
+            rows.push(json!({
+                "nodes": n,
+                "placement": placement,
+                "repeat": rep,
+                "cove": cove,
+                "baseline": baseline,
+                "ratio": ratios,
+            }));
         }
         let median = |mut v: Vec<f64>| {
             v.sort_by(f64::total_cmp);
             v[v.len() / 2]
         };
+        network_s.push(json!({
+            "nodes": n,
+            "placement": placement,
+            "wall_s": pair_started.elapsed().as_secs_f64(),
+        }));
         medians.push(json!({
             "nodes": n,
+            "placement": placement,
             "runs": reps,
             "latency_p99_ratio_median": median(p99.iter().map(|r| r.0).collect()),
             "propagation_p99_ratio_median": median(p99.iter().map(|r| r.1).collect()),
@@ -321,23 +465,32 @@ async fn suite(
         }));
     }
     eprintln!("ingest: {ingest_messages} messages");
+    let ingest_started = std::time::Instant::now();
     let ingest = child_json(&[
         "ingest".into(),
         "--messages".into(),
         ingest_messages.to_string(),
     ])?;
+    let ingest_s = ingest_started.elapsed().as_secs_f64();
+    let resources_started = std::time::Instant::now();
     let resources = resources(stored_messages)?;
     let result = json!({
         "date": date(),
         "command": std::env::args().collect::<Vec<_>>().join(" "),
         "machine": machine(),
         "wall_s": started.elapsed().as_secs_f64(),
+        "wall_s_parts": {
+            "network": network_s,
+            "ingest": ingest_s,
+            "resources": resources_started.elapsed().as_secs_f64(),
+        },
         "workload": {
             "authors": workload.authors,
             "rate_per_s": workload.rate,
             "duration_s": workload.duration,
             "text_len": workload.text_len,
             "transport": transport.name(),
+            "process_mode": "tcp, one process per node, chat lines instead of posts",
         },
         "scenarios": rows,
         "p99_ratio_medians": medians,
@@ -357,16 +510,21 @@ async fn suite(
 }
 
 /// Runs `scenario run ...` in a child process and parses its report.
-fn child(nodes: usize, mode: &str, w: &Workload, transport: TransportArg) -> Result<Value> {
-    eprintln!("running {mode} N={nodes} ({})", transport.name());
-    let args: Vec<String> = [
+fn child(pair: &Pair, mode: &str, w: &Workload) -> Result<Value> {
+    eprintln!(
+        "running {mode} N={} ({}, {})",
+        pair.nodes,
+        pair.transport.name(),
+        pair.placement()
+    );
+    let mut args: Vec<String> = [
         "run",
         "--mode",
         mode,
         "--transport",
-        transport.name(),
+        pair.transport.name(),
         "--nodes",
-        &nodes.to_string(),
+        &pair.nodes.to_string(),
         "--authors",
         &w.authors.to_string(),
         "--rate",
@@ -379,6 +537,10 @@ fn child(nodes: usize, mode: &str, w: &Workload, transport: TransportArg) -> Res
     .iter()
     .map(|s| s.to_string())
     .collect();
+    if let Some(cove) = &pair.cove_bin {
+        args.extend(["--processes".into(), "--cove-bin".into()]);
+        args.push(cove.display().to_string());
+    }
     child_json(&args)
 }
 
@@ -455,8 +617,15 @@ fn markdown(result: &Value) -> String {
             })
             .join(" / ")
     };
+    let label = |v: &Value| {
+        if v["placement"] == "processes" {
+            format!("{} processes", v["nodes"])
+        } else {
+            v["nodes"].to_string()
+        }
+    };
     for row in result["scenarios"].as_array().into_iter().flatten() {
-        let n = format!("{} #{}", row["nodes"], row["repeat"]);
+        let n = format!("{} #{}", label(row), row["repeat"]);
         for stack in ["cove", "baseline"] {
             let r = &row[stack];
             s += &format!(
@@ -482,7 +651,7 @@ fn markdown(result: &Value) -> String {
     for m in result["p99_ratio_medians"].as_array().into_iter().flatten() {
         s += &format!(
             "| {} | {} | {} | {} |\n",
-            m["nodes"],
+            label(m),
             m["runs"],
             f(get(m, &["latency_p99_ratio_median"]), 2),
             f(get(m, &["propagation_p99_ratio_median"]), 2),
