@@ -84,11 +84,11 @@ pub(crate) enum Command {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<Published, Error>>,
     },
+    /// Fire and forget: see [`crate::Gossip::report`].
     Report {
         id: MessageId,
         source: PeerId,
         verdict: Verdict,
-        reply: oneshot::Sender<()>,
     },
     ListenAddrs {
         reply: oneshot::Sender<Vec<Multiaddr>>,
@@ -393,11 +393,7 @@ impl Actor {
                 id,
                 source,
                 verdict,
-                reply,
-            } => {
-                self.report(id, source, verdict);
-                let _ = reply.send(());
-            }
+            } => self.report(id, source, verdict),
             Command::ListenAddrs { reply } => {
                 let _ = reply.send(self.listen_addrs());
             }

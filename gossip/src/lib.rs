@@ -340,21 +340,24 @@ impl Gossip {
             .await?
     }
 
-    /// Answers an [`Event::Message`]. Reporting a message gossipsub no longer holds (too late,
-    /// or twice) is not an error; it is logged and ignored.
+    /// Answers an [`Event::Message`]. Returns once the verdict is queued for the gossip actor,
+    /// without waiting for the actor to apply it: a validator that waited would hold every
+    /// message behind it for a round trip through a busy actor. Reporting a message gossipsub
+    /// no longer holds (too late, or twice) is not an error; it is logged and ignored.
     pub async fn report(
         &self,
         id: MessageId,
         source: PeerId,
         verdict: Verdict,
     ) -> Result<(), Error> {
-        self.call(|reply| Command::Report {
-            id,
-            source,
-            verdict,
-            reply,
-        })
-        .await
+        self.commands
+            .send(Command::Report {
+                id,
+                source,
+                verdict,
+            })
+            .await
+            .map_err(|_| Error::Stopped)
     }
 
     /// The bound listen addresses, each ending in `/p2p/<local peer id>`.

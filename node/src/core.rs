@@ -496,17 +496,50 @@ impl Core {
         Ok(Some((g.topic.clone(), envelope)))
     }
 
-    /// The validation pipeline for one gossip payload. `Ok` means: stored, forward it.
+    /// The validation pipeline for one gossip payload: [`Core::admit`], then
+    /// [`Core::commit`]. `Ok` means: stored, forward it.
     pub fn ingest(
         &mut self,
         topic: &str,
         envelope: &[u8],
         now_ms: u64,
     ) -> Result<SignedMessage, Rejection> {
-        let result = self
-            .open_envelope(topic, envelope)
-            .and_then(|(group, plaintext)| self.validate_and_store(&group, &plaintext, now_ms));
-        self.count_result(&result);
+        let signed = self.admit(topic, envelope, now_ms)?;
+        self.commit(&signed, now_ms)?;
+        Ok(signed)
+    }
+
+    /// Judges one gossip payload without storing it: open, decode, verify, duplicate check,
+    /// rules. `Ok` means the message may be forwarded; [`Core::commit`] stores it. The node
+    /// reports its verdict to gossipsub between the two, so that forwarding does not wait
+    /// for the disk. Nothing may be ingested in between, or the rules would judge against a
+    /// store that is missing this message. Refusals are counted.
+    pub fn admit(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        now_ms: u64,
+    ) -> Result<SignedMessage, Rejection> {
+        self.open_envelope(topic, envelope)
+            .and_then(|(group, plaintext)| self.validate(&group, &plaintext, now_ms))
+            .inspect_err(|r| self.count(r.reason()))
+    }
+
+    /// Stores a message [`Core::admit`] accepted, and counts it.
+    pub fn commit(&mut self, signed: &SignedMessage, now_ms: u64) -> Result<(), Rejection> {
+        let result = match self.store.insert_message(signed, now_ms) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Rejection::Duplicate),
+            Err(e) => {
+                // Not the sender's fault: do not penalise.
+                tracing::error!(error = %e, "store failed while ingesting");
+                Err(Rejection::StoreFailed)
+            }
+        };
+        match &result {
+            Ok(()) => self.accepted += 1,
+            Err(r) => self.count(r.reason()),
+        }
         result
     }
 
@@ -518,16 +551,11 @@ impl Core {
         bytes: &[u8],
         now_ms: u64,
     ) -> Result<SignedMessage, Rejection> {
-        let result = self.validate_and_store(group, bytes, now_ms);
-        self.count_result(&result);
-        result
-    }
-
-    fn count_result(&mut self, result: &Result<SignedMessage, Rejection>) {
-        match result {
-            Ok(_) => self.accepted += 1,
-            Err(r) => self.count(r.reason()),
-        }
+        let signed = self
+            .validate(group, bytes, now_ms)
+            .inspect_err(|r| self.count(r.reason()))?;
+        self.commit(&signed, now_ms)?;
+        Ok(signed)
     }
 
     /// Counts one refusal (validation or sync) under `reason`.
@@ -548,25 +576,27 @@ impl Core {
         Ok((group_id, plaintext))
     }
 
-    fn validate_and_store(
-        &mut self,
+    /// Decode, verify, duplicate check, rules: everything but storing. Not counted.
+    fn validate(
+        &self,
         group: &GroupId,
         bytes: &[u8],
         now_ms: u64,
     ) -> Result<SignedMessage, Rejection> {
         let group = self.groups.get(group).ok_or(Rejection::UnknownTopic)?;
         let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
+        // Before the rules: a copy of a stored message is ignored, whatever it says, and is
+        // never forwarded again (gossipsub's own duplicate cache forgets after a minute).
+        if self
+            .store
+            .contains(&signed.message.id)
+            .map_err(|_| Rejection::StoreFailed)?
+        {
+            return Err(Rejection::Duplicate);
+        }
         check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
         check_authority(group, &self.store, &signed.message)?;
-        match self.store.insert_message(&signed, now_ms) {
-            Ok(true) => Ok(signed),
-            Ok(false) => Err(Rejection::Duplicate),
-            Err(e) => {
-                // Not the sender's fault: do not forward, do not penalise.
-                tracing::error!(error = %e, "store failed while ingesting");
-                Err(Rejection::StoreFailed)
-            }
-        }
+        Ok(signed)
     }
 
     /// Keep only messages created in the last `retention` (None: keep everything).
@@ -727,7 +757,7 @@ fn check_ad(
 /// The charter's per-author rate limit: fewer than `max_messages` messages of the author are
 /// stored in the window of this message's `created_at`. Windows are counted by `created_at`,
 /// not by arrival, so a node catching up by sync applies the same rule as one that was online.
-/// A message already stored is left to the duplicate check.
+/// The caller has checked that the message is not stored yet.
 fn check_rate_limit(
     group: &Group,
     store: &Store,
@@ -736,11 +766,7 @@ fn check_rate_limit(
     let Some(limit) = group.charter.policy.rate_limit else {
         return Ok(());
     };
-    if msg.id == group.charter_id
-        || store
-            .contains(&msg.id)
-            .map_err(|_| Rejection::StoreFailed)?
-    {
+    if msg.id == group.charter_id {
         return Ok(());
     }
     let (start, len) = limit.window_of(msg.created_at);
@@ -857,14 +883,21 @@ mod tests {
         )
     }
 
-    #[test]
-    fn founder_and_joiner_exchange_a_post() {
-        let (_a, mut ant) = core(1);
-        let (_b, mut bat) = core(2);
+    /// ant founds "club" at t = 1 s; bat joins at t = 2 s. Returns the data dirs (removed on
+    /// drop), ant, bat, the group and its topic.
+    fn club() -> ([tempfile::TempDir; 2], Core, Core, GroupId, String) {
+        let (a, mut ant) = core(1);
+        let (b, mut bat) = core(2);
         let group = ant.create_group("club", 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
         assert_eq!(bat.join(&invite, 2_000).unwrap(), group);
         let topic = ant.group(&group).unwrap().topic.clone();
+        ([a, b], ant, bat, group, topic)
+    }
+
+    #[test]
+    fn founder_and_joiner_exchange_a_post() {
+        let (_dirs, mut ant, mut bat, group, topic) = club();
         let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
         assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
         assert_eq!(
@@ -876,6 +909,35 @@ mod tests {
         assert_eq!(feed[0].text, "hi");
         assert!(!feed[0].mine);
         assert!(ant.feed(&group, 10).unwrap()[0].mine);
+    }
+
+    #[test]
+    fn admit_judges_without_storing_and_commit_stores_once() {
+        let (_dirs, mut ant, mut bat, group, topic) = club();
+        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+        let accepted_before = bat.counters().0;
+
+        let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
+        assert_eq!(admitted, signed);
+        assert!(!bat.store().contains(&signed.message.id).unwrap());
+        assert!(bat.feed(&group, 10).unwrap().is_empty());
+        assert_eq!(
+            bat.counters().0,
+            accepted_before,
+            "counted only once stored"
+        );
+
+        bat.commit(&admitted, 3_001).unwrap();
+        assert!(bat.store().contains(&signed.message.id).unwrap());
+        assert_eq!(bat.counters().0, accepted_before + 1);
+        // Once stored, a copy is refused before the rules, and a second commit stores nothing.
+        assert_eq!(
+            bat.admit(&topic, &envelope, 3_002),
+            Err(Rejection::Duplicate)
+        );
+        assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
+        assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
+        assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
     }
 
     #[test]
@@ -959,12 +1021,7 @@ mod tests {
 
     #[test]
     fn pipeline_rejects_by_reason() {
-        let (_a, mut ant) = core(1);
-        let (_b, mut bat) = core(2);
-        let group = ant.create_group("club", 1_000).unwrap();
-        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
-        bat.join(&invite, 2_000).unwrap();
-        let topic = ant.group(&group).unwrap().topic.clone();
+        let (_dirs, mut ant, mut bat, group, topic) = club();
 
         let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
         assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));

@@ -281,6 +281,7 @@ impl Node {
             syncing: HashSet::new(),
             tasks: tokio::task::JoinSet::new(),
             accepted: accepted.clone(),
+            publishing: Vec::new(),
             data_dir: config.data_dir.clone(),
         };
         for group in actor.core.groups() {
@@ -515,8 +516,18 @@ struct Actor {
     tasks: tokio::task::JoinSet<()>,
     /// Every newly stored message, for live watchers.
     accepted: tokio::sync::broadcast::Sender<SignedMessage>,
+    /// What is left of publishing the own messages the current command composed (see
+    /// [`Actor::publish_later`]); its reply waits for them, the actor does not.
+    publishing: Vec<Publication>,
     /// The data dir (for the advertiser key, read when an advertiser publishes).
     data_dir: PathBuf,
+}
+
+/// An own message, stored but not yet flushed nor offered to its group.
+struct Publication {
+    signed: SignedMessage,
+    envelope: Vec<u8>,
+    topic: String,
 }
 
 impl Actor {
@@ -630,25 +641,9 @@ impl Actor {
                 text,
                 reply,
             } => {
-                // Stored now, in order; made durable and published by a task, so that the
-                // actor goes on validating while the fsync runs. The reply still waits for it.
-                let composed = self.core.resolve_group(&group).and_then(|id| {
-                    self.core.compose(
-                        &id,
-                        Content::Post(crate::message::Post { title, text }),
-                        now_ms(),
-                    )
-                });
-                match self.publish_later(composed) {
-                    Ok(publish) => {
-                        self.tasks.spawn(async move {
-                            let _ = reply.send(publish.await);
-                        });
-                    }
-                    Err(e) => {
-                        let _ = reply.send(Err(e));
-                    }
-                }
+                let post = Content::Post(crate::message::Post { title, text });
+                let result = self.send_in(&group, post);
+                self.answer(reply, result);
             }
             Command::SetProfile {
                 group,
@@ -657,7 +652,8 @@ impl Actor {
                 reply,
             } => {
                 let profile = Content::Profile(crate::message::Profile { nickname, bio });
-                let _ = reply.send(self.send_in(&group, profile).await);
+                let result = self.send_in(&group, profile);
+                self.answer(reply, result);
             }
             Command::Feed {
                 group,
@@ -689,7 +685,8 @@ impl Actor {
                 let _ = reply.send(self.block(&peer, duration).await);
             }
             Command::Api { request, reply } => {
-                let _ = reply.send(self.api(request).await);
+                let result = self.api(request).await;
+                self.answer(reply, result);
             }
             Command::Shutdown { .. } => unreachable!("handled in run"),
         }
@@ -719,7 +716,7 @@ impl Actor {
     }
 
     /// Signs with the advertiser key, stores and publishes.
-    async fn send_as(
+    fn send_as(
         &mut self,
         group: GroupId,
         signer: &cove_crypto::Pseudonym,
@@ -728,30 +725,59 @@ impl Actor {
         let composed = self
             .core
             .compose_as(&group, Some(signer), content, now_ms());
-        Ok(serde_json::json!(self
-            .publish_own(composed)
-            .await?
-            .to_string()))
+        Ok(serde_json::json!(self.publish_later(composed)?.to_string()))
     }
 
     /// Signs, stores and publishes a message in the group named by `group`.
-    async fn send_in(&mut self, group: &str, content: Content) -> Result<MessageId, NodeError> {
+    fn send_in(&mut self, group: &str, content: Content) -> Result<MessageId, NodeError> {
         let id = self.core.resolve_group(group)?;
         let composed = self.core.compose(&id, content, now_ms());
-        self.publish_own(composed).await
+        self.publish_later(composed)
     }
 
     /// Signs, stores and publishes one social message.
-    async fn send(
-        &mut self,
-        group: GroupId,
-        content: Content,
-    ) -> Result<serde_json::Value, NodeError> {
+    fn send(&mut self, group: GroupId, content: Content) -> Result<serde_json::Value, NodeError> {
         let composed = self.core.compose(&group, content, now_ms());
-        Ok(serde_json::json!(self
-            .publish_own(composed)
-            .await?
-            .to_string()))
+        Ok(serde_json::json!(self.publish_later(composed)?.to_string()))
+    }
+
+    /// Replies to a command once the own messages it composed are durable (and offered to
+    /// the group). That wait runs in a task: the actor goes on validating peers' messages
+    /// while the fsync runs. A message that fails to flush fails the reply.
+    fn answer<T: Send + 'static>(
+        &mut self,
+        reply: oneshot::Sender<Result<T, NodeError>>,
+        result: Result<T, NodeError>,
+    ) {
+        let publishing = std::mem::take(&mut self.publishing);
+        if publishing.is_empty() {
+            let _ = reply.send(result);
+            return;
+        }
+        let (store, gossip, accepted) = (
+            self.core.store().clone(),
+            self.gossip.clone(),
+            self.accepted.clone(),
+        );
+        self.tasks.spawn(async move {
+            // One flush covers every message the command stored. If it fails, nothing is
+            // offered now; the messages stay in the outbox.
+            if let Err(e) = store.flush().await {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+            for Publication {
+                signed,
+                envelope,
+                topic,
+            } in publishing
+            {
+                let id = signed.message.id;
+                let _ = accepted.send(signed);
+                offer(&gossip, &store, &id, &topic, envelope).await;
+            }
+            let _ = reply.send(result);
+        });
     }
 
     async fn api(&mut self, request: Request) -> Result<serde_json::Value, NodeError> {
@@ -760,21 +786,21 @@ impl Actor {
         match request {
             Request::Reply { to, text } => {
                 let (group, content) = self.core.reply_content(&to, text)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::Thread { id } => Ok(json!(self.core.thread(&id)?)),
             Request::Show { id } => Ok(json!(self.core.show(&id)?)),
             Request::Edit { id, title, text } => {
                 let (group, content) = self.core.own_change_content(&id, Some((title, text)))?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::Delete { id } => {
                 let (group, content) = self.core.own_change_content(&id, None)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::Recommend { id, undo } => {
                 let (group, content) = self.core.recommend_content(&id, !undo)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::Ranked {
                 group,
@@ -793,7 +819,7 @@ impl Actor {
             Request::RoomCreate { group, name } => {
                 let group = self.group_or_only(group.as_deref())?;
                 let content = self.core.room_content(&group, &name)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::Rooms { group } => {
                 let group = self.group_or_only(group.as_deref())?;
@@ -802,7 +828,7 @@ impl Actor {
             Request::Say { group, room, text } => {
                 let group = self.group_or_only(group.as_deref())?;
                 let content = self.core.chat_content(&group, &room, text)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::ChatHistory { group, room, limit } => {
                 let group = self.group_or_only(group.as_deref())?;
@@ -820,11 +846,11 @@ impl Actor {
             } => {
                 let group = self.group_or_only(group.as_deref())?;
                 let content = self.core.ban_content(&group, &member, !undo)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::AdminRemove { id } => {
                 let (group, content) = self.core.remove_content(&id)?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::AdminList { group } => {
                 let group = self.group_or_only(group.as_deref())?;
@@ -858,7 +884,7 @@ impl Actor {
                     daily_quota,
                     targeting,
                 )?;
-                self.send(group, content).await
+                self.send(group, content)
             }
             Request::RevokeAdvertiser {
                 group,
@@ -867,7 +893,7 @@ impl Actor {
                 let group = self.group_or_only(group.as_deref())?;
                 let mut ids = Vec::new();
                 for content in self.core.revoke_contents(&group, &grant_or_key)? {
-                    ids.push(self.send(group, content).await?);
+                    ids.push(self.send(group, content)?);
                 }
                 Ok(json!(ids))
             }
@@ -879,7 +905,7 @@ impl Actor {
                 let group = self.group_or_only(group.as_deref())?;
                 let advertiser = self.advertiser_key()?;
                 let content = self.core.advertiser_content(&group, &advertiser, profile)?;
-                self.send_as(group, &advertiser, content).await
+                self.send_as(group, &advertiser, content)
             }
             Request::AdPublish {
                 group,
@@ -902,7 +928,7 @@ impl Actor {
                     offer,
                 };
                 let content = self.core.ad_content(&group, &advertiser, draft, now)?;
-                self.send_as(group, &advertiser, content).await
+                self.send_as(group, &advertiser, content)
             }
             Request::Ads { group } => {
                 let group = self.group_or_only(group.as_deref())?;
@@ -978,43 +1004,27 @@ impl Actor {
             .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())
     }
 
-    /// Makes an own message durable, then offers it to the group. With no peer reachable the
-    /// message stays in the outbox and is offered again later: it is never dropped.
-    async fn publish_own(
+    /// Publishes an own message, already stored: queues what is left (make it durable, tell
+    /// watchers, offer it to the group) in [`Actor::publishing`], for the command's reply to
+    /// wait on off the actor (see [`Actor::answer`]). With no peer reachable the message
+    /// stays in the outbox and is offered again later: it is never dropped.
+    fn publish_later(
         &mut self,
         composed: Result<(crate::message::SignedMessage, Vec<u8>), NodeError>,
     ) -> Result<MessageId, NodeError> {
-        self.publish_later(composed)?.await
-    }
-
-    /// What is left of publishing an own message once it is stored (flush, tell watchers,
-    /// offer to the group), as a task that needs nothing from the actor. Run off the actor,
-    /// the fsync no longer holds up other peers' messages waiting for validation.
-    fn publish_later(
-        &self,
-        composed: Result<(crate::message::SignedMessage, Vec<u8>), NodeError>,
-    ) -> Result<
-        impl std::future::Future<Output = Result<MessageId, NodeError>> + Send + 'static,
-        NodeError,
-    > {
         let (signed, envelope) = composed?;
+        let id = signed.message.id;
         let topic = self
             .core
             .group(&signed.message.group)
             .map(|g| g.topic.clone())
             .ok_or_else(|| NodeError::UnknownGroup(signed.message.group.to_string()))?;
-        let (store, gossip, accepted) = (
-            self.core.store().clone(),
-            self.gossip.clone(),
-            self.accepted.clone(),
-        );
-        Ok(async move {
-            store.flush().await?;
-            let id = signed.message.id;
-            let _ = accepted.send(signed);
-            offer(&gossip, &store, &id, &topic, envelope).await;
-            Ok(id)
-        })
+        self.publishing.push(Publication {
+            signed,
+            envelope,
+            topic,
+        });
+        Ok(id)
     }
 
     async fn offer(&self, id: &MessageId, topic: &str, envelope: Vec<u8>) {
@@ -1040,6 +1050,22 @@ impl Actor {
         }
     }
 
+    /// Runs one step of ingesting `source`'s message. A bug in validation must cost one
+    /// message, not the node: a panic while handling a peer's bytes is counted and the
+    /// message ignored.
+    fn guarded<T>(
+        &mut self,
+        source: &PeerId,
+        step: impl FnOnce(&mut Core) -> Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        let core = &mut self.core;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(core))).unwrap_or_else(|_| {
+            warn!(peer = %source, "validation panicked; message ignored");
+            self.core.count(Rejection::Internal.reason());
+            Err(Rejection::Internal)
+        })
+    }
+
     async fn handle_gossip_event(&mut self, event: Event) {
         match event {
             Event::Message {
@@ -1048,25 +1074,10 @@ impl Actor {
                 topic,
                 data,
             } => {
-                // A bug in validation must cost one message, not the node: a panic while
-                // judging a peer's bytes is counted and the message ignored.
-                let core = &mut self.core;
-                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    core.ingest(&topic, &data, now_ms())
-                }))
-                .unwrap_or_else(|_| {
-                    warn!(peer = %source, "validation panicked; message ignored");
-                    Err(Rejection::Internal)
-                });
-                if matches!(result, Err(Rejection::Internal)) {
-                    self.core.count(Rejection::Internal.reason());
-                }
-                let verdict = match result {
-                    Ok(signed) => {
-                        debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
-                        let _ = self.accepted.send(signed);
-                        Verdict::Accept
-                    }
+                let now = now_ms();
+                let result = self.guarded(&source, |core| core.admit(&topic, &data, now));
+                let verdict = match &result {
+                    Ok(_) => Verdict::Accept,
                     Err(rejection) if rejection.is_penalised() => {
                         info!(peer = %source, reason = rejection.reason(), detail = %rejection, "rejected");
                         Verdict::Reject
@@ -1076,8 +1087,20 @@ impl Actor {
                         Verdict::Ignore
                     }
                 };
+                // The verdict goes out before the message is stored: forwarding waits for
+                // validation, not for the disk. If the store then fails (or the node dies
+                // first), this node lacks a message its peers have, and sync brings it back.
                 if let Err(e) = self.gossip.report(id, source, verdict).await {
                     warn!(error = %e, "could not report validation result");
+                }
+                if let Ok(signed) = result {
+                    if self
+                        .guarded(&source, |core| core.commit(&signed, now))
+                        .is_ok()
+                    {
+                        debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
+                        let _ = self.accepted.send(signed);
+                    }
                 }
             }
             Event::PeerSubscribed { peer, topic } => {
