@@ -108,6 +108,58 @@ pub async fn wait_for_peers(node: &TestNode, count: usize) -> Result<()> {
     .await
 }
 
+/// Three connected members of one group.
+#[derive(Debug)]
+pub struct Club {
+    /// The founder.
+    pub ant: TestNode,
+    /// A member.
+    pub bat: TestNode,
+    /// Another member.
+    pub cat: TestNode,
+    /// The group id.
+    pub group: String,
+    /// The invite bat and cat joined with (valid for an hour).
+    pub invite: String,
+    /// The group's gossip topic.
+    pub topic: String,
+}
+
+/// ant founds "club"; bat and cat join through one invite; returns once each of the three
+/// is connected to the other two.
+pub async fn club() -> Result<Club> {
+    let ant = TestNode::start("ant").await?;
+    let bat = TestNode::start("bat").await?;
+    let cat = TestNode::start("cat").await?;
+    let group = ant.create_group("club").await?.to_string();
+    let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
+    bat.join(&invite).await?;
+    cat.join(&invite).await?;
+    for node in [&ant, &bat, &cat] {
+        wait_for_peers(node, 2).await?;
+    }
+    let topic = ant.groups().await?.remove(0).topic;
+    Ok(Club {
+        ant,
+        bat,
+        cat,
+        group,
+        invite,
+        topic,
+    })
+}
+
+/// How many messages `node` refused for `reason` (a counter of `status`).
+pub async fn rejected(node: &TestNode, reason: &str) -> Result<u64> {
+    Ok(node
+        .status()
+        .await?
+        .rejected
+        .get(reason)
+        .copied()
+        .unwrap_or(0))
+}
+
 /// Path of the `cove` binary built next to this test binary (`cargo test --workspace` builds
 /// it because `cli/` has integration tests).
 pub fn cove_bin() -> Result<PathBuf> {

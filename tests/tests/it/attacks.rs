@@ -12,7 +12,7 @@ use cove_gossip::Published;
 use cove_node::core::{CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
 use cove_node::message::{sign, verify_and_decode, Content, MessageError, Post};
 use cove_node::outsider::Outsider;
-use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
+use cove_tests::{club, eventually, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT};
 
 /// A member gone bad: it holds the invite (so the content key) and its own pseudonym.
 struct Mallory {
@@ -83,25 +83,27 @@ async fn inject(attacker: &Outsider, topic: &str, payload: Vec<u8>) -> Result<()
     .await
 }
 
-/// ant founds a group, bat and cat join; mallory holds the invite.
-async fn club() -> Result<(TestNode, TestNode, TestNode, String, String, Mallory)> {
-    let ant = TestNode::start("ant").await?;
-    let bat = TestNode::start("bat").await?;
-    let cat = TestNode::start("cat").await?;
-    let group = ant.create_group("club").await?.to_string();
-    let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
-    bat.join(&invite).await?;
-    cat.join(&invite).await?;
-    wait_for_peers(&ant, 2).await?;
-    let topic = ant.groups().await?.remove(0).topic;
-    let mallory = Mallory::new(&invite, topic.clone())?;
-    Ok((ant, bat, cat, group, topic, mallory))
+/// The three members of [`club`], and mallory, a member outside the node, with the invite.
+async fn club_and_mallory() -> Result<(Club, Mallory)> {
+    let club = club().await?;
+    let mallory = Mallory::new(&club.invite, club.topic.clone())?;
+    Ok((club, mallory))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()> {
     tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let (ant, bat, cat, group, topic, mallory) = club().await?;
+        let (
+            Club {
+                ant,
+                bat,
+                cat,
+                group,
+                topic,
+                ..
+            },
+            mallory,
+        ) = club_and_mallory().await?;
 
         let now = now_ms();
         let mut forged = mallory.post(now, "a forged signature")?;
@@ -304,7 +306,17 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
     // limit of mallory's posts per window and forwards no more; the excess is counted.
     // The latencies are printed (run with --nocapture) for the closing note, not asserted.
     tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let (ant, bat, cat, group, topic, mallory) = club().await?;
+        let (
+            Club {
+                ant,
+                bat,
+                cat,
+                group,
+                topic,
+                ..
+            },
+            mallory,
+        ) = club_and_mallory().await?;
         wait_for_peers(&cat, 2).await?;
         bat.post(&group, None, "warm-up").await?;
         wait_for_feed(&cat, &group, 1).await?;
@@ -395,7 +407,14 @@ async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<(
     // time. Assert: after three Rejects its gossipsub score is below the graylist threshold,
     // ant bans it (the connection closes, a redial is refused) and members still talk.
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let (ant, bat, cat, group, topic, _mallory) = club().await?;
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            topic,
+            ..
+        } = club().await?;
         let outsider = attacker(&ant, &topic).await?;
         let outsider_id = outsider.peer_id().to_string();
         for i in 0..3 {

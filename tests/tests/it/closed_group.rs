@@ -2,17 +2,7 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use cove_node::outsider::Outsider;
-use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
-
-async fn rejected(node: &TestNode, reason: &str) -> Result<u64> {
-    Ok(node
-        .status()
-        .await?
-        .rejected
-        .get(reason)
-        .copied()
-        .unwrap_or(0))
-}
+use cove_tests::{club, eventually, rejected, wait_for_feed, Club, TestNode, TEST_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
@@ -22,18 +12,16 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
     // Assert: every member sees all three posts; the outsider saw only ciphertext; its
     // injections are rejected by the member it is connected to and reach nobody else.
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
-        let cat = TestNode::start("cat").await?;
-        let group = ant.create_group("club").await?.to_string();
-        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
-        bat.join(&invite).await?;
-        cat.join(&invite).await?;
-        // Without history sync a post reaches only the members online at that moment, so
-        // wait for the group to be connected.
-        for node in [&ant, &bat, &cat] {
-            wait_for_peers(node, 2).await?;
-        }
+        // Without history sync a post reaches only the members online at that moment:
+        // `club` waits for the group to be connected.
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            topic,
+            ..
+        } = club().await?;
 
         ant.post(&group, None, "hello from ant").await?;
         bat.post(&group, None, "hello from bat").await?;
@@ -61,7 +49,6 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
         assert_eq!(order(&ant).await?, order(&bat).await?);
         assert_eq!(order(&ant).await?, order(&cat).await?);
 
-        let topic = ant.groups().await?.remove(0).topic;
         let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
         let outsider = Outsider::start(&topic, ant_addr).await?;
         eventually("outsider connected to ant", || async {

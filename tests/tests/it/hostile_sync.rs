@@ -5,7 +5,7 @@ use cove_crypto::{sync_proof, Invite};
 use cove_gossip::{Config, Event, Gossip, Keypair, Multiaddr, PeerId};
 use cove_node::message::MessageId;
 use cove_node::sync::{ErrorCode, Request, Response};
-use cove_tests::{eventually, wait_for_feed, TestNode, TEST_TIMEOUT};
+use cove_tests::{eventually, rejected, wait_for_feed, TestNode, TEST_TIMEOUT};
 use tokio::sync::mpsc;
 
 /// A raw libp2p node speaking the sync protocol by hand: no store, no validation.
@@ -39,16 +39,6 @@ impl Mole {
             other => bail!("expected a challenge, got {other:?}"),
         }
     }
-}
-
-async fn counter(node: &TestNode, reason: &str) -> Result<u64> {
-    Ok(node
-        .status()
-        .await?
-        .rejected
-        .get(reason)
-        .copied()
-        .unwrap_or(0))
 }
 
 fn initiate() -> Vec<u8> {
@@ -126,7 +116,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             unauthorized,
             "a proof is bound to its connection"
         );
-        assert_eq!(counter(&ant, "sync_unauthorized").await?, 3);
+        assert_eq!(rejected(&ant, "sync_unauthorized").await?, 3);
 
         // Ant may answer `malformed` or close the connection first: either way no data.
         if let Ok(answer) = vole
@@ -146,7 +136,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             || async {
                 let vole_id = vole.gossip.local_peer_id().to_string();
                 let cut_off = !ant.peers().await?.iter().any(|p| p.peer == vole_id);
-                Ok((counter(&ant, "sync_malformed").await? == 1 && cut_off).then_some(()))
+                Ok((rejected(&ant, "sync_malformed").await? == 1 && cut_off).then_some(()))
             },
         )
         .await?;
@@ -222,7 +212,7 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
             || async {
                 let mole_id = mole.gossip.local_peer_id().to_string();
                 let cut_off = !ant.peers().await?.iter().any(|p| p.peer == mole_id);
-                Ok((counter(&ant, "sync_oversized_page").await? == 1 && cut_off).then_some(()))
+                Ok((rejected(&ant, "sync_oversized_page").await? == 1 && cut_off).then_some(()))
             },
         )
         .await?;

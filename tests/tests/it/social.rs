@@ -6,24 +6,9 @@ use cove_node::control::Request;
 use cove_node::message::{sign, Ban, Content};
 use cove_node::outsider::Outsider;
 use cove_node::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
-use cove_tests::{eventually, wait_for_feed, wait_for_peers, TestNode, TEST_TIMEOUT};
+use cove_tests::{club, eventually, wait_for_feed, Club, TestNode, TEST_TIMEOUT};
 
 const INVITE_TTL: Duration = Duration::from_secs(600);
-
-/// ant founds "club"; bat and cat join; all three are connected.
-async fn club() -> Result<(TestNode, TestNode, TestNode, String, String)> {
-    let ant = TestNode::start("ant").await?;
-    let bat = TestNode::start("bat").await?;
-    let cat = TestNode::start("cat").await?;
-    let group = ant.create_group("club").await?.to_string();
-    let invite = ant.invite(&group, INVITE_TTL).await?;
-    bat.join(&invite).await?;
-    cat.join(&invite).await?;
-    for node in [&ant, &bat, &cat] {
-        wait_for_peers(node, 2).await?;
-    }
-    Ok((ant, bat, cat, group, invite))
-}
 
 async fn show(node: &TestNode, id: &str) -> Result<FeedItem> {
     Ok(node.api_as(Request::Show { id: id.into() }).await?)
@@ -76,7 +61,13 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
     // Assert: on every node: bat's latest nickname; a thread of depth 2; one recommendation
     // (bat's), marked as mine only for bat; the edited text; cat's reply gone.
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let (ant, bat, cat, group, _) = club().await?;
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            ..
+        } = club().await?;
         bat.set_profile(&group, "bat", None).await?;
         bat.set_profile(&group, "batty", Some("likes caves".into()))
             .await?;
@@ -189,7 +180,13 @@ async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
     // Assert: new = p3 p2 p1; top = p2 p3 p1; hot = p2 p3 p1; the same on every node, and
     // each list's explained scores never increase down the list.
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let (ant, bat, cat, group, _) = club().await?;
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            ..
+        } = club().await?;
         let mut posts = Vec::new();
         for text in ["p1", "p2", "p3"] {
             posts.push(ant.post(&group, None, text).await?.to_string());
@@ -249,7 +246,14 @@ async fn bans_removals_and_mutes() -> Result<()> {
     // forged ban is rejected (counted as not_admin) and bat can still post; the mute hides
     // ant's posts for bat only.
     tokio::time::timeout(TEST_TIMEOUT, async {
-        let (ant, bat, cat, group, invite) = club().await?;
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            invite,
+            ..
+        } = club().await?;
         let cat_key = cat.groups().await?[0].me.clone();
         let bat_key = bat.groups().await?[0].me.clone();
         // Non-admins are refused locally with a clear error.
