@@ -321,36 +321,18 @@ impl Store {
         value.extend_from_slice(&seen_at.to_be_bytes());
         value.extend_from_slice(msg.group.as_bytes());
         value.extend_from_slice(&signed.bytes);
-        let trees = [
-            &self.messages,
-            &self.timeline,
-            &self.authored,
-            &self.feed,
-            &self.hot,
-            &self.top,
-            &self.posts,
-            &self.profiles,
-            &self.threads,
-            &self.reply_counts,
-            &self.edits,
-            &self.withdrawals,
-            &self.recs,
-            &self.rec_counts,
-            &self.bans,
-            &self.rooms,
-            &self.chats,
-            &self.grants,
-            &self.revocations,
-            &self.advertisers,
-            &self.ads,
-            &self.ad_days,
-        ];
+        // Built once: a retried closure clones a reference count, not the bytes.
+        let value = sled::IVec::from(value);
+        // Only the trees this kind touches: each tree of a transaction costs an overlay and
+        // a commit pass even when nothing is written to it.
+        let mut trees: Vec<&sled::Tree> = vec![&self.messages, &self.timeline, &self.authored];
+        trees.extend_from_slice(&self.index_trees(&msg.content));
         let result = trees[..].transaction(|t| {
             let tx = Tx { t };
             if tx.messages().get(msg.id.0)?.is_some() {
                 return Ok(false);
             }
-            tx.messages().insert(&msg.id.0, value.as_slice())?;
+            tx.messages().insert(&msg.id.0, value.clone())?;
             tx.timeline()
                 .insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
             tx.authored().insert(&authored_key(msg)[..], &[])?;
@@ -358,6 +340,39 @@ impl Store {
             Ok::<_, ConflictableTransactionError<StoreError>>(true)
         })?;
         Ok(result)
+    }
+
+    /// The index trees `insert_message` writes (or reads) for a kind, after `messages`,
+    /// `timeline` and `authored`, in the order [`Tx::index`] takes them.
+    fn index_trees(&self, content: &Content) -> Vec<&sled::Tree> {
+        match content {
+            Content::Post(_) => vec![
+                &self.feed,
+                &self.posts,
+                &self.rec_counts,
+                &self.hot,
+                &self.top,
+            ],
+            Content::Recommend(_) => vec![
+                &self.recs,
+                &self.rec_counts,
+                &self.posts,
+                &self.hot,
+                &self.top,
+            ],
+            Content::Profile(_) => vec![&self.profiles],
+            Content::Reply(_) => vec![&self.threads, &self.reply_counts],
+            Content::Edit(_) => vec![&self.edits],
+            Content::Delete(_) | Content::Remove(_) => vec![&self.withdrawals],
+            Content::Ban(_) => vec![&self.bans],
+            Content::Room(_) => vec![&self.rooms],
+            Content::Chat(_) => vec![&self.chats],
+            Content::Grant(_) => vec![&self.grants],
+            Content::Revoke(_) => vec![&self.revocations],
+            Content::Advertiser(_) => vec![&self.advertisers],
+            Content::Ad(_) => vec![&self.ads, &self.ad_days],
+            Content::Charter(_) => vec![],
+        }
     }
 
     /// Whether a message id is stored.
@@ -920,14 +935,14 @@ impl Tx<'_> {
 
     /// The index updates of one new message, by kind.
     fn index(&self, msg: &Message, order: u64) -> TxResult<()> {
-        let [_, _, _, feed, hot, top, posts, profiles, threads, reply_counts, edits, withdrawals, recs, rec_counts, bans, rooms, chats, grants, revocations, advertisers, ads, ad_days] =
-            self.t
-        else {
-            unreachable!("insert_message passes twenty-two trees")
-        };
+        // The trees of `Store::index_trees` for this kind.
+        let kind = &self.t[3..];
         let group = msg.group.as_bytes();
         match &msg.content {
             Content::Post(_) => {
+                let [feed, posts, rec_counts, hot, top] = kind else {
+                    unreachable!("index_trees")
+                };
                 feed.insert(&index_key(&msg.group, order, &msg.id)[..], &[])?;
                 let mut meta = [0u8; 40];
                 meta[..32].copy_from_slice(group);
@@ -945,12 +960,18 @@ impl Tx<'_> {
                 )?;
             }
             Content::Profile(_) => {
+                let [profiles] = kind else {
+                    unreachable!("index_trees")
+                };
                 let key = pair_key(group, msg.author.as_bytes());
                 if newer(profiles.get(key)?.as_deref(), msg) {
                     profiles.insert(&key[..], &register(msg, None)[..])?;
                 }
             }
             Content::Reply(r) => {
+                let [threads, reply_counts] = kind else {
+                    unreachable!("index_trees")
+                };
                 let mut key = [0u8; 72];
                 key[..32].copy_from_slice(&r.root.0);
                 key[32..40].copy_from_slice(&order.to_be_bytes());
@@ -960,6 +981,9 @@ impl Tx<'_> {
                 reply_counts.insert(&r.root.0, &count.to_be_bytes())?;
             }
             Content::Edit(e) => {
+                let [edits] = kind else {
+                    unreachable!("index_trees")
+                };
                 let mut key = [0u8; 72];
                 key[..32].copy_from_slice(&e.target.0);
                 key[32..40].copy_from_slice(&msg.created_at.to_be_bytes());
@@ -967,12 +991,18 @@ impl Tx<'_> {
                 edits.insert(&key[..], msg.author.as_bytes())?;
             }
             Content::Delete(t) | Content::Remove(t) => {
+                let [withdrawals] = kind else {
+                    unreachable!("index_trees")
+                };
                 let mut value = [0u8; 33];
                 value[..32].copy_from_slice(msg.author.as_bytes());
                 value[32] = u8::from(matches!(msg.content, Content::Remove(_)));
                 withdrawals.insert(&pair_key(&t.target.0, &msg.id.0)[..], &value[..])?;
             }
             Content::Recommend(r) => {
+                let [recs, rec_counts, posts, hot, top] = kind else {
+                    unreachable!("index_trees")
+                };
                 let key = pair_key(&r.target.0, msg.author.as_bytes());
                 let previous = recs.get(key)?;
                 if !newer(previous.as_deref(), msg) {
@@ -1004,15 +1034,24 @@ impl Tx<'_> {
                 }
             }
             Content::Ban(b) => {
+                let [bans] = kind else {
+                    unreachable!("index_trees")
+                };
                 let key = pair_key(group, b.member.as_bytes());
                 if newer(bans.get(key)?.as_deref(), msg) {
                     bans.insert(&key[..], &register(msg, Some(b.active))[..])?;
                 }
             }
             Content::Room(_) => {
+                let [rooms] = kind else {
+                    unreachable!("index_trees")
+                };
                 rooms.insert(&pair_key(group, &msg.id.0)[..], &[])?;
             }
             Content::Chat(c) => {
+                let [chats] = kind else {
+                    unreachable!("index_trees")
+                };
                 let mut key = [0u8; 72];
                 key[..32].copy_from_slice(&c.room.0);
                 key[32..40].copy_from_slice(&order.to_be_bytes());
@@ -1020,20 +1059,32 @@ impl Tx<'_> {
                 chats.insert(&key[..], &[])?;
             }
             Content::Grant(_) => {
+                let [grants] = kind else {
+                    unreachable!("index_trees")
+                };
                 grants.insert(&pair_key(group, &msg.id.0)[..], &[])?;
             }
             Content::Revoke(r) => {
+                let [revocations] = kind else {
+                    unreachable!("index_trees")
+                };
                 if revocations.get(r.grant.0)?.is_none() {
                     revocations.insert(&r.grant.0, &msg.id.0)?;
                 }
             }
             Content::Advertiser(_) => {
+                let [advertisers] = kind else {
+                    unreachable!("index_trees")
+                };
                 let key = pair_key(group, msg.author.as_bytes());
                 if newer(advertisers.get(key)?.as_deref(), msg) {
                     advertisers.insert(&key[..], &register(msg, None)[..])?;
                 }
             }
             Content::Ad(ad) => {
+                let [ads, ad_days] = kind else {
+                    unreachable!("index_trees")
+                };
                 ads.insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
                 ad_days.insert(&ad_day_key(&ad.grant, msg.created_at, &msg.id)[..], &[])?;
             }
