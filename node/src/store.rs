@@ -1214,6 +1214,39 @@ mod tests {
         sign(&me, group, at, content).unwrap()
     }
 
+    /// sled's snapshot files (`snap.<log position>`) in a store dir.
+    fn snapshots(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("snap."))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn closing_the_last_handle_writes_a_snapshot_and_releases_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let group = GroupSecret::from_bytes([3; 32]).id();
+        let store = Store::open(dir.path()).unwrap();
+        let at_open = snapshots(dir.path());
+        let clone = store.clone();
+        for i in 0..200 {
+            assert!(clone
+                .insert_message(&post(&group, 1, 1_000 + i, "text"), 1_000 + i)
+                .unwrap());
+        }
+        drop(store);
+        assert_eq!(snapshots(dir.path()), at_open, "a clone is still open");
+        drop(clone);
+        let at_close = snapshots(dir.path());
+        assert_ne!(at_close, at_open, "the last close writes a newer snapshot");
+        // Closed for good: it opens again at once, with everything in it.
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.feed(&group, 1_000).unwrap().len(), 200);
+    }
+
     #[test]
     fn dedup_is_persistent_and_feed_is_ordered() {
         let dir = tempfile::tempdir().unwrap();
