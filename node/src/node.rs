@@ -548,8 +548,12 @@ impl Actor {
                     Some(Command::Shutdown { reply }) => {
                         let result = self.stop().await;
                         // Close the store before answering, so a caller may reopen it at once.
-                        drop(self);
-                        let _ = reply.send(result);
+                        // Closing writes sled's snapshot (a replay of the log since the
+                        // start), blocking work that must not hold up other tasks.
+                        let closed = tokio::task::spawn_blocking(move || drop(self)).await;
+                        let _ = reply.send(result.and(closed.map_err(|e| {
+                            NodeError::Control(format!("closing the store failed: {e}"))
+                        })));
                         return;
                     }
                     Some(command) => self.handle_command(command).await,
