@@ -178,20 +178,31 @@ pub fn cove_bin() -> Result<PathBuf> {
     Ok(bin)
 }
 
-/// Runs `cove --data-dir DIR ARGS...` to completion.
-pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
-    let out = std::process::Command::new(cove_bin()?)
+/// `BIN --data-dir DIR ARGS...` with warnings-only logs and stdin closed.
+pub fn cove_command(bin: &Path, data_dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(bin);
+    command
         .arg("--data-dir")
         .arg(data_dir)
         .args(args)
         .env("RUST_LOG", "warn")
-        .output()?;
-    Ok(out)
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// Runs `cove --data-dir DIR ARGS...` to completion.
+pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
+    Ok(cove_command(&cove_bin()?, data_dir, args).output()?)
 }
 
 /// Runs a `cove` command that must succeed; returns the last line of its stdout.
 pub fn cove_ok(data_dir: &Path, args: &[&str]) -> Result<String> {
-    let out = cove(data_dir, args)?;
+    last_stdout_line(args, cove(data_dir, args)?)
+}
+
+/// The last line of the stdout of `cove ARGS...`, which must have succeeded; otherwise an
+/// error with its exit status and stderr.
+pub fn last_stdout_line(args: &[&str], out: Output) -> Result<String> {
     if !out.status.success() {
         bail!(
             "cove {args:?} failed ({}): {}",

@@ -480,6 +480,25 @@ const SETTLE: Duration = Duration::from_secs(3);
 /// Longest wait for the connections to settle.
 const SETTLE_PATIENCE: Duration = Duration::from_secs(90);
 
+/// Waits until each of the `nodes` counts enough group members (see [`peers_needed`]), then
+/// until their connections settle. `counts(i)` asks node `i` for its (group members,
+/// connections).
+async fn wait_until_meshed<F, Fut>(nodes: usize, counts: F) -> Result<()>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = Result<(usize, usize)>>,
+{
+    let deadline = Instant::now() + SETUP_PATIENCE;
+    let counts = &counts;
+    wait_for_members(
+        peers_needed(nodes),
+        deadline,
+        (0..nodes).map(|i| async move { Ok(counts(i).await?.0) }),
+    )
+    .await?;
+    settle((0..nodes).map(|i| async move { Ok(counts(i).await?.1) })).await
+}
+
 /// Waits until every node counts at least `need` group members, or fails at `deadline`
 /// naming a node that lags. The iterator is cloned for each round: its futures ask the nodes
 /// afresh.
@@ -582,28 +601,14 @@ impl Net {
             nodes.push(node);
             dirs.push(dir);
         }
-        let need = peers_needed(scenario.nodes);
-        let deadline = Instant::now() + SETUP_PATIENCE;
-        wait_for_members(
-            need,
-            deadline,
-            nodes.iter().map(|node| {
-                let node = node.clone();
-                async move {
-                    Ok(node
-                        .peers()
-                        .await?
-                        .iter()
-                        .filter(|p| !p.groups.is_empty())
-                        .count())
-                }
-            }),
-        )
-        .await?;
-        settle(nodes.iter().map(|n| {
-            let n = n.clone();
-            async move { Ok(n.peers().await?.len()) }
-        }))
+        wait_until_meshed(nodes.len(), |i| {
+            let node = &nodes[i];
+            async move {
+                let peers = node.peers().await?;
+                let members = peers.iter().filter(|p| !p.groups.is_empty()).count();
+                Ok((members, peers.len()))
+            }
+        })
         .await?;
         Ok(Net {
             stack: Stack::Cove {
@@ -648,28 +653,14 @@ impl Net {
             ));
             nodes.push(gossip);
         }
-        let need = peers_needed(scenario.nodes);
-        let deadline = Instant::now() + SETUP_PATIENCE;
-        wait_for_members(
-            need,
-            deadline,
-            nodes.iter().map(|node| {
-                let (node, topic) = (node.clone(), topic.clone());
-                async move {
-                    Ok(node
-                        .peers()
-                        .await?
-                        .iter()
-                        .filter(|p| p.topics.contains(&topic))
-                        .count())
-                }
-            }),
-        )
-        .await?;
-        settle(nodes.iter().map(|n| {
-            let n = n.clone();
-            async move { Ok(n.peers().await?.len()) }
-        }))
+        wait_until_meshed(nodes.len(), |i| {
+            let (node, topic) = (&nodes[i], &topic);
+            async move {
+                let peers = node.peers().await?;
+                let members = peers.iter().filter(|p| p.topics.contains(topic)).count();
+                Ok((members, peers.len()))
+            }
+        })
         .await?;
         Ok(Net {
             stack: Stack::Baseline { nodes, topic },
@@ -1148,27 +1139,11 @@ fn tail(path: &Path) -> String {
 
 /// Runs `cove --data-dir DIR ARGS` to completion; returns the last line of its stdout.
 async fn run_cove(cove: &Path, dir: &Path, args: &[&str]) -> Result<String> {
-    let out = tokio::process::Command::new(cove)
-        .arg("--data-dir")
-        .arg(dir)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(std::process::Stdio::null())
+    let out = tokio::process::Command::from(crate::cove_command(cove, dir, args))
         .output()
         .await
         .with_context(|| format!("running {}", cove.display()))?;
-    if !out.status.success() {
-        bail!(
-            "cove {args:?} failed ({}): {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-    Ok(String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_owned())
+    crate::last_stdout_line(args, out)
 }
 
 /// One `scenario baseline-node` process and the ends of its line protocol.
@@ -1176,7 +1151,7 @@ struct BaselineProcess {
     child: Child,
     stdin: Arc<Mutex<ChildStdin>>,
     /// Answers to `peers`: (peers on the topic, connected peers).
-    peers: Arc<Mutex<mpsc::Receiver<(usize, usize)>>>,
+    peers: Mutex<mpsc::Receiver<(usize, usize)>>,
 }
 
 impl BaselineProcess {
@@ -1380,34 +1355,16 @@ impl Net {
                 .with_context(|| format!("node {i} joins"))?;
         }
 
-        let dirs: Vec<PathBuf> = nodes.iter().map(|n| n.dir.clone()).collect();
-        let peers = |dir: PathBuf| async move {
-            let peers = Client::connect(&dir)
-                .await?
-                .request(&Request::Peers)
-                .await?;
-            anyhow::Ok(serde_json::from_value::<Vec<PeerSummary>>(peers)?)
-        };
         let deadline = Instant::now() + SETUP_PATIENCE;
-        wait_for_members(
-            peers_needed(scenario.nodes),
-            deadline,
-            dirs.iter().map(|dir| {
-                let dir = dir.clone();
-                async move {
-                    Ok(peers(dir)
-                        .await?
-                        .iter()
-                        .filter(|p| !p.groups.is_empty())
-                        .count())
-                }
-            }),
-        )
-        .await?;
-        settle(dirs.iter().map(|dir| {
-            let dir = dir.clone();
-            async move { Ok(peers(dir).await?.len()) }
-        }))
+        wait_until_meshed(nodes.len(), |i| {
+            let dir = &nodes[i].dir;
+            async move {
+                let peers = Client::connect(dir).await?.request(&Request::Peers).await?;
+                let peers: Vec<PeerSummary> = serde_json::from_value(peers)?;
+                let members = peers.iter().filter(|p| !p.groups.is_empty()).count();
+                Ok((members, peers.len()))
+            }
+        })
         .await?;
 
         // Every node must know the room before it can watch it.
@@ -1490,29 +1447,10 @@ impl Net {
             nodes.push(BaselineProcess {
                 child,
                 stdin: Arc::new(Mutex::new(stdin)),
-                peers: Arc::new(Mutex::new(peers_rx)),
+                peers: Mutex::new(peers_rx),
             });
         }
-        let nodes: Vec<Arc<BaselineProcess>> = nodes.into_iter().map(Arc::new).collect();
-        let deadline = Instant::now() + SETUP_PATIENCE;
-        wait_for_members(
-            peers_needed(scenario.nodes),
-            deadline,
-            nodes.iter().map(|node| {
-                let node = node.clone();
-                async move { Ok(node.peer_counts().await?.0) }
-            }),
-        )
-        .await?;
-        settle(nodes.iter().map(|node| {
-            let node = node.clone();
-            async move { Ok(node.peer_counts().await?.1) }
-        }))
-        .await?;
-        let nodes: Vec<BaselineProcess> = nodes
-            .into_iter()
-            .map(|n| Arc::into_inner(n).context("a peer query still runs"))
-            .collect::<Result<_>>()?;
+        wait_until_meshed(nodes.len(), |i| nodes[i].peer_counts()).await?;
         let pids = nodes
             .iter()
             .map(BaselineProcess::pid)

@@ -2,8 +2,20 @@
 //! cannot rot, in both placements (in this process, and one process per node). No assertion
 //! about timing: this machine is shared and noisy.
 
-use cove_tests::scenario::{Mode, Programs, Scenario};
+use cove_tests::scenario::{Mode, Programs, Report, Scenario};
 use cove_tests::TEST_TIMEOUT;
+
+/// Runs `scenario` within the test timeout and checks what every instance must show: each
+/// expected delivery happened (100%), and latencies were recorded.
+async fn delivers_everything(scenario: &Scenario) -> Report {
+    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
+        .await
+        .expect("scenario within the test timeout")
+        .expect("scenario runs");
+    assert_eq!(report.delivered, report.expected, "{report:?}");
+    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
+    report
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cove_scenario_delivers_everything() {
@@ -12,14 +24,9 @@ async fn cove_scenario_delivers_everything() {
     // Assert: every post reaches every other member (100%), and a latency was recorded for
     // each delivery.
     let scenario = Scenario::small(Mode::Cove);
-    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
-        .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
+    let report = delivers_everything(&scenario).await;
     assert_eq!(report.sent, scenario.messages());
     assert_eq!(report.expected, report.sent * (scenario.nodes - 1));
-    assert_eq!(report.delivered, report.expected, "{report:?}");
-    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
     assert!(report.cpu_us_per_delivery > 0.0 || report.cpu_s == 0.0);
 }
 
@@ -28,12 +35,7 @@ async fn baseline_scenario_delivers_everything() {
     // Scenario: the same topology and workload on bare gossipsub (auto-accept).
     // Assert: 100% delivery, latencies recorded.
     let scenario = Scenario::small(Mode::Baseline);
-    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
-        .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
-    assert_eq!(report.delivered, report.expected, "{report:?}");
-    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
+    delivers_everything(&scenario).await;
 }
 
 /// `cove` (as `processes.rs` finds it) and the `scenario` binary of this package.
@@ -52,13 +54,8 @@ async fn cove_processes_scenario_delivers_everything() {
     // Assert: every line reaches every other member (100%), latencies were recorded, and CPU
     // and peak memory were read from each process.
     let scenario = Scenario::small_processes(Mode::Cove, programs());
-    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
-        .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
+    let report = delivers_everything(&scenario).await;
     assert_eq!(report.sent, scenario.messages());
-    assert_eq!(report.delivered, report.expected, "{report:?}");
-    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
     assert!(report.propagation_ms.p50 > 0.0, "{report:?}");
     assert!(report.peak_rss_mib_max_process.is_some_and(|m| m > 0.0));
 }
@@ -69,10 +66,5 @@ async fn baseline_processes_scenario_delivers_everything() {
     // stdin/stdout).
     // Assert: 100% delivery, latencies recorded.
     let scenario = Scenario::small_processes(Mode::Baseline, programs());
-    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
-        .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
-    assert_eq!(report.delivered, report.expected, "{report:?}");
-    assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
+    delivers_everything(&scenario).await;
 }

@@ -6,19 +6,14 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use cove_tests::{cove_bin, eventually, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{cove_bin, cove_command, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
 /// `cove --data-dir DIR ARGS...` with `COVE_PASSPHRASE` set to `passphrase` or removed, and
 /// stdin closed (not a terminal, so nothing is ever prompted).
 fn command(data_dir: &Path, args: &[&str], passphrase: Option<&str>) -> Result<Command> {
-    let mut cmd = Command::new(cove_bin()?);
-    cmd.arg("--data-dir")
-        .arg(data_dir)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
+    let mut cmd = cove_command(&cove_bin()?, data_dir, args);
     match passphrase {
         Some(p) => cmd.env("COVE_PASSPHRASE", p),
         None => cmd.env_remove("COVE_PASSPHRASE"),
@@ -32,18 +27,7 @@ fn run(data_dir: &Path, args: &[&str], passphrase: Option<&str>) -> Result<Outpu
 
 /// Runs a command that must succeed; returns the last line of stdout.
 fn run_ok(data_dir: &Path, args: &[&str], passphrase: Option<&str>) -> Result<String> {
-    let out = run(data_dir, args, passphrase)?;
-    ensure!(
-        out.status.success(),
-        "cove {args:?} failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(String::from_utf8(out.stdout)?
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string())
+    last_stdout_line(args, run(data_dir, args, passphrase)?)
 }
 
 fn up_args() -> [&'static str; 4] {
