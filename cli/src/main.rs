@@ -1101,5 +1101,20 @@ impl Output {
         }
         println!("outbox      {}", s.outbox);
         println!("store       {} bytes", s.store_bytes);
+        for h in &s.group_health {
+            println!(
+                "group       {}: {} member(s) connected, {} in mesh, below thresholds: \
+                 gossip {}, publish {}, graylist {}",
+                h.name,
+                h.members_connected,
+                h.mesh_peers,
+                h.below_gossip,
+                h.below_publish,
+                h.graylisted
+            );
+            if let Some(problem) = &h.problem {
+                println!("            {}: {problem}", h.name);
+            }
+        }
     }
 }

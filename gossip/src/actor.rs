@@ -51,8 +51,9 @@ use crate::{
     behaviour::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL},
     limits::TokenBucket,
     sync::{is_protocol_violation, SyncRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES},
-    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, PeerRateLimit, Published, Verdict,
-    MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND, MAX_PENDING_REQUESTS,
+    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, PeerRateLimit, Published,
+    TopicHealth, Verdict, MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND,
+    MAX_PENDING_REQUESTS,
 };
 
 /// How long `spawn` waits for every listener to report its first bound address.
@@ -99,6 +100,10 @@ pub(crate) enum Command {
     MeshPeers {
         topic: String,
         reply: oneshot::Sender<Vec<PeerId>>,
+    },
+    TopicHealth {
+        topic: String,
+        reply: oneshot::Sender<TopicHealth>,
     },
     Dial {
         addr: Multiaddr,
@@ -171,7 +176,7 @@ pub(crate) struct Actor {
     /// In-flight provider lookups, so that a slow lookup is not started twice.
     lookups: HashMap<QueryId, [u8; 32]>,
     peers: HashMap<PeerId, PeerState>,
-    /// Each connected peer's gossip message budget.
+    /// Gossip message budgets of the peers that sent us messages recently (see `limits`).
     budgets: HashMap<PeerId, TokenBucket>,
     peer_rate_limit: PeerRateLimit,
     /// Next discovery round.
@@ -411,6 +416,9 @@ impl Actor {
                     .collect();
                 let _ = reply.send(mesh);
             }
+            Command::TopicHealth { topic, reply } => {
+                let _ = reply.send(self.topic_health(&topic));
+            }
             Command::Dial { addr, reply } => {
                 let _ = reply.send(self.dial(addr));
             }
@@ -545,6 +553,27 @@ impl Actor {
                 self.ban(source, GRAYLIST_BAN);
             }
         }
+    }
+
+    fn topic_health(&self, topic: &str) -> TopicHealth {
+        let hash = behaviour::topic(topic).hash();
+        let gossipsub = &self.swarm.behaviour().gossipsub;
+        let thresholds = behaviour::peer_score_thresholds();
+        let mut health = TopicHealth {
+            mesh: gossipsub.mesh_peers(&hash).count(),
+            ..TopicHealth::default()
+        };
+        for (peer, topics) in gossipsub.all_peers() {
+            if !topics.contains(&&hash) {
+                continue;
+            }
+            health.subscribed += 1;
+            let score = gossipsub.peer_score(peer).unwrap_or(0.0);
+            health.below_gossip += usize::from(score < thresholds.gossip_threshold);
+            health.below_publish += usize::from(score < thresholds.publish_threshold);
+            health.graylisted += usize::from(score < thresholds.graylist_threshold);
+        }
+        health
     }
 
     fn listen_addrs(&self) -> Vec<Multiaddr> {
@@ -936,7 +965,7 @@ impl Actor {
                     }
                 }
                 if num_established == 0 {
-                    self.budgets.remove(&peer_id);
+                    // The budget stays (see `limits`): a reconnect must not refill it.
                     self.emit(Event::PeerDisconnected(peer_id));
                 }
             }
@@ -1101,6 +1130,9 @@ impl Actor {
 
     fn handle_timer(&mut self) {
         let now = Instant::now();
+        let limit = self.peer_rate_limit;
+        self.budgets
+            .retain(|_, bucket| !bucket.is_full(&limit, now));
         if self.swarm.connected_peers().next().is_none() {
             // Alone (e.g. started before the inviter was online, or the network was down):
             // try the bootstrap addresses again.

@@ -29,6 +29,9 @@ use crate::{
 /// Identify protocol version: peers announcing anything else are not Cove nodes.
 pub(crate) const IDENTIFY_PROTOCOL: &str = "/cove/id/1.0.0";
 
+/// Identify agent string: the product, never its version.
+pub(crate) const AGENT_VERSION: &str = "cove";
+
 /// Our private Kademlia protocol name, so that we never join (or pollute) the public IPFS DHT.
 pub(crate) const KAD_PROTOCOL: StreamProtocol = StreamProtocol::new("/cove/kad/1.0.0");
 
@@ -69,18 +72,20 @@ impl Behaviour {
             gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossipsub_config(config)?)
                 .map_err(|e| Error::Behaviour(format!("gossipsub: {e}")))?;
         gossipsub
-            .with_peer_score(peer_score_params(config), peer_score_thresholds())
+            .with_peer_score(peer_score_params(), peer_score_thresholds())
             .map_err(|e| Error::Behaviour(format!("gossipsub peer score: {e}")))?;
 
         let identify = identify::Behaviour::new(
             identify::Config::new(IDENTIFY_PROTOCOL.to_owned(), key.public())
-                .with_agent_version(format!("cove/{}", env!("CARGO_PKG_VERSION")))
+                // No version: the agent string is sent to every peer, members or not, and an
+                // exact version tells an attacker which known bugs to try.
+                .with_agent_version(AGENT_VERSION.to_owned())
                 .with_push_listen_addr_updates(true),
         );
 
         let kad = config.discovery.then(|| {
             let mut kad_config = kad::Config::new(KAD_PROTOCOL);
-            kad_config.set_query_timeout(if config.local_testing {
+            kad_config.set_query_timeout(if config.fast_timers {
                 Duration::from_secs(10)
             } else {
                 Duration::from_secs(60)
@@ -146,12 +151,13 @@ pub(crate) fn gossipsub_config(config: &Config) -> Result<gossipsub::Config, Err
         // the same id whether it arrives by gossip or by sync.
         .message_id_fn(|message| gossipsub::MessageId::new(&MessageId::of(&message.data).0))
         .max_transmit_size(config.max_message_size.saturating_add(RPC_FRAME_OVERHEAD))
+        .flood_publish(config.flood_publish)
         .heartbeat_interval(heartbeat)
         .heartbeat_initial_delay(heartbeat)
         // How long a seen message id is remembered. Cove deduplicates persistently in its
         // store, so this only saves work; local testing shortens it so that tests can replay
         // a message after gossipsub forgot it, as an attacker could after a minute.
-        .duplicate_cache_time(if config.local_testing {
+        .duplicate_cache_time(if config.fast_timers {
             Duration::from_secs(5)
         } else {
             Duration::from_secs(60)
@@ -163,18 +169,29 @@ pub(crate) fn gossipsub_config(config: &Config) -> Result<gossipsub::Config, Err
 /// Global (not per-topic) peer score parameters.
 ///
 /// Scoring exists to make peers that send invalid messages (`Verdict::Reject`) lose our
-/// attention quickly; the per-topic part is in [`topic_score_params`].
-pub(crate) fn peer_score_params(config: &Config) -> PeerScoreParams {
+/// attention quickly; the per-topic part is in [`topic_score_params`]. The same parameters
+/// apply in tests and in production (see [`Config::fast_timers`]); `docs/ARCHITECTURE.md`
+/// ("Peer scoring") gives the reason for each.
+pub(crate) fn peer_score_params() -> PeerScoreParams {
     PeerScoreParams {
         // Positive topic contributions (time in mesh, first deliveries: at most +8 with
         // `topic_score_params`) are capped low, so that a long-lived mesh peer cannot "bank"
         // enough credit to send invalid messages with impunity.
         topic_score_cap: 10.0,
-        // Many test nodes share 127.0.0.1; in production more than
-        // `ip_colocation_factor_threshold` (10) peers on one IP is suspicious (sybils).
-        ip_colocation_factor_weight: if config.local_testing { 0.0 } else { -5.0 },
-        // Broken IHAVE/IWANT promises and GRAFT-during-backoff: tolerate a few before the
-        // (quadratic) penalty starts, since honest peers on bad links also miss promises.
+        // P6, IP colocation: off. Its penalty, (n - threshold)^2 x weight for n peers on one
+        // address, is a Sybil guard for open networks. A Cove group is closed: a peer that
+        // can publish anything valid holds the group's keys, and one that cannot is cut off
+        // by P4 (invalid messages) and the per-peer budget whatever its address. What the
+        // penalty did hit was the honest case: an office NAT, a carrier NAT or a relay puts
+        // many members behind one address, and from about 12 of them every one fell below
+        // the gossip threshold, from 14 below the graylist threshold, and the group fell
+        // silent (issue 18). Connections stay bounded by the connection limits, which do not
+        // look at addresses either.
+        ip_colocation_factor_weight: 0.0,
+        // P7, broken IHAVE/IWANT promises and GRAFT-during-backoff: tolerate a few before the
+        // (quadratic) penalty starts, since honest peers on bad links, or behind a slow
+        // relay, also miss promises. Decays by 10 % per decay interval (1 s), so a burst of
+        // misses is forgiven within a minute.
         behaviour_penalty_threshold: 4.0,
         behaviour_penalty_weight: -10.0,
         behaviour_penalty_decay: 0.9,
@@ -242,14 +259,7 @@ mod tests {
 
     #[test]
     fn score_parameters_are_accepted_by_gossipsub() {
-        let key = Keypair::generate_ed25519();
-        for local_testing in [false, true] {
-            let mut config = Config::new(key.clone());
-            config.local_testing = local_testing;
-            peer_score_params(&config)
-                .validate()
-                .expect("global params");
-        }
+        peer_score_params().validate().expect("global params");
         peer_score_thresholds().validate().expect("thresholds");
         topic_score_params().validate().expect("topic params");
     }
@@ -264,7 +274,7 @@ mod tests {
     #[test]
     fn three_rejects_graylist_a_peer_even_with_full_credit() {
         let p = topic_score_params();
-        let g = peer_score_params(&Config::new(Keypair::generate_ed25519()));
+        let g = peer_score_params();
         let credit = p.time_in_mesh_weight * p.time_in_mesh_cap
             + p.first_message_deliveries_weight * p.first_message_deliveries_cap;
         let credit = p.topic_weight * credit.min(g.topic_score_cap);
@@ -273,10 +283,18 @@ mod tests {
     }
 
     #[test]
-    fn local_testing_disables_ip_colocation_penalty() {
-        let mut config = Config::new(Keypair::generate_ed25519());
-        assert!(peer_score_params(&config).ip_colocation_factor_weight < 0.0);
-        config.local_testing = true;
-        assert_eq!(peer_score_params(&config).ip_colocation_factor_weight, 0.0);
+    fn authors_do_not_flood_publish_by_default() {
+        // With flood publishing every neighbour would get an author's message first from the
+        // author's peer id (issue 12, item 7).
+        let config = Config::new(Keypair::generate_ed25519());
+        assert!(!gossipsub_config(&config).expect("config").flood_publish());
+    }
+
+    #[test]
+    fn any_number_of_peers_on_one_address_costs_no_score() {
+        // Members behind one office or carrier NAT, or one relay, share an address; nothing
+        // in the score may depend on how many do (issue 18).
+        let g = peer_score_params();
+        assert_eq!(g.ip_colocation_factor_weight, 0.0);
     }
 }

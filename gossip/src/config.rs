@@ -42,9 +42,19 @@ pub struct Config {
     /// Default [`DEFAULT_MAX_MESSAGE_SIZE`]. Gossipsub's `max_transmit_size` (the limit on a
     /// whole RPC frame) is set slightly above it to leave room for protobuf framing.
     pub max_message_size: usize,
-    /// Many nodes on `127.0.0.1`: no IP-colocation penalty, faster heartbeat and faster
-    /// discovery rounds, a 5 s instead of 60 s duplicate cache. Default `false`.
-    pub local_testing: bool,
+    /// Faster timers for tests and demos with many nodes on one host: a 200 ms heartbeat,
+    /// 2 s discovery rounds, a 5 s instead of 60 s duplicate cache. Default `false`.
+    ///
+    /// Deliberately nothing else: peer scoring is the same with and without it, so that a
+    /// test cannot hide a scoring problem that production would hit (many members behind
+    /// one address once went unnoticed that way).
+    pub fast_timers: bool,
+    /// Send an own message to every subscribed peer instead of only to the mesh. Default
+    /// `false`: with flood publishing every neighbour receives an author's message first from
+    /// the author's own peer id, which links a pseudonym's messages to a peer id. Off, an
+    /// author sends to its mesh peers (topped up to the mesh size with random subscribed
+    /// peers), the same as a relay forwarding it.
+    pub flood_publish: bool,
     /// How long a sync [`request`](crate::Gossip::request) may take, from the call to the
     /// response, dialing included. On the answering side it is also how long an inbound
     /// [`Event::Request`](crate::Event::Request) waits for [`respond`](crate::Gossip::respond).
@@ -80,7 +90,8 @@ impl Config {
             mdns: true,
             discovery: true,
             max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            local_testing: false,
+            fast_timers: false,
+            flood_publish: false,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             peer_rate_limit: PeerRateLimit::default(),
             max_connections: 256,
@@ -91,7 +102,7 @@ impl Config {
 
     /// Interval between two DHT provider lookups for every subscribed discovery key.
     pub(crate) fn discovery_interval(&self) -> Duration {
-        if self.local_testing {
+        if self.fast_timers {
             Duration::from_secs(2)
         } else {
             Duration::from_secs(30)
@@ -100,7 +111,7 @@ impl Config {
 
     /// Interval between two re-announcements of our own provider records.
     pub(crate) fn provide_interval(&self) -> Duration {
-        if self.local_testing {
+        if self.fast_timers {
             Duration::from_secs(10)
         } else {
             Duration::from_secs(10 * 60)
@@ -109,7 +120,7 @@ impl Config {
 
     /// Gossipsub heartbeat: mesh maintenance, gossip emission, score decay checks.
     pub(crate) fn heartbeat_interval(&self) -> Duration {
-        if self.local_testing {
+        if self.fast_timers {
             Duration::from_millis(200)
         } else {
             Duration::from_secs(1)

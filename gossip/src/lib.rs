@@ -215,6 +215,34 @@ pub struct PeerInfo {
     pub topics: Vec<String>,
 }
 
+/// How well gossip works on one topic right now: what `cove status` shows per group.
+///
+/// The score counts are nested: a graylisted peer is also below the publish and the gossip
+/// thresholds. Scores fall only for invalid messages and broken gossip promises, never for
+/// sharing an address with other peers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicHealth {
+    /// Connected peers that told us they subscribe to the topic.
+    pub subscribed: usize,
+    /// Peers in our mesh for the topic: those we forward accepted messages to.
+    pub mesh: usize,
+    /// Subscribed peers whose score is below the gossip threshold: we neither send them nor
+    /// take from them gossip (IHAVE/IWANT) on the topic.
+    pub below_gossip: usize,
+    /// Subscribed peers below the publish threshold: our own messages are not sent to them.
+    pub below_publish: usize,
+    /// Subscribed peers below the graylist threshold: everything they send is dropped unread
+    /// (and the peer is banned for a while once it gets there by invalid messages).
+    pub graylisted: usize,
+}
+
+impl TopicHealth {
+    /// Subscribed peers an own message would be published to right now.
+    pub fn publishable(&self) -> usize {
+        self.subscribed - self.below_publish
+    }
+}
+
 /// What the actor reports to the caller.
 #[derive(Debug)]
 pub enum Event {
@@ -374,6 +402,14 @@ impl Gossip {
     pub async fn mesh_peers(&self, topic: &str) -> Result<Vec<PeerId>, Error> {
         let topic = topic.to_owned();
         self.call(|reply| Command::MeshPeers { topic, reply }).await
+    }
+
+    /// How gossip on `topic` is doing: subscribed peers, mesh, peers below the score
+    /// thresholds. See [`TopicHealth`].
+    pub async fn topic_health(&self, topic: &str) -> Result<TopicHealth, Error> {
+        let topic = topic.to_owned();
+        self.call(|reply| Command::TopicHealth { topic, reply })
+            .await
     }
 
     /// Starts dialing `addr` (ideally ending in `/p2p/<peer id>`). Returns once the dial has

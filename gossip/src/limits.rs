@@ -1,7 +1,12 @@
-//! Per-peer message budget: a token bucket per connected peer, refilled at
+//! Per-peer message budget: a token bucket per peer, refilled at
 //! [`PeerRateLimit::per_sec`] up to [`PeerRateLimit::burst`]. A gossip message that finds the
 //! bucket empty is dropped before the application sees it (no decryption, no signature check),
 //! so one peer cannot make us spend unbounded CPU on its traffic.
+//!
+//! A bucket outlives the peer's connection until it has refilled ([`TokenBucket::is_full`]):
+//! were it dropped on disconnect, a peer could reset its budget by reconnecting. Keeping only
+//! buckets that are still below full bounds the map by the peers that sent us anything in the
+//! last `burst / per_sec` seconds (2 s by default).
 
 use tokio::time::Instant;
 
@@ -39,6 +44,13 @@ impl TokenBucket {
             tokens: limit.burst,
             last: now,
         }
+    }
+
+    /// Whether the bucket has refilled by `now`, so that forgetting it gives its peer
+    /// nothing it would not have anyway.
+    pub(crate) fn is_full(&self, limit: &PeerRateLimit, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens + elapsed * limit.per_sec >= limit.burst
     }
 
     /// Takes one token if there is one.
@@ -79,5 +91,19 @@ mod tests {
         let t2 = t1 + Duration::from_secs(60);
         let taken = (0..100).filter(|_| bucket.take(&limit, t2)).count();
         assert_eq!(taken, 5);
+    }
+
+    #[test]
+    fn a_drained_bucket_is_full_again_only_after_refilling() {
+        let limit = PeerRateLimit {
+            per_sec: 10.0,
+            burst: 5.0,
+        };
+        let t0 = Instant::now();
+        let mut bucket = TokenBucket::full(&limit, t0);
+        assert!(bucket.is_full(&limit, t0));
+        while bucket.take(&limit, t0) {}
+        assert!(!bucket.is_full(&limit, t0 + Duration::from_millis(400)));
+        assert!(bucket.is_full(&limit, t0 + Duration::from_millis(500)));
     }
 }

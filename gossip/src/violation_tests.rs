@@ -124,7 +124,7 @@ async fn oversized_frames_from_a_peer_are_violations() {
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
         config.mdns = false;
         config.discovery = false;
-        config.local_testing = true;
+        config.fast_timers = true;
         let (ant, mut events) = Gossip::spawn(config).await.unwrap();
         let ant_addr = ant.listen_addrs().await.unwrap().remove(0);
 

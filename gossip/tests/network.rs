@@ -1,4 +1,4 @@
-//! Multi-node tests with real swarms on 127.0.0.1 (mDNS off, `local_testing` on).
+//! Multi-node tests with real swarms on 127.0.0.1 (mDNS off, `fast_timers` on).
 
 mod test_utils;
 

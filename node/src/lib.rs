@@ -15,6 +15,7 @@
 //! - [`control`]: the local control socket used by the `cove` CLI.
 //! - [`data_dir`]: the on-disk layout (seed, plain or passphrase-encrypted, peer key, store,
 //!   socket).
+//! - [`health`]: gossip health per group, in words, for `cove status`, warnings and metrics.
 //! - [`metrics`]: Prometheus metrics over loopback HTTP, read through the [`Node`] handle.
 //! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
 //!
@@ -40,6 +41,7 @@ pub mod control;
 pub mod core;
 pub mod data_dir;
 mod error;
+pub mod health;
 pub mod message;
 pub mod metrics;
 pub mod node;
@@ -50,6 +52,7 @@ pub mod sync;
 
 pub use crate::core::GroupInfo;
 pub use crate::error::NodeError;
+pub use crate::health::GroupHealth;
 pub use crate::node::{Node, NodeConfig, PeerSummary, Status};
 pub use crate::social::FeedItem;
 pub use cove_gossip::PeerRateLimit;

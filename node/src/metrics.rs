@@ -29,6 +29,10 @@
 //! | `cove_groups` | gauge | `groups`: groups joined |
 //! | `cove_outbox_messages` | gauge | `outbox`: own messages no peer has taken yet |
 //! | `cove_store_bytes` | gauge | `store_bytes`: store size on disk |
+//! | `cove_group_members_connected` | gauge | `group_health`: connected members, summed over groups |
+//! | `cove_group_mesh_peers` | gauge | `group_health`: gossip mesh peers, summed over groups |
+//! | `cove_group_members_below_threshold{threshold}` | gauge | `group_health`: connected members whose gossip score is below the `gossip`, `publish` or `graylist` threshold, summed over groups |
+//! | `cove_groups_impaired` | gauge | `group_health`: groups with connected members whose gossip is impaired (the ones `cove up` warns about) |
 //! | `cove_build_info{version}` | info | the crate version |
 
 use std::net::SocketAddr;
@@ -104,6 +108,45 @@ pub fn render(status: &Status) -> String {
         "cove_outbox_messages",
         "Own messages that no peer has taken yet",
         gauge(status.outbox),
+    );
+    // Summed over groups: a per-group label would put group ids on the endpoint.
+    let sum = |f: fn(&crate::GroupHealth) -> usize| status.group_health.iter().map(f).sum();
+    registry.register(
+        "cove_group_members_connected",
+        "Connected members, summed over groups",
+        gauge(sum(|h| h.members_connected)),
+    );
+    registry.register(
+        "cove_group_mesh_peers",
+        "Gossip mesh peers, summed over groups",
+        gauge(sum(|h| h.mesh_peers)),
+    );
+    let below =
+        Family::<Vec<(String, String)>, Gauge<u64, std::sync::atomic::AtomicU64>>::default();
+    for (threshold, count) in [
+        ("gossip", sum(|h| h.below_gossip)),
+        ("publish", sum(|h| h.below_publish)),
+        ("graylist", sum(|h| h.graylisted)),
+    ] {
+        below
+            .get_or_create(&vec![("threshold".to_string(), threshold.to_string())])
+            .set(count as u64);
+    }
+    registry.register(
+        "cove_group_members_below_threshold",
+        "Connected members whose gossip score is below a threshold, summed over groups",
+        below,
+    );
+    registry.register(
+        "cove_groups_impaired",
+        "Groups with connected members whose gossip is impaired by scores",
+        gauge(
+            status
+                .group_health
+                .iter()
+                .filter(|h| h.is_warning())
+                .count(),
+        ),
     );
     let store = Gauge::<u64, std::sync::atomic::AtomicU64>::default();
     store.set(status.store_bytes);
@@ -293,6 +336,17 @@ mod tests {
             rejected: BTreeMap::from([("duplicate".to_string(), 5), ("bad_signature".into(), 1)]),
             outbox: 1,
             store_bytes: 123_456,
+            group_health: vec![crate::GroupHealth::new(
+                &cove_crypto::GroupId::from_bytes([3; 32]),
+                "club",
+                cove_gossip::TopicHealth {
+                    subscribed: 15,
+                    mesh: 6,
+                    below_gossip: 15,
+                    below_publish: 15,
+                    graylisted: 14,
+                },
+            )],
         }
     }
 
@@ -310,12 +364,19 @@ mod tests {
             "cove_outbox_messages 1",
             "# UNIT cove_store_bytes bytes",
             "cove_store_bytes 123456",
+            "cove_group_members_connected 15",
+            "cove_group_mesh_peers 6",
+            "cove_group_members_below_threshold{threshold=\"publish\"} 15",
+            "cove_group_members_below_threshold{threshold=\"graylist\"} 14",
+            "cove_groups_impaired 1",
             "cove_build_info{version=\"",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");
         }
         assert!(text.ends_with("# EOF\n"), "{text}");
         assert!(!text.contains("12D3KooW"), "no peer id in the metrics");
+        assert!(!text.contains("0303"), "no group id in the metrics");
+        assert!(!text.contains("club"), "no group name in the metrics");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::control::Request;
 use crate::core::{Core, GroupInfo, Rejection};
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
+use crate::health::{Change, GroupHealth, Warnings};
 use crate::message::MessageId;
 use crate::message::Policy;
 use crate::message::{Content, SignedMessage};
@@ -63,7 +64,7 @@ pub struct NodeConfig {
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
     /// Many nodes on one host (tests, demo): relax same-IP penalties, discover faster.
-    pub local_testing: bool,
+    pub fast_timers: bool,
     /// How often to re-offer own messages no peer has taken yet.
     pub republish_interval: Duration,
     /// Anti-entropy: how often each group syncs with one random member.
@@ -92,7 +93,7 @@ impl NodeConfig {
                     .expect("valid multiaddr"),
             ],
             mdns: true,
-            local_testing: false,
+            fast_timers: false,
             republish_interval: DEFAULT_REPUBLISH_INTERVAL,
             sync_interval: DEFAULT_SYNC_INTERVAL,
             retention: None,
@@ -107,7 +108,7 @@ impl NodeConfig {
         Self {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             mdns: false,
-            local_testing: true,
+            fast_timers: true,
             republish_interval: Duration::from_secs(1),
             sync_interval: Duration::from_secs(3),
             ..Self::new(data_dir)
@@ -145,6 +146,9 @@ pub struct Status {
     pub outbox: usize,
     /// Store size on disk, bytes.
     pub store_bytes: u64,
+    /// Gossip per group: members connected, mesh, low scores, and what is wrong in words.
+    #[serde(default)]
+    pub group_health: Vec<GroupHealth>,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -258,7 +262,7 @@ impl Node {
         let mut gossip_config = cove_gossip::Config::new(keypair);
         gossip_config.listen = config.listen.clone();
         gossip_config.mdns = config.mdns;
-        gossip_config.local_testing = config.local_testing;
+        gossip_config.fast_timers = config.fast_timers;
         gossip_config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
         gossip_config.peer_rate_limit = config.peer_rate_limit;
         gossip_config.max_connections = config.max_connections;
@@ -283,6 +287,7 @@ impl Node {
             accepted: accepted.clone(),
             publishing: Vec::new(),
             data_dir: config.data_dir.clone(),
+            warnings: Warnings::default(),
         };
         for group in actor.core.groups() {
             actor.enter_group(&group.id).await?;
@@ -521,6 +526,8 @@ struct Actor {
     publishing: Vec<Publication>,
     /// The data dir (for the advertiser key, read when an advertiser publishes).
     data_dir: PathBuf,
+    /// Gossip problems already logged, so that each is logged once.
+    warnings: Warnings,
 }
 
 /// An own message, stored but not yet flushed nor offered to its group.
@@ -573,7 +580,10 @@ impl Actor {
                         return;
                     }
                 },
-                _ = republish.tick() => self.republish_outbox().await,
+                _ = republish.tick() => {
+                    self.republish_outbox().await;
+                    self.check_health().await;
+                }
                 _ = anti_entropy.tick() => self.anti_entropy().await,
             }
         }
@@ -1035,6 +1045,42 @@ impl Actor {
         offer(&self.gossip, self.core.store(), id, topic, envelope).await;
     }
 
+    /// Every group's gossip health, as `cove status` shows it.
+    async fn group_health(&self) -> Result<Vec<(GroupId, GroupHealth)>, NodeError> {
+        let mut all = Vec::new();
+        for group in self.core.groups() {
+            let topic = self.gossip.topic_health(&group.topic).await?;
+            all.push((
+                group.id,
+                GroupHealth::new(&group.id, &group.charter.name, topic),
+            ));
+        }
+        Ok(all)
+    }
+
+    /// Logs a gossip problem of a group once when it appears and once when it clears, so
+    /// that a group does not fall silent unnoticed (see [`crate::health`]).
+    async fn check_health(&mut self) {
+        let Ok(groups) = self.group_health().await else {
+            return;
+        };
+        for (id, health) in groups {
+            match self.warnings.update(id, &health) {
+                Change::Appeared(problem) => warn!(
+                    group = %id.short(),
+                    members = health.members_connected,
+                    mesh = health.mesh_peers,
+                    below_gossip = health.below_gossip,
+                    below_publish = health.below_publish,
+                    graylisted = health.graylisted,
+                    "gossip impaired: {problem}"
+                ),
+                Change::Cleared => info!(group = %id.short(), "gossip works again"),
+                Change::Same => {}
+            }
+        }
+    }
+
     async fn republish_outbox(&mut self) {
         let pending = match self.core.store().outbox() {
             Ok(pending) => pending,
@@ -1493,6 +1539,12 @@ impl Actor {
             rejected: rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             outbox: self.core.store().outbox()?.len(),
             store_bytes: self.core.store().size_on_disk(),
+            group_health: self
+                .group_health()
+                .await?
+                .into_iter()
+                .map(|(_, h)| h)
+                .collect(),
         })
     }
 }

@@ -29,7 +29,7 @@ impl Outsider {
         config.mdns = false;
         // Only the peer it dials: tests decide the topology (what it reaches is via that peer).
         config.discovery = false;
-        config.local_testing = true;
+        config.fast_timers = true;
         let (gossip, mut events) = Gossip::spawn(config).await?;
         // A random discovery key: the outsider does not know the group's.
         gossip.subscribe(topic, rand::random()).await?;

@@ -381,7 +381,7 @@ async fn run_session(
     gossip_config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     gossip_config.mdns = false;
     gossip_config.discovery = false;
-    gossip_config.local_testing = true;
+    gossip_config.fast_timers = true;
     gossip_config.max_message_size = cove_node::core::MAX_ENVELOPE_BYTES + 1024;
     let (gossip, mut events) = Gossip::spawn(gossip_config).await?;
     gossip.dial(ant_addr.clone()).await?;

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cove_node::data_dir::DataDir;
+use cove_node::outsider::Outsider;
 use cove_node::{Node, NodeConfig};
 use tempfile::TempDir;
 
@@ -34,9 +35,19 @@ pub struct TestNode {
 impl TestNode {
     /// Initialises a data dir and starts a loopback node (no mDNS).
     pub async fn start(name: &'static str) -> Result<TestNode> {
+        Self::start_with(name, |_| {}).await
+    }
+
+    /// [`TestNode::start`] with the loopback configuration changed by `configure`.
+    pub async fn start_with(
+        name: &'static str,
+        configure: impl FnOnce(&mut NodeConfig),
+    ) -> Result<TestNode> {
         let dir = tempfile::Builder::new().prefix(name).tempdir()?;
         DataDir::new(dir.path()).init()?;
-        let node = Node::start(NodeConfig::loopback(dir.path())).await?;
+        let mut config = NodeConfig::loopback(dir.path());
+        configure(&mut config);
+        let node = Node::start(config).await?;
         Ok(TestNode { name, node, dir })
     }
 }
@@ -147,6 +158,88 @@ pub async fn club() -> Result<Club> {
         invite,
         topic,
     })
+}
+
+/// Names for the members of a [`crowd`], in joining order; ant founds the group.
+pub const NAMES: [&str; 20] = [
+    "ant", "bat", "cat", "dan", "eve", "fox", "gnu", "hen", "ibis", "jay", "kit", "lynx", "mole",
+    "newt", "owl", "pig", "quail", "rat", "seal", "toad",
+];
+
+/// Members of one group: see [`crowd`].
+#[derive(Debug)]
+pub struct Crowd {
+    /// The members, named from [`NAMES`]; the first founded the group.
+    pub members: Vec<TestNode>,
+    /// The group id.
+    pub group: String,
+    /// The group's gossip topic.
+    pub topic: String,
+}
+
+/// `n` (at most 20) in-process members of one group "crowd", all on 127.0.0.1 (one address,
+/// as behind an office NAT), each configured by `configure`; the first founds the group, the
+/// others join through one invite. Returns once every member has `min(n - 1, 6)` members
+/// (gossipsub's mesh size) on the group's topic.
+pub async fn crowd(n: usize, configure: impl Fn(&mut NodeConfig)) -> Result<Crowd> {
+    anyhow::ensure!(
+        (2..=NAMES.len()).contains(&n),
+        "a crowd has 2 to 20 members"
+    );
+    let mut members = Vec::with_capacity(n);
+    for name in &NAMES[..n] {
+        members.push(TestNode::start_with(name, &configure).await?);
+    }
+    let group = members[0].create_group("crowd").await?.to_string();
+    let invite = members[0].invite(&group, Duration::from_secs(3600)).await?;
+    for member in &members[1..] {
+        member.join(&invite).await?;
+    }
+    let wanted = (n - 1).min(6);
+    for member in &members {
+        eventually(
+            &format!("{} to have {wanted} members on the topic", member.name),
+            || async {
+                let status = member.status().await?;
+                let connected = status
+                    .group_health
+                    .first()
+                    .map_or(0, |h| h.members_connected);
+                Ok((connected >= wanted).then_some(()))
+            },
+        )
+        .await?;
+    }
+    let topic = members[0].groups().await?.remove(0).topic;
+    Ok(Crowd {
+        members,
+        group,
+        topic,
+    })
+}
+
+/// A fresh attacker: a non-member gossip node (a new peer id) on 127.0.0.1, connected to
+/// `member` and subscribed to `topic`.
+pub async fn attacker(member: &TestNode, topic: &str) -> Result<Outsider> {
+    let addr = member.status().await?.listen_addrs[0].parse()?;
+    let outsider = Outsider::start(topic, addr).await?;
+    eventually("the attacker to connect", || async {
+        Ok((!outsider.peers().await?.is_empty()).then_some(()))
+    })
+    .await?;
+    Ok(outsider)
+}
+
+/// Publishes `payload` from `attacker` once a member's subscription has reached it.
+pub async fn inject(attacker: &Outsider, topic: &str, payload: Vec<u8>) -> Result<()> {
+    eventually("the attacker to see a member on the topic", || async {
+        Ok(matches!(
+            attacker.publish(topic, payload.clone()).await?,
+            cove_gossip::Published::Sent
+        )
+        .then_some(()))
+    })
+    .await
 }
 
 /// How many messages `node` refused for `reason` (a counter of `status`).

@@ -94,7 +94,7 @@ pub enum Placement {
     ///
     /// * Cove: `cove init` and `cove up --no-mdns --listen /ip4/127.0.0.1/tcp/0` in a data dir
     ///   of its own per node (production timers: `cove up` has no flag for the gossip layer's
-    ///   `local_testing` ones); the first node creates the group, a chat room and an invite
+    ///   `fast_timers` ones); the first node creates the group, a chat room and an invite
     ///   through its control socket, the others run `cove join`. The workload is chat lines
     ///   (`say` requests on the authors' control sockets), because the control channel's
     ///   streaming `watch` request, which every node's delivery recorder here uses, streams a
@@ -162,12 +162,20 @@ pub struct Scenario {
     /// ([`Report::idle_cpu_per_s`]).
     #[serde(with = "secs")]
     pub idle: Duration,
-    /// The gossip layer's `local_testing` timers (200 ms heartbeat, 2 s discovery rounds) and
+    /// The gossip layer's `fast_timers` timers (200 ms heartbeat, 2 s discovery rounds) and
     /// the node's loopback anti-entropy (3 s) instead of the production ones (1 s, 30 s,
     /// 60 s). Their background work, multiplied by N nodes in one process, can use the whole
     /// machine at N = 100, so the suite runs with production timers. Always on with
-    /// [`Transport::Tcp`], where it also lifts the same-IP penalty of 127.0.0.1.
+    /// in-process [`Transport::Tcp`]. Peer scoring is the same either way.
     pub fast_timers: bool,
+    /// Cove's anti-entropy every hour instead of every minute (or 3 s with fast timers), so
+    /// that every delivery in the run is gossip's: a post that gossip fails to deliver stays
+    /// undelivered instead of arriving by the next sync round.
+    pub gossip_only: bool,
+    /// The baseline publishes to every subscribed peer (gossipsub's `flood_publish`) instead
+    /// of to its mesh, as Cove did before it switched flood publishing off for privacy. For
+    /// the experiment that measures what that switch costs; Cove itself never floods.
+    pub flood_publish: bool,
 }
 
 mod secs {
@@ -195,6 +203,8 @@ impl Scenario {
             drain: Duration::from_secs(30),
             idle: Duration::from_millis(500),
             fast_timers: false,
+            gossip_only: false,
+            flood_publish: false,
         }
     }
 
@@ -207,7 +217,7 @@ impl Scenario {
         }
     }
 
-    /// Whether the fast (`local_testing`) timers are on; see [`Scenario::fast_timers`]. Never
+    /// Whether the fast (`fast_timers`) timers are on; see [`Scenario::fast_timers`]. Never
     /// in process mode: `cove up` runs the production timers, so the baseline does too.
     pub fn fast_timers(&self) -> bool {
         match self.placement {
@@ -342,6 +352,9 @@ impl Scenario {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// The anti-entropy interval of [`Scenario::gossip_only`]: longer than any run.
+const NO_ANTI_ENTROPY: Duration = Duration::from_secs(3600);
 
 /// Latency percentiles in milliseconds.
 #[derive(Debug, Clone, Copy, Default, Serialize, serde::Deserialize)]
@@ -580,6 +593,9 @@ impl Net {
                 }
             };
             config.listen = vec![scenario.transport.listen_addr()];
+            if scenario.gossip_only {
+                config.sync_interval = NO_ANTI_ENTROPY;
+            }
             let node = Node::start(config).await?;
             // Watch before joining so that nothing stored is missed.
             recorders.push(spawn_cove_recorder(
@@ -638,7 +654,8 @@ impl Net {
             config.listen = vec![scenario.transport.listen_addr()];
             config.bootstrap = bootstrap.clone();
             config.mdns = false;
-            config.local_testing = scenario.fast_timers();
+            config.fast_timers = scenario.fast_timers();
+            config.flood_publish = scenario.flood_publish;
             config.max_message_size = cove_node::core::MAX_ENVELOPE_BYTES + 1024;
             let (gossip, events) = Gossip::spawn(config).await?;
             if bootstrap.is_empty() {
@@ -1052,7 +1069,7 @@ struct UpProcess {
 impl UpProcess {
     /// `cove init` then `cove up` on loopback TCP in `dir`; waits until its control socket
     /// answers. Its log goes to `dir/up.log` (or to `$COVE_SCENARIO_LOG_DIR/<name>.log`).
-    async fn start(cove: &Path, dir: PathBuf) -> Result<UpProcess> {
+    async fn start(cove: &Path, dir: PathBuf, gossip_only: bool) -> Result<UpProcess> {
         run_cove(cove, &dir, &["init"]).await?;
         let name = dir
             .file_name()
@@ -1068,6 +1085,14 @@ impl UpProcess {
             .arg("--data-dir")
             .arg(&dir)
             .args(["up", "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+            .args(if gossip_only {
+                vec![
+                    "--sync-interval".to_string(),
+                    format!("{}s", NO_ANTI_ENTROPY.as_secs()),
+                ]
+            } else {
+                vec![]
+            })
             .env("RUST_LOG", child_log_level())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
@@ -1175,6 +1200,9 @@ impl BaselineProcess {
         }
         if scenario.fast_timers() {
             command.arg("--fast-timers");
+        }
+        if scenario.flood_publish {
+            command.arg("--flood-publish");
         }
         let mut child = command
             .env("RUST_LOG", child_log_level())
@@ -1319,7 +1347,8 @@ impl Net {
                 programs.cove.clone(),
                 root.path().join(format!("node-{i:03}")),
             );
-            starting.spawn(async move { (i, UpProcess::start(&cove, dir).await) });
+            let gossip_only = scenario.gossip_only;
+            starting.spawn(async move { (i, UpProcess::start(&cove, dir, gossip_only).await) });
         }
         let mut nodes: Vec<Option<UpProcess>> = (0..scenario.nodes).map(|_| None).collect();
         while let Some(started) = starting.join_next().await {
@@ -1478,8 +1507,10 @@ pub struct BaselineNode {
     pub bootstrap: Vec<Multiaddr>,
     /// Bytes per published message.
     pub payload_len: usize,
-    /// The gossip layer's `local_testing` timers.
+    /// The gossip layer's `fast_timers` timers.
     pub fast_timers: bool,
+    /// See [`Scenario::flood_publish`].
+    pub flood_publish: bool,
 }
 
 /// Runs one bare gossipsub node on loopback TCP with the same config knobs as the in-process
@@ -1502,7 +1533,8 @@ pub async fn run_baseline_node(node: BaselineNode) -> Result<()> {
     config.listen = vec![Transport::Tcp.listen_addr()];
     config.bootstrap = node.bootstrap;
     config.mdns = false;
-    config.local_testing = node.fast_timers;
+    config.fast_timers = node.fast_timers;
+    config.flood_publish = node.flood_publish;
     config.max_message_size = cove_node::core::MAX_ENVELOPE_BYTES + 1024;
     let (gossip, mut events) = Gossip::spawn(config).await?;
     gossip.subscribe(&node.topic, node.discovery_key).await?;

@@ -32,7 +32,7 @@ pub fn local_config(bootstrap: Vec<Multiaddr>, discovery: bool) -> Config {
     config.bootstrap = bootstrap;
     config.mdns = false;
     config.discovery = discovery;
-    config.local_testing = true;
+    config.fast_timers = true;
     config
 }
 

@@ -85,9 +85,12 @@ enum Command {
         /// Bytes per published message.
         #[arg(long)]
         payload_len: usize,
-        /// The gossip layer's `local_testing` timers.
+        /// The gossip layer's `fast_timers` timers.
         #[arg(long)]
         fast_timers: bool,
+        /// Publish to every subscribed peer, not only the mesh.
+        #[arg(long)]
+        flood_publish: bool,
     },
     /// Measures the ingest pipeline against raw ed25519 verification (one thread).
     Ingest {
@@ -127,9 +130,15 @@ struct RunArgs {
     /// N.
     #[arg(long, default_value_t = 10)]
     nodes: usize,
-    /// Use the gossip layer's `local_testing` timers and the node's loopback anti-entropy.
+    /// Use the gossip layer's `fast_timers` timers and the node's loopback anti-entropy.
     #[arg(long)]
     fast_timers: bool,
+    /// Cove's anti-entropy every hour, so that every delivery is gossip's.
+    #[arg(long)]
+    gossip_only: bool,
+    /// The baseline publishes to every subscribed peer (flood publishing), not to its mesh.
+    #[arg(long)]
+    flood_publish: bool,
     /// One process per node over loopback TCP (`cove up`, or `scenario baseline-node`).
     #[arg(long)]
     processes: bool,
@@ -221,6 +230,8 @@ async fn main() -> Result<()> {
                 drain: Duration::from_secs(60),
                 idle: cove_tests::scenario::IDLE_WINDOW,
                 fast_timers: args.fast_timers,
+                gossip_only: args.gossip_only,
+                flood_publish: args.flood_publish,
             };
             let report = scenario.run().await?;
             println!("{}", serde_json::to_string(&report)?);
@@ -284,6 +295,7 @@ async fn main() -> Result<()> {
             bootstrap,
             payload_len,
             fast_timers,
+            flood_publish,
         } => {
             let discovery_key: [u8; 32] = hex::decode(&discovery_key)?
                 .try_into()
@@ -295,6 +307,7 @@ async fn main() -> Result<()> {
                 bootstrap: bootstrap.into_iter().collect(),
                 payload_len,
                 fast_timers,
+                flood_publish,
             })
             .await
         }

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use cove_crypto::{seal, GroupId, Invite, MasterSeed, Pseudonym};
-use cove_gossip::Published;
 use cove_node::core::{CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
 use cove_node::message::{sign, verify_and_decode, Content, MessageError, Post};
-use cove_node::outsider::Outsider;
-use cove_tests::{club, eventually, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT};
+use cove_tests::{
+    attacker, club, eventually, inject, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT,
+};
 
 /// A member gone bad: it holds the invite (so the content key) and its own pseudonym.
 struct Mallory {
@@ -57,30 +57,6 @@ fn now_ms() -> u64 {
 
 async fn counters(node: &TestNode) -> Result<BTreeMap<String, u64>> {
     Ok(node.status().await?.rejected)
-}
-
-/// A fresh attacker node (a new peer id, so that the graylisting earned by one class does not
-/// hide the next) connected to ant and subscribed to the topic.
-async fn attacker(ant: &TestNode, topic: &str) -> Result<Outsider> {
-    let addr = ant.status().await?.listen_addrs[0].parse()?;
-    let outsider = Outsider::start(topic, addr).await?;
-    eventually("the attacker to connect to ant", || async {
-        Ok((!outsider.peers().await?.is_empty()).then_some(()))
-    })
-    .await?;
-    Ok(outsider)
-}
-
-/// Publishes once ant's subscription reached the attacker.
-async fn inject(attacker: &Outsider, topic: &str, payload: Vec<u8>) -> Result<()> {
-    eventually("the attacker to see ant on the topic", || async {
-        Ok(matches!(
-            attacker.publish(topic, payload.clone()).await?,
-            Published::Sent
-        )
-        .then_some(()))
-    })
-    .await
 }
 
 /// The three members of [`club`], and mallory, a member outside the node, with the invite.
@@ -458,3 +434,4 @@ async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<(
     .await
     .context("test timed out")?
 }
+

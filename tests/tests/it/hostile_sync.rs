@@ -20,7 +20,7 @@ impl Mole {
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.mdns = false;
         config.discovery = false;
-        config.local_testing = true;
+        config.fast_timers = true;
         config.request_timeout = Duration::from_secs(10);
         let (gossip, events) = Gossip::spawn(config).await?;
         gossip.dial(peer).await?;

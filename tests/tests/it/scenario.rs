@@ -39,7 +39,7 @@ async fn baseline_scenario_delivers_everything() {
 }
 
 /// `cove` (as `processes.rs` finds it) and the `scenario` binary of this package.
-fn programs() -> Programs {
+pub(crate) fn programs() -> Programs {
     Programs {
         cove: cove_tests::cove_bin().expect("the cove binary"),
         baseline: env!("CARGO_BIN_EXE_scenario").into(),
