@@ -21,6 +21,7 @@ use crate::message::{
     sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, RateLimit,
     SignedMessage, MAX_MESSAGE_BYTES,
 };
+use crate::rate::AuthorRates;
 use crate::store::{GroupRecord, Store};
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
@@ -165,9 +166,13 @@ impl Rejection {
     }
 
     /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded
-    /// (`Ignore`). Verdicts that depend on state a relaying peer may not have seen yet (a ban,
-    /// the target of an edit) are not penalised: an honest peer may forward such a message
-    /// before the ban reaches it.
+    /// (`Ignore`). Only verdicts that follow from the message's own bytes and from state that
+    /// never changes (the charter, a known grant's terms) penalise the peer that relayed it:
+    /// any honest relay would have reached the same verdict. Verdicts that depend on state a
+    /// relay may not have seen yet (a ban, a revocation, the target of an edit), on arrival
+    /// order (the rate limit, an advertiser's daily quota) or on the clock (a message from the
+    /// future, the retention window) are not: an honest peer whose clock differs by a second,
+    /// or that saw two messages in the other order, forwards in good faith.
     pub fn is_penalised(&self) -> bool {
         !matches!(
             self,
@@ -182,6 +187,8 @@ impl Rejection {
                 | Rejection::NoGrant
                 | Rejection::GrantRevoked
                 | Rejection::RateLimited(_)
+                | Rejection::OverQuota(_)
+                | Rejection::FromFuture { .. }
         )
     }
 }
@@ -213,6 +220,8 @@ pub struct Core {
     accepted: u64,
     rejected: BTreeMap<&'static str, u64>,
     retention: Option<std::time::Duration>,
+    /// Rule 7p: what each author may still store, on this node's clock.
+    rates: AuthorRates,
 }
 
 impl Core {
@@ -226,6 +235,7 @@ impl Core {
             accepted: 0,
             rejected: BTreeMap::new(),
             retention: None,
+            rates: AuthorRates::default(),
         };
         for (_, record) in core.store.groups()? {
             let charter = verify_and_decode(&record.charter)?;
@@ -456,6 +466,7 @@ impl Core {
         let g = self.group_or_err(group)?;
         let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
         check_authority(g, &self.store, &signed.message)
+            .and_then(|()| self.check_rate(g, &signed.message, now_ms))
             .map_err(|r| NodeError::InvalidInput(format!("the group would refuse this: {r}")))?;
         let envelope = seal(
             &g.secret.content_key(CURRENT_EPOCH),
@@ -465,6 +476,7 @@ impl Core {
         );
         self.store.insert_message(&signed, now_ms)?;
         self.store.outbox_add(&signed.message.id, group)?;
+        self.record_rate(&signed.message, now_ms);
         Ok((signed, envelope))
     }
 
@@ -537,10 +549,47 @@ impl Core {
             }
         };
         match &result {
-            Ok(()) => self.accepted += 1,
+            Ok(()) => {
+                self.accepted += 1;
+                self.record_rate(&signed.message, now_ms);
+            }
             Err(r) => self.count(r.reason()),
         }
         result
+    }
+
+    /// Rule 7p: whether the author may store one more message now (see [`crate::rate`]).
+    /// The charter is exempt: it is the group itself.
+    fn check_rate(
+        &self,
+        group: &Group,
+        msg: &crate::message::Message,
+        now_ms: u64,
+    ) -> Result<(), Rejection> {
+        match group.charter.policy.rate_limit {
+            Some(limit)
+                if msg.id != group.charter_id
+                    && !self
+                        .rates
+                        .allows(&group.id, msg.author.as_bytes(), &limit, now_ms) =>
+            {
+                Err(Rejection::RateLimited(limit))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a stored message against its author's allowance (rule 7p).
+    fn record_rate(&mut self, msg: &crate::message::Message, now_ms: u64) {
+        let Some(group) = self.groups.get(&msg.group) else {
+            return;
+        };
+        if let Some(limit) = group.charter.policy.rate_limit {
+            if msg.id != group.charter_id {
+                self.rates
+                    .record(&group.id, msg.author.as_bytes(), &limit, now_ms);
+            }
+        }
     }
 
     /// The same pipeline from step 4 for a message in signed form, as history sync delivers
@@ -596,6 +645,7 @@ impl Core {
         }
         check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
         check_authority(group, &self.store, &signed.message)?;
+        self.check_rate(group, &signed.message, now_ms)?;
         Ok(signed)
     }
 
@@ -754,32 +804,6 @@ fn check_ad(
     Ok(())
 }
 
-/// The charter's per-author rate limit: fewer than `max_messages` messages of the author are
-/// stored in the window of this message's `created_at`. Windows are counted by `created_at`,
-/// not by arrival, so a node catching up by sync applies the same rule as one that was online.
-/// The caller has checked that the message is not stored yet.
-fn check_rate_limit(
-    group: &Group,
-    store: &Store,
-    msg: &crate::message::Message,
-) -> Result<(), Rejection> {
-    let Some(limit) = group.charter.policy.rate_limit else {
-        return Ok(());
-    };
-    if msg.id == group.charter_id {
-        return Ok(());
-    }
-    let (start, len) = limit.window_of(msg.created_at);
-    let max = limit.max_messages as usize;
-    let count = store
-        .authored_between(&group.id, &msg.author, start, start + len, max)
-        .map_err(|_| Rejection::StoreFailed)?;
-    if count >= max {
-        return Err(Rejection::RateLimited(limit));
-    }
-    Ok(())
-}
-
 /// Rules that depend on the group's state: admin rights, bans, and what a message may refer
 /// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
 /// message does to its target is checked again when the target is shown.
@@ -792,15 +816,16 @@ pub(crate) fn check_authority(
     if msg.content.is_admin_only() && !is_admin {
         return Err(Rejection::NotAdmin);
     }
-    if let Some(since) = store
+    // Judged against what this node knows now, not against the message's own date: an
+    // author chooses its `created_at`, so a banned member could otherwise post by dating
+    // its messages before the ban. What was stored before the ban arrived stays (§9, §14).
+    if store
         .banned_since(&group.id, &msg.author)
         .map_err(|_| Rejection::StoreFailed)?
+        .is_some()
     {
-        if msg.created_at >= since {
-            return Err(Rejection::BannedAuthor);
-        }
+        return Err(Rejection::BannedAuthor);
     }
-    check_rate_limit(group, store, msg)?;
     if let Content::Ban(ban) = &msg.content {
         if ban.member == group.charter.founder {
             return Err(Rejection::BadTarget("the founder cannot be banned".into()));
@@ -940,51 +965,85 @@ mod tests {
         assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
     }
 
-    #[test]
-    fn rate_limit_counts_by_created_at_window_and_spares_duplicates() {
-        let (_a, mut ant) = core(1);
-        let (_b, mut bat) = core(2);
-        let limit = "3/10s".parse::<RateLimit>().unwrap();
-        let policy = Policy {
-            rate_limit: Some(limit),
-            ..Policy::default()
-        };
+    /// ant founds "club" with `policy`, bat joins; mallory is a third pseudonym that signs
+    /// directly (its own node's compose would refuse what it tries). Returns the data dirs,
+    /// ant, bat, the group, its topic and a sealer of mallory's posts `(created_at, text)`.
+    #[allow(clippy::type_complexity)]
+    fn club_and_mallory(
+        policy: Policy,
+    ) -> (
+        [tempfile::TempDir; 2],
+        Core,
+        Core,
+        GroupId,
+        String,
+        impl Fn(u64, &str) -> (SignedMessage, Vec<u8>),
+    ) {
+        let (a, mut ant) = core(1);
+        let (b, mut bat) = core(2);
         let group = ant.create_group_with("club", policy, 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
         bat.join(&invite, 2_000).unwrap();
         let g = bat.group(&group).unwrap();
         let (topic, key) = (g.topic.clone(), g.secret.content_key(CURRENT_EPOCH));
-        // A flooder signs directly: its own node's compose would have refused.
         let mallory = MasterSeed::from_bytes([3; 32]).pseudonym(&group);
-        let flood = |at: u64, i: usize| {
-            let post = Content::Post(Post {
+        let sealing_topic = topic.clone();
+        let post = move |at: u64, text: &str| {
+            let content = Content::Post(Post {
                 title: None,
-                text: format!("spam {i}"),
+                text: text.into(),
             });
-            let signed = sign(&mallory, &group, at, post).unwrap();
-            seal(&key, &topic, CURRENT_EPOCH, &signed.bytes)
+            let signed = sign(&mallory, &group, at, content).unwrap();
+            let envelope = seal(&key, &sealing_topic, CURRENT_EPOCH, &signed.bytes);
+            (signed, envelope)
         };
-        // Window [10 s, 20 s): three accepted, then refused whatever the arrival time.
-        let envelopes: Vec<_> = (0..5).map(|i| flood(10_000 + i as u64, i)).collect();
+        ([a, b], ant, bat, group, topic, post)
+    }
+
+    #[test]
+    fn rate_limit_counts_on_the_nodes_clock_whatever_created_at_claims() {
+        let limit = "3/10s".parse::<RateLimit>().unwrap();
+        let policy = Policy {
+            rate_limit: Some(limit),
+            ..Policy::default()
+        };
+        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(policy);
+        // Five posts dated in five different past windows, all arriving at t = 60 s: the
+        // first three are stored, then the author's allowance is spent (issue 12, hole 2).
+        let now = 60_000;
+        let envelopes: Vec<_> = (0..5)
+            .map(|i| mallory(10_000 * (i + 1), &format!("spam {i}")).1)
+            .collect();
         for envelope in &envelopes[..3] {
-            bat.ingest(&topic, envelope, 30_000).unwrap();
+            bat.ingest(&topic, envelope, now).unwrap();
         }
         for envelope in &envelopes[3..] {
             assert_eq!(
-                bat.ingest(&topic, envelope, 30_000),
+                bat.ingest(&topic, envelope, now),
                 Err(Rejection::RateLimited(limit))
             );
         }
         assert!(!Rejection::RateLimited(limit).is_penalised());
+        // The sync path spends the same allowance.
+        let (synced, _) = mallory(5_000, "old, by sync");
+        assert_eq!(
+            bat.ingest_signed(&group, &synced.bytes, now),
+            Err(Rejection::RateLimited(limit))
+        );
         // A replay of an accepted message is a duplicate, not a rate-limit hit.
         assert_eq!(
-            bat.ingest(&topic, &envelopes[0], 30_000),
+            bat.ingest(&topic, &envelopes[0], now),
             Err(Rejection::Duplicate)
         );
-        // The next window starts afresh.
-        bat.ingest(&topic, &flood(20_000, 9), 30_000).unwrap();
-        let status = bat.rejected.get("rate_limited").copied();
-        assert_eq!(status, Some(2));
+        // 3 per 10 s refill one message every 3.34 s of the node's own time.
+        assert_eq!(
+            bat.ingest(&topic, &envelopes[3], now + 3_000),
+            Err(Rejection::RateLimited(limit))
+        );
+        bat.ingest(&topic, &envelopes[3], now + 3_400).unwrap();
+        bat.ingest_signed(&group, &synced.bytes, now + 10_000)
+            .unwrap();
+        assert_eq!(bat.rejected.get("rate_limited").copied(), Some(4));
         // The member's own node refuses to compose past the limit instead of publishing
         // what every other member would drop.
         for i in 0..3 {
@@ -995,6 +1054,68 @@ mod tests {
             .compose_post(&group, None, "one too many".into(), 40_010)
             .unwrap_err();
         assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+    }
+
+    #[test]
+    fn a_ban_refuses_every_later_message_whatever_its_date_and_hides_no_history() {
+        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
+        let (before, envelope) = mallory(3_000, "before the ban");
+        bat.ingest(&topic, &envelope, 3_001).unwrap();
+        // The founder bans mallory at t = 5 s; bat learns of it.
+        let ban = ant
+            .ban_content(
+                &group,
+                &mallory(0, "who").0.message.author.to_string(),
+                true,
+            )
+            .unwrap();
+        let (_, ban_envelope) = ant.compose(&group, ban, 5_000).unwrap();
+        bat.ingest(&topic, &ban_envelope, 5_001).unwrap();
+        // A post dated 1 ms before the ban, written after it (issue 12, hole 1): refused on
+        // the gossip path and on the sync path, and not penalised (the relay may not know
+        // the ban yet).
+        let (backdated, envelope) = mallory(4_999, "backdated");
+        assert_eq!(
+            bat.ingest(&topic, &envelope, 6_000),
+            Err(Rejection::BannedAuthor)
+        );
+        assert_eq!(
+            bat.ingest_signed(&group, &backdated.bytes, 6_000),
+            Err(Rejection::BannedAuthor)
+        );
+        assert!(!Rejection::BannedAuthor.is_penalised());
+        // What was accepted before the ban stays visible.
+        let feed: Vec<String> = bat
+            .feed(&group, 10)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.id)
+            .collect();
+        assert_eq!(feed, vec![before.message.id.to_string()]);
+    }
+
+    #[test]
+    fn a_ban_dated_in_the_past_hides_no_earlier_post() {
+        // Issue 12, hole 3: a ban with created_at = 1 used to hide every earlier post.
+        let (_dirs, ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
+        let posts: Vec<_> = (0..3)
+            .map(|i| mallory(3_000 + i, &format!("post {i}")))
+            .collect();
+        for (_, envelope) in &posts {
+            bat.ingest(&topic, envelope, 4_000).unwrap();
+        }
+        let author = posts[0].0.message.author.to_string();
+        let ban = ant.ban_content(&group, &author, true).unwrap();
+        let founder = &ant.group(&group).unwrap().me;
+        let signed = sign(founder, &group, 1, ban).unwrap();
+        let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
+        bat.ingest(
+            &topic,
+            &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
+            5_000,
+        )
+        .unwrap();
+        assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
     }
 
     #[test]
@@ -1041,6 +1162,10 @@ mod tests {
             bat.ingest(&topic, &future, 1_000),
             Err(Rejection::FromFuture { .. })
         ));
+        // A relay whose clock is behind forwards it in good faith: not the relay's fault.
+        assert!(!Rejection::FromFuture { ahead_ms: 1 }.is_penalised());
+        // Which ad of an advertiser goes over its quota depends on arrival order.
+        assert!(!Rejection::OverQuota(3).is_penalised());
 
         let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
         assert_eq!(

@@ -17,6 +17,7 @@
 //!   socket).
 //! - [`health`]: gossip health per group, in words, for `cove status`, warnings and metrics.
 //! - [`metrics`]: Prometheus metrics over loopback HTTP, read through the [`Node`] handle.
+//! - [`rate`]: the per-author rate limit, counted on the node's own clock.
 //! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
 //!
 //! ```no_run
@@ -46,6 +47,7 @@ pub mod message;
 pub mod metrics;
 pub mod node;
 pub mod outsider;
+pub mod rate;
 pub mod social;
 pub mod store;
 pub mod sync;

@@ -4,8 +4,9 @@
 //!
 //! Every view applies the same visibility rule, so every member shows the same thing for the
 //! same set of messages (mutes aside, which are local): a message is hidden when its author
-//! deleted it, an admin removed it, or its author was banned at or before its `created_at`.
-//! Text shown is that of the author's latest edit.
+//! deleted it or an admin removed it. A ban hides nothing already accepted; it stops the
+//! member's new messages at validation (§9 rule 7d). Text shown is that of the author's
+//! latest edit.
 
 use std::time::Duration;
 
@@ -170,14 +171,12 @@ impl Core {
     }
 
     /// Whether the visibility rule hides this message (muted authors are hidden separately).
+    /// A ban hides nothing: it stops a member's messages from being accepted from the moment
+    /// this node knows it (§9 rule 7d), whatever they claim as their date, and what was
+    /// accepted before stays, so that an admin cannot erase a member's history by dating a
+    /// ban in the past. Admins hide individual messages with `remove`.
     fn hidden(&self, msg: &crate::message::Message) -> Result<bool, NodeError> {
-        if self.store().withdrawn(&msg.id, &msg.author)? {
-            return Ok(true);
-        }
-        Ok(self
-            .store()
-            .banned_since(&msg.group, &msg.author)?
-            .is_some_and(|since| since <= msg.created_at))
+        Ok(self.store().withdrawn(&msg.id, &msg.author)?)
     }
 
     fn hidden_or_muted(&self, msg: &crate::message::Message) -> Result<bool, NodeError> {

@@ -338,18 +338,17 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
         let ant_counters = counters(&ant).await?;
         let throttled = ant_counters.get("rate_limited").copied().unwrap_or(0)
             + ant_counters.get("peer_rate_limited").copied().unwrap_or(0);
-        // The flood touches at most this many 10-s windows of 100 messages each.
+        // 100 at once, then 100 per 10 s of ant's clock: within this many windows of 100.
         let windows = (sent / 10_000 + 2) as usize;
         ensure!(
             at_ant <= 100 * windows,
             "ant kept {at_ant} of mallory's posts over at most {windows} windows"
         );
         ensure!(throttled > 0, "no throttling counted: {ant_counters:?}");
-        let cat_counters = counters(&cat).await?;
-        ensure!(
-            !cat_counters.contains_key("rate_limited"),
-            "ant forwarded messages over the limit: {cat_counters:?}"
-        );
+        // cat may itself count a few `rate_limited`: the limit runs on each node's own clock,
+        // and relays can hand cat ant's accepted messages closer together than ant took them
+        // in. Sync then brings those later. What cat must end with is exactly ant's set: had
+        // ant forwarded anything it did not keep, cat would hold more.
         let at_cat = eventually("cat to hold what ant accepted", || async {
             let n = posts_by(&cat, &group, &mallory_key).await?;
             Ok((n == at_ant).then_some(n))
@@ -435,3 +434,77 @@ async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<(
     .context("test timed out")?
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_member_cannot_post_by_backdating_and_honest_relays_keep_their_score() -> Result<()>
+{
+    // Scenario: ant bans mallory (a member outside the node). A relay connected to ant then
+    // hands ant four posts by mallory dated 1 ms to 1 h before the ban (issue 12, hole 1), and
+    // four posts from an hour in the future, as a relay with a slow clock would forward them.
+    // Assert: ant refuses all eight (banned_author, from_future), stores none, forwards none
+    // to bat and cat, and still keeps the relay connected: these verdicts depend on what a
+    // node knows and on clocks, so they are Ignore, where three Rejects would have cut the
+    // relay off (hole 4).
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let (club, mallory) = club_and_mallory().await?;
+        let Club {
+            ant,
+            bat,
+            cat,
+            group,
+            topic,
+            ..
+        } = &club;
+        let before_ban = now_ms();
+        ant.api(cove_node::control::Request::AdminBan {
+            group: Some(group.clone()),
+            member: mallory.me.public().to_string(),
+            undo: false,
+        })
+        .await?;
+        let relay = attacker(ant, topic).await?;
+        let relay_id = relay.peer_id().to_string();
+        let backdated = [1, 1_000, 60_000, 3_600_000].map(|ago| before_ban - ago);
+        let future = [1, 2, 3, 4].map(|i| now_ms() + 3_600_000 + i);
+        for (i, at) in backdated.into_iter().chain(future).enumerate() {
+            let reason = if at > before_ban {
+                "from_future"
+            } else {
+                "banned_author"
+            };
+            let before = counters(ant).await?.get(reason).copied().unwrap_or(0);
+            let post = mallory.post(at, &format!("mallory {i}"))?;
+            inject(&relay, topic, mallory.seal(&post)).await?;
+            eventually(&format!("ant to count {reason}"), || async {
+                let now = counters(ant).await?.get(reason).copied().unwrap_or(0);
+                Ok((now > before).then_some(()))
+            })
+            .await?;
+        }
+        let peers: Vec<String> = ant.peers().await?.into_iter().map(|p| p.peer).collect();
+        ensure!(peers.contains(&relay_id), "ant cut off an Ignored relay");
+        ensure!(
+            ant.feed(group, 100).await?.is_empty(),
+            "ant stored a refused post"
+        );
+        // Honest traffic flows, and none of mallory's posts reached bat or cat.
+        bat.post(group, None, "after the ban").await?;
+        wait_for_feed(cat, group, 1).await?;
+        wait_for_feed(ant, group, 1).await?;
+        for node in [bat, cat] {
+            let seen = counters(node).await?;
+            ensure!(
+                !seen.contains_key("banned_author") && !seen.contains_key("from_future"),
+                "{} saw a forwarded refusal: {seen:?}",
+                node.name
+            );
+            ensure!(node.feed(group, 100).await?.len() == 1, "{}", node.name);
+        }
+        relay.shutdown().await?;
+        for node in [ant, bat, cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
