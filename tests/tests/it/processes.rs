@@ -182,7 +182,6 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
     // `cove status` runs as uid 65534 (nobody) through setpriv.
     // Assert: nobody gets no answer and a failing exit code; the node logs the refusal and
     // still answers its owner.
-    use std::os::unix::fs::PermissionsExt;
     if !std::path::Path::new("/usr/bin/setpriv").exists() {
         eprintln!("skipped: /usr/bin/setpriv (util-linux) is not installed");
         return Ok(());
@@ -192,34 +191,75 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
         let _node = CoveProcess::up(&dir).await?;
-        let open = |path: &std::path::Path, mode| {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        };
-        open(root.path(), 0o755)?;
-        open(&dir, 0o755)?;
-        open(&dir.join("control.sock"), 0o666)?;
-        let out = std::process::Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(cove_tests::cove_bin()?)
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("status")
-            .output()?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        anyhow::ensure!(
-            !out.status.success(),
-            "another user got an answer: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        eventually("the node to log the refusal", || async {
-            let log = std::fs::read_to_string(dir.join("up.log"))?;
-            Ok(log
-                .contains("refused control connection from another user")
-                .then_some(()))
-        })
-        .await
-        .with_context(|| format!("nobody's cove said: {stderr}"))?;
+        open_to_everyone(root.path(), &dir)?;
+        nobody_is_refused(&dir).await?;
         cove_ok(&dir, &["status"])?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+/// Opens `root/dir` (0755) and its control socket (0666) to every local user, so that only
+/// the node's own uid check stands between them and the node.
+fn open_to_everyone(root: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::fs::{set_permissions, Permissions};
+    use std::os::unix::fs::PermissionsExt;
+    set_permissions(root, Permissions::from_mode(0o755))?;
+    set_permissions(dir, Permissions::from_mode(0o755))?;
+    set_permissions(dir.join("control.sock"), Permissions::from_mode(0o666))
+}
+
+/// Runs `cove --data-dir DIR status` as uid and gid 65534 (nobody) through setpriv; fails
+/// unless nobody gets no answer and the node at `dir` logs the refusal.
+async fn nobody_is_refused(dir: &std::path::Path) -> Result<()> {
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(cove_tests::cove_bin()?)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("status")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        !out.status.success(),
+        "another user got an answer: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eventually("the node to log the refusal", || async {
+        let log = std::fs::read_to_string(dir.join("up.log"))?;
+        Ok(log
+            .contains("refused control connection from another user")
+            .then_some(()))
+    })
+    .await
+    .with_context(|| format!("nobody's cove said: {stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_admits_the_effective_uid_not_the_data_dir_owner() -> Result<()> {
+    // Scenario: run as root. A node runs as root on a data dir that belongs to nobody (65534),
+    // with the dir and socket opened up to everyone, so only the uid check decides.
+    // Assert: root (the node's effective uid) is answered; nobody, the data dir's owner, is
+    // refused and the node logs it.
+    use std::os::unix::fs::{chown, MetadataExt};
+    let root = tempfile::tempdir()?;
+    if std::fs::metadata(root.path())?.uid() != 0
+        || !std::path::Path::new("/usr/bin/setpriv").exists()
+    {
+        eprintln!("skipped: needs root (to give the data dir away) and /usr/bin/setpriv");
+        return Ok(());
+    }
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = root.path().join("ant");
+        cove_ok(&dir, &["init"])?;
+        chown(&dir, Some(65534), Some(65534))?;
+        let _node = CoveProcess::up(&dir).await?;
+        open_to_everyone(root.path(), &dir)?;
+        cove_ok(&dir, &["status"]).context("root, the node's effective uid, is answered")?;
+        nobody_is_refused(&dir)
+            .await
+            .context("nobody owns the data dir")?;
         Ok(())
     })
     .await
