@@ -237,6 +237,11 @@ pub(crate) struct UpArgs {
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,
+    /// Address invites list for this node (repeatable): where members can reach it, e.g. a
+    /// public IP or DNS name with a forwarded port. Default: the --listen addresses that are
+    /// not wildcards (0.0.0.0 or ::), so a node on the default listens advertises none.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) advertise: Vec<String>,
     /// Do not discover peers on the LAN with mDNS.
     #[arg(long)]
     pub(crate) no_mdns: bool,
@@ -271,13 +276,19 @@ pub(crate) enum GroupCommand {
         #[arg(long, value_name = "MAX/WINDOW")]
         rate_limit: Option<String>,
     },
-    /// Print an invite to a group (needs the running node: it lists its listen addresses).
+    /// Print an invite to a group (needs the running node). It lists the addresses given with
+    /// --addr, else those of `cove up --advertise`, else the listen addresses bound explicitly
+    /// (never the interface addresses of a wildcard such as 0.0.0.0).
     Invite {
         /// Group id, id prefix, or unique name.
         group: String,
         /// How long the invite stays valid, e.g. 30m, 24h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         expires: std::time::Duration,
+        /// An address where invitees can reach this node, e.g. /ip4/203.0.113.7/tcp/4001 or
+        /// /dns4/example.org/tcp/4001 (repeatable); the invite lists only these.
+        #[arg(long = "addr", value_name = "MULTIADDR")]
+        addrs: Vec<String>,
     },
 }
 

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cove_crypto::{MasterSeed, Passphrase};
+use cove_crypto::{Invite, MasterSeed, Passphrase};
 use cove_node::control::{offline, Client, Request};
 use cove_node::data_dir::{passphrase_from_env, DataDir, SeedProtection, PASSPHRASE_ENV};
 use cove_node::metrics::MetricsServer;
@@ -172,10 +172,27 @@ async fn run(cli: Cli) -> Result<()> {
             };
             out.created("group", &id, "created group");
         }
-        Command::Group(GroupCommand::Invite { group, expires }) => {
+        Command::Group(GroupCommand::Invite {
+            group,
+            expires,
+            addrs,
+        }) => {
             let ttl_secs = expires.as_secs();
-            let invite = request(&data_dir, &Request::Invite { group, ttl_secs }).await?;
-            out.created("invite", &id_of(invite)?, "invite (share it privately)");
+            let invite = Request::Invite {
+                group,
+                ttl_secs,
+                addrs,
+            };
+            let invite = id_of(request(&data_dir, &invite).await?)?;
+            if Invite::decode_ignoring_expiry(&invite).is_ok_and(|i| i.addrs.is_empty()) {
+                eprintln!(
+                    "warning: this invite lists no address, so invitees can only find this node \
+                     through the LAN (mDNS) or the other members they reach. Give an address \
+                     where they can reach you: `cove group invite --addr MULTIADDR`, or start \
+                     the node with `cove up --advertise MULTIADDR` (or a non-wildcard --listen)"
+                );
+            }
+            out.created("invite", &invite, "invite (share it privately)");
         }
         Command::Join { invite } => {
             let id = match Client::connect(&data_dir).await {
@@ -816,16 +833,9 @@ fn id_of(value: Value) -> Result<String> {
 async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
     let mut config = NodeConfig::new(data_dir);
     if !args.listen.is_empty() {
-        config.listen = args
-            .listen
-            .iter()
-            .map(|a| {
-                a.parse().map_err(|e| {
-                    NodeError::InvalidInput(format!("--listen {a:?} is not a multiaddr: {e}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        config.listen = multiaddrs("--listen", &args.listen)?;
     }
+    config.advertise = multiaddrs("--advertise", &args.advertise)?;
     config.mdns = !args.no_mdns;
     if args.sync_interval.is_zero() {
         return Err(
@@ -878,6 +888,21 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
     let _ = node.shutdown().await;
     let _ = std::fs::remove_file(cove_node::data_dir::DataDir::new(data_dir).socket_path());
     Ok(())
+}
+
+/// The values of a repeatable multiaddr flag.
+fn multiaddrs<T: std::str::FromStr>(flag: &str, values: &[String]) -> Result<Vec<T>, NodeError>
+where
+    T::Err: std::fmt::Display,
+{
+    values
+        .iter()
+        .map(|a| {
+            a.parse().map_err(|e| {
+                NodeError::InvalidInput(format!("{flag} {a:?} is not a multiaddr: {e}"))
+            })
+        })
+        .collect()
 }
 
 /// Resolves when the node's actor has stopped (e.g. `cove down`).

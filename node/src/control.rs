@@ -49,6 +49,10 @@ pub enum Request {
         group: String,
         /// Lifetime in seconds.
         ttl_secs: u64,
+        /// Multiaddrs the invite lists instead of the node's own choice (see
+        /// [`Node::invite_at`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        addrs: Vec<String>,
     },
     /// Join from an invite.
     Join {
@@ -335,8 +339,25 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 .map_err(NodeError::InvalidInput)?;
             json(node.create_group_with(&name, policy).await?.to_string())
         }
-        Request::Invite { group, ttl_secs } => {
-            json(node.invite(&group, Duration::from_secs(ttl_secs)).await?)
+        Request::Invite {
+            group,
+            ttl_secs,
+            addrs,
+        } => {
+            let addrs = addrs
+                .iter()
+                .map(|a| {
+                    a.parse().map_err(|e| {
+                        NodeError::InvalidInput(format!(
+                            "invite address {a:?} is not a multiaddr: {e}"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            json(
+                node.invite_at(&group, Duration::from_secs(ttl_secs), addrs)
+                    .await?,
+            )
         }
         Request::Join { invite } => json(node.join(&invite).await?.to_string()),
         Request::Groups => json(node.groups().await?),

@@ -40,6 +40,7 @@ pub mod control;
 pub mod core;
 pub mod data_dir;
 mod error;
+mod invite_addrs;
 pub mod message;
 pub mod metrics;
 pub mod node;

@@ -232,6 +232,12 @@ impl CoveProcess {
 
     /// Like [`CoveProcess::up`], listening on `listen`, with a 1 s anti-entropy interval.
     pub async fn up_on(data_dir: &Path, listen: &str) -> Result<CoveProcess> {
+        Self::up_with(data_dir, &["--listen", listen]).await
+    }
+
+    /// `cove up --no-mdns --sync-interval 1s ARGS...`, waiting until its control socket
+    /// answers; its log goes to `DATA_DIR/up.log`.
+    pub async fn up_with(data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -239,14 +245,8 @@ impl CoveProcess {
         let child = std::process::Command::new(cove_bin()?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "up",
-                "--no-mdns",
-                "--sync-interval",
-                "1s",
-                "--listen",
-                listen,
-            ])
+            .args(["up", "--no-mdns", "--sync-interval", "1s"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(log)

@@ -1346,6 +1346,7 @@ impl Net {
             .request(Request::Invite {
                 group: group.clone(),
                 ttl_secs: 3600,
+                addrs: Vec::new(),
             })
             .await?;
         let invite = invite.as_str().context("invite")?.to_owned();

@@ -1,5 +1,5 @@
 use anyhow::{Context, Result};
-use cove_tests::{cove_ok, eventually, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{cove, cove_ok, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cove_processes_share_a_post() -> Result<()> {
@@ -48,6 +48,85 @@ fn json(data_dir: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> 
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The addresses listed by the invite `cove group invite GROUP ARGS...` prints, and its stderr.
+fn invite_addrs(data_dir: &std::path::Path, args: &[&str]) -> Result<(Vec<String>, String)> {
+    let mut full = vec!["group", "invite"];
+    full.extend_from_slice(args);
+    let out = cove(data_dir, &full)?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let invite = last_stdout_line(&full, out)?;
+    let invite = cove_crypto::Invite::decode_ignoring_expiry(&invite)?;
+    Ok((invite.addrs, stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()> {
+    // Scenario: ant runs `cove up --listen /ip4/0.0.0.0/tcp/0`, bound to every interface (the
+    // swarm reports loopback, LAN, docker, VPN addresses), and mints invites without and with
+    // `--addr`; then ant restarts with `--advertise` and mints another.
+    // Assert: without either the invite lists no address (no interface address leaks) and
+    // stderr says to use --addr or `cove up --advertise`, while the invite is still printed;
+    // --addr lists exactly the given addresses (with ant's peer id) and overrides
+    // --advertise; --advertise alone lists exactly its addresses; a bad --addr is a usage error.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("ant");
+        cove_ok(&dir, &["init"])?;
+        let mut ant = CoveProcess::up_on(&dir, "/ip4/0.0.0.0/tcp/0").await?;
+        let peer = json(&dir, &["status"])?["peer_id"]
+            .as_str()
+            .context("peer id")?
+            .to_string();
+        cove_ok(&dir, &["group", "create", "club"])?;
+
+        let (addrs, stderr) = invite_addrs(&dir, &["club"])?;
+        assert_eq!(addrs, Vec::<String>::new(), "wildcard interfaces leaked");
+        assert!(
+            stderr.contains("lists no address")
+                && stderr.contains("--addr MULTIADDR")
+                && stderr.contains("cove up --advertise MULTIADDR"),
+            "{stderr}"
+        );
+
+        let given = [
+            "/ip4/203.0.113.7/tcp/4001",
+            "/dns4/cove.example.org/tcp/4001",
+        ];
+        let (addrs, stderr) =
+            invite_addrs(&dir, &["club", "--addr", given[0], "--addr", given[1]])?;
+        let with_peer = |a: &str| format!("{a}/p2p/{peer}");
+        assert_eq!(addrs, given.map(with_peer));
+        assert!(!stderr.contains("warning"), "{stderr}");
+
+        let out = cove(
+            &dir,
+            &["group", "invite", "club", "--addr", "not-an-address"],
+        )?;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a multiaddr"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        ant.kill()?;
+        let advertised = "/ip4/198.51.100.1/tcp/4001";
+        let _ant = CoveProcess::up_with(
+            &dir,
+            &["--listen", "/ip4/0.0.0.0/tcp/0", "--advertise", advertised],
+        )
+        .await?;
+        assert_eq!(invite_addrs(&dir, &["club"])?.0, [with_peer(advertised)]);
+        assert_eq!(
+            invite_addrs(&dir, &["club", "--addr", given[0]])?.0,
+            [with_peer(given[0])]
+        );
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
