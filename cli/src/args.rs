@@ -33,10 +33,15 @@ pub(crate) enum Command {
     /// Print the master seed (64 hex characters) for a backup. Anyone holding it is you in every
     /// group. An encrypted seed is decrypted (passphrase asked, or from COVE_PASSPHRASE).
     ExportSeed,
-    /// Restore a data dir from a backed-up seed (read from stdin, or given as an argument).
+    /// Restore a data dir from a backed-up seed, read from stdin (asked without echo on a
+    /// terminal) or from --file.
     ImportSeed {
-        /// The seed as 64 hex characters; default: read one line from stdin.
+        /// The seed as 64 hex characters, or `-` for stdin (the default). An argument is seen
+        /// by other local users and kept in shell history: prefer stdin or --file.
         seed: Option<String>,
+        /// Read the seed from this file instead.
+        #[arg(long, value_name = "PATH", conflicts_with = "seed")]
+        file: Option<PathBuf>,
         /// Encrypt the restored seed with a passphrase (asked on the terminal, or taken from
         /// COVE_PASSPHRASE).
         #[arg(long)]
@@ -52,10 +57,15 @@ pub(crate) enum Command {
     /// Create groups and invites.
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Join a group from an invite string.
+    /// Join a group from an invite, read from stdin (e.g. `cove join < invite.txt`; asked
+    /// without echo on a terminal) or from --file.
     Join {
-        /// The invite (starts with "cove:").
-        invite: String,
+        /// The invite (starts with "cove:"), or `-` for stdin (the default). An argument is
+        /// seen by other local users and kept in shell history: prefer stdin or --file.
+        invite: Option<String>,
+        /// Read the invite from this file instead.
+        #[arg(long, value_name = "PATH", conflicts_with = "invite")]
+        file: Option<PathBuf>,
     },
     /// List the groups you belong to.
     Groups,

@@ -113,23 +113,12 @@ async fn run(cli: Cli) -> Result<()> {
                 "master seed (keep it secret: it is every pseudonym you have)",
             );
         }
-        Command::ImportSeed { seed, passphrase } => {
-            use std::io::IsTerminal;
-            let text = Zeroizing::new(match seed {
-                Some(text) => text,
-                // On a terminal the seed is not echoed; from a pipe it is one line.
-                None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password("Master seed (64 hex characters): ")
-                        .context("reading the seed from the terminal")?
-                }
-                None => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .context("reading the seed from stdin")?;
-                    line
-                }
-            });
+        Command::ImportSeed {
+            seed,
+            file,
+            passphrase,
+        } => {
+            let text = read_secret(&SEED_INPUT, seed, file.as_deref())?;
             let seed = MasterSeed::from_bytes(*Zeroizing::new(parse_seed(text.trim())?));
             let protection = seed_protection(passphrase)?;
             DataDir::new(&data_dir).import_seed_with(&seed, &protection)?;
@@ -194,9 +183,15 @@ async fn run(cli: Cli) -> Result<()> {
             }
             out.created("invite", &invite, "invite (share it privately)");
         }
-        Command::Join { invite } => {
+        Command::Join { invite, file } => {
+            let invite = read_secret(&INVITE_INPUT, invite, file.as_deref())?;
             let id = match Client::connect(&data_dir).await {
-                Ok(client) => id_of(client.request(&Request::Join { invite }).await?)?,
+                Ok(client) => {
+                    let join = Request::Join {
+                        invite: invite.to_string(),
+                    };
+                    id_of(client.request(&join).await?)?
+                }
                 Err(NodeError::NotRunning(_)) => {
                     offline::join(&data_dir, &invite).await?.to_string()
                 }
@@ -724,6 +719,108 @@ fn prompt_passphrase(prompt: &str) -> Result<Passphrase, NodeError> {
         .map_err(|e| NodeError::io("the terminal", e))
 }
 
+/// A secret a command takes (an invite, a seed): how to name it and ask for it.
+struct SecretInput {
+    /// What it is, in an error message.
+    name: &'static str,
+    /// The command that takes it, for the advice to use stdin.
+    command: &'static str,
+    /// The terminal prompt.
+    prompt: &'static str,
+}
+
+const INVITE_INPUT: SecretInput = SecretInput {
+    name: "invite",
+    command: "join",
+    prompt: "Invite (starts with cove:, not echoed): ",
+};
+
+const SEED_INPUT: SecretInput = SecretInput {
+    name: "seed",
+    command: "import-seed",
+    prompt: "Master seed (64 hex characters, not echoed): ",
+};
+
+/// Most bytes read from stdin or a file for one secret; an invite is at most
+/// [`cove_crypto::MAX_INVITE_LEN`] characters.
+const MAX_SECRET_INPUT: u64 = 64 * 1024;
+
+/// A secret given as `arg`, or read from `file`, or from stdin (`arg` absent or `-`): asked
+/// without echo on a terminal, else all of stdin. Surrounding whitespace is dropped. An
+/// argument still works but is visible in `/proc/PID/cmdline` and shell history, so it draws
+/// a warning on stderr.
+fn read_secret(
+    what: &SecretInput,
+    arg: Option<String>,
+    file: Option<&Path>,
+) -> Result<Zeroizing<String>, NodeError> {
+    use std::io::IsTerminal;
+    let (text, source) = match (arg, file) {
+        (Some(arg), _) if arg != "-" => {
+            eprintln!(
+                "warning: the {name} given as an argument is visible to other local users (/proc) \
+                 and kept in your shell history; pass it on stdin (`cove {command} < FILE`) or \
+                 with --file PATH instead",
+                name = what.name,
+                command = what.command,
+            );
+            (Zeroizing::new(arg), "the argument".to_string())
+        }
+        (_, Some(path)) => {
+            let source = format!("--file {}", path.display());
+            let file = std::fs::File::open(path)
+                .map_err(|e| NodeError::InvalidInput(format!("{source}: {e}")))?;
+            (read_bounded(file, what, &source)?, source)
+        }
+        _ if std::io::stdin().is_terminal() => {
+            let text = rpassword::prompt_password(what.prompt)
+                .map_err(|e| NodeError::io("the terminal", e))?;
+            (Zeroizing::new(text), "the terminal".to_string())
+        }
+        _ => (
+            read_bounded(std::io::stdin().lock(), what, "stdin")?,
+            "stdin".to_string(),
+        ),
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(NodeError::InvalidInput(format!(
+            "no {name} given: {source} was empty; pass it on stdin (`cove {command} < FILE`) \
+             or with --file PATH",
+            name = what.name,
+            command = what.command,
+        )));
+    }
+    Ok(Zeroizing::new(trimmed.to_string()))
+}
+
+/// All of `reader` as text, refused past [`MAX_SECRET_INPUT`] bytes or when not UTF-8.
+fn read_bounded(
+    reader: impl std::io::Read,
+    what: &SecretInput,
+    source: &str,
+) -> Result<Zeroizing<String>, NodeError> {
+    use std::io::Read;
+    let mut bytes = Zeroizing::new(Vec::new());
+    reader
+        .take(MAX_SECRET_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| NodeError::io(source, e))?;
+    if bytes.len() as u64 > MAX_SECRET_INPUT {
+        return Err(NodeError::InvalidInput(format!(
+            "{source} holds more than {MAX_SECRET_INPUT} bytes; expected one {}",
+            what.name
+        )));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        NodeError::InvalidInput(format!(
+            "{source} is not UTF-8 text ({e}); expected one {}",
+            what.name
+        ))
+    })?;
+    Ok(Zeroizing::new(text.to_string()))
+}
+
 /// A master seed as 64 hex characters.
 fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
     let bad = || {
@@ -960,7 +1057,7 @@ impl Output {
     fn groups(&self, groups: &[GroupInfo]) {
         self.list(
             groups,
-            "no groups yet: `cove group create NAME` or `cove join INVITE`",
+            "no groups yet: `cove group create NAME`, or `cove join < INVITE_FILE`",
             |g| {
                 let role = if g.admin { " (admin)" } else { "" };
                 println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);

@@ -195,6 +195,22 @@ pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
     Ok(cove_command(&cove_bin()?, data_dir, args).output()?)
 }
 
+/// Runs `cove --data-dir DIR ARGS...` to completion with `input` on its stdin (a pipe, not a
+/// terminal), the way a secret is handed over: `cove join < invite.txt`.
+pub fn cove_with_stdin(data_dir: &Path, args: &[&str], input: &[u8]) -> Result<Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cove_command(&cove_bin()?, data_dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("cove's stdin")?;
+    stdin.write_all(input)?;
+    drop(stdin);
+    Ok(child.wait_with_output()?)
+}
+
 /// Runs a `cove` command that must succeed; returns the last line of its stdout.
 pub fn cove_ok(data_dir: &Path, args: &[&str]) -> Result<String> {
     last_stdout_line(args, cove(data_dir, args)?)

@@ -1,10 +1,12 @@
 use anyhow::{Context, Result};
-use cove_tests::{cove, cove_ok, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{
+    cove, cove_ok, cove_with_stdin, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cove_processes_share_a_post() -> Result<()> {
     // Scenario: two data dirs and two real `cove up` processes. ant: init, up, group create,
-    // group invite; bat: init, join (offline), up; ant posts.
+    // group invite; bat: init, join (offline, the invite on stdin), up; ant posts.
     // Assert: the post appears in bat's `feed --json`.
     tokio::time::timeout(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
@@ -18,7 +20,11 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
             &["group", "invite", "book club", "--expires", "1h"],
         )?;
         assert!(invite.starts_with("cove:"), "{invite}");
-        let joined = cove_ok(&bat_dir, &["join", &invite])?;
+        // The invite goes through stdin, not the command line (/proc, shell history).
+        let joined = last_stdout_line(
+            &["join"],
+            cove_with_stdin(&bat_dir, &["join"], invite.as_bytes())?,
+        )?;
         assert_eq!(joined, group);
         let _bat = CoveProcess::up(&bat_dir).await?;
         let post_id = cove_ok(&ant_dir, &["post", "--group", &group, "hello bat"])?;
