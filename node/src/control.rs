@@ -2,8 +2,9 @@
 //!
 //! Transport: a unix socket `DATA_DIR/control.sock`, mode 0600, in a 0700 data dir; the server
 //! also checks the connecting process's uid (SO_PEERCRED) against its own effective uid, so
-//! other local users are refused even if permissions were loosened. Protocol: the client writes one JSON
-//! [`Request`] on one line, the server answers one JSON [`Response`] line and closes.
+//! other local users are refused even if permissions were loosened. Protocol: the client
+//! writes one JSON [`Request`] on one line, the server answers one JSON [`Response`] line and
+//! closes.
 //! Requests larger than [`MAX_REQUEST_BYTES`] are refused.
 //!
 //! When no node runs, [`Client::connect`] fails with [`NodeError::NotRunning`]; the CLI then
