@@ -388,6 +388,8 @@ pub(crate) enum AdminCommand {
 pub(crate) enum AdvertiserCommand {
     /// Create this node's advertiser key; prints the key to give to a group admin.
     Init,
+    /// Print this node's advertiser public key again (the key to give to a group admin).
+    Show,
     /// Publish your advertiser profile in a group (needs a grant there).
     Profile {
         /// Group (optional when you belong to one group).

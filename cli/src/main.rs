@@ -47,10 +47,25 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes on one line, `a: b: c`. Many errors already end with their
+/// cause's text (`invalid invite: {0}` whose source is that same `{0}`); such a cause is not
+/// printed a second time.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -316,12 +331,10 @@ async fn run(cli: Cli) -> Result<()> {
             out.moderation(&info);
         }
         Command::Advertiser(AdvertiserCommand::Init) => {
-            let key = cove_node::data_dir::DataDir::new(&data_dir).init_advertiser()?;
-            out.created(
-                "advertiser_key",
-                &key.public().to_string(),
-                "advertiser key (give it to a group admin)",
-            );
+            out.advertiser_key(&DataDir::new(&data_dir).init_advertiser()?)
+        }
+        Command::Advertiser(AdvertiserCommand::Show) => {
+            out.advertiser_key(&DataDir::new(&data_dir).load_advertiser()?)
         }
         Command::Advertiser(AdvertiserCommand::Profile {
             group,
@@ -1035,6 +1048,15 @@ impl Output {
         }
     }
 
+    /// The advertiser's public key, the one a group admin grants.
+    fn advertiser_key(&self, key: &cove_crypto::Pseudonym) {
+        self.created(
+            "advertiser_key",
+            &key.public().to_string(),
+            "advertiser key (give it to a group admin)",
+        );
+    }
+
     fn message(&self, text: &str) {
         if self.json {
             self.print_json(&json!({ "ok": true }));
@@ -1223,5 +1245,25 @@ impl Output {
         }
         println!("outbox      {}", s.outbox);
         println!("store       {} bytes", s.store_bytes);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let cause = Invite::decode("hello", 0).unwrap_err();
+        let text = cause.to_string();
+        let error = anyhow::Error::from(NodeError::from(cause));
+        assert_eq!(error_chain(&error), format!("invalid invite: {text}"));
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let error = anyhow::Error::from(NodeError::io("/x/seed", io));
+        assert_eq!(error_chain(&error), "/x/seed: gone");
+        let error = Err::<(), _>(std::io::Error::other("disk on fire"))
+            .context("reading the seed")
+            .unwrap_err();
+        assert_eq!(error_chain(&error), "reading the seed: disk on fire");
     }
 }

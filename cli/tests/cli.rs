@@ -87,6 +87,28 @@ fn bad_invites_are_refused_and_nothing_is_stored() {
 }
 
 #[test]
+fn an_invalid_invite_names_its_cause_once() {
+    // Scenario: `join` with a malformed and a corrupted invite (the error has a cause).
+    // Assert: the one error line says "invalid invite" and then the cause, each exactly once
+    // (it used to print "invalid invite: X: X").
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let mut corrupted = valid_invite().into_bytes();
+    let i = corrupted.len() / 2;
+    corrupted[i] = if corrupted[i] == b'A' { b'B' } else { b'A' };
+    let corrupted = String::from_utf8(corrupted).unwrap();
+    for invite in ["hello", corrupted.as_str()] {
+        let cause = Invite::decode(invite, 0).unwrap_err().to_string();
+        let out = cove_with_stdin(dir.path(), &["join"], invite.as_bytes()).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim_end(),
+            format!("error: invalid invite: {cause}"),
+        );
+    }
+}
+
+#[test]
 fn an_invite_on_stdin_or_in_a_file_joins_without_a_warning() {
     // Scenario: no node runs; ant joins one group with the invite piped to `cove join`, one
     // with `cove join -`, and one with `cove join --file PATH`.
@@ -162,6 +184,42 @@ fn an_empty_stdin_is_a_usage_error() {
     assert!(stderr(&out).contains("nope.txt"), "{}", stderr(&out));
     assert_eq!(group_count(&member), 0);
     assert!(!fresh.join("seed").exists());
+}
+
+#[test]
+fn an_advertiser_key_is_shown_again_and_never_overwritten() {
+    // Scenario: `advertiser show` before `advertiser init`; init; init again; show; show --json.
+    // Assert: show before init says to run init (exit 2); the second init is refused with a
+    // message about the advertiser key (not the member seed) and keeps the key; show prints
+    // the key init printed, in text and JSON.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let out = cove(dir.path(), &["advertiser", "show"]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run `cove advertiser init` first"),
+        "{}",
+        stderr(&out)
+    );
+    let key = cove_ok(dir.path(), &["advertiser", "init"]).unwrap();
+    assert_eq!(key.len(), 64, "{key}");
+    let out = cove(dir.path(), &["advertiser", "init"]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds an advertiser key")
+            && !stderr(&out).contains("member seed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("cove advertiser show"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cove_ok(dir.path(), &["advertiser", "show"]).unwrap(), key);
+    let out = cove(dir.path(), &["--json", "advertiser", "show"]).unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown, serde_json::json!({ "advertiser_key": key }));
 }
 
 #[test]
