@@ -33,10 +33,15 @@ pub(crate) enum Command {
     /// Print the master seed (64 hex characters) for a backup. Anyone holding it is you in every
     /// group. An encrypted seed is decrypted (passphrase asked, or from COVE_PASSPHRASE).
     ExportSeed,
-    /// Restore a data dir from a backed-up seed (read from stdin, or given as an argument).
+    /// Restore a data dir from a backed-up seed, read from stdin (asked without echo on a
+    /// terminal) or from --file.
     ImportSeed {
-        /// The seed as 64 hex characters; default: read one line from stdin.
+        /// The seed as 64 hex characters, or `-` for stdin (the default). An argument is seen
+        /// by other local users and kept in shell history: prefer stdin or --file.
         seed: Option<String>,
+        /// Read the seed from this file instead.
+        #[arg(long, value_name = "PATH", conflicts_with = "seed")]
+        file: Option<PathBuf>,
         /// Encrypt the restored seed with a passphrase (asked on the terminal, or taken from
         /// COVE_PASSPHRASE).
         #[arg(long)]
@@ -52,10 +57,15 @@ pub(crate) enum Command {
     /// Create groups and invites.
     #[command(subcommand)]
     Group(GroupCommand),
-    /// Join a group from an invite string.
+    /// Join a group from an invite, read from stdin (e.g. `cove join < invite.txt`; asked
+    /// without echo on a terminal) or from --file.
     Join {
-        /// The invite (starts with "cove:").
-        invite: String,
+        /// The invite (starts with "cove:"), or `-` for stdin (the default). An argument is
+        /// seen by other local users and kept in shell history: prefer stdin or --file.
+        invite: Option<String>,
+        /// Read the invite from this file instead.
+        #[arg(long, value_name = "PATH", conflicts_with = "invite")]
+        file: Option<PathBuf>,
     },
     /// List the groups you belong to.
     Groups,
@@ -237,6 +247,11 @@ pub(crate) struct UpArgs {
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,
+    /// Address invites list for this node (repeatable): where members can reach it, e.g. a
+    /// public IP or DNS name with a forwarded port. Default: the --listen addresses that are
+    /// not wildcards (0.0.0.0 or ::), so a node on the default listens advertises none.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub(crate) advertise: Vec<String>,
     /// Do not discover peers on the LAN with mDNS.
     #[arg(long)]
     pub(crate) no_mdns: bool,
@@ -271,13 +286,19 @@ pub(crate) enum GroupCommand {
         #[arg(long, value_name = "MAX/WINDOW")]
         rate_limit: Option<String>,
     },
-    /// Print an invite to a group (needs the running node: it lists its listen addresses).
+    /// Print an invite to a group (needs the running node). It lists the addresses given with
+    /// --addr, else those of `cove up --advertise`, else the listen addresses bound explicitly
+    /// (never the interface addresses of a wildcard such as 0.0.0.0).
     Invite {
         /// Group id, id prefix, or unique name.
         group: String,
         /// How long the invite stays valid, e.g. 30m, 24h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         expires: std::time::Duration,
+        /// An address where invitees can reach this node, e.g. /ip4/203.0.113.7/tcp/4001 or
+        /// /dns4/example.org/tcp/4001 (repeatable); the invite lists only these.
+        #[arg(long = "addr", value_name = "MULTIADDR")]
+        addrs: Vec<String>,
     },
 }
 
@@ -367,6 +388,8 @@ pub(crate) enum AdminCommand {
 pub(crate) enum AdvertiserCommand {
     /// Create this node's advertiser key; prints the key to give to a group admin.
     Init,
+    /// Print this node's advertiser public key again (the key to give to a group admin).
+    Show,
     /// Publish your advertiser profile in a group (needs a grant there).
     Profile {
         /// Group (optional when you belong to one group).

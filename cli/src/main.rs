@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use cove_crypto::{MasterSeed, Passphrase};
+use cove_crypto::{Invite, MasterSeed, Passphrase};
 use cove_node::control::{offline, Client, Request};
 use cove_node::data_dir::{passphrase_from_env, DataDir, SeedProtection, PASSPHRASE_ENV};
 use cove_node::metrics::MetricsServer;
@@ -47,10 +47,25 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::from(exit_code(&e))
         }
     }
+}
+
+/// The error and its causes on one line, `a: b: c`. Many errors already end with their
+/// cause's text (`invalid invite: {0}` whose source is that same `{0}`); such a cause is not
+/// printed a second time.
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !line.ends_with(&cause) {
+            line.push_str(": ");
+            line.push_str(&cause);
+        }
+    }
+    line
 }
 
 fn exit_code(e: &anyhow::Error) -> u8 {
@@ -113,23 +128,12 @@ async fn run(cli: Cli) -> Result<()> {
                 "master seed (keep it secret: it is every pseudonym you have)",
             );
         }
-        Command::ImportSeed { seed, passphrase } => {
-            use std::io::IsTerminal;
-            let text = Zeroizing::new(match seed {
-                Some(text) => text,
-                // On a terminal the seed is not echoed; from a pipe it is one line.
-                None if std::io::stdin().is_terminal() => {
-                    rpassword::prompt_password("Master seed (64 hex characters): ")
-                        .context("reading the seed from the terminal")?
-                }
-                None => {
-                    let mut line = String::new();
-                    std::io::stdin()
-                        .read_line(&mut line)
-                        .context("reading the seed from stdin")?;
-                    line
-                }
-            });
+        Command::ImportSeed {
+            seed,
+            file,
+            passphrase,
+        } => {
+            let text = read_secret(&SEED_INPUT, seed, file.as_deref())?;
             let seed = MasterSeed::from_bytes(*Zeroizing::new(parse_seed(text.trim())?));
             let protection = seed_protection(passphrase)?;
             DataDir::new(&data_dir).import_seed_with(&seed, &protection)?;
@@ -172,14 +176,37 @@ async fn run(cli: Cli) -> Result<()> {
             };
             out.created("group", &id, "created group");
         }
-        Command::Group(GroupCommand::Invite { group, expires }) => {
+        Command::Group(GroupCommand::Invite {
+            group,
+            expires,
+            addrs,
+        }) => {
             let ttl_secs = expires.as_secs();
-            let invite = request(&data_dir, &Request::Invite { group, ttl_secs }).await?;
-            out.created("invite", &id_of(invite)?, "invite (share it privately)");
+            let invite = Request::Invite {
+                group,
+                ttl_secs,
+                addrs,
+            };
+            let invite = id_of(request(&data_dir, &invite).await?)?;
+            if Invite::decode_ignoring_expiry(&invite).is_ok_and(|i| i.addrs.is_empty()) {
+                eprintln!(
+                    "warning: this invite lists no address, so invitees can only find this node \
+                     through the LAN (mDNS) or the other members they reach. Give an address \
+                     where they can reach you: `cove group invite --addr MULTIADDR`, or start \
+                     the node with `cove up --advertise MULTIADDR` (or a non-wildcard --listen)"
+                );
+            }
+            out.created("invite", &invite, "invite (share it privately)");
         }
-        Command::Join { invite } => {
+        Command::Join { invite, file } => {
+            let invite = read_secret(&INVITE_INPUT, invite, file.as_deref())?;
             let id = match Client::connect(&data_dir).await {
-                Ok(client) => id_of(client.request(&Request::Join { invite }).await?)?,
+                Ok(client) => {
+                    let join = Request::Join {
+                        invite: invite.to_string(),
+                    };
+                    id_of(client.request(&join).await?)?
+                }
                 Err(NodeError::NotRunning(_)) => {
                     offline::join(&data_dir, &invite).await?.to_string()
                 }
@@ -304,12 +331,10 @@ async fn run(cli: Cli) -> Result<()> {
             out.moderation(&info);
         }
         Command::Advertiser(AdvertiserCommand::Init) => {
-            let key = cove_node::data_dir::DataDir::new(&data_dir).init_advertiser()?;
-            out.created(
-                "advertiser_key",
-                &key.public().to_string(),
-                "advertiser key (give it to a group admin)",
-            );
+            out.advertiser_key(&DataDir::new(&data_dir).init_advertiser()?)
+        }
+        Command::Advertiser(AdvertiserCommand::Show) => {
+            out.advertiser_key(&DataDir::new(&data_dir).load_advertiser()?)
         }
         Command::Advertiser(AdvertiserCommand::Profile {
             group,
@@ -707,6 +732,108 @@ fn prompt_passphrase(prompt: &str) -> Result<Passphrase, NodeError> {
         .map_err(|e| NodeError::io("the terminal", e))
 }
 
+/// A secret a command takes (an invite, a seed): how to name it and ask for it.
+struct SecretInput {
+    /// What it is, in an error message.
+    name: &'static str,
+    /// The command that takes it, for the advice to use stdin.
+    command: &'static str,
+    /// The terminal prompt.
+    prompt: &'static str,
+}
+
+const INVITE_INPUT: SecretInput = SecretInput {
+    name: "invite",
+    command: "join",
+    prompt: "Invite (starts with cove:, not echoed): ",
+};
+
+const SEED_INPUT: SecretInput = SecretInput {
+    name: "seed",
+    command: "import-seed",
+    prompt: "Master seed (64 hex characters, not echoed): ",
+};
+
+/// Most bytes read from stdin or a file for one secret; an invite is at most
+/// [`cove_crypto::MAX_INVITE_LEN`] characters.
+const MAX_SECRET_INPUT: u64 = 64 * 1024;
+
+/// A secret given as `arg`, or read from `file`, or from stdin (`arg` absent or `-`): asked
+/// without echo on a terminal, else all of stdin. Surrounding whitespace is dropped. An
+/// argument still works but is visible in `/proc/PID/cmdline` and shell history, so it draws
+/// a warning on stderr.
+fn read_secret(
+    what: &SecretInput,
+    arg: Option<String>,
+    file: Option<&Path>,
+) -> Result<Zeroizing<String>, NodeError> {
+    use std::io::IsTerminal;
+    let (text, source) = match (arg, file) {
+        (Some(arg), _) if arg != "-" => {
+            eprintln!(
+                "warning: the {name} given as an argument is visible to other local users (/proc) \
+                 and kept in your shell history; pass it on stdin (`cove {command} < FILE`) or \
+                 with --file PATH instead",
+                name = what.name,
+                command = what.command,
+            );
+            (Zeroizing::new(arg), "the argument".to_string())
+        }
+        (_, Some(path)) => {
+            let source = format!("--file {}", path.display());
+            let file = std::fs::File::open(path)
+                .map_err(|e| NodeError::InvalidInput(format!("{source}: {e}")))?;
+            (read_bounded(file, what, &source)?, source)
+        }
+        _ if std::io::stdin().is_terminal() => {
+            let text = rpassword::prompt_password(what.prompt)
+                .map_err(|e| NodeError::io("the terminal", e))?;
+            (Zeroizing::new(text), "the terminal".to_string())
+        }
+        _ => (
+            read_bounded(std::io::stdin().lock(), what, "stdin")?,
+            "stdin".to_string(),
+        ),
+    };
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(NodeError::InvalidInput(format!(
+            "no {name} given: {source} was empty; pass it on stdin (`cove {command} < FILE`) \
+             or with --file PATH",
+            name = what.name,
+            command = what.command,
+        )));
+    }
+    Ok(Zeroizing::new(trimmed.to_string()))
+}
+
+/// All of `reader` as text, refused past [`MAX_SECRET_INPUT`] bytes or when not UTF-8.
+fn read_bounded(
+    reader: impl std::io::Read,
+    what: &SecretInput,
+    source: &str,
+) -> Result<Zeroizing<String>, NodeError> {
+    use std::io::Read;
+    let mut bytes = Zeroizing::new(Vec::new());
+    reader
+        .take(MAX_SECRET_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| NodeError::io(source, e))?;
+    if bytes.len() as u64 > MAX_SECRET_INPUT {
+        return Err(NodeError::InvalidInput(format!(
+            "{source} holds more than {MAX_SECRET_INPUT} bytes; expected one {}",
+            what.name
+        )));
+    }
+    let text = std::str::from_utf8(&bytes).map_err(|e| {
+        NodeError::InvalidInput(format!(
+            "{source} is not UTF-8 text ({e}); expected one {}",
+            what.name
+        ))
+    })?;
+    Ok(Zeroizing::new(text.to_string()))
+}
+
 /// A master seed as 64 hex characters.
 fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
     let bad = || {
@@ -816,16 +943,9 @@ fn id_of(value: Value) -> Result<String> {
 async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
     let mut config = NodeConfig::new(data_dir);
     if !args.listen.is_empty() {
-        config.listen = args
-            .listen
-            .iter()
-            .map(|a| {
-                a.parse().map_err(|e| {
-                    NodeError::InvalidInput(format!("--listen {a:?} is not a multiaddr: {e}"))
-                })
-            })
-            .collect::<Result<_, _>>()?;
+        config.listen = multiaddrs("--listen", &args.listen)?;
     }
+    config.advertise = multiaddrs("--advertise", &args.advertise)?;
     config.mdns = !args.no_mdns;
     if args.sync_interval.is_zero() {
         return Err(
@@ -880,6 +1000,21 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
     Ok(())
 }
 
+/// The values of a repeatable multiaddr flag.
+fn multiaddrs<T: std::str::FromStr>(flag: &str, values: &[String]) -> Result<Vec<T>, NodeError>
+where
+    T::Err: std::fmt::Display,
+{
+    values
+        .iter()
+        .map(|a| {
+            a.parse().map_err(|e| {
+                NodeError::InvalidInput(format!("{flag} {a:?} is not a multiaddr: {e}"))
+            })
+        })
+        .collect()
+}
+
 /// Resolves when the node's actor has stopped (e.g. `cove down`).
 async fn node_stopped(node: &Node) {
     loop {
@@ -913,6 +1048,15 @@ impl Output {
         }
     }
 
+    /// The advertiser's public key, the one a group admin grants.
+    fn advertiser_key(&self, key: &cove_crypto::Pseudonym) {
+        self.created(
+            "advertiser_key",
+            &key.public().to_string(),
+            "advertiser key (give it to a group admin)",
+        );
+    }
+
     fn message(&self, text: &str) {
         if self.json {
             self.print_json(&json!({ "ok": true }));
@@ -935,7 +1079,7 @@ impl Output {
     fn groups(&self, groups: &[GroupInfo]) {
         self.list(
             groups,
-            "no groups yet: `cove group create NAME` or `cove join INVITE`",
+            "no groups yet: `cove group create NAME`, or `cove join < INVITE_FILE`",
             |g| {
                 let role = if g.admin { " (admin)" } else { "" };
                 println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);
@@ -1116,5 +1260,25 @@ impl Output {
                 println!("            {}: {problem}", h.name);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_cause_is_printed_once() {
+        let cause = Invite::decode("hello", 0).unwrap_err();
+        let text = cause.to_string();
+        let error = anyhow::Error::from(NodeError::from(cause));
+        assert_eq!(error_chain(&error), format!("invalid invite: {text}"));
+        let io = std::io::Error::new(std::io::ErrorKind::NotFound, "gone");
+        let error = anyhow::Error::from(NodeError::io("/x/seed", io));
+        assert_eq!(error_chain(&error), "/x/seed: gone");
+        let error = Err::<(), _>(std::io::Error::other("disk on fire"))
+            .context("reading the seed")
+            .unwrap_err();
+        assert_eq!(error_chain(&error), "reading the seed: disk on fire");
     }
 }

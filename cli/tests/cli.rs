@@ -5,7 +5,7 @@ use std::process::Output;
 
 use cove_crypto::{GroupSecret, Invite, MasterSeed};
 use cove_node::message::{sign, Charter, Content, Policy};
-use cove_tests::{cove, cove_ok, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{cove, cove_ok, cove_with_stdin, CoveProcess, TEST_TIMEOUT};
 
 const USAGE: i32 = 2;
 const NOT_RUNNING: i32 = 3;
@@ -26,6 +26,20 @@ fn group_count(dir: &Path) -> usize {
 
 /// A correctly signed invite whose expiry lies in the past.
 fn expired_invite() -> String {
+    invite_expiring_at(1)
+}
+
+/// A correctly signed invite to a new group "old club", listing no address, valid for an hour.
+fn valid_invite() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    invite_expiring_at(now + 3600)
+}
+
+/// A correctly signed invite to a new group "old club", listing no address.
+fn invite_expiring_at(expires_at: u64) -> String {
     let secret = GroupSecret::generate();
     let founder = MasterSeed::generate().pseudonym(&secret.id());
     let charter = Content::Charter(Charter {
@@ -39,7 +53,7 @@ fn expired_invite() -> String {
         group_secret: secret,
         charter: charter.bytes,
         addrs: vec![],
-        expires_at: 1,
+        expires_at,
     }
     .encode()
 }
@@ -70,6 +84,142 @@ fn bad_invites_are_refused_and_nothing_is_stored() {
         );
     }
     assert_eq!(group_count(dir.path()), 0);
+}
+
+#[test]
+fn an_invalid_invite_names_its_cause_once() {
+    // Scenario: `join` with a malformed and a corrupted invite (the error has a cause).
+    // Assert: the one error line says "invalid invite" and then the cause, each exactly once
+    // (it used to print "invalid invite: X: X").
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let mut corrupted = valid_invite().into_bytes();
+    let i = corrupted.len() / 2;
+    corrupted[i] = if corrupted[i] == b'A' { b'B' } else { b'A' };
+    let corrupted = String::from_utf8(corrupted).unwrap();
+    for invite in ["hello", corrupted.as_str()] {
+        let cause = Invite::decode(invite, 0).unwrap_err().to_string();
+        let out = cove_with_stdin(dir.path(), &["join"], invite.as_bytes()).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+        assert_eq!(
+            stderr(&out).trim_end(),
+            format!("error: invalid invite: {cause}"),
+        );
+    }
+}
+
+#[test]
+fn an_invite_on_stdin_or_in_a_file_joins_without_a_warning() {
+    // Scenario: no node runs; ant joins one group with the invite piped to `cove join`, one
+    // with `cove join -`, and one with `cove join --file PATH`.
+    // Assert: each joins (exit 0, the group is stored) and nothing is said about the invite
+    // being exposed.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let file = dir.path().join("invite.txt");
+    std::fs::write(&file, format!("{}\n", valid_invite())).unwrap();
+    let outs = [
+        cove_with_stdin(dir.path(), &["join"], valid_invite().as_bytes()).unwrap(),
+        cove_with_stdin(dir.path(), &["join", "-"], valid_invite().as_bytes()).unwrap(),
+        cove(dir.path(), &["join", "--file", file.to_str().unwrap()]).unwrap(),
+    ];
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+        assert!(!stderr(out).contains("warning"), "{}", stderr(out));
+    }
+    assert_eq!(group_count(dir.path()), 3);
+}
+
+#[test]
+fn an_invite_as_an_argument_joins_with_a_warning() {
+    // Scenario: no node runs; `cove join INVITE`, the form that puts the invite in
+    // /proc/PID/cmdline and shell history.
+    // Assert: it still joins, and stderr warns that the argument exposes it and names stdin.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let out = cove(dir.path(), &["join", &valid_invite()]).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out)
+            .contains("warning: the invite given as an argument is visible to other local users"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stderr(&out).contains("stdin"), "{}", stderr(&out));
+    assert_eq!(group_count(dir.path()), 1);
+}
+
+#[test]
+fn an_empty_stdin_is_a_usage_error() {
+    // Scenario: `cove join` and `cove import-seed` with nothing (or only blanks) on stdin, and
+    // `cove join --file` naming a missing file.
+    // Assert: exit code 2 and an error that says what was empty and how to pass the secret;
+    // nothing is written.
+    let root = tempfile::tempdir().unwrap();
+    let (member, fresh) = (root.path().join("member"), root.path().join("fresh"));
+    cove_ok(&member, &["init"]).unwrap();
+    for (dir, args, input, expect) in [
+        (
+            &member,
+            "join",
+            &b""[..],
+            "no invite given: stdin was empty",
+        ),
+        (
+            &member,
+            "join",
+            b" \n\n",
+            "no invite given: stdin was empty",
+        ),
+        (&fresh, "import-seed", b"", "no seed given: stdin was empty"),
+    ] {
+        let out = cove_with_stdin(dir, &[args], input).unwrap();
+        assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+        assert!(stderr(&out).contains(expect), "{}", stderr(&out));
+        assert!(stderr(&out).contains("--file"), "{}", stderr(&out));
+    }
+    let missing = root.path().join("nope.txt");
+    let out = cove(&member, &["join", "--file", missing.to_str().unwrap()]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(stderr(&out).contains("nope.txt"), "{}", stderr(&out));
+    assert_eq!(group_count(&member), 0);
+    assert!(!fresh.join("seed").exists());
+}
+
+#[test]
+fn an_advertiser_key_is_shown_again_and_never_overwritten() {
+    // Scenario: `advertiser show` before `advertiser init`; init; init again; show; show --json.
+    // Assert: show before init says to run init (exit 2); the second init is refused with a
+    // message about the advertiser key (not the member seed) and keeps the key; show prints
+    // the key init printed, in text and JSON.
+    let dir = tempfile::tempdir().unwrap();
+    cove_ok(dir.path(), &["init"]).unwrap();
+    let out = cove(dir.path(), &["advertiser", "show"]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("run `cove advertiser init` first"),
+        "{}",
+        stderr(&out)
+    );
+    let key = cove_ok(dir.path(), &["advertiser", "init"]).unwrap();
+    assert_eq!(key.len(), 64, "{key}");
+    let out = cove(dir.path(), &["advertiser", "init"]).unwrap();
+    assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("already holds an advertiser key")
+            && !stderr(&out).contains("member seed"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("cove advertiser show"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(cove_ok(dir.path(), &["advertiser", "show"]).unwrap(), key);
+    let out = cove(dir.path(), &["--json", "advertiser", "show"]).unwrap();
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(shown, serde_json::json!({ "advertiser_key": key }));
 }
 
 #[test]
@@ -169,8 +319,10 @@ fn malformed_grants_and_ad_targeting_are_refused_before_reaching_the_node() {
 
 #[test]
 fn a_seed_backup_restores_the_same_member() {
-    // Scenario: export the seed of one data dir, import it into a fresh one; import garbage.
-    // Assert: the restored dir exports the same seed; garbage is a usage error and creates no seed.
+    // Scenario: export the seed of one data dir, import it into a fresh one through stdin;
+    // import garbage given as an argument.
+    // Assert: the restored dir exports the same seed; garbage is a usage error that warns
+    // about the argument and creates no seed.
     let root = tempfile::tempdir().unwrap();
     let (original, restored, broken) = (
         root.path().join("a"),
@@ -180,9 +332,16 @@ fn a_seed_backup_restores_the_same_member() {
     cove_ok(&original, &["init"]).unwrap();
     let seed = cove_ok(&original, &["export-seed"]).unwrap();
     assert_eq!(seed.len(), 64);
-    cove_ok(&restored, &["import-seed", &seed]).unwrap();
+    let out = cove_with_stdin(&restored, &["import-seed"], format!("{seed}\n").as_bytes()).unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
     assert_eq!(cove_ok(&restored, &["export-seed"]).unwrap(), seed);
     let out = cove(&broken, &["import-seed", "not hex"]).unwrap();
+    assert!(
+        stderr(&out).contains("seed given as an argument is visible to other local users"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(out.status.code(), Some(USAGE), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("64 hex characters"),

@@ -110,6 +110,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT};
 pub use error::Error;
 pub use libp2p::identity::Keypair;
+/// The parts of a [`Multiaddr`], for callers that inspect addresses (e.g. which to advertise).
+pub use libp2p::multiaddr::Protocol;
 pub use libp2p::{Multiaddr, PeerId};
 pub use limits::PeerRateLimit;
 pub use sync::{MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SYNC_PROTOCOL};

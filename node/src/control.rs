@@ -1,9 +1,10 @@
 //! The local control channel between `cove` commands and the running node.
 //!
 //! Transport: a unix socket `DATA_DIR/control.sock`, mode 0600, in a 0700 data dir; the server
-//! also checks the connecting process's uid (SO_PEERCRED) against its own, so other local
-//! users are refused even if permissions were loosened. Protocol: the client writes one JSON
-//! [`Request`] on one line, the server answers one JSON [`Response`] line and closes.
+//! also checks the connecting process's uid (SO_PEERCRED) against its own effective uid, so
+//! other local users are refused even if permissions were loosened. Protocol: the client
+//! writes one JSON [`Request`] on one line, the server answers one JSON [`Response`] line and
+//! closes.
 //! Requests larger than [`MAX_REQUEST_BYTES`] are refused.
 //!
 //! When no node runs, [`Client::connect`] fails with [`NodeError::NotRunning`]; the CLI then
@@ -49,6 +50,10 @@ pub enum Request {
         group: String,
         /// Lifetime in seconds.
         ttl_secs: u64,
+        /// Multiaddrs the invite lists instead of the node's own choice (see
+        /// [`Node::invite_at`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        addrs: Vec<String>,
     },
     /// Join from an invite.
     Join {
@@ -335,8 +340,25 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 .map_err(NodeError::InvalidInput)?;
             json(node.create_group_with(&name, policy).await?.to_string())
         }
-        Request::Invite { group, ttl_secs } => {
-            json(node.invite(&group, Duration::from_secs(ttl_secs)).await?)
+        Request::Invite {
+            group,
+            ttl_secs,
+            addrs,
+        } => {
+            let addrs = addrs
+                .iter()
+                .map(|a| {
+                    a.parse().map_err(|e| {
+                        NodeError::InvalidInput(format!(
+                            "invite address {a:?} is not a multiaddr: {e}"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?;
+            json(
+                node.invite_at(&group, Duration::from_secs(ttl_secs), addrs)
+                    .await?,
+            )
         }
         Request::Join { invite } => json(node.join(&invite).await?.to_string()),
         Request::Groups => json(node.groups().await?),
@@ -369,9 +391,7 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
 pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
     let path = DataDir::new(data_dir).socket_path();
     let listener = bind(&path)?;
-    let my_uid = std::fs::metadata(data_dir)
-        .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
-        .map_err(|e| NodeError::io(data_dir, e))?;
+    let my_uid = rustix::process::geteuid().as_raw();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS));
     loop {
         let (stream, _) = listener
@@ -379,7 +399,7 @@ pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
             .await
             .map_err(|e| NodeError::io(&path, e))?;
         match stream.peer_cred() {
-            Ok(cred) if cred.uid() == my_uid => {}
+            Ok(cred) if admits(cred.uid(), my_uid) => {}
             Ok(cred) => {
                 warn!(
                     uid = cred.uid(),
@@ -404,6 +424,14 @@ pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
             }
         });
     }
+}
+
+/// Whether a control connection from a process running as `peer_uid` is served: only when
+/// it is the node's own user, the effective uid `own_euid` of this process. Not the data
+/// dir's owner: a node started by root (or through sudo) on a user's data dir must not open
+/// itself to that user, and a dir chowned to someone else must not let them in.
+fn admits(peer_uid: u32, own_euid: u32) -> bool {
+    peer_uid == own_euid
 }
 
 fn bind(path: &PathBuf) -> Result<UnixListener, NodeError> {
@@ -716,5 +744,19 @@ pub mod offline {
     /// Groups joined.
     pub fn groups(data_dir: &Path) -> Result<Vec<GroupInfo>, NodeError> {
         Ok(core(data_dir)?.group_infos())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_effective_uid_is_admitted() {
+        let euid = rustix::process::geteuid().as_raw();
+        assert!(admits(euid, euid));
+        assert!(!admits(euid.wrapping_add(1), euid), "another user");
+        assert!(!admits(0, 1000), "root is not a user's node's owner");
+        assert!(!admits(1000, 0), "a user is not a root node's owner");
     }
 }

@@ -129,7 +129,7 @@ impl DataDir {
         self.create_root()?;
         let path = self.advertiser_key_path();
         if path.exists() {
-            return Err(NodeError::AlreadyInitialized(path.display().to_string()));
+            return Err(NodeError::AdvertiserKeyExists(path.display().to_string()));
         }
         let secret: Zeroizing<[u8; 32]> = Zeroizing::new(rand::random());
         write_secret(&path, secret.as_slice())?;

@@ -12,6 +12,9 @@ pub enum NodeError {
     /// `cove init` on a data dir that already has a seed.
     #[error("{0} already holds a member seed; refusing to overwrite it")]
     AlreadyInitialized(String),
+    /// `cove advertiser init` on a data dir that already has an advertiser key.
+    #[error("{0} already holds an advertiser key; refusing to overwrite it (print its public key with `cove advertiser show`)")]
+    AdvertiserKeyExists(String),
     /// No group matches what the user typed.
     #[error("unknown group {0:?}: give a group id or the unique name of a group you belong to (see `cove groups`)")]
     UnknownGroup(String),
@@ -87,7 +90,8 @@ impl NodeError {
             | NodeError::BadCharter(_)
             | NodeError::Message(_)
             | NodeError::InvalidInput(_)
-            | NodeError::AlreadyInitialized(_) => true,
+            | NodeError::AlreadyInitialized(_)
+            | NodeError::AdvertiserKeyExists(_) => true,
             NodeError::Remote { user_error, .. } => *user_error,
             _ => false,
         }

@@ -43,6 +43,7 @@ pub mod core;
 pub mod data_dir;
 mod error;
 pub mod health;
+mod invite_addrs;
 pub mod message;
 pub mod metrics;
 pub mod node;

@@ -59,8 +59,12 @@ pub struct NodeConfig {
     /// The passphrase of an encrypted seed; `None`: read `COVE_PASSPHRASE` if the seed is
     /// encrypted (see [`DataDir::load_seed_with`]). Zeroized on drop, never printed.
     pub passphrase: Option<cove_crypto::Passphrase>,
-    /// Addresses to listen on.
+    /// Addresses to listen on. Invites list those bound explicitly (not the interface
+    /// addresses a wildcard such as `0.0.0.0` expands to) when `advertise` is empty.
     pub listen: Vec<Multiaddr>,
+    /// Addresses invites carry (reachable ones: a public IP, a DNS name, a relay); when empty,
+    /// the explicitly bound listen addresses. `cove group invite --addr` overrides both.
+    pub advertise: Vec<Multiaddr>,
     /// Discover peers on the LAN with mDNS.
     pub mdns: bool,
     /// Many nodes on one host (tests, demo): relax same-IP penalties, discover faster.
@@ -92,6 +96,7 @@ impl NodeConfig {
                     .parse()
                     .expect("valid multiaddr"),
             ],
+            advertise: Vec::new(),
             mdns: true,
             fast_timers: false,
             republish_interval: DEFAULT_REPUBLISH_INTERVAL,
@@ -163,6 +168,7 @@ enum Command {
     Invite {
         group: String,
         ttl: Duration,
+        addrs: Vec<Multiaddr>,
         reply: Reply<String>,
     },
     Join {
@@ -288,6 +294,8 @@ impl Node {
             publishing: Vec::new(),
             data_dir: config.data_dir.clone(),
             warnings: Warnings::default(),
+            listen: config.listen.clone(),
+            advertise: config.advertise.clone(),
         };
         for group in actor.core.groups() {
             actor.enter_group(&group.id).await?;
@@ -336,11 +344,28 @@ impl Node {
         .await
     }
 
-    /// An invite to `group` (id or unique name) listing this node's listen addresses.
+    /// An invite to `group` (id or unique name) listing this node's advertised addresses, or
+    /// else its explicitly bound listen addresses (see [`NodeConfig::advertise`]).
     pub async fn invite(&self, group: &str, ttl: Duration) -> Result<String, NodeError> {
+        self.invite_at(group, ttl, Vec::new()).await
+    }
+
+    /// [`Node::invite`] listing exactly `addrs` (each gets `/p2p/` and this node's peer id);
+    /// with none, as [`Node::invite`].
+    pub async fn invite_at(
+        &self,
+        group: &str,
+        ttl: Duration,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<String, NodeError> {
         let group = group.to_string();
-        self.call(|reply| Command::Invite { group, ttl, reply })
-            .await
+        self.call(|reply| Command::Invite {
+            group,
+            ttl,
+            addrs,
+            reply,
+        })
+        .await
     }
 
     /// Joins the group of an invite and connects to its peers.
@@ -528,6 +553,10 @@ struct Actor {
     data_dir: PathBuf,
     /// Gossip problems already logged, so that each is logged once.
     warnings: Warnings,
+    /// The listen addresses asked for, and the advertise list: what invites may carry (see
+    /// [`crate::invite_addrs`]).
+    listen: Vec<Multiaddr>,
+    advertise: Vec<Multiaddr>,
 }
 
 /// An own message, stored but not yet flushed nor offered to its group.
@@ -640,8 +669,13 @@ impl Actor {
                 let result = self.create_group(&name, policy).await;
                 let _ = reply.send(result);
             }
-            Command::Invite { group, ttl, reply } => {
-                let _ = reply.send(self.invite(&group, ttl).await);
+            Command::Invite {
+                group,
+                ttl,
+                addrs,
+                reply,
+            } => {
+                let _ = reply.send(self.invite(&group, ttl, &addrs).await);
             }
             Command::Join { invite, reply } => {
                 let _ = reply.send(self.join(&invite).await);
@@ -999,7 +1033,12 @@ impl Actor {
         Ok(id)
     }
 
-    async fn invite(&mut self, group: &str, ttl: Duration) -> Result<String, NodeError> {
+    async fn invite(
+        &mut self,
+        group: &str,
+        ttl: Duration,
+        chosen: &[Multiaddr],
+    ) -> Result<String, NodeError> {
         if ttl.is_zero() || ttl > MAX_INVITE_TTL {
             return Err(NodeError::InvalidInput(format!(
                 "invite lifetime must be between 1 second and {} days",
@@ -1007,13 +1046,13 @@ impl Actor {
             )));
         }
         let id = self.core.resolve_group(group)?;
-        let addrs = self
-            .gossip
-            .listen_addrs()
-            .await?
-            .iter()
-            .map(|a| a.to_string())
-            .collect();
+        let addrs = crate::invite_addrs::invite_addrs(
+            self.gossip.local_peer_id(),
+            chosen,
+            &self.advertise,
+            &self.listen,
+            &self.gossip.listen_addrs().await?,
+        )?;
         self.core
             .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())
     }

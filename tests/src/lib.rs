@@ -288,6 +288,22 @@ pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
     Ok(cove_command(&cove_bin()?, data_dir, args).output()?)
 }
 
+/// Runs `cove --data-dir DIR ARGS...` to completion with `input` on its stdin (a pipe, not a
+/// terminal), the way a secret is handed over: `cove join < invite.txt`.
+pub fn cove_with_stdin(data_dir: &Path, args: &[&str], input: &[u8]) -> Result<Output> {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = cove_command(&cove_bin()?, data_dir, args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    let mut stdin = child.stdin.take().context("cove's stdin")?;
+    stdin.write_all(input)?;
+    drop(stdin);
+    Ok(child.wait_with_output()?)
+}
+
 /// Runs a `cove` command that must succeed; returns the last line of its stdout.
 pub fn cove_ok(data_dir: &Path, args: &[&str]) -> Result<String> {
     last_stdout_line(args, cove(data_dir, args)?)
@@ -325,6 +341,12 @@ impl CoveProcess {
 
     /// Like [`CoveProcess::up`], listening on `listen`, with a 1 s anti-entropy interval.
     pub async fn up_on(data_dir: &Path, listen: &str) -> Result<CoveProcess> {
+        Self::up_with(data_dir, &["--listen", listen]).await
+    }
+
+    /// `cove up --no-mdns --sync-interval 1s ARGS...`, waiting until its control socket
+    /// answers; its log goes to `DATA_DIR/up.log`.
+    pub async fn up_with(data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -332,14 +354,8 @@ impl CoveProcess {
         let child = std::process::Command::new(cove_bin()?)
             .arg("--data-dir")
             .arg(data_dir)
-            .args([
-                "up",
-                "--no-mdns",
-                "--sync-interval",
-                "1s",
-                "--listen",
-                listen,
-            ])
+            .args(["up", "--no-mdns", "--sync-interval", "1s"])
+            .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())
             .stderr(log)

@@ -1375,6 +1375,7 @@ impl Net {
             .request(Request::Invite {
                 group: group.clone(),
                 ttl_secs: 3600,
+                addrs: Vec::new(),
             })
             .await?;
         let invite = invite.as_str().context("invite")?.to_owned();

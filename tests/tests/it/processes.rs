@@ -1,10 +1,12 @@
 use anyhow::{Context, Result};
-use cove_tests::{cove_ok, eventually, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{
+    cove, cove_ok, cove_with_stdin, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_cove_processes_share_a_post() -> Result<()> {
     // Scenario: two data dirs and two real `cove up` processes. ant: init, up, group create,
-    // group invite; bat: init, join (offline), up; ant posts.
+    // group invite; bat: init, join (offline, the invite on stdin), up; ant posts.
     // Assert: the post appears in bat's `feed --json`.
     tokio::time::timeout(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
@@ -18,7 +20,11 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
             &["group", "invite", "book club", "--expires", "1h"],
         )?;
         assert!(invite.starts_with("cove:"), "{invite}");
-        let joined = cove_ok(&bat_dir, &["join", &invite])?;
+        // The invite goes through stdin, not the command line (/proc, shell history).
+        let joined = last_stdout_line(
+            &["join"],
+            cove_with_stdin(&bat_dir, &["join"], invite.as_bytes())?,
+        )?;
         assert_eq!(joined, group);
         let _bat = CoveProcess::up(&bat_dir).await?;
         let post_id = cove_ok(&ant_dir, &["post", "--group", &group, "hello bat"])?;
@@ -48,6 +54,85 @@ fn json(data_dir: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> 
         String::from_utf8_lossy(&out.stderr)
     );
     Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// The addresses listed by the invite `cove group invite GROUP ARGS...` prints, and its stderr.
+fn invite_addrs(data_dir: &std::path::Path, args: &[&str]) -> Result<(Vec<String>, String)> {
+    let mut full = vec!["group", "invite"];
+    full.extend_from_slice(args);
+    let out = cove(data_dir, &full)?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let invite = last_stdout_line(&full, out)?;
+    let invite = cove_crypto::Invite::decode_ignoring_expiry(&invite)?;
+    Ok((invite.addrs, stderr))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()> {
+    // Scenario: ant runs `cove up --listen /ip4/0.0.0.0/tcp/0`, bound to every interface (the
+    // swarm reports loopback, LAN, docker, VPN addresses), and mints invites without and with
+    // `--addr`; then ant restarts with `--advertise` and mints another.
+    // Assert: without either the invite lists no address (no interface address leaks) and
+    // stderr says to use --addr or `cove up --advertise`, while the invite is still printed;
+    // --addr lists exactly the given addresses (with ant's peer id) and overrides
+    // --advertise; --advertise alone lists exactly its addresses; a bad --addr is a usage error.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("ant");
+        cove_ok(&dir, &["init"])?;
+        let mut ant = CoveProcess::up_on(&dir, "/ip4/0.0.0.0/tcp/0").await?;
+        let peer = json(&dir, &["status"])?["peer_id"]
+            .as_str()
+            .context("peer id")?
+            .to_string();
+        cove_ok(&dir, &["group", "create", "club"])?;
+
+        let (addrs, stderr) = invite_addrs(&dir, &["club"])?;
+        assert_eq!(addrs, Vec::<String>::new(), "wildcard interfaces leaked");
+        assert!(
+            stderr.contains("lists no address")
+                && stderr.contains("--addr MULTIADDR")
+                && stderr.contains("cove up --advertise MULTIADDR"),
+            "{stderr}"
+        );
+
+        let given = [
+            "/ip4/203.0.113.7/tcp/4001",
+            "/dns4/cove.example.org/tcp/4001",
+        ];
+        let (addrs, stderr) =
+            invite_addrs(&dir, &["club", "--addr", given[0], "--addr", given[1]])?;
+        let with_peer = |a: &str| format!("{a}/p2p/{peer}");
+        assert_eq!(addrs, given.map(with_peer));
+        assert!(!stderr.contains("warning"), "{stderr}");
+
+        let out = cove(
+            &dir,
+            &["group", "invite", "club", "--addr", "not-an-address"],
+        )?;
+        assert_eq!(out.status.code(), Some(2));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("is not a multiaddr"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+
+        ant.kill()?;
+        let advertised = "/ip4/198.51.100.1/tcp/4001";
+        let _ant = CoveProcess::up_with(
+            &dir,
+            &["--listen", "/ip4/0.0.0.0/tcp/0", "--advertise", advertised],
+        )
+        .await?;
+        assert_eq!(invite_addrs(&dir, &["club"])?.0, [with_peer(advertised)]);
+        assert_eq!(
+            invite_addrs(&dir, &["club", "--addr", given[0]])?.0,
+            [with_peer(given[0])]
+        );
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +267,6 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
     // `cove status` runs as uid 65534 (nobody) through setpriv.
     // Assert: nobody gets no answer and a failing exit code; the node logs the refusal and
     // still answers its owner.
-    use std::os::unix::fs::PermissionsExt;
     if !std::path::Path::new("/usr/bin/setpriv").exists() {
         eprintln!("skipped: /usr/bin/setpriv (util-linux) is not installed");
         return Ok(());
@@ -192,34 +276,75 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
         let _node = CoveProcess::up(&dir).await?;
-        let open = |path: &std::path::Path, mode| {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        };
-        open(root.path(), 0o755)?;
-        open(&dir, 0o755)?;
-        open(&dir.join("control.sock"), 0o666)?;
-        let out = std::process::Command::new("/usr/bin/setpriv")
-            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-            .arg(cove_tests::cove_bin()?)
-            .arg("--data-dir")
-            .arg(&dir)
-            .arg("status")
-            .output()?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        anyhow::ensure!(
-            !out.status.success(),
-            "another user got an answer: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        eventually("the node to log the refusal", || async {
-            let log = std::fs::read_to_string(dir.join("up.log"))?;
-            Ok(log
-                .contains("refused control connection from another user")
-                .then_some(()))
-        })
-        .await
-        .with_context(|| format!("nobody's cove said: {stderr}"))?;
+        open_to_everyone(root.path(), &dir)?;
+        nobody_is_refused(&dir).await?;
         cove_ok(&dir, &["status"])?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+/// Opens `root/dir` (0755) and its control socket (0666) to every local user, so that only
+/// the node's own uid check stands between them and the node.
+fn open_to_everyone(root: &std::path::Path, dir: &std::path::Path) -> std::io::Result<()> {
+    use std::fs::{set_permissions, Permissions};
+    use std::os::unix::fs::PermissionsExt;
+    set_permissions(root, Permissions::from_mode(0o755))?;
+    set_permissions(dir, Permissions::from_mode(0o755))?;
+    set_permissions(dir.join("control.sock"), Permissions::from_mode(0o666))
+}
+
+/// Runs `cove --data-dir DIR status` as uid and gid 65534 (nobody) through setpriv; fails
+/// unless nobody gets no answer and the node at `dir` logs the refusal.
+async fn nobody_is_refused(dir: &std::path::Path) -> Result<()> {
+    let out = std::process::Command::new("/usr/bin/setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(cove_tests::cove_bin()?)
+        .arg("--data-dir")
+        .arg(dir)
+        .arg("status")
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    anyhow::ensure!(
+        !out.status.success(),
+        "another user got an answer: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    eventually("the node to log the refusal", || async {
+        let log = std::fs::read_to_string(dir.join("up.log"))?;
+        Ok(log
+            .contains("refused control connection from another user")
+            .then_some(()))
+    })
+    .await
+    .with_context(|| format!("nobody's cove said: {stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_control_socket_admits_the_effective_uid_not_the_data_dir_owner() -> Result<()> {
+    // Scenario: run as root. A node runs as root on a data dir that belongs to nobody (65534),
+    // with the dir and socket opened up to everyone, so only the uid check decides.
+    // Assert: root (the node's effective uid) is answered; nobody, the data dir's owner, is
+    // refused and the node logs it.
+    use std::os::unix::fs::{chown, MetadataExt};
+    let root = tempfile::tempdir()?;
+    if std::fs::metadata(root.path())?.uid() != 0
+        || !std::path::Path::new("/usr/bin/setpriv").exists()
+    {
+        eprintln!("skipped: needs root (to give the data dir away) and /usr/bin/setpriv");
+        return Ok(());
+    }
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let dir = root.path().join("ant");
+        cove_ok(&dir, &["init"])?;
+        chown(&dir, Some(65534), Some(65534))?;
+        let _node = CoveProcess::up(&dir).await?;
+        open_to_everyone(root.path(), &dir)?;
+        cove_ok(&dir, &["status"]).context("root, the node's effective uid, is answered")?;
+        nobody_is_refused(&dir)
+            .await
+            .context("nobody owns the data dir")?;
         Ok(())
     })
     .await
