@@ -141,6 +141,7 @@ impl Rejection {
             Rejection::BadMessage(MessageError::UnknownKind(_)) => "unknown_kind",
             Rejection::BadMessage(MessageError::Invalid { .. }) => "invalid_content",
             Rejection::BadMessage(MessageError::TooLarge { .. }) => "oversized",
+            Rejection::BadMessage(MessageError::NotCanonical { .. }) => "non_canonical",
             Rejection::BadMessage(_) => "malformed",
             Rejection::WrongGroup => "wrong_group",
             Rejection::FromFuture { .. } => "from_future",
