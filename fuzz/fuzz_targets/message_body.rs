@@ -2,7 +2,7 @@
 //! its signature, and `verify_and_decode` checks the signature before it decodes the content,
 //! so the `message` and `envelope` targets rarely reach the per-kind decoders. Here the input
 //! is a message *body*: the target signs it with a fixed pseudonym and wraps it in the
-//! `{"v": 1, "body", "sig"}` map (PROTOCOL.md §8), so every mutation of the body reaches
+//! `{"v": 1, "sig", "body"}` map (PROTOCOL.md §8), so every mutation of the body reaches
 //! `Content::from_value` and `check_limits` (as long as the body still names that author).
 //! The corpus holds the body of a message of every kind by that author.
 //!
@@ -29,13 +29,14 @@ fn author() -> &'static Pseudonym {
 fuzz_target!(|body: &[u8]| {
     let author = author();
     let sig = author.sign(Domain::Message, body);
+    // In deterministic key order (PROTOCOL.md §8.4): "v", "sig", "body".
     let wire = Value::Map(vec![
         (Value::Text("v".into()), Value::Integer(1.into())),
-        (Value::Text("body".into()), Value::Bytes(body.to_vec())),
         (
             Value::Text("sig".into()),
             Value::Bytes(sig.to_bytes().to_vec()),
         ),
+        (Value::Text("body".into()), Value::Bytes(body.to_vec())),
     ]);
     let mut bytes = Vec::new();
     ciborium::into_writer(&wire, &mut bytes).expect("CBOR encoding into a Vec");

@@ -26,7 +26,9 @@ use crate::store::{GroupRecord, Store};
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
-/// Key epoch used for sealing. Rotation is future work; the envelope already carries it.
+/// Key epoch used for sealing, and the only epoch a node accepts (§5, §9 step 2b). Re-keying
+/// will add epochs; it will accept the current one and a bounded number before it, never any
+/// of the 2^32 an envelope can name.
 pub const CURRENT_EPOCH: u32 = 0;
 /// Most peer addresses remembered per group (bootstrap for the next start).
 pub const MAX_REMEMBERED_ADDRS: usize = 32;
@@ -62,6 +64,14 @@ pub enum Rejection {
     /// Arrived on a topic of no group we belong to.
     #[error("topic of no known group")]
     UnknownTopic,
+    /// Names a key epoch the group does not have (today every group has only epoch 0).
+    #[error("envelope names key epoch {got}; this group's only epoch is {current}")]
+    UnknownEpoch {
+        /// The epoch in the envelope header.
+        got: u32,
+        /// The group's current (and only valid) epoch.
+        current: u32,
+    },
     /// Did not open with the group's key: an outsider, a wrong key, or tampering.
     #[error("envelope does not open: {0}")]
     Undecryptable(String),
@@ -136,12 +146,14 @@ impl Rejection {
         match self {
             Rejection::Oversized(_) => "oversized",
             Rejection::UnknownTopic => "unknown_topic",
+            Rejection::UnknownEpoch { .. } => "unknown_epoch",
             Rejection::Undecryptable(_) => "undecryptable",
             Rejection::BadMessage(MessageError::BadSignature(_)) => "bad_signature",
             Rejection::BadMessage(MessageError::UnsupportedVersion { .. }) => "unsupported_version",
             Rejection::BadMessage(MessageError::UnknownKind(_)) => "unknown_kind",
             Rejection::BadMessage(MessageError::Invalid { .. }) => "invalid_content",
             Rejection::BadMessage(MessageError::TooLarge { .. }) => "oversized",
+            Rejection::BadMessage(MessageError::NotCanonical { .. }) => "non_canonical",
             Rejection::BadMessage(_) => "malformed",
             Rejection::WrongGroup => "wrong_group",
             Rejection::FromFuture { .. } => "from_future",
@@ -620,6 +632,14 @@ impl Core {
         let group = &self.groups[&group_id];
         let epoch = cove_crypto::envelope_epoch(envelope)
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
+        // Checked before decrypting: deriving a key for any of 2^32 epochs a sender names
+        // would be work for nothing, and no valid message is sealed under another epoch.
+        if epoch != CURRENT_EPOCH {
+            return Err(Rejection::UnknownEpoch {
+                got: epoch,
+                current: CURRENT_EPOCH,
+            });
+        }
         let plaintext = open(&group.secret.content_key(epoch), topic, envelope)
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
         Ok((group_id, plaintext))
@@ -1181,6 +1201,39 @@ mod tests {
         assert_eq!(counters["undecryptable"], 2);
         assert_eq!(counters["from_future"], 1);
         assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+    }
+
+    #[test]
+    fn an_envelope_naming_another_epoch_is_refused() {
+        // Scenario: a member seals a valid post under content keys of epochs the group does
+        // not have (derivable by anyone holding the group secret). Assert: refused as
+        // unknown_epoch before decrypting, penalised, counted, and not stored.
+        let (_dirs, mut ant, mut bat, group, topic) = club();
+        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+        let secret = &ant.group(&group).unwrap().secret;
+        for epoch in [1, u32::MAX] {
+            let envelope = seal(&secret.content_key(epoch), &topic, epoch, &signed.bytes);
+            let refused = bat.ingest(&topic, &envelope, 3_001).unwrap_err();
+            assert_eq!(
+                refused,
+                Rejection::UnknownEpoch {
+                    got: epoch,
+                    current: CURRENT_EPOCH
+                }
+            );
+            assert_eq!(refused.reason(), "unknown_epoch");
+            assert!(refused.is_penalised());
+        }
+        assert_eq!(bat.counters().1["unknown_epoch"], 2);
+        assert!(!bat.store().contains(&signed.message.id).unwrap());
+        // The same message under the current epoch is accepted.
+        let envelope = seal(
+            &secret.content_key(CURRENT_EPOCH),
+            &topic,
+            CURRENT_EPOCH,
+            &signed.bytes,
+        );
+        assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! from gossip back into verified messages through one validation pipeline
 //! ([`core::Core::ingest`]) before anything is stored or forwarded.
 //!
+//! - [`cbor`]: the deterministic CBOR every signed message must use, and its check.
 //! - [`message`]: the wire model (v1) and [`message::verify_and_decode`], the only way in.
 //! - [`store`]: sled trees, persistent deduplication, feed indexes.
 //! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
@@ -38,6 +39,7 @@
 #![deny(missing_docs)]
 
 pub mod ads;
+pub mod cbor;
 pub mod control;
 pub mod core;
 pub mod data_dir;

@@ -5,15 +5,19 @@
 //! the [`MessageId`] are computed over those bytes and never over a re-encoding, so a message
 //! keeps its id and stays verifiable whichever node relays it and whichever CBOR library
 //! decoded it. The only way from wire bytes to a [`Message`] is [`verify_and_decode`], which
-//! checks the size limit first, then the version, then the signature, then the content.
+//! checks the size limit first, then that the bytes are deterministic CBOR ([`crate::cbor`]),
+//! then the version, then the signature, then the content.
 //!
 //! See `docs/PROTOCOL.md` §8 for the byte-level description.
 
 use std::fmt;
 
+use ciborium::Value;
 use cove_crypto::{Domain, GroupId, Pseudonym, PublicKey, Signature};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::cbor::{check_canonical, to_canonical_vec, CanonicalError};
 
 /// Version of the signed-message map (`"v"`).
 pub const MESSAGE_VERSION: u8 = 1;
@@ -116,11 +120,20 @@ pub enum MessageError {
     /// Not CBOR of the expected shape.
     #[error("malformed message: {0}")]
     Malformed(String),
+    /// Valid CBOR, but not the one deterministic encoding of its value (§8.4): a relay or a
+    /// careless encoder changed bytes that the signature or the id depend on.
+    #[error("{part} is not deterministic CBOR: {error}")]
+    NotCanonical {
+        /// `"signed message"` (the outer map) or `"body"`.
+        part: &'static str,
+        /// What is not canonical.
+        error: CanonicalError,
+    },
     /// A version this node does not know.
     #[error("message version {got} is not supported (max {max})")]
     UnsupportedVersion {
         /// Version in the message.
-        got: u8,
+        got: u64,
         /// Highest supported.
         max: u8,
     },
@@ -701,11 +714,8 @@ impl Content {
         value.expect("content serialises to a CBOR value")
     }
 
-    fn from_value(kind: &str, value: ciborium::Value) -> Result<Self, MessageError> {
-        fn parse<T: DeserializeOwned>(
-            kind: &'static str,
-            value: ciborium::Value,
-        ) -> Result<T, MessageError> {
+    fn from_value(kind: &str, value: Value) -> Result<Self, MessageError> {
+        fn parse<T: DeserializeOwned>(kind: &'static str, value: Value) -> Result<T, MessageError> {
             value.deserialized().map_err(|e| MessageError::Invalid {
                 kind,
                 detail: e.to_string(),
@@ -758,11 +768,52 @@ pub struct SignedMessage {
 
 #[derive(Serialize, Deserialize)]
 struct WireMessage {
-    v: u8,
+    v: u64,
     #[serde(with = "serde_bytes")]
     body: Vec<u8>,
     #[serde(with = "serde_bytes")]
     sig: Vec<u8>,
+}
+
+impl WireMessage {
+    /// The outer map is closed: exactly `v`, `body` and `sig`. Nothing outside `body` is
+    /// signed, so any other key would let a relay change a message without changing its id.
+    /// The version is checked before the keys, so a later version is reported as such.
+    fn from_value(value: Value) -> Result<Self, MessageError> {
+        let Value::Map(entries) = value else {
+            return Err(MessageError::Malformed(
+                "the signed message is not a CBOR map".into(),
+            ));
+        };
+        let (mut v, mut body, mut sig, mut unknown) = (None, None, None, None);
+        for (key, value) in entries {
+            match key.as_text() {
+                Some("v") => v = Some(value),
+                Some("body") => body = Some(value),
+                Some("sig") => sig = Some(value),
+                _ => {
+                    unknown.get_or_insert(key);
+                }
+            }
+        }
+        let v = uint(field(v, "signed message", "v")?, "\"v\"")?;
+        if v != u64::from(MESSAGE_VERSION) {
+            return Err(MessageError::UnsupportedVersion {
+                got: v,
+                max: MESSAGE_VERSION,
+            });
+        }
+        if let Some(key) = unknown {
+            return Err(MessageError::Malformed(format!(
+                "unknown key {key:?} in the signed-message map (only \"v\", \"body\", \"sig\")"
+            )));
+        }
+        Ok(WireMessage {
+            v,
+            body: bytes(field(body, "signed message", "body")?, "\"body\"")?,
+            sig: bytes(field(sig, "signed message", "sig")?, "\"sig\"")?,
+        })
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -773,7 +824,94 @@ struct WireBody {
     author: Vec<u8>,
     kind: String,
     created_at: u64,
-    content: ciborium::Value,
+    content: Value,
+}
+
+impl WireBody {
+    /// The body's fields with their exact CBOR types; keys this version does not know are
+    /// ignored (they are signed, so only the author can have put them there).
+    fn from_value(value: Value) -> Result<Self, MessageError> {
+        let Value::Map(entries) = value else {
+            return Err(MessageError::Malformed("body is not a CBOR map".into()));
+        };
+        let (mut group, mut author, mut kind, mut created_at, mut content) =
+            (None, None, None, None, None);
+        for (key, value) in entries {
+            match key.as_text() {
+                Some("group") => group = Some(value),
+                Some("author") => author = Some(value),
+                Some("kind") => kind = Some(value),
+                Some("created_at") => created_at = Some(value),
+                Some("content") => content = Some(value),
+                _ => {}
+            }
+        }
+        let kind = match field(kind, "body", "kind")? {
+            Value::Text(kind) => kind,
+            _ => {
+                return Err(MessageError::Malformed(
+                    "body: kind is not a text string".into(),
+                ))
+            }
+        };
+        Ok(WireBody {
+            group: bytes(field(group, "body", "group")?, "body: group")?,
+            author: bytes(field(author, "body", "author")?, "body: author")?,
+            kind,
+            created_at: uint(field(created_at, "body", "created_at")?, "body: created_at")?,
+            content: field(content, "body", "content")?,
+        })
+    }
+}
+
+fn field(value: Option<Value>, map: &str, key: &str) -> Result<Value, MessageError> {
+    value.ok_or_else(|| MessageError::Malformed(format!("{map} lacks {key:?}")))
+}
+
+fn uint(value: Value, what: &str) -> Result<u64, MessageError> {
+    match value {
+        Value::Integer(i) => u64::try_from(i).ok(),
+        _ => None,
+    }
+    .ok_or_else(|| MessageError::Malformed(format!("{what} is not an unsigned integer")))
+}
+
+fn bytes(value: Value, what: &str) -> Result<Vec<u8>, MessageError> {
+    match value {
+        Value::Bytes(b) => Ok(b),
+        _ => Err(MessageError::Malformed(format!(
+            "{what} is not a byte string"
+        ))),
+    }
+}
+
+/// Where the `content` a message carries differs from Cove's own encoding of what it decoded
+/// from it, ignoring keys Cove does not know: a field of another CBOR type (a text string
+/// for a byte string, an integer for a float, an array for a map) that serde's lenient
+/// decoding would otherwise let through. `None` when every known field matches.
+fn content_mismatch(received: &Value, ours: &Value) -> Option<String> {
+    match (received, ours) {
+        (Value::Map(received), Value::Map(ours)) => ours.iter().find_map(|(key, ours)| {
+            let name = key.as_text().unwrap_or("?");
+            match received.iter().find(|(k, _)| k == key) {
+                None => Some(name.to_string()),
+                Some((_, received)) => content_mismatch(received, ours).map(|path| {
+                    if path.is_empty() {
+                        name.to_string()
+                    } else {
+                        format!("{name}.{path}")
+                    }
+                }),
+            }
+        }),
+        (Value::Array(received), Value::Array(ours)) if received.len() == ours.len() => received
+            .iter()
+            .zip(ours)
+            .enumerate()
+            .find_map(|(i, (r, o))| content_mismatch(r, o).map(|path| format!("[{i}]{path}"))),
+        _ if received == ours => None,
+        _ => Some(String::new()),
+    }
 }
 
 /// Targeting keys: at most [`MAX_TARGETING_KEYS`], each non-empty, short, without spaces.
@@ -836,13 +974,6 @@ fn check_text(kind: &'static str, text: &str, max: usize) -> Result<(), MessageE
     Ok(())
 }
 
-fn to_cbor<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = Vec::new();
-    // Writing to a Vec cannot fail, and our types always serialise.
-    ciborium::into_writer(value, &mut out).expect("CBOR encoding into a Vec");
-    out
-}
-
 /// Signs `content` as `author` for `group`, returning the wire form.
 ///
 /// Fails when the content breaks a size limit, so a node never creates what others would
@@ -854,7 +985,7 @@ pub fn sign(
     content: Content,
 ) -> Result<SignedMessage, MessageError> {
     content.check_limits()?;
-    let body = to_cbor(&WireBody {
+    let body = to_canonical_vec(&WireBody {
         group: group.as_bytes().to_vec(),
         author: author.public().as_bytes().to_vec(),
         kind: content.kind().to_string(),
@@ -862,8 +993,8 @@ pub fn sign(
         content: content.to_value(),
     });
     let sig = author.sign(Domain::Message, &body);
-    let bytes = to_cbor(&WireMessage {
-        v: MESSAGE_VERSION,
+    let bytes = to_canonical_vec(&WireMessage {
+        v: u64::from(MESSAGE_VERSION),
         body: body.clone(),
         sig: sig.to_bytes().to_vec(),
     });
@@ -921,15 +1052,24 @@ fn decode(bytes: &[u8], verify: Verify) -> Result<SignedMessage, MessageError> {
             max: MAX_MESSAGE_BYTES,
         });
     }
-    let wire: WireMessage = from_cbor_exact(bytes).map_err(MessageError::Malformed)?;
-    if wire.v != MESSAGE_VERSION {
-        return Err(MessageError::UnsupportedVersion {
-            got: wire.v,
-            max: MESSAGE_VERSION,
-        });
+    let strict = verify == Verify::Signature;
+    let outer: Value = from_cbor_exact(bytes).map_err(MessageError::Malformed)?;
+    if strict {
+        check_canonical(bytes, &outer).map_err(|error| MessageError::NotCanonical {
+            part: "signed message",
+            error,
+        })?;
     }
-    let body: WireBody =
+    let wire = WireMessage::from_value(outer)?;
+    let body: Value =
         from_cbor_exact(&wire.body).map_err(|e| MessageError::Malformed(format!("body: {e}")))?;
+    if strict {
+        check_canonical(&wire.body, &body).map_err(|error| MessageError::NotCanonical {
+            part: "body",
+            error,
+        })?;
+    }
+    let body = WireBody::from_value(body)?;
     let author = fixed::<32>(&body.author, "author").and_then(|b| {
         PublicKey::from_bytes(b).map_err(|e| MessageError::Malformed(e.to_string()))
     })?;
@@ -941,7 +1081,15 @@ fn decode(bytes: &[u8], verify: Verify) -> Result<SignedMessage, MessageError> {
             .verify(Domain::Message, &wire.body, &sig)
             .map_err(|_| MessageError::BadSignature(author.fingerprint()))?;
     }
-    let content = Content::from_value(&body.kind, body.content)?;
+    let content = Content::from_value(&body.kind, body.content.clone())?;
+    if strict {
+        if let Some(path) = content_mismatch(&body.content, &content.to_value()) {
+            return Err(MessageError::Invalid {
+                kind: content.kind(),
+                detail: format!("content.{path} has another CBOR type than §8.3 gives it"),
+            });
+        }
+    }
     content.check_limits()?;
     Ok(SignedMessage {
         bytes: bytes.to_vec(),
@@ -1046,6 +1194,207 @@ mod tests {
         }
     }
 
+    /// The signed-message map of `signed` with `edit` applied to its generic value, encoded
+    /// deterministically: still the same `body` and `sig`, so the id does not change.
+    fn reencoded(signed: &SignedMessage, edit: impl FnOnce(&mut Vec<(Value, Value)>)) -> Vec<u8> {
+        let mut value: Value = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        let Value::Map(entries) = &mut value else {
+            panic!("not a map")
+        };
+        edit(entries);
+        to_canonical_vec(&value)
+    }
+
+    /// A signed message carrying `body`, signed by `me`.
+    fn resigned(me: &Pseudonym, body: Vec<u8>) -> Vec<u8> {
+        let sig = me.sign(Domain::Message, &body);
+        to_canonical_vec(&WireMessage {
+            v: 1,
+            body,
+            sig: sig.to_bytes().to_vec(),
+        })
+    }
+
+    fn body_value(signed: &SignedMessage) -> Value {
+        let wire: WireMessage = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        ciborium::from_reader(wire.body.as_slice()).unwrap()
+    }
+
+    /// `value` encoded as it is, without sorting its maps' keys.
+    fn raw(value: &Value) -> Vec<u8> {
+        let mut out = Vec::new();
+        ciborium::into_writer(value, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn signed_messages_are_deterministic_cbor() {
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        // Keys sorted by their encodings: "v" < "sig" < "body".
+        assert!(hex::encode(&signed.bytes).starts_with("a36176016373696758"));
+        let outer: Value = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        assert_eq!(check_canonical(&signed.bytes, &outer), Ok(()));
+        let wire: WireMessage = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        assert_eq!(check_canonical(&wire.body, &body_value(&signed)), Ok(()));
+    }
+
+    #[test]
+    fn a_relay_cannot_add_an_outer_key() {
+        // Scenario: a relaying member adds a key next to v/body/sig; the id would not change.
+        // Assert: the closed outer map refuses it as malformed.
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let padded = reencoded(&signed, |m| {
+            m.push((Value::Text("pad".into()), Value::Bytes(vec![0; 1000])))
+        });
+        match verify_and_decode(&padded) {
+            Err(MessageError::Malformed(detail)) => {
+                assert!(detail.contains("unknown key"), "{detail}")
+            }
+            other => panic!("padded message accepted: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_relay_cannot_re_encode_the_outer_map() {
+        // Scenario: the same value {v: 1, body, sig} written in other ways by a relay.
+        // Assert: each is refused as not deterministic, naming the rule it breaks.
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let tail = &signed.bytes[4..]; // after a3 61 76 01
+        let mut long_v = hex::decode("a361761801").unwrap();
+        long_v.extend_from_slice(tail);
+        let mut indefinite = hex::decode("bf617601").unwrap();
+        indefinite.extend_from_slice(tail);
+        indefinite.push(0xff);
+        let mut duplicate_v = hex::decode("a4617601617601").unwrap();
+        duplicate_v.extend_from_slice(tail);
+        let unsorted = raw(&{
+            let mut value: Value = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+            if let Value::Map(m) = &mut value {
+                m.reverse();
+            }
+            value
+        });
+        for (name, bytes, want) in [
+            ("v in two bytes", long_v, CanonicalError::NotShortest),
+            ("indefinite map", indefinite, CanonicalError::NotShortest),
+            (
+                "v twice",
+                duplicate_v,
+                CanonicalError::DuplicateKey {
+                    key: "\"v\"".into(),
+                },
+            ),
+            (
+                "keys reversed",
+                unsorted,
+                CanonicalError::KeyOrder {
+                    key: "\"sig\"".into(),
+                },
+            ),
+        ] {
+            assert_eq!(
+                verify_and_decode(&bytes),
+                Err(MessageError::NotCanonical {
+                    part: "signed message",
+                    error: want
+                }),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_non_deterministic_body_is_refused_even_when_signed() {
+        // Scenario: an author (or another implementation) signs a body whose keys are in the
+        // order of §8.2's table, not sorted. Assert: refused before the signature is checked.
+        let (me, group) = fixture();
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let mut value = body_value(&signed);
+        if let Value::Map(m) = &mut value {
+            m.reverse();
+        }
+        let bytes = resigned(&me, raw(&value));
+        assert!(matches!(
+            verify_and_decode(&bytes),
+            Err(MessageError::NotCanonical {
+                part: "body",
+                error: CanonicalError::KeyOrder { .. }
+            })
+        ));
+    }
+
+    #[test]
+    fn a_content_field_of_another_cbor_type_is_invalid_content() {
+        // Scenario: signed contents whose fields have another CBOR type than §8.3 gives them.
+        // Assert: invalid_content, never accepted as the value of the right type.
+        let (me, group) = fixture();
+        let with_content = |signed: &SignedMessage, content: Value| {
+            let mut value = body_value(signed);
+            let Value::Map(body) = &mut value else {
+                panic!("body is a map")
+            };
+            for (k, v) in body.iter_mut() {
+                if k.as_text() == Some("content") {
+                    *v = content.clone();
+                }
+            }
+            resigned(&me, to_canonical_vec(&value))
+        };
+        let field = |name: &str, value: Value| Value::Map(vec![(Value::Text(name.into()), value)]);
+        let signed = sign(&me, &group, 1, post("hello")).unwrap();
+        let delete = Content::Delete(Target {
+            target: MessageId([b'a'; 32]),
+        });
+        let deleted = sign(&me, &group, 1, delete).unwrap();
+        for (signed, content) in [
+            (&signed, field("text", Value::Bytes(b"hello".to_vec()))),
+            (&signed, Value::Array(vec![Value::Text("hello".into())])),
+            (&deleted, field("target", Value::Text("a".repeat(32)))),
+        ] {
+            let bytes = with_content(signed, content.clone());
+            assert!(
+                matches!(verify_and_decode(&bytes), Err(MessageError::Invalid { .. })),
+                "{content:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn content_must_match_its_own_re_encoding_except_unknown_keys() {
+        // The last guard of §8.2's exact types: whatever serde would accept, the known fields
+        // must be exactly what Cove's encoder writes for the decoded value.
+        let text = |s: &str| Value::Text(s.into());
+        let ours = Value::Map(vec![
+            (
+                text("place"),
+                Value::Map(vec![(text("lat"), Value::Float(1.5))]),
+            ),
+            (text("text"), text("hi")),
+        ]);
+        let mut received = ours.clone();
+        if let Value::Map(m) = &mut received {
+            m.push((text("later"), Value::Bool(true)));
+        }
+        assert_eq!(
+            content_mismatch(&received, &ours),
+            None,
+            "unknown keys are fine"
+        );
+        let widened = Value::Map(vec![
+            (
+                text("place"),
+                Value::Map(vec![(text("lat"), Value::Integer(1.into()))]),
+            ),
+            (text("text"), text("hi")),
+        ]);
+        assert_eq!(content_mismatch(&widened, &ours), Some("place.lat".into()));
+        let missing = Value::Map(vec![(text("text"), text("hi"))]);
+        assert_eq!(content_mismatch(&missing, &ours), Some("place".into()));
+    }
+
     #[test]
     fn tampered_body_fails_signature() {
         let (me, group) = fixture();
@@ -1065,7 +1414,7 @@ mod tests {
             verify_and_decode(b"\xff\x00garbage"),
             Err(MessageError::Malformed(_))
         ));
-        let wire = to_cbor(&WireMessage {
+        let wire = to_canonical_vec(&WireMessage {
             v: 9,
             body: vec![],
             sig: vec![0; 64],
@@ -1094,7 +1443,7 @@ mod tests {
     #[test]
     fn unknown_kind_is_rejected_even_when_signed() {
         let (me, group) = fixture();
-        let body = to_cbor(&WireBody {
+        let body = to_canonical_vec(&WireBody {
             group: group.as_bytes().to_vec(),
             author: me.public().as_bytes().to_vec(),
             kind: "poll".into(),
@@ -1102,7 +1451,7 @@ mod tests {
             content: ciborium::Value::Map(vec![]),
         });
         let sig = me.sign(Domain::Message, &body);
-        let wire = to_cbor(&WireMessage {
+        let wire = to_canonical_vec(&WireMessage {
             v: 1,
             body,
             sig: sig.to_bytes().to_vec(),

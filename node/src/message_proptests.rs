@@ -1,7 +1,9 @@
 //! Property tests of the message codec: for every kind, what [`sign`] produces,
 //! [`verify_and_decode`] turns back into the same message, and no change to the wire bytes
 //! yields a different message that still verifies. (The fuzz target `fuzz/fuzz_targets/
-//! message.rs` covers arbitrary bytes; these cover arbitrary *valid* content.)
+//! message.rs` covers arbitrary bytes; these cover arbitrary *valid* content.) The decoder
+//! accepts exactly the encodings §8.4 allows: the deterministic one, and no other encoding of
+//! the same value.
 
 use proptest::prelude::*;
 
@@ -173,6 +175,11 @@ fn content() -> impl Strategy<Value = Content> {
 
 /// A signed message of any kind from any author in any group.
 fn signed() -> impl Strategy<Value = SignedMessage> {
+    signed_by().prop_map(|(_, signed)| signed)
+}
+
+/// A signed message and its author's secret key.
+fn signed_by() -> impl Strategy<Value = ([u8; 32], SignedMessage)> {
     (
         any::<[u8; 32]>(),
         any::<[u8; 32]>(),
@@ -180,10 +187,141 @@ fn signed() -> impl Strategy<Value = SignedMessage> {
         content(),
     )
         .prop_map(|(author, group, created_at, content)| {
-            let author = Pseudonym::from_secret_bytes(author);
-            sign(&author, &GroupId::from_bytes(group), created_at, content)
-                .expect("generated content is within the limits")
+            let me = Pseudonym::from_secret_bytes(author);
+            let signed = sign(&me, &GroupId::from_bytes(group), created_at, content)
+                .expect("generated content is within the limits");
+            (author, signed)
         })
+}
+
+/// A CBOR head: the shortest argument, or (`widen`) the next longer one.
+fn head(out: &mut Vec<u8>, major: u8, arg: u64, widen: bool) {
+    let major = major << 5;
+    let shortest = match arg {
+        0..=23 => 0,
+        24..=0xff => 1,
+        0x100..=0xffff => 2,
+        0x1_0000..=0xffff_ffff => 4,
+        _ => 8,
+    };
+    match (shortest, widen) {
+        (0, false) => out.push(major | arg as u8),
+        (0, true) | (1, false) => out.extend_from_slice(&[major | 24, arg as u8]),
+        (1, true) | (2, false) => {
+            out.push(major | 25);
+            out.extend_from_slice(&(arg as u16).to_be_bytes());
+        }
+        (2, true) | (4, false) => {
+            out.push(major | 26);
+            out.extend_from_slice(&(arg as u32).to_be_bytes());
+        }
+        _ => {
+            out.push(major | 27);
+            out.extend_from_slice(&arg.to_be_bytes());
+        }
+    }
+}
+
+fn can_widen(arg: u64) -> bool {
+    arg <= 0xffff_ffff
+}
+
+/// Writes `value` deterministically, except at the `pick`-th place (counting in pre-order
+/// every place where the same value has another encoding) where it uses that other encoding:
+/// a longer head, an indefinite length, two map keys swapped, a float in 8 bytes. `seen`
+/// counts the places, so a first pass with `pick = None` finds how many there are.
+fn loose(value: &Value, pick: Option<usize>, seen: &mut usize, out: &mut Vec<u8>) {
+    let mut hit = |eligible: bool| {
+        if !eligible {
+            return false;
+        }
+        *seen += 1;
+        pick == Some(*seen - 1)
+    };
+    match value {
+        Value::Integer(i) => {
+            let n = i128::from(*i);
+            let (major, arg) = if n >= 0 {
+                (0, n as u64)
+            } else {
+                (1, (-1 - n) as u64)
+            };
+            head(out, major, arg, hit(can_widen(arg)));
+        }
+        Value::Bytes(_) | Value::Text(_) => {
+            let (major, data) = match value {
+                Value::Bytes(b) => (2, b.as_slice()),
+                Value::Text(t) => (3, t.as_bytes()),
+                _ => unreachable!(),
+            };
+            let (widen, indefinite) = (hit(can_widen(data.len() as u64)), hit(true));
+            if indefinite {
+                out.push(major << 5 | 31);
+            }
+            head(out, major, data.len() as u64, widen);
+            out.extend_from_slice(data);
+            if indefinite {
+                out.push(0xff);
+            }
+        }
+        Value::Array(items) => {
+            let (widen, indefinite) = (hit(can_widen(items.len() as u64)), hit(true));
+            if indefinite {
+                out.push(0x9f);
+            } else {
+                head(out, 4, items.len() as u64, widen);
+            }
+            for item in items {
+                loose(item, pick, seen, out);
+            }
+            if indefinite {
+                out.push(0xff);
+            }
+        }
+        Value::Map(entries) => {
+            let widen = hit(can_widen(entries.len() as u64));
+            let indefinite = hit(true);
+            let swap = hit(entries.len() >= 2);
+            if indefinite {
+                out.push(0xbf);
+            } else {
+                head(out, 5, entries.len() as u64, widen);
+            }
+            let mut order: Vec<_> = entries.iter().collect();
+            if swap {
+                order.swap(0, 1);
+            }
+            for (k, v) in order {
+                loose(k, pick, seen, out);
+                loose(v, pick, seen, out);
+            }
+            if indefinite {
+                out.push(0xff);
+            }
+        }
+        Value::Float(f) => {
+            let mut shortest = Vec::new();
+            ciborium::into_writer(value, &mut shortest).unwrap();
+            if hit(shortest.len() < 9) {
+                out.push(0xfb);
+                out.extend_from_slice(&f.to_be_bytes());
+            } else {
+                out.extend_from_slice(&shortest);
+            }
+        }
+        Value::Bool(b) => out.push(if *b { 0xf5 } else { 0xf4 }),
+        other => panic!("signed messages hold no {other:?}"),
+    }
+}
+
+/// The deterministic bytes of `value` (checked against `loose` with nothing picked) and one
+/// other encoding of it, chosen by `at`.
+fn other_encoding(value: &Value, at: prop::sample::Index) -> (Vec<u8>, Vec<u8>) {
+    let (mut seen, mut same) = (0, Vec::new());
+    loose(value, None, &mut seen, &mut same);
+    let mut other = Vec::new();
+    loose(value, Some(at.index(seen)), &mut 0, &mut other);
+    (same, other)
 }
 
 proptest! {
@@ -231,5 +369,47 @@ proptest! {
     fn prop_truncation_is_an_error(signed in signed(), at in any::<prop::sample::Index>()) {
         let cut = at.index(signed.bytes.len());
         prop_assert!(verify_and_decode(&signed.bytes[..cut]).is_err());
+    }
+
+    /// What Cove signs is the deterministic encoding, and every other encoding of the same
+    /// outer map (which a relay could produce without the author's key) is refused.
+    #[test]
+    fn prop_only_the_deterministic_outer_map_is_accepted(
+        signed in signed(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let outer: Value = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        let (same, other) = other_encoding(&outer, at);
+        prop_assert_eq!(&same, &signed.bytes);
+        prop_assert_ne!(&other, &signed.bytes);
+        let refused = verify_and_decode(&other);
+        prop_assert!(
+            matches!(refused, Err(MessageError::NotCanonical { part: "signed message", .. })),
+            "{:?}", refused
+        );
+    }
+
+    /// The same for the body, re-signed by its author: the signature is valid, the encoding
+    /// is not, and the encoding is what decides.
+    #[test]
+    fn prop_only_the_deterministic_body_is_accepted(
+        (author, signed) in signed_by(),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let wire: WireMessage = ciborium::from_reader(signed.bytes.as_slice()).unwrap();
+        let body: Value = ciborium::from_reader(wire.body.as_slice()).unwrap();
+        let (same, other) = other_encoding(&body, at);
+        prop_assert_eq!(&same, &wire.body);
+        let me = Pseudonym::from_secret_bytes(author);
+        let resigned = to_canonical_vec(&WireMessage {
+            v: 1,
+            sig: me.sign(Domain::Message, &other).to_bytes().to_vec(),
+            body: other,
+        });
+        let refused = verify_and_decode(&resigned);
+        prop_assert!(
+            matches!(refused, Err(MessageError::NotCanonical { part: "body", .. })),
+            "{:?}", refused
+        );
     }
 }

@@ -169,8 +169,9 @@ pub enum Response {
     },
 }
 
-/// The CBOR map every frame is: `"v"`, `"op"` and the op's fields.
-#[derive(Default, Serialize, Deserialize)]
+/// The CBOR map every frame is: `"v"`, `"op"` and the op's fields. Only encoded this way;
+/// decoding reads the op's own fields straight from the bytes ([`FrameFields`]).
+#[derive(Default, Serialize)]
 struct Frame {
     v: u8,
     op: String,
@@ -198,25 +199,223 @@ fn encode_frame(frame: &Frame) -> Vec<u8> {
     out
 }
 
-fn decode_frame(bytes: &[u8]) -> Result<Frame, SyncError> {
-    let frame: Frame = crate::message::from_cbor_exact(bytes).map_err(SyncError::Malformed)?;
-    if frame.v != SYNC_VERSION {
-        return Err(SyncError::Malformed(format!(
-            "sync version {} is not supported (max {SYNC_VERSION})",
-            frame.v
-        )));
+/// Deepest nesting a frame may use (its own fields nest 2 deep; unknown keys get room).
+const MAX_FRAME_DEPTH: usize = 16;
+/// Smallest encoding of a 32-byte id in an `ids` array: `58 20` and the 32 bytes.
+const MIN_ID_BYTES: usize = 34;
+
+fn malformed(detail: impl Into<String>) -> SyncError {
+    SyncError::Malformed(detail.into())
+}
+
+/// A reader of CBOR items in a frame that allocates nothing: byte and text strings are
+/// borrowed from the frame, and every declared length is checked against the bytes left
+/// before anything is read or allocated. Definite lengths only (§13.2), so an array's size
+/// is known, and bounded, before its first item.
+#[derive(Clone, Copy)]
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
-    Ok(frame)
+
+    fn take(&mut self, len: u64) -> Result<&'a [u8], SyncError> {
+        let left = self.remaining();
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= left)
+            .ok_or_else(|| malformed(format!("an item declares {len} bytes, {left} are left")))?;
+        let out = &self.buf[self.pos..self.pos + len];
+        self.pos += len;
+        Ok(out)
+    }
+
+    /// Major type and argument of the next item.
+    fn head(&mut self) -> Result<(u8, u64), SyncError> {
+        let initial = self.take(1)?[0];
+        let (major, info) = (initial >> 5, initial & 0x1f);
+        let arg = match info {
+            0..=23 => u64::from(info),
+            24..=27 => {
+                let width = 1usize << (info - 24);
+                self.take(width as u64)?
+                    .iter()
+                    .fold(0u64, |acc, b| acc << 8 | u64::from(*b))
+            }
+            31 => {
+                return Err(malformed(
+                    "indefinite-length item (sync frames use definite lengths)",
+                ))
+            }
+            _ => {
+                return Err(malformed(format!(
+                    "reserved CBOR additional information {info}"
+                )))
+            }
+        };
+        Ok((major, arg))
+    }
+
+    /// Steps over one item of any type, checking its structure, allocating nothing.
+    fn skip(&mut self, depth: usize) -> Result<(), SyncError> {
+        if depth > MAX_FRAME_DEPTH {
+            return Err(malformed(format!("nested deeper than {MAX_FRAME_DEPTH}")));
+        }
+        match self.head()? {
+            (0 | 1 | 7, _) => Ok(()),
+            (2 | 3, len) => self.take(len).map(drop),
+            // Every item takes at least one byte, so a lying count runs out of bytes.
+            (4, len) => (0..len).try_for_each(|_| self.skip(depth + 1)),
+            (5, len) => (0..len).try_for_each(|_| {
+                self.skip(depth + 1)?;
+                self.skip(depth + 1)
+            }),
+            _ => self.skip(depth + 1), // tag: its content follows
+        }
+    }
+
+    fn uint(&mut self, what: &str) -> Result<u64, SyncError> {
+        match self.head()? {
+            (0, n) => Ok(n),
+            _ => Err(malformed(format!("{what} is not an unsigned integer"))),
+        }
+    }
+
+    fn bytes(&mut self, what: &str) -> Result<&'a [u8], SyncError> {
+        match self.head()? {
+            (2, len) => self.take(len),
+            _ => Err(malformed(format!("{what} is not a byte string"))),
+        }
+    }
+
+    fn text(&mut self, what: &str) -> Result<&'a str, SyncError> {
+        match self.head()? {
+            (3, len) => std::str::from_utf8(self.take(len)?)
+                .map_err(|_| malformed(format!("{what} is not UTF-8"))),
+            _ => Err(malformed(format!("{what} is not a text string"))),
+        }
+    }
+
+    fn bytes32(&mut self, what: &str) -> Result<[u8; 32], SyncError> {
+        let bytes = self.bytes(what)?;
+        bytes
+            .try_into()
+            .map_err(|_| malformed(format!("{what} is {} bytes, expected 32", bytes.len())))
+    }
+
+    /// An array's item count, once it is known to fit both `max` (else `too_many`) and the
+    /// bytes left at `min_item` bytes per item: only then may a caller allocate for it.
+    fn array(
+        &mut self,
+        what: &str,
+        max: usize,
+        min_item: usize,
+        too_many: fn(String) -> SyncError,
+    ) -> Result<usize, SyncError> {
+        let (4, len) = self.head()? else {
+            return Err(malformed(format!("{what} is not an array")));
+        };
+        if len > max as u64 {
+            return Err(too_many(format!(
+                "{what} declares {len} items, more than {max}"
+            )));
+        }
+        let left = self.remaining();
+        // len <= max, so it fits usize and the product cannot overflow.
+        let len = len as usize;
+        if len * min_item > left {
+            return Err(malformed(format!(
+                "{what} declares {len} items, but only {left} bytes are left"
+            )));
+        }
+        Ok(len)
+    }
 }
 
-fn field<T>(value: Option<T>, op: &str, name: &str) -> Result<T, SyncError> {
-    value.ok_or_else(|| SyncError::Malformed(format!("{op} frame lacks {name:?}")))
+/// The keys a frame may carry, in the order of [`FrameFields::at`]'s table.
+const FRAME_KEYS: [&str; 10] = [
+    "v", "op", "topic", "proof", "since", "msg", "ids", "nonce", "messages", "code",
+];
+
+/// Where each known key's value starts in a frame. The first pass records positions and
+/// steps over every value without allocating; the op then decodes only its own fields.
+struct FrameFields<'a> {
+    buf: &'a [u8],
+    at: [Option<usize>; FRAME_KEYS.len()],
+    op: &'a str,
 }
 
-fn bytes32(bytes: &[u8], what: &str) -> Result<[u8; 32], SyncError> {
-    bytes
-        .try_into()
-        .map_err(|_| SyncError::Malformed(format!("{what} is {} bytes, expected 32", bytes.len())))
+impl<'a> FrameFields<'a> {
+    fn parse(buf: &'a [u8]) -> Result<Self, SyncError> {
+        let mut r = Reader { buf, pos: 0 };
+        let (5, entries) = r.head()? else {
+            return Err(malformed("a sync frame is a CBOR map"));
+        };
+        let mut at = [None; FRAME_KEYS.len()];
+        for _ in 0..entries {
+            let key = r.text("a frame key")?;
+            match FRAME_KEYS.iter().position(|k| *k == key) {
+                Some(i) if at[i].is_some() => {
+                    return Err(malformed(format!("key {key:?} appears twice")))
+                }
+                Some(i) => at[i] = Some(r.pos),
+                None => {} // unknown keys are ignored (§13.2)
+            }
+            r.skip(1)?;
+        }
+        if r.remaining() > 0 {
+            return Err(malformed(format!(
+                "{} bytes after the CBOR item",
+                r.remaining()
+            )));
+        }
+        let mut fields = FrameFields { buf, at, op: "" };
+        let v = fields.reader("v")?.uint("v")?;
+        if v != u64::from(SYNC_VERSION) {
+            return Err(malformed(format!(
+                "sync version {v} is not supported (max {SYNC_VERSION})"
+            )));
+        }
+        fields.op = fields.reader("op")?.text("op")?;
+        Ok(fields)
+    }
+
+    /// A reader at the value of `key`; a missing key is malformed.
+    fn reader(&self, key: &str) -> Result<Reader<'a>, SyncError> {
+        let i = FRAME_KEYS
+            .iter()
+            .position(|k| *k == key)
+            .expect("a known frame key");
+        let pos = self.at[i].ok_or_else(|| {
+            let frame = if self.op.is_empty() { "sync" } else { self.op };
+            malformed(format!("{frame} frame lacks {key:?}"))
+        })?;
+        Ok(Reader { buf: self.buf, pos })
+    }
+
+    fn text(&self, key: &str) -> Result<&'a str, SyncError> {
+        self.reader(key)?.text(key)
+    }
+
+    fn bytes32(&self, key: &str) -> Result<[u8; 32], SyncError> {
+        self.reader(key)?.bytes32(key)
+    }
+
+    /// A Negentropy message, within [`MAX_RECONCILE_FRAME`].
+    fn negentropy(&self) -> Result<Vec<u8>, SyncError> {
+        let msg = self.reader("msg")?.bytes("msg")?;
+        if msg.len() as u64 > MAX_RECONCILE_FRAME {
+            return Err(malformed(format!(
+                "reconcile message of {} bytes exceeds {MAX_RECONCILE_FRAME}",
+                msg.len()
+            )));
+        }
+        Ok(msg.to_vec())
+    }
 }
 
 impl Request {
@@ -254,41 +453,29 @@ impl Request {
         encode_frame(&frame)
     }
 
-    /// Parses a frame; every bound is checked here.
+    /// Parses a frame, decoding only the fields of its op; every bound is checked before
+    /// anything is allocated for it.
     pub fn decode(bytes: &[u8]) -> Result<Request, SyncError> {
-        let f = decode_frame(bytes)?;
-        Ok(match f.op.as_str() {
+        let f = FrameFields::parse(bytes)?;
+        Ok(match f.op {
             "hello" => Request::Hello,
-            "reconcile" => {
-                let msg = field(f.msg, "reconcile", "msg")?.into_vec();
-                if msg.len() as u64 > MAX_RECONCILE_FRAME {
-                    return Err(SyncError::Malformed(format!(
-                        "reconcile message of {} bytes exceeds {MAX_RECONCILE_FRAME}",
-                        msg.len()
-                    )));
-                }
-                Request::Reconcile {
-                    topic: field(f.topic, "reconcile", "topic")?,
-                    proof: bytes32(&field(f.proof, "reconcile", "proof")?, "proof")?,
-                    since: field(f.since, "reconcile", "since")?,
-                    msg,
-                }
-            }
+            "reconcile" => Request::Reconcile {
+                msg: f.negentropy()?,
+                topic: f.text("topic")?.to_string(),
+                proof: f.bytes32("proof")?,
+                since: f.reader("since")?.uint("since")?,
+            },
             "fetch" => {
-                let ids = field(f.ids, "fetch", "ids")?;
-                if ids.len() > MAX_FETCH_IDS {
-                    return Err(SyncError::Malformed(format!(
-                        "fetch asks for {} ids, more than {MAX_FETCH_IDS}",
-                        ids.len()
-                    )));
+                let mut r = f.reader("ids")?;
+                let count = r.array("ids", MAX_FETCH_IDS, MIN_ID_BYTES, SyncError::Malformed)?;
+                let mut ids = Vec::with_capacity(count);
+                for _ in 0..count {
+                    ids.push(MessageId(r.bytes32("message id")?));
                 }
                 Request::Fetch {
-                    topic: field(f.topic, "fetch", "topic")?,
-                    proof: bytes32(&field(f.proof, "fetch", "proof")?, "proof")?,
-                    ids: ids
-                        .iter()
-                        .map(|id| bytes32(id, "message id").map(MessageId))
-                        .collect::<Result<_, _>>()?,
+                    topic: f.text("topic")?.to_string(),
+                    proof: f.bytes32("proof")?,
+                    ids,
                 }
             }
             other => {
@@ -332,31 +519,37 @@ impl Response {
         encode_frame(&frame)
     }
 
-    /// Parses a frame; the page bound is checked here.
+    /// Parses a frame, decoding only the fields of its op; the page bounds (count and
+    /// bytes) are checked before anything is allocated for them.
     pub fn decode(bytes: &[u8]) -> Result<Response, SyncError> {
-        let f = decode_frame(bytes)?;
-        Ok(match f.op.as_str() {
+        let f = FrameFields::parse(bytes)?;
+        Ok(match f.op {
             "challenge" => Response::Challenge {
-                nonce: bytes32(&field(f.nonce, "challenge", "nonce")?, "nonce")?,
+                nonce: f.bytes32("nonce")?,
             },
             "reconcile" => Response::Reconcile {
-                msg: field(f.msg, "reconcile", "msg")?.into_vec(),
+                msg: f.negentropy()?,
             },
             "messages" => {
-                let messages: Vec<Vec<u8>> = field(f.messages, "messages", "messages")?
-                    .into_iter()
-                    .map(ByteBuf::into_vec)
-                    .collect();
-                let total: usize = messages.iter().map(Vec::len).sum();
-                if total > MAX_PAGE_BYTES {
-                    return Err(SyncError::OversizedPage(format!(
-                        "{total} bytes of messages, more than {MAX_PAGE_BYTES}"
-                    )));
+                let mut r = f.reader("messages")?;
+                // No fetch asks for more than MAX_FETCH_IDS, so no honest page holds more.
+                let count = r.array("messages", MAX_FETCH_IDS, 1, SyncError::OversizedPage)?;
+                let mut messages = Vec::with_capacity(count);
+                let mut total = 0usize;
+                for _ in 0..count {
+                    let message = r.bytes("message")?;
+                    total += message.len();
+                    if total > MAX_PAGE_BYTES {
+                        return Err(SyncError::OversizedPage(format!(
+                            "more than {MAX_PAGE_BYTES} bytes of messages"
+                        )));
+                    }
+                    messages.push(message.to_vec());
                 }
                 Response::Messages { messages }
             }
             "error" => Response::Error {
-                code: match field(f.code, "error", "code")?.as_str() {
+                code: match f.text("code")? {
                     "unauthorized" => ErrorCode::Unauthorized,
                     "malformed" => ErrorCode::Malformed,
                     "busy" => ErrorCode::Busy,
@@ -817,6 +1010,127 @@ mod tests {
         assert!(
             matches!(Request::decode(&wrong_version), Err(SyncError::Malformed(m)) if m.contains("version 9"))
         );
+    }
+
+    /// `{"v": 1, "op": op}` followed by `extra` key/value bytes (the map header counts them
+    /// as `extra_entries` more entries).
+    fn frame(op: &str, extra_entries: u8, extra: &[u8]) -> Vec<u8> {
+        let mut out = vec![0xa2 + extra_entries, 0x61, b'v', 0x01, 0x62, b'o', b'p'];
+        out.push(0x60 + op.len() as u8);
+        out.extend_from_slice(op.as_bytes());
+        out.extend_from_slice(extra);
+        out
+    }
+
+    fn key(name: &str) -> Vec<u8> {
+        let mut out = vec![0x60 + name.len() as u8];
+        out.extend_from_slice(name.as_bytes());
+        out
+    }
+
+    /// `count` encoded 32-byte ids of `byte`.
+    fn ids(count: usize, byte: u8) -> Vec<u8> {
+        [&[0x58, 0x20][..], &[byte; 32]].concat().repeat(count)
+    }
+
+    /// Asserts a `Malformed` error whose detail contains `needle`.
+    fn assert_malformed<T: std::fmt::Debug>(result: Result<T, SyncError>, needle: &str) {
+        match result {
+            Err(SyncError::Malformed(detail)) if detail.contains(needle) => {}
+            other => panic!("expected a malformed error with {needle:?}, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn hostile_array_lengths_are_refused_before_allocating() {
+        // Scenario: a responder (or requester) declares arrays far larger than any bound, or
+        // than the frame itself. Assert: a typed error from the lengths alone; a decoder
+        // that allocated for the declared length first would abort on capacity overflow.
+
+        // 4 MiB of empty byte strings: ~4 million one-byte items, each of which used to
+        // become a 24-byte Vec (about 100 MB) before the page bound was checked.
+        let n: u32 = 4 * 1024 * 1024 - 64;
+        let mut flood = key("messages");
+        flood.push(0x9a);
+        flood.extend_from_slice(&n.to_be_bytes());
+        flood.resize(flood.len() + n as usize, 0x40);
+        assert!(matches!(
+            Response::decode(&frame("messages", 1, &flood)),
+            Err(SyncError::OversizedPage(_))
+        ));
+
+        // Longer than the bytes that follow: about 2^61 messages, 256 ids with none present,
+        // about 2^61 ids, a message of about 2^61 bytes.
+        let huge = |head: u8| [vec![head], vec![0x1f], vec![0xff; 7]].concat();
+        let short_ids = [
+            key("topic"),
+            vec![0x61, b't'],
+            key("proof"),
+            ids(1, 0),
+            key("ids"),
+            vec![0x99, 0x01, 0x00],
+        ]
+        .concat();
+        let cases: [(bool, Vec<u8>); 4] = [
+            (
+                false,
+                frame("messages", 1, &[key("messages"), huge(0x9b)].concat()),
+            ),
+            (true, frame("fetch", 3, &short_ids)),
+            (true, frame("fetch", 1, &[key("ids"), huge(0x9b)].concat())),
+            (
+                false,
+                frame("reconcile", 1, &[key("msg"), huge(0x5b)].concat()),
+            ),
+        ];
+        for (is_request, bytes) in cases {
+            if is_request {
+                assert_malformed(Request::decode(&bytes), "left");
+            } else {
+                assert_malformed(Response::decode(&bytes), "left");
+            }
+        }
+        // 257 ids, all present: refused by the bound before any is decoded.
+        let too_many_ids = [key("ids"), vec![0x99, 0x01, 0x01], ids(257, 0)].concat();
+        assert_malformed(
+            Request::decode(&frame("fetch", 1, &too_many_ids)),
+            "more than 256",
+        );
+    }
+
+    #[test]
+    fn fields_of_other_ops_and_unknown_keys_are_skipped_not_decoded() {
+        // Scenario: a challenge carrying a large "ids" array and an unknown key. Assert: the
+        // challenge decodes (both are ignored, §13.2); deep nesting and indefinite lengths
+        // are refused.
+        let extra = [
+            key("nonce"),
+            ids(1, 4),
+            key("ids"),
+            vec![0x99, 0x01, 0x00],
+            ids(256, 0),
+            key("later"),
+            vec![0xa1, 0x01, 0x02],
+        ]
+        .concat();
+        assert_eq!(
+            Response::decode(&frame("challenge", 3, &extra)),
+            Ok(Response::Challenge { nonce: [4; 32] })
+        );
+
+        for (value, needle) in [
+            (
+                [key("later"), vec![0x81; 64], vec![0x00]].concat(),
+                "nested deeper",
+            ),
+            (
+                [key("later"), vec![0x9f, 0x00, 0xff]].concat(),
+                "indefinite",
+            ),
+            ([key("v"), vec![0x01]].concat(), "twice"),
+        ] {
+            assert_malformed(Request::decode(&frame("hello", 1, &value)), needle);
+        }
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Message test vectors: `docs/vectors/messages.json` must match what this code produces, and
 //! must decode and verify. `COVE_WRITE_VECTORS=1` rewrites the file.
 
-use cove_crypto::{open, seal_with_nonce, GroupSecret, MasterSeed, Pseudonym};
+use ciborium::Value as Cbor;
+use cove_crypto::{open, seal_with_nonce, Domain, GroupSecret, MasterSeed, Pseudonym};
+use cove_node::core::Rejection;
 use cove_node::message::{
     sign, verify_and_decode, Ad, Advertiser, Ban, Charter, Chat, Content, Edit, Grant, MessageId,
     Offer, Place, Policy, Post, Profile, Recommend, Reply, Revoke, Room, Target, Targeting,
@@ -12,6 +14,11 @@ const SEED: [u8; 32] = [0x11; 32];
 const SECRET: [u8; 32] = [0x22; 32];
 /// The message id the referring kinds point at (any 32 bytes do for a vector).
 const TARGET: MessageId = MessageId([0x33; 32]);
+/// The master seed of the member the `ban` vector bans.
+const BANNED_SEED: [u8; 32] = [0x44; 32];
+/// The advertiser's Ed25519 secret key (RFC 8032 seed), named by the `grant` vector and
+/// signing the `advertiser` and `ad` vectors.
+const ADVERTISER_SECRET: [u8; 32] = [0x55; 32];
 
 fn vectors() -> Value {
     let secret = GroupSecret::from_bytes(SECRET);
@@ -84,7 +91,7 @@ fn vectors() -> Value {
         (
             1_700_000_009_000,
             Content::Ban(Ban {
-                member: MasterSeed::from_bytes([0x44; 32])
+                member: MasterSeed::from_bytes(BANNED_SEED)
                     .pseudonym(&group)
                     .public(),
                 active: true,
@@ -97,7 +104,7 @@ fn vectors() -> Value {
         (
             1_700_000_011_000,
             Content::Grant(Grant {
-                advertiser: Pseudonym::from_secret_bytes([0x55; 32]).public(),
+                advertiser: Pseudonym::from_secret_bytes(ADVERTISER_SECRET).public(),
                 name: "Bean There".into(),
                 not_before: 1_700_000_000_000,
                 not_after: 1_800_000_000_000,
@@ -108,7 +115,7 @@ fn vectors() -> Value {
         (1_700_000_012_000, Content::Revoke(Revoke { grant: TARGET })),
     ];
     // Signed by the advertiser key, not the member pseudonym.
-    let shop = Pseudonym::from_secret_bytes([0x55; 32]);
+    let shop = Pseudonym::from_secret_bytes(ADVERTISER_SECRET);
     let place = Place {
         name: "Bean There".into(),
         address: "1 Main St".into(),
@@ -176,13 +183,157 @@ fn vectors() -> Value {
             })
         })
         .collect();
+    let post = sign(
+        &me,
+        &group,
+        1_700_000_002_000,
+        Content::Post(Post {
+            title: Some("Welcome".into()),
+            text: "This month: Dune.".into(),
+        }),
+    )
+    .unwrap();
     json!({
         "master_seed": hex::encode(SEED),
         "group_secret": hex::encode(SECRET),
         "group_id": group.to_string(),
         "topic": secret.topic(),
+        "banned_member_seed": hex::encode(BANNED_SEED),
+        "banned_member": MasterSeed::from_bytes(BANNED_SEED).pseudonym(&group).public().to_string(),
+        "advertiser_secret_key": hex::encode(ADVERTISER_SECRET),
+        "advertiser_key": shop.public().to_string(),
         "messages": messages,
+        "rejected": rejected(&me, &post.bytes),
     })
+}
+
+/// Encodings of the `post` vector that a decoder must refuse (§8.4), with the counter each
+/// lands on (§9). Those that change the body are re-signed by its author, so only the
+/// encoding is wrong.
+fn rejected(me: &Pseudonym, signed: &[u8]) -> Vec<Value> {
+    let cat = |parts: &[&[u8]]| parts.concat();
+    // Cove's signed map starts a3 61 76 01 ("v": 1), then "sig", then "body".
+    assert_eq!(&signed[..4], [0xa3, 0x61, 0x76, 0x01]);
+    let rest = &signed[4..];
+    let resign = |body: Vec<u8>| {
+        let sig = me.sign(Domain::Message, &body).to_bytes().to_vec();
+        cbor(&Cbor::Map(vec![
+            (Cbor::Text("v".into()), Cbor::Integer(1.into())),
+            (Cbor::Text("sig".into()), Cbor::Bytes(sig)),
+            (Cbor::Text("body".into()), Cbor::Bytes(body)),
+        ]))
+    };
+    let body = body_of(signed);
+    let Cbor::Map(fields) = ciborium::from_reader::<Cbor, _>(body.as_slice()).unwrap() else {
+        panic!("body is a map")
+    };
+    let get = |name: &str| {
+        let (k, v) = fields
+            .iter()
+            .find(|(k, _)| k.as_text() == Some(name))
+            .unwrap();
+        (k.clone(), v.clone())
+    };
+    let table_order = Cbor::Map(
+        ["group", "author", "kind", "created_at", "content"]
+            .map(get)
+            .to_vec(),
+    );
+    let text_as_bytes = Cbor::Map(
+        fields
+            .iter()
+            .map(|(k, v)| match (k.as_text(), v) {
+                (Some("content"), Cbor::Map(content)) => (
+                    k.clone(),
+                    Cbor::Map(
+                        content
+                            .iter()
+                            .map(|(ck, cv)| match (ck.as_text(), cv) {
+                                (Some("text"), Cbor::Text(t)) => {
+                                    (ck.clone(), Cbor::Bytes(t.clone().into_bytes()))
+                                }
+                                _ => (ck.clone(), cv.clone()),
+                            })
+                            .collect(),
+                    ),
+                ),
+                _ => (k.clone(), v.clone()),
+            })
+            .collect(),
+    );
+    assert_eq!(body[0], 0xa5);
+    let cases: [(&str, Vec<u8>, &str); 7] = [
+        (
+            "outer map of indefinite length",
+            cat(&[&[0xbf], &signed[1..], &[0xff]]),
+            "non_canonical",
+        ),
+        (
+            "outer v written in two bytes (18 01)",
+            cat(&[&[0xa3, 0x61, 0x76, 0x18, 0x01], rest]),
+            "non_canonical",
+        ),
+        (
+            "outer map with an unknown key \"pad\" (the id would not change)",
+            cat(&[
+                &[0xa4, 0x61, 0x76, 0x01, 0x63, b'p', b'a', b'd', 0x40],
+                rest,
+            ]),
+            "malformed",
+        ),
+        (
+            "outer map with the key \"v\" twice",
+            cat(&[&[0xa4, 0x61, 0x76, 0x01, 0x61, 0x76, 0x01], rest]),
+            "non_canonical",
+        ),
+        (
+            "body keys in the order of the table in 8.2, not sorted (re-signed)",
+            resign(cbor(&table_order)),
+            "non_canonical",
+        ),
+        (
+            "body map length in two bytes (b8 05, re-signed)",
+            resign(cat(&[&[0xb8, 0x05], &body[1..]])),
+            "non_canonical",
+        ),
+        (
+            "post text as a byte string (re-signed)",
+            resign(canonical(&text_as_bytes)),
+            "invalid_content",
+        ),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, bytes, reason)| {
+            json!({ "name": name, "signed": hex::encode(bytes), "reason": reason })
+        })
+        .collect()
+}
+
+fn cbor(value: &Cbor) -> Vec<u8> {
+    let mut out = Vec::new();
+    ciborium::into_writer(value, &mut out).unwrap();
+    out
+}
+
+/// `value` with every map's keys sorted by their encodings (§8.4).
+fn canonical(value: &Cbor) -> Vec<u8> {
+    fn sort(value: &mut Cbor) {
+        match value {
+            Cbor::Map(entries) => {
+                entries.iter_mut().for_each(|(k, v)| {
+                    sort(k);
+                    sort(v)
+                });
+                entries.sort_by_cached_key(|(k, _)| cbor(k));
+            }
+            Cbor::Array(items) => items.iter_mut().for_each(sort),
+            _ => {}
+        }
+    }
+    let mut value = value.clone();
+    sort(&mut value);
+    cbor(&value)
 }
 
 /// The `body` bstr of a signed-message map, found by decoding it generically.
@@ -223,6 +374,22 @@ fn message_vectors_match() {
         assert_eq!(
             open(&secret.content_key(0), &secret.topic(), &envelope).unwrap(),
             signed
+        );
+        // Every accepted vector is already in its deterministic encoding (§8.4).
+        let value: Cbor = ciborium::from_reader(signed.as_slice()).unwrap();
+        assert_eq!(canonical(&value), signed);
+    }
+    // Every refused encoding is refused, on the counter the file names.
+    let rejected = stored["rejected"].as_array().unwrap();
+    assert_eq!(rejected.len(), 7);
+    for r in rejected {
+        let bytes = hex::decode(r["signed"].as_str().unwrap()).unwrap();
+        let error = verify_and_decode(&bytes).expect_err(r["name"].as_str().unwrap());
+        assert_eq!(
+            Rejection::BadMessage(error).reason(),
+            r["reason"].as_str().unwrap(),
+            "{}",
+            r["name"]
         );
     }
 }
