@@ -294,6 +294,8 @@ impl Node {
             publishing: Vec::new(),
             data_dir: config.data_dir.clone(),
             warnings: Warnings::default(),
+            request_budgets: sync::RequestBudgets::default(),
+            session_storages: Default::default(),
             listen: config.listen.clone(),
             advertise: config.advertise.clone(),
         };
@@ -553,6 +555,11 @@ struct Actor {
     data_dir: PathBuf,
     /// Gossip problems already logged, so that each is logged once.
     warnings: Warnings,
+    /// Each peer's sync request budget.
+    request_budgets: sync::RequestBudgets,
+    /// The Negentropy storage of the sync sessions this node serves, shared with the tasks
+    /// that serve them.
+    session_storages: std::sync::Arc<std::sync::Mutex<sync::SessionStorages>>,
     /// The listen addresses asked for, and the advertise list: what invites may carry (see
     /// [`crate::invite_addrs`]).
     listen: Vec<Multiaddr>,
@@ -1442,6 +1449,13 @@ impl Actor {
     /// Serves one inbound sync request. Decoding and authorisation happen here; reading the
     /// store for reconciliation or pages runs on a blocking thread.
     async fn handle_sync_request(&mut self, id: InboundRequestId, peer: PeerId, data: Vec<u8>) {
+        // Before anything else: every request costs the responder work, so one peer gets a
+        // bounded number of them (a member replaying reconcile rounds included).
+        if !self.request_budgets.take(peer, now_ms()) {
+            debug!(%peer, "sync request over the peer's budget");
+            self.refuse(id, sync::ErrorCode::Busy, "sync_busy").await;
+            return;
+        }
         let request = match sync::Request::decode(&data) {
             Ok(request) => request,
             Err(e) => {
@@ -1477,24 +1491,19 @@ impl Actor {
             .map(|g| g.id);
         let Some(group) = authorised else {
             // Same answer for an unknown topic and a bad proof: a non-member learns nothing.
-            self.core.count("sync_unauthorized");
             debug!(%peer, "unauthorised sync request");
-            self.respond(
-                id,
-                sync::Response::Error {
-                    code: sync::ErrorCode::Unauthorized,
-                },
-            )
-            .await;
+            self.refuse(id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
+                .await;
             return;
         };
         let store = self.core.store().clone();
+        let sessions = self.session_storages.clone();
         let cutoff = self.core.retention_cutoff(now_ms());
         let (gossip, internal) = (self.gossip.clone(), self.internal_tx.clone());
         self.tasks.spawn(async move {
             let served = tokio::task::spawn_blocking(move || match request {
                 sync::Request::Reconcile { since, msg, .. } => {
-                    sync::serve_reconcile(&store, &group, since.max(cutoff), &msg)
+                    sync::serve_reconcile(&store, &sessions, peer, &group, since.max(cutoff), &msg)
                         .map(|msg| sync::Response::Reconcile { msg })
                 }
                 sync::Request::Fetch { ids, .. } => sync::serve_fetch(&store, &group, &ids)
@@ -1536,6 +1545,12 @@ impl Actor {
                 debug!(%peer, error = %e, "could not send sync response");
             }
         });
+    }
+
+    /// Answers a sync request with an error `code` and counts `reason` (no penalty).
+    async fn refuse(&mut self, id: InboundRequestId, code: sync::ErrorCode, reason: &'static str) {
+        self.core.count(reason);
+        self.respond(id, sync::Response::Error { code }).await;
     }
 
     async fn respond(&self, id: InboundRequestId, response: sync::Response) {

@@ -27,20 +27,46 @@ use crate::message::RateLimit;
 /// Most (group, author) buckets kept at once.
 pub const MAX_BUCKETS: usize = 65_536;
 
-/// One author's allowance.
+/// A token bucket on a caller-supplied clock (unix ms), so that its users stay pure and
+/// testable: holds at most `capacity` tokens, refills at `capacity` per `window_ms`.
 #[derive(Debug, Clone, Copy)]
-struct Bucket {
+pub struct Bucket {
     tokens: f64,
     /// Unix ms of the last refill.
     at_ms: u64,
 }
 
 impl Bucket {
-    fn refilled(self, limit: &RateLimit, now_ms: u64) -> f64 {
-        let per_ms = f64::from(limit.max_messages) / (f64::from(limit.window_secs.max(1)) * 1e3);
-        let elapsed = now_ms.saturating_sub(self.at_ms) as f64;
-        (self.tokens + elapsed * per_ms).min(f64::from(limit.max_messages))
+    /// A full bucket.
+    pub fn full(capacity: u32, now_ms: u64) -> Bucket {
+        Bucket {
+            tokens: f64::from(capacity),
+            at_ms: now_ms,
+        }
     }
+
+    /// The tokens it holds at `now_ms`.
+    pub fn refilled(&self, capacity: u32, window_ms: u64, now_ms: u64) -> f64 {
+        let per_ms = f64::from(capacity) / window_ms.max(1) as f64;
+        let elapsed = now_ms.saturating_sub(self.at_ms) as f64;
+        (self.tokens + elapsed * per_ms).min(f64::from(capacity))
+    }
+
+    /// Takes one token at `now_ms` if there is one.
+    pub fn take(&mut self, capacity: u32, window_ms: u64, now_ms: u64) -> bool {
+        let tokens = self.refilled(capacity, window_ms, now_ms);
+        self.at_ms = now_ms;
+        self.tokens = if tokens >= 1.0 { tokens - 1.0 } else { tokens };
+        tokens >= 1.0
+    }
+}
+
+/// `limit` as a bucket's capacity and window.
+fn shape(limit: &RateLimit) -> (u32, u64) {
+    (
+        limit.max_messages,
+        u64::from(limit.window_secs.max(1)) * 1000,
+    )
 }
 
 /// Every author's allowance on this node.
@@ -58,9 +84,10 @@ impl AuthorRates {
         limit: &RateLimit,
         now_ms: u64,
     ) -> bool {
+        let (capacity, window) = shape(limit);
         self.buckets
             .get(&(*group, *author))
-            .is_none_or(|b| b.refilled(limit, now_ms) >= 1.0)
+            .is_none_or(|b| b.refilled(capacity, window, now_ms) >= 1.0)
     }
 
     /// Takes one token for a message of `author` stored at `now_ms`.
@@ -68,21 +95,20 @@ impl AuthorRates {
         if self.buckets.len() >= MAX_BUCKETS && !self.buckets.contains_key(&(*group, *author)) {
             self.make_room(limit, now_ms);
         }
-        let full = Bucket {
-            tokens: f64::from(limit.max_messages),
-            at_ms: now_ms,
-        };
-        let bucket = self.buckets.entry((*group, *author)).or_insert(full);
-        bucket.tokens = (bucket.refilled(limit, now_ms) - 1.0).max(0.0);
-        bucket.at_ms = now_ms;
+        let (capacity, window) = shape(limit);
+        self.buckets
+            .entry((*group, *author))
+            .or_insert_with(|| Bucket::full(capacity, now_ms))
+            .take(capacity, window, now_ms);
     }
 
     /// Forgets refilled buckets, then, if still full, an arbitrary one. `limit` is the
     /// incoming message's; a bucket of another group with a different limit is judged by it
     /// too, which at worst forgets a bucket a little early.
     fn make_room(&mut self, limit: &RateLimit, now_ms: u64) {
-        let max = f64::from(limit.max_messages);
-        self.buckets.retain(|_, b| b.refilled(limit, now_ms) < max);
+        let (capacity, window) = shape(limit);
+        self.buckets
+            .retain(|_, b| b.refilled(capacity, window, now_ms) < f64::from(capacity));
         if self.buckets.len() >= MAX_BUCKETS {
             if let Some(key) = self.buckets.keys().next().copied() {
                 self.buckets.remove(&key);

@@ -23,6 +23,7 @@
 //! when it sees us subscribe to the group's topic, on its anti-entropy timer, or on demand.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use cove_crypto::{sync_proof, verify_sync_proof, GroupId};
@@ -34,6 +35,7 @@ use serde_bytes::ByteBuf;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::message::MessageId;
+use crate::rate::Bucket;
 use crate::store::Store;
 
 /// Version of the sync frames.
@@ -53,6 +55,21 @@ pub const CHALLENGE_TTL: Duration = Duration::from_secs(600);
 pub const MAX_CHALLENGES: usize = 4096;
 /// How long a peer that breaks the protocol is cut off.
 pub const BAN_DURATION: Duration = Duration::from_secs(600);
+/// Sync requests one peer may make (hello, reconcile and fetch alike): bursts of this many,
+/// refilled at this many per [`REQUEST_BUDGET_WINDOW`]. Beyond it the answer is `busy`.
+/// A catch-up of 100 000 messages is about 400 fetches, so an honest requester is slowed by
+/// seconds at most; a member replaying reconcile rounds gets 20 a second.
+pub const REQUEST_BUDGET: u32 = 200;
+/// See [`REQUEST_BUDGET`].
+pub const REQUEST_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+/// Peers whose request budget is tracked at once (a refilled budget is forgotten first).
+pub const MAX_REQUEST_BUDGETS: usize = 4096;
+/// How long a responder keeps the Negentropy storage it built for one requester's session.
+/// Every round of the session reads it instead of scanning the group again; a session
+/// therefore reconciles against the responder's set as of its first round (at most this old).
+pub const SESSION_STORAGE_TTL: Duration = Duration::from_secs(20);
+/// Sessions whose storage a responder keeps at once; the oldest goes first.
+pub const MAX_SESSION_STORAGES: usize = 16;
 
 /// Why a sync frame or session failed.
 #[derive(Debug, thiserror::Error, Clone, PartialEq, Eq)]
@@ -615,6 +632,85 @@ impl Challenges {
     }
 }
 
+/// Each peer's sync request budget (see [`REQUEST_BUDGET`]), on a caller-supplied clock.
+#[derive(Debug, Default)]
+pub struct RequestBudgets {
+    budgets: HashMap<PeerId, Bucket>,
+}
+
+impl RequestBudgets {
+    /// Spends one of `peer`'s requests at `now_ms`; `false`: over budget, answer `busy`.
+    pub fn take(&mut self, peer: PeerId, now_ms: u64) -> bool {
+        let window = REQUEST_BUDGET_WINDOW.as_millis() as u64;
+        if self.budgets.len() >= MAX_REQUEST_BUDGETS && !self.budgets.contains_key(&peer) {
+            self.budgets.retain(|_, b| {
+                b.refilled(REQUEST_BUDGET, window, now_ms) < f64::from(REQUEST_BUDGET)
+            });
+            if self.budgets.len() >= MAX_REQUEST_BUDGETS {
+                // An arbitrary one goes: its peer gets a fresh budget, as a new peer id would.
+                if let Some(victim) = self.budgets.keys().next().copied() {
+                    self.budgets.remove(&victim);
+                }
+            }
+        }
+        self.budgets
+            .entry(peer)
+            .or_insert_with(|| Bucket::full(REQUEST_BUDGET, now_ms))
+            .take(REQUEST_BUDGET, window, now_ms)
+    }
+}
+
+/// What a session's storage is kept under: the requester, the group and its `since`.
+type SessionKey = (PeerId, GroupId, u64);
+
+/// The responder's Negentropy storage per requester session, so that the rounds of one
+/// session do not each scan the whole group again (bounded by [`MAX_SESSION_STORAGES`] and
+/// [`SESSION_STORAGE_TTL`]). Shared by the tasks that serve requests.
+#[derive(Default)]
+pub struct SessionStorages {
+    kept: HashMap<SessionKey, (Arc<NegentropyStorageVector>, Instant)>,
+}
+
+impl std::fmt::Debug for SessionStorages {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionStorages")
+            .field("kept", &self.kept.len())
+            .finish()
+    }
+}
+
+impl SessionStorages {
+    fn get(&mut self, key: &SessionKey) -> Option<Arc<NegentropyStorageVector>> {
+        self.kept
+            .retain(|_, (_, at)| at.elapsed() < SESSION_STORAGE_TTL);
+        self.kept.get(key).map(|(storage, _)| storage.clone())
+    }
+
+    fn keep(&mut self, key: SessionKey, storage: Arc<NegentropyStorageVector>) {
+        if self.kept.len() >= MAX_SESSION_STORAGES {
+            let oldest = self
+                .kept
+                .iter()
+                .min_by_key(|(_, (_, at))| *at)
+                .map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                self.kept.remove(&oldest);
+            }
+        }
+        self.kept.insert(key, (storage, Instant::now()));
+    }
+
+    /// Sessions whose storage is kept.
+    pub fn len(&self) -> usize {
+        self.kept.len()
+    }
+
+    /// Whether none is kept.
+    pub fn is_empty(&self) -> bool {
+        self.kept.is_empty()
+    }
+}
+
 fn storage(items: &[(u64, MessageId)]) -> Result<NegentropyStorageVector, SyncError> {
     let mut storage = NegentropyStorageVector::with_capacity(items.len());
     for (created_at, id) in items {
@@ -628,17 +724,33 @@ fn storage(items: &[(u64, MessageId)]) -> Result<NegentropyStorageVector, SyncEr
     Ok(storage)
 }
 
-/// Answers one authorised reconcile round from the store (responder side; blocking work).
+/// Answers one authorised reconcile round of `peer`'s session (responder side; blocking
+/// work). The first round scans the group's items from the store; later rounds of the same
+/// session reuse that storage from `sessions`.
 pub fn serve_reconcile(
     store: &Store,
+    sessions: &Mutex<SessionStorages>,
+    peer: PeerId,
     group: &GroupId,
     since: u64,
     msg: &[u8],
 ) -> Result<Vec<u8>, SyncError> {
-    let items = store
-        .sync_items(group, since)
-        .map_err(|e| SyncError::Transport(e.to_string()))?;
-    let mut neg = Negentropy::owned(storage(&items)?, MAX_RECONCILE_FRAME)
+    let key = (peer, *group, since);
+    let kept = sessions.lock().ok().and_then(|mut s| s.get(&key));
+    let storage = match kept {
+        Some(storage) => storage,
+        None => {
+            let items = store
+                .sync_items(group, since)
+                .map_err(|e| SyncError::Transport(e.to_string()))?;
+            let storage = Arc::new(storage(&items)?);
+            if let Ok(mut sessions) = sessions.lock() {
+                sessions.keep(key, storage.clone());
+            }
+            storage
+        }
+    };
+    let mut neg = Negentropy::borrowed(&*storage, MAX_RECONCILE_FRAME)
         .map_err(|e| SyncError::Malformed(e.to_string()))?;
     neg.reconcile(msg)
         .map_err(|e| SyncError::Malformed(format!("negentropy: {e}")))
@@ -928,6 +1040,61 @@ mod sync_proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_peer_gets_its_burst_of_requests_then_busy_until_time_refills_it() {
+        let (ant, bat) = (PeerId::random(), PeerId::random());
+        let mut budgets = RequestBudgets::default();
+        let t0 = 1_000_000;
+        let served = (0..REQUEST_BUDGET + 50)
+            .filter(|_| budgets.take(ant, t0))
+            .count();
+        assert_eq!(served, REQUEST_BUDGET as usize);
+        assert!(budgets.take(bat, t0), "another peer has its own budget");
+        // 200 per 10 s: one more every 50 ms.
+        assert!(!budgets.take(ant, t0 + 40));
+        assert!(budgets.take(ant, t0 + 90));
+    }
+
+    #[test]
+    fn request_budgets_stay_bounded() {
+        let mut budgets = RequestBudgets::default();
+        for _ in 0..MAX_REQUEST_BUDGETS + 10 {
+            budgets.take(PeerId::random(), 5);
+        }
+        assert!(budgets.budgets.len() <= MAX_REQUEST_BUDGETS);
+    }
+
+    #[test]
+    fn rounds_of_one_session_share_one_storage_and_sessions_stay_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sessions = Mutex::new(SessionStorages::default());
+        let group = GroupId::from_bytes([1; 32]);
+        let (ant, bat) = (PeerId::random(), PeerId::random());
+        let first = initiate();
+        let answer = serve_reconcile(&store, &sessions, ant, &group, 0, &first).unwrap();
+        let again = serve_reconcile(&store, &sessions, ant, &group, 0, &first).unwrap();
+        assert_eq!(answer, again);
+        assert_eq!(
+            sessions.lock().unwrap().len(),
+            1,
+            "one storage for ant's session"
+        );
+        serve_reconcile(&store, &sessions, bat, &group, 0, &first).unwrap();
+        assert_eq!(sessions.lock().unwrap().len(), 2);
+        let mut kept = SessionStorages::default();
+        for since in 0..(MAX_SESSION_STORAGES as u64 + 5) {
+            kept.keep((ant, group, since), Arc::new(storage(&[]).unwrap()));
+        }
+        assert_eq!(kept.len(), MAX_SESSION_STORAGES);
+    }
+
+    fn initiate() -> Vec<u8> {
+        Negentropy::owned(storage(&[]).unwrap(), MAX_RECONCILE_FRAME)
+            .and_then(|mut n| n.initiate())
+            .unwrap()
+    }
 
     #[test]
     fn frames_round_trip() {

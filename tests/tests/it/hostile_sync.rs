@@ -223,3 +223,47 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
     .await
     .context("test timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Result<()> {
+    // Scenario: ant is a member with one post. mole, a raw peer, sends ant 250 sync requests
+    // as fast as it can (hellos: the cheapest, and answerable without any proof).
+    // Assert: ant answers at least 200 (the per-peer budget) and `busy` after that, counts
+    // `sync_busy`, and bat, a member joining afterwards, still syncs ant's post.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        ant.post(&group, None, "before the flood").await?;
+        let ant_id = ant.peer_id();
+        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        let mole = Mole::start(ant_addr).await?;
+        let mut busy = 0;
+        for _ in 0..250 {
+            match mole.ask(ant_id, &Request::Hello).await? {
+                Response::Challenge { .. } => {}
+                Response::Error {
+                    code: ErrorCode::Busy,
+                } => busy += 1,
+                other => bail!("unexpected answer {other:?}"),
+            }
+        }
+        // At least the budget is served; how many more depends on how fast mole asks (the
+        // budget refills at 20 a second), but 250 at full speed run over it.
+        ensure!(busy > 0 && 250 - busy >= 200, "{busy} of 250 answered busy");
+        ensure!(
+            rejected(&ant, "sync_busy").await? == busy,
+            "busy not counted"
+        );
+
+        let bat = TestNode::start("bat").await?;
+        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        wait_for_feed(&bat, &group, 1).await?;
+        for node in [&ant, &bat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
