@@ -204,29 +204,52 @@ struct Checkpoint {
 impl Drop for Checkpoint {
     fn drop(&mut self) {
         let started = std::time::Instant::now();
-        // sled's I/O threads may hold the file (and its lock) a moment after the last handle.
-        for _ in 0..CHECKPOINT_TRIES {
-            match config(&self.path).open() {
-                Ok(db) => {
-                    drop(db);
-                    tracing::debug!(elapsed = ?started.elapsed(), "store snapshot written");
-                    return;
-                }
-                Err(sled::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    std::thread::sleep(std::time::Duration::from_millis(10));
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "store snapshot on close failed");
-                    return;
-                }
+        match open_db(&self.path, CHECKPOINT_TRIES) {
+            Ok(db) => {
+                drop(db);
+                tracing::debug!(elapsed = ?started.elapsed(), "store snapshot written");
             }
+            Err(e) => tracing::warn!(error = %e, "store snapshot on close skipped"),
         }
-        tracing::warn!("store snapshot on close skipped: the store is still locked");
     }
 }
 
 /// Attempts of [`Checkpoint`] to re-open a store whose lock is still held, 10 ms apart.
 const CHECKPOINT_TRIES: usize = 50;
+
+/// Attempts of [`Store::open`] to open a store whose lock is still held, 10 ms apart (2 s):
+/// a node stopped in this process releases the lock a moment after it replied, once sled's
+/// I/O threads and the last blocking reader are done, and a restart must not fail on that.
+const OPEN_TRIES: usize = 200;
+
+/// Opens the database at `path`, trying again while its lock is held (up to `tries` times,
+/// 10 ms apart): sled's I/O threads may hold the file, and its lock, a moment after the last
+/// handle was dropped.
+fn open_db(path: &Path, tries: usize) -> Result<sled::Db, sled::Error> {
+    let mut tries = tries.max(1);
+    loop {
+        match config(path).open() {
+            Err(e) if is_lock_held(&e) && tries > 1 => {
+                tries -= 1;
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether opening failed because another handle holds the database's lock. sled 0.34 reports
+/// that as an `Other` I/O error whose text names the lock (wrapping the `WouldBlock` of
+/// `flock`), so the text is the only thing to go by.
+fn is_lock_held(e: &sled::Error) -> bool {
+    match e {
+        sled::Error::Io(e) => {
+            e.kind() == std::io::ErrorKind::WouldBlock
+                || e.to_string().contains("could not acquire lock")
+        }
+        _ => false,
+    }
+}
 
 /// The sled configuration of every open.
 fn config(path: &Path) -> sled::Config {
@@ -270,7 +293,7 @@ fn id_from(bytes: &[u8]) -> Result<MessageId, StoreError> {
 impl Store {
     /// Opens (or creates) the store at `path` with a bounded cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
-        let db = config(path).open()?;
+        let db = open_db(path, OPEN_TRIES)?;
         Ok(Self {
             messages: db.open_tree("messages")?,
             timeline: db.open_tree("timeline")?,
@@ -1223,6 +1246,21 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn open_waits_briefly_for_a_handle_still_being_released() {
+        // A node stopped in this process may drop its last handle (a blocking reader, sled's
+        // I/O threads) just after it replied; a restart must not fail on the lock.
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let releasing = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            drop(store);
+        });
+        let reopened = Store::open(dir.path());
+        releasing.join().unwrap();
+        assert!(reopened.is_ok(), "{:?}", reopened.err());
     }
 
     #[test]
