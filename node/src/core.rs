@@ -571,19 +571,17 @@ impl Core {
     }
 
     /// Rule 7p: whether the author may store one more message now (see [`crate::rate`]).
-    /// The charter is exempt: it is the group itself.
     fn check_rate(
         &self,
         group: &Group,
         msg: &crate::message::Message,
         now_ms: u64,
     ) -> Result<(), Rejection> {
-        match group.charter.policy.rate_limit {
+        match rate_limit_of(group, msg) {
             Some(limit)
-                if msg.id != group.charter_id
-                    && !self
-                        .rates
-                        .allows(&group.id, msg.author.as_bytes(), &limit, now_ms) =>
+                if !self
+                    .rates
+                    .allows(&group.id, msg.author.as_bytes(), &limit, now_ms) =>
             {
                 Err(Rejection::RateLimited(limit))
             }
@@ -596,11 +594,9 @@ impl Core {
         let Some(group) = self.groups.get(&msg.group) else {
             return;
         };
-        if let Some(limit) = group.charter.policy.rate_limit {
-            if msg.id != group.charter_id {
-                self.rates
-                    .record(&group.id, msg.author.as_bytes(), &limit, now_ms);
-            }
+        if let Some(limit) = rate_limit_of(group, msg) {
+            self.rates
+                .record(&group.id, msg.author.as_bytes(), &limit, now_ms);
         }
     }
 
@@ -822,6 +818,16 @@ fn check_ad(
         return Err(Rejection::OverQuota(grant.daily_quota));
     }
     Ok(())
+}
+
+/// The rate limit (rule 7p) that applies to `msg`: the charter's, except for the charter
+/// itself, which is the group rather than one of its messages.
+fn rate_limit_of(group: &Group, msg: &crate::message::Message) -> Option<RateLimit> {
+    group
+        .charter
+        .policy
+        .rate_limit
+        .filter(|_| msg.id != group.charter_id)
 }
 
 /// Rules that depend on the group's state: admin rights, bans, and what a message may refer

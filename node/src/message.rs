@@ -206,9 +206,9 @@ impl Policy {
     }
 }
 
-/// A per-pseudonym rate limit: at most `max_messages` messages by one author whose
-/// `created_at` falls in the same window of `window_secs` (windows start at multiples of
-/// `window_secs` since the Unix epoch, so every node draws the same boundaries).
+/// A per-pseudonym rate limit: a node stores at most `max_messages` messages of one author
+/// per `window_secs` of its own clock, whatever dates they claim (§9 rule 7p; enforced by
+/// [`crate::rate::AuthorRates`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     /// Messages allowed per author and window (at least 1).
@@ -224,14 +224,6 @@ impl Default for RateLimit {
             max_messages: 100,
             window_secs: 10,
         }
-    }
-}
-
-impl RateLimit {
-    /// The start (unix ms) of the window holding `created_at`, and the window's length in ms.
-    pub fn window_of(&self, created_at: u64) -> (u64, u64) {
-        let len = u64::from(self.window_secs).max(1) * 1000;
-        (created_at - created_at % len, len)
     }
 }
 

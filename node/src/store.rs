@@ -6,7 +6,6 @@
 //! |---|---|---|
 //! | `messages` | message id (32) | seen_at (u64 ms) ‖ group id (32) ‖ signed message bytes |
 //! | `timeline` | group id (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: every kind; the set that history sync reconciles |
-//! | `authored` | group id (32) ‖ author key (32) ‖ created_at (u64 ms) ‖ message id (32) | empty: per-author rate limit |
 //! | `feed` | group id (32) ‖ order (u64 ms) ‖ message id (32) | empty (posts only): `new` |
 //! | `hot` | group id (32) ‖ hot score (u64) ‖ post id (32) | empty: `hot` ranking |
 //! | `top` | group id (32) ‖ recommendations (u64) ‖ created_at (u64) ‖ post id (32) | empty: `top` ranking |
@@ -159,7 +158,6 @@ pub struct Store {
     db: sled::Db,
     messages: sled::Tree,
     timeline: sled::Tree,
-    authored: sled::Tree,
     feed: sled::Tree,
     hot: sled::Tree,
     top: sled::Tree,
@@ -264,15 +262,6 @@ fn index_key(group: &GroupId, order: u64, id: &MessageId) -> [u8; 72] {
     key
 }
 
-/// `authored` key: group ‖ author ‖ created_at ‖ id.
-fn authored_key(msg: &Message) -> [u8; 104] {
-    let mut key = [0u8; 104];
-    key[..64].copy_from_slice(&pair_key(msg.group.as_bytes(), msg.author.as_bytes())[..]);
-    key[64..72].copy_from_slice(&msg.created_at.to_be_bytes());
-    key[72..].copy_from_slice(&msg.id.0);
-    key
-}
-
 fn pair_key(a: &[u8; 32], b: &[u8; 32]) -> [u8; 64] {
     let mut key = [0u8; 64];
     key[..32].copy_from_slice(a);
@@ -294,10 +283,12 @@ impl Store {
     /// Opens (or creates) the store at `path` with a bounded cache.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = open_db(path, OPEN_TRIES)?;
+        // The per-author index that rule 7p used to count (until the limit moved onto the
+        // node's clock, `crate::rate`): nothing reads it, so a data dir written before frees it.
+        db.drop_tree("authored")?;
         Ok(Self {
             messages: db.open_tree("messages")?,
             timeline: db.open_tree("timeline")?,
-            authored: db.open_tree("authored")?,
             feed: db.open_tree("feed")?,
             hot: db.open_tree("hot")?,
             top: db.open_tree("top")?,
@@ -348,7 +339,7 @@ impl Store {
         let value = sled::IVec::from(value);
         // Only the trees this kind touches: each tree of a transaction costs an overlay and
         // a commit pass even when nothing is written to it.
-        let mut trees: Vec<&sled::Tree> = vec![&self.messages, &self.timeline, &self.authored];
+        let mut trees: Vec<&sled::Tree> = vec![&self.messages, &self.timeline];
         trees.extend_from_slice(&self.index_trees(&msg.content));
         let result = trees[..].transaction(|t| {
             let tx = Tx { t };
@@ -358,15 +349,14 @@ impl Store {
             tx.messages().insert(&msg.id.0, value.clone())?;
             tx.timeline()
                 .insert(&index_key(&msg.group, msg.created_at, &msg.id)[..], &[])?;
-            tx.authored().insert(&authored_key(msg)[..], &[])?;
             tx.index(msg, order)?;
             Ok::<_, ConflictableTransactionError<StoreError>>(true)
         })?;
         Ok(result)
     }
 
-    /// The index trees `insert_message` writes (or reads) for a kind, after `messages`,
-    /// `timeline` and `authored`, in the order [`Tx::index`] takes them.
+    /// The index trees `insert_message` writes (or reads) for a kind, after `messages` and
+    /// `timeline`, in the order [`Tx::index`] takes them.
     fn index_trees(&self, content: &Content) -> Vec<&sled::Tree> {
         match content {
             Content::Post(_) => vec![
@@ -513,7 +503,6 @@ impl Store {
         let trees = [
             &self.messages,
             &self.timeline,
-            &self.authored,
             &self.feed,
             &self.hot,
             &self.top,
@@ -522,13 +511,11 @@ impl Store {
             &self.chats,
         ];
         trees[..].transaction(|t| {
-            let [messages, timeline, authored, feed, hot, top, posts, threads, chats] = &t[..]
-            else {
-                unreachable!("nine trees")
+            let [messages, timeline, feed, hot, top, posts, threads, chats] = &t[..] else {
+                unreachable!("eight trees")
             };
             messages.remove(&msg.id.0)?;
             timeline.remove(timeline_key)?;
-            authored.remove(&authored_key(msg)[..])?;
             let listed = |prefix: &[u8; 32]| {
                 let mut key = [0u8; 72];
                 key[..32].copy_from_slice(prefix);
@@ -783,37 +770,6 @@ impl Store {
         Ok(self.ad_days.range(start..end).count() as u64)
     }
 
-    /// How many messages `author` wrote in `group` with `start <= created_at < end`: what the
-    /// per-author rate limit counts. Reads at most `cap` entries, so a flooder's backlog
-    /// cannot make the check itself expensive.
-    pub fn authored_between(
-        &self,
-        group: &GroupId,
-        author: &PublicKey,
-        start: u64,
-        end: u64,
-        cap: usize,
-    ) -> Result<usize, StoreError> {
-        let prefix = pair_key(group.as_bytes(), author.as_bytes());
-        let bound = |at: u64| {
-            let mut key = [0u8; 72];
-            key[..64].copy_from_slice(&prefix);
-            key[64..].copy_from_slice(&at.to_be_bytes());
-            key
-        };
-        let mut count = 0;
-        for entry in self
-            .authored
-            .range(bound(start)..bound(end))
-            .keys()
-            .take(cap)
-        {
-            entry?;
-            count += 1;
-        }
-        Ok(count)
-    }
-
     /// This member's private interests (targeting keys). Local only.
     pub fn interests(&self) -> Result<Vec<String>, StoreError> {
         self.interests
@@ -952,14 +908,11 @@ impl Tx<'_> {
     fn timeline(&self) -> &sled::transaction::TransactionalTree {
         &self.t[1]
     }
-    fn authored(&self) -> &sled::transaction::TransactionalTree {
-        &self.t[2]
-    }
 
     /// The index updates of one new message, by kind.
     fn index(&self, msg: &Message, order: u64) -> TxResult<()> {
         // The trees of `Store::index_trees` for this kind.
-        let kind = &self.t[3..];
+        let kind = &self.t[2..];
         let group = msg.group.as_bytes();
         match &msg.content {
             Content::Post(_) => {
@@ -1246,6 +1199,19 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn a_store_written_with_the_authored_index_opens_and_frees_it() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = config(dir.path()).open().unwrap();
+            db.open_tree("authored").unwrap().insert(b"k", b"").unwrap();
+            db.flush().unwrap();
+        }
+        drop(Store::open(dir.path()).unwrap());
+        let db = config(dir.path()).open().unwrap();
+        assert!(!db.tree_names().iter().any(|n| n.as_ref() == b"authored"));
     }
 
     #[test]
