@@ -57,6 +57,9 @@ pub(crate) enum Command {
     /// Create groups and invites.
     #[command(subcommand)]
     Group(GroupCommand),
+    /// Maintain the store (the node must be stopped).
+    #[command(subcommand)]
+    Store(StoreCommand),
     /// Join a group from an invite, read from stdin (e.g. `cove join < invite.txt`; asked
     /// without echo on a terminal) or from --file.
     Join {
@@ -512,4 +515,12 @@ fn parse_window(text: &str) -> Result<Window, String> {
     humantime::parse_duration(text)
         .map(|d| Window(Some(d)))
         .map_err(|e| format!("{e} (expected `all` or a duration such as 24h or 7d)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum StoreCommand {
+    /// Rebuild every index (feeds, rankings, threads, counts) from the stored messages.
+    /// Nothing a member wrote is lost: messages, groups, the outbox, mutes and interests are
+    /// kept as they are.
+    Reindex,
 }

@@ -25,7 +25,7 @@ use zeroize::Zeroizing;
 
 use crate::args::{
     AdCommand, AdminCommand, AdvertiserCommand, Cli, Command, GroupCommand, InterestsCommand,
-    Order, PassphraseCommand, ProfileCommand, RoomCommand, UpArgs,
+    Order, PassphraseCommand, ProfileCommand, RoomCommand, StoreCommand, UpArgs,
 };
 use cove_node::ads::{AdView, GrantView};
 use cove_node::message::{Advertiser, Offer, Place, Policy, Targeting};
@@ -213,6 +213,11 @@ async fn run(cli: Cli) -> Result<()> {
                 Err(e) => return Err(e.into()),
             };
             out.created("group", &id, "joined group");
+        }
+        Command::Store(StoreCommand::Reindex) => {
+            // A running node holds the store's lock: opening it fails with advice to stop it.
+            let indexed = offline::reindex(&data_dir).await?;
+            out.created("messages", &indexed.to_string(), "messages indexed");
         }
         Command::Groups => {
             let groups: Vec<GroupInfo> = match Client::connect(&data_dir).await {

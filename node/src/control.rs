@@ -745,6 +745,15 @@ pub mod offline {
     pub fn groups(data_dir: &Path) -> Result<Vec<GroupInfo>, NodeError> {
         Ok(core(data_dir)?.group_infos())
     }
+
+    /// Rebuilds every index of the store from its messages (`cove store reindex`); the node
+    /// must be stopped. Returns the messages indexed.
+    pub async fn reindex(data_dir: &Path) -> Result<usize, NodeError> {
+        let store = open_store(&DataDir::new(data_dir))?;
+        let indexed = store.reindex()?;
+        store.flush().await?;
+        Ok(indexed)
+    }
 }
 
 #[cfg(test)]

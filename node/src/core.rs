@@ -486,8 +486,7 @@ impl Core {
             CURRENT_EPOCH,
             &signed.bytes,
         );
-        self.store.insert_message(&signed, now_ms)?;
-        self.store.outbox_add(&signed.message.id, group)?;
+        self.store.insert_own(&signed, now_ms)?;
         self.record_rate(&signed.message, now_ms);
         Ok((signed, envelope))
     }

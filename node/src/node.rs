@@ -232,6 +232,8 @@ enum Internal {
     },
     /// A peer broke the sync protocol in a task that served or ran a session.
     Violation { peer: PeerId, reason: &'static str },
+    /// A peer took an own message that a command's task offered.
+    Offered { id: MessageId },
 }
 
 /// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
@@ -499,9 +501,7 @@ impl Node {
 /// Opens the store, turning sled's lock error into advice.
 pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
     Store::open(&dir.store_path()).map_err(|e| match e {
-        crate::store::StoreError::Sled(sled::Error::Io(io))
-            if io.kind() == std::io::ErrorKind::WouldBlock =>
-        {
+        crate::store::StoreError::Sled(e) if crate::store::is_lock_held(&e) => {
             NodeError::Control(format!(
                 "the store in {} is in use by another process (is `cove up` running?)",
                 dir.root().display()
@@ -511,22 +511,19 @@ pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
     })
 }
 
-/// Offers an own message to the group; clears its outbox entry once a peer took it.
-async fn offer(
-    gossip: &Gossip,
-    store: &crate::store::Store,
-    id: &MessageId,
-    topic: &str,
-    envelope: Vec<u8>,
-) {
+/// Offers an own message to the group. Returns whether a peer took it (its outbox entry may
+/// then be cleared, by the actor: the only writer of the store).
+async fn offer(gossip: &Gossip, id: &MessageId, topic: &str, envelope: Vec<u8>) -> bool {
     match gossip.publish(topic, envelope).await {
-        Ok(Published::Sent) => {
-            if let Err(e) = store.outbox_remove(id) {
-                warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
-            }
+        Ok(Published::Sent) => true,
+        Ok(Published::NoPeers) => {
+            debug!(msg = %id.short(), "no peer yet; kept in outbox");
+            false
         }
-        Ok(Published::NoPeers) => debug!(msg = %id.short(), "no peer yet; kept in outbox"),
-        Err(e) => warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox"),
+        Err(e) => {
+            warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox");
+            false
+        }
     }
 }
 
@@ -809,10 +806,11 @@ impl Actor {
             let _ = reply.send(result);
             return;
         }
-        let (store, gossip, accepted) = (
-            self.core.store().clone(),
+        let (store, gossip, accepted, internal) = (
+            self.core.store().reader(),
             self.gossip.clone(),
             self.accepted.clone(),
+            self.internal_tx.clone(),
         );
         self.tasks.spawn(async move {
             // One flush covers every message the command stored. If it fails, nothing is
@@ -829,7 +827,9 @@ impl Actor {
             {
                 let id = signed.message.id;
                 let _ = accepted.send(signed);
-                offer(&gossip, &store, &id, &topic, envelope).await;
+                if offer(&gossip, &id, &topic, envelope).await {
+                    let _ = internal.send(Internal::Offered { id }).await;
+                }
             }
             let _ = reply.send(result);
         });
@@ -1088,7 +1088,16 @@ impl Actor {
     }
 
     async fn offer(&self, id: &MessageId, topic: &str, envelope: Vec<u8>) {
-        offer(&self.gossip, self.core.store(), id, topic, envelope).await;
+        if offer(&self.gossip, id, topic, envelope).await {
+            self.offered(id);
+        }
+    }
+
+    /// Clears the outbox entry of an own message a peer took.
+    fn offered(&self, id: &MessageId) {
+        if let Err(e) = self.core.store().outbox_remove(id) {
+            warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
+        }
     }
 
     /// Every group's gossip health, as `cove status` shows it.
@@ -1280,6 +1289,7 @@ impl Actor {
                 }
             }
             Internal::Violation { peer, reason } => self.penalise(peer, reason).await,
+            Internal::Offered { id } => self.offered(&id),
         }
     }
 
@@ -1315,7 +1325,7 @@ impl Actor {
             topic: g.topic.clone(),
             sync_key: g.secret.sync_key(),
             since: self.core.retention_cutoff(now_ms()),
-            store: self.core.store().clone(),
+            store: self.core.store().reader(),
             ingest: self.ingest_tx.clone(),
             progress,
         })
@@ -1496,7 +1506,7 @@ impl Actor {
                 .await;
             return;
         };
-        let store = self.core.store().clone();
+        let store = self.core.store().reader();
         let sessions = self.session_storages.clone();
         let cutoff = self.core.retention_cutoff(now_ms());
         let (gossip, internal) = (self.gossip.clone(), self.internal_tx.clone());

@@ -36,7 +36,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::message::MessageId;
 use crate::rate::Bucket;
-use crate::store::Store;
+use crate::store::StoreReader;
 
 /// Version of the sync frames.
 pub const SYNC_VERSION: u8 = 1;
@@ -728,7 +728,7 @@ fn storage(items: &[(u64, MessageId)]) -> Result<NegentropyStorageVector, SyncEr
 /// work). The first round scans the group's items from the store; later rounds of the same
 /// session reuse that storage from `sessions`.
 pub fn serve_reconcile(
-    store: &Store,
+    store: &StoreReader,
     sessions: &Mutex<SessionStorages>,
     peer: PeerId,
     group: &GroupId,
@@ -758,7 +758,7 @@ pub fn serve_reconcile(
 
 /// Answers one authorised fetch from the store (responder side; blocking work).
 pub fn serve_fetch(
-    store: &Store,
+    store: &StoreReader,
     group: &GroupId,
     ids: &[MessageId],
 ) -> Result<Vec<Vec<u8>>, SyncError> {
@@ -845,7 +845,7 @@ pub struct Session {
     /// Start of the retention window (unix ms; 0 = everything).
     pub since: u64,
     /// Read access to the store for our side of reconciliation.
-    pub store: Store,
+    pub store: StoreReader,
     /// Where fetched messages go for validation.
     pub ingest: mpsc::Sender<IngestBatch>,
     /// Optional progress reports.
@@ -1040,6 +1040,7 @@ mod sync_proptests;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Store;
 
     #[test]
     fn a_peer_gets_its_burst_of_requests_then_busy_until_time_refills_it() {

@@ -372,8 +372,7 @@ fn main() -> Result<()> {
     ensure!(posts >= LIMIT, "COVE_BENCH_POSTS must be at least {LIMIT}");
 
     let tmp = tempfile::Builder::new().prefix("feed").tempdir()?;
-    let store = Store::open(tmp.path())?;
-    let mut core = Core::new(store.clone(), MasterSeed::generate())?;
+    let mut core = Core::new(Store::open(tmp.path())?, MasterSeed::generate())?;
     let now = now_ms();
     let group = core.create_group("bench", now - SPAN_MS - 10_000)?;
     let mut rng = Rng(0x2545_f491_4f6c_dd1d ^ recs as u64);
@@ -387,7 +386,7 @@ fn main() -> Result<()> {
     );
 
     let t = Instant::now();
-    let built = build(&store, &group, &shape, now)?;
+    let built = build(core.store(), &group, &shape, now)?;
     let setup = t.elapsed();
     eprintln!(
         "set-up: {} messages stored in {setup:.1?} (signing thread done after {:.1?}, \
@@ -397,9 +396,9 @@ fn main() -> Result<()> {
     let t = Instant::now();
     tokio::runtime::Builder::new_current_thread()
         .build()?
-        .block_on(store.flush())?;
+        .block_on(core.store().flush())?;
     eprintln!("flushed in {:.1?}", t.elapsed());
-    let size = store.size_on_disk();
+    let size = core.store().size_on_disk();
 
     // Queries: everything `cove feed --order ...` does, on the data set as built.
     let day = Duration::from_secs(24 * 3600);
@@ -437,7 +436,7 @@ fn main() -> Result<()> {
         let shown = core.feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;
         let last: MessageId = shown.last().context("empty feed")?.id.parse()?;
         let mut n = 0;
-        for id in store.ranked(&group, Ranking::Hot) {
+        for id in core.store().ranked(&group, Ranking::Hot) {
             n += 1;
             if id? == last {
                 break;
@@ -447,7 +446,7 @@ fn main() -> Result<()> {
     };
     let scan = series("index scan only", iters, || {
         let mut n = 0;
-        for id in store.ranked(&group, Ranking::Hot).take(scanned) {
+        for id in core.store().ranked(&group, Ranking::Hot).take(scanned) {
             id?;
             n += 1;
         }
@@ -455,13 +454,13 @@ fn main() -> Result<()> {
     })?;
     let load = series("index scan + message loads", iters, || {
         let mut n = 0;
-        for id in store.ranked(&group, Ranking::Hot).take(scanned) {
-            n += usize::from(store.message(&id?)?.is_some());
+        for id in core.store().ranked(&group, Ranking::Hot).take(scanned) {
+            n += usize::from(core.store().message(&id?)?.is_some());
         }
         Ok(n)
     })?;
 
-    // Ingestion of one recommendation, into the full store.
+    // Ingestion of one recommendation, into the full core.store().
     let late = pseudonyms(&group, LATE_RECOMMENDERS);
     let mut seen = HashSet::new();
     let a = sample(
@@ -496,7 +495,10 @@ fn main() -> Result<()> {
     let ingest = t.elapsed();
     let t = Instant::now();
     for m in &b {
-        ensure!(store.insert_message(m, ingest_now)?, "sample B: duplicate");
+        ensure!(
+            core.store().insert_message(m, ingest_now)?,
+            "sample B: duplicate"
+        );
     }
     let insert = t.elapsed();
     let after = core.feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;

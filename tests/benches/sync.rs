@@ -397,7 +397,7 @@ async fn run_session(
     ensure!(connected, "could not connect to ant");
     let drain = tokio::spawn(async move { while events.recv().await.is_some() {} });
 
-    let store = core.store().clone();
+    let store = core.store().reader();
     // The node's actor does exactly this with each page (`ingest_batch`).
     let (ingest_tx, mut ingest_rx) = mpsc::channel::<IngestBatch>(16);
     let ingest = tokio::spawn(async move {

@@ -51,6 +51,9 @@ pub struct IngestReport {
     pub ingest_vs_single: f64,
     /// `ingest_per_cpu_s / verify_batch_per_s`.
     pub ingest_vs_batch: f64,
+    /// Bytes the receiver's store directory grew by while taking the messages in (sled's
+    /// log and snapshot, after a flush), per message: the write amplification of the layout.
+    pub store_bytes_per_message: f64,
 }
 
 /// Signatures per `verify_batch` call.
@@ -166,14 +169,21 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
     receiver.join(&invite, now_ms())?;
 
     let now = now_ms();
+    let store_path = DataDir::new(dir.path()).store_path();
+    receiver.store().flush_blocking()?;
+    let store_before = dir_bytes(&store_path)?;
     let (wall, cpu) = (Instant::now(), cpu_time()?);
-    for envelope in &envelopes {
+    for (i, envelope) in envelopes.iter().enumerate() {
+        // The receiver's clock advances as the authors' did, so that rule 7p (on the
+        // receiver's clock) sees each author at the pace it wrote, within the limit.
         receiver
-            .ingest(&topic, envelope, now)
+            .ingest(&topic, envelope, now + i as u64 * 20)
             .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))?;
     }
     let ingest_wall = wall.elapsed();
     let ingest_cpu = cpu_time()? - cpu;
+    receiver.store().flush_blocking()?;
+    let store_grown = dir_bytes(&store_path)?.saturating_sub(store_before);
 
     // The raw limit, on signatures over messages of the size Cove signs.
     let keys: Vec<SigningKey> = (0..AUTHORS)
@@ -242,7 +252,23 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         ingest_with_batch_strict_per_cpu_s: 1.0 / swapped,
         ingest_vs_single: ingest_per_cpu_s / rate(strict),
         ingest_vs_batch: ingest_per_cpu_s / rate(batch),
+        store_bytes_per_message: store_grown as f64 / count as f64,
     })
+}
+
+/// Bytes of every file under `dir`.
+fn dir_bytes(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_bytes(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
 }
 
 /// Initialises `dir` as a node data dir that is a member of a group holding `count` posts
@@ -257,8 +283,9 @@ pub fn fill_data_dir(dir: &Path, count: usize, text_len: usize) -> Result<()> {
     let mut core = core_in(dir)?;
     core.join(&invite, now_ms())?;
     let now = now_ms();
-    for envelope in &envelopes {
-        core.ingest(&topic, envelope, now)
+    for (i, envelope) in envelopes.iter().enumerate() {
+        // Paced like the authors, within rule 7p on this node's clock (see `ingest`).
+        core.ingest(&topic, envelope, now + i as u64 * 20)
             .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))?;
     }
     // Dropping the core flushes sled.

@@ -6,6 +6,7 @@ mod closed_group;
 mod faults;
 mod hostile_sync;
 mod metrics;
+mod migration;
 mod one_address;
 mod processes;
 mod scenario;

@@ -1,0 +1,112 @@
+//! A data dir written by the previous release (store schema 1: one sled tree per kind) opens
+//! in this one without loss. The fixture `tests/fixtures/schema-1/data-dir` was made by the
+//! `cove` of commit 36013d4 (the last with schema 1): a group with posts, a reply, an edit, a
+//! recommendation, a profile, a room and a chat line, a ban, an advertiser grant and an ad,
+//! an interest, a mute, and every own message still in the outbox (no peer ever connected).
+//! `expected/` holds what that binary printed (`--json`) for the same data dir.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use cove_tests::{cove, cove_ok, CoveProcess, TEST_TIMEOUT};
+use serde_json::Value;
+
+fn fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/schema-1")
+}
+
+/// Copies a directory tree.
+fn copy_dir(from: &Path, to: &Path) -> Result<()> {
+    std::fs::create_dir_all(to)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let target = to.join(entry.file_name());
+        if entry.file_type()?.is_dir() {
+            copy_dir(&entry.path(), &target)?;
+        } else {
+            std::fs::copy(entry.path(), &target)?;
+        }
+    }
+    Ok(())
+}
+
+fn expected(name: &str) -> Result<Value> {
+    let path = fixture().join("expected").join(name);
+    let text = std::fs::read_to_string(&path).with_context(|| path.display().to_string())?;
+    Ok(serde_json::from_str(&text)?)
+}
+
+fn json(data_dir: &Path, args: &[&str]) -> Result<Value> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = cove(data_dir, &all)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cove {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
+/// What the two binaries must agree on, read from a running node.
+fn views(data_dir: &Path) -> Result<Vec<(&'static str, Value, Value)>> {
+    let mut views = Vec::new();
+    for order in ["new", "hot", "top"] {
+        let file: &'static str = match order {
+            "new" => "feed-new.json",
+            "hot" => "feed-hot.json",
+            _ => "feed-top.json",
+        };
+        let got = json(data_dir, &["feed", "-g", "club", "--order", order])?;
+        views.push((file, got, expected(file)?));
+    }
+    for (file, args) in [
+        ("groups.json", &["groups"][..]),
+        ("admin.json", &["admin", "list", "-g", "club"][..]),
+        ("grants.json", &["admin", "grants", "-g", "club"][..]),
+        ("interests.json", &["interests", "list"][..]),
+        ("ads.json", &["ads", "-g", "club"][..]),
+    ] {
+        views.push((file, json(data_dir, args)?, expected(file)?));
+    }
+    let status = json(data_dir, &["status"])?;
+    let old_status = expected("status.json")?;
+    views.push((
+        "status.json: outbox",
+        status["outbox"].clone(),
+        old_status["outbox"].clone(),
+    ));
+    Ok(views)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schema_1_data_dir_opens_without_loss() -> Result<()> {
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let root = tempfile::tempdir()?;
+        let dir = root.path().join("ant");
+        copy_dir(&fixture().join("data-dir"), &dir)?;
+        {
+            let _ant = CoveProcess::up(&dir).await?;
+            for (what, got, want) in views(&dir)? {
+                assert_eq!(got, want, "{what} differs after the migration");
+            }
+            assert!(
+                !json(&dir, &["feed", "-g", "club"])?
+                    .as_array()
+                    .context("feed")?
+                    .is_empty(),
+                "the fixture's feed is not empty"
+            );
+            cove_ok(&dir, &["down"])?;
+        }
+        // Offline: rebuilding every index from the messages changes nothing either.
+        let out = cove_ok(&dir, &["store", "reindex"])?;
+        assert!(out.contains("13"), "the 13 messages indexed: {out}");
+        let _ant = CoveProcess::up(&dir).await?;
+        for (what, got, want) in views(&dir)? {
+            assert_eq!(got, want, "{what} differs after a reindex");
+        }
+        Ok(())
+    })
+    .await?
+}
