@@ -563,6 +563,11 @@ struct Actor {
     advertise: Vec<Multiaddr>,
 }
 
+/// How long the actor waits with nothing to do before it applies the messages it staged as
+/// one sled batch (`store::GROUP_COMMIT` applies a full batch at once). They are readable
+/// while staged; this only bounds how long they wait for sled.
+const SETTLE_WHEN_IDLE: Duration = Duration::from_millis(2);
+
 /// An own message, stored but not yet flushed nor offered to its group.
 struct Publication {
     signed: SignedMessage,
@@ -618,6 +623,13 @@ impl Actor {
                     self.check_health().await;
                 }
                 _ = anti_entropy.tick() => self.anti_entropy().await,
+                // Last and re-armed each turn: fires only once nothing else was ready for
+                // SETTLE_WHEN_IDLE, so a burst of messages is applied as few sled batches.
+                _ = tokio::time::sleep(SETTLE_WHEN_IDLE), if self.core.store().has_staged() => {
+                    if let Err(e) = self.core.store().settle() {
+                        warn!(error = %e, "could not apply staged messages");
+                    }
+                }
             }
         }
     }

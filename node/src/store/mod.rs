@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sled::IVec;
 
 use crate::message::{Content, Edit, MessageId, Profile, SignedMessage};
-use keyspace::{Entries, Keyspace, Lookup, Overlay, Writes};
+use keyspace::{Entries, Keyspace, Lookup, Writes};
 use layout::{prefix, u64_at, MessageHeader};
 
 pub use layout::DAY_MS;
@@ -51,6 +51,10 @@ pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 /// Messages planned per batch when many are written at once (migration, reindex).
 const BULK_BATCH: usize = 1000;
+
+/// Messages staged before the writer applies them as one batch (group commit; see
+/// [`keyspace::SledSpace`]). The node's actor also settles as soon as it is idle.
+pub const GROUP_COMMIT: usize = 64;
 
 /// Errors of the store.
 #[derive(Debug, thiserror::Error)]
@@ -273,7 +277,7 @@ impl Store {
         };
         let store = Self {
             reader: StoreReader {
-                ks: Keyspace::Sled(db.clone()),
+                ks: Keyspace::sled(db.clone()),
                 _checkpoint: Some(Arc::new(Checkpoint {
                     path: path.to_path_buf(),
                 })),
@@ -335,25 +339,37 @@ impl Store {
         if own {
             writes.push(outbox_entry(&signed.message.id, &signed.message.group));
         }
-        self.ks.apply(writes)?;
+        if self.ks.stage(writes) >= GROUP_COMMIT {
+            self.ks.settle()?;
+        }
         Ok(true)
     }
 
+    /// Applies the staged messages as one batch now (the actor does when it is idle; flushing
+    /// does too).
+    pub fn settle(&self) -> Result<(), StoreError> {
+        self.ks.settle()
+    }
+
+    /// Whether messages are staged for the next batch.
+    pub fn has_staged(&self) -> bool {
+        self.ks.has_staged()
+    }
+
     /// Stores several verified messages, each with its index entries, as one batch: each is
-    /// planned against the store with the ones before it, so the result is that of inserting
-    /// them one by one. Returns for each whether it was new.
+    /// planned against the store with the ones before it staged, so the result is that of
+    /// inserting them one by one. Returns for each whether it was new.
     pub fn insert_messages<'a>(
         &self,
         messages: impl IntoIterator<Item = (&'a SignedMessage, u64)>,
     ) -> Result<Vec<bool>, StoreError> {
-        let mut overlay = Overlay::new(&self.ks);
         let mut new = Vec::new();
         for (signed, seen_at) in messages {
-            let writes = plan::store_message(signed, seen_at, &overlay)?;
+            let writes = plan::store_message(signed, seen_at, &self.ks)?;
             new.push(writes.is_some());
-            overlay.extend(writes.unwrap_or_default());
+            self.ks.stage(writes.unwrap_or_default());
         }
-        overlay.commit()?;
+        self.ks.settle()?;
         Ok(new)
     }
 
@@ -418,23 +434,20 @@ impl Store {
                     .apply(chunk.iter().map(|k| (k.to_vec(), None)).collect())?;
             }
         }
-        let mut overlay = Overlay::new(&self.ks);
         let mut indexed = 0;
         for entry in self.ks.scan_prefix(&[prefix::MESSAGE]) {
             let (_, value) = entry?;
             let stored = decode_message(&value)?;
             let header = MessageHeader::read(&value).expect("decoded above");
-            overlay.extend(plan::index_message(
-                &stored.signed.message,
-                &header,
-                &overlay,
-            )?);
-            indexed += 1;
-            if indexed % BULK_BATCH == 0 {
-                overlay.commit()?;
+            // Each message's entries are planned against those staged before it (a reply
+            // count, a recommendation count), then applied a thousand messages at a time.
+            let writes = plan::index_message(&stored.signed.message, &header, &self.ks)?;
+            if self.ks.stage(writes) >= BULK_BATCH {
+                self.ks.settle()?;
             }
+            indexed += 1;
         }
-        overlay.commit()?;
+        self.ks.settle()?;
         Ok(indexed)
     }
 
@@ -489,6 +502,15 @@ impl Store {
     }
 }
 
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Staged messages were accepted: apply them, as a clean stop would.
+        if let Err(e) = self.ks.settle() {
+            tracing::warn!(error = %e, "staged messages not applied at close");
+        }
+    }
+}
+
 fn outbox_entry(id: &MessageId, group: &GroupId) -> (Vec<u8>, Option<IVec>) {
     (
         layout::key(prefix::OUTBOX, &[&id.0]),
@@ -497,9 +519,10 @@ fn outbox_entry(id: &MessageId, group: &GroupId) -> (Vec<u8>, Option<IVec>) {
 }
 
 impl StoreReader {
-    /// Makes every write so far durable.
+    /// Makes every write so far durable (staged messages are applied first).
     pub async fn flush(&self) -> Result<(), StoreError> {
-        if let Keyspace::Sled(db) = &self.ks {
+        self.ks.settle()?;
+        if let Some(db) = self.ks.db() {
             db.flush_async().await?;
         }
         Ok(())
@@ -507,7 +530,8 @@ impl StoreReader {
 
     /// Makes every write so far durable, blocking the thread (offline commands, benchmarks).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        if let Keyspace::Sled(db) = &self.ks {
+        self.ks.settle()?;
+        if let Some(db) = self.ks.db() {
             db.flush()?;
         }
         Ok(())
@@ -515,10 +539,7 @@ impl StoreReader {
 
     /// Bytes the database occupies on disk (0 in memory).
     pub fn size_on_disk(&self) -> u64 {
-        match &self.ks {
-            Keyspace::Sled(db) => db.size_on_disk().unwrap_or(0),
-            Keyspace::Memory(_) => 0,
-        }
+        self.ks.db().map_or(0, |db| db.size_on_disk().unwrap_or(0))
     }
 
     /// Whether a message id is stored.
@@ -903,6 +924,11 @@ impl StoreReader {
     /// Every entry of the keyspace in key order (`cove store` diagnostics and tests).
     pub fn entries(&self) -> Entries<'_> {
         self.ks.range(&[], None)
+    }
+
+    /// The keyspace itself, for benchmarks that isolate the cost of one kind of key.
+    pub fn keyspace(&self) -> &Keyspace {
+        &self.ks
     }
 }
 

@@ -411,10 +411,9 @@ fn a_migration_cut_short_is_finished_by_the_next_open() {
     {
         // As if a first migration stored one message, then crashed before the schema key.
         let db = config(dir.path()).open().unwrap();
-        let writes = plan::store_message(&p1, 1_000, &Keyspace::Sled(db.clone()))
-            .unwrap()
-            .unwrap();
-        Keyspace::Sled(db.clone()).apply(writes).unwrap();
+        let ks = Keyspace::sled(db.clone());
+        let writes = plan::store_message(&p1, 1_000, &ks).unwrap().unwrap();
+        ks.apply(writes).unwrap();
         db.flush().unwrap();
     }
     let store = Store::open(dir.path()).unwrap();

@@ -21,7 +21,6 @@
 
 use sled::IVec;
 
-use super::keyspace::Overlay;
 use super::layout::{self, prefix};
 use super::{plan, Store, StoreError, BULK_BATCH};
 
@@ -79,7 +78,6 @@ pub(super) fn is_v1(db: &sled::Db) -> bool {
 /// number of messages read.
 pub(super) fn migrate(db: &sled::Db, store: &Store) -> Result<usize, StoreError> {
     let messages = db.open_tree("messages")?;
-    let mut overlay = Overlay::new(&store.ks);
     let mut count = 0;
     for entry in messages.iter() {
         let (_, value) = entry?;
@@ -95,13 +93,13 @@ pub(super) fn migrate(db: &sled::Db, store: &Store) -> Result<usize, StoreError>
                 what: "schema-1 message",
                 detail: e.to_string(),
             })?;
-        overlay.extend(plan::store_message(&signed, seen_at, &overlay)?.unwrap_or_default());
-        count += 1;
-        if count % BULK_BATCH == 0 {
-            overlay.commit()?;
+        let writes = plan::store_message(&signed, seen_at, &store.ks)?.unwrap_or_default();
+        if store.ks.stage(writes) >= BULK_BATCH {
+            store.ks.settle()?;
         }
+        count += 1;
     }
-    overlay.commit()?;
+    store.ks.settle()?;
     for (name, p) in LOCAL {
         let tree = db.open_tree(name)?;
         let mut writes = Vec::new();
