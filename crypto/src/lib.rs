@@ -71,7 +71,10 @@ pub use seal::{
 };
 pub use seed_file::{KdfParams, Passphrase, SeedFileError};
 pub use sign::{Domain, SignatureError};
-pub use sync_auth::{sync_proof, verify_sync_proof, SYNC_PROOF_LEN};
+pub use sync_auth::{
+    sync_proof, sync_responder_proof, verify_sync_proof, verify_sync_responder_proof,
+    SYNC_PROOF_LEN,
+};
 
 /// Version byte of the sealed envelope format.
 pub const PROTOCOL_VERSION: u8 = 1;

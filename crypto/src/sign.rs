@@ -13,8 +13,10 @@
 pub enum Domain {
     /// Signed application messages (posts, profiles, grants, ...).
     Message,
-    /// The sync protocol's proof of group membership.
+    /// The sync protocol's proof of group membership by the requester.
     SyncProof,
+    /// The sync protocol's proof of group membership by the responder.
+    SyncResponderProof,
 }
 
 impl Domain {
@@ -23,6 +25,7 @@ impl Domain {
         match self {
             Domain::Message => b"cove/v1/message\0",
             Domain::SyncProof => b"cove/v1/sync-proof\0",
+            Domain::SyncResponderProof => b"cove/v1/sync-responder-proof\0",
         }
     }
 

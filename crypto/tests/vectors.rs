@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use cove_crypto::{
-    envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, Domain, GroupSecret, Invite,
-    KdfParams, MasterSeed, Passphrase, PublicKey, Signature,
+    envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, sync_responder_proof,
+    verify_sync_proof, verify_sync_responder_proof, Domain, GroupSecret, Invite, KdfParams,
+    MasterSeed, Passphrase, PublicKey, Signature,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -30,6 +31,8 @@ const SEED_PASSPHRASE: &str = "correct horse battery staple";
 const SEED_KDF: (u32, u32, u32) = (256, 2, 1);
 
 const SYNC_CHALLENGE: [u8; 32] = [0x5a; 32];
+/// The requester's nonce in `hello`, over which the responder proves itself.
+const SYNC_NONCE: [u8; 32] = [0xa5; 32];
 /// Stand-ins for binary peer ids: any byte strings work, the proof only length-prefixes them.
 const SYNC_REQUESTER: &[u8] = b"\x00\x24\x08\x01\x12\x20requester-public-key-32-bytes!!";
 const SYNC_RESPONDER: &[u8] = b"\x00\x24\x08\x01\x12\x20responder-public-key-32-bytes!!";
@@ -131,6 +134,13 @@ fn compute() -> Value {
             "responder": hex::encode(SYNC_RESPONDER),
             "proof": hex::encode(sync_proof(&group_secret.sync_key(), &SYNC_CHALLENGE, SYNC_REQUESTER, SYNC_RESPONDER)),
         },
+        "sync_responder_proof": {
+            "sync_key": hex::encode(group_secret.sync_key()),
+            "nonce": hex::encode(SYNC_NONCE),
+            "requester": hex::encode(SYNC_REQUESTER),
+            "responder": hex::encode(SYNC_RESPONDER),
+            "proof": hex::encode(sync_responder_proof(&group_secret.sync_key(), &SYNC_NONCE, SYNC_REQUESTER, SYNC_RESPONDER)),
+        },
         "seed_file": {
             "master_seed": hex::encode(master_seed.as_bytes()),
             "passphrase": SEED_PASSPHRASE,
@@ -225,6 +235,19 @@ fn stored_vectors_decode() {
         v["invite"]["charter"].as_str().unwrap()
     );
     assert_eq!(invite.expires_at, v["invite"]["expires"].as_u64().unwrap());
+
+    // The responder proof verifies as one, and not as a requester proof (no reflection).
+    let key: [u8; 32] = hex_field(&v, "sync_responder_proof", "sync_key");
+    let nonce: [u8; 32] = hex_field(&v, "sync_responder_proof", "nonce");
+    let peer = |role: &str| hex::decode(v["sync_responder_proof"][role].as_str().unwrap()).unwrap();
+    let proof: [u8; 32] = hex_field(&v, "sync_responder_proof", "proof");
+    let (requester, responder) = (peer("requester"), peer("responder"));
+    assert!(verify_sync_responder_proof(
+        &key, &nonce, &requester, &responder, &proof
+    ));
+    assert!(!verify_sync_proof(
+        &key, &nonce, &requester, &responder, &proof
+    ));
 
     let file = hex::decode(v["seed_file"]["file"].as_str().unwrap()).unwrap();
     let pass = Passphrase::new(v["seed_file"]["passphrase"].as_str().unwrap().to_string());

@@ -1,4 +1,4 @@
-//! Sync frames (`/cove/sync/1.0.0`): a responder decodes every request a connected peer sends
+//! Sync frames (`/cove/sync/2.0.0`): a responder decodes every request a connected peer sends
 //! (before any membership proof is checked), a requester decodes every response. Both
 //! decoders must never panic, must enforce their bounds, and what decodes must round-trip
 //! through `encode`.
@@ -12,7 +12,7 @@ fuzz_target!(|data: &[u8]| {
         match &request {
             Request::Reconcile { msg, .. } => assert!(msg.len() as u64 <= MAX_RECONCILE_FRAME),
             Request::Fetch { ids, .. } => assert!(ids.len() <= MAX_FETCH_IDS),
-            Request::Hello => {}
+            Request::Hello { .. } => {}
         }
         let encoded = request.encode();
         let again = Request::decode(&encoded).expect("re-encoded request decodes");

@@ -17,7 +17,7 @@
 //!   *discovery key* per topic, so that a node that joined through one member reaches every
 //!   online member;
 //! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date;
-//! * **sync** (`/cove/sync/1.0.0`, [`SYNC_PROTOCOL`]): a request-response transport for the
+//! * **sync** (`/cove/sync/2.0.0`, [`SYNC_PROTOCOL`]): a request-response transport for the
 //!   node's history sync. [`Gossip::request`] sends one opaque frame to a peer and waits for
 //!   one frame back; the peer sees [`Event::Request`] and answers with [`Gossip::respond`].
 //!   Frames are length-prefixed and capped ([`MAX_REQUEST_BYTES`], [`MAX_RESPONSE_BYTES`]);

@@ -28,8 +28,11 @@ use std::io;
 use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use libp2p::{request_response, StreamProtocol};
 
-/// Protocol id of Cove's sync request-response protocol.
-pub const SYNC_PROTOCOL: &str = "/cove/sync/1.0.0";
+/// Protocol id of Cove's sync request-response protocol. Version 2: the responder proves
+/// membership first (PROTOCOL.md §13.1). A peer speaking only `/cove/sync/1.0.0` fails stream
+/// negotiation (`Error::Request`, "the remote supports none of the requested protocols")
+/// instead of exchanging frames neither side would understand.
+pub const SYNC_PROTOCOL: &str = "/cove/sync/2.0.0";
 
 /// Largest request frame accepted or sent, in bytes (length prefix not included).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;

@@ -66,7 +66,7 @@ impl request_response::Codec for RawCodec {
     }
 }
 
-fn raw_swarm() -> Swarm<request_response::Behaviour<RawCodec>> {
+fn raw_swarm(protocol: StreamProtocol) -> Swarm<request_response::Behaviour<RawCodec>> {
     SwarmBuilder::with_new_identity()
         .with_tokio()
         .with_tcp(
@@ -78,7 +78,7 @@ fn raw_swarm() -> Swarm<request_response::Behaviour<RawCodec>> {
         .with_behaviour(|_| {
             request_response::Behaviour::with_codec(
                 RawCodec,
-                [(SYNC_STREAM_PROTOCOL, ProtocolSupport::Full)],
+                [(protocol, ProtocolSupport::Full)],
                 request_response::Config::default(),
             )
         })
@@ -111,24 +111,34 @@ async fn next_violation(
     }
 }
 
+/// A Cove gossip node on loopback, without discovery: its handle, events and address.
+async fn loopback_node() -> (
+    Gossip,
+    tokio::sync::mpsc::Receiver<Event>,
+    libp2p::Multiaddr,
+) {
+    let mut config = Config::new(Keypair::generate_ed25519());
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
+    config.mdns = false;
+    config.discovery = false;
+    config.fast_timers = true;
+    let (node, events) = Gossip::spawn(config).await.unwrap();
+    let addr = node.listen_addrs().await.unwrap().remove(0);
+    (node, events, addr)
+}
+
 #[tokio::test]
 async fn oversized_frames_from_a_peer_are_violations() {
-    // Scenario: ant is a Cove node; mole is a bare libp2p peer speaking /cove/sync/1.0.0 with
+    // Scenario: ant is a Cove node; mole is a bare libp2p peer speaking the sync protocol with
     // a raw codec. Mole sends ant a request whose length prefix announces MAX_REQUEST_BYTES
     // + 1; then ant requests mole, which answers with a prefix announcing
     // MAX_RESPONSE_BYTES + 1.
     // Assert: ant reports Event::ProtocolViolation naming mole for each (and never hands the
     // bad request to the caller); ant's request fails with Error::Request.
     tokio::time::timeout(Duration::from_secs(60), async {
-        let mut config = Config::new(Keypair::generate_ed25519());
-        config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()];
-        config.mdns = false;
-        config.discovery = false;
-        config.fast_timers = true;
-        let (ant, mut events) = Gossip::spawn(config).await.unwrap();
-        let ant_addr = ant.listen_addrs().await.unwrap().remove(0);
+        let (ant, mut events, ant_addr) = loopback_node().await;
 
-        let mut mole = raw_swarm();
+        let mut mole = raw_swarm(SYNC_STREAM_PROTOCOL);
         let mole_id = *mole.local_peer_id();
         mole.dial(ant_addr).unwrap();
         let mut body = oversized_prefix(MAX_REQUEST_BYTES);
@@ -167,6 +177,62 @@ async fn oversized_frames_from_a_peer_are_violations() {
         assert_eq!(peer, mole_id);
 
         mole_task.abort();
+    })
+    .await
+    .expect("test timed out");
+}
+
+#[tokio::test]
+async fn a_version_1_sync_peer_gets_a_clear_error_both_ways() {
+    // Scenario: ant is a Cove node (sync version 2); old is a bare libp2p peer that speaks
+    // only /cove/sync/1.0.0. Each asks the other for sync.
+    // Assert: stream negotiation fails both ways with "supports none of the requested
+    // protocols", before any frame is exchanged; ant reports no violation and no request.
+    tokio::time::timeout(Duration::from_secs(60), async {
+        let (ant, mut events, ant_addr) = loopback_node().await;
+
+        let mut old = raw_swarm(StreamProtocol::new("/cove/sync/1.0.0"));
+        let old_id = *old.local_peer_id();
+        old.dial(ant_addr).unwrap();
+        old.behaviour_mut()
+            .send_request(&ant.local_peer_id(), b"\x01\xa0".to_vec());
+        let old_error = loop {
+            if let SwarmEvent::Behaviour(request_response::Event::OutboundFailure {
+                error, ..
+            }) = old.select_next_some().await
+            {
+                break error;
+            }
+        };
+        assert!(
+            matches!(
+                old_error,
+                request_response::OutboundFailure::UnsupportedProtocols
+            ),
+            "{old_error}"
+        );
+
+        let old_task = tokio::spawn(async move {
+            loop {
+                old.select_next_some().await;
+            }
+        });
+        let err = ant.request(old_id, b"hello?".to_vec()).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("supports none of the requested protocols"),
+            "{err}"
+        );
+        while let Ok(event) = events.try_recv() {
+            assert!(
+                !matches!(
+                    event,
+                    Event::ProtocolViolation { .. } | Event::Request { .. }
+                ),
+                "{event:?}"
+            );
+        }
+        old_task.abort();
     })
     .await
     .expect("test timed out");

@@ -27,7 +27,7 @@
 //! | `cove_messages_rejected_total{reason}` | counter | `rejected`: refused or ignored (`reason="duplicate"`) since start |
 //! | `cove_peers` | gauge | `peers`: connected peers |
 //! | `cove_groups` | gauge | `groups`: groups joined |
-//! | `cove_outbox_messages` | gauge | `outbox`: own messages no peer has taken yet |
+//! | `cove_outbox_messages` | gauge | `outbox`: own messages no proven member has confirmed holding yet |
 //! | `cove_store_bytes` | gauge | `store_bytes`: store size on disk |
 //! | `cove_group_members_connected` | gauge | `group_health`: connected members, summed over groups |
 //! | `cove_group_mesh_peers` | gauge | `group_health`: gossip mesh peers, summed over groups |
@@ -106,7 +106,7 @@ pub fn render(status: &Status) -> String {
     registry.register("cove_groups", "Groups joined", gauge(status.groups));
     registry.register(
         "cove_outbox_messages",
-        "Own messages that no peer has taken yet",
+        "Own messages that no proven member has confirmed holding yet",
         gauge(status.outbox),
     );
     // Summed over groups: a per-group label would put group ids on the endpoint.

@@ -10,9 +10,9 @@
 //! work is served before new remote work. It stops when the last `Node` handle drops or on
 //! [`Node::shutdown`], flushing the store.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cove_crypto::{GroupId, Invite};
 use cove_gossip::{
@@ -36,8 +36,14 @@ use crate::sync::{self, Challenges, IngestBatch, Progress, Report, Session, Sync
 
 /// Commands queued from handles to the actor.
 pub const COMMAND_CAPACITY: usize = 64;
-/// How often own messages that no peer has taken yet are offered again.
+/// How often own messages that no proven member has confirmed are looked at again: offered
+/// by gossip if no peer took them yet, and confirmed by a reconciliation round with a member.
 pub const DEFAULT_REPUBLISH_INTERVAL: Duration = Duration::from_secs(10);
+/// How long an own message that a peer took by gossip waits before it is offered again while
+/// no proven member has confirmed it (PROTOCOL.md §13.9). A peer that takes a message may be
+/// a non-member; this bounds what re-offering costs then: one fresh sealing per message per
+/// interval.
+pub const OUTBOX_REOFFER_INTERVAL: Duration = Duration::from_secs(60);
 /// Sync sessions this node starts on its own at once (on-demand `cove sync` is extra).
 pub const MAX_CONCURRENT_SYNCS: usize = 8;
 /// Reports queued from the actor's own tasks (session ends, violations).
@@ -69,7 +75,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Many nodes on one host (tests, demo): relax same-IP penalties, discover faster.
     pub fast_timers: bool,
-    /// How often to re-offer own messages no peer has taken yet.
+    /// How often to look at own messages no proven member has confirmed: re-offer them and
+    /// run a confirmation round (see [`DEFAULT_REPUBLISH_INTERVAL`]).
     pub republish_interval: Duration,
     /// Anti-entropy: how often each group syncs with one random member.
     pub sync_interval: Duration,
@@ -147,7 +154,7 @@ pub struct Status {
     pub accepted: u64,
     /// Gossip messages rejected or ignored since start, by reason.
     pub rejected: std::collections::BTreeMap<String, u64>,
-    /// Own messages still waiting for a peer.
+    /// Own messages that no proven member has confirmed holding yet (PROTOCOL.md §13.9).
     pub outbox: usize,
     /// Store size on disk, bytes.
     pub store_bytes: u64,
@@ -232,8 +239,10 @@ enum Internal {
     },
     /// A peer broke the sync protocol in a task that served or ran a session.
     Violation { peer: PeerId, reason: &'static str },
-    /// A peer took an own message that a command's task offered.
-    Offered { id: MessageId },
+    /// Own messages a command's task handed to a peer by gossip.
+    Gossiped { ids: Vec<MessageId> },
+    /// Own messages a session found a proven member to hold: they leave the outbox.
+    Delivered { ids: Vec<MessageId> },
 }
 
 /// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
@@ -291,6 +300,8 @@ impl Node {
             ingest_rx,
             challenges: Challenges::default(),
             syncing: HashSet::new(),
+            unproven: sync::UnprovenPeers::default(),
+            gossiped: HashMap::new(),
             tasks: tokio::task::JoinSet::new(),
             accepted: accepted.clone(),
             publishing: Vec::new(),
@@ -511,17 +522,18 @@ pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
     })
 }
 
-/// Offers an own message to the group. Returns whether a peer took it (its outbox entry may
-/// then be cleared, by the actor: the only writer of the store).
+/// Offers an own message to the group by gossip; `true` if a peer took it. The outbox entry
+/// stays either way: a peer on the topic may be a non-member, so only a proven member's
+/// confirmation clears it (a sync session, PROTOCOL.md §13.9).
 async fn offer(gossip: &Gossip, id: &MessageId, topic: &str, envelope: Vec<u8>) -> bool {
     match gossip.publish(topic, envelope).await {
         Ok(Published::Sent) => true,
         Ok(Published::NoPeers) => {
-            debug!(msg = %id.short(), "no peer yet; kept in outbox");
+            debug!(msg = %id.short(), "no peer yet; offered again later");
             false
         }
         Err(e) => {
-            warn!(msg = %id.short(), error = %e, "publish failed; kept in outbox");
+            warn!(msg = %id.short(), error = %e, "publish failed; offered again later");
             false
         }
     }
@@ -541,6 +553,11 @@ struct Actor {
     challenges: Challenges,
     /// Automatic sessions running, one per (group, peer).
     syncing: HashSet<(GroupId, PeerId)>,
+    /// Responders that failed to prove membership: automatic sessions leave them alone.
+    unproven: sync::UnprovenPeers,
+    /// When each outbox entry was last handed to a peer by gossip (see
+    /// [`OUTBOX_REOFFER_INTERVAL`]); only entries still in the outbox are kept.
+    gossiped: HashMap<MessageId, Instant>,
     /// Every task the actor spawns (sessions, served requests): awaited on shutdown.
     tasks: tokio::task::JoinSet<()>,
     /// Every newly stored message, for live watchers.
@@ -831,6 +848,7 @@ impl Actor {
                 let _ = reply.send(Err(e.into()));
                 return;
             }
+            let mut gossiped = Vec::new();
             for Publication {
                 signed,
                 envelope,
@@ -840,10 +858,13 @@ impl Actor {
                 let id = signed.message.id;
                 let _ = accepted.send(signed);
                 if offer(&gossip, &id, &topic, envelope).await {
-                    let _ = internal.send(Internal::Offered { id }).await;
+                    gossiped.push(id);
                 }
             }
             let _ = reply.send(result);
+            if !gossiped.is_empty() {
+                let _ = internal.send(Internal::Gossiped { ids: gossiped }).await;
+            }
         });
     }
 
@@ -1099,19 +1120,6 @@ impl Actor {
         Ok(id)
     }
 
-    async fn offer(&self, id: &MessageId, topic: &str, envelope: Vec<u8>) {
-        if offer(&self.gossip, id, topic, envelope).await {
-            self.offered(id);
-        }
-    }
-
-    /// Clears the outbox entry of an own message a peer took.
-    fn offered(&self, id: &MessageId) {
-        if let Err(e) = self.core.store().outbox_remove(id) {
-            warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
-        }
-    }
-
     /// Every group's gossip health, as `cove status` shows it.
     async fn group_health(&self) -> Result<Vec<(GroupId, GroupHealth)>, NodeError> {
         let mut all = Vec::new();
@@ -1148,6 +1156,9 @@ impl Actor {
         }
     }
 
+    /// Looks at the own messages no proven member has confirmed (PROTOCOL.md §13.9): offers
+    /// each by gossip unless a peer took it less than [`OUTBOX_REOFFER_INTERVAL`] ago, and
+    /// starts a confirmation round for each group that has any.
     async fn republish_outbox(&mut self) {
         let pending = match self.core.store().outbox() {
             Ok(pending) => pending,
@@ -1156,14 +1167,64 @@ impl Actor {
                 return;
             }
         };
-        for (id, _group) in pending {
-            match self.core.reseal(&id) {
-                Ok(Some((topic, envelope))) => self.offer(&id, &topic, envelope).await,
+        let ids: HashSet<MessageId> = pending.iter().map(|(id, _)| *id).collect();
+        self.gossiped.retain(|id, _| ids.contains(id));
+        // Per group, the creation time of its oldest unconfirmed message.
+        let mut oldest: HashMap<GroupId, u64> = HashMap::new();
+        for (id, group) in pending {
+            let created_at = match self.core.store().message(&id) {
+                Ok(Some(stored)) => stored.signed.message.created_at,
                 Ok(None) => {
+                    // Pruned by retention: nothing left to deliver.
+                    let _ = self.core.store().outbox_remove(&id);
+                    continue;
+                }
+                Err(e) => {
+                    warn!(msg = %id.short(), error = %e, "cannot read an outbox message");
+                    continue;
+                }
+            };
+            let oldest = oldest.entry(group).or_insert(created_at);
+            *oldest = (*oldest).min(created_at);
+            let taken_lately = self
+                .gossiped
+                .get(&id)
+                .is_some_and(|at| at.elapsed() < OUTBOX_REOFFER_INTERVAL);
+            if taken_lately {
+                continue;
+            }
+            match self.core.reseal(&id) {
+                Ok(Some((topic, envelope))) => {
+                    if offer(&self.gossip, &id, &topic, envelope).await {
+                        self.gossiped.insert(id, Instant::now());
+                    }
+                }
+                Ok(None) => {
+                    // Its group is gone: nothing left to deliver.
                     let _ = self.core.store().outbox_remove(&id);
                 }
                 Err(e) => warn!(msg = %id.short(), error = %e, "cannot reseal"),
             }
+        }
+        for (group, since) in oldest {
+            self.confirm_delivery(group, since).await;
+        }
+    }
+
+    /// A confirmation round for `group`'s own messages created at or after `since`: with one
+    /// member, reconciliation only (PROTOCOL.md §13.6).
+    async fn confirm_delivery(&mut self, group: GroupId, since: u64) {
+        let Some(topic) = self.core.group(&group).map(|g| g.topic.clone()) else {
+            return;
+        };
+        let members = self.members_online(&topic).await;
+        let Some(peer) = self.pick_member(group, &members) else {
+            return;
+        };
+        if let Some(mut session) = self.session(group, peer, None) {
+            session.since = session.since.max(since);
+            session.fetch = false;
+            self.start_session(session);
         }
     }
 
@@ -1222,11 +1283,14 @@ impl Actor {
             }
             Event::PeerSubscribed { peer, topic } => {
                 debug!(%peer, %topic, "peer subscribed");
-                // A new member on a topic: hand it what is still waiting, and catch up.
-                self.republish_outbox().await;
+                // A new member on a topic (or a non-member that knows the topic string: the
+                // session's first step tells): catch up, and hand it what is still waiting.
                 if let Some(group) = self.core.group_by_topic(&topic).map(|g| g.id) {
-                    self.start_session(group, peer);
+                    if let Some(session) = self.session(group, peer, None) {
+                        self.start_session(session);
+                    }
                 }
+                self.republish_outbox().await;
             }
             Event::Request { id, peer, data } => self.handle_sync_request(id, peer, data).await,
             Event::ProtocolViolation { peer, reason } => {
@@ -1297,11 +1361,24 @@ impl Actor {
             Internal::SessionDone { group, peer, error } => {
                 self.syncing.remove(&(group, peer));
                 if let Some(error) = error {
+                    if matches!(error, SyncError::Unproven(_)) {
+                        self.unproven.mark(group, peer, now_ms());
+                    }
                     self.session_failed(peer, &error).await;
                 }
             }
             Internal::Violation { peer, reason } => self.penalise(peer, reason).await,
-            Internal::Offered { id } => self.offered(&id),
+            Internal::Delivered { ids } => {
+                for id in ids {
+                    if let Err(e) = self.core.store().outbox_remove(&id) {
+                        warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
+                    }
+                }
+            }
+            Internal::Gossiped { ids } => {
+                let now = Instant::now();
+                self.gossiped.extend(ids.into_iter().map(|id| (id, now)));
+            }
         }
     }
 
@@ -1337,27 +1414,32 @@ impl Actor {
             topic: g.topic.clone(),
             sync_key: g.secret.sync_key(),
             since: self.core.retention_cutoff(now_ms()),
+            fetch: true,
             store: self.core.store().reader(),
             ingest: self.ingest_tx.clone(),
             progress,
         })
     }
 
-    /// Starts an automatic session unless one runs for this pair or too many run.
-    fn start_session(&mut self, group: GroupId, peer: PeerId) {
-        if self.syncing.len() >= MAX_CONCURRENT_SYNCS || !self.syncing.insert((group, peer)) {
+    /// Starts an automatic session unless one runs for this pair, too many run, or the peer
+    /// failed to prove membership of the group lately (an unproven responder must not get a
+    /// slot again and again).
+    fn start_session(&mut self, session: Session) {
+        let (group, peer) = (session.group, session.peer);
+        if self.unproven.contains(&group, &peer, now_ms())
+            || self.syncing.len() >= MAX_CONCURRENT_SYNCS
+            || !self.syncing.insert((group, peer))
+        {
             return;
         }
-        let Some(session) = self.session(group, peer, None) else {
-            self.syncing.remove(&(group, peer));
-            return;
-        };
         let done = self.internal_tx.clone();
         self.tasks.spawn(async move {
-            let (report, error) = session.run().await;
+            let (mut report, error) = session.run().await;
             if report.accepted > 0 {
                 info!(peer = %peer, group = %group.short(), fetched = report.accepted, rounds = report.rounds, "synced");
             }
+            let ids = std::mem::take(&mut report.delivered_ids);
+            let _ = done.send(Internal::Delivered { ids }).await;
             let _ = done
                 .send(Internal::SessionDone { group, peer, error })
                 .await;
@@ -1398,6 +1480,20 @@ impl Actor {
         }
     }
 
+    /// A random one of `members` that an automatic session of `group` may start with now:
+    /// none runs with it, and it has not failed to prove membership lately.
+    fn pick_member(&self, group: GroupId, members: &[cove_gossip::PeerInfo]) -> Option<PeerId> {
+        let now = now_ms();
+        let eligible: Vec<PeerId> = members
+            .iter()
+            .map(|m| m.peer)
+            .filter(|p| {
+                !self.syncing.contains(&(group, *p)) && !self.unproven.contains(&group, p, now)
+            })
+            .collect();
+        (!eligible.is_empty()).then(|| eligible[rand::random_range(0..eligible.len())])
+    }
+
     async fn anti_entropy(&mut self) {
         let groups: Vec<(GroupId, String)> = self
             .core
@@ -1409,8 +1505,12 @@ impl Actor {
             if members.is_empty() {
                 continue;
             }
-            let pick = members[rand::random_range(0..members.len())].peer;
-            self.start_session(group, pick);
+            if let Some(session) = self
+                .pick_member(group, &members)
+                .and_then(|peer| self.session(group, peer, None))
+            {
+                self.start_session(session);
+            }
             self.remember_peers(group, &members);
         }
         match self.core.prune(now_ms()) {
@@ -1453,7 +1553,9 @@ impl Actor {
             let mut reports = Vec::new();
             for session in sessions {
                 let peer = session.peer;
-                let (report, error) = session.run().await;
+                let (mut report, error) = session.run().await;
+                let ids = std::mem::take(&mut report.delivered_ids);
+                let _ = internal.send(Internal::Delivered { ids }).await;
                 if let Some(error) = error.filter(SyncError::is_violation) {
                     let _ = internal
                         .send(Internal::Violation {
@@ -1494,9 +1596,13 @@ impl Actor {
             }
         };
         let (topic, proof) = match &request {
-            sync::Request::Hello => {
-                let nonce = self.challenges.issue(peer);
-                self.respond(id, sync::Response::Challenge { nonce }).await;
+            sync::Request::Hello { topic, nonce } => {
+                let sync_key = self.core.group_by_topic(topic).map(|g| g.secret.sync_key());
+                let local = self.gossip.local_peer_id();
+                let answer = self
+                    .challenges
+                    .answer_hello(peer, &local, sync_key.as_ref(), nonce);
+                self.respond(id, answer).await;
                 return;
             }
             sync::Request::Reconcile { topic, proof, .. }
@@ -1530,7 +1636,7 @@ impl Actor {
                 }
                 sync::Request::Fetch { ids, .. } => sync::serve_fetch(&store, &group, &ids)
                     .map(|messages| sync::Response::Messages { messages }),
-                sync::Request::Hello => unreachable!("answered above"),
+                sync::Request::Hello { .. } => unreachable!("answered above"),
             })
             .await;
             let response = match served {

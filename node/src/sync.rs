@@ -1,32 +1,41 @@
 //! History sync: a late joiner, a member back from being offline, or the two halves of a healed
 //! partition end up with the same set of messages.
 //!
-//! Transport: gossip's request-response protocol `/cove/sync/1.0.0` (one CBOR frame per
+//! Transport: gossip's request-response protocol `/cove/sync/2.0.0` (one CBOR frame per
 //! request and per response). A session between requester R and responder S for one group:
 //!
 //! ```text
-//! R -> S  hello                               S -> R  challenge {nonce}   (fresh per connection)
+//! R -> S  hello {topic, nonce}                 S -> R  challenge {nonce, proof} (S proves first)
+//!   R checks S's proof; an unproven S gets nothing more
 //! R -> S  reconcile {topic, proof, since, msg} S -> R  reconcile {msg}     (negentropy rounds)
 //!   ... until R's negentropy has no more to say: R now knows the ids it lacks
 //! R -> S  fetch {topic, proof, ids <= 256}     S -> R  messages [signed]   (pages <= 1 MiB)
 //! ```
 //!
-//! `proof` = [`cove_crypto::sync_proof`] over S's challenge and both peer ids: only a member
-//! can produce it, and it is worthless on any other connection. A request without a valid
-//! proof, or for a topic S does not know, gets the same `unauthorized` answer, so a
-//! non-member learns nothing, not even whether the group exists. Set reconciliation is
+//! Both sides prove membership ([`cove_crypto::sync_auth`]): S with
+//! [`cove_crypto::sync_responder_proof`] over R's nonce, R with [`cove_crypto::sync_proof`]
+//! over S's challenge, each bound to both peer ids and worthless on any other connection.
+//! R sends nothing group-specific (no proof, no set, no id) to an S whose proof fails, and
+//! leaves it alone for [`UNPROVEN_BACKOFF`]. S answers a `hello` for a topic it does not hold
+//! with a decoy proof, and a request without a valid proof, or for a topic S does not know,
+//! with the same `unauthorized` answer, so a non-member learns nothing, not even whether the
+//! group exists. Set reconciliation is
 //! Negentropy v1 (range-based set reconciliation) over `(created_at, message id)` of every
 //! message created at or after `since` (the requester's retention window). Fetched messages
 //! go through the same validation as gossip ([`crate::core::Core::ingest_signed`]).
 //!
 //! Each side only pulls what it lacks; the other side pulls in its own session, which starts
 //! when it sees us subscribe to the group's topic, on its anti-entropy timer, or on demand.
+//! A completed reconciliation also tells R which of its own messages S holds: those leave
+//! R's outbox ([`Session::run`], PROTOCOL.md §13.9).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use cove_crypto::{sync_proof, verify_sync_proof, GroupId};
+use cove_crypto::{
+    sync_proof, sync_responder_proof, verify_sync_proof, verify_sync_responder_proof, GroupId,
+};
 use cove_gossip::{Gossip, PeerId};
 use futures::FutureExt;
 use negentropy::{Id, Negentropy, NegentropyStorageVector};
@@ -38,8 +47,9 @@ use crate::message::MessageId;
 use crate::rate::Bucket;
 use crate::store::StoreReader;
 
-/// Version of the sync frames.
-pub const SYNC_VERSION: u8 = 1;
+/// Version of the sync frames (`v`), the same as the protocol id's
+/// ([`cove_gossip::SYNC_PROTOCOL`]): 2 since the responder proves membership first.
+pub const SYNC_VERSION: u8 = 2;
 /// Most ids one `fetch` may ask for.
 pub const MAX_FETCH_IDS: usize = 256;
 /// Most bytes of messages in one `messages` page (a responder stops adding messages before
@@ -53,6 +63,16 @@ pub const MAX_ROUNDS: usize = 512;
 pub const CHALLENGE_TTL: Duration = Duration::from_secs(600);
 /// Most outstanding challenges a node keeps (one per peer).
 pub const MAX_CHALLENGES: usize = 4096;
+/// How long a requester waits for the responder's `challenge`. Answering a `hello` takes no
+/// disk access, so a member answers at once; an unanswered `hello` holds an automatic
+/// session slot at most this long.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long automatic sessions leave a peer alone, for one group, after it failed to prove
+/// membership ([`SyncError::Unproven`]): a non-member that subscribed to the topic must not
+/// get a session, nor hold a slot, again and again.
+pub const UNPROVEN_BACKOFF: Duration = Duration::from_secs(300);
+/// (group, peer) pairs left alone at once; when full, the one whose backoff ends first goes.
+pub const MAX_UNPROVEN: usize = 4096;
 /// How long a peer that breaks the protocol is cut off.
 pub const BAN_DURATION: Duration = Duration::from_secs(600);
 /// Sync requests one peer may make (hello, reconcile and fetch alike): bursts of this many,
@@ -80,6 +100,10 @@ pub enum SyncError {
     /// The responder refused us (not a member, stale proof).
     #[error("the peer refused sync: {0}")]
     Refused(String),
+    /// The responder did not prove membership: a wrong proof (a non-member's decoy) or no
+    /// challenge within [`HANDSHAKE_TIMEOUT`]. Not a violation.
+    #[error("the peer did not prove membership: {0}")]
+    Unproven(String),
     /// A page above [`MAX_PAGE_BYTES`] or with more messages than asked for.
     #[error("oversized sync page: {0}")]
     OversizedPage(String),
@@ -105,6 +129,7 @@ impl SyncError {
         match self {
             SyncError::Malformed(_) => "sync_malformed",
             SyncError::Refused(_) => "sync_refused",
+            SyncError::Unproven(_) => "sync_responder_unproven",
             SyncError::OversizedPage(_) => "sync_oversized_page",
             SyncError::Transport(_) => "sync_transport",
             SyncError::TooManyRounds => "sync_too_many_rounds",
@@ -116,8 +141,13 @@ impl SyncError {
 /// A sync request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
-    /// Ask for a challenge.
-    Hello,
+    /// Ask for a challenge, and for the responder's proof.
+    Hello {
+        /// The group's gossip topic (the responder announced it: it tells it nothing new).
+        topic: String,
+        /// The requester's fresh random nonce, which the responder proves over.
+        nonce: [u8; 32],
+    },
     /// One negentropy round.
     Reconcile {
         /// The group's gossip topic.
@@ -164,10 +194,13 @@ impl ErrorCode {
 /// A sync response.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Response {
-    /// A fresh challenge for this connection.
+    /// A fresh challenge for this connection, and the responder's proof.
     Challenge {
-        /// 32 random bytes.
+        /// 32 random bytes, which the requester proves over.
         nonce: [u8; 32],
+        /// [`cove_crypto::sync_responder_proof`] over the requester's nonce, or 32 random
+        /// bytes if the responder does not hold the group.
+        proof: [u8; 32],
     },
     /// One negentropy round.
     Reconcile {
@@ -439,9 +472,11 @@ impl Request {
     /// The CBOR frame.
     pub fn encode(&self) -> Vec<u8> {
         let frame = match self {
-            Request::Hello => Frame {
+            Request::Hello { topic, nonce } => Frame {
                 v: SYNC_VERSION,
                 op: "hello".into(),
+                topic: Some(topic.clone()),
+                nonce: Some(ByteBuf::from(nonce.to_vec())),
                 ..Frame::default()
             },
             Request::Reconcile {
@@ -475,7 +510,10 @@ impl Request {
     pub fn decode(bytes: &[u8]) -> Result<Request, SyncError> {
         let f = FrameFields::parse(bytes)?;
         Ok(match f.op {
-            "hello" => Request::Hello,
+            "hello" => Request::Hello {
+                topic: f.text("topic")?.to_string(),
+                nonce: f.bytes32("nonce")?,
+            },
             "reconcile" => Request::Reconcile {
                 msg: f.negentropy()?,
                 topic: f.text("topic")?.to_string(),
@@ -508,9 +546,10 @@ impl Response {
     /// The CBOR frame.
     pub fn encode(&self) -> Vec<u8> {
         let frame = match self {
-            Response::Challenge { nonce } => Frame {
+            Response::Challenge { nonce, proof } => Frame {
                 v: SYNC_VERSION,
                 op: "challenge".into(),
+                proof: Some(ByteBuf::from(proof.to_vec())),
                 nonce: Some(ByteBuf::from(nonce.to_vec())),
                 ..Frame::default()
             },
@@ -543,6 +582,7 @@ impl Response {
         Ok(match f.op {
             "challenge" => Response::Challenge {
                 nonce: f.bytes32("nonce")?,
+                proof: f.bytes32("proof")?,
             },
             "reconcile" => Response::Reconcile {
                 msg: f.negentropy()?,
@@ -610,6 +650,26 @@ impl Challenges {
         nonce
     }
 
+    /// Answers `peer`'s `hello`: a fresh challenge, and our proof over its `nonce` if we hold
+    /// the group (`sync_key`), else a decoy of the same size, so that the answer does not
+    /// tell a non-member whether we do (PROTOCOL.md §13.3).
+    pub fn answer_hello(
+        &mut self,
+        peer: PeerId,
+        local: &PeerId,
+        sync_key: Option<&[u8; 32]>,
+        nonce: &[u8; 32],
+    ) -> Response {
+        let proof = match sync_key {
+            Some(key) => sync_responder_proof(key, nonce, &peer.to_bytes(), &local.to_bytes()),
+            None => rand::random(),
+        };
+        Response::Challenge {
+            nonce: self.issue(peer),
+            proof,
+        }
+    }
+
     /// Forgets a peer's challenge (its connection closed).
     pub fn forget(&mut self, peer: &PeerId) {
         self.issued.remove(peer);
@@ -657,6 +717,42 @@ impl RequestBudgets {
             .entry(peer)
             .or_insert_with(|| Bucket::full(REQUEST_BUDGET, now_ms))
             .take(REQUEST_BUDGET, window, now_ms)
+    }
+}
+
+/// The responders that failed to prove membership, per group: automatic sessions leave them
+/// alone for [`UNPROVEN_BACKOFF`]. On a caller-supplied clock.
+#[derive(Debug, Default)]
+pub struct UnprovenPeers {
+    until_ms: HashMap<(GroupId, PeerId), u64>,
+}
+
+impl UnprovenPeers {
+    /// `peer` failed to prove membership of `group` at `now_ms`.
+    pub fn mark(&mut self, group: GroupId, peer: PeerId, now_ms: u64) {
+        if self.until_ms.len() >= MAX_UNPROVEN {
+            self.until_ms.retain(|_, until| *until > now_ms);
+            if self.until_ms.len() >= MAX_UNPROVEN {
+                // Full of live entries (many peer ids): the one whose backoff ends first goes.
+                let soonest = self
+                    .until_ms
+                    .iter()
+                    .min_by_key(|(_, u)| **u)
+                    .map(|(k, _)| *k);
+                if let Some(soonest) = soonest {
+                    self.until_ms.remove(&soonest);
+                }
+            }
+        }
+        let until = now_ms.saturating_add(UNPROVEN_BACKOFF.as_millis() as u64);
+        self.until_ms.insert((group, peer), until);
+    }
+
+    /// Whether automatic sessions of `group` leave `peer` alone at `now_ms`.
+    pub fn contains(&self, group: &GroupId, peer: &PeerId, now_ms: u64) -> bool {
+        self.until_ms
+            .get(&(*group, *peer))
+            .is_some_and(|until| *until > now_ms)
     }
 }
 
@@ -810,6 +906,12 @@ pub struct Report {
     pub missing: usize,
     /// Ids we have and the peer lacks (it fetches them in its own session).
     pub peer_missing: usize,
+    /// Own messages the peer was found to hold, which leave the outbox (PROTOCOL.md §13.9).
+    #[serde(default)]
+    pub delivered: usize,
+    /// Their ids, for the actor (the store's only writer) to clear from the outbox.
+    #[serde(skip)]
+    pub delivered_ids: Vec<MessageId>,
     /// Newly stored messages.
     pub accepted: usize,
     /// Fetched messages that failed validation or were duplicates.
@@ -842,8 +944,12 @@ pub struct Session {
     pub topic: String,
     /// Its sync key.
     pub sync_key: [u8; 32],
-    /// Start of the retention window (unix ms; 0 = everything).
+    /// Reconcile messages created at or after this (unix ms): the start of the retention
+    /// window (0 = everything), or later for a confirmation round.
     pub since: u64,
+    /// Fetch what the peer has and we lack; `false` for a confirmation round, which only
+    /// finds out which of our own messages the peer holds (PROTOCOL.md §13.6).
+    pub fetch: bool,
     /// Read access to the store for our side of reconciliation.
     pub store: StoreReader,
     /// Where fetched messages go for validation.
@@ -890,18 +996,35 @@ impl Session {
         (report, error)
     }
 
-    async fn run_inner(&self, report: &mut Report) -> Result<(), SyncError> {
-        let Response::Challenge { nonce } = self.call(&Request::Hello, report).await? else {
+    /// `hello`, then the responder's proof is checked before anything group-specific is
+    /// sent; returns our own proof for the requests that follow.
+    async fn handshake(&self, report: &mut Report) -> Result<[u8; 32], SyncError> {
+        let nonce: [u8; 32] = rand::random();
+        let hello = Request::Hello {
+            topic: self.topic.clone(),
+            nonce,
+        };
+        let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
+            .await
+            .map_err(|_| {
+                SyncError::Unproven(format!("no challenge within {HANDSHAKE_TIMEOUT:?}"))
+            })??;
+        let Response::Challenge {
+            nonce: challenge,
+            proof,
+        } = answer
+        else {
             return Err(SyncError::Malformed("expected a challenge".into()));
         };
-        let local = self.gossip.local_peer_id();
-        let proof = sync_proof(
-            &self.sync_key,
-            &nonce,
-            &local.to_bytes(),
-            &self.peer.to_bytes(),
-        );
+        let (local, peer) = (self.gossip.local_peer_id().to_bytes(), self.peer.to_bytes());
+        if !verify_sync_responder_proof(&self.sync_key, &nonce, &local, &peer, &proof) {
+            return Err(SyncError::Unproven("its proof does not verify".into()));
+        }
+        Ok(sync_proof(&self.sync_key, &challenge, &local, &peer))
+    }
 
+    async fn run_inner(&self, report: &mut Report) -> Result<(), SyncError> {
+        let proof = self.handshake(report).await?;
         let items = self
             .store
             .sync_items(&self.group, self.since)
@@ -936,8 +1059,41 @@ impl Session {
         }
         report.missing = need.len();
         report.peer_missing = have.len();
+        report.delivered_ids = self.confirm_delivered(&items, &have)?;
+        report.delivered = report.delivered_ids.len();
+        if !self.fetch {
+            return Ok(());
+        }
         let need: Vec<MessageId> = need.into_iter().map(|id| MessageId(*id)).collect();
         self.fetch_all(proof, need, report).await
+    }
+
+    /// Own messages of this group that the proven peer holds, which may leave the outbox:
+    /// those in the set we reconciled (`items`) that it did not lack (`lacked`,
+    /// negentropy's `have`).
+    fn confirm_delivered(
+        &self,
+        items: &[(u64, MessageId)],
+        lacked: &[Id],
+    ) -> Result<Vec<MessageId>, SyncError> {
+        let store_error = |e: crate::store::StoreError| SyncError::Transport(e.to_string());
+        let pending: HashSet<MessageId> = self
+            .store
+            .outbox()
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|(_, group)| *group == self.group)
+            .map(|(id, _)| id)
+            .collect();
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lacked: HashSet<[u8; 32]> = lacked.iter().map(|id| **id).collect();
+        Ok(items
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| pending.contains(id) && !lacked.contains(&id.0))
+            .collect())
     }
 
     /// Fetches `need` page by page. The next page is requested while the current one is
@@ -1100,7 +1256,7 @@ mod tests {
     #[test]
     fn frames_round_trip() {
         let requests = [
-            Request::Hello,
+            hello(),
             Request::Reconcile {
                 topic: "cove/1/ab".into(),
                 proof: [1; 32],
@@ -1117,7 +1273,10 @@ mod tests {
             assert_eq!(Request::decode(&r.encode()).unwrap(), r);
         }
         let responses = [
-            Response::Challenge { nonce: [4; 32] },
+            Response::Challenge {
+                nonce: [4; 32],
+                proof: [5; 32],
+            },
             Response::Reconcile { msg: vec![0x61] },
             Response::Messages {
                 messages: vec![vec![1, 2], vec![]],
@@ -1134,7 +1293,7 @@ mod tests {
     #[test]
     fn bytes_after_a_frame_are_refused() {
         // Found by fuzzing: a frame followed by anything decoded as if the rest was not there.
-        let mut frame = Request::Hello.encode();
+        let mut frame = hello().encode();
         frame.push(0);
         assert!(matches!(
             Request::decode(&frame),
@@ -1168,7 +1327,7 @@ mod tests {
             Response::decode(&big.encode()),
             Err(SyncError::OversizedPage(_))
         ));
-        let mut wrong_version = Request::Hello.encode();
+        let mut wrong_version = hello().encode();
         let pos = wrong_version
             .windows(2)
             .position(|w| w == b"\x61v")
@@ -1180,10 +1339,18 @@ mod tests {
         );
     }
 
-    /// `{"v": 1, "op": op}` followed by `extra` key/value bytes (the map header counts them
+    /// `{"v": SYNC_VERSION, "op": op}` followed by `extra` key/value bytes (the map header counts them
     /// as `extra_entries` more entries).
     fn frame(op: &str, extra_entries: u8, extra: &[u8]) -> Vec<u8> {
-        let mut out = vec![0xa2 + extra_entries, 0x61, b'v', 0x01, 0x62, b'o', b'p'];
+        let mut out = vec![
+            0xa2 + extra_entries,
+            0x61,
+            b'v',
+            SYNC_VERSION,
+            0x62,
+            b'o',
+            b'p',
+        ];
         out.push(0x60 + op.len() as u8);
         out.extend_from_slice(op.as_bytes());
         out.extend_from_slice(extra);
@@ -1274,6 +1441,8 @@ mod tests {
         let extra = [
             key("nonce"),
             ids(1, 4),
+            key("proof"),
+            ids(1, 5),
             key("ids"),
             vec![0x99, 0x01, 0x00],
             ids(256, 0),
@@ -1282,8 +1451,11 @@ mod tests {
         ]
         .concat();
         assert_eq!(
-            Response::decode(&frame("challenge", 3, &extra)),
-            Ok(Response::Challenge { nonce: [4; 32] })
+            Response::decode(&frame("challenge", 4, &extra)),
+            Ok(Response::Challenge {
+                nonce: [4; 32],
+                proof: [5; 32]
+            })
         );
 
         for (value, needle) in [
@@ -1299,6 +1471,121 @@ mod tests {
         ] {
             assert_malformed(Request::decode(&frame("hello", 1, &value)), needle);
         }
+    }
+
+    fn hello() -> Request {
+        Request::Hello {
+            topic: "cove/1/ab".into(),
+            nonce: [9; 32],
+        }
+    }
+
+    #[test]
+    fn hello_and_challenge_need_their_fields_at_their_lengths() {
+        // Scenario: hellos and challenges with a field missing or of the wrong length, and a
+        // version-1 hello (no fields, `v` = 1). Assert: each is a typed `Malformed` error
+        // saying what is wrong; none panics.
+        let topic = [key("topic"), vec![0x61, b't']].concat();
+        let nonce = |len: u8| [key("nonce"), vec![0x58, len], vec![1; len as usize]].concat();
+        let proof = |len: u8| [key("proof"), vec![0x58, len], vec![2; len as usize]].concat();
+        assert_malformed(
+            Request::decode(&frame("hello", 1, &topic)),
+            "hello frame lacks \"nonce\"",
+        );
+        assert_malformed(
+            Request::decode(&frame("hello", 1, &nonce(32))),
+            "hello frame lacks \"topic\"",
+        );
+        assert_malformed(
+            Request::decode(&frame("hello", 2, &[topic.clone(), nonce(31)].concat())),
+            "nonce is 31 bytes, expected 32",
+        );
+        assert_eq!(
+            Request::decode(&frame("hello", 2, &[topic, nonce(32)].concat())),
+            Ok(Request::Hello {
+                topic: "t".into(),
+                nonce: [1; 32]
+            })
+        );
+        assert_malformed(
+            Response::decode(&frame("challenge", 1, &nonce(32))),
+            "challenge frame lacks \"proof\"",
+        );
+        assert_malformed(
+            Response::decode(&frame("challenge", 2, &[nonce(32), proof(33)].concat())),
+            "proof is 33 bytes, expected 32",
+        );
+        // What a version-1 requester sent: {"v": 1, "op": "hello"}.
+        let mut v1_hello = frame("hello", 0, &[]);
+        v1_hello[3] = 0x01;
+        assert_malformed(
+            Request::decode(&v1_hello),
+            "sync version 1 is not supported",
+        );
+    }
+
+    #[test]
+    fn a_hello_is_answered_with_a_proof_only_for_a_held_group() {
+        // Scenario: bat answers ant's hello once holding the group's key and once not.
+        // Assert: the proof verifies for ant with bat as responder only: not with the key of
+        // another group, not for another requester or responder (cat), not with the roles
+        // swapped, and not reflected as a requester proof over bat's challenge. The decoy has
+        // the same form and does not verify.
+        let (ant, bat, cat) = (PeerId::random(), PeerId::random(), PeerId::random());
+        let (key, nonce) = ([7; 32], [3; 32]);
+        let mut challenges = Challenges::default();
+        let Response::Challenge {
+            nonce: challenge,
+            proof,
+        } = challenges.answer_hello(ant, &bat, Some(&key), &nonce)
+        else {
+            panic!("a hello is answered with a challenge");
+        };
+        let [a, b, c] = [ant, bat, cat].map(|p| p.to_bytes());
+        assert!(verify_sync_responder_proof(&key, &nonce, &a, &b, &proof));
+        assert!(!verify_sync_responder_proof(
+            &[8; 32], &nonce, &a, &b, &proof
+        ));
+        assert!(!verify_sync_responder_proof(&key, &nonce, &c, &b, &proof));
+        assert!(!verify_sync_responder_proof(&key, &nonce, &a, &c, &proof));
+        assert!(!verify_sync_responder_proof(&key, &nonce, &b, &a, &proof));
+        assert!(
+            !challenges.verify(&ant, &bat, &key, &proof),
+            "bat's proof reflected to bat as ant's"
+        );
+        assert!(
+            !verify_sync_proof(&key, &nonce, &a, &b, &proof),
+            "nor as a requester proof over the same nonce"
+        );
+        let own = sync_proof(&key, &challenge, &a, &b);
+        assert!(challenges.verify(&ant, &bat, &key, &own));
+
+        let Response::Challenge { proof: decoy, .. } =
+            challenges.answer_hello(ant, &bat, None, &nonce)
+        else {
+            panic!("a hello is answered with a challenge");
+        };
+        assert!(!verify_sync_responder_proof(&key, &nonce, &a, &b, &decoy));
+    }
+
+    #[test]
+    fn unproven_peers_are_left_alone_per_group_for_a_while_and_stay_bounded() {
+        let (ant, bat) = (PeerId::random(), PeerId::random());
+        let (club, other) = (GroupId::from_bytes([1; 32]), GroupId::from_bytes([2; 32]));
+        let backoff = UNPROVEN_BACKOFF.as_millis() as u64;
+        let mut unproven = UnprovenPeers::default();
+        unproven.mark(club, ant, 1_000);
+        assert!(unproven.contains(&club, &ant, 1_000 + backoff - 1));
+        assert!(
+            !unproven.contains(&club, &ant, 1_000 + backoff),
+            "time is up"
+        );
+        assert!(!unproven.contains(&other, &ant, 1_000), "another group");
+        assert!(!unproven.contains(&club, &bat, 1_000), "another peer");
+        for i in 0..MAX_UNPROVEN as u64 + 10 {
+            unproven.mark(club, PeerId::random(), 2_000 + i);
+        }
+        assert!(unproven.until_ms.len() <= MAX_UNPROVEN);
     }
 
     #[test]

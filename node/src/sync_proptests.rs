@@ -16,7 +16,7 @@ fn topic() -> impl Strategy<Value = String> {
 
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        Just(Request::Hello),
+        (topic(), any::<[u8; 32]>()).prop_map(|(topic, nonce)| Request::Hello { topic, nonce }),
         (topic(), any::<[u8; 32]>(), any::<u64>(), bytes(512)).prop_map(
             |(topic, proof, since, msg)| Request::Reconcile {
                 topic,
@@ -36,7 +36,8 @@ fn request() -> impl Strategy<Value = Request> {
 
 fn response() -> impl Strategy<Value = Response> {
     prop_oneof![
-        any::<[u8; 32]>().prop_map(|nonce| Response::Challenge { nonce }),
+        (any::<[u8; 32]>(), any::<[u8; 32]>())
+            .prop_map(|(nonce, proof)| Response::Challenge { nonce, proof }),
         bytes(512).prop_map(|msg| Response::Reconcile { msg }),
         proptest::collection::vec(bytes(256), 0..16)
             .prop_map(|messages| Response::Messages { messages }),

@@ -398,7 +398,14 @@ fn sync_vectors() -> Value {
     use cove_node::sync::{ErrorCode, Request, Response};
     let topic = GroupSecret::from_bytes(SECRET).topic();
     let frames = [
-        ("request hello", Request::Hello.encode()),
+        (
+            "request hello",
+            Request::Hello {
+                topic: topic.clone(),
+                nonce: [0xa5; 32],
+            }
+            .encode(),
+        ),
         (
             "request reconcile",
             Request::Reconcile {
@@ -420,7 +427,11 @@ fn sync_vectors() -> Value {
         ),
         (
             "response challenge",
-            Response::Challenge { nonce: [0x5a; 32] }.encode(),
+            Response::Challenge {
+                nonce: [0x5a; 32],
+                proof: [0xcd; 32],
+            }
+            .encode(),
         ),
         (
             "response reconcile",

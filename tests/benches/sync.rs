@@ -429,6 +429,7 @@ async fn run_session(
         topic,
         sync_key,
         since: 0,
+        fetch: true,
         store,
         ingest: ingest_tx,
         progress: Some(progress_tx),
@@ -457,8 +458,18 @@ fn storage(items: &[(u64, MessageId)]) -> Result<NegentropyStorageVector> {
 fn simulate(topic: &str, client: &[(u64, MessageId)], server: &[(u64, MessageId)]) -> Result<Sim> {
     let t = Instant::now();
     let mut sim = Sim {
-        bytes_sent: Request::Hello.encode().len(),
-        bytes_received: Response::Challenge { nonce: [0; 32] }.encode().len(),
+        bytes_sent: Request::Hello {
+            topic: topic.to_string(),
+            nonce: [0; 32],
+        }
+        .encode()
+        .len(),
+        bytes_received: Response::Challenge {
+            nonce: [0; 32],
+            proof: [0; 32],
+        }
+        .encode()
+        .len(),
         ..Sim::default()
     };
     let mut neg = Negentropy::owned(storage(client)?, MAX_RECONCILE_FRAME)?;

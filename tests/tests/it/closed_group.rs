@@ -185,3 +185,44 @@ async fn a_post_written_alone_is_delivered_when_a_peer_appears() -> Result<()> {
     .await
     .context("test timed out")?
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_on_the_topic_does_not_empty_a_members_outbox() -> Result<()> {
+    // Scenario: ant founds a group; its only peer is an outsider subscribed to the group's
+    // topic (it learnt the topic string), which takes whatever gossip hands it. ant posts.
+    // Then bat, a member, joins.
+    // Assert: the outsider received the post's envelope (gossip handed it over), and ant
+    // found it unproven as a sync responder, yet ant's outbox still holds the post; once bat
+    // joins, bat receives the post and ant's outbox empties.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        let topic = ant.groups().await?.remove(0).topic;
+        let outsider = cove_tests::attacker(&ant, &topic).await?;
+        ant.post(&group, None, "for members").await?;
+        eventually("the outsider to receive the post by gossip", || async {
+            Ok((!outsider.received().is_empty()).then_some(()))
+        })
+        .await?;
+        eventually("ant to find the outsider unproven", || async {
+            Ok((rejected(&ant, "sync_responder_unproven").await? >= 1).then_some(()))
+        })
+        .await?;
+        assert_eq!(ant.status().await?.outbox, 1, "no member has confirmed it");
+
+        let bat = TestNode::start("bat").await?;
+        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        assert_eq!(wait_for_feed(&bat, &group, 1).await?, ["for members"]);
+        eventually("ant's outbox to empty once bat holds the post", || async {
+            Ok((ant.status().await?.outbox == 0).then_some(()))
+        })
+        .await?;
+        outsider.shutdown().await?;
+        ant.shutdown().await?;
+        bat.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}

@@ -1,7 +1,8 @@
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::{bail, ensure, Context, Result};
-use cove_crypto::{sync_proof, Invite};
+use cove_crypto::{sync_proof, sync_responder_proof, Invite};
 use cove_gossip::{Config, Event, Gossip, Keypair, Multiaddr, PeerId};
 use cove_node::message::MessageId;
 use cove_node::sync::{ErrorCode, Request, Response};
@@ -33,11 +34,18 @@ impl Mole {
         )?)
     }
 
-    async fn challenge(&self, peer: PeerId) -> Result<[u8; 32]> {
-        match self.ask(peer, &Request::Hello).await? {
-            Response::Challenge { nonce } => Ok(nonce),
+    async fn challenge(&self, peer: PeerId, topic: &str) -> Result<[u8; 32]> {
+        match self.ask(peer, &hello(topic)).await? {
+            Response::Challenge { nonce, .. } => Ok(nonce),
             other => bail!("expected a challenge, got {other:?}"),
         }
+    }
+}
+
+fn hello(topic: &str) -> Request {
+    Request::Hello {
+        topic: topic.to_string(),
+        nonce: [0x11; 32], // a mole does not check the proof it gets
     }
 }
 
@@ -69,7 +77,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
 
         let mole = Mole::start(ant_addr.clone()).await?;
-        let nonce = mole.challenge(ant_id).await?;
+        let nonce = mole.challenge(ant_id, &topic).await?;
         let forged = Request::Reconcile {
             topic: topic.clone(),
             proof: [7; 32],
@@ -110,7 +118,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
         );
 
         let vole = Mole::start(ant_addr).await?;
-        vole.challenge(ant_id).await?;
+        vole.challenge(ant_id, &topic).await?;
         assert_eq!(
             vole.ask(ant_id, &valid).await?,
             unauthorized,
@@ -142,7 +150,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
         .await?;
         ensure!(
             vole.gossip
-                .request(ant_id, Request::Hello.encode())
+                .request(ant_id, hello(&topic).encode())
                 .await
                 .is_err(),
             "vole is refused"
@@ -187,7 +195,16 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
                     continue;
                 };
                 let response = match Request::decode(&data)? {
-                    Request::Hello => Response::Challenge { nonce: [1; 32] },
+                    // A member gone bad proves membership like any member.
+                    Request::Hello { nonce, .. } => Response::Challenge {
+                        nonce: [1; 32],
+                        proof: sync_responder_proof(
+                            &secret.sync_key(),
+                            &nonce,
+                            &ant.peer_id().to_bytes(),
+                            &mole.gossip.local_peer_id().to_bytes(),
+                        ),
+                    },
                     Request::Reconcile { msg, .. } => Response::Reconcile {
                         msg: server.reconcile(&msg)?,
                     },
@@ -236,10 +253,11 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
         ant.post(&group, None, "before the flood").await?;
         let ant_id = ant.peer_id();
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        let topic = ant.groups().await?.remove(0).topic;
         let mole = Mole::start(ant_addr).await?;
         let mut busy = 0;
         for _ in 0..250 {
-            match mole.ask(ant_id, &Request::Hello).await? {
+            match mole.ask(ant_id, &hello(&topic)).await? {
                 Response::Challenge { .. } => {}
                 Response::Error {
                     code: ErrorCode::Busy,
@@ -262,6 +280,176 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
         for node in [&ant, &bat] {
             node.shutdown().await?;
         }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+/// What an outsider saw of a member's sync sessions towards it.
+#[derive(Debug, Default)]
+struct Seen {
+    /// The topic of every `hello` it received.
+    hellos: Vec<String>,
+    /// How many `reconcile` and `fetch` requests it received (group-specific: proofs, sets).
+    group_specific: usize,
+}
+
+/// An outsider that learnt a group's topic string: a raw peer subscribed to it that speaks the
+/// sync protocol by hand but holds no invite, so no sync key. It answers every `hello` at once
+/// with a challenge whose proof is made up (it cannot do better) and never answers anything
+/// else, which would keep an automatic session waiting for as long as the member lets it. It
+/// re-subscribes every 500 ms, so a member that starts a session whenever a peer subscribes
+/// starts one again at once.
+async fn lurker(member: Multiaddr, topic: &str) -> Result<(Gossip, Arc<Mutex<Seen>>)> {
+    let Mole { gossip, mut events } = Mole::start(member).await?;
+    gossip.subscribe(topic, [0x77; 32]).await?;
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let (log, handle) = (seen.clone(), gossip.clone());
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            let Event::Request { id, data, .. } = event else {
+                continue;
+            };
+            match Request::decode(&data) {
+                Ok(Request::Hello { topic, .. }) => {
+                    log.lock().unwrap().hellos.push(topic);
+                    let made_up = Response::Challenge {
+                        nonce: [1; 32],
+                        proof: [2; 32],
+                    };
+                    let _ = handle.respond(id, made_up.encode()).await;
+                }
+                _ => log.lock().unwrap().group_specific += 1,
+            }
+        }
+    });
+    let (churn, topic) = (gossip.clone(), topic.to_string());
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if churn.unsubscribe(&topic).await.is_err()
+                || churn.subscribe(&topic, [0x77; 32]).await.is_err()
+            {
+                return;
+            }
+        }
+    });
+    Ok((gossip, seen))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outsider_on_the_topic_gets_nothing_group_specific_from_a_member() -> Result<()> {
+    // Scenario: ant is a member with a post. lurk, a non-member that knows the topic string,
+    // connects to ant and subscribes to it, so ant starts a sync session towards it; lurk
+    // answers ant's hello with the best it can, a made-up proof, and keeps re-subscribing.
+    // lurk also sends ant its own hello for the group's topic and for a topic ant lacks.
+    // Assert: ant's hello names only the topic lurk announced; ant counts
+    // `sync_responder_unproven` once and sends lurk no reconcile or fetch (no proof, no set,
+    // no id), nor any further session although lurk keeps re-subscribing; ant answers lurk's
+    // two hellos alike, so lurk cannot tell which group ant holds.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        ant.post(&group, None, "members only").await?;
+        let topic = ant.groups().await?.remove(0).topic;
+        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        let (lurk, seen) = lurker(ant_addr, &topic).await?;
+        eventually("ant to find lurk unproven", || async {
+            Ok((rejected(&ant, "sync_responder_unproven").await? == 1).then_some(()))
+        })
+        .await?;
+
+        let ant_id = ant.peer_id();
+        let ask = |topic: &str| {
+            let request = hello(topic).encode();
+            let lurk = lurk.clone();
+            async move {
+                Ok::<_, anyhow::Error>(Response::decode(&lurk.request(ant_id, request).await?)?)
+            }
+        };
+        for asked in [
+            topic.clone(),
+            "cove/1/00000000000000000000000000000000".into(),
+        ] {
+            ensure!(
+                matches!(ask(&asked).await?, Response::Challenge { .. }),
+                "a hello for {asked} is answered with a challenge, held group or not"
+            );
+        }
+        // Several of lurk's re-subscriptions and two anti-entropy rounds of ant (3 s each).
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        assert_eq!(rejected(&ant, "sync_responder_unproven").await?, 1);
+        let seen = std::mem::take(&mut *seen.lock().unwrap());
+        assert_eq!(
+            seen.hellos,
+            [topic],
+            "one session, naming what lurk announced"
+        );
+        assert_eq!(seen.group_specific, 0, "no reconcile or fetch reached lurk");
+        lurk.shutdown().await?;
+        ant.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
+    // Scenario: bat holds a post of cat's that only sync can bring (cat's outbox is empty and
+    // cat has stopped). ant joins through an invite naming a dead address, so it reaches
+    // nobody; then as many lurkers as ant has automatic sync slots (8) connect to ant on the
+    // group's topic: each answers ant's hello with a made-up proof, never answers anything
+    // else and keeps re-subscribing. Then ant learns bat's address.
+    // Assert: every lurker got a hello from ant, none a reconcile or fetch, and ant still
+    // syncs cat's post from bat.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let bat = TestNode::start("bat").await?;
+        let cat = TestNode::start("cat").await?;
+        let group = bat.create_group("club").await?.to_string();
+        cat.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        cat.post(&group, None, "only sync brings this").await?;
+        wait_for_feed(&bat, &group, 1).await?;
+        eventually("cat's post to be confirmed by bat", || async {
+            Ok((cat.status().await?.outbox == 0).then_some(()))
+        })
+        .await?;
+        cat.shutdown().await?;
+
+        let ant = TestNode::start("ant").await?;
+        let dead: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse()?;
+        let invite = bat
+            .invite_at(&group, Duration::from_secs(600), vec![dead])
+            .await?;
+        ant.join(&invite).await?;
+        let topic = ant.groups().await?.remove(0).topic;
+        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        let mut lurkers = Vec::new();
+        for _ in 0..cove_node::node::MAX_CONCURRENT_SYNCS {
+            lurkers.push(lurker(ant_addr.clone(), &topic).await?);
+        }
+        eventually("ant to say hello to every lurker", || async {
+            Ok(lurkers
+                .iter()
+                .all(|(_, seen)| !seen.lock().unwrap().hellos.is_empty())
+                .then_some(()))
+        })
+        .await?;
+
+        ant.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        assert_eq!(
+            wait_for_feed(&ant, &group, 1).await?,
+            ["only sync brings this"]
+        );
+        for (lurker, seen) in &lurkers {
+            assert_eq!(seen.lock().unwrap().group_specific, 0);
+            lurker.shutdown().await?;
+        }
+        ant.shutdown().await?;
+        bat.shutdown().await?;
         Ok(())
     })
     .await
