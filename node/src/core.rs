@@ -1,28 +1,31 @@
-//! The node's domain state without any networking: groups, keys, the validation pipeline and
-//! the store. The actor (`node.rs`) drives it from gossip events and user commands; the CLI
-//! drives it directly for the commands that work while no node runs (`group create`, `join`).
+//! The node's domain state without any networking: groups, keys, the store, and the
+//! carrying out of decisions on incoming messages. The actor (`node.rs`) drives it from
+//! gossip events and user commands; the CLI drives it directly for the commands that work
+//! while no node runs (`group create`, `join`); the simulator drives many of it over
+//! in-memory stores.
 //!
-//! Validation pipeline for a gossip payload (`Core::ingest`), cheapest check first:
-//!
-//! ```text
-//! size limit -> known topic -> open (AEAD) -> decode + verify signature (verify_and_decode)
-//!   -> domain rules (addressed group, charter, future skew) -> store (dedup) -> Accept
-//! ```
+//! What to do with an incoming message is decided by the pure [`crate::decide`] (the
+//! validation pipeline and its rules, read through [`Facts`], implemented here by the store's
+//! reader); `Core` supplies the facts and the time, stores what is accepted and counts.
 
 use std::collections::{BTreeMap, HashMap};
 
 use cove_crypto::{
-    open, seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, ENVELOPE_HEADER_LEN, TAG_LEN,
+    seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey, ENVELOPE_HEADER_LEN,
+    TAG_LEN,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::decide::{rate_limit_of, Decision, Facts, Judge};
 use crate::error::NodeError;
 use crate::message::{
-    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, RateLimit,
-    SignedMessage, MAX_MESSAGE_BYTES,
+    sign, verify_and_decode, Charter, Content, Message, MessageId, Policy, Post, SignedMessage,
+    MAX_MESSAGE_BYTES,
 };
 use crate::rate::AuthorRates;
-use crate::store::{GroupRecord, Store};
+use crate::store::{GroupRecord, Store, StoreError, StoreReader};
+
+pub use crate::decide::Rejection;
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
@@ -52,157 +55,6 @@ pub struct Group {
     pub me: Pseudonym,
     /// What is persisted.
     pub record: GroupRecord,
-}
-
-/// Why a gossip payload was not accepted. `Duplicate` is ignored; everything else is rejected
-/// and penalises the peer that sent it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Rejection {
-    /// Larger than [`MAX_ENVELOPE_BYTES`].
-    #[error("envelope of {0} bytes exceeds the limit")]
-    Oversized(usize),
-    /// Arrived on a topic of no group we belong to.
-    #[error("topic of no known group")]
-    UnknownTopic,
-    /// Names a key epoch the group does not have (today every group has only epoch 0).
-    #[error("envelope names key epoch {got}; this group's only epoch is {current}")]
-    UnknownEpoch {
-        /// The epoch in the envelope header.
-        got: u32,
-        /// The group's current (and only valid) epoch.
-        current: u32,
-    },
-    /// Did not open with the group's key: an outsider, a wrong key, or tampering.
-    #[error("envelope does not open: {0}")]
-    Undecryptable(String),
-    /// Opened but is not a valid signed message.
-    #[error("{0}")]
-    BadMessage(MessageError),
-    /// Signed for another group than the topic's.
-    #[error("message addressed to another group")]
-    WrongGroup,
-    /// `created_at` too far in the future.
-    #[error("created_at is {ahead_ms} ms in the future")]
-    FromFuture {
-        /// How far ahead.
-        ahead_ms: u64,
-    },
-    /// A charter other than the group's own.
-    #[error("a second charter for the group")]
-    ForeignCharter,
-    /// An admin-only kind (ban, remove) from someone who is not a charter admin.
-    #[error("only a charter admin may send this")]
-    NotAdmin,
-    /// The author is banned from the group.
-    #[error("the author is banned")]
-    BannedAuthor,
-    /// An edit or delete of someone else's message.
-    #[error("edits and deletes apply to one's own messages only")]
-    NotAuthor,
-    /// Refers to a message it cannot apply to.
-    #[error("bad target: {0}")]
-    BadTarget(String),
-    /// An ad or advertiser profile without a known grant.
-    #[error("no grant known for this advertiser")]
-    NoGrant,
-    /// An ad signed by another key than the one its grant names (e.g. a member pseudonym).
-    #[error("signed by a key the grant does not name")]
-    NotAdvertiser,
-    /// Created before its grant's window.
-    #[error("created before the grant's validity window")]
-    GrantNotYetValid,
-    /// Created after its grant's window.
-    #[error("created after the grant expired")]
-    GrantExpired,
-    /// Its grant was revoked.
-    #[error("the grant was revoked")]
-    GrantRevoked,
-    /// Uses a targeting key the grant does not allow.
-    #[error("targeting key {0:?} is not allowed by the grant")]
-    TargetingNotAllowed(String),
-    /// Beyond the grant's daily quota for its UTC day.
-    #[error("over the daily quota of {0} ads")]
-    OverQuota(u32),
-    /// The author already wrote the charter's maximum of messages in this message's window.
-    #[error("the author is over the group's rate limit of {0} messages")]
-    RateLimited(RateLimit),
-    /// Created before the retention window: this node no longer keeps such messages.
-    #[error("older than the retention window")]
-    Expired,
-    /// Already stored.
-    #[error("duplicate")]
-    Duplicate,
-    /// The store failed; the message is not the sender's fault.
-    #[error("store failed")]
-    StoreFailed,
-    /// Validation itself failed (a bug); the message is not the sender's fault.
-    #[error("internal error while validating")]
-    Internal,
-}
-
-impl Rejection {
-    /// The counter name of this reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Rejection::Oversized(_) => "oversized",
-            Rejection::UnknownTopic => "unknown_topic",
-            Rejection::UnknownEpoch { .. } => "unknown_epoch",
-            Rejection::Undecryptable(_) => "undecryptable",
-            Rejection::BadMessage(MessageError::BadSignature(_)) => "bad_signature",
-            Rejection::BadMessage(MessageError::UnsupportedVersion { .. }) => "unsupported_version",
-            Rejection::BadMessage(MessageError::UnknownKind(_)) => "unknown_kind",
-            Rejection::BadMessage(MessageError::Invalid { .. }) => "invalid_content",
-            Rejection::BadMessage(MessageError::TooLarge { .. }) => "oversized",
-            Rejection::BadMessage(MessageError::NotCanonical { .. }) => "non_canonical",
-            Rejection::BadMessage(_) => "malformed",
-            Rejection::WrongGroup => "wrong_group",
-            Rejection::FromFuture { .. } => "from_future",
-            Rejection::ForeignCharter => "foreign_charter",
-            Rejection::NotAdmin => "not_admin",
-            Rejection::BannedAuthor => "banned_author",
-            Rejection::NotAuthor => "not_author",
-            Rejection::BadTarget(_) => "bad_target",
-            Rejection::NoGrant => "no_grant",
-            Rejection::NotAdvertiser => "not_advertiser",
-            Rejection::GrantNotYetValid => "grant_not_yet_valid",
-            Rejection::GrantExpired => "grant_expired",
-            Rejection::GrantRevoked => "grant_revoked",
-            Rejection::TargetingNotAllowed(_) => "targeting_not_allowed",
-            Rejection::OverQuota(_) => "over_quota",
-            Rejection::RateLimited(_) => "rate_limited",
-            Rejection::Expired => "expired",
-            Rejection::Duplicate => "duplicate",
-            Rejection::StoreFailed => "store_failed",
-            Rejection::Internal => "internal_error",
-        }
-    }
-
-    /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded
-    /// (`Ignore`). Only verdicts that follow from the message's own bytes and from state that
-    /// never changes (the charter, a known grant's terms) penalise the peer that relayed it:
-    /// any honest relay would have reached the same verdict. Verdicts that depend on state a
-    /// relay may not have seen yet (a ban, a revocation, the target of an edit), on arrival
-    /// order (the rate limit, an advertiser's daily quota) or on the clock (a message from the
-    /// future, the retention window) are not: an honest peer whose clock differs by a second,
-    /// or that saw two messages in the other order, forwards in good faith.
-    pub fn is_penalised(&self) -> bool {
-        !matches!(
-            self,
-            Rejection::Duplicate
-                | Rejection::UnknownTopic
-                | Rejection::Expired
-                | Rejection::StoreFailed
-                | Rejection::Internal
-                | Rejection::BannedAuthor
-                | Rejection::NotAuthor
-                | Rejection::BadTarget(_)
-                | Rejection::NoGrant
-                | Rejection::GrantRevoked
-                | Rejection::RateLimited(_)
-                | Rejection::OverQuota(_)
-                | Rejection::FromFuture { .. }
-        )
-    }
 }
 
 /// One group in `cove groups`.
@@ -477,8 +329,8 @@ impl Core {
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         let g = self.group_or_err(group)?;
         let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
-        check_authority(g, &self.store, &signed.message)
-            .and_then(|()| self.check_rate(g, &signed.message, now_ms))
+        self.judge(now_ms)
+            .own(g, &signed.message)
             .map_err(|r| NodeError::InvalidInput(format!("the group would refuse this: {r}")))?;
         let envelope = seal(
             &g.secret.content_key(CURRENT_EPOCH),
@@ -521,31 +373,31 @@ impl Core {
 
     /// The validation pipeline for one gossip payload: [`Core::admit`], then
     /// [`Core::commit`]. `Ok` means: stored, forward it.
-    pub fn ingest(
-        &mut self,
-        topic: &str,
-        envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
+    pub fn ingest(&mut self, topic: &str, envelope: &[u8], now_ms: u64) -> Decision {
         let signed = self.admit(topic, envelope, now_ms)?;
         self.commit(&signed, now_ms)?;
         Ok(signed)
     }
 
-    /// Judges one gossip payload without storing it: open, decode, verify, duplicate check,
-    /// rules. `Ok` means the message may be forwarded; [`Core::commit`] stores it. The node
-    /// reports its verdict to gossipsub between the two, so that forwarding does not wait
-    /// for the disk. Nothing may be ingested in between, or the rules would judge against a
-    /// store that is missing this message. Refusals are counted.
-    pub fn admit(
-        &mut self,
-        topic: &str,
-        envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        self.open_envelope(topic, envelope)
-            .and_then(|(group, plaintext)| self.validate(&group, &plaintext, now_ms))
-            .inspect_err(|r| self.count(r.reason()))
+    /// Decides on one gossip payload without storing it ([`Judge::gossip`]). `Ok` means the
+    /// message may be forwarded; [`Core::commit`] stores it. The node reports its verdict to
+    /// gossipsub between the two, so that forwarding does not wait for the disk. Nothing may
+    /// be ingested in between, or the next decision would read facts missing this message.
+    /// Refusals are counted.
+    pub fn admit(&mut self, topic: &str, envelope: &[u8], now_ms: u64) -> Decision {
+        let decision = self
+            .judge(now_ms)
+            .gossip(self.group_by_topic(topic), envelope);
+        self.counted(decision)
+    }
+
+    /// The same decision from decoding on, for a message in signed form as history sync
+    /// delivers it ([`Judge::synced`]), then [`Core::commit`].
+    pub fn ingest_signed(&mut self, group: &GroupId, bytes: &[u8], now_ms: u64) -> Decision {
+        let decision = self.judge(now_ms).synced(self.groups.get(group), bytes);
+        let signed = self.counted(decision)?;
+        self.commit(&signed, now_ms)?;
+        Ok(signed)
     }
 
     /// Stores a message [`Core::admit`] accepted, and counts it.
@@ -569,23 +421,19 @@ impl Core {
         result
     }
 
-    /// Rule 7p: whether the author may store one more message now (see [`crate::rate`]).
-    fn check_rate(
-        &self,
-        group: &Group,
-        msg: &crate::message::Message,
-        now_ms: u64,
-    ) -> Result<(), Rejection> {
-        match rate_limit_of(group, msg) {
-            Some(limit)
-                if !self
-                    .rates
-                    .allows(&group.id, msg.author.as_bytes(), &limit, now_ms) =>
-            {
-                Err(Rejection::RateLimited(limit))
-            }
-            _ => Ok(()),
+    /// What a decision at `now_ms` reads: the store, the authors' allowances, the clock.
+    fn judge(&self, now_ms: u64) -> Judge<'_, StoreReader> {
+        Judge {
+            facts: &self.store,
+            rates: &self.rates,
+            now_ms,
+            retention_cutoff: self.retention_cutoff(now_ms),
         }
+    }
+
+    /// Counts a refusal under its reason; passes the decision on.
+    fn counted(&mut self, decision: Decision) -> Decision {
+        decision.inspect_err(|r| self.count(r.reason()))
     }
 
     /// Counts a stored message against its author's allowance (rule 7p).
@@ -599,69 +447,9 @@ impl Core {
         }
     }
 
-    /// The same pipeline from step 4 for a message in signed form, as history sync delivers
-    /// it: decode, verify, rules, store.
-    pub fn ingest_signed(
-        &mut self,
-        group: &GroupId,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        let signed = self
-            .validate(group, bytes, now_ms)
-            .inspect_err(|r| self.count(r.reason()))?;
-        self.commit(&signed, now_ms)?;
-        Ok(signed)
-    }
-
     /// Counts one refusal (validation or sync) under `reason`.
     pub fn count(&mut self, reason: &'static str) {
         *self.rejected.entry(reason).or_default() += 1;
-    }
-
-    fn open_envelope(&self, topic: &str, envelope: &[u8]) -> Result<(GroupId, Vec<u8>), Rejection> {
-        if envelope.len() > MAX_ENVELOPE_BYTES {
-            return Err(Rejection::Oversized(envelope.len()));
-        }
-        let group_id = *self.topics.get(topic).ok_or(Rejection::UnknownTopic)?;
-        let group = &self.groups[&group_id];
-        let epoch = cove_crypto::envelope_epoch(envelope)
-            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        // Checked before decrypting: deriving a key for any of 2^32 epochs a sender names
-        // would be work for nothing, and no valid message is sealed under another epoch.
-        if epoch != CURRENT_EPOCH {
-            return Err(Rejection::UnknownEpoch {
-                got: epoch,
-                current: CURRENT_EPOCH,
-            });
-        }
-        let plaintext = open(&group.secret.content_key(epoch), topic, envelope)
-            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        Ok((group_id, plaintext))
-    }
-
-    /// Decode, verify, duplicate check, rules: everything but storing. Not counted.
-    fn validate(
-        &self,
-        group: &GroupId,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        let group = self.groups.get(group).ok_or(Rejection::UnknownTopic)?;
-        let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
-        // Before the rules: a copy of a stored message is ignored, whatever it says, and is
-        // never forwarded again (gossipsub's own duplicate cache forgets after a minute).
-        if self
-            .store
-            .contains(&signed.message.id)
-            .map_err(|_| Rejection::StoreFailed)?
-        {
-            return Err(Rejection::Duplicate);
-        }
-        check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
-        check_authority(group, &self.store, &signed.message)?;
-        self.check_rate(group, &signed.message, now_ms)?;
-        Ok(signed)
     }
 
     /// Keep only messages created in the last `retention` (None: keep everything).
@@ -713,6 +501,39 @@ impl Core {
     }
 }
 
+impl Facts for StoreReader {
+    fn contains(&self, id: &MessageId) -> Result<bool, StoreError> {
+        StoreReader::contains(self, id)
+    }
+
+    fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(StoreReader::message(self, id)?.map(|m| m.signed.message))
+    }
+
+    fn banned(&self, group: &GroupId, member: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self.banned_since(group, member)?.is_some())
+    }
+
+    fn granted(&self, group: &GroupId, advertiser: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self.grants(group)?.iter().any(|g| {
+            matches!(&g.signed.message.content, Content::Grant(grant) if grant.advertiser == *advertiser)
+        }))
+    }
+
+    fn revoked(&self, grant: &MessageId) -> Result<bool, StoreError> {
+        StoreReader::revoked(self, grant)
+    }
+
+    fn ad_rank(
+        &self,
+        grant: &MessageId,
+        created_at: u64,
+        id: &MessageId,
+    ) -> Result<u64, StoreError> {
+        StoreReader::ad_rank(self, grant, created_at, id)
+    }
+}
+
 /// A charter message is valid for `group` when it is addressed to it, is a charter, and is
 /// signed by the founder it names.
 fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, String> {
@@ -732,197 +553,10 @@ fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, Str
     Ok(charter.clone())
 }
 
-/// Domain rules applied after the signature verified.
-fn check_rules(
-    group: &Group,
-    signed: &SignedMessage,
-    now_ms: u64,
-    cutoff: u64,
-) -> Result<(), Rejection> {
-    let msg = &signed.message;
-    if msg.group != group.id {
-        return Err(Rejection::WrongGroup);
-    }
-    if msg.created_at < cutoff && msg.id != group.charter_id {
-        return Err(Rejection::Expired);
-    }
-    let max_skew_ms = group
-        .charter
-        .policy
-        .max_future_skew_secs
-        .saturating_mul(1000);
-    if msg.created_at > now_ms.saturating_add(max_skew_ms) {
-        return Err(Rejection::FromFuture {
-            ahead_ms: msg.created_at - now_ms,
-        });
-    }
-    if matches!(msg.content, Content::Charter(_)) && msg.id != group.charter_id {
-        return Err(Rejection::ForeignCharter);
-    }
-    Ok(())
-}
-
-/// An ad is valid when its grant is known, names the ad's signer, covers its `created_at`, is
-/// not revoked, allows every targeting key it uses, and the ad is among the first
-/// `daily_quota` ads of that grant on its UTC day, ordered by `(created_at, id)`.
-fn check_ad(
-    group: &Group,
-    store: &Store,
-    msg: &crate::message::Message,
-    ad: &crate::message::Ad,
-) -> Result<(), Rejection> {
-    let grant = store
-        .message(&ad.grant)
-        .map_err(|_| Rejection::StoreFailed)?
-        .ok_or(Rejection::NoGrant)?;
-    let grant_msg = grant.signed.message;
-    let Content::Grant(grant) = grant_msg.content else {
-        return Err(Rejection::BadTarget(format!(
-            "an ad's grant is a {}",
-            grant_msg.content.kind()
-        )));
-    };
-    if grant_msg.group != group.id {
-        return Err(Rejection::BadTarget(
-            "the grant belongs to another group".into(),
-        ));
-    }
-    if grant.advertiser != msg.author {
-        return Err(Rejection::NotAdvertiser);
-    }
-    if msg.created_at < grant.not_before {
-        return Err(Rejection::GrantNotYetValid);
-    }
-    if msg.created_at > grant.not_after {
-        return Err(Rejection::GrantExpired);
-    }
-    if store
-        .revoked(&grant_msg.id)
-        .map_err(|_| Rejection::StoreFailed)?
-    {
-        return Err(Rejection::GrantRevoked);
-    }
-    if let Some(key) = ad
-        .targeting
-        .keys()
-        .into_iter()
-        .find(|k| !grant.targeting.iter().any(|g| g == k))
-    {
-        return Err(Rejection::TargetingNotAllowed(key.to_string()));
-    }
-    let rank = store
-        .ad_rank(&grant_msg.id, msg.created_at, &msg.id)
-        .map_err(|_| Rejection::StoreFailed)?;
-    if rank >= u64::from(grant.daily_quota) {
-        return Err(Rejection::OverQuota(grant.daily_quota));
-    }
-    Ok(())
-}
-
-/// The rate limit (rule 7p) that applies to `msg`: the charter's, except for the charter
-/// itself, which is the group rather than one of its messages.
-fn rate_limit_of(group: &Group, msg: &crate::message::Message) -> Option<RateLimit> {
-    group
-        .charter
-        .policy
-        .rate_limit
-        .filter(|_| msg.id != group.charter_id)
-}
-
-/// Rules that depend on the group's state: admin rights, bans, and what a message may refer
-/// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
-/// message does to its target is checked again when the target is shown.
-pub(crate) fn check_authority(
-    group: &Group,
-    store: &Store,
-    msg: &crate::message::Message,
-) -> Result<(), Rejection> {
-    let is_admin = group.charter.admins.contains(&msg.author);
-    if msg.content.is_admin_only() && !is_admin {
-        return Err(Rejection::NotAdmin);
-    }
-    // Judged against what this node knows now, not against the message's own date: an
-    // author chooses its `created_at`, so a banned member could otherwise post by dating
-    // its messages before the ban. What was stored before the ban arrived stays (§9, §14).
-    if store
-        .banned_since(&group.id, &msg.author)
-        .map_err(|_| Rejection::StoreFailed)?
-        .is_some()
-    {
-        return Err(Rejection::BannedAuthor);
-    }
-    if let Content::Ban(ban) = &msg.content {
-        if ban.member == group.charter.founder {
-            return Err(Rejection::BadTarget("the founder cannot be banned".into()));
-        }
-    }
-    match &msg.content {
-        Content::Ad(ad) => return check_ad(group, store, msg, ad),
-        Content::Advertiser(_) => {
-            let granted = store
-                .grants(&group.id)
-                .map_err(|_| Rejection::StoreFailed)?
-                .iter()
-                .any(|g| matches!(&g.signed.message.content, Content::Grant(grant) if grant.advertiser == msg.author));
-            return if granted {
-                Ok(())
-            } else {
-                Err(Rejection::NoGrant)
-            };
-        }
-        _ => {}
-    }
-    let Some(target_id) = msg.content.target() else {
-        return Ok(());
-    };
-    let Some(target) = store
-        .message(&target_id)
-        .map_err(|_| Rejection::StoreFailed)?
-    else {
-        return Ok(());
-    };
-    let target = target.signed.message;
-    if target.group != msg.group {
-        return Err(Rejection::BadTarget(
-            "refers to a message of another group".into(),
-        ));
-    }
-    let kind = target.content.kind();
-    let allowed: &[&str] = match &msg.content {
-        Content::Reply(_) | Content::Recommend(_) => &["post", "reply"],
-        Content::Edit(_) | Content::Delete(_) => &["post", "reply", "chat"],
-        Content::Remove(_) => &["post", "reply", "chat", "room", "profile"],
-        Content::Chat(_) => &["room"],
-        Content::Revoke(_) => &["grant"],
-        _ => &[],
-    };
-    if !allowed.contains(&kind) {
-        return Err(Rejection::BadTarget(format!(
-            "a {} cannot refer to a {kind}",
-            msg.content.kind()
-        )));
-    }
-    if matches!(msg.content, Content::Edit(_) | Content::Delete(_)) && target.author != msg.author {
-        return Err(Rejection::NotAuthor);
-    }
-    if let Content::Reply(reply) = &msg.content {
-        if let Some(root) = store
-            .message(&reply.root)
-            .map_err(|_| Rejection::StoreFailed)?
-        {
-            if !matches!(root.signed.message.content, Content::Post(_)) {
-                return Err(Rejection::BadTarget(
-                    "a thread's root must be a post".into(),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::RateLimit;
 
     fn core(seed: u8) -> (tempfile::TempDir, Core) {
         let dir = tempfile::tempdir().unwrap();
