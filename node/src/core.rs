@@ -557,89 +557,85 @@ fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, Str
 mod tests {
     use super::*;
     use crate::message::RateLimit;
+    use crate::testing::{each_store, Stores};
 
-    fn core(seed: u8) -> (tempfile::TempDir, Core) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (
-            dir,
-            Core::new(store, MasterSeed::from_bytes([seed; 32])).unwrap(),
-        )
-    }
-
-    /// ant founds "club" at t = 1 s; bat joins at t = 2 s. Returns the data dirs (removed on
-    /// drop), ant, bat, the group and its topic.
-    fn club() -> ([tempfile::TempDir; 2], Core, Core, GroupId, String) {
-        let (a, mut ant) = core(1);
-        let (b, mut bat) = core(2);
+    /// ant founds "club" at t = 1 s; bat joins at t = 2 s. Returns ant, bat, the group and
+    /// its topic.
+    fn club(s: &mut Stores) -> (Core, Core, GroupId, String) {
+        let mut ant = s.core(1);
+        let mut bat = s.core(2);
         let group = ant.create_group("club", 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
         assert_eq!(bat.join(&invite, 2_000).unwrap(), group);
         let topic = ant.group(&group).unwrap().topic.clone();
-        ([a, b], ant, bat, group, topic)
+        (ant, bat, group, topic)
     }
 
     #[test]
     fn founder_and_joiner_exchange_a_post() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
-        assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
-        assert_eq!(
-            bat.ingest(&topic, &envelope, 3_002),
-            Err(Rejection::Duplicate)
-        );
-        let feed = bat.feed(&group, 10).unwrap();
-        assert_eq!(feed.len(), 1);
-        assert_eq!(feed[0].text, "hi");
-        assert!(!feed[0].mine);
-        assert!(ant.feed(&group, 10).unwrap()[0].mine);
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+            assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
+            assert_eq!(
+                bat.ingest(&topic, &envelope, 3_002),
+                Err(Rejection::Duplicate)
+            );
+            let feed = bat.feed(&group, 10).unwrap();
+            assert_eq!(feed.len(), 1);
+            assert_eq!(feed[0].text, "hi");
+            assert!(!feed[0].mine);
+            assert!(ant.feed(&group, 10).unwrap()[0].mine);
+        });
     }
 
     #[test]
     fn admit_judges_without_storing_and_commit_stores_once() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
-        let accepted_before = bat.counters().0;
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+            let accepted_before = bat.counters().0;
 
-        let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
-        assert_eq!(admitted, signed);
-        assert!(!bat.store().contains(&signed.message.id).unwrap());
-        assert!(bat.feed(&group, 10).unwrap().is_empty());
-        assert_eq!(
-            bat.counters().0,
-            accepted_before,
-            "counted only once stored"
-        );
+            let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
+            assert_eq!(admitted, signed);
+            assert!(!bat.store().contains(&signed.message.id).unwrap());
+            assert!(bat.feed(&group, 10).unwrap().is_empty());
+            assert_eq!(
+                bat.counters().0,
+                accepted_before,
+                "counted only once stored"
+            );
 
-        bat.commit(&admitted, 3_001).unwrap();
-        assert!(bat.store().contains(&signed.message.id).unwrap());
-        assert_eq!(bat.counters().0, accepted_before + 1);
-        // Once stored, a copy is refused before the rules, and a second commit stores nothing.
-        assert_eq!(
-            bat.admit(&topic, &envelope, 3_002),
-            Err(Rejection::Duplicate)
-        );
-        assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
-        assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
+            bat.commit(&admitted, 3_001).unwrap();
+            assert!(bat.store().contains(&signed.message.id).unwrap());
+            assert_eq!(bat.counters().0, accepted_before + 1);
+            // Once stored, a copy is refused before the rules, and a second commit stores nothing.
+            assert_eq!(
+                bat.admit(&topic, &envelope, 3_002),
+                Err(Rejection::Duplicate)
+            );
+            assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
+            assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
+        });
     }
 
     /// ant founds "club" with `policy`, bat joins; mallory is a third pseudonym that signs
-    /// directly (its own node's compose would refuse what it tries). Returns the data dirs,
-    /// ant, bat, the group, its topic and a sealer of mallory's posts `(created_at, text)`.
+    /// directly (its own node's compose would refuse what it tries). Returns ant, bat, the
+    /// group, its topic and a sealer of mallory's posts `(created_at, text)`.
     #[allow(clippy::type_complexity)]
     fn club_and_mallory(
+        s: &mut Stores,
         policy: Policy,
     ) -> (
-        [tempfile::TempDir; 2],
         Core,
         Core,
         GroupId,
         String,
         impl Fn(u64, &str) -> (SignedMessage, Vec<u8>),
     ) {
-        let (a, mut ant) = core(1);
-        let (b, mut bat) = core(2);
+        let mut ant = s.core(1);
+        let mut bat = s.core(2);
         let group = ant.create_group_with("club", policy, 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
         bat.join(&invite, 2_000).unwrap();
@@ -656,125 +652,131 @@ mod tests {
             let envelope = seal(&key, &sealing_topic, CURRENT_EPOCH, &signed.bytes);
             (signed, envelope)
         };
-        ([a, b], ant, bat, group, topic, post)
+        (ant, bat, group, topic, post)
     }
 
     #[test]
     fn rate_limit_counts_on_the_nodes_clock_whatever_created_at_claims() {
-        let limit = "3/10s".parse::<RateLimit>().unwrap();
-        let policy = Policy {
-            rate_limit: Some(limit),
-            ..Policy::default()
-        };
-        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(policy);
-        // Five posts dated in five different past windows, all arriving at t = 60 s: the
-        // first three are stored, then the author's allowance is spent (issue 12, hole 2).
-        let now = 60_000;
-        let envelopes: Vec<_> = (0..5)
-            .map(|i| mallory(10_000 * (i + 1), &format!("spam {i}")).1)
-            .collect();
-        for envelope in &envelopes[..3] {
-            bat.ingest(&topic, envelope, now).unwrap();
-        }
-        for envelope in &envelopes[3..] {
+        each_store(|s| {
+            let limit = "3/10s".parse::<RateLimit>().unwrap();
+            let policy = Policy {
+                rate_limit: Some(limit),
+                ..Policy::default()
+            };
+            let (mut ant, mut bat, group, topic, mallory) = club_and_mallory(s, policy);
+            // Five posts dated in five different past windows, all arriving at t = 60 s: the
+            // first three are stored, then the author's allowance is spent (issue 12, hole 2).
+            let now = 60_000;
+            let envelopes: Vec<_> = (0..5)
+                .map(|i| mallory(10_000 * (i + 1), &format!("spam {i}")).1)
+                .collect();
+            for envelope in &envelopes[..3] {
+                bat.ingest(&topic, envelope, now).unwrap();
+            }
+            for envelope in &envelopes[3..] {
+                assert_eq!(
+                    bat.ingest(&topic, envelope, now),
+                    Err(Rejection::RateLimited(limit))
+                );
+            }
+            assert!(!Rejection::RateLimited(limit).is_penalised());
+            // The sync path spends the same allowance.
+            let (synced, _) = mallory(5_000, "old, by sync");
             assert_eq!(
-                bat.ingest(&topic, envelope, now),
+                bat.ingest_signed(&group, &synced.bytes, now),
                 Err(Rejection::RateLimited(limit))
             );
-        }
-        assert!(!Rejection::RateLimited(limit).is_penalised());
-        // The sync path spends the same allowance.
-        let (synced, _) = mallory(5_000, "old, by sync");
-        assert_eq!(
-            bat.ingest_signed(&group, &synced.bytes, now),
-            Err(Rejection::RateLimited(limit))
-        );
-        // A replay of an accepted message is a duplicate, not a rate-limit hit.
-        assert_eq!(
-            bat.ingest(&topic, &envelopes[0], now),
-            Err(Rejection::Duplicate)
-        );
-        // 3 per 10 s refill one message every 3.34 s of the node's own time.
-        assert_eq!(
-            bat.ingest(&topic, &envelopes[3], now + 3_000),
-            Err(Rejection::RateLimited(limit))
-        );
-        bat.ingest(&topic, &envelopes[3], now + 3_400).unwrap();
-        bat.ingest_signed(&group, &synced.bytes, now + 10_000)
-            .unwrap();
-        assert_eq!(bat.rejected.get("rate_limited").copied(), Some(4));
-        // The member's own node refuses to compose past the limit instead of publishing
-        // what every other member would drop.
-        for i in 0..3 {
-            ant.compose_post(&group, None, format!("ant {i}"), 40_000 + i)
+            // A replay of an accepted message is a duplicate, not a rate-limit hit.
+            assert_eq!(
+                bat.ingest(&topic, &envelopes[0], now),
+                Err(Rejection::Duplicate)
+            );
+            // 3 per 10 s refill one message every 3.34 s of the node's own time.
+            assert_eq!(
+                bat.ingest(&topic, &envelopes[3], now + 3_000),
+                Err(Rejection::RateLimited(limit))
+            );
+            bat.ingest(&topic, &envelopes[3], now + 3_400).unwrap();
+            bat.ingest_signed(&group, &synced.bytes, now + 10_000)
                 .unwrap();
-        }
-        let err = ant
-            .compose_post(&group, None, "one too many".into(), 40_010)
-            .unwrap_err();
-        assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+            assert_eq!(bat.rejected.get("rate_limited").copied(), Some(4));
+            // The member's own node refuses to compose past the limit instead of publishing
+            // what every other member would drop.
+            for i in 0..3 {
+                ant.compose_post(&group, None, format!("ant {i}"), 40_000 + i)
+                    .unwrap();
+            }
+            let err = ant
+                .compose_post(&group, None, "one too many".into(), 40_010)
+                .unwrap_err();
+            assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+        });
     }
 
     #[test]
     fn a_ban_refuses_every_later_message_whatever_its_date_and_hides_no_history() {
-        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
-        let (before, envelope) = mallory(3_000, "before the ban");
-        bat.ingest(&topic, &envelope, 3_001).unwrap();
-        // The founder bans mallory at t = 5 s; bat learns of it.
-        let ban = ant
-            .ban_content(
-                &group,
-                &mallory(0, "who").0.message.author.to_string(),
-                true,
-            )
-            .unwrap();
-        let (_, ban_envelope) = ant.compose(&group, ban, 5_000).unwrap();
-        bat.ingest(&topic, &ban_envelope, 5_001).unwrap();
-        // A post dated 1 ms before the ban, written after it (issue 12, hole 1): refused on
-        // the gossip path and on the sync path, and not penalised (the relay may not know
-        // the ban yet).
-        let (backdated, envelope) = mallory(4_999, "backdated");
-        assert_eq!(
-            bat.ingest(&topic, &envelope, 6_000),
-            Err(Rejection::BannedAuthor)
-        );
-        assert_eq!(
-            bat.ingest_signed(&group, &backdated.bytes, 6_000),
-            Err(Rejection::BannedAuthor)
-        );
-        assert!(!Rejection::BannedAuthor.is_penalised());
-        // What was accepted before the ban stays visible.
-        let feed: Vec<String> = bat
-            .feed(&group, 10)
-            .unwrap()
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
-        assert_eq!(feed, vec![before.message.id.to_string()]);
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic, mallory) = club_and_mallory(s, Policy::default());
+            let (before, envelope) = mallory(3_000, "before the ban");
+            bat.ingest(&topic, &envelope, 3_001).unwrap();
+            // The founder bans mallory at t = 5 s; bat learns of it.
+            let ban = ant
+                .ban_content(
+                    &group,
+                    &mallory(0, "who").0.message.author.to_string(),
+                    true,
+                )
+                .unwrap();
+            let (_, ban_envelope) = ant.compose(&group, ban, 5_000).unwrap();
+            bat.ingest(&topic, &ban_envelope, 5_001).unwrap();
+            // A post dated 1 ms before the ban, written after it (issue 12, hole 1): refused on
+            // the gossip path and on the sync path, and not penalised (the relay may not know
+            // the ban yet).
+            let (backdated, envelope) = mallory(4_999, "backdated");
+            assert_eq!(
+                bat.ingest(&topic, &envelope, 6_000),
+                Err(Rejection::BannedAuthor)
+            );
+            assert_eq!(
+                bat.ingest_signed(&group, &backdated.bytes, 6_000),
+                Err(Rejection::BannedAuthor)
+            );
+            assert!(!Rejection::BannedAuthor.is_penalised());
+            // What was accepted before the ban stays visible.
+            let feed: Vec<String> = bat
+                .feed(&group, 10)
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            assert_eq!(feed, vec![before.message.id.to_string()]);
+        });
     }
 
     #[test]
     fn a_ban_dated_in_the_past_hides_no_earlier_post() {
-        // Issue 12, hole 3: a ban with created_at = 1 used to hide every earlier post.
-        let (_dirs, ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
-        let posts: Vec<_> = (0..3)
-            .map(|i| mallory(3_000 + i, &format!("post {i}")))
-            .collect();
-        for (_, envelope) in &posts {
-            bat.ingest(&topic, envelope, 4_000).unwrap();
-        }
-        let author = posts[0].0.message.author.to_string();
-        let ban = ant.ban_content(&group, &author, true).unwrap();
-        let founder = &ant.group(&group).unwrap().me;
-        let signed = sign(founder, &group, 1, ban).unwrap();
-        let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
-        bat.ingest(
-            &topic,
-            &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
-            5_000,
-        )
-        .unwrap();
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
+        each_store(|s| {
+            // Issue 12, hole 3: a ban with created_at = 1 used to hide every earlier post.
+            let (ant, mut bat, group, topic, mallory) = club_and_mallory(s, Policy::default());
+            let posts: Vec<_> = (0..3)
+                .map(|i| mallory(3_000 + i, &format!("post {i}")))
+                .collect();
+            for (_, envelope) in &posts {
+                bat.ingest(&topic, envelope, 4_000).unwrap();
+            }
+            let author = posts[0].0.message.author.to_string();
+            let ban = ant.ban_content(&group, &author, true).unwrap();
+            let founder = &ant.group(&group).unwrap().me;
+            let signed = sign(founder, &group, 1, ban).unwrap();
+            let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
+            bat.ingest(
+                &topic,
+                &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
+                5_000,
+            )
+            .unwrap();
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
+        });
     }
 
     #[test]
@@ -801,126 +803,134 @@ mod tests {
 
     #[test]
     fn pipeline_rejects_by_reason() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
 
-        let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
-        assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));
+            let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
+            assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));
 
-        let wrong_key = GroupSecret::from_bytes([9; 32]).content_key(0);
-        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
-        let forged = seal(&wrong_key, &topic, 0, &signed.bytes);
-        assert!(matches!(
-            bat.ingest(&topic, &forged, 5),
-            Err(Rejection::Undecryptable(_))
-        ));
+            let wrong_key = GroupSecret::from_bytes([9; 32]).content_key(0);
+            let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+            let forged = seal(&wrong_key, &topic, 0, &signed.bytes);
+            assert!(matches!(
+                bat.ingest(&topic, &forged, 5),
+                Err(Rejection::Undecryptable(_))
+            ));
 
-        let (_, future) = ant
-            .compose_post(&group, None, "later".into(), 10_000_000)
-            .unwrap();
-        assert!(matches!(
-            bat.ingest(&topic, &future, 1_000),
-            Err(Rejection::FromFuture { .. })
-        ));
-        // A relay whose clock is behind forwards it in good faith: not the relay's fault.
-        assert!(!Rejection::FromFuture { ahead_ms: 1 }.is_penalised());
-        // Which ad of an advertiser goes over its quota depends on arrival order.
-        assert!(!Rejection::OverQuota(3).is_penalised());
+            let (_, future) = ant
+                .compose_post(&group, None, "later".into(), 10_000_000)
+                .unwrap();
+            assert!(matches!(
+                bat.ingest(&topic, &future, 1_000),
+                Err(Rejection::FromFuture { .. })
+            ));
+            // A relay whose clock is behind forwards it in good faith: not the relay's fault.
+            assert!(!Rejection::FromFuture { ahead_ms: 1 }.is_penalised());
+            // Which ad of an advertiser goes over its quota depends on arrival order.
+            assert!(!Rejection::OverQuota(3).is_penalised());
 
-        let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
-        assert_eq!(
-            bat.ingest(&topic, &huge, 5),
-            Err(Rejection::Oversized(huge.len()))
-        );
-        assert_eq!(
-            bat.ingest("cove/1/other", b"x", 5),
-            Err(Rejection::UnknownTopic)
-        );
+            let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
+            assert_eq!(
+                bat.ingest(&topic, &huge, 5),
+                Err(Rejection::Oversized(huge.len()))
+            );
+            assert_eq!(
+                bat.ingest("cove/1/other", b"x", 5),
+                Err(Rejection::UnknownTopic)
+            );
 
-        let (_, counters) = bat.counters();
-        assert_eq!(counters["undecryptable"], 2);
-        assert_eq!(counters["from_future"], 1);
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+            let (_, counters) = bat.counters();
+            assert_eq!(counters["undecryptable"], 2);
+            assert_eq!(counters["from_future"], 1);
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+        });
     }
 
     #[test]
     fn an_envelope_naming_another_epoch_is_refused() {
-        // Scenario: a member seals a valid post under content keys of epochs the group does
-        // not have (derivable by anyone holding the group secret). Assert: refused as
-        // unknown_epoch before decrypting, penalised, counted, and not stored.
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
-        let secret = &ant.group(&group).unwrap().secret;
-        for epoch in [1, u32::MAX] {
-            let envelope = seal(&secret.content_key(epoch), &topic, epoch, &signed.bytes);
-            let refused = bat.ingest(&topic, &envelope, 3_001).unwrap_err();
-            assert_eq!(
-                refused,
-                Rejection::UnknownEpoch {
-                    got: epoch,
-                    current: CURRENT_EPOCH
-                }
+        each_store(|s| {
+            // Scenario: a member seals a valid post under content keys of epochs the group does
+            // not have (derivable by anyone holding the group secret). Assert: refused as
+            // unknown_epoch before decrypting, penalised, counted, and not stored.
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+            let secret = &ant.group(&group).unwrap().secret;
+            for epoch in [1, u32::MAX] {
+                let envelope = seal(&secret.content_key(epoch), &topic, epoch, &signed.bytes);
+                let refused = bat.ingest(&topic, &envelope, 3_001).unwrap_err();
+                assert_eq!(
+                    refused,
+                    Rejection::UnknownEpoch {
+                        got: epoch,
+                        current: CURRENT_EPOCH
+                    }
+                );
+                assert_eq!(refused.reason(), "unknown_epoch");
+                assert!(refused.is_penalised());
+            }
+            assert_eq!(bat.counters().1["unknown_epoch"], 2);
+            assert!(!bat.store().contains(&signed.message.id).unwrap());
+            // The same message under the current epoch is accepted.
+            let envelope = seal(
+                &secret.content_key(CURRENT_EPOCH),
+                &topic,
+                CURRENT_EPOCH,
+                &signed.bytes,
             );
-            assert_eq!(refused.reason(), "unknown_epoch");
-            assert!(refused.is_penalised());
-        }
-        assert_eq!(bat.counters().1["unknown_epoch"], 2);
-        assert!(!bat.store().contains(&signed.message.id).unwrap());
-        // The same message under the current epoch is accepted.
-        let envelope = seal(
-            &secret.content_key(CURRENT_EPOCH),
-            &topic,
-            CURRENT_EPOCH,
-            &signed.bytes,
-        );
-        assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
+            assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
+        });
     }
 
     #[test]
     fn retention_ignores_and_prunes_old_messages_but_keeps_the_charter() {
-        let (_a, mut ant) = core(1);
-        let (_b, mut bat) = core(2);
-        let day = 86_400_000;
-        let group = ant.create_group("club", 1_000).unwrap();
-        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
-        bat.join(&invite, 2_000).unwrap();
-        let (old, _) = ant
-            .compose_post(&group, None, "old".into(), 5 * day)
-            .unwrap();
-        let (new, _) = ant
-            .compose_post(&group, None, "new".into(), 9 * day)
-            .unwrap();
-        bat.set_retention(Some(std::time::Duration::from_millis(2 * day)));
-        let now = 10 * day;
-        assert_eq!(bat.retention_cutoff(now), 8 * day);
-        assert_eq!(
-            bat.ingest_signed(&group, &old.bytes, now),
-            Err(Rejection::Expired)
-        );
-        assert!(bat.ingest_signed(&group, &new.bytes, now).is_ok());
-        ant.set_retention(Some(std::time::Duration::from_millis(2 * day)));
-        assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
-        let charter = ant.group(&group).unwrap().charter_id;
-        assert!(ant.store().contains(&charter).unwrap());
-        assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+        each_store(|s| {
+            let mut ant = s.core(1);
+            let mut bat = s.core(2);
+            let day = 86_400_000;
+            let group = ant.create_group("club", 1_000).unwrap();
+            let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
+            bat.join(&invite, 2_000).unwrap();
+            let (old, _) = ant
+                .compose_post(&group, None, "old".into(), 5 * day)
+                .unwrap();
+            let (new, _) = ant
+                .compose_post(&group, None, "new".into(), 9 * day)
+                .unwrap();
+            bat.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+            let now = 10 * day;
+            assert_eq!(bat.retention_cutoff(now), 8 * day);
+            assert_eq!(
+                bat.ingest_signed(&group, &old.bytes, now),
+                Err(Rejection::Expired)
+            );
+            assert!(bat.ingest_signed(&group, &new.bytes, now).is_ok());
+            ant.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+            assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
+            let charter = ant.group(&group).unwrap().charter_id;
+            assert!(ant.store().contains(&charter).unwrap());
+            assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+        });
     }
 
     #[test]
     fn groups_resolve_by_name_and_id_prefix() {
-        let (_a, mut ant) = core(1);
-        let a = ant.create_group("club", 1).unwrap();
-        let b = ant.create_group("team", 1).unwrap();
-        assert_eq!(ant.resolve_group("club").unwrap(), a);
-        assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
-        assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
-        assert!(matches!(
-            ant.resolve_group("nope"),
-            Err(NodeError::UnknownGroup(_))
-        ));
-        ant.create_group("club", 1).unwrap();
-        assert!(matches!(
-            ant.resolve_group("club"),
-            Err(NodeError::AmbiguousGroup { .. })
-        ));
+        each_store(|s| {
+            let mut ant = s.core(1);
+            let a = ant.create_group("club", 1).unwrap();
+            let b = ant.create_group("team", 1).unwrap();
+            assert_eq!(ant.resolve_group("club").unwrap(), a);
+            assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
+            assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
+            assert!(matches!(
+                ant.resolve_group("nope"),
+                Err(NodeError::UnknownGroup(_))
+            ));
+            ant.create_group("club", 1).unwrap();
+            assert!(matches!(
+                ant.resolve_group("club"),
+                Err(NodeError::AmbiguousGroup { .. })
+            ));
+        });
     }
 
     #[test]

@@ -57,6 +57,8 @@ pub mod rate;
 pub mod social;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use crate::core::GroupInfo;
 pub use crate::error::NodeError;
