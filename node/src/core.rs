@@ -163,7 +163,18 @@ impl Core {
         policy: Policy,
         now_ms: u64,
     ) -> Result<GroupId, NodeError> {
-        let secret = GroupSecret::generate();
+        self.found_group(GroupSecret::generate(), name, policy, now_ms)
+    }
+
+    /// Founds a group on a given `secret`, so that a seeded simulation is the same each run;
+    /// a node always draws a fresh secret ([`Core::create_group_with`]).
+    pub fn found_group(
+        &mut self,
+        secret: GroupSecret,
+        name: &str,
+        policy: Policy,
+        now_ms: u64,
+    ) -> Result<GroupId, NodeError> {
         let id = secret.id();
         let me = self.seed.pseudonym(&id);
         let charter = Content::Charter(Charter {
