@@ -1,7 +1,7 @@
 //! Authorised advertisers: grants, ads, on-device targeting and offers.
 //!
 //! Admins sign `grant`s naming an advertiser key; the advertiser signs `ad`s with that key
-//! under a grant; validation (`core::check_ad`) accepts an ad only within its grant's window,
+//! under a grant; validation (`decide::check_ad`) accepts an ad only within its grant's window,
 //! quota and targeting. Matching runs here, on this member's device, against private interests
 //! that never leave the store: nothing a member sees, matches or opens is sent anywhere.
 //!
