@@ -1,4 +1,4 @@
-//! The full gossip path, as `Core::open_envelope` and `Core::validate_and_store` run it on a
+//! The full gossip path, as `decide::Judge::gossip` runs it on a
 //! payload from a peer: size bound, envelope header (epoch), XChaCha20-Poly1305 `open` under
 //! the group's content key for that epoch, then `verify_and_decode` and `check_limits` on the
 //! plaintext. The group is fixed (the secret of `docs/vectors/messages.json`); the corpus

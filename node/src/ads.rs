@@ -1,7 +1,7 @@
 //! Authorised advertisers: grants, ads, on-device targeting and offers.
 //!
 //! Admins sign `grant`s naming an advertiser key; the advertiser signs `ad`s with that key
-//! under a grant; validation (`core::check_ad`) accepts an ad only within its grant's window,
+//! under a grant; validation (`decide::check_ad`) accepts an ad only within its grant's window,
 //! quota and targeting. Matching runs here, on this member's device, against private interests
 //! that never leave the store: nothing a member sees, matches or opens is sent anywhere.
 //!
@@ -403,31 +403,22 @@ mod tests {
     use super::*;
     use crate::core::Rejection;
     use crate::message::{sign, Place, SignedMessage};
-    use crate::store::{Store, DAY_MS};
+    use crate::store::DAY_MS;
+    use crate::testing::{each_store, Stores};
     use cove_crypto::{Invite, MasterSeed};
 
     const NOW: u64 = 1_800_000_000_000;
 
     struct World {
-        _dirs: Vec<tempfile::TempDir>,
         ant: Core,
         bat: Core,
         group: GroupId,
         shop: Pseudonym,
     }
 
-    fn core(seed: u8) -> (tempfile::TempDir, Core) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (
-            dir,
-            Core::new(store, MasterSeed::from_bytes([seed; 32])).unwrap(),
-        )
-    }
-
-    fn world() -> World {
-        let (a, mut ant) = core(1);
-        let (b, mut bat) = core(2);
+    fn world(s: &mut Stores) -> World {
+        let mut ant = s.core(1);
+        let mut bat = s.core(2);
         let group = ant.create_group("club", NOW - 10 * DAY_MS).unwrap();
         let invite = Invite::decode(
             &ant.invite(&group, vec![], NOW / 1000 + 3600).unwrap(),
@@ -436,7 +427,6 @@ mod tests {
         .unwrap();
         bat.join(&invite, NOW).unwrap();
         World {
-            _dirs: vec![a, b],
             ant,
             bat,
             group,
@@ -491,176 +481,182 @@ mod tests {
 
     #[test]
     fn an_authorised_ad_is_accepted_and_matched_on_device() {
-        let mut w = world();
-        let g = grant(&w, &admin(&w), 5);
-        w.bat.ingest_signed(&w.group, &g.bytes, NOW).unwrap();
-        let a = ad(&w, &w.shop.clone(), &g, NOW, "interest:coffee");
-        w.bat.ingest_signed(&w.group, &a.bytes, NOW).unwrap();
-        assert!(
-            w.bat.matched_ads(&w.group, NOW).unwrap().is_empty(),
-            "no interests, no match"
-        );
-        w.bat.store().set_interest("interest:coffee", true).unwrap();
-        let ads = w.bat.matched_ads(&w.group, NOW).unwrap();
-        assert_eq!(ads.len(), 1);
-        assert_eq!(ads[0].matched_keys, ["interest:coffee"]);
-        assert_eq!(
-            w.bat
-                .ad_show(&ads[0].id, NOW)
-                .unwrap()
-                .offer
-                .unwrap()
-                .coupon
-                .as_deref(),
-            Some("LATTE2")
-        );
-        assert!(
-            w.bat.ad_show(&ads[0].id, NOW + 2 * DAY_MS).is_err(),
-            "expired offer hidden"
-        );
-        let _ = &mut w.ant;
+        each_store(|s| {
+            let mut w = world(s);
+            let g = grant(&w, &admin(&w), 5);
+            w.bat.ingest_signed(&w.group, &g.bytes, NOW).unwrap();
+            let a = ad(&w, &w.shop.clone(), &g, NOW, "interest:coffee");
+            w.bat.ingest_signed(&w.group, &a.bytes, NOW).unwrap();
+            assert!(
+                w.bat.matched_ads(&w.group, NOW).unwrap().is_empty(),
+                "no interests, no match"
+            );
+            w.bat.store().set_interest("interest:coffee", true).unwrap();
+            let ads = w.bat.matched_ads(&w.group, NOW).unwrap();
+            assert_eq!(ads.len(), 1);
+            assert_eq!(ads[0].matched_keys, ["interest:coffee"]);
+            assert_eq!(
+                w.bat
+                    .ad_show(&ads[0].id, NOW)
+                    .unwrap()
+                    .offer
+                    .unwrap()
+                    .coupon
+                    .as_deref(),
+                Some("LATTE2")
+            );
+            assert!(
+                w.bat.ad_show(&ads[0].id, NOW + 2 * DAY_MS).is_err(),
+                "expired offer hidden"
+            );
+            let _ = &mut w.ant;
+        });
     }
 
     #[test]
     fn every_class_of_bad_ad_is_rejected_and_counted() {
-        let mut w = world();
-        let shop = w.shop.clone();
-        let member = MasterSeed::from_bytes([2; 32]).pseudonym(&w.group);
-        let good = grant(&w, &admin(&w), 1);
-        // A grant signed by a non-admin is itself refused; its ads then have no grant.
-        let forged = grant(&w, &member, 1);
-        assert_eq!(
-            w.bat.ingest_signed(&w.group, &forged.bytes, NOW),
-            Err(Rejection::NotAdmin)
-        );
-        let cases: Vec<(SignedMessage, Rejection)> = vec![
-            (
-                ad(&w, &shop, &forged, NOW, "interest:coffee"),
-                Rejection::NoGrant,
-            ),
-            (
-                ad(&w, &shop, &good, NOW + 2 * DAY_MS, "interest:coffee"),
-                Rejection::GrantExpired,
-            ),
-            (
-                ad(&w, &shop, &good, NOW - 2 * DAY_MS, "interest:coffee"),
-                Rejection::GrantNotYetValid,
-            ),
-            (
-                ad(&w, &shop, &good, NOW, "interest:wine"),
-                Rejection::TargetingNotAllowed("interest:wine".into()),
-            ),
-            (
-                ad(&w, &member, &good, NOW, "interest:coffee"),
-                Rejection::NotAdvertiser,
-            ),
-        ];
-        assert_eq!(
-            w.bat.ingest_signed(&w.group, &cases[0].0.bytes, NOW),
-            Err(Rejection::NoGrant),
-            "before the grant too"
-        );
-        w.bat.ingest_signed(&w.group, &good.bytes, NOW).unwrap();
-        for (msg, expected) in &cases {
+        each_store(|s| {
+            let mut w = world(s);
+            let shop = w.shop.clone();
+            let member = MasterSeed::from_bytes([2; 32]).pseudonym(&w.group);
+            let good = grant(&w, &admin(&w), 1);
+            // A grant signed by a non-admin is itself refused; its ads then have no grant.
+            let forged = grant(&w, &member, 1);
             assert_eq!(
-                w.bat
-                    .ingest_signed(&w.group, &msg.bytes, NOW + 3 * DAY_MS)
-                    .err()
-                    .as_ref(),
-                Some(expected)
+                w.bat.ingest_signed(&w.group, &forged.bytes, NOW),
+                Err(Rejection::NotAdmin)
             );
-        }
-        // Tampered body: the signature no longer verifies.
-        let honest = ad(&w, &shop, &good, NOW, "interest:coffee");
-        let mut tampered = honest.bytes.clone();
-        let pos = tampered.windows(5).position(|x| x == b"Latte").unwrap();
-        tampered[pos] = b'M';
-        assert!(matches!(
-            w.bat.ingest_signed(&w.group, &tampered, NOW),
-            Err(Rejection::BadMessage(
-                crate::message::MessageError::BadSignature(_)
-            ))
-        ));
-        // Quota of one per day: the second ad that day is refused.
-        w.bat.ingest_signed(&w.group, &honest.bytes, NOW).unwrap();
-        let second = ad(&w, &shop, &good, NOW + 1, "area:gangnam");
-        assert_eq!(
-            w.bat.ingest_signed(&w.group, &second.bytes, NOW),
-            Err(Rejection::OverQuota(1))
-        );
-        // Revocation: the live ad disappears, new ones are refused.
-        w.bat.store().set_interest("interest:coffee", true).unwrap();
-        assert_eq!(w.bat.matched_ads(&w.group, NOW).unwrap().len(), 1);
-        let revoke = sign(
-            &admin(&w),
-            &w.group,
-            NOW,
-            Content::Revoke(Revoke {
-                grant: good.message.id,
-            }),
-        )
-        .unwrap();
-        w.bat.ingest_signed(&w.group, &revoke.bytes, NOW).unwrap();
-        assert!(w.bat.matched_ads(&w.group, NOW).unwrap().is_empty());
-        let after = ad(&w, &shop, &good, NOW + DAY_MS / 2, "interest:coffee");
-        assert_eq!(
-            w.bat.ingest_signed(&w.group, &after.bytes, NOW + DAY_MS),
-            Err(Rejection::GrantRevoked)
-        );
-        let (_, counters) = w.bat.counters();
-        for reason in [
-            "not_admin",
-            "no_grant",
-            "grant_expired",
-            "grant_not_yet_valid",
-            "targeting_not_allowed",
-            "not_advertiser",
-            "bad_signature",
-            "over_quota",
-            "grant_revoked",
-        ] {
-            assert!(
-                counters.get(reason).copied().unwrap_or(0) >= 1,
-                "{reason} counted"
+            let cases: Vec<(SignedMessage, Rejection)> = vec![
+                (
+                    ad(&w, &shop, &forged, NOW, "interest:coffee"),
+                    Rejection::NoGrant,
+                ),
+                (
+                    ad(&w, &shop, &good, NOW + 2 * DAY_MS, "interest:coffee"),
+                    Rejection::GrantExpired,
+                ),
+                (
+                    ad(&w, &shop, &good, NOW - 2 * DAY_MS, "interest:coffee"),
+                    Rejection::GrantNotYetValid,
+                ),
+                (
+                    ad(&w, &shop, &good, NOW, "interest:wine"),
+                    Rejection::TargetingNotAllowed("interest:wine".into()),
+                ),
+                (
+                    ad(&w, &member, &good, NOW, "interest:coffee"),
+                    Rejection::NotAdvertiser,
+                ),
+            ];
+            assert_eq!(
+                w.bat.ingest_signed(&w.group, &cases[0].0.bytes, NOW),
+                Err(Rejection::NoGrant),
+                "before the grant too"
             );
-        }
-        // None of the refused ads was stored.
-        for (msg, _) in &cases {
-            assert!(!w.bat.store().contains(&msg.message.id).unwrap());
-        }
+            w.bat.ingest_signed(&w.group, &good.bytes, NOW).unwrap();
+            for (msg, expected) in &cases {
+                assert_eq!(
+                    w.bat
+                        .ingest_signed(&w.group, &msg.bytes, NOW + 3 * DAY_MS)
+                        .err()
+                        .as_ref(),
+                    Some(expected)
+                );
+            }
+            // Tampered body: the signature no longer verifies.
+            let honest = ad(&w, &shop, &good, NOW, "interest:coffee");
+            let mut tampered = honest.bytes.clone();
+            let pos = tampered.windows(5).position(|x| x == b"Latte").unwrap();
+            tampered[pos] = b'M';
+            assert!(matches!(
+                w.bat.ingest_signed(&w.group, &tampered, NOW),
+                Err(Rejection::BadMessage(
+                    crate::message::MessageError::BadSignature(_)
+                ))
+            ));
+            // Quota of one per day: the second ad that day is refused.
+            w.bat.ingest_signed(&w.group, &honest.bytes, NOW).unwrap();
+            let second = ad(&w, &shop, &good, NOW + 1, "area:gangnam");
+            assert_eq!(
+                w.bat.ingest_signed(&w.group, &second.bytes, NOW),
+                Err(Rejection::OverQuota(1))
+            );
+            // Revocation: the live ad disappears, new ones are refused.
+            w.bat.store().set_interest("interest:coffee", true).unwrap();
+            assert_eq!(w.bat.matched_ads(&w.group, NOW).unwrap().len(), 1);
+            let revoke = sign(
+                &admin(&w),
+                &w.group,
+                NOW,
+                Content::Revoke(Revoke {
+                    grant: good.message.id,
+                }),
+            )
+            .unwrap();
+            w.bat.ingest_signed(&w.group, &revoke.bytes, NOW).unwrap();
+            assert!(w.bat.matched_ads(&w.group, NOW).unwrap().is_empty());
+            let after = ad(&w, &shop, &good, NOW + DAY_MS / 2, "interest:coffee");
+            assert_eq!(
+                w.bat.ingest_signed(&w.group, &after.bytes, NOW + DAY_MS),
+                Err(Rejection::GrantRevoked)
+            );
+            let (_, counters) = w.bat.counters();
+            for reason in [
+                "not_admin",
+                "no_grant",
+                "grant_expired",
+                "grant_not_yet_valid",
+                "targeting_not_allowed",
+                "not_advertiser",
+                "bad_signature",
+                "over_quota",
+                "grant_revoked",
+            ] {
+                assert!(
+                    counters.get(reason).copied().unwrap_or(0) >= 1,
+                    "{reason} counted"
+                );
+            }
+            // None of the refused ads was stored.
+            for (msg, _) in &cases {
+                assert!(!w.bat.store().contains(&msg.message.id).unwrap());
+            }
+        });
     }
 
     #[test]
     fn a_grant_arriving_after_its_ad_converges_and_quota_ties_resolve_the_same_everywhere() {
-        let mut w = world();
-        let g = grant(&w, &admin(&w), 1);
-        let shop = w.shop.clone();
-        let early = ad(&w, &shop, &g, NOW, "interest:coffee");
-        let late = ad(&w, &shop, &g, NOW + 1, "interest:coffee");
-        // bat sees the ad first: refused without penalty, not stored, so sync offers it again.
-        assert_eq!(
-            w.bat.ingest_signed(&w.group, &early.bytes, NOW),
-            Err(Rejection::NoGrant)
-        );
-        assert!(!Rejection::NoGrant.is_penalised());
-        w.bat.ingest_signed(&w.group, &g.bytes, NOW).unwrap();
-        w.bat.ingest_signed(&w.group, &early.bytes, NOW).unwrap();
-        // ant receives the two ads in the other order: both get in (each was first when it
-        // arrived), but only the first of the day by (created_at, id) is shown, as at bat.
-        w.ant
-            .ingest_signed(&w.group, &g.bytes, NOW)
-            .unwrap_or_else(|e| panic!("{e}"));
-        w.ant.ingest_signed(&w.group, &late.bytes, NOW).unwrap();
-        w.ant.ingest_signed(&w.group, &early.bytes, NOW).unwrap();
-        for core in [&w.ant, &w.bat] {
-            core.store().set_interest("interest:coffee", true).unwrap();
-            let shown: Vec<String> = core
-                .matched_ads(&w.group, NOW)
-                .unwrap()
-                .into_iter()
-                .map(|a| a.id)
-                .collect();
-            assert_eq!(shown, [early.message.id.to_string()]);
-        }
+        each_store(|s| {
+            let mut w = world(s);
+            let g = grant(&w, &admin(&w), 1);
+            let shop = w.shop.clone();
+            let early = ad(&w, &shop, &g, NOW, "interest:coffee");
+            let late = ad(&w, &shop, &g, NOW + 1, "interest:coffee");
+            // bat sees the ad first: refused without penalty, not stored, so sync offers it again.
+            assert_eq!(
+                w.bat.ingest_signed(&w.group, &early.bytes, NOW),
+                Err(Rejection::NoGrant)
+            );
+            assert!(!Rejection::NoGrant.is_penalised());
+            w.bat.ingest_signed(&w.group, &g.bytes, NOW).unwrap();
+            w.bat.ingest_signed(&w.group, &early.bytes, NOW).unwrap();
+            // ant receives the two ads in the other order: both get in (each was first when it
+            // arrived), but only the first of the day by (created_at, id) is shown, as at bat.
+            w.ant
+                .ingest_signed(&w.group, &g.bytes, NOW)
+                .unwrap_or_else(|e| panic!("{e}"));
+            w.ant.ingest_signed(&w.group, &late.bytes, NOW).unwrap();
+            w.ant.ingest_signed(&w.group, &early.bytes, NOW).unwrap();
+            for core in [&w.ant, &w.bat] {
+                core.store().set_interest("interest:coffee", true).unwrap();
+                let shown: Vec<String> = core
+                    .matched_ads(&w.group, NOW)
+                    .unwrap()
+                    .into_iter()
+                    .map(|a| a.id)
+                    .collect();
+                assert_eq!(shown, [early.message.id.to_string()]);
+            }
+        });
     }
 }

@@ -1,28 +1,31 @@
-//! The node's domain state without any networking: groups, keys, the validation pipeline and
-//! the store. The actor (`node.rs`) drives it from gossip events and user commands; the CLI
-//! drives it directly for the commands that work while no node runs (`group create`, `join`).
+//! The node's domain state without any networking: groups, keys, the store, and the
+//! carrying out of decisions on incoming messages. The actor (`node.rs`) drives it from
+//! gossip events and user commands; the CLI drives it directly for the commands that work
+//! while no node runs (`group create`, `join`); the simulator drives many of it over
+//! in-memory stores.
 //!
-//! Validation pipeline for a gossip payload (`Core::ingest`), cheapest check first:
-//!
-//! ```text
-//! size limit -> known topic -> open (AEAD) -> decode + verify signature (verify_and_decode)
-//!   -> domain rules (addressed group, charter, future skew) -> store (dedup) -> Accept
-//! ```
+//! What to do with an incoming message is decided by the pure [`crate::decide`] (the
+//! validation pipeline and its rules, read through [`Facts`], implemented here by the store's
+//! reader); `Core` supplies the facts and the time, stores what is accepted and counts.
 
 use std::collections::{BTreeMap, HashMap};
 
 use cove_crypto::{
-    open, seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, ENVELOPE_HEADER_LEN, TAG_LEN,
+    seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey, ENVELOPE_HEADER_LEN,
+    TAG_LEN,
 };
 use serde::{Deserialize, Serialize};
 
+use crate::decide::{rate_limit_of, Decision, Facts, Judge};
 use crate::error::NodeError;
 use crate::message::{
-    sign, verify_and_decode, Charter, Content, MessageError, MessageId, Policy, Post, RateLimit,
-    SignedMessage, MAX_MESSAGE_BYTES,
+    sign, verify_and_decode, Charter, Content, Message, MessageId, Policy, Post, SignedMessage,
+    MAX_MESSAGE_BYTES,
 };
 use crate::rate::AuthorRates;
-use crate::store::{GroupRecord, Store};
+use crate::store::{GroupRecord, Store, StoreError, StoreReader};
+
+pub use crate::decide::Rejection;
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
@@ -52,157 +55,6 @@ pub struct Group {
     pub me: Pseudonym,
     /// What is persisted.
     pub record: GroupRecord,
-}
-
-/// Why a gossip payload was not accepted. `Duplicate` is ignored; everything else is rejected
-/// and penalises the peer that sent it.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
-pub enum Rejection {
-    /// Larger than [`MAX_ENVELOPE_BYTES`].
-    #[error("envelope of {0} bytes exceeds the limit")]
-    Oversized(usize),
-    /// Arrived on a topic of no group we belong to.
-    #[error("topic of no known group")]
-    UnknownTopic,
-    /// Names a key epoch the group does not have (today every group has only epoch 0).
-    #[error("envelope names key epoch {got}; this group's only epoch is {current}")]
-    UnknownEpoch {
-        /// The epoch in the envelope header.
-        got: u32,
-        /// The group's current (and only valid) epoch.
-        current: u32,
-    },
-    /// Did not open with the group's key: an outsider, a wrong key, or tampering.
-    #[error("envelope does not open: {0}")]
-    Undecryptable(String),
-    /// Opened but is not a valid signed message.
-    #[error("{0}")]
-    BadMessage(MessageError),
-    /// Signed for another group than the topic's.
-    #[error("message addressed to another group")]
-    WrongGroup,
-    /// `created_at` too far in the future.
-    #[error("created_at is {ahead_ms} ms in the future")]
-    FromFuture {
-        /// How far ahead.
-        ahead_ms: u64,
-    },
-    /// A charter other than the group's own.
-    #[error("a second charter for the group")]
-    ForeignCharter,
-    /// An admin-only kind (ban, remove) from someone who is not a charter admin.
-    #[error("only a charter admin may send this")]
-    NotAdmin,
-    /// The author is banned from the group.
-    #[error("the author is banned")]
-    BannedAuthor,
-    /// An edit or delete of someone else's message.
-    #[error("edits and deletes apply to one's own messages only")]
-    NotAuthor,
-    /// Refers to a message it cannot apply to.
-    #[error("bad target: {0}")]
-    BadTarget(String),
-    /// An ad or advertiser profile without a known grant.
-    #[error("no grant known for this advertiser")]
-    NoGrant,
-    /// An ad signed by another key than the one its grant names (e.g. a member pseudonym).
-    #[error("signed by a key the grant does not name")]
-    NotAdvertiser,
-    /// Created before its grant's window.
-    #[error("created before the grant's validity window")]
-    GrantNotYetValid,
-    /// Created after its grant's window.
-    #[error("created after the grant expired")]
-    GrantExpired,
-    /// Its grant was revoked.
-    #[error("the grant was revoked")]
-    GrantRevoked,
-    /// Uses a targeting key the grant does not allow.
-    #[error("targeting key {0:?} is not allowed by the grant")]
-    TargetingNotAllowed(String),
-    /// Beyond the grant's daily quota for its UTC day.
-    #[error("over the daily quota of {0} ads")]
-    OverQuota(u32),
-    /// The author already wrote the charter's maximum of messages in this message's window.
-    #[error("the author is over the group's rate limit of {0} messages")]
-    RateLimited(RateLimit),
-    /// Created before the retention window: this node no longer keeps such messages.
-    #[error("older than the retention window")]
-    Expired,
-    /// Already stored.
-    #[error("duplicate")]
-    Duplicate,
-    /// The store failed; the message is not the sender's fault.
-    #[error("store failed")]
-    StoreFailed,
-    /// Validation itself failed (a bug); the message is not the sender's fault.
-    #[error("internal error while validating")]
-    Internal,
-}
-
-impl Rejection {
-    /// The counter name of this reason.
-    pub fn reason(&self) -> &'static str {
-        match self {
-            Rejection::Oversized(_) => "oversized",
-            Rejection::UnknownTopic => "unknown_topic",
-            Rejection::UnknownEpoch { .. } => "unknown_epoch",
-            Rejection::Undecryptable(_) => "undecryptable",
-            Rejection::BadMessage(MessageError::BadSignature(_)) => "bad_signature",
-            Rejection::BadMessage(MessageError::UnsupportedVersion { .. }) => "unsupported_version",
-            Rejection::BadMessage(MessageError::UnknownKind(_)) => "unknown_kind",
-            Rejection::BadMessage(MessageError::Invalid { .. }) => "invalid_content",
-            Rejection::BadMessage(MessageError::TooLarge { .. }) => "oversized",
-            Rejection::BadMessage(MessageError::NotCanonical { .. }) => "non_canonical",
-            Rejection::BadMessage(_) => "malformed",
-            Rejection::WrongGroup => "wrong_group",
-            Rejection::FromFuture { .. } => "from_future",
-            Rejection::ForeignCharter => "foreign_charter",
-            Rejection::NotAdmin => "not_admin",
-            Rejection::BannedAuthor => "banned_author",
-            Rejection::NotAuthor => "not_author",
-            Rejection::BadTarget(_) => "bad_target",
-            Rejection::NoGrant => "no_grant",
-            Rejection::NotAdvertiser => "not_advertiser",
-            Rejection::GrantNotYetValid => "grant_not_yet_valid",
-            Rejection::GrantExpired => "grant_expired",
-            Rejection::GrantRevoked => "grant_revoked",
-            Rejection::TargetingNotAllowed(_) => "targeting_not_allowed",
-            Rejection::OverQuota(_) => "over_quota",
-            Rejection::RateLimited(_) => "rate_limited",
-            Rejection::Expired => "expired",
-            Rejection::Duplicate => "duplicate",
-            Rejection::StoreFailed => "store_failed",
-            Rejection::Internal => "internal_error",
-        }
-    }
-
-    /// Whether the sender should be penalised (`Reject`) rather than merely not forwarded
-    /// (`Ignore`). Only verdicts that follow from the message's own bytes and from state that
-    /// never changes (the charter, a known grant's terms) penalise the peer that relayed it:
-    /// any honest relay would have reached the same verdict. Verdicts that depend on state a
-    /// relay may not have seen yet (a ban, a revocation, the target of an edit), on arrival
-    /// order (the rate limit, an advertiser's daily quota) or on the clock (a message from the
-    /// future, the retention window) are not: an honest peer whose clock differs by a second,
-    /// or that saw two messages in the other order, forwards in good faith.
-    pub fn is_penalised(&self) -> bool {
-        !matches!(
-            self,
-            Rejection::Duplicate
-                | Rejection::UnknownTopic
-                | Rejection::Expired
-                | Rejection::StoreFailed
-                | Rejection::Internal
-                | Rejection::BannedAuthor
-                | Rejection::NotAuthor
-                | Rejection::BadTarget(_)
-                | Rejection::NoGrant
-                | Rejection::GrantRevoked
-                | Rejection::RateLimited(_)
-                | Rejection::OverQuota(_)
-                | Rejection::FromFuture { .. }
-        )
-    }
 }
 
 /// One group in `cove groups`.
@@ -311,7 +163,18 @@ impl Core {
         policy: Policy,
         now_ms: u64,
     ) -> Result<GroupId, NodeError> {
-        let secret = GroupSecret::generate();
+        self.found_group(GroupSecret::generate(), name, policy, now_ms)
+    }
+
+    /// Founds a group on a given `secret`, so that a seeded simulation is the same each run;
+    /// a node always draws a fresh secret ([`Core::create_group_with`]).
+    pub fn found_group(
+        &mut self,
+        secret: GroupSecret,
+        name: &str,
+        policy: Policy,
+        now_ms: u64,
+    ) -> Result<GroupId, NodeError> {
         let id = secret.id();
         let me = self.seed.pseudonym(&id);
         let charter = Content::Charter(Charter {
@@ -477,8 +340,8 @@ impl Core {
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         let g = self.group_or_err(group)?;
         let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
-        check_authority(g, &self.store, &signed.message)
-            .and_then(|()| self.check_rate(g, &signed.message, now_ms))
+        self.judge(now_ms)
+            .own(g, &signed.message)
             .map_err(|r| NodeError::InvalidInput(format!("the group would refuse this: {r}")))?;
         let envelope = seal(
             &g.secret.content_key(CURRENT_EPOCH),
@@ -521,31 +384,31 @@ impl Core {
 
     /// The validation pipeline for one gossip payload: [`Core::admit`], then
     /// [`Core::commit`]. `Ok` means: stored, forward it.
-    pub fn ingest(
-        &mut self,
-        topic: &str,
-        envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
+    pub fn ingest(&mut self, topic: &str, envelope: &[u8], now_ms: u64) -> Decision {
         let signed = self.admit(topic, envelope, now_ms)?;
         self.commit(&signed, now_ms)?;
         Ok(signed)
     }
 
-    /// Judges one gossip payload without storing it: open, decode, verify, duplicate check,
-    /// rules. `Ok` means the message may be forwarded; [`Core::commit`] stores it. The node
-    /// reports its verdict to gossipsub between the two, so that forwarding does not wait
-    /// for the disk. Nothing may be ingested in between, or the rules would judge against a
-    /// store that is missing this message. Refusals are counted.
-    pub fn admit(
-        &mut self,
-        topic: &str,
-        envelope: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        self.open_envelope(topic, envelope)
-            .and_then(|(group, plaintext)| self.validate(&group, &plaintext, now_ms))
-            .inspect_err(|r| self.count(r.reason()))
+    /// Decides on one gossip payload without storing it ([`Judge::gossip`]). `Ok` means the
+    /// message may be forwarded; [`Core::commit`] stores it. The node reports its verdict to
+    /// gossipsub between the two, so that forwarding does not wait for the disk. Nothing may
+    /// be ingested in between, or the next decision would read facts missing this message.
+    /// Refusals are counted.
+    pub fn admit(&mut self, topic: &str, envelope: &[u8], now_ms: u64) -> Decision {
+        let decision = self
+            .judge(now_ms)
+            .gossip(self.group_by_topic(topic), envelope);
+        self.counted(decision)
+    }
+
+    /// The same decision from decoding on, for a message in signed form as history sync
+    /// delivers it ([`Judge::synced`]), then [`Core::commit`].
+    pub fn ingest_signed(&mut self, group: &GroupId, bytes: &[u8], now_ms: u64) -> Decision {
+        let decision = self.judge(now_ms).synced(self.groups.get(group), bytes);
+        let signed = self.counted(decision)?;
+        self.commit(&signed, now_ms)?;
+        Ok(signed)
     }
 
     /// Stores a message [`Core::admit`] accepted, and counts it.
@@ -569,23 +432,19 @@ impl Core {
         result
     }
 
-    /// Rule 7p: whether the author may store one more message now (see [`crate::rate`]).
-    fn check_rate(
-        &self,
-        group: &Group,
-        msg: &crate::message::Message,
-        now_ms: u64,
-    ) -> Result<(), Rejection> {
-        match rate_limit_of(group, msg) {
-            Some(limit)
-                if !self
-                    .rates
-                    .allows(&group.id, msg.author.as_bytes(), &limit, now_ms) =>
-            {
-                Err(Rejection::RateLimited(limit))
-            }
-            _ => Ok(()),
+    /// What a decision at `now_ms` reads: the store, the authors' allowances, the clock.
+    fn judge(&self, now_ms: u64) -> Judge<'_, StoreReader> {
+        Judge {
+            facts: &self.store,
+            rates: &self.rates,
+            now_ms,
+            retention_cutoff: self.retention_cutoff(now_ms),
         }
+    }
+
+    /// Counts a refusal under its reason; passes the decision on.
+    fn counted(&mut self, decision: Decision) -> Decision {
+        decision.inspect_err(|r| self.count(r.reason()))
     }
 
     /// Counts a stored message against its author's allowance (rule 7p).
@@ -599,69 +458,9 @@ impl Core {
         }
     }
 
-    /// The same pipeline from step 4 for a message in signed form, as history sync delivers
-    /// it: decode, verify, rules, store.
-    pub fn ingest_signed(
-        &mut self,
-        group: &GroupId,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        let signed = self
-            .validate(group, bytes, now_ms)
-            .inspect_err(|r| self.count(r.reason()))?;
-        self.commit(&signed, now_ms)?;
-        Ok(signed)
-    }
-
     /// Counts one refusal (validation or sync) under `reason`.
     pub fn count(&mut self, reason: &'static str) {
         *self.rejected.entry(reason).or_default() += 1;
-    }
-
-    fn open_envelope(&self, topic: &str, envelope: &[u8]) -> Result<(GroupId, Vec<u8>), Rejection> {
-        if envelope.len() > MAX_ENVELOPE_BYTES {
-            return Err(Rejection::Oversized(envelope.len()));
-        }
-        let group_id = *self.topics.get(topic).ok_or(Rejection::UnknownTopic)?;
-        let group = &self.groups[&group_id];
-        let epoch = cove_crypto::envelope_epoch(envelope)
-            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        // Checked before decrypting: deriving a key for any of 2^32 epochs a sender names
-        // would be work for nothing, and no valid message is sealed under another epoch.
-        if epoch != CURRENT_EPOCH {
-            return Err(Rejection::UnknownEpoch {
-                got: epoch,
-                current: CURRENT_EPOCH,
-            });
-        }
-        let plaintext = open(&group.secret.content_key(epoch), topic, envelope)
-            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        Ok((group_id, plaintext))
-    }
-
-    /// Decode, verify, duplicate check, rules: everything but storing. Not counted.
-    fn validate(
-        &self,
-        group: &GroupId,
-        bytes: &[u8],
-        now_ms: u64,
-    ) -> Result<SignedMessage, Rejection> {
-        let group = self.groups.get(group).ok_or(Rejection::UnknownTopic)?;
-        let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
-        // Before the rules: a copy of a stored message is ignored, whatever it says, and is
-        // never forwarded again (gossipsub's own duplicate cache forgets after a minute).
-        if self
-            .store
-            .contains(&signed.message.id)
-            .map_err(|_| Rejection::StoreFailed)?
-        {
-            return Err(Rejection::Duplicate);
-        }
-        check_rules(group, &signed, now_ms, self.retention_cutoff(now_ms))?;
-        check_authority(group, &self.store, &signed.message)?;
-        self.check_rate(group, &signed.message, now_ms)?;
-        Ok(signed)
     }
 
     /// Keep only messages created in the last `retention` (None: keep everything).
@@ -713,6 +512,39 @@ impl Core {
     }
 }
 
+impl Facts for StoreReader {
+    fn contains(&self, id: &MessageId) -> Result<bool, StoreError> {
+        StoreReader::contains(self, id)
+    }
+
+    fn message(&self, id: &MessageId) -> Result<Option<Message>, StoreError> {
+        Ok(StoreReader::message(self, id)?.map(|m| m.signed.message))
+    }
+
+    fn banned(&self, group: &GroupId, member: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self.banned_since(group, member)?.is_some())
+    }
+
+    fn granted(&self, group: &GroupId, advertiser: &PublicKey) -> Result<bool, StoreError> {
+        Ok(self.grants(group)?.iter().any(|g| {
+            matches!(&g.signed.message.content, Content::Grant(grant) if grant.advertiser == *advertiser)
+        }))
+    }
+
+    fn revoked(&self, grant: &MessageId) -> Result<bool, StoreError> {
+        StoreReader::revoked(self, grant)
+    }
+
+    fn ad_rank(
+        &self,
+        grant: &MessageId,
+        created_at: u64,
+        id: &MessageId,
+    ) -> Result<u64, StoreError> {
+        StoreReader::ad_rank(self, grant, created_at, id)
+    }
+}
+
 /// A charter message is valid for `group` when it is addressed to it, is a charter, and is
 /// signed by the founder it names.
 fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, String> {
@@ -732,280 +564,89 @@ fn check_charter(signed: &SignedMessage, group: &GroupId) -> Result<Charter, Str
     Ok(charter.clone())
 }
 
-/// Domain rules applied after the signature verified.
-fn check_rules(
-    group: &Group,
-    signed: &SignedMessage,
-    now_ms: u64,
-    cutoff: u64,
-) -> Result<(), Rejection> {
-    let msg = &signed.message;
-    if msg.group != group.id {
-        return Err(Rejection::WrongGroup);
-    }
-    if msg.created_at < cutoff && msg.id != group.charter_id {
-        return Err(Rejection::Expired);
-    }
-    let max_skew_ms = group
-        .charter
-        .policy
-        .max_future_skew_secs
-        .saturating_mul(1000);
-    if msg.created_at > now_ms.saturating_add(max_skew_ms) {
-        return Err(Rejection::FromFuture {
-            ahead_ms: msg.created_at - now_ms,
-        });
-    }
-    if matches!(msg.content, Content::Charter(_)) && msg.id != group.charter_id {
-        return Err(Rejection::ForeignCharter);
-    }
-    Ok(())
-}
-
-/// An ad is valid when its grant is known, names the ad's signer, covers its `created_at`, is
-/// not revoked, allows every targeting key it uses, and the ad is among the first
-/// `daily_quota` ads of that grant on its UTC day, ordered by `(created_at, id)`.
-fn check_ad(
-    group: &Group,
-    store: &Store,
-    msg: &crate::message::Message,
-    ad: &crate::message::Ad,
-) -> Result<(), Rejection> {
-    let grant = store
-        .message(&ad.grant)
-        .map_err(|_| Rejection::StoreFailed)?
-        .ok_or(Rejection::NoGrant)?;
-    let grant_msg = grant.signed.message;
-    let Content::Grant(grant) = grant_msg.content else {
-        return Err(Rejection::BadTarget(format!(
-            "an ad's grant is a {}",
-            grant_msg.content.kind()
-        )));
-    };
-    if grant_msg.group != group.id {
-        return Err(Rejection::BadTarget(
-            "the grant belongs to another group".into(),
-        ));
-    }
-    if grant.advertiser != msg.author {
-        return Err(Rejection::NotAdvertiser);
-    }
-    if msg.created_at < grant.not_before {
-        return Err(Rejection::GrantNotYetValid);
-    }
-    if msg.created_at > grant.not_after {
-        return Err(Rejection::GrantExpired);
-    }
-    if store
-        .revoked(&grant_msg.id)
-        .map_err(|_| Rejection::StoreFailed)?
-    {
-        return Err(Rejection::GrantRevoked);
-    }
-    if let Some(key) = ad
-        .targeting
-        .keys()
-        .into_iter()
-        .find(|k| !grant.targeting.iter().any(|g| g == k))
-    {
-        return Err(Rejection::TargetingNotAllowed(key.to_string()));
-    }
-    let rank = store
-        .ad_rank(&grant_msg.id, msg.created_at, &msg.id)
-        .map_err(|_| Rejection::StoreFailed)?;
-    if rank >= u64::from(grant.daily_quota) {
-        return Err(Rejection::OverQuota(grant.daily_quota));
-    }
-    Ok(())
-}
-
-/// The rate limit (rule 7p) that applies to `msg`: the charter's, except for the charter
-/// itself, which is the group rather than one of its messages.
-fn rate_limit_of(group: &Group, msg: &crate::message::Message) -> Option<RateLimit> {
-    group
-        .charter
-        .policy
-        .rate_limit
-        .filter(|_| msg.id != group.charter_id)
-}
-
-/// Rules that depend on the group's state: admin rights, bans, and what a message may refer
-/// to. A target this node has not seen yet is accepted (it may arrive later by sync); what a
-/// message does to its target is checked again when the target is shown.
-pub(crate) fn check_authority(
-    group: &Group,
-    store: &Store,
-    msg: &crate::message::Message,
-) -> Result<(), Rejection> {
-    let is_admin = group.charter.admins.contains(&msg.author);
-    if msg.content.is_admin_only() && !is_admin {
-        return Err(Rejection::NotAdmin);
-    }
-    // Judged against what this node knows now, not against the message's own date: an
-    // author chooses its `created_at`, so a banned member could otherwise post by dating
-    // its messages before the ban. What was stored before the ban arrived stays (§9, §14).
-    if store
-        .banned_since(&group.id, &msg.author)
-        .map_err(|_| Rejection::StoreFailed)?
-        .is_some()
-    {
-        return Err(Rejection::BannedAuthor);
-    }
-    if let Content::Ban(ban) = &msg.content {
-        if ban.member == group.charter.founder {
-            return Err(Rejection::BadTarget("the founder cannot be banned".into()));
-        }
-    }
-    match &msg.content {
-        Content::Ad(ad) => return check_ad(group, store, msg, ad),
-        Content::Advertiser(_) => {
-            let granted = store
-                .grants(&group.id)
-                .map_err(|_| Rejection::StoreFailed)?
-                .iter()
-                .any(|g| matches!(&g.signed.message.content, Content::Grant(grant) if grant.advertiser == msg.author));
-            return if granted {
-                Ok(())
-            } else {
-                Err(Rejection::NoGrant)
-            };
-        }
-        _ => {}
-    }
-    let Some(target_id) = msg.content.target() else {
-        return Ok(());
-    };
-    let Some(target) = store
-        .message(&target_id)
-        .map_err(|_| Rejection::StoreFailed)?
-    else {
-        return Ok(());
-    };
-    let target = target.signed.message;
-    if target.group != msg.group {
-        return Err(Rejection::BadTarget(
-            "refers to a message of another group".into(),
-        ));
-    }
-    let kind = target.content.kind();
-    let allowed: &[&str] = match &msg.content {
-        Content::Reply(_) | Content::Recommend(_) => &["post", "reply"],
-        Content::Edit(_) | Content::Delete(_) => &["post", "reply", "chat"],
-        Content::Remove(_) => &["post", "reply", "chat", "room", "profile"],
-        Content::Chat(_) => &["room"],
-        Content::Revoke(_) => &["grant"],
-        _ => &[],
-    };
-    if !allowed.contains(&kind) {
-        return Err(Rejection::BadTarget(format!(
-            "a {} cannot refer to a {kind}",
-            msg.content.kind()
-        )));
-    }
-    if matches!(msg.content, Content::Edit(_) | Content::Delete(_)) && target.author != msg.author {
-        return Err(Rejection::NotAuthor);
-    }
-    if let Content::Reply(reply) = &msg.content {
-        if let Some(root) = store
-            .message(&reply.root)
-            .map_err(|_| Rejection::StoreFailed)?
-        {
-            if !matches!(root.signed.message.content, Content::Post(_)) {
-                return Err(Rejection::BadTarget(
-                    "a thread's root must be a post".into(),
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::RateLimit;
+    use crate::testing::{each_store, Stores};
 
-    fn core(seed: u8) -> (tempfile::TempDir, Core) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        (
-            dir,
-            Core::new(store, MasterSeed::from_bytes([seed; 32])).unwrap(),
-        )
-    }
-
-    /// ant founds "club" at t = 1 s; bat joins at t = 2 s. Returns the data dirs (removed on
-    /// drop), ant, bat, the group and its topic.
-    fn club() -> ([tempfile::TempDir; 2], Core, Core, GroupId, String) {
-        let (a, mut ant) = core(1);
-        let (b, mut bat) = core(2);
+    /// ant founds "club" at t = 1 s; bat joins at t = 2 s. Returns ant, bat, the group and
+    /// its topic.
+    fn club(s: &mut Stores) -> (Core, Core, GroupId, String) {
+        let mut ant = s.core(1);
+        let mut bat = s.core(2);
         let group = ant.create_group("club", 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
         assert_eq!(bat.join(&invite, 2_000).unwrap(), group);
         let topic = ant.group(&group).unwrap().topic.clone();
-        ([a, b], ant, bat, group, topic)
+        (ant, bat, group, topic)
     }
 
     #[test]
     fn founder_and_joiner_exchange_a_post() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
-        assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
-        assert_eq!(
-            bat.ingest(&topic, &envelope, 3_002),
-            Err(Rejection::Duplicate)
-        );
-        let feed = bat.feed(&group, 10).unwrap();
-        assert_eq!(feed.len(), 1);
-        assert_eq!(feed[0].text, "hi");
-        assert!(!feed[0].mine);
-        assert!(ant.feed(&group, 10).unwrap()[0].mine);
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+            assert_eq!(bat.ingest(&topic, &envelope, 3_001).unwrap(), signed);
+            assert_eq!(
+                bat.ingest(&topic, &envelope, 3_002),
+                Err(Rejection::Duplicate)
+            );
+            let feed = bat.feed(&group, 10).unwrap();
+            assert_eq!(feed.len(), 1);
+            assert_eq!(feed[0].text, "hi");
+            assert!(!feed[0].mine);
+            assert!(ant.feed(&group, 10).unwrap()[0].mine);
+        });
     }
 
     #[test]
     fn admit_judges_without_storing_and_commit_stores_once() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
-        let accepted_before = bat.counters().0;
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, envelope) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+            let accepted_before = bat.counters().0;
 
-        let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
-        assert_eq!(admitted, signed);
-        assert!(!bat.store().contains(&signed.message.id).unwrap());
-        assert!(bat.feed(&group, 10).unwrap().is_empty());
-        assert_eq!(
-            bat.counters().0,
-            accepted_before,
-            "counted only once stored"
-        );
+            let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
+            assert_eq!(admitted, signed);
+            assert!(!bat.store().contains(&signed.message.id).unwrap());
+            assert!(bat.feed(&group, 10).unwrap().is_empty());
+            assert_eq!(
+                bat.counters().0,
+                accepted_before,
+                "counted only once stored"
+            );
 
-        bat.commit(&admitted, 3_001).unwrap();
-        assert!(bat.store().contains(&signed.message.id).unwrap());
-        assert_eq!(bat.counters().0, accepted_before + 1);
-        // Once stored, a copy is refused before the rules, and a second commit stores nothing.
-        assert_eq!(
-            bat.admit(&topic, &envelope, 3_002),
-            Err(Rejection::Duplicate)
-        );
-        assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
-        assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
+            bat.commit(&admitted, 3_001).unwrap();
+            assert!(bat.store().contains(&signed.message.id).unwrap());
+            assert_eq!(bat.counters().0, accepted_before + 1);
+            // Once stored, a copy is refused before the rules, and a second commit stores nothing.
+            assert_eq!(
+                bat.admit(&topic, &envelope, 3_002),
+                Err(Rejection::Duplicate)
+            );
+            assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
+            assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
+        });
     }
 
     /// ant founds "club" with `policy`, bat joins; mallory is a third pseudonym that signs
-    /// directly (its own node's compose would refuse what it tries). Returns the data dirs,
-    /// ant, bat, the group, its topic and a sealer of mallory's posts `(created_at, text)`.
+    /// directly (its own node's compose would refuse what it tries). Returns ant, bat, the
+    /// group, its topic and a sealer of mallory's posts `(created_at, text)`.
     #[allow(clippy::type_complexity)]
     fn club_and_mallory(
+        s: &mut Stores,
         policy: Policy,
     ) -> (
-        [tempfile::TempDir; 2],
         Core,
         Core,
         GroupId,
         String,
         impl Fn(u64, &str) -> (SignedMessage, Vec<u8>),
     ) {
-        let (a, mut ant) = core(1);
-        let (b, mut bat) = core(2);
+        let mut ant = s.core(1);
+        let mut bat = s.core(2);
         let group = ant.create_group_with("club", policy, 1_000).unwrap();
         let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
         bat.join(&invite, 2_000).unwrap();
@@ -1022,125 +663,131 @@ mod tests {
             let envelope = seal(&key, &sealing_topic, CURRENT_EPOCH, &signed.bytes);
             (signed, envelope)
         };
-        ([a, b], ant, bat, group, topic, post)
+        (ant, bat, group, topic, post)
     }
 
     #[test]
     fn rate_limit_counts_on_the_nodes_clock_whatever_created_at_claims() {
-        let limit = "3/10s".parse::<RateLimit>().unwrap();
-        let policy = Policy {
-            rate_limit: Some(limit),
-            ..Policy::default()
-        };
-        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(policy);
-        // Five posts dated in five different past windows, all arriving at t = 60 s: the
-        // first three are stored, then the author's allowance is spent (issue 12, hole 2).
-        let now = 60_000;
-        let envelopes: Vec<_> = (0..5)
-            .map(|i| mallory(10_000 * (i + 1), &format!("spam {i}")).1)
-            .collect();
-        for envelope in &envelopes[..3] {
-            bat.ingest(&topic, envelope, now).unwrap();
-        }
-        for envelope in &envelopes[3..] {
+        each_store(|s| {
+            let limit = "3/10s".parse::<RateLimit>().unwrap();
+            let policy = Policy {
+                rate_limit: Some(limit),
+                ..Policy::default()
+            };
+            let (mut ant, mut bat, group, topic, mallory) = club_and_mallory(s, policy);
+            // Five posts dated in five different past windows, all arriving at t = 60 s: the
+            // first three are stored, then the author's allowance is spent (issue 12, hole 2).
+            let now = 60_000;
+            let envelopes: Vec<_> = (0..5)
+                .map(|i| mallory(10_000 * (i + 1), &format!("spam {i}")).1)
+                .collect();
+            for envelope in &envelopes[..3] {
+                bat.ingest(&topic, envelope, now).unwrap();
+            }
+            for envelope in &envelopes[3..] {
+                assert_eq!(
+                    bat.ingest(&topic, envelope, now),
+                    Err(Rejection::RateLimited(limit))
+                );
+            }
+            assert!(!Rejection::RateLimited(limit).is_penalised());
+            // The sync path spends the same allowance.
+            let (synced, _) = mallory(5_000, "old, by sync");
             assert_eq!(
-                bat.ingest(&topic, envelope, now),
+                bat.ingest_signed(&group, &synced.bytes, now),
                 Err(Rejection::RateLimited(limit))
             );
-        }
-        assert!(!Rejection::RateLimited(limit).is_penalised());
-        // The sync path spends the same allowance.
-        let (synced, _) = mallory(5_000, "old, by sync");
-        assert_eq!(
-            bat.ingest_signed(&group, &synced.bytes, now),
-            Err(Rejection::RateLimited(limit))
-        );
-        // A replay of an accepted message is a duplicate, not a rate-limit hit.
-        assert_eq!(
-            bat.ingest(&topic, &envelopes[0], now),
-            Err(Rejection::Duplicate)
-        );
-        // 3 per 10 s refill one message every 3.34 s of the node's own time.
-        assert_eq!(
-            bat.ingest(&topic, &envelopes[3], now + 3_000),
-            Err(Rejection::RateLimited(limit))
-        );
-        bat.ingest(&topic, &envelopes[3], now + 3_400).unwrap();
-        bat.ingest_signed(&group, &synced.bytes, now + 10_000)
-            .unwrap();
-        assert_eq!(bat.rejected.get("rate_limited").copied(), Some(4));
-        // The member's own node refuses to compose past the limit instead of publishing
-        // what every other member would drop.
-        for i in 0..3 {
-            ant.compose_post(&group, None, format!("ant {i}"), 40_000 + i)
+            // A replay of an accepted message is a duplicate, not a rate-limit hit.
+            assert_eq!(
+                bat.ingest(&topic, &envelopes[0], now),
+                Err(Rejection::Duplicate)
+            );
+            // 3 per 10 s refill one message every 3.34 s of the node's own time.
+            assert_eq!(
+                bat.ingest(&topic, &envelopes[3], now + 3_000),
+                Err(Rejection::RateLimited(limit))
+            );
+            bat.ingest(&topic, &envelopes[3], now + 3_400).unwrap();
+            bat.ingest_signed(&group, &synced.bytes, now + 10_000)
                 .unwrap();
-        }
-        let err = ant
-            .compose_post(&group, None, "one too many".into(), 40_010)
-            .unwrap_err();
-        assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+            assert_eq!(bat.rejected.get("rate_limited").copied(), Some(4));
+            // The member's own node refuses to compose past the limit instead of publishing
+            // what every other member would drop.
+            for i in 0..3 {
+                ant.compose_post(&group, None, format!("ant {i}"), 40_000 + i)
+                    .unwrap();
+            }
+            let err = ant
+                .compose_post(&group, None, "one too many".into(), 40_010)
+                .unwrap_err();
+            assert!(err.to_string().contains("rate limit of 3/10s"), "{err}");
+        });
     }
 
     #[test]
     fn a_ban_refuses_every_later_message_whatever_its_date_and_hides_no_history() {
-        let (_dirs, mut ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
-        let (before, envelope) = mallory(3_000, "before the ban");
-        bat.ingest(&topic, &envelope, 3_001).unwrap();
-        // The founder bans mallory at t = 5 s; bat learns of it.
-        let ban = ant
-            .ban_content(
-                &group,
-                &mallory(0, "who").0.message.author.to_string(),
-                true,
-            )
-            .unwrap();
-        let (_, ban_envelope) = ant.compose(&group, ban, 5_000).unwrap();
-        bat.ingest(&topic, &ban_envelope, 5_001).unwrap();
-        // A post dated 1 ms before the ban, written after it (issue 12, hole 1): refused on
-        // the gossip path and on the sync path, and not penalised (the relay may not know
-        // the ban yet).
-        let (backdated, envelope) = mallory(4_999, "backdated");
-        assert_eq!(
-            bat.ingest(&topic, &envelope, 6_000),
-            Err(Rejection::BannedAuthor)
-        );
-        assert_eq!(
-            bat.ingest_signed(&group, &backdated.bytes, 6_000),
-            Err(Rejection::BannedAuthor)
-        );
-        assert!(!Rejection::BannedAuthor.is_penalised());
-        // What was accepted before the ban stays visible.
-        let feed: Vec<String> = bat
-            .feed(&group, 10)
-            .unwrap()
-            .into_iter()
-            .map(|i| i.id)
-            .collect();
-        assert_eq!(feed, vec![before.message.id.to_string()]);
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic, mallory) = club_and_mallory(s, Policy::default());
+            let (before, envelope) = mallory(3_000, "before the ban");
+            bat.ingest(&topic, &envelope, 3_001).unwrap();
+            // The founder bans mallory at t = 5 s; bat learns of it.
+            let ban = ant
+                .ban_content(
+                    &group,
+                    &mallory(0, "who").0.message.author.to_string(),
+                    true,
+                )
+                .unwrap();
+            let (_, ban_envelope) = ant.compose(&group, ban, 5_000).unwrap();
+            bat.ingest(&topic, &ban_envelope, 5_001).unwrap();
+            // A post dated 1 ms before the ban, written after it (issue 12, hole 1): refused on
+            // the gossip path and on the sync path, and not penalised (the relay may not know
+            // the ban yet).
+            let (backdated, envelope) = mallory(4_999, "backdated");
+            assert_eq!(
+                bat.ingest(&topic, &envelope, 6_000),
+                Err(Rejection::BannedAuthor)
+            );
+            assert_eq!(
+                bat.ingest_signed(&group, &backdated.bytes, 6_000),
+                Err(Rejection::BannedAuthor)
+            );
+            assert!(!Rejection::BannedAuthor.is_penalised());
+            // What was accepted before the ban stays visible.
+            let feed: Vec<String> = bat
+                .feed(&group, 10)
+                .unwrap()
+                .into_iter()
+                .map(|i| i.id)
+                .collect();
+            assert_eq!(feed, vec![before.message.id.to_string()]);
+        });
     }
 
     #[test]
     fn a_ban_dated_in_the_past_hides_no_earlier_post() {
-        // Issue 12, hole 3: a ban with created_at = 1 used to hide every earlier post.
-        let (_dirs, ant, mut bat, group, topic, mallory) = club_and_mallory(Policy::default());
-        let posts: Vec<_> = (0..3)
-            .map(|i| mallory(3_000 + i, &format!("post {i}")))
-            .collect();
-        for (_, envelope) in &posts {
-            bat.ingest(&topic, envelope, 4_000).unwrap();
-        }
-        let author = posts[0].0.message.author.to_string();
-        let ban = ant.ban_content(&group, &author, true).unwrap();
-        let founder = &ant.group(&group).unwrap().me;
-        let signed = sign(founder, &group, 1, ban).unwrap();
-        let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
-        bat.ingest(
-            &topic,
-            &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
-            5_000,
-        )
-        .unwrap();
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
+        each_store(|s| {
+            // Issue 12, hole 3: a ban with created_at = 1 used to hide every earlier post.
+            let (ant, mut bat, group, topic, mallory) = club_and_mallory(s, Policy::default());
+            let posts: Vec<_> = (0..3)
+                .map(|i| mallory(3_000 + i, &format!("post {i}")))
+                .collect();
+            for (_, envelope) in &posts {
+                bat.ingest(&topic, envelope, 4_000).unwrap();
+            }
+            let author = posts[0].0.message.author.to_string();
+            let ban = ant.ban_content(&group, &author, true).unwrap();
+            let founder = &ant.group(&group).unwrap().me;
+            let signed = sign(founder, &group, 1, ban).unwrap();
+            let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
+            bat.ingest(
+                &topic,
+                &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
+                5_000,
+            )
+            .unwrap();
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
+        });
     }
 
     #[test]
@@ -1167,126 +814,134 @@ mod tests {
 
     #[test]
     fn pipeline_rejects_by_reason() {
-        let (_dirs, mut ant, mut bat, group, topic) = club();
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
 
-        let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
-        assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));
+            let garbage = bat.ingest(&topic, b"not an envelope at all, just bytes", 5);
+            assert!(matches!(garbage, Err(Rejection::Undecryptable(_))));
 
-        let wrong_key = GroupSecret::from_bytes([9; 32]).content_key(0);
-        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
-        let forged = seal(&wrong_key, &topic, 0, &signed.bytes);
-        assert!(matches!(
-            bat.ingest(&topic, &forged, 5),
-            Err(Rejection::Undecryptable(_))
-        ));
+            let wrong_key = GroupSecret::from_bytes([9; 32]).content_key(0);
+            let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+            let forged = seal(&wrong_key, &topic, 0, &signed.bytes);
+            assert!(matches!(
+                bat.ingest(&topic, &forged, 5),
+                Err(Rejection::Undecryptable(_))
+            ));
 
-        let (_, future) = ant
-            .compose_post(&group, None, "later".into(), 10_000_000)
-            .unwrap();
-        assert!(matches!(
-            bat.ingest(&topic, &future, 1_000),
-            Err(Rejection::FromFuture { .. })
-        ));
-        // A relay whose clock is behind forwards it in good faith: not the relay's fault.
-        assert!(!Rejection::FromFuture { ahead_ms: 1 }.is_penalised());
-        // Which ad of an advertiser goes over its quota depends on arrival order.
-        assert!(!Rejection::OverQuota(3).is_penalised());
+            let (_, future) = ant
+                .compose_post(&group, None, "later".into(), 10_000_000)
+                .unwrap();
+            assert!(matches!(
+                bat.ingest(&topic, &future, 1_000),
+                Err(Rejection::FromFuture { .. })
+            ));
+            // A relay whose clock is behind forwards it in good faith: not the relay's fault.
+            assert!(!Rejection::FromFuture { ahead_ms: 1 }.is_penalised());
+            // Which ad of an advertiser goes over its quota depends on arrival order.
+            assert!(!Rejection::OverQuota(3).is_penalised());
 
-        let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
-        assert_eq!(
-            bat.ingest(&topic, &huge, 5),
-            Err(Rejection::Oversized(huge.len()))
-        );
-        assert_eq!(
-            bat.ingest("cove/1/other", b"x", 5),
-            Err(Rejection::UnknownTopic)
-        );
+            let huge = vec![0u8; MAX_ENVELOPE_BYTES + 1];
+            assert_eq!(
+                bat.ingest(&topic, &huge, 5),
+                Err(Rejection::Oversized(huge.len()))
+            );
+            assert_eq!(
+                bat.ingest("cove/1/other", b"x", 5),
+                Err(Rejection::UnknownTopic)
+            );
 
-        let (_, counters) = bat.counters();
-        assert_eq!(counters["undecryptable"], 2);
-        assert_eq!(counters["from_future"], 1);
-        assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+            let (_, counters) = bat.counters();
+            assert_eq!(counters["undecryptable"], 2);
+            assert_eq!(counters["from_future"], 1);
+            assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+        });
     }
 
     #[test]
     fn an_envelope_naming_another_epoch_is_refused() {
-        // Scenario: a member seals a valid post under content keys of epochs the group does
-        // not have (derivable by anyone holding the group secret). Assert: refused as
-        // unknown_epoch before decrypting, penalised, counted, and not stored.
-        let (_dirs, mut ant, mut bat, group, topic) = club();
-        let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
-        let secret = &ant.group(&group).unwrap().secret;
-        for epoch in [1, u32::MAX] {
-            let envelope = seal(&secret.content_key(epoch), &topic, epoch, &signed.bytes);
-            let refused = bat.ingest(&topic, &envelope, 3_001).unwrap_err();
-            assert_eq!(
-                refused,
-                Rejection::UnknownEpoch {
-                    got: epoch,
-                    current: CURRENT_EPOCH
-                }
+        each_store(|s| {
+            // Scenario: a member seals a valid post under content keys of epochs the group does
+            // not have (derivable by anyone holding the group secret). Assert: refused as
+            // unknown_epoch before decrypting, penalised, counted, and not stored.
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
+            let secret = &ant.group(&group).unwrap().secret;
+            for epoch in [1, u32::MAX] {
+                let envelope = seal(&secret.content_key(epoch), &topic, epoch, &signed.bytes);
+                let refused = bat.ingest(&topic, &envelope, 3_001).unwrap_err();
+                assert_eq!(
+                    refused,
+                    Rejection::UnknownEpoch {
+                        got: epoch,
+                        current: CURRENT_EPOCH
+                    }
+                );
+                assert_eq!(refused.reason(), "unknown_epoch");
+                assert!(refused.is_penalised());
+            }
+            assert_eq!(bat.counters().1["unknown_epoch"], 2);
+            assert!(!bat.store().contains(&signed.message.id).unwrap());
+            // The same message under the current epoch is accepted.
+            let envelope = seal(
+                &secret.content_key(CURRENT_EPOCH),
+                &topic,
+                CURRENT_EPOCH,
+                &signed.bytes,
             );
-            assert_eq!(refused.reason(), "unknown_epoch");
-            assert!(refused.is_penalised());
-        }
-        assert_eq!(bat.counters().1["unknown_epoch"], 2);
-        assert!(!bat.store().contains(&signed.message.id).unwrap());
-        // The same message under the current epoch is accepted.
-        let envelope = seal(
-            &secret.content_key(CURRENT_EPOCH),
-            &topic,
-            CURRENT_EPOCH,
-            &signed.bytes,
-        );
-        assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
+            assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
+        });
     }
 
     #[test]
     fn retention_ignores_and_prunes_old_messages_but_keeps_the_charter() {
-        let (_a, mut ant) = core(1);
-        let (_b, mut bat) = core(2);
-        let day = 86_400_000;
-        let group = ant.create_group("club", 1_000).unwrap();
-        let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
-        bat.join(&invite, 2_000).unwrap();
-        let (old, _) = ant
-            .compose_post(&group, None, "old".into(), 5 * day)
-            .unwrap();
-        let (new, _) = ant
-            .compose_post(&group, None, "new".into(), 9 * day)
-            .unwrap();
-        bat.set_retention(Some(std::time::Duration::from_millis(2 * day)));
-        let now = 10 * day;
-        assert_eq!(bat.retention_cutoff(now), 8 * day);
-        assert_eq!(
-            bat.ingest_signed(&group, &old.bytes, now),
-            Err(Rejection::Expired)
-        );
-        assert!(bat.ingest_signed(&group, &new.bytes, now).is_ok());
-        ant.set_retention(Some(std::time::Duration::from_millis(2 * day)));
-        assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
-        let charter = ant.group(&group).unwrap().charter_id;
-        assert!(ant.store().contains(&charter).unwrap());
-        assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+        each_store(|s| {
+            let mut ant = s.core(1);
+            let mut bat = s.core(2);
+            let day = 86_400_000;
+            let group = ant.create_group("club", 1_000).unwrap();
+            let invite = Invite::decode(&ant.invite(&group, vec![], 10_000).unwrap(), 1).unwrap();
+            bat.join(&invite, 2_000).unwrap();
+            let (old, _) = ant
+                .compose_post(&group, None, "old".into(), 5 * day)
+                .unwrap();
+            let (new, _) = ant
+                .compose_post(&group, None, "new".into(), 9 * day)
+                .unwrap();
+            bat.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+            let now = 10 * day;
+            assert_eq!(bat.retention_cutoff(now), 8 * day);
+            assert_eq!(
+                bat.ingest_signed(&group, &old.bytes, now),
+                Err(Rejection::Expired)
+            );
+            assert!(bat.ingest_signed(&group, &new.bytes, now).is_ok());
+            ant.set_retention(Some(std::time::Duration::from_millis(2 * day)));
+            assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
+            let charter = ant.group(&group).unwrap().charter_id;
+            assert!(ant.store().contains(&charter).unwrap());
+            assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+        });
     }
 
     #[test]
     fn groups_resolve_by_name_and_id_prefix() {
-        let (_a, mut ant) = core(1);
-        let a = ant.create_group("club", 1).unwrap();
-        let b = ant.create_group("team", 1).unwrap();
-        assert_eq!(ant.resolve_group("club").unwrap(), a);
-        assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
-        assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
-        assert!(matches!(
-            ant.resolve_group("nope"),
-            Err(NodeError::UnknownGroup(_))
-        ));
-        ant.create_group("club", 1).unwrap();
-        assert!(matches!(
-            ant.resolve_group("club"),
-            Err(NodeError::AmbiguousGroup { .. })
-        ));
+        each_store(|s| {
+            let mut ant = s.core(1);
+            let a = ant.create_group("club", 1).unwrap();
+            let b = ant.create_group("team", 1).unwrap();
+            assert_eq!(ant.resolve_group("club").unwrap(), a);
+            assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
+            assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
+            assert!(matches!(
+                ant.resolve_group("nope"),
+                Err(NodeError::UnknownGroup(_))
+            ));
+            ant.create_group("club", 1).unwrap();
+            assert!(matches!(
+                ant.resolve_group("club"),
+                Err(NodeError::AmbiguousGroup { .. })
+            ));
+        });
     }
 
     #[test]

@@ -8,7 +8,9 @@
 //! - [`cbor`]: the deterministic CBOR every signed message must use, and its check.
 //! - [`message`]: the wire model (v1) and [`message::verify_and_decode`], the only way in.
 //! - [`store`]: sled trees, persistent deduplication, feed indexes.
-//! - [`core`]: groups, keys, the validation pipeline, without I/O beyond the store.
+//! - [`decide`]: the decision on an incoming message (the validation pipeline and its rules)
+//!   as pure functions of the message, the facts stored, the group and the time.
+//! - [`core`]: groups, keys and the store; carries out decisions, without networking.
 //! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
 //! - [`ads`]: advertiser grants, ads, on-device targeting and offers.
 //! - [`social`]: feeds ranked new/hot/top, threads, rooms and chat, profiles, moderation.
@@ -43,6 +45,7 @@ pub mod cbor;
 pub mod control;
 pub mod core;
 pub mod data_dir;
+pub mod decide;
 mod error;
 pub mod health;
 mod invite_addrs;
@@ -54,6 +57,8 @@ pub mod rate;
 pub mod social;
 pub mod store;
 pub mod sync;
+#[cfg(test)]
+mod testing;
 
 pub use crate::core::GroupInfo;
 pub use crate::error::NodeError;

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::control::Request;
 use crate::core::{Core, GroupInfo, Rejection};
 use crate::data_dir::DataDir;
+use crate::decide;
 use crate::error::NodeError;
 use crate::health::{Change, GroupHealth, Warnings};
 use crate::message::MessageId;
@@ -506,6 +507,15 @@ impl Node {
     /// Stops the network, flushes the store and ends the actor.
     pub async fn shutdown(&self) -> Result<(), NodeError> {
         self.call(|reply| Command::Shutdown { reply }).await
+    }
+}
+
+/// The gossip layer's name for a decision's verdict.
+fn gossip_verdict(verdict: decide::Verdict) -> Verdict {
+    match verdict {
+        decide::Verdict::Accept => Verdict::Accept,
+        decide::Verdict::Reject => Verdict::Reject,
+        decide::Verdict::Ignore => Verdict::Ignore,
     }
 }
 
@@ -1254,21 +1264,22 @@ impl Actor {
             } => {
                 let now = now_ms();
                 let result = self.guarded(&source, |core| core.admit(&topic, &data, now));
-                let verdict = match &result {
-                    Ok(_) => Verdict::Accept,
-                    Err(rejection) if rejection.is_penalised() => {
+                let verdict = decide::Verdict::of(&result);
+                if let Err(rejection) = &result {
+                    if verdict == decide::Verdict::Reject {
                         info!(peer = %source, reason = rejection.reason(), detail = %rejection, "rejected");
-                        Verdict::Reject
-                    }
-                    Err(rejection) => {
+                    } else {
                         debug!(peer = %source, reason = rejection.reason(), "ignored");
-                        Verdict::Ignore
                     }
-                };
+                }
                 // The verdict goes out before the message is stored: forwarding waits for
                 // validation, not for the disk. If the store then fails (or the node dies
                 // first), this node lacks a message its peers have, and sync brings it back.
-                if let Err(e) = self.gossip.report(id, source, verdict).await {
+                if let Err(e) = self
+                    .gossip
+                    .report(id, source, gossip_verdict(verdict))
+                    .await
+                {
                     warn!(error = %e, "could not report validation result");
                 }
                 if let Ok(signed) = result {

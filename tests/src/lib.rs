@@ -4,6 +4,7 @@
 
 pub mod perf;
 pub mod scenario;
+pub mod sim;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

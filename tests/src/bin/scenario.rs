@@ -5,6 +5,7 @@
 //! cargo run --release -p cove-tests --bin scenario -- suite --out docs/performance.json
 //! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 50
 //! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 10 --processes
+//! cargo run --release -p cove-tests --bin scenario -- sim --members 2000
 //! ```
 //!
 //! `suite` runs every scenario in a child process of its own (`run`), so that each one's peak
@@ -97,6 +98,19 @@ enum Command {
         /// Messages.
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
+    },
+    /// Runs the seeded simulator (`cove_tests::sim`): many members over the pure core and a
+    /// modelled network; prints the run, its time and whether it converged as JSON.
+    Sim {
+        /// Members.
+        #[arg(long, default_value_t = 2000)]
+        members: usize,
+        /// Posts, replies and recommendations.
+        #[arg(long, default_value_t = 300)]
+        messages: usize,
+        /// Seed.
+        #[arg(long, env = cove_tests::sim::SEED_VAR, default_value_t = 1)]
+        seed: u64,
     },
     /// Starts one node on an existing data dir and prints its start time and RSS as JSON
     /// (used by `suite` in a fresh process).
@@ -314,6 +328,19 @@ async fn main() -> Result<()> {
         Command::Ingest { messages } => {
             let report = cove_tests::perf::ingest(messages, TEXT_LEN)?;
             println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Sim {
+            members,
+            messages,
+            seed,
+        } => {
+            let outcome =
+                cove_tests::sim::run(&cove_tests::sim::Config::new(seed, members, messages))?;
+            println!("{}", serde_json::to_string(&outcome)?);
+            if !outcome.run.converged {
+                bail!("no convergence with seed {seed}");
+            }
             Ok(())
         }
         Command::StartNode { dir, messages } => {

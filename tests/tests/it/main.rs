@@ -11,5 +11,6 @@ mod one_address;
 mod processes;
 mod scenario;
 mod secrets;
+mod sim;
 mod social;
 mod sync;
