@@ -53,6 +53,8 @@ struct Staged {
     writes: BTreeMap<Vec<u8>, Option<IVec>>,
     /// Groups of writes (messages) staged since the last batch.
     groups: usize,
+    /// When the first of them was staged.
+    since: Option<std::time::Instant>,
 }
 
 impl Keyspace {
@@ -129,6 +131,7 @@ impl Keyspace {
                 let mut staged = space.staged.write().unwrap_or_else(|e| e.into_inner());
                 staged.writes.extend(writes);
                 staged.groups += 1;
+                staged.since.get_or_insert_with(std::time::Instant::now);
                 staged.groups
             }
             Keyspace::Memory(map) => {
@@ -146,12 +149,17 @@ impl Keyspace {
 
     /// Whether writes are staged.
     pub fn has_staged(&self) -> bool {
+        self.staged_since().is_some()
+    }
+
+    /// When the oldest staged write was staged (`None`: nothing is staged).
+    pub fn staged_since(&self) -> Option<std::time::Instant> {
         match self {
             Keyspace::Sled(space) => {
                 let staged = space.staged.read().unwrap_or_else(|e| e.into_inner());
-                !staged.writes.is_empty()
+                staged.since.filter(|_| !staged.writes.is_empty())
             }
-            Keyspace::Memory(_) => false,
+            Keyspace::Memory(_) => None,
         }
     }
 
