@@ -53,7 +53,8 @@ pub const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 const BULK_BATCH: usize = 1000;
 
 /// Messages staged before the writer applies them as one batch (group commit; see
-/// [`keyspace::SledSpace`]). The node's actor also settles as soon as it is idle.
+/// [`keyspace::SledSpace`]). The node's actor also applies them at most 500 ms after the
+/// first was staged.
 pub const GROUP_COMMIT: usize = 64;
 
 /// Errors of the store.
@@ -354,6 +355,11 @@ impl Store {
     /// Whether messages are staged for the next batch.
     pub fn has_staged(&self) -> bool {
         self.ks.has_staged()
+    }
+
+    /// When the oldest staged message was staged.
+    pub fn staged_since(&self) -> Option<std::time::Instant> {
+        self.ks.staged_since()
     }
 
     /// Stores several verified messages, each with its index entries, as one batch: each is
