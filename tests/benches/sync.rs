@@ -22,7 +22,9 @@ use cove_crypto::{GroupId, Invite, MasterSeed, Pseudonym};
 use cove_gossip::{Event, Gossip, PeerId};
 use cove_node::core::Core;
 use cove_node::data_dir::DataDir;
-use cove_node::message::{sign, verify_and_decode, Content, MessageId, Post, SignedMessage};
+use cove_node::message::{
+    sign, verify_and_decode, Content, MessageId, Policy, Post, SignedMessage,
+};
 use cove_node::node::now_ms;
 use cove_node::store::Store;
 use cove_node::sync::{
@@ -221,7 +223,13 @@ async fn bench_size(n: usize) -> Result<Row> {
     // ant: founder, pre-filled offline.
     let (_ant_tmp, ant_dir) = fresh_dir("ant")?;
     let mut ant_core = open_core(&ant_dir)?;
-    let group = ant_core.create_group("bench", now_ms())?;
+    // No per-author rate limit (rule 7p): it paces a catch-up at each author's rate on the
+    // joiner's clock, by design; this bench measures the sync machinery and the store.
+    let policy = Policy {
+        rate_limit: None,
+        ..Policy::default()
+    };
+    let group = ant_core.create_group_with("bench", policy, now_ms())?;
     let topic = ant_core.group(&group).context("group")?.topic.clone();
     let t = Instant::now();
     let corpus = corpus(&group, n)?;
