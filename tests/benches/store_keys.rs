@@ -7,7 +7,6 @@
 //! Run: `cargo bench -p cove-tests --bench store_keys` (`COVE_BENCH_POSTS`, default 20 000).
 //! Results: `docs/PERFORMANCE.md`, "Store v2".
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
@@ -16,6 +15,7 @@ use cove_node::message::{sign, Content, Post, SignedMessage};
 use cove_node::store::keyspace::Writes;
 use cove_node::store::layout::prefix;
 use cove_node::store::{plan, Store, GROUP_COMMIT};
+use cove_tests::perf::dir_bytes;
 use cove_tests::scenario::cpu_time;
 
 /// Posts when `COVE_BENCH_POSTS` is unset.
@@ -47,20 +47,6 @@ enum Mode {
     GroupCommit,
     /// `Tree::insert` per key: no atomicity across a post's keys; the reference.
     PlainInserts,
-}
-
-fn dir_bytes(dir: &Path) -> Result<u64> {
-    let mut total = 0;
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let meta = entry.metadata()?;
-        total += if meta.is_dir() {
-            dir_bytes(&entry.path())?
-        } else {
-            meta.len()
-        };
-    }
-    Ok(total)
 }
 
 fn posts(count: usize) -> Result<Vec<SignedMessage>> {

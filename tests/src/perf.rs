@@ -257,7 +257,7 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
 }
 
 /// Bytes of every file under `dir`.
-fn dir_bytes(dir: &Path) -> Result<u64> {
+pub fn dir_bytes(dir: &Path) -> Result<u64> {
     let mut total = 0;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sled::IVec;
 
 use crate::message::{Content, Edit, MessageId, Profile, SignedMessage};
-use keyspace::{Entries, Keyspace, Lookup, Writes};
+use keyspace::{Entries, Keyspace, Lookup};
 use layout::{prefix, u64_at, MessageHeader};
 
 pub use layout::DAY_MS;
@@ -500,11 +500,6 @@ impl Store {
     pub fn outbox_remove(&self, id: &MessageId) -> Result<(), StoreError> {
         self.ks
             .apply(vec![(layout::key(prefix::OUTBOX, &[&id.0]), None)])
-    }
-
-    /// Applies writes planned elsewhere (migration).
-    fn apply(&self, writes: Writes) -> Result<(), StoreError> {
-        self.ks.apply(writes)
     }
 }
 

@@ -107,7 +107,7 @@ pub(super) fn migrate(db: &sled::Db, store: &Store) -> Result<usize, StoreError>
             let (key, value) = entry?;
             writes.push((layout::key(p, &[&key]), Some(IVec::from(value.to_vec()))));
         }
-        store.apply(writes)?;
+        store.ks.apply(writes)?;
     }
     db.flush()?;
     Ok(count)
