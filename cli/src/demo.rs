@@ -6,11 +6,9 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use cove_node::control::Request;
 use cove_node::data_dir::DataDir;
 use cove_node::outsider::Outsider;
-use cove_node::social::Order;
-use cove_node::{FeedItem, Node, NodeConfig};
+use cove_node::{FeedItem, FeedQuery, Node, NodeConfig, Order};
 
 /// How long the demo waits for any one thing to propagate before it gives up.
 const PATIENCE: Duration = Duration::from_secs(30);
@@ -143,27 +141,19 @@ pub(crate) async fn run() -> Result<()> {
         .context("ant's post")?
         .id;
     for node in [&bat, &cat] {
-        node.api(Request::Recommend {
-            id: welcome.clone(),
-            undo: false,
-        })
-        .await?;
+        node.recommend(&welcome, true).await?;
     }
-    cat.api(Request::Reply {
-        to: welcome.clone(),
-        text: "Team Atreides!".into(),
-    })
-    .await?;
+    cat.reply(&welcome, "Team Atreides!").await?;
     let start = Instant::now();
     let hot = loop {
-        let ranked = Request::Ranked {
+        let ranked = FeedQuery {
             group: Some(group.clone()),
             order: Order::Hot,
-            window_secs: None,
+            window: None,
             limit: 10,
             explain: true,
         };
-        let items: Vec<FeedItem> = ant.api_as(ranked).await?;
+        let items: Vec<FeedItem> = ant.feed_ranked(ranked).await?;
         if items
             .first()
             .is_some_and(|i| i.recommendations == 2 && i.replies == 1)

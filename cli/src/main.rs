@@ -17,8 +17,10 @@ use cove_crypto::{Invite, MasterSeed, Passphrase};
 use cove_node::control::{offline, Client, Request};
 use cove_node::data_dir::{passphrase_from_env, DataDir, SeedProtection, PASSPHRASE_ENV};
 use cove_node::metrics::MetricsServer;
-use cove_node::social::{ModerationInfo, Order as SocialOrder, ProfileInfo, RoomInfo, Thread};
 use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
+use cove_node::view::social::{
+    ModerationInfo, Order as SocialOrder, ProfileInfo, RoomInfo, Thread,
+};
 use cove_node::{FeedItem, GroupInfo, Node, NodeConfig, NodeError, PeerSummary, Status};
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -27,8 +29,8 @@ use crate::args::{
     AdCommand, AdminCommand, AdvertiserCommand, Cli, Command, GroupCommand, InterestsCommand,
     Order, PassphraseCommand, ProfileCommand, RoomCommand, StoreCommand, UpArgs,
 };
-use cove_node::ads::{AdView, GrantView};
 use cove_node::message::{Advertiser, Offer, Place, Policy, Targeting};
+use cove_node::view::ads::{AdView, GrantView};
 
 const EXIT_RUNTIME: u8 = 1;
 const EXIT_USAGE: u8 = 2;
@@ -162,7 +164,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Group(GroupCommand::Create { name, rate_limit }) => {
             // Checked here too, so a bad limit is a usage error even before the node is asked.
             let policy = Policy::with_rate_limit(rate_limit.as_deref())
-                .map_err(|e| NodeError::InvalidInput(format!("--rate-limit: {e}")))?;
+                .map_err(|e| usage(format!("--rate-limit: {e}")))?;
             let id = match Client::connect(&data_dir).await {
                 Ok(client) => id_of(
                     client
@@ -693,21 +695,19 @@ fn new_passphrase(var: &str) -> Result<Passphrase, NodeError> {
         return Ok(passphrase);
     }
     if !std::io::stdin().is_terminal() {
-        return Err(NodeError::InvalidInput(format!(
+        return Err(usage(format!(
             "stdin is not a terminal to ask for the new passphrase; set {var} instead"
         )));
     }
     let first = prompt_passphrase("New passphrase for the master seed: ")?;
     if first.is_empty() {
-        return Err(NodeError::InvalidInput(
-            "the passphrase must not be empty; nothing was written".into(),
+        return Err(usage(
+            "the passphrase must not be empty; nothing was written",
         ));
     }
     let again = prompt_passphrase("Repeat the passphrase: ")?;
     if first.as_bytes() != again.as_bytes() {
-        return Err(NodeError::InvalidInput(
-            "the two passphrases differ; nothing was written".into(),
-        ));
+        return Err(usage("the two passphrases differ; nothing was written"));
     }
     Ok(first)
 }
@@ -786,8 +786,7 @@ fn read_secret(
         }
         (_, Some(path)) => {
             let source = format!("--file {}", path.display());
-            let file = std::fs::File::open(path)
-                .map_err(|e| NodeError::InvalidInput(format!("{source}: {e}")))?;
+            let file = std::fs::File::open(path).map_err(|e| usage(format!("{source}: {e}")))?;
             (read_bounded(file, what, &source)?, source)
         }
         _ if std::io::stdin().is_terminal() => {
@@ -802,7 +801,7 @@ fn read_secret(
     };
     let trimmed = text.trim();
     if trimmed.is_empty() {
-        return Err(NodeError::InvalidInput(format!(
+        return Err(usage(format!(
             "no {name} given: {source} was empty; pass it on stdin (`cove {command} < FILE`) \
              or with --file PATH",
             name = what.name,
@@ -825,13 +824,13 @@ fn read_bounded(
         .read_to_end(&mut bytes)
         .map_err(|e| NodeError::io(source, e))?;
     if bytes.len() as u64 > MAX_SECRET_INPUT {
-        return Err(NodeError::InvalidInput(format!(
+        return Err(usage(format!(
             "{source} holds more than {MAX_SECRET_INPUT} bytes; expected one {}",
             what.name
         )));
     }
     let text = std::str::from_utf8(&bytes).map_err(|e| {
-        NodeError::InvalidInput(format!(
+        usage(format!(
             "{source} is not UTF-8 text ({e}); expected one {}",
             what.name
         ))
@@ -842,7 +841,7 @@ fn read_bounded(
 /// A master seed as 64 hex characters.
 fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
     let bad = || {
-        NodeError::InvalidInput(format!(
+        usage(format!(
             "a seed is 64 hex characters, got {} characters",
             text.len()
         ))
@@ -860,10 +859,10 @@ fn parse_seed(text: &str) -> Result<[u8; 32], NodeError> {
 /// A point in time as unix ms: an RFC 3339 time, or a duration from now (`30d`, `0s`).
 fn parse_when(text: &str) -> Result<u64, NodeError> {
     if let Ok(duration) = humantime::parse_duration(text) {
-        return Ok(cove_node::node::now_ms() + duration.as_millis() as u64);
+        return Ok(cove_node::now_ms() + duration.as_millis() as u64);
     }
     humantime::parse_rfc3339_weak(text)
-        .map_err(|e| NodeError::InvalidInput(format!("{text:?} is neither a duration (30d) nor an RFC 3339 time (2027-01-01T00:00:00Z): {e}")))
+        .map_err(|e| usage(format!("{text:?} is neither a duration (30d) nor an RFC 3339 time (2027-01-01T00:00:00Z): {e}")))
         .map(|t| t.duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0))
 }
 
@@ -921,13 +920,16 @@ fn parse_targeting(text: &str) -> Result<Targeting, NodeError> {
     }
     match expr(text) {
         Ok((targeting, rest)) if rest.trim().is_empty() => Ok(targeting),
-        Ok((_, rest)) => Err(NodeError::InvalidInput(format!(
-            "--target: unexpected {rest:?}"
-        ))),
-        Err(e) => Err(NodeError::InvalidInput(format!(
+        Ok((_, rest)) => Err(usage(format!("--target: unexpected {rest:?}"))),
+        Err(e) => Err(usage(format!(
             "--target: {e} (expected e.g. any(interest:coffee,area:gangnam))"
         ))),
     }
+}
+
+/// A usage error: what the user typed is not acceptable.
+fn usage(reason: impl Into<String>) -> NodeError {
+    NodeError::invalid(cove_node::Input::Request, reason)
 }
 
 fn short_peer(peer: &str) -> &str {
@@ -953,9 +955,7 @@ async fn up(data_dir: &Path, args: UpArgs) -> Result<()> {
     config.advertise = multiaddrs("--advertise", &args.advertise)?;
     config.mdns = !args.no_mdns;
     if args.sync_interval.is_zero() {
-        return Err(
-            NodeError::InvalidInput("--sync-interval must be longer than zero".into()).into(),
-        );
+        return Err(usage("--sync-interval must be longer than zero").into());
     }
     config.sync_interval = args.sync_interval;
     config.peer_rate_limit = cove_node::PeerRateLimit {
@@ -1013,9 +1013,8 @@ where
     values
         .iter()
         .map(|a| {
-            a.parse().map_err(|e| {
-                NodeError::InvalidInput(format!("{flag} {a:?} is not a multiaddr: {e}"))
-            })
+            a.parse()
+                .map_err(|e| usage(format!("{flag} {a:?} is not a multiaddr: {e}")))
         })
         .collect()
 }

@@ -29,7 +29,7 @@ use cove_crypto::{KdfParams, MasterSeed, Passphrase, Pseudonym};
 use cove_gossip::Keypair;
 use zeroize::Zeroizing;
 
-use crate::error::NodeError;
+use crate::error::{Input, NodeError};
 
 /// The environment variable an encrypted seed's passphrase is read from when the caller
 /// gives none.
@@ -72,7 +72,7 @@ impl SeedProtection {
         match self {
             SeedProtection::Plain => Ok(Zeroizing::new(seed.as_bytes().to_vec())),
             SeedProtection::Passphrase { passphrase, .. } if passphrase.is_empty() => Err(
-                NodeError::InvalidInput("the seed passphrase must not be empty".into()),
+                NodeError::invalid(Input::Seed, "the seed passphrase must not be empty"),
             ),
             SeedProtection::Passphrase { passphrase, params } => {
                 Ok(Zeroizing::new(seed_file::encrypt(seed, passphrase, params)))
@@ -140,10 +140,13 @@ impl DataDir {
     pub fn load_advertiser(&self) -> Result<Pseudonym, NodeError> {
         let path = self.advertiser_key_path();
         if !path.exists() {
-            return Err(NodeError::InvalidInput(format!(
-                "no advertiser key in {}: run `cove advertiser init` first",
-                self.root.display()
-            )));
+            return Err(NodeError::invalid(
+                Input::Advertiser,
+                format!(
+                    "no advertiser key in {}: run `cove advertiser init` first",
+                    self.root.display()
+                ),
+            ));
         }
         let bytes = Zeroizing::new(fs::read(&path).map_err(|e| NodeError::io(&path, e))?);
         let secret: Zeroizing<[u8; 32]> =
@@ -275,7 +278,7 @@ impl DataDir {
             Some(p) => p,
             None => {
                 from_env = passphrase_from_env().ok_or_else(|| {
-                    NodeError::InvalidInput(format!(
+                    NodeError::invalid(Input::Seed, format!(
                         "the master seed in {} is encrypted: set {PASSPHRASE_ENV} to its passphrase \
                          (or run the command on a terminal to be asked for it)",
                         path.display()
@@ -285,11 +288,14 @@ impl DataDir {
             }
         };
         seed_file::decrypt(&bytes, passphrase).map_err(|e| match e {
-            SeedFileError::WrongPassphrase => NodeError::InvalidInput(format!(
-                "wrong passphrase for the master seed in {} (or the file was altered); \
+            SeedFileError::WrongPassphrase => NodeError::invalid(
+                Input::Seed,
+                format!(
+                    "wrong passphrase for the master seed in {} (or the file was altered); \
                  nothing was changed",
-                path.display()
-            )),
+                    path.display()
+                ),
+            ),
             other => invalid(other.to_string()),
         })
     }

@@ -35,9 +35,14 @@ pub enum NodeError {
     /// A message the user asked to create breaks a rule.
     #[error("{0}")]
     Message(#[from] MessageError),
-    /// A value the user gave is not acceptable.
-    #[error("{0}")]
-    InvalidInput(String),
+    /// A value the user gave is not acceptable: which input, and what is wrong with it.
+    #[error("{reason}")]
+    InvalidInput {
+        /// The input at fault.
+        input: Input,
+        /// What is wrong and what was expected.
+        reason: String,
+    },
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -71,7 +76,47 @@ pub enum NodeError {
     Control(String),
 }
 
+/// Which input of a request a [`NodeError::InvalidInput`] is about, so that a caller (the CLI,
+/// the web app) can point at the right flag or field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Input {
+    /// A group (id, prefix or name), or the lack of one.
+    Group,
+    /// A message id, or the message it names.
+    Message,
+    /// A member's pseudonym.
+    Member,
+    /// A chat room.
+    Room,
+    /// A libp2p peer id.
+    Peer,
+    /// A multiaddr.
+    Address,
+    /// An invite's lifetime or content.
+    Invite,
+    /// A private interest key.
+    Interest,
+    /// An advertiser key, grant or ad.
+    Advertiser,
+    /// A charter policy (rate limit).
+    Policy,
+    /// The master seed, its passphrase or its file.
+    Seed,
+    /// A request as a whole (a request that needs another channel, an unknown command).
+    Request,
+}
+
 impl NodeError {
+    /// An invalid `input`, with what is wrong and what was expected.
+    pub fn invalid(input: Input, reason: impl Into<String>) -> Self {
+        NodeError::InvalidInput {
+            input,
+            reason: reason.into(),
+        }
+    }
+
     /// Wraps an I/O error with the path it concerns.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         NodeError::Io {
@@ -89,7 +134,7 @@ impl NodeError {
             | NodeError::Invite(_)
             | NodeError::BadCharter(_)
             | NodeError::Message(_)
-            | NodeError::InvalidInput(_)
+            | NodeError::InvalidInput { .. }
             | NodeError::AlreadyInitialized(_)
             | NodeError::AdvertiserKeyExists(_) => true,
             NodeError::Remote { user_error, .. } => *user_error,

@@ -20,7 +20,7 @@
 
 use cove_gossip::{Multiaddr, PeerId, Protocol};
 
-use crate::error::NodeError;
+use crate::error::{Input, NodeError};
 
 /// The addresses an invite of `peer` carries, as text ending in `/p2p/PEER`, without
 /// duplicates: `chosen` if any, else `advertise` if any, else the `listening` addresses bound
@@ -45,9 +45,10 @@ pub(crate) fn invite_addrs(
     let mut out: Vec<String> = Vec::with_capacity(picked.len());
     for addr in picked {
         let full = addr.clone().with_p2p(peer).map_err(|addr| {
-            NodeError::InvalidInput(format!(
-                "address {addr} names another peer; this node is {peer}"
-            ))
+            NodeError::invalid(
+                Input::Address,
+                format!("address {addr} names another peer; this node is {peer}"),
+            )
         })?;
         let text = full.to_string();
         if !out.contains(&text) {

@@ -2,26 +2,35 @@
 //!
 //! This crate owns everything that gives bytes a meaning. It turns user intent (create a
 //! group, post) into signed, sealed messages handed to [`cove_gossip`], and turns payloads
-//! from gossip back into verified messages through one validation pipeline
-//! ([`core::Core::ingest`]) before anything is stored or forwarded.
+//! from gossip back into verified messages through one validation pipeline before anything
+//! is stored or forwarded.
 //!
-//! - [`cbor`]: the deterministic CBOR every signed message must use, and its check.
-//! - [`message`]: the wire model (v1) and [`message::verify_and_decode`], the only way in.
-//! - [`store`]: sled trees, persistent deduplication, feed indexes.
-//! - [`decide`]: the decision on an incoming message (the validation pipeline and its rules)
-//!   as pure functions of the message, the facts stored, the group and the time.
-//! - [`core`]: groups, keys and the store; carries out decisions, without networking.
-//! - [`node`]: the [`Node`] handle and its actor, owning gossip and the store.
-//! - [`ads`]: advertiser grants, ads, on-device targeting and offers.
-//! - [`social`]: feeds ranked new/hot/top, threads, rooms and chat, profiles, moderation.
-//! - [`sync`]: history sync (membership proof, negentropy reconciliation, paged fetch).
-//! - [`control`]: the local control socket used by the `cove` CLI.
-//! - [`data_dir`]: the on-disk layout (seed, plain or passphrase-encrypted, peer key, store,
-//!   socket).
-//! - [`health`]: gossip health per group, in words, for `cove status`, warnings and metrics.
-//! - [`metrics`]: Prometheus metrics over loopback HTTP, read through the [`Node`] handle.
-//! - [`rate`]: the per-author rate limit, counted on the node's own clock.
-//! - [`outsider`]: a non-member on a group's topic, for the demo and tests.
+//! # Layout
+//!
+//! Layers, top to bottom; each uses only those below it.
+//!
+//! - [`api`]: the [`Node`] handle, the one typed API (writes go to the actor as commands,
+//!   views are read directly), with [`NodeConfig`] and the request and answer types.
+//! - [`control`]: the local control socket: JSON lines to typed [`Node`] calls and back,
+//!   its client, and the commands that work while no node runs ([`control::offline`]).
+//! - [`actor`]: the task that owns the store's writer and the gossip handle: `command.rs`
+//!   (what a user asked), `ingest.rs` (messages from peers), `sessions.rs` (sync in and out),
+//!   `outbox.rs` (own messages until a member holds them), `status.rs`.
+//! - [`core`]: groups, keys and the carrying out of decisions, without networking;
+//!   [`core::decide`] is the validation pipeline as pure functions, [`core::draft`] the
+//!   checks before this member signs, [`core::rate`] the per-author rate limit.
+//! - [`view`]: the read half: feeds, threads, rooms, profiles, moderation, ads.
+//! - [`sync`]: the history-sync protocol (membership proof, negentropy, paged fetch).
+//! - [`store`]: one sled tree (or a map in memory), its key layout, the index planner.
+//! - [`message`]: the wire model (v1), its deterministic CBOR ([`message::cbor`]) and
+//!   [`message::verify_and_decode`], the only way in.
+//!
+//! Beside them: [`data_dir`] (seed, peer key, store, socket on disk), [`health`] (gossip
+//! health in words), [`metrics`] (Prometheus over loopback), [`outsider`] (a non-member on a
+//! group's topic, for the demo and tests).
+//!
+//! A post's path and a sync catch-up, with file and function names, are in
+//! `docs/ARCHITECTURE.md`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), cove_node::NodeError> {
@@ -40,29 +49,28 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod ads;
-pub mod cbor;
+pub mod actor;
+pub mod api;
 pub mod control;
 pub mod core;
 pub mod data_dir;
-pub mod decide;
 mod error;
 pub mod health;
 mod invite_addrs;
 pub mod message;
 pub mod metrics;
-pub mod node;
 pub mod outsider;
-pub mod rate;
-pub mod social;
 pub mod store;
 pub mod sync;
 #[cfg(test)]
 mod testing;
+pub mod view;
 
-pub use crate::core::GroupInfo;
-pub use crate::error::NodeError;
+pub use crate::api::{
+    now_ms, AdDraft, FeedQuery, GrantRequest, Node, NodeConfig, PeerSummary, Status,
+};
+pub use crate::error::{Input, NodeError};
 pub use crate::health::GroupHealth;
-pub use crate::node::{Node, NodeConfig, PeerSummary, Status};
-pub use crate::social::FeedItem;
+pub use crate::view::social::{FeedItem, Order};
+pub use crate::view::GroupInfo;
 pub use cove_gossip::PeerRateLimit;

@@ -50,8 +50,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tracing::{debug, info};
 
-use crate::error::NodeError;
-use crate::node::{Node, Status};
+use crate::api::{Node, Status};
+use crate::error::{Input, NodeError};
 
 /// Largest request head (request line and headers) read from a client.
 pub const MAX_HEAD_BYTES: usize = 8 * 1024;
@@ -69,10 +69,13 @@ pub fn check_addr(addr: SocketAddr) -> Result<(), NodeError> {
     if addr.ip().is_loopback() {
         Ok(())
     } else {
-        Err(NodeError::InvalidInput(format!(
-            "--metrics {addr}: the metrics endpoint listens on loopback only \
+        Err(NodeError::invalid(
+            Input::Address,
+            format!(
+                "--metrics {addr}: the metrics endpoint listens on loopback only \
              (e.g. 127.0.0.1:9464); put a proxy in front of it to expose it further"
-        )))
+            ),
+        ))
     }
 }
 

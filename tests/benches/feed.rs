@@ -30,9 +30,9 @@ use cove_node::core::Core;
 use cove_node::message::{
     sign, verify_and_decode, Content, MessageId, Post, Profile, Recommend, SignedMessage, Target,
 };
-use cove_node::node::now_ms;
-use cove_node::social::Order;
+use cove_node::now_ms;
 use cove_node::store::{Ranking, Store};
+use cove_node::view::social::Order;
 
 /// Posts when `COVE_BENCH_POSTS` is unset.
 const DEFAULT_POSTS: usize = 100_000;
@@ -417,6 +417,7 @@ fn main() -> Result<()> {
         };
         let row = series(name, n, || {
             Ok(core
+                .view()
                 .feed_ranked(&group, order, window, LIMIT, false, now)?
                 .len())
         })?;
@@ -425,6 +426,7 @@ fn main() -> Result<()> {
     }
     let row = series("hot --explain", iters, || {
         Ok(core
+            .view()
             .feed_ranked(&group, Order::Hot, None, LIMIT, true, now)?
             .len())
     })?;
@@ -433,7 +435,9 @@ fn main() -> Result<()> {
     // Where a `hot` query's time goes: the index scan alone, and the scan plus message loads.
     let scanned = {
         // Entries read by the hot query: up to the 50th visible post.
-        let shown = core.feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;
+        let shown = core
+            .view()
+            .feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;
         let last: MessageId = shown.last().context("empty feed")?.id.parse()?;
         let mut n = 0;
         for id in core.store().ranked(&group, Ranking::Hot) {
@@ -501,7 +505,9 @@ fn main() -> Result<()> {
         );
     }
     let insert = t.elapsed();
-    let after = core.feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;
+    let after = core
+        .view()
+        .feed_ranked(&group, Order::Hot, None, LIMIT, false, now)?;
     ensure!(after.len() == LIMIT, "feed shrank after ingestion");
 
     println!();

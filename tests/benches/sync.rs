@@ -25,7 +25,7 @@ use cove_node::data_dir::DataDir;
 use cove_node::message::{
     sign, verify_and_decode, Content, MessageId, Policy, Post, SignedMessage,
 };
-use cove_node::node::now_ms;
+use cove_node::now_ms;
 use cove_node::store::Store;
 use cove_node::sync::{
     self, IngestBatch, Report, Request, Response, Session, MAX_RECONCILE_FRAME, MAX_ROUNDS,

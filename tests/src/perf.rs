@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use cove_crypto::invite::Invite;
 use cove_node::core::Core;
 use cove_node::data_dir::DataDir;
-use cove_node::node::now_ms;
+use cove_node::now_ms;
 use cove_node::store::Store;
 use cove_node::{Node, NodeConfig};
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};

@@ -925,7 +925,7 @@ fn spawn_baseline_recorder(
 /// one with a throwaway store.
 pub fn envelope_len(text_len: usize) -> Result<usize> {
     let (_dir, mut core, group) = throwaway_core()?;
-    let now = cove_node::node::now_ms();
+    let now = cove_node::now_ms();
     let (_, envelope) = core.compose_post(&group, None, filler(0, 0, text_len), now)?;
     Ok(envelope.len())
 }
@@ -934,7 +934,7 @@ pub fn envelope_len(text_len: usize) -> Result<usize> {
 /// workload), measured like [`envelope_len`].
 pub fn chat_envelope_len(text_len: usize) -> Result<usize> {
     let (_dir, mut core, group) = throwaway_core()?;
-    let now = cove_node::node::now_ms();
+    let now = cove_node::now_ms();
     let room = core.room_content(&group, ROOM)?;
     core.compose(&group, room, now)?;
     let chat = core.chat_content(&group, ROOM, filler(0, 0, text_len))?;
@@ -948,7 +948,7 @@ fn throwaway_core() -> Result<(TempDir, cove_node::core::Core, cove_crypto::Grou
     data.init()?;
     let store = cove_node::store::Store::open(&data.store_path())?;
     let mut core = cove_node::core::Core::new(store, data.load_seed()?)?;
-    let group = core.create_group("size", cove_node::node::now_ms())?;
+    let group = core.create_group("size", cove_node::now_ms())?;
     Ok((dir, core, group))
 }
 

@@ -7,7 +7,7 @@
 //!   [`Config::degree`] per member; each link has a latency drawn from the seed, and each
 //!   delivery adds a jitter of up to half of it.
 //! * **Gossip**: gossipsub's eager push. A member that accepts a message (the decision of
-//!   `cove_node::decide`, through [`Core::ingest`]) forwards the same envelope to every
+//!   `cove_node::core::decide`, through [`Core::ingest`]) forwards the same envelope to every
 //!   neighbour but the one it came from; a seen-cache drops copies before they are opened, as
 //!   gossipsub's duplicate cache does. Each delivery is lost with probability
 //!   [`Config::loss`], and while the [`Config::partition`] lasts nothing crosses between the
@@ -33,8 +33,8 @@ use anyhow::{bail, Context, Result};
 use cove_crypto::{GroupId, GroupSecret, Invite, MasterSeed};
 use cove_node::core::Core;
 use cove_node::message::{Content, MessageId, Policy, Post, Recommend, Reply, SignedMessage};
-use cove_node::social::Order;
 use cove_node::store::{Ranking, Store};
+use cove_node::view::social::Order;
 use serde::Serialize;
 
 /// The environment variable that overrides a simulation test's seed.
@@ -633,8 +633,14 @@ impl Sim {
         };
         let mut pages = Vec::new();
         for order in [Order::New, Order::Hot, Order::Top] {
-            let page =
-                core.feed_ranked(&self.group, order, None, FEED_PAGE, false, self.clock())?;
+            let page = core.view().feed_ranked(
+                &self.group,
+                order,
+                None,
+                FEED_PAGE,
+                false,
+                self.clock(),
+            )?;
             pages.push(
                 page.into_iter()
                     .map(|item| (item.id, item.recommendations, item.replies))

@@ -586,7 +586,7 @@ fn child(pair: &Pair, mode: &str, w: &Workload) -> Result<Value> {
 
 /// Today's UTC date (YYYY-MM-DD), from the system clock.
 fn date() -> String {
-    let days = (cove_node::node::now_ms() / 86_400_000) as i64;
+    let days = (cove_node::now_ms() / 86_400_000) as i64;
     // Civil-from-days (Howard Hinnant's algorithm).
     let z = days + 719_468;
     let era = z.div_euclid(146_097);

@@ -1,12 +1,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cove_node::ads::AdView;
-use cove_node::control::Request;
 use cove_node::data_dir::DataDir;
 use cove_node::message::{Offer, Place, Targeting};
 use cove_node::outsider::Outsider;
-use cove_node::social::{FeedItem, Order};
+use cove_node::view::ads::AdView;
+use cove_node::view::social::{FeedItem, Order};
+use cove_node::{AdDraft, FeedQuery, GrantRequest};
 use cove_tests::{eventually, wait_for_peers, TestNode, TEST_TIMEOUT};
 
 const DAY_MS: u64 = 86_400_000;
@@ -19,7 +19,7 @@ fn coffee() -> Targeting {
 }
 
 async fn ads(node: &TestNode) -> Result<Vec<AdView>> {
-    Ok(node.api_as(Request::Ads { group: None }).await?)
+    Ok(node.ads(None).await?)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,33 +46,37 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             .init_advertiser()?
             .public()
             .to_string();
-        let now = cove_node::node::now_ms();
+        let now = cove_node::now_ms();
 
         // Bad input first: nothing may be stored.
         let before = ant.groups().await?[0].messages;
         let bad_key = ant
-            .api(Request::GrantAdvertiser {
-                group: None,
-                key: "not-a-key".into(),
-                name: "X".into(),
-                not_before: None,
-                not_after: now + DAY_MS,
-                daily_quota: 1,
-                targeting: vec![],
-            })
+            .grant_advertiser(
+                None,
+                GrantRequest {
+                    key: "not-a-key".into(),
+                    name: "X".into(),
+                    not_before: None,
+                    not_after: now + DAY_MS,
+                    daily_quota: 1,
+                    targeting: vec![],
+                },
+            )
             .await
             .unwrap_err();
         assert!(bad_key.to_string().contains("advertiser key"), "{bad_key}");
         let backwards = ant
-            .api(Request::GrantAdvertiser {
-                group: None,
-                key: shop.clone(),
-                name: "X".into(),
-                not_before: Some(now),
-                not_after: now - 1,
-                daily_quota: 1,
-                targeting: vec![],
-            })
+            .grant_advertiser(
+                None,
+                GrantRequest {
+                    key: shop.clone(),
+                    name: "X".into(),
+                    not_before: Some(now),
+                    not_after: now - 1,
+                    daily_quota: 1,
+                    targeting: vec![],
+                },
+            )
             .await
             .unwrap_err();
         assert!(
@@ -82,38 +86,39 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
         assert_eq!(ant.groups().await?[0].messages, before);
 
         let grant = ant
-            .api(Request::GrantAdvertiser {
-                group: None,
-                key: shop.clone(),
-                name: "Bean There".into(),
-                not_before: None,
-                not_after: now + 30 * DAY_MS,
-                daily_quota: 5,
-                targeting: vec!["interest:coffee".into()],
-            })
+            .grant_advertiser(
+                None,
+                GrantRequest {
+                    key: shop.clone(),
+                    name: "Bean There".into(),
+                    not_before: None,
+                    not_after: now + 30 * DAY_MS,
+                    daily_quota: 5,
+                    targeting: vec!["interest:coffee".into()],
+                },
+            )
             .await?;
-        let grant = grant.as_str().context("grant id")?.to_string();
-        bat.api(Request::Interests {
-            add: vec!["interest:coffee".into()],
-            remove: vec![],
-        })
-        .await?;
+        let grant = grant.to_string();
+        bat.set_interests(vec!["interest:coffee".into()], vec![])
+            .await?;
         eventually("dog to hold the grant", || async {
             Ok(dog
-                .api(Request::Grants { group: None })
+                .grants(None)
                 .await
                 .ok()
-                .filter(|g| g.as_array().is_some_and(|a| !a.is_empty())))
+                .filter(|grants| !grants.is_empty()))
         })
         .await?;
         let too_long = dog
-            .api(Request::AdPublish {
-                group: None,
-                title: "Latte".into(),
-                body: "x".repeat(3000),
-                targeting: Some(coffee()),
-                offer: None,
-            })
+            .publish_ad(
+                None,
+                AdDraft {
+                    title: "Latte".into(),
+                    body: "x".repeat(3000),
+                    targeting: Some(coffee()),
+                    offer: None,
+                },
+            )
             .await
             .unwrap_err();
         assert!(
@@ -121,16 +126,18 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             "{too_long}"
         );
         let wine = dog
-            .api(Request::AdPublish {
-                group: None,
-                title: "Wine".into(),
-                body: "Tasting".into(),
-                targeting: Some(Targeting {
-                    key: Some("interest:wine".into()),
-                    ..Default::default()
-                }),
-                offer: None,
-            })
+            .publish_ad(
+                None,
+                AdDraft {
+                    title: "Wine".into(),
+                    body: "Tasting".into(),
+                    targeting: Some(Targeting {
+                        key: Some("interest:wine".into()),
+                        ..Default::default()
+                    }),
+                    offer: None,
+                },
+            )
             .await
             .unwrap_err();
         assert!(wine.to_string().contains("not allowed"), "{wine}");
@@ -161,15 +168,17 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             valid_until: now + DAY_MS,
         };
         let ad_id = dog
-            .api(Request::AdPublish {
-                group: None,
-                title: "Latte".into(),
-                body: "Two for one".into(),
-                targeting: Some(coffee()),
-                offer: Some(offer),
-            })
+            .publish_ad(
+                None,
+                AdDraft {
+                    title: "Latte".into(),
+                    body: "Two for one".into(),
+                    targeting: Some(coffee()),
+                    offer: Some(offer),
+                },
+            )
             .await?;
-        let ad_id = ad_id.as_str().context("ad id")?.to_string();
+        let ad_id = ad_id.to_string();
         let seen = eventually("the outsider to receive the sealed ad", || async {
             Ok(Some(outsider.received()).filter(|r| !r.is_empty()))
         })
@@ -193,10 +202,10 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
         }
         let feed: Vec<FeedItem> = eventually("bat's feed with an ad in it", || async {
             let feed: Vec<FeedItem> = bat
-                .api_as(Request::Ranked {
+                .feed_ranked(FeedQuery {
                     group: None,
                     order: Order::New,
-                    window_secs: None,
+                    window: None,
                     limit: 20,
                     explain: false,
                 })
@@ -214,27 +223,15 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
         );
 
         eventually("cat to hold (and relay) the ad", || async {
-            Ok(cat
-                .api(Request::AdShow { id: ad_id.clone() })
-                .await
-                .ok()
-                .map(|_| ()))
+            Ok(cat.ad(&ad_id).await.ok().map(|_| ()))
         })
         .await?;
         assert!(ads(&cat).await?.is_empty(), "cat's interests do not match");
 
-        ant.api(Request::RevokeAdvertiser {
-            group: None,
-            grant_or_key: grant,
-        })
-        .await?;
+        ant.revoke_advertiser(None, &grant).await?;
         for node in [&bat, &cat] {
             eventually(&format!("{} to hide the revoked ad", node.name), || async {
-                Ok(node
-                    .api(Request::AdShow { id: ad_id.clone() })
-                    .await
-                    .is_err()
-                    .then_some(()))
+                Ok(node.ad(&ad_id).await.is_err().then_some(()))
             })
             .await?;
         }

@@ -155,12 +155,8 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
         }
 
         // The banned author: ant bans mallory, then mallory posts a well-formed message.
-        ant.api(cove_node::control::Request::AdminBan {
-            group: Some(group.clone()),
-            member: mallory.me.public().to_string(),
-            undo: false,
-        })
-        .await?;
+        ant.ban(Some(group.as_str()), &mallory.me.public().to_string(), true)
+            .await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
         let banned = attacker(&ant, &topic).await?;
         inject(
@@ -459,12 +455,8 @@ async fn a_banned_member_cannot_post_by_backdating_and_honest_relays_keep_their_
             ..
         } = &club;
         let before_ban = now_ms();
-        ant.api(cove_node::control::Request::AdminBan {
-            group: Some(group.clone()),
-            member: mallory.me.public().to_string(),
-            undo: false,
-        })
-        .await?;
+        ant.ban(Some(group.as_str()), &mallory.me.public().to_string(), true)
+            .await?;
         let relay = attacker(ant, topic).await?;
         let relay_id = relay.peer_id().to_string();
         let backdated = [1, 1_000, 60_000, 3_600_000].map(|ago| before_ban - ago);

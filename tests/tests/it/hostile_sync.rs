@@ -427,7 +427,7 @@ async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
         let topic = ant.groups().await?.remove(0).topic;
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
         let mut lurkers = Vec::new();
-        for _ in 0..cove_node::node::MAX_CONCURRENT_SYNCS {
+        for _ in 0..cove_node::actor::MAX_CONCURRENT_SYNCS {
             lurkers.push(lurker(ant_addr.clone(), &topic).await?);
         }
         eventually("ant to say hello to every lurker", || async {

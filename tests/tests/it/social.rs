@@ -2,16 +2,16 @@ use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
 use cove_crypto::{seal, Invite};
-use cove_node::control::Request;
 use cove_node::message::{sign, Ban, Content};
 use cove_node::outsider::Outsider;
-use cove_node::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
+use cove_node::view::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
+use cove_node::FeedQuery;
 use cove_tests::{club, eventually, wait_for_feed, Club, TestNode, TEST_TIMEOUT};
 
 const INVITE_TTL: Duration = Duration::from_secs(600);
 
 async fn show(node: &TestNode, id: &str) -> Result<FeedItem> {
-    Ok(node.api_as(Request::Show { id: id.into() }).await?)
+    Ok(node.show(id).await?)
 }
 
 /// Waits until `check` holds for what `node` shows of message `id`.
@@ -37,16 +37,12 @@ async fn wait_shown(
     })
 }
 
-async fn id_of(value: serde_json::Value) -> Result<String> {
-    value.as_str().map(str::to_string).context("expected an id")
-}
-
 async fn ranked(node: &TestNode, group: &str, order: Order) -> Result<Vec<FeedItem>> {
     Ok(node
-        .api_as(Request::Ranked {
+        .feed_ranked(FeedQuery {
             group: Some(group.into()),
             order,
-            window_secs: None,
+            window: None,
             limit: 50,
             explain: true,
         })
@@ -77,12 +73,8 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
                 &format!("{} to see bat's new nickname", node.name),
                 || async {
                     // Until bat's first profile arrives, the lookup is an error.
-                    let profiles: Vec<ProfileInfo> = node
-                        .api_as(Request::Profiles {
-                            member: Some(bat_key.clone()),
-                        })
-                        .await
-                        .unwrap_or_default();
+                    let profiles: Vec<ProfileInfo> =
+                        node.profiles(Some(&bat_key)).await.unwrap_or_default();
                     let nickname = profiles.first().and_then(|p| p.nickname.as_deref());
                     Ok((nickname == Some("batty")).then_some(()))
                 },
@@ -95,26 +87,12 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
             .await?
             .to_string();
         wait_for_feed(&bat, &group, 1).await?;
-        let r1 = id_of(
-            bat.api(Request::Reply {
-                to: post.clone(),
-                text: "yes".into(),
-            })
-            .await?,
-        )
-        .await?;
+        let r1 = bat.reply(&post, "yes").await?.to_string();
         wait_shown(&cat, &r1, "bat's reply", |_| true).await?;
-        let r2 = id_of(
-            cat.api(Request::Reply {
-                to: r1.clone(),
-                text: "no".into(),
-            })
-            .await?,
-        )
-        .await?;
+        let r2 = cat.reply(&r1, "no").await?.to_string();
         for node in [&ant, &bat, &cat] {
             let thread = eventually(&format!("{} to see the thread", node.name), || async {
-                let thread: Thread = node.api_as(Request::Thread { id: post.clone() }).await?;
+                let thread: Thread = node.thread(&post).await?;
                 Ok((thread.replies.len() == 2).then_some(thread))
             })
             .await?;
@@ -123,34 +101,13 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
             assert_eq!(thread.replies[1].item.parent.as_deref(), Some(r1.as_str()));
         }
 
-        bat.api(Request::Recommend {
-            id: post.clone(),
-            undo: false,
-        })
-        .await?;
-        bat.api(Request::Recommend {
-            id: post.clone(),
-            undo: false,
-        })
-        .await?;
-        cat.api(Request::Recommend {
-            id: post.clone(),
-            undo: false,
-        })
-        .await?;
+        bat.recommend(&post, true).await?;
+        bat.recommend(&post, true).await?;
+        cat.recommend(&post, true).await?;
         wait_shown(&cat, &post, "cat's recommendation", |i| i.recommended_by_me).await?;
-        cat.api(Request::Recommend {
-            id: post.clone(),
-            undo: true,
-        })
-        .await?;
-        ant.api(Request::Edit {
-            id: post.clone(),
-            title: None,
-            text: "Dune, this month".into(),
-        })
-        .await?;
-        cat.api(Request::Delete { id: r2.clone() }).await?;
+        cat.recommend(&post, false).await?;
+        ant.edit(&post, None, "Dune, this month").await?;
+        cat.delete(&r2).await?;
         for node in [&ant, &bat, &cat] {
             let item = wait_shown(node, &post, "one recommendation and the edit", |i| {
                 i.recommendations == 1 && i.text == "Dune, this month"
@@ -160,7 +117,7 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
             assert_eq!(item.title.as_deref(), Some("Book"));
             assert_eq!(item.recommended_by_me, node.name == "bat", "{}", node.name);
             eventually(&format!("{} to drop cat's reply", node.name), || async {
-                let thread: Thread = node.api_as(Request::Thread { id: post.clone() }).await?;
+                let thread: Thread = node.thread(&post).await?;
                 Ok((thread.replies.len() == 1).then_some(()))
             })
             .await?;
@@ -196,11 +153,7 @@ async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
             wait_for_feed(node, &group, 3).await?;
         }
         for (node, target) in [(&bat, 1), (&cat, 1), (&bat, 2)] {
-            node.api(Request::Recommend {
-                id: posts[target].clone(),
-                undo: false,
-            })
-            .await?;
+            node.recommend(&posts[target], true).await?;
         }
         let texts = |items: &[FeedItem]| items.iter().map(|i| i.text.clone()).collect::<Vec<_>>();
         for node in [&ant, &bat, &cat] {
@@ -257,25 +210,13 @@ async fn bans_removals_and_mutes() -> Result<()> {
         let cat_key = cat.groups().await?[0].me.clone();
         let bat_key = bat.groups().await?[0].me.clone();
         // Non-admins are refused locally with a clear error.
-        let err = bat
-            .api(Request::AdminBan {
-                group: Some(group.clone()),
-                member: cat_key.clone(),
-                undo: false,
-            })
-            .await
-            .unwrap_err();
+        let err = bat.ban(Some(&group), &cat_key, true).await.unwrap_err();
         assert!(err.to_string().contains("not an admin"), "{err}");
 
-        ant.api(Request::AdminBan {
-            group: Some(group.clone()),
-            member: cat_key.clone(),
-            undo: false,
-        })
-        .await?;
+        ant.ban(Some(&group), &cat_key, true).await?;
         for node in [&bat, &cat] {
             eventually(&format!("{} to learn the ban", node.name), || async {
-                let info: ModerationInfo = node.api_as(Request::AdminList { group: None }).await?;
+                let info: ModerationInfo = node.moderation(None).await?;
                 Ok((info.banned.iter().any(|(k, _)| *k == cat_key)).then_some(()))
             })
             .await?;
@@ -291,12 +232,7 @@ async fn bans_removals_and_mutes() -> Result<()> {
         let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
         let cat_pseudonym = cat_seed.pseudonym(&secret.id());
         let sealed = |content: Content| -> Result<Vec<u8>> {
-            let signed = sign(
-                &cat_pseudonym,
-                &secret.id(),
-                cove_node::node::now_ms(),
-                content,
-            )?;
+            let signed = sign(&cat_pseudonym, &secret.id(), cove_node::now_ms(), content)?;
             Ok(seal(
                 &secret.content_key(0),
                 &secret.topic(),
@@ -364,7 +300,7 @@ async fn bans_removals_and_mutes() -> Result<()> {
         let post = bat.post(&group, None, "still allowed").await?.to_string();
         wait_shown(&ant, &post, "bat's post after the forged ban", |_| true).await?;
 
-        ant.api(Request::AdminRemove { id: post.clone() }).await?;
+        ant.remove(&post).await?;
         for node in [&ant, &bat, &cat] {
             eventually(
                 &format!("{} to drop the removed post", node.name),
@@ -376,12 +312,7 @@ async fn bans_removals_and_mutes() -> Result<()> {
         let ant_post = ant.post(&group, None, "from ant").await?.to_string();
         wait_shown(&bat, &ant_post, "ant's post", |_| true).await?;
         let ant_key = ant.groups().await?[0].me.clone();
-        bat.api(Request::Mute {
-            group: None,
-            member: ant_key,
-            undo: false,
-        })
-        .await?;
+        bat.mute(None, &ant_key, true).await?;
         assert!(
             bat.feed(&group, 50).await?.iter().all(|i| i.id != ant_post),
             "muted for bat"
@@ -413,38 +344,13 @@ async fn bad_social_input_is_refused_and_changes_nothing() -> Result<()> {
         let before = count().await?;
         let unknown = "ab".repeat(32);
         let attempts = [
+            (bat.recommend(&unknown, true).await, "unknown message"),
+            (bat.edit(&post, None, "hacked").await, "not yours"),
             (
-                bat.api(Request::Recommend {
-                    id: unknown,
-                    undo: false,
-                })
-                .await,
-                "unknown message",
-            ),
-            (
-                bat.api(Request::Edit {
-                    id: post.clone(),
-                    title: None,
-                    text: "hacked".into(),
-                })
-                .await,
-                "not yours",
-            ),
-            (
-                bat.set_profile(&group, &"n".repeat(65), None)
-                    .await
-                    .map(|_| serde_json::Value::Null),
+                bat.set_profile(&group, &"n".repeat(65), None).await,
                 "longer than the limit",
             ),
-            (
-                bat.api(Request::Say {
-                    group: None,
-                    room: "lobby".into(),
-                    text: "hi".into(),
-                })
-                .await,
-                "unknown room",
-            ),
+            (bat.say(None, "lobby", "hi").await, "unknown room"),
         ];
         for (result, expected) in attempts {
             let err = result.expect_err(expected);

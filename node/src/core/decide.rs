@@ -19,11 +19,11 @@
 
 use cove_crypto::{open, GroupId, PublicKey};
 
+use crate::core::rate::AuthorRates;
 use crate::core::{Group, CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
 use crate::message::{
     verify_and_decode, Ad, Content, Message, MessageError, MessageId, RateLimit, SignedMessage,
 };
-use crate::rate::AuthorRates;
 use crate::store::StoreError;
 
 /// What the rules read of the node's stored state: the facts about earlier messages they

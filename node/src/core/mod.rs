@@ -1,12 +1,23 @@
-//! The node's domain state without any networking: groups, keys, the store, and the
-//! carrying out of decisions on incoming messages. The actor (`node.rs`) drives it from
+//! The node's domain state without any networking: groups, keys, the store's writer, and the
+//! carrying out of decisions on incoming messages. The actor ([`crate::actor`]) drives it from
 //! gossip events and user commands; the CLI drives it directly for the commands that work
 //! while no node runs (`group create`, `join`); the simulator drives many of it over
 //! in-memory stores.
 //!
-//! What to do with an incoming message is decided by the pure [`crate::decide`] (the
+//! What to do with an incoming message is decided by the pure [`crate::core::decide`] (the
 //! validation pipeline and its rules, read through [`Facts`], implemented here by the store's
 //! reader); `Core` supplies the facts and the time, stores what is accepted and counts.
+//!
+//! - [`decide`]: the pure validation pipeline and its rules.
+//! - [`rate`]: the per-author rate limit, counted on the node's own clock.
+//! - [`draft`]: the checks made before this member signs a message.
+//!
+//! What members see is read through [`Core::view`] (the [`crate::view`] read half), which
+//! the `Node` handle also holds: reads never go through `Core`.
+
+pub mod decide;
+pub mod draft;
+pub mod rate;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,18 +25,18 @@ use cove_crypto::{
     seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey, ENVELOPE_HEADER_LEN,
     TAG_LEN,
 };
-use serde::{Deserialize, Serialize};
 
-use crate::decide::{rate_limit_of, Decision, Facts, Judge};
-use crate::error::NodeError;
+use crate::core::decide::{rate_limit_of, Decision, Facts, Judge};
+use crate::core::rate::AuthorRates;
+use crate::error::{Input, NodeError};
 use crate::message::{
     sign, verify_and_decode, Charter, Content, Message, MessageId, Policy, Post, SignedMessage,
     MAX_MESSAGE_BYTES,
 };
-use crate::rate::AuthorRates;
 use crate::store::{GroupRecord, Store, StoreError, StoreReader};
+use crate::view::{GroupView, Groups, View};
 
-pub use crate::decide::Rejection;
+pub use crate::core::decide::Rejection;
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
@@ -35,8 +46,6 @@ pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + 
 pub const CURRENT_EPOCH: u32 = 0;
 /// Most peer addresses remembered per group (bootstrap for the next start).
 pub const MAX_REMEMBERED_ADDRS: usize = 32;
-/// Most items a feed request returns.
-pub const MAX_FEED_LIMIT: usize = 1000;
 
 /// A group this node belongs to, with its derived keys.
 #[derive(Debug)]
@@ -57,23 +66,6 @@ pub struct Group {
     pub record: GroupRecord,
 }
 
-/// One group in `cove groups`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
-pub struct GroupInfo {
-    /// Group id (hex).
-    pub id: String,
-    /// Name from the charter.
-    pub name: String,
-    /// The gossip topic (derived from the group secret; reveals nothing about the group).
-    pub topic: String,
-    /// This member's pseudonym in the group (hex public key).
-    pub me: String,
-    /// Whether this member is an admin.
-    pub admin: bool,
-    /// Messages stored.
-    pub messages: usize,
-}
-
 /// The domain state.
 #[derive(Debug)]
 pub struct Core {
@@ -86,11 +78,17 @@ pub struct Core {
     retention: Option<std::time::Duration>,
     /// Rule 7p: what each author may still store, on this node's clock.
     rates: AuthorRates,
+    /// The read half, sharing the store and a table of the groups with every `Node` handle.
+    view: View,
+    /// The view's table of groups, written here when a group is added.
+    table: Groups,
 }
 
 impl Core {
     /// Loads every group from the store.
     pub fn new(store: Store, seed: MasterSeed) -> Result<Self, NodeError> {
+        let table = Groups::default();
+        let view = View::new(store.reader(), table.clone());
         let mut core = Self {
             store,
             seed,
@@ -100,6 +98,8 @@ impl Core {
             rejected: BTreeMap::new(),
             retention: None,
             rates: AuthorRates::default(),
+            view,
+            table,
         };
         for (_, record) in core.store.groups()? {
             let charter = verify_and_decode(&record.charter)?;
@@ -111,6 +111,11 @@ impl Core {
     /// The store.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The read half: what members see.
+    pub fn view(&self) -> &View {
+        &self.view
     }
 
     /// All groups.
@@ -145,6 +150,12 @@ impl Core {
             secret,
             record,
         };
+        self.table.insert(GroupView {
+            id,
+            topic: group.topic.clone(),
+            charter: group.charter.clone(),
+            me: group.me.public(),
+        });
         self.topics.insert(group.topic.clone(), id);
         self.groups.insert(id, group);
         Ok(id)
@@ -276,41 +287,6 @@ impl Core {
         .encode())
     }
 
-    /// Finds a group by full id, unique id prefix (at least 8 hex chars) or unique name.
-    pub fn resolve_group(&self, query: &str) -> Result<GroupId, NodeError> {
-        let query = query.trim();
-        if let Ok(id) = query.parse::<GroupId>() {
-            if self.groups.contains_key(&id) {
-                return Ok(id);
-            }
-        }
-        let by_name: Vec<_> = self
-            .groups
-            .values()
-            .filter(|g| g.charter.name == query)
-            .collect();
-        let matches = if by_name.is_empty() && query.len() >= 8 {
-            self.groups
-                .values()
-                .filter(|g| g.id.to_string().starts_with(&query.to_lowercase()))
-                .collect()
-        } else {
-            by_name
-        };
-        match matches.as_slice() {
-            [one] => Ok(one.id),
-            [] => Err(NodeError::UnknownGroup(query.to_string())),
-            many => Err(NodeError::AmbiguousGroup {
-                name: query.to_string(),
-                ids: many
-                    .iter()
-                    .map(|g| g.id.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            }),
-        }
-    }
-
     pub(crate) fn group_or_err(&self, id: &GroupId) -> Result<&Group, NodeError> {
         self.groups
             .get(id)
@@ -340,9 +316,9 @@ impl Core {
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         let g = self.group_or_err(group)?;
         let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
-        self.judge(now_ms)
-            .own(g, &signed.message)
-            .map_err(|r| NodeError::InvalidInput(format!("the group would refuse this: {r}")))?;
+        self.judge(now_ms).own(g, &signed.message).map_err(|r| {
+            NodeError::invalid(Input::Message, format!("the group would refuse this: {r}"))
+        })?;
         let envelope = seal(
             &g.secret.content_key(CURRENT_EPOCH),
             &g.topic,
@@ -493,22 +469,47 @@ impl Core {
         self.topics.get(topic).and_then(|id| self.groups.get(id))
     }
 
-    /// Summaries of every group.
-    pub fn group_infos(&self) -> Vec<GroupInfo> {
-        let mut infos: Vec<_> = self
-            .groups
-            .values()
-            .map(|g| GroupInfo {
-                id: g.id.to_string(),
-                name: g.charter.name.clone(),
-                topic: g.topic.clone(),
-                me: g.me.public().to_string(),
-                admin: g.charter.admins.contains(&g.me.public()),
-                messages: self.store.message_count(&g.id),
-            })
-            .collect();
-        infos.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
-        infos
+    /// Mutes or unmutes a pseudonym for this member only.
+    pub fn set_muted(&self, group: &GroupId, member: &str, muted: bool) -> Result<(), NodeError> {
+        self.view.group_or_err(group)?;
+        let member = crate::view::social::parse_member(member)?;
+        Ok(self.store.set_muted(group, &member, muted)?)
+    }
+
+    /// Adds and removes private interests (never sent anywhere); returns the list.
+    pub fn set_interests(
+        &self,
+        add: &[String],
+        remove: &[String],
+    ) -> Result<Vec<String>, NodeError> {
+        if let Some(key) = add.iter().find(|key| {
+            key.trim().is_empty()
+                || key.contains(char::is_whitespace)
+                || key.len() > crate::message::MAX_TARGETING_KEY_BYTES
+        }) {
+            return Err(NodeError::invalid(
+                Input::Interest,
+                format!(
+                    "interest {key:?} must be a short key without spaces, e.g. interest:coffee"
+                ),
+            ));
+        }
+        for key in add {
+            self.store.set_interest(key, true)?;
+        }
+        for key in remove {
+            self.store.set_interest(key, false)?;
+        }
+        Ok(self.store.interests()?)
+    }
+
+    /// Counts one showing of each ad in `ads` today, for the daily cap of
+    /// [`crate::view::ads::AD_DAILY_CAP`].
+    pub fn ads_shown(&self, ads: &[MessageId], now_ms: u64) -> Result<(), NodeError> {
+        for ad in ads {
+            self.store.count_ad_view(ad, now_ms)?;
+        }
+        Ok(())
     }
 }
 
@@ -592,11 +593,11 @@ mod tests {
                 bat.ingest(&topic, &envelope, 3_002),
                 Err(Rejection::Duplicate)
             );
-            let feed = bat.feed(&group, 10).unwrap();
+            let feed = bat.view().feed(&group, 10).unwrap();
             assert_eq!(feed.len(), 1);
             assert_eq!(feed[0].text, "hi");
             assert!(!feed[0].mine);
-            assert!(ant.feed(&group, 10).unwrap()[0].mine);
+            assert!(ant.view().feed(&group, 10).unwrap()[0].mine);
         });
     }
 
@@ -610,7 +611,7 @@ mod tests {
             let admitted = bat.admit(&topic, &envelope, 3_001).unwrap();
             assert_eq!(admitted, signed);
             assert!(!bat.store().contains(&signed.message.id).unwrap());
-            assert!(bat.feed(&group, 10).unwrap().is_empty());
+            assert!(bat.view().feed(&group, 10).unwrap().is_empty());
             assert_eq!(
                 bat.counters().0,
                 accepted_before,
@@ -626,7 +627,7 @@ mod tests {
                 Err(Rejection::Duplicate)
             );
             assert_eq!(bat.commit(&admitted, 3_002), Err(Rejection::Duplicate));
-            assert_eq!(bat.feed(&group, 10).unwrap().len(), 1);
+            assert_eq!(bat.view().feed(&group, 10).unwrap().len(), 1);
             assert_eq!(bat.counters().1.get("duplicate"), Some(&2));
         });
     }
@@ -755,6 +756,7 @@ mod tests {
             assert!(!Rejection::BannedAuthor.is_penalised());
             // What was accepted before the ban stays visible.
             let feed: Vec<String> = bat
+                .view()
                 .feed(&group, 10)
                 .unwrap()
                 .into_iter()
@@ -786,7 +788,7 @@ mod tests {
                 5_000,
             )
             .unwrap();
-            assert_eq!(bat.feed(&group, 10).unwrap().len(), 3);
+            assert_eq!(bat.view().feed(&group, 10).unwrap().len(), 3);
         });
     }
 
@@ -853,7 +855,11 @@ mod tests {
             let (_, counters) = bat.counters();
             assert_eq!(counters["undecryptable"], 2);
             assert_eq!(counters["from_future"], 1);
-            assert_eq!(bat.feed(&group, 10).unwrap().len(), 0, "nothing stored");
+            assert_eq!(
+                bat.view().feed(&group, 10).unwrap().len(),
+                0,
+                "nothing stored"
+            );
         });
     }
 
@@ -919,7 +925,7 @@ mod tests {
             assert_eq!(ant.prune(now).unwrap(), 1, "only the old post goes");
             let charter = ant.group(&group).unwrap().charter_id;
             assert!(ant.store().contains(&charter).unwrap());
-            assert_eq!(ant.feed(&group, 10).unwrap().len(), 1);
+            assert_eq!(ant.view().feed(&group, 10).unwrap().len(), 1);
         });
     }
 
@@ -929,16 +935,16 @@ mod tests {
             let mut ant = s.core(1);
             let a = ant.create_group("club", 1).unwrap();
             let b = ant.create_group("team", 1).unwrap();
-            assert_eq!(ant.resolve_group("club").unwrap(), a);
-            assert_eq!(ant.resolve_group(&b.to_string()).unwrap(), b);
-            assert_eq!(ant.resolve_group(&b.to_string()[..10]).unwrap(), b);
+            assert_eq!(ant.view().resolve_group("club").unwrap(), a);
+            assert_eq!(ant.view().resolve_group(&b.to_string()).unwrap(), b);
+            assert_eq!(ant.view().resolve_group(&b.to_string()[..10]).unwrap(), b);
             assert!(matches!(
-                ant.resolve_group("nope"),
+                ant.view().resolve_group("nope"),
                 Err(NodeError::UnknownGroup(_))
             ));
             ant.create_group("club", 1).unwrap();
             assert!(matches!(
-                ant.resolve_group("club"),
+                ant.view().resolve_group("club"),
                 Err(NodeError::AmbiguousGroup { .. })
             ));
         });

@@ -11,13 +11,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use cove_crypto::{GroupId, Pseudonym, PublicKey};
+use cove_crypto::{GroupId, PublicKey};
 
-use crate::core::Core;
-use crate::error::NodeError;
-use crate::message::{Ad, Advertiser, Content, Grant, MessageId, Offer, Revoke, Targeting};
-use crate::social::FeedItem;
+use crate::error::{Input, NodeError};
+use crate::message::{Ad, Advertiser, Content, Grant, MessageId, Offer, Targeting};
 use crate::store::StoredMessage;
+use crate::view::social::FeedItem;
+use crate::view::View;
 
 /// The feed shows one matched ad after every this many items.
 pub const AD_INTERVAL: usize = 5;
@@ -70,13 +70,13 @@ pub struct GrantView {
     pub revoked: bool,
 }
 
-fn parse_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
+pub(crate) fn parse_key(text: &str, what: &str) -> Result<PublicKey, NodeError> {
     text.trim()
         .parse()
-        .map_err(|e| NodeError::InvalidInput(format!("{text:?} is not {what}: {e}")))
+        .map_err(|e| NodeError::invalid(Input::Advertiser, format!("{text:?} is not {what}: {e}")))
 }
 
-impl Core {
+impl View {
     fn grant_of(&self, id: &MessageId) -> Result<Option<(StoredMessage, Grant)>, NodeError> {
         let Some(stored) = self.store().message(id)? else {
             return Ok(None);
@@ -173,20 +173,24 @@ impl Core {
             .store()
             .message(&id)?
             .filter(|m| self.group(&m.signed.message.group).is_some())
-            .ok_or_else(|| NodeError::InvalidInput(format!("unknown ad {id}")))?;
+            .ok_or_else(|| NodeError::invalid(Input::Advertiser, format!("unknown ad {id}")))?;
         if !matches!(stored.signed.message.content, Content::Ad(_)) {
-            return Err(NodeError::InvalidInput(format!(
-                "{id} is a {}, not an ad",
-                stored.signed.message.content.kind()
-            )));
+            return Err(NodeError::invalid(
+                Input::Advertiser,
+                format!(
+                    "{id} is a {}, not an ad",
+                    stored.signed.message.content.kind()
+                ),
+            ));
         }
         self.ad_view(&stored, now_ms)?.ok_or_else(|| {
-            NodeError::InvalidInput(format!("ad {id} is no longer shown: its offer expired, or its grant expired or was revoked"))
+            NodeError::invalid(Input::Advertiser, format!("ad {id} is no longer shown: its offer expired, or its grant expired or was revoked"))
         })
     }
 
     /// Inserts matched ads into a feed: one after every [`AD_INTERVAL`] items, each labelled
-    /// (`kind: "ad"`), each shown at most [`AD_DAILY_CAP`] times a day here (counted locally).
+    /// (`kind: "ad"`), none shown [`AD_DAILY_CAP`] times today already. Showing is counted by
+    /// whoever shows the feed (`Node::ads_shown`): a view never writes.
     pub fn interleave_ads(
         &self,
         group: &GroupId,
@@ -205,7 +209,6 @@ impl Core {
             out.push(item);
             if (i + 1) % AD_INTERVAL == 0 {
                 if let Some(ad) = ads.next() {
-                    self.store().count_ad_view(&ad.id.parse()?, now_ms)?;
                     out.push(ad_item(ad));
                 }
             }
@@ -235,145 +238,6 @@ impl Core {
         });
         Ok(out)
     }
-
-    /// Checks and builds a grant (admins only).
-    #[allow(clippy::too_many_arguments)]
-    pub fn grant_content(
-        &self,
-        group: &GroupId,
-        key: &str,
-        name: &str,
-        not_before: u64,
-        not_after: u64,
-        daily_quota: u32,
-        targeting: Vec<String>,
-    ) -> Result<Content, NodeError> {
-        self.require_admin(group)?;
-        let advertiser = parse_key(
-            key,
-            "an advertiser key (64 hex characters, see `cove advertiser init`)",
-        )?;
-        if not_after <= not_before {
-            return Err(NodeError::InvalidInput(
-                "the grant must end after it starts".into(),
-            ));
-        }
-        if daily_quota == 0 {
-            return Err(NodeError::InvalidInput(
-                "--daily-quota must be at least 1".into(),
-            ));
-        }
-        Ok(Content::Grant(Grant {
-            advertiser,
-            name: name.trim().to_string(),
-            not_before,
-            not_after,
-            daily_quota,
-            targeting,
-        }))
-    }
-
-    /// Checks and builds revocations: of one grant (by id), or of every live grant of a key.
-    pub fn revoke_contents(
-        &self,
-        group: &GroupId,
-        grant_or_key: &str,
-    ) -> Result<Vec<Content>, NodeError> {
-        self.require_admin(group)?;
-        let grants = self.grants(group)?;
-        let chosen: Vec<&GrantView> = match grant_or_key.trim().parse::<MessageId>() {
-            Ok(id) if grants.iter().any(|g| g.id == id.to_string()) => {
-                grants.iter().filter(|g| g.id == id.to_string()).collect()
-            }
-            _ => {
-                let key = parse_key(grant_or_key, "a grant id or an advertiser key")?;
-                grants
-                    .iter()
-                    .filter(|g| g.grant.advertiser == key && !g.revoked)
-                    .collect()
-            }
-        };
-        if chosen.is_empty() {
-            return Err(NodeError::InvalidInput(format!(
-                "no unrevoked grant matches {grant_or_key:?} (see `cove admin grants`)"
-            )));
-        }
-        chosen
-            .iter()
-            .map(|g| {
-                Ok(Content::Revoke(Revoke {
-                    grant: g.id.parse()?,
-                }))
-            })
-            .collect()
-    }
-
-    /// The live grant under which `advertiser` may publish now in `group`.
-    pub fn live_grant(
-        &self,
-        group: &GroupId,
-        advertiser: &Pseudonym,
-        now_ms: u64,
-    ) -> Result<(MessageId, Grant), NodeError> {
-        let key = advertiser.public();
-        self.grants(group)?
-            .into_iter()
-            .filter(|g| g.grant.advertiser == key && !g.revoked && g.grant.not_before <= now_ms && now_ms <= g.grant.not_after)
-            .map(|g| Ok((g.id.parse::<MessageId>()?, g.grant)))
-            .next()
-            .unwrap_or_else(|| {
-                Err(NodeError::InvalidInput(format!(
-                    "advertiser key {key} has no live grant in this group: ask an admin for `cove admin grant-advertiser`"
-                )))
-            })
-    }
-
-    /// Checks a draft ad (its `grant` field is ignored) and builds it under the advertiser's
-    /// live grant.
-    pub fn ad_content(
-        &self,
-        group: &GroupId,
-        advertiser: &Pseudonym,
-        draft: Ad,
-        now_ms: u64,
-    ) -> Result<Content, NodeError> {
-        let (grant_id, grant) = self.live_grant(group, advertiser, now_ms)?;
-        if let Some(key) = draft
-            .targeting
-            .keys()
-            .into_iter()
-            .find(|k| !grant.targeting.iter().any(|g| g == k))
-        {
-            return Err(NodeError::InvalidInput(format!(
-                "targeting key {key:?} is not allowed by your grant (allowed: {})",
-                grant.targeting.join(", ")
-            )));
-        }
-        Ok(Content::Ad(Ad {
-            grant: grant_id,
-            ..draft
-        }))
-    }
-
-    /// Checks and builds an advertiser profile.
-    pub fn advertiser_content(
-        &self,
-        group: &GroupId,
-        advertiser: &Pseudonym,
-        profile: Advertiser,
-    ) -> Result<Content, NodeError> {
-        let key = advertiser.public();
-        if !self
-            .grants(group)?
-            .iter()
-            .any(|g| g.grant.advertiser == key)
-        {
-            return Err(NodeError::InvalidInput(format!(
-                "advertiser key {key} has no grant in this group yet"
-            )));
-        }
-        Ok(Content::Advertiser(profile))
-    }
 }
 
 /// An ad as a labelled feed item.
@@ -401,10 +265,13 @@ fn ad_item(ad: AdView) -> FeedItem {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::Core;
     use crate::core::Rejection;
+    use crate::message::Revoke;
     use crate::message::{sign, Place, SignedMessage};
     use crate::store::DAY_MS;
     use crate::testing::{each_store, Stores};
+    use cove_crypto::Pseudonym;
     use cove_crypto::{Invite, MasterSeed};
 
     const NOW: u64 = 1_800_000_000_000;
@@ -488,15 +355,16 @@ mod tests {
             let a = ad(&w, &w.shop.clone(), &g, NOW, "interest:coffee");
             w.bat.ingest_signed(&w.group, &a.bytes, NOW).unwrap();
             assert!(
-                w.bat.matched_ads(&w.group, NOW).unwrap().is_empty(),
+                w.bat.view().matched_ads(&w.group, NOW).unwrap().is_empty(),
                 "no interests, no match"
             );
             w.bat.store().set_interest("interest:coffee", true).unwrap();
-            let ads = w.bat.matched_ads(&w.group, NOW).unwrap();
+            let ads = w.bat.view().matched_ads(&w.group, NOW).unwrap();
             assert_eq!(ads.len(), 1);
             assert_eq!(ads[0].matched_keys, ["interest:coffee"]);
             assert_eq!(
                 w.bat
+                    .view()
                     .ad_show(&ads[0].id, NOW)
                     .unwrap()
                     .offer
@@ -506,7 +374,7 @@ mod tests {
                 Some("LATTE2")
             );
             assert!(
-                w.bat.ad_show(&ads[0].id, NOW + 2 * DAY_MS).is_err(),
+                w.bat.view().ad_show(&ads[0].id, NOW + 2 * DAY_MS).is_err(),
                 "expired offer hidden"
             );
             let _ = &mut w.ant;
@@ -583,7 +451,7 @@ mod tests {
             );
             // Revocation: the live ad disappears, new ones are refused.
             w.bat.store().set_interest("interest:coffee", true).unwrap();
-            assert_eq!(w.bat.matched_ads(&w.group, NOW).unwrap().len(), 1);
+            assert_eq!(w.bat.view().matched_ads(&w.group, NOW).unwrap().len(), 1);
             let revoke = sign(
                 &admin(&w),
                 &w.group,
@@ -594,7 +462,7 @@ mod tests {
             )
             .unwrap();
             w.bat.ingest_signed(&w.group, &revoke.bytes, NOW).unwrap();
-            assert!(w.bat.matched_ads(&w.group, NOW).unwrap().is_empty());
+            assert!(w.bat.view().matched_ads(&w.group, NOW).unwrap().is_empty());
             let after = ad(&w, &shop, &good, NOW + DAY_MS / 2, "interest:coffee");
             assert_eq!(
                 w.bat.ingest_signed(&w.group, &after.bytes, NOW + DAY_MS),
@@ -650,6 +518,7 @@ mod tests {
             for core in [&w.ant, &w.bat] {
                 core.store().set_interest("interest:coffee", true).unwrap();
                 let shown: Vec<String> = core
+                    .view()
                     .matched_ads(&w.group, NOW)
                     .unwrap()
                     .into_iter()

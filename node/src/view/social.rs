@@ -1,6 +1,6 @@
-//! The social layer on top of [`Core`]: what members see (feeds ranked `new`, `hot` or `top`,
-//! threads, rooms and chat, profiles, moderation state) and the checks made before this
-//! member signs a social message.
+//! What members see of the social layer: feeds ranked `new`, `hot` or `top`, threads, rooms
+//! and chat, profiles, moderation state. (The checks made before this member signs a social
+//! message are in [`crate::core::draft`].)
 //!
 //! Every view applies the same visibility rule, so every member shows the same thing for the
 //! same set of messages (mutes aside, which are local): a message is hidden when its author
@@ -13,12 +13,13 @@ use std::time::Duration;
 use cove_crypto::{GroupId, PublicKey};
 use serde::{Deserialize, Serialize};
 
-use crate::core::{Core, MAX_FEED_LIMIT};
-use crate::error::NodeError;
-use crate::message::{
-    Ban, Chat, Content, MessageId, Recommend, Reply, Room, SignedMessage, Target,
-};
+use crate::error::{Input, NodeError};
+use crate::message::{Content, MessageId, Room, SignedMessage};
 use crate::store::{hot_boost, hot_score, Ranking, StoredMessage};
+use crate::view::View;
+
+/// Most items a feed request returns.
+pub const MAX_FEED_LIMIT: usize = 1000;
 
 /// How a feed is ordered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,7 +84,7 @@ pub struct FeedItem {
     pub explain: Option<Explain>,
     /// For `kind: "ad"`: the ad, its offer and why it matched.
     #[serde(default)]
-    pub ad: Option<crate::ads::AdView>,
+    pub ad: Option<crate::view::ads::AdView>,
 }
 
 /// A thread: the post and its replies, oldest first.
@@ -149,24 +150,27 @@ pub struct ModerationInfo {
     pub muted: Vec<String>,
 }
 
-fn parse_member(text: &str) -> Result<PublicKey, NodeError> {
+pub(crate) fn parse_member(text: &str) -> Result<PublicKey, NodeError> {
     text.trim()
         .parse()
-        .map_err(|e| NodeError::InvalidInput(format!("{text:?} is not a pseudonym: {e}")))
+        .map_err(|e| NodeError::invalid(Input::Member, format!("{text:?} is not a pseudonym: {e}")))
 }
 
-fn parse_id(text: &str) -> Result<MessageId, NodeError> {
+pub(crate) fn parse_id(text: &str) -> Result<MessageId, NodeError> {
     Ok(text.parse::<MessageId>()?)
 }
 
-impl Core {
+impl View {
     /// The stored message `id`, or a clear error.
-    fn known(&self, id: &MessageId) -> Result<StoredMessage, NodeError> {
+    pub(crate) fn known(&self, id: &MessageId) -> Result<StoredMessage, NodeError> {
         self.store()
             .message(id)?
             .filter(|m| self.group(&m.signed.message.group).is_some())
             .ok_or_else(|| {
-                NodeError::InvalidInput(format!("unknown message {id}: no group of yours holds it"))
+                NodeError::invalid(
+                    Input::Message,
+                    format!("unknown message {id}: no group of yours holds it"),
+                )
             })
     }
 
@@ -190,7 +194,7 @@ impl Core {
         explain: Option<Explain>,
     ) -> Result<Option<FeedItem>, NodeError> {
         let msg = &stored.signed.message;
-        let me = self.group_or_err(&msg.group)?.me.public();
+        let me = self.group_or_err(&msg.group)?.me;
         let (title, text, parent) = match &msg.content {
             Content::Post(p) => (p.title.clone(), p.text.clone(), None),
             Content::Reply(r) => (None, r.text.clone(), Some(r.parent.to_string())),
@@ -305,17 +309,18 @@ impl Core {
             Content::Post(_) => root_id,
             Content::Reply(r) => r.root,
             other => {
-                return Err(NodeError::InvalidInput(format!(
-                    "{root} is a {}, not a post",
-                    other.kind()
-                )))
+                return Err(NodeError::invalid(
+                    Input::Message,
+                    format!("{root} is a {}, not a post", other.kind()),
+                ))
             }
         };
         let stored = self.known(&root_id)?;
         if self.hidden(&stored.signed.message)? {
-            return Err(NodeError::InvalidInput(format!(
-                "post {root_id} was deleted or removed"
-            )));
+            return Err(NodeError::invalid(
+                Input::Message,
+                format!("post {root_id} was deleted or removed"),
+            ));
         }
         let root_item = self.item(&stored, None)?.expect("a post is shown");
         let mut depth_of = std::collections::HashMap::from([(root_id, 0usize)]);
@@ -343,145 +348,25 @@ impl Core {
     pub fn show(&self, id: &str) -> Result<FeedItem, NodeError> {
         let stored = self.known(&parse_id(id)?)?;
         if self.hidden(&stored.signed.message)? {
-            return Err(NodeError::InvalidInput(format!(
-                "message {id} was deleted or removed"
-            )));
+            return Err(NodeError::invalid(
+                Input::Message,
+                format!("message {id} was deleted or removed"),
+            ));
         }
         self.item(&stored, None)?.ok_or_else(|| {
-            NodeError::InvalidInput(format!(
-                "message {id} is a {}, not a post, reply or chat line",
-                stored.signed.message.content.kind()
-            ))
+            NodeError::invalid(
+                Input::Message,
+                format!(
+                    "message {id} is a {}, not a post, reply or chat line",
+                    stored.signed.message.content.kind()
+                ),
+            )
         })
     }
 
     /// The group a message belongs to, for commands that name only a message id.
     pub fn group_of(&self, id: &str) -> Result<GroupId, NodeError> {
         Ok(self.known(&parse_id(id)?)?.signed.message.group)
-    }
-
-    /// Checks and builds a reply to post or reply `parent`.
-    pub fn reply_content(
-        &self,
-        parent: &str,
-        text: String,
-    ) -> Result<(GroupId, Content), NodeError> {
-        let parent_id = parse_id(parent)?;
-        let stored = self.known(&parent_id)?;
-        let msg = &stored.signed.message;
-        let root = match &msg.content {
-            Content::Post(_) => parent_id,
-            Content::Reply(r) => r.root,
-            other => {
-                return Err(NodeError::InvalidInput(format!(
-                    "cannot reply to a {}",
-                    other.kind()
-                )))
-            }
-        };
-        Ok((
-            msg.group,
-            Content::Reply(Reply {
-                root,
-                parent: parent_id,
-                text,
-            }),
-        ))
-    }
-
-    /// Checks and builds a recommendation (or its withdrawal) of a post or reply.
-    pub fn recommend_content(
-        &self,
-        target: &str,
-        active: bool,
-    ) -> Result<(GroupId, Content), NodeError> {
-        let target_id = parse_id(target)?;
-        let stored = self.known(&target_id)?;
-        let msg = &stored.signed.message;
-        if !matches!(msg.content, Content::Post(_) | Content::Reply(_)) {
-            return Err(NodeError::InvalidInput(format!(
-                "only posts and replies can be recommended, not a {}",
-                msg.content.kind()
-            )));
-        }
-        Ok((
-            msg.group,
-            Content::Recommend(Recommend {
-                target: target_id,
-                active,
-            }),
-        ))
-    }
-
-    /// Checks and builds an edit or deletion of one of this member's own messages.
-    pub fn own_change_content(
-        &self,
-        target: &str,
-        edit: Option<(Option<String>, String)>,
-    ) -> Result<(GroupId, Content), NodeError> {
-        let target_id = parse_id(target)?;
-        let stored = self.known(&target_id)?;
-        let msg = &stored.signed.message;
-        let me = self.group_or_err(&msg.group)?.me.public();
-        if msg.author != me {
-            return Err(NodeError::InvalidInput(format!(
-                "message {target_id} is not yours: you can only edit or delete your own messages"
-            )));
-        }
-        if !matches!(
-            msg.content,
-            Content::Post(_) | Content::Reply(_) | Content::Chat(_)
-        ) {
-            return Err(NodeError::InvalidInput(format!(
-                "a {} cannot be edited or deleted",
-                msg.content.kind()
-            )));
-        }
-        let content = match edit {
-            Some((title, text)) => Content::Edit(crate::message::Edit {
-                target: target_id,
-                title,
-                text,
-            }),
-            None => Content::Delete(Target { target: target_id }),
-        };
-        Ok((msg.group, content))
-    }
-
-    pub(crate) fn require_admin(&self, group: &GroupId) -> Result<(), NodeError> {
-        let g = self.group_or_err(group)?;
-        if !g.charter.admins.contains(&g.me.public()) {
-            return Err(NodeError::InvalidInput(format!(
-                "you are not an admin of {:?}: only the charter's admins can ban and remove",
-                g.charter.name
-            )));
-        }
-        Ok(())
-    }
-
-    /// Checks and builds an admin ban (or unban) of a pseudonym.
-    pub fn ban_content(
-        &self,
-        group: &GroupId,
-        member: &str,
-        active: bool,
-    ) -> Result<Content, NodeError> {
-        self.require_admin(group)?;
-        let member = parse_member(member)?;
-        if member == self.group_or_err(group)?.charter.founder {
-            return Err(NodeError::InvalidInput(
-                "the founder cannot be banned".into(),
-            ));
-        }
-        Ok(Content::Ban(Ban { member, active }))
-    }
-
-    /// Checks and builds an admin removal of any message.
-    pub fn remove_content(&self, target: &str) -> Result<(GroupId, Content), NodeError> {
-        let target_id = parse_id(target)?;
-        let group = self.known(&target_id)?.signed.message.group;
-        self.require_admin(&group)?;
-        Ok((group, Content::Remove(Target { target: target_id })))
     }
 
     /// Moderation state of a group.
@@ -505,20 +390,12 @@ impl Core {
         })
     }
 
-    /// Mutes or unmutes a pseudonym for this member only.
-    pub fn mute(&self, group: &GroupId, member: &str, muted: bool) -> Result<(), NodeError> {
-        self.group_or_err(group)?;
-        Ok(self
-            .store()
-            .set_muted(group, &parse_member(member)?, muted)?)
-    }
-
     /// Profiles: of one pseudonym (in the groups where it is known), or this member's own.
     pub fn profiles(&self, member: Option<&str>) -> Result<Vec<ProfileInfo>, NodeError> {
         let wanted = member.map(parse_member).transpose()?;
         let mut out = Vec::new();
         for g in self.groups() {
-            let me = g.me.public();
+            let me = g.me;
             let key = wanted.unwrap_or(me);
             let profile = self.store().profile(&g.id, &key)?;
             if wanted.is_some() && profile.is_none() && key != me {
@@ -536,9 +413,10 @@ impl Core {
         }
         if out.is_empty() {
             if let Some(member) = member {
-                return Err(NodeError::InvalidInput(format!(
-                    "no profile of {member} in any of your groups"
-                )));
+                return Err(NodeError::invalid(
+                    Input::Member,
+                    format!("no profile of {member} in any of your groups"),
+                ));
             }
         }
         Ok(out)
@@ -575,36 +453,14 @@ impl Core {
             .transpose()?
             .ok_or_else(|| {
                 let names: Vec<&str> = rooms.iter().map(|r| r.name.as_str()).collect();
-                NodeError::InvalidInput(format!(
-                    "unknown room {room:?}; rooms: [{}] (create one with `cove room create`)",
-                    names.join(", ")
-                ))
+                NodeError::invalid(
+                    Input::Room,
+                    format!(
+                        "unknown room {room:?}; rooms: [{}] (create one with `cove room create`)",
+                        names.join(", ")
+                    ),
+                )
             })
-    }
-
-    /// Checks and builds a new room.
-    pub fn room_content(&self, group: &GroupId, name: &str) -> Result<Content, NodeError> {
-        if self.rooms(group)?.iter().any(|r| r.name == name.trim()) {
-            return Err(NodeError::InvalidInput(format!(
-                "a room named {name:?} already exists"
-            )));
-        }
-        Ok(Content::Room(Room {
-            name: name.trim().to_string(),
-        }))
-    }
-
-    /// Builds a chat line for a room (id or name).
-    pub fn chat_content(
-        &self,
-        group: &GroupId,
-        room: &str,
-        text: String,
-    ) -> Result<Content, NodeError> {
-        Ok(Content::Chat(Chat {
-            room: self.resolve_room(group, room)?,
-            text,
-        }))
     }
 
     /// The last `limit` visible lines of a room, oldest first.

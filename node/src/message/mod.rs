@@ -5,10 +5,12 @@
 //! the [`MessageId`] are computed over those bytes and never over a re-encoding, so a message
 //! keeps its id and stays verifiable whichever node relays it and whichever CBOR library
 //! decoded it. The only way from wire bytes to a [`Message`] is [`verify_and_decode`], which
-//! checks the size limit first, then that the bytes are deterministic CBOR ([`crate::cbor`]),
+//! checks the size limit first, then that the bytes are deterministic CBOR ([`crate::message::cbor`]),
 //! then the version, then the signature, then the content.
 //!
 //! See `docs/PROTOCOL.md` §8 for the byte-level description.
+
+pub mod cbor;
 
 use std::fmt;
 
@@ -17,7 +19,7 @@ use cove_crypto::{Domain, GroupId, Pseudonym, PublicKey, Signature};
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::cbor::{check_canonical, to_canonical_vec, CanonicalError};
+use crate::message::cbor::{check_canonical, to_canonical_vec, CanonicalError};
 
 /// Version of the signed-message map (`"v"`).
 pub const MESSAGE_VERSION: u8 = 1;
@@ -208,7 +210,7 @@ impl Policy {
 
 /// A per-pseudonym rate limit: a node stores at most `max_messages` messages of one author
 /// per `window_secs` of its own clock, whatever dates they claim (§9 rule 7p; enforced by
-/// [`crate::rate::AuthorRates`]).
+/// [`crate::core::rate::AuthorRates`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     /// Messages allowed per author and window (at least 1).
@@ -1143,8 +1145,7 @@ mod key_list {
 }
 
 #[cfg(test)]
-#[path = "message_proptests.rs"]
-mod message_proptests;
+mod proptests;
 
 #[cfg(test)]
 mod tests {

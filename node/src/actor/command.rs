@@ -1,0 +1,481 @@
+//! What a user asked for: the [`Command`]s a [`crate::Node`] handle sends, matched once in
+//! [`Actor::handle_command`]. A [`Draft`] is a message to sign: it is checked and built by
+//! [`crate::core::draft`], signed and stored by [`Core::compose`](crate::core::Core::compose),
+//! and made durable and offered to the group by [`Actor::answer`] before the reply goes out.
+
+use std::time::Duration;
+
+use cove_crypto::{GroupId, Invite, Pseudonym};
+use cove_gossip::{Multiaddr, PeerId};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{now_ms, offer, Actor, Internal, Publication, MAX_INVITE_TTL};
+use crate::api::{AdDraft, GrantRequest, PeerSummary, Status};
+use crate::data_dir::DataDir;
+use crate::error::{Input, NodeError};
+use crate::message::{self, Advertiser, Content, MessageId, Policy, SignedMessage};
+use crate::sync::{Progress, Report};
+
+/// Where the actor sends a command's answer.
+pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
+
+/// A request for the actor: everything that writes (a message, a local record) or touches
+/// the network. Views are read by the handle itself (see [`crate::api`]).
+#[derive(Debug)]
+pub(crate) enum Command {
+    CreateGroup {
+        name: String,
+        policy: Policy,
+        reply: Reply<GroupId>,
+    },
+    Invite {
+        group: String,
+        ttl: Duration,
+        addrs: Vec<Multiaddr>,
+        reply: Reply<String>,
+    },
+    Join {
+        invite: String,
+        reply: Reply<GroupId>,
+    },
+    /// Sign, store and publish what the draft builds (one message, or several).
+    Send {
+        draft: Draft,
+        reply: Reply<Vec<MessageId>>,
+    },
+    Mute {
+        group: Option<String>,
+        member: String,
+        muted: bool,
+        reply: Reply<()>,
+    },
+    Interests {
+        add: Vec<String>,
+        remove: Vec<String>,
+        reply: Reply<Vec<String>>,
+    },
+    AdsShown {
+        ads: Vec<MessageId>,
+        reply: Reply<()>,
+    },
+    Peers {
+        reply: Reply<Vec<PeerSummary>>,
+    },
+    Status {
+        reply: Reply<Status>,
+    },
+    Block {
+        peer: String,
+        duration: Option<Duration>,
+        reply: Reply<()>,
+    },
+    Sync {
+        group: Option<String>,
+        progress: Option<mpsc::Sender<Progress>>,
+        reply: Reply<Vec<Report>>,
+    },
+    Shutdown {
+        reply: Reply<()>,
+    },
+}
+
+/// A message this member (or its advertiser key) is about to sign, as the user gave it.
+/// Group names and ids are as typed; `None` names the only group joined.
+#[derive(Debug)]
+pub(crate) enum Draft {
+    Post {
+        group: String,
+        title: Option<String>,
+        text: String,
+    },
+    Profile {
+        group: String,
+        nickname: String,
+        bio: Option<String>,
+    },
+    Reply {
+        to: String,
+        text: String,
+    },
+    Edit {
+        id: String,
+        title: Option<String>,
+        text: String,
+    },
+    Delete {
+        id: String,
+    },
+    Recommend {
+        id: String,
+        active: bool,
+    },
+    Room {
+        group: Option<String>,
+        name: String,
+    },
+    Chat {
+        group: Option<String>,
+        room: String,
+        text: String,
+    },
+    Ban {
+        group: Option<String>,
+        member: String,
+        active: bool,
+    },
+    Remove {
+        id: String,
+    },
+    Grant {
+        group: Option<String>,
+        grant: GrantRequest,
+    },
+    Revoke {
+        group: Option<String>,
+        grant_or_key: String,
+    },
+    AdvertiserProfile {
+        group: Option<String>,
+        profile: Advertiser,
+    },
+    Ad {
+        group: Option<String>,
+        ad: AdDraft,
+    },
+}
+
+/// A draft checked and built: the group, who signs, and the contents to sign.
+struct Built {
+    group: GroupId,
+    /// `None`: this member's pseudonym in the group; else the advertiser key.
+    signer: Option<Pseudonym>,
+    contents: Vec<Content>,
+}
+
+impl Built {
+    fn member(group: GroupId, content: Content) -> Self {
+        Self {
+            group,
+            signer: None,
+            contents: vec![content],
+        }
+    }
+}
+
+impl Actor {
+    pub(super) async fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::CreateGroup {
+                name,
+                policy,
+                reply,
+            } => {
+                let _ = reply.send(self.create_group(&name, policy).await);
+            }
+            Command::Invite {
+                group,
+                ttl,
+                addrs,
+                reply,
+            } => {
+                let _ = reply.send(self.invite(&group, ttl, &addrs).await);
+            }
+            Command::Join { invite, reply } => {
+                let _ = reply.send(self.join(&invite).await);
+            }
+            Command::Send { draft, reply } => {
+                let result = self.send(draft);
+                self.answer(reply, result);
+            }
+            Command::Mute {
+                group,
+                member,
+                muted,
+                reply,
+            } => {
+                let result = self
+                    .core
+                    .view()
+                    .group_or_only(group.as_deref())
+                    .and_then(|group| self.core.set_muted(&group, &member, muted));
+                let _ = reply.send(result);
+            }
+            Command::Interests { add, remove, reply } => {
+                let _ = reply.send(self.core.set_interests(&add, &remove));
+            }
+            Command::AdsShown { ads, reply } => {
+                let _ = reply.send(self.core.ads_shown(&ads, now_ms()));
+            }
+            Command::Peers { reply } => {
+                let _ = reply.send(self.peers().await);
+            }
+            Command::Status { reply } => {
+                let _ = reply.send(self.status().await);
+            }
+            Command::Sync {
+                group,
+                progress,
+                reply,
+            } => self.sync_on_demand(group, progress, reply).await,
+            Command::Block {
+                peer,
+                duration,
+                reply,
+            } => {
+                let _ = reply.send(self.block(&peer, duration).await);
+            }
+            Command::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    /// Checks and builds a draft: the one place a user's request becomes message contents.
+    fn build(&self, draft: Draft, now: u64) -> Result<Built, NodeError> {
+        let core = &self.core;
+        let view = core.view();
+        let group_of = |group: Option<String>| view.group_or_only(group.as_deref());
+        Ok(match draft {
+            Draft::Post { group, title, text } => Built::member(
+                view.resolve_group(&group)?,
+                Content::Post(message::Post { title, text }),
+            ),
+            Draft::Profile {
+                group,
+                nickname,
+                bio,
+            } => Built::member(
+                view.resolve_group(&group)?,
+                Content::Profile(message::Profile { nickname, bio }),
+            ),
+            Draft::Reply { to, text } => {
+                let (group, content) = core.reply_content(&to, text)?;
+                Built::member(group, content)
+            }
+            Draft::Edit { id, title, text } => {
+                let (group, content) = core.own_change_content(&id, Some((title, text)))?;
+                Built::member(group, content)
+            }
+            Draft::Delete { id } => {
+                let (group, content) = core.own_change_content(&id, None)?;
+                Built::member(group, content)
+            }
+            Draft::Recommend { id, active } => {
+                let (group, content) = core.recommend_content(&id, active)?;
+                Built::member(group, content)
+            }
+            Draft::Room { group, name } => {
+                let group = group_of(group)?;
+                Built::member(group, core.room_content(&group, &name)?)
+            }
+            Draft::Chat { group, room, text } => {
+                let group = group_of(group)?;
+                Built::member(group, core.chat_content(&group, &room, text)?)
+            }
+            Draft::Ban {
+                group,
+                member,
+                active,
+            } => {
+                let group = group_of(group)?;
+                Built::member(group, core.ban_content(&group, &member, active)?)
+            }
+            Draft::Remove { id } => {
+                let (group, content) = core.remove_content(&id)?;
+                Built::member(group, content)
+            }
+            Draft::Grant { group, grant } => {
+                let group = group_of(group)?;
+                let content = core.grant_content(
+                    &group,
+                    &grant.key,
+                    &grant.name,
+                    grant.not_before.unwrap_or(now),
+                    grant.not_after,
+                    grant.daily_quota,
+                    grant.targeting,
+                )?;
+                Built::member(group, content)
+            }
+            Draft::Revoke {
+                group,
+                grant_or_key,
+            } => {
+                let group = group_of(group)?;
+                Built {
+                    group,
+                    signer: None,
+                    contents: core.revoke_contents(&group, &grant_or_key)?,
+                }
+            }
+            Draft::AdvertiserProfile { group, profile } => {
+                let group = group_of(group)?;
+                let advertiser = self.advertiser_key()?;
+                let content = core.advertiser_content(&group, &advertiser, profile)?;
+                Built {
+                    group,
+                    signer: Some(advertiser),
+                    contents: vec![content],
+                }
+            }
+            Draft::Ad { group, ad } => {
+                let group = group_of(group)?;
+                let advertiser = self.advertiser_key()?;
+                let everyone = message::Targeting {
+                    all: Some(vec![]),
+                    ..Default::default()
+                };
+                let draft = message::Ad {
+                    // Chosen by `ad_content`: the advertiser's live grant.
+                    grant: MessageId([0; 32]),
+                    title: ad.title,
+                    body: ad.body,
+                    targeting: ad.targeting.unwrap_or(everyone),
+                    offer: ad.offer,
+                };
+                let content = core.ad_content(&group, &advertiser, draft, now)?;
+                Built {
+                    group,
+                    signer: Some(advertiser),
+                    contents: vec![content],
+                }
+            }
+        })
+    }
+
+    /// Builds, signs and stores a draft's messages and queues their publication (see
+    /// [`Actor::publish_later`]).
+    fn send(&mut self, draft: Draft) -> Result<Vec<MessageId>, NodeError> {
+        let now = now_ms();
+        let built = self.build(draft, now)?;
+        let mut ids = Vec::with_capacity(built.contents.len());
+        for content in built.contents {
+            let composed = self
+                .core
+                .compose_as(&built.group, built.signer.as_ref(), content, now);
+            ids.push(self.publish_later(composed)?);
+        }
+        Ok(ids)
+    }
+
+    /// This data dir's advertiser key.
+    fn advertiser_key(&self) -> Result<Pseudonym, NodeError> {
+        DataDir::new(&self.data_dir).load_advertiser()
+    }
+
+    /// Publishes an own message, already stored: queues what is left (make it durable, tell
+    /// watchers, offer it to the group) in [`Actor::publishing`], for the command's reply to
+    /// wait on off the actor (see [`Actor::answer`]). With no peer reachable the message
+    /// stays in the outbox and is offered again later: it is never dropped.
+    fn publish_later(
+        &mut self,
+        composed: Result<(SignedMessage, Vec<u8>), NodeError>,
+    ) -> Result<MessageId, NodeError> {
+        let (signed, envelope) = composed?;
+        let id = signed.message.id;
+        let topic = self
+            .core
+            .group(&signed.message.group)
+            .map(|g| g.topic.clone())
+            .ok_or_else(|| NodeError::UnknownGroup(signed.message.group.to_string()))?;
+        self.publishing.push(Publication {
+            signed,
+            envelope,
+            topic,
+        });
+        Ok(id)
+    }
+
+    /// Replies to a command once the own messages it composed are durable (and offered to
+    /// the group). That wait runs in a task: the actor goes on validating peers' messages
+    /// while the fsync runs. A message that fails to flush fails the reply.
+    fn answer<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, NodeError>) {
+        let publishing = std::mem::take(&mut self.publishing);
+        if publishing.is_empty() {
+            let _ = reply.send(result);
+            return;
+        }
+        let (store, gossip, accepted, internal) = (
+            self.core.store().reader(),
+            self.gossip.clone(),
+            self.accepted.clone(),
+            self.internal_tx.clone(),
+        );
+        self.tasks.spawn(async move {
+            // One flush covers every message the command stored. If it fails, nothing is
+            // offered now; the messages stay in the outbox.
+            if let Err(e) = store.flush().await {
+                let _ = reply.send(Err(e.into()));
+                return;
+            }
+            let mut gossiped = Vec::new();
+            for Publication {
+                signed,
+                envelope,
+                topic,
+            } in publishing
+            {
+                let id = signed.message.id;
+                let _ = accepted.send(signed);
+                if offer(&gossip, &id, &topic, envelope).await {
+                    gossiped.push(id);
+                }
+            }
+            let _ = reply.send(result);
+            if !gossiped.is_empty() {
+                let _ = internal.send(Internal::Gossiped { ids: gossiped }).await;
+            }
+        });
+    }
+
+    async fn block(&mut self, peer: &str, duration: Option<Duration>) -> Result<(), NodeError> {
+        let peer: PeerId = peer.trim().parse().map_err(|e| {
+            NodeError::invalid(Input::Peer, format!("{peer:?} is not a peer id: {e}"))
+        })?;
+        match duration {
+            Some(d) => self.gossip.ban(peer, d).await?,
+            None => self.gossip.unban(peer).await?,
+        }
+        Ok(())
+    }
+
+    async fn create_group(&mut self, name: &str, policy: Policy) -> Result<GroupId, NodeError> {
+        let id = self.core.create_group_with(name, policy, now_ms())?;
+        self.core.store().flush().await?;
+        self.enter_group(&id).await?;
+        Ok(id)
+    }
+
+    async fn join(&mut self, invite: &str) -> Result<GroupId, NodeError> {
+        let invite = Invite::decode(invite, now_ms() / 1000)?;
+        let id = self.core.join(&invite, now_ms())?;
+        self.core.store().flush().await?;
+        self.enter_group(&id).await?;
+        Ok(id)
+    }
+
+    async fn invite(
+        &mut self,
+        group: &str,
+        ttl: Duration,
+        chosen: &[Multiaddr],
+    ) -> Result<String, NodeError> {
+        if ttl.is_zero() || ttl > MAX_INVITE_TTL {
+            return Err(NodeError::invalid(
+                Input::Invite,
+                format!(
+                    "invite lifetime must be between 1 second and {} days",
+                    MAX_INVITE_TTL.as_secs() / 86_400
+                ),
+            ));
+        }
+        let id = self.core.view().resolve_group(group)?;
+        let addrs = crate::invite_addrs::invite_addrs(
+            self.gossip.local_peer_id(),
+            chosen,
+            &self.advertise,
+            &self.listen,
+            &self.gossip.listen_addrs().await?,
+        )?;
+        self.core
+            .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())
+    }
+}

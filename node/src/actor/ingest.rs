@@ -1,0 +1,143 @@
+//! Messages from peers: each gossip message is validated by [`Core::admit`], the verdict
+//! reported to gossip (forwarding waits for it), and what is accepted committed to the store
+//! and shown to live watchers. Pages fetched by sync sessions go through the same pipeline
+//! ([`Core::ingest_signed`]).
+
+use cove_crypto::GroupId;
+use cove_gossip::{Event, PeerId};
+use tracing::{debug, info, warn};
+
+use super::{gossip_verdict, now_ms, Actor};
+use crate::core::{decide, Core, Rejection};
+use crate::sync::IngestBatch;
+
+impl Actor {
+    /// Runs one step of ingesting `source`'s message. A bug in validation must cost one
+    /// message, not the node: a panic while handling a peer's bytes is counted and the
+    /// message ignored.
+    pub(super) fn guarded<T>(
+        &mut self,
+        source: &PeerId,
+        step: impl FnOnce(&mut Core) -> Result<T, Rejection>,
+    ) -> Result<T, Rejection> {
+        let core = &mut self.core;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(core))).unwrap_or_else(|_| {
+            warn!(peer = %source, "validation panicked; message ignored");
+            self.core.count(Rejection::Internal.reason());
+            Err(Rejection::Internal)
+        })
+    }
+
+    pub(super) async fn handle_gossip_event(&mut self, event: Event) {
+        match event {
+            Event::Message {
+                id,
+                source,
+                topic,
+                data,
+            } => {
+                let now = now_ms();
+                let result = self.guarded(&source, |core| core.admit(&topic, &data, now));
+                let verdict = decide::Verdict::of(&result);
+                if let Err(rejection) = &result {
+                    if verdict == decide::Verdict::Reject {
+                        info!(peer = %source, reason = rejection.reason(), detail = %rejection, "rejected");
+                    } else {
+                        debug!(peer = %source, reason = rejection.reason(), "ignored");
+                    }
+                }
+                // The verdict goes out before the message is stored: forwarding waits for
+                // validation, not for the disk. If the store then fails (or the node dies
+                // first), this node lacks a message its peers have, and sync brings it back.
+                if let Err(e) = self
+                    .gossip
+                    .report(id, source, gossip_verdict(verdict))
+                    .await
+                {
+                    warn!(error = %e, "could not report validation result");
+                }
+                if let Ok(signed) = result {
+                    if self
+                        .guarded(&source, |core| core.commit(&signed, now))
+                        .is_ok()
+                    {
+                        debug!(peer = %source, msg = %signed.message.id.short(), kind = signed.message.content.kind(), "accepted");
+                        let _ = self.accepted.send(signed);
+                    }
+                }
+            }
+            Event::PeerSubscribed { peer, topic } => {
+                debug!(%peer, %topic, "peer subscribed");
+                // A new member on a topic (or a non-member that knows the topic string: the
+                // session's first step tells): catch up, and hand it what is still waiting.
+                if let Some(group) = self.core.group_by_topic(&topic).map(|g| g.id) {
+                    if let Some(session) = self.session(group, peer, None) {
+                        self.start_session(session);
+                    }
+                }
+                self.republish_outbox().await;
+            }
+            Event::Request { id, peer, data } => self.handle_sync_request(id, peer, data).await,
+            Event::ProtocolViolation { peer, reason } => {
+                info!(%peer, %reason, "sync protocol violation");
+                self.penalise(peer, "sync_oversized").await;
+            }
+            Event::Throttled { peer, topic } => {
+                debug!(%peer, %topic, "peer over its message budget");
+                self.core.count("peer_rate_limited");
+            }
+            Event::PeerConnected(peer) => debug!(%peer, "connected"),
+            Event::PeerDisconnected(peer) => {
+                debug!(%peer, "disconnected");
+                // A challenge is bound to its connection.
+                self.challenges.forget(&peer);
+            }
+            Event::ListenAddr(addr) => info!(%addr, "listening"),
+        }
+    }
+
+    /// Validates and stores a page fetched by sync, exactly as gossip messages are.
+    pub(super) fn ingest_batch(&mut self, batch: IngestBatch) {
+        let mut counts = (0, 0, 0);
+        let now = now_ms();
+        // A page may hold an ad before its grant: those are tried again after the rest.
+        let mut retry = Vec::new();
+        for bytes in &batch.messages {
+            if let Err(crate::core::Rejection::NoGrant) =
+                self.ingest_one(&batch.group, bytes, now, &mut counts)
+            {
+                retry.push(bytes);
+            }
+        }
+        for bytes in retry {
+            counts.1 -= 1;
+            let _ = self.ingest_one(&batch.group, bytes, now, &mut counts);
+        }
+        let _ = batch.reply.send(counts);
+    }
+
+    /// Validates one synced message; counts it as (accepted, refused, invalid).
+    pub(super) fn ingest_one(
+        &mut self,
+        group: &GroupId,
+        bytes: &[u8],
+        now: u64,
+        counts: &mut (usize, usize, usize),
+    ) -> Result<(), crate::core::Rejection> {
+        match self.core.ingest_signed(group, bytes, now) {
+            Ok(signed) => {
+                counts.0 += 1;
+                let _ = self.accepted.send(signed);
+                Ok(())
+            }
+            Err(r) => {
+                if r.is_penalised() {
+                    counts.2 += 1;
+                } else {
+                    counts.1 += 1;
+                }
+                Err(r)
+            }
+        }
+    }
+}

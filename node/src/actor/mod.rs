@@ -1,0 +1,366 @@
+//! The actor: the one task that owns the node's [`Core`] (the store's writer and the group
+//! keys) and the gossip handle. [`crate::Node`] sends it [`Command`]s; gossip sends it events.
+//!
+//! ```text
+//!  Node ──Command + oneshot──▶ ┌───────── actor (run) ─────────┐ ◀──gossip::Event── swarm task
+//!       (COMMAND_CAPACITY)     │ command.rs  what a user asked  │
+//!                              │ ingest.rs   messages from peers│──publish/report──▶ gossip
+//!  sync tasks ──IngestBatch──▶ │ sync.rs     sessions, serving  │
+//!            ──Internal─────▶  │ outbox.rs   own messages       │
+//!                              │ status.rs   peers, health      │
+//!                              └────────────────────────────────┘
+//! ```
+//!
+//! The loop is `select! { biased; commands, internal reports, synced pages, gossip events,
+//! timers }`: local work is served before new remote work. Slow work (an fsync before a
+//! command's reply, a sync session, serving a sync request) runs in spawned tasks that report
+//! back through [`Internal`]. The actor stops when the last `Node` handle drops or on
+//! [`crate::Node::shutdown`], flushing the store.
+
+mod command;
+mod ingest;
+mod outbox;
+mod sessions;
+mod status;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use cove_crypto::GroupId;
+use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn, Instrument};
+
+pub(crate) use self::command::{Command, Draft, Reply};
+use crate::api::{now_ms, Node, NodeConfig};
+use crate::core::{decide, Core};
+use crate::data_dir::DataDir;
+use crate::error::NodeError;
+use crate::health::Warnings;
+use crate::message::{MessageId, SignedMessage};
+use crate::store::Store;
+use crate::sync::{self, Challenges, IngestBatch, SyncError};
+
+/// Commands queued from handles to the actor.
+pub const COMMAND_CAPACITY: usize = 64;
+/// How long an own message that a peer took by gossip waits before it is offered again while
+/// no proven member has confirmed it (PROTOCOL.md §13.9). A peer that takes a message may be
+/// a non-member; this bounds what re-offering costs then: one fresh sealing per message per
+/// interval.
+pub const OUTBOX_REOFFER_INTERVAL: Duration = Duration::from_secs(60);
+/// Sync sessions this node starts on its own at once (on-demand `cove sync` is extra).
+pub const MAX_CONCURRENT_SYNCS: usize = 8;
+/// Reports queued from the actor's own tasks (session ends, violations).
+pub const INTERNAL_CAPACITY: usize = 64;
+/// Fetched pages queued from sync sessions to the actor.
+pub const INGEST_CAPACITY: usize = 16;
+/// How long shutdown waits for spawned tasks before aborting them.
+pub const TASK_DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// Longest validity of an invite.
+pub const MAX_INVITE_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Accepted messages buffered for live watchers (`cove chat`); a slower watcher misses the
+/// oldest and is told how many.
+pub const WATCH_CAPACITY: usize = 256;
+
+/// The longest a staged message waits before the actor applies the staged messages as one
+/// sled batch (`store::GROUP_COMMIT` applies a full batch at once). Staged messages are read
+/// like applied ones; this bounds only how long they wait for sled, which itself makes
+/// applied writes durable every 500 ms. At a group's usual pace (a message every 100 ms or
+/// more) a shorter wait would apply one message per batch, and each batch costs ~120 µs.
+const SETTLE_WITHIN: Duration = Duration::from_millis(500);
+
+/// Opens the data dir and store, starts the network and the actor, subscribes every group
+/// and dials their bootstrap peers ([`Node::start`]).
+pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+    let dir = DataDir::new(&config.data_dir);
+    let seed = dir.load_seed_with(config.passphrase.as_ref())?;
+    let keypair = dir.load_peer_key()?;
+    let store = open_store(&dir)?;
+    let mut core = Core::new(store, seed)?;
+    core.set_retention(config.retention);
+
+    let mut gossip_config = cove_gossip::Config::new(keypair);
+    gossip_config.listen = config.listen.clone();
+    gossip_config.mdns = config.mdns;
+    gossip_config.fast_timers = config.fast_timers;
+    gossip_config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
+    gossip_config.peer_rate_limit = config.peer_rate_limit;
+    gossip_config.max_connections = config.max_connections;
+    gossip_config.max_connections_per_peer = config.max_connections_per_peer;
+    let (gossip, events) = Gossip::spawn(gossip_config).await?;
+    let peer_id = gossip.local_peer_id();
+    let view: crate::api::ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
+
+    let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
+    let (accepted, _) = tokio::sync::broadcast::channel(WATCH_CAPACITY);
+    let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_CAPACITY);
+    let actor = Actor {
+        core,
+        gossip,
+        events,
+        internal_tx,
+        internal_rx,
+        ingest_tx,
+        ingest_rx,
+        challenges: Challenges::default(),
+        syncing: HashSet::new(),
+        unproven: sync::UnprovenPeers::default(),
+        gossiped: HashMap::new(),
+        tasks: tokio::task::JoinSet::new(),
+        accepted: accepted.clone(),
+        publishing: Vec::new(),
+        data_dir: config.data_dir.clone(),
+        warnings: Warnings::default(),
+        request_budgets: sync::RequestBudgets::default(),
+        session_storages: Default::default(),
+        listen: config.listen.clone(),
+        advertise: config.advertise.clone(),
+        view: view.clone(),
+    };
+    for group in actor.core.groups() {
+        actor.enter_group(&group.id).await?;
+    }
+    let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
+    // Every log line of this node's actor carries `me=` (its short peer id), so that the
+    // logs of a multi-node test can be told apart.
+    let span = tracing::info_span!("node", me = %short_peer(&peer_id));
+    tokio::spawn(
+        actor
+            .run(rx, config.republish_interval, config.sync_interval)
+            .instrument(span),
+    );
+    info!(peer = %peer_id, "node started");
+    Ok(Node {
+        tx,
+        peer_id,
+        accepted,
+        view,
+    })
+}
+
+/// The last characters of a peer id: enough to tell a test's nodes apart in logs.
+fn short_peer(peer: &PeerId) -> String {
+    let text = peer.to_string();
+    text[text.len().saturating_sub(6)..].to_string()
+}
+
+/// Reports from the actor's own spawned tasks.
+#[derive(Debug)]
+enum Internal {
+    /// An automatic session ended.
+    SessionDone {
+        group: GroupId,
+        peer: PeerId,
+        error: Option<SyncError>,
+    },
+    /// A peer broke the sync protocol in a task that served or ran a session.
+    Violation { peer: PeerId, reason: &'static str },
+    /// Own messages a command's task handed to a peer by gossip.
+    Gossiped { ids: Vec<MessageId> },
+    /// Own messages a session found a proven member to hold: they leave the outbox.
+    Delivered { ids: Vec<MessageId> },
+}
+
+/// The gossip layer's name for a decision's verdict.
+fn gossip_verdict(verdict: decide::Verdict) -> Verdict {
+    match verdict {
+        decide::Verdict::Accept => Verdict::Accept,
+        decide::Verdict::Reject => Verdict::Reject,
+        decide::Verdict::Ignore => Verdict::Ignore,
+    }
+}
+
+/// Opens the store, turning sled's lock error into advice.
+pub(crate) fn open_store(dir: &DataDir) -> Result<Store, NodeError> {
+    Store::open(&dir.store_path()).map_err(|e| match e {
+        crate::store::StoreError::Sled(e) if crate::store::is_lock_held(&e) => {
+            NodeError::Control(format!(
+                "the store in {} is in use by another process (is `cove up` running?)",
+                dir.root().display()
+            ))
+        }
+        other => other.into(),
+    })
+}
+
+/// Offers an own message to the group by gossip; `true` if a peer took it. The outbox entry
+/// stays either way: a peer on the topic may be a non-member, so only a proven member's
+/// confirmation clears it (a sync session, PROTOCOL.md §13.9).
+async fn offer(gossip: &Gossip, id: &MessageId, topic: &str, envelope: Vec<u8>) -> bool {
+    match gossip.publish(topic, envelope).await {
+        Ok(Published::Sent) => true,
+        Ok(Published::NoPeers) => {
+            debug!(msg = %id.short(), "no peer yet; offered again later");
+            false
+        }
+        Err(e) => {
+            warn!(msg = %id.short(), error = %e, "publish failed; offered again later");
+            false
+        }
+    }
+}
+
+struct Actor {
+    core: Core,
+    gossip: Gossip,
+    events: mpsc::Receiver<Event>,
+    /// Cloned into spawned tasks (sync sessions, served requests); the actor holds both ends,
+    /// so this channel never keeps the actor alive on its own.
+    internal_tx: mpsc::Sender<Internal>,
+    internal_rx: mpsc::Receiver<Internal>,
+    /// Pages fetched by sync sessions, validated and stored by the actor (same ends rule).
+    ingest_tx: mpsc::Sender<IngestBatch>,
+    ingest_rx: mpsc::Receiver<IngestBatch>,
+    challenges: Challenges,
+    /// Automatic sessions running, one per (group, peer).
+    syncing: HashSet<(GroupId, PeerId)>,
+    /// Responders that failed to prove membership: automatic sessions leave them alone.
+    unproven: sync::UnprovenPeers,
+    /// When each outbox entry was last handed to a peer by gossip (see
+    /// [`OUTBOX_REOFFER_INTERVAL`]); only entries still in the outbox are kept.
+    gossiped: HashMap<MessageId, Instant>,
+    /// Every task the actor spawns (sessions, served requests): awaited on shutdown.
+    tasks: tokio::task::JoinSet<()>,
+    /// Every newly stored message, for live watchers.
+    accepted: tokio::sync::broadcast::Sender<SignedMessage>,
+    /// What is left of publishing the own messages the current command composed (see
+    /// [`Actor::publish_later`]); its reply waits for them, the actor does not.
+    publishing: Vec<Publication>,
+    /// The data dir (for the advertiser key, read when an advertiser publishes).
+    data_dir: PathBuf,
+    /// Gossip problems already logged, so that each is logged once.
+    warnings: Warnings,
+    /// Each peer's sync request budget.
+    request_budgets: sync::RequestBudgets,
+    /// The Negentropy storage of the sync sessions this node serves, shared with the tasks
+    /// that serve them.
+    session_storages: std::sync::Arc<std::sync::Mutex<sync::SessionStorages>>,
+    /// The listen addresses asked for, and the advertise list: what invites may carry (see
+    /// [`crate::invite_addrs`]).
+    listen: Vec<Multiaddr>,
+    advertise: Vec<Multiaddr>,
+    /// The read half every `Node` handle uses: emptied when the actor stops, so that no
+    /// handle keeps the store open.
+    view: crate::api::ViewSlot,
+}
+
+/// An own message, stored but not yet flushed nor offered to its group.
+struct Publication {
+    signed: SignedMessage,
+    envelope: Vec<u8>,
+    topic: String,
+}
+
+impl Actor {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        republish_every: Duration,
+        sync_every: Duration,
+    ) {
+        let mut republish = tokio::time::interval(republish_every);
+        republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut anti_entropy = tokio::time::interval(sync_every);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let (staged, settle_by) = (self.core.store().has_staged(), self.settle_by());
+            tokio::select! {
+                biased;
+                command = commands.recv() => match command {
+                    Some(Command::Shutdown { reply }) => {
+                        let result = self.stop().await;
+                        // Close the store before answering, so a caller may reopen it at once.
+                        // Closing writes sled's snapshot (a replay of the log since the
+                        // start), blocking work that must not hold up other tasks.
+                        let closed = tokio::task::spawn_blocking(move || drop(self)).await;
+                        let _ = reply.send(result.and(closed.map_err(|e| {
+                            NodeError::Control(format!("closing the store failed: {e}"))
+                        })));
+                        return;
+                    }
+                    Some(command) => self.handle_command(command).await,
+                    None => {
+                        let _ = self.stop().await;
+                        return;
+                    }
+                },
+                Some(internal) = self.internal_rx.recv() => self.handle_internal(internal).await,
+                Some(batch) = self.ingest_rx.recv() => self.ingest_batch(batch),
+                Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
+                event = self.events.recv() => match event {
+                    Some(event) => self.handle_gossip_event(event).await,
+                    None => {
+                        warn!("gossip layer stopped; node stops");
+                        let _ = self.stop().await;
+                        return;
+                    }
+                },
+                _ = republish.tick() => {
+                    self.republish_outbox().await;
+                    self.check_health().await;
+                }
+                _ = anti_entropy.tick() => self.anti_entropy().await,
+                _ = tokio::time::sleep_until(settle_by), if staged => {
+                    if let Err(e) = self.core.store().settle() {
+                        warn!(error = %e, "could not apply staged messages");
+                    }
+                }
+            }
+        }
+    }
+
+    /// When the oldest staged message must be applied ([`SETTLE_WITHIN`]).
+    fn settle_by(&self) -> tokio::time::Instant {
+        let since = self
+            .core
+            .store()
+            .staged_since()
+            .unwrap_or_else(Instant::now);
+        tokio::time::Instant::from_std(since + SETTLE_WITHIN)
+    }
+
+    async fn stop(&mut self) -> Result<(), NodeError> {
+        // From here on handles answer reads with `Stopped`, and hold no store handle.
+        *self.view.write().unwrap_or_else(|e| e.into_inner()) = None;
+        let _ = self.gossip.shutdown().await;
+        // Spawned tasks hold store handles; with the network and our channels closed they end
+        // at once, and once they have, the database is closed when the actor is dropped.
+        self.ingest_rx.close();
+        self.internal_rx.close();
+        let drain = async { while self.tasks.join_next().await.is_some() {} };
+        if tokio::time::timeout(TASK_DRAIN_TIMEOUT, drain)
+            .await
+            .is_err()
+        {
+            self.tasks.abort_all();
+            while self.tasks.join_next().await.is_some() {}
+        }
+        self.core.store().flush().await?;
+        info!("node stopped");
+        Ok(())
+    }
+
+    /// Subscribes a group's topic and dials its bootstrap peers.
+    async fn enter_group(&self, id: &GroupId) -> Result<(), NodeError> {
+        let group = self
+            .core
+            .group(id)
+            .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
+        self.gossip
+            .subscribe(&group.topic, group.secret.discovery_key())
+            .await?;
+        for addr in &group.record.bootstrap {
+            match addr.parse::<Multiaddr>() {
+                Ok(addr) => {
+                    if let Err(e) = self.gossip.dial(addr.clone()).await {
+                        debug!(%addr, error = %e, "bootstrap dial failed");
+                    }
+                }
+                Err(e) => warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,361 @@
+//! History sync from the actor's side: sessions it starts (anti-entropy, a new member on a
+//! topic, `cove sync`, outbox confirmation) run in tasks; requests it serves are authorised
+//! here and answered from the store's reader on a blocking thread. The protocol itself is
+//! [`crate::sync`].
+
+use std::time::Instant;
+
+use cove_crypto::GroupId;
+use cove_gossip::{InboundRequestId, PeerId};
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use super::{now_ms, Actor, Internal, Reply, MAX_CONCURRENT_SYNCS};
+use crate::sync::{self, Progress, Report, Session, SyncError};
+
+impl Actor {
+    pub(super) async fn handle_internal(&mut self, internal: Internal) {
+        match internal {
+            Internal::SessionDone { group, peer, error } => {
+                self.syncing.remove(&(group, peer));
+                if let Some(error) = error {
+                    if matches!(error, SyncError::Unproven(_)) {
+                        self.unproven.mark(group, peer, now_ms());
+                    }
+                    self.session_failed(peer, &error).await;
+                }
+            }
+            Internal::Violation { peer, reason } => self.penalise(peer, reason).await,
+            Internal::Delivered { ids } => {
+                for id in ids {
+                    if let Err(e) = self.core.store().outbox_remove(&id) {
+                        warn!(msg = %id.short(), error = %e, "could not clear outbox entry");
+                    }
+                }
+            }
+            Internal::Gossiped { ids } => {
+                let now = Instant::now();
+                self.gossiped.extend(ids.into_iter().map(|id| (id, now)));
+            }
+        }
+    }
+
+    pub(super) async fn session_failed(&mut self, peer: PeerId, error: &SyncError) {
+        debug!(%peer, %error, "sync session ended early");
+        if error.is_violation() {
+            self.penalise(peer, error.reason()).await;
+        } else {
+            self.core.count(error.reason());
+        }
+    }
+
+    /// Counts a protocol violation and cuts the peer off for [`sync::BAN_DURATION`].
+    pub(super) async fn penalise(&mut self, peer: PeerId, reason: &'static str) {
+        self.core.count(reason);
+        info!(%peer, reason, "peer cut off");
+        if let Err(e) = self.gossip.ban(peer, sync::BAN_DURATION).await {
+            warn!(%peer, error = %e, "could not ban peer");
+        }
+    }
+
+    pub(super) fn session(
+        &self,
+        group: GroupId,
+        peer: PeerId,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Option<Session> {
+        let g = self.core.group(&group)?;
+        Some(Session {
+            gossip: self.gossip.clone(),
+            peer,
+            group,
+            topic: g.topic.clone(),
+            sync_key: g.secret.sync_key(),
+            since: self.core.retention_cutoff(now_ms()),
+            fetch: true,
+            store: self.core.store().reader(),
+            ingest: self.ingest_tx.clone(),
+            progress,
+        })
+    }
+
+    /// Starts an automatic session unless one runs for this pair, too many run, or the peer
+    /// failed to prove membership of the group lately (an unproven responder must not get a
+    /// slot again and again).
+    pub(super) fn start_session(&mut self, session: Session) {
+        let (group, peer) = (session.group, session.peer);
+        if self.unproven.contains(&group, &peer, now_ms())
+            || self.syncing.len() >= MAX_CONCURRENT_SYNCS
+            || !self.syncing.insert((group, peer))
+        {
+            return;
+        }
+        let done = self.internal_tx.clone();
+        self.tasks.spawn(async move {
+            let (mut report, error) = session.run().await;
+            if report.accepted > 0 {
+                info!(peer = %peer, group = %group.short(), fetched = report.accepted, rounds = report.rounds, "synced");
+            }
+            let ids = std::mem::take(&mut report.delivered_ids);
+            let _ = done.send(Internal::Delivered { ids }).await;
+            let _ = done
+                .send(Internal::SessionDone { group, peer, error })
+                .await;
+        });
+    }
+
+    /// Saves member peers' announced addresses as future bootstrap addresses of the group.
+    /// Runs on the anti-entropy timer, long after identify told us their listen addresses.
+    pub(super) fn remember_peers(&mut self, group: GroupId, members: &[cove_gossip::PeerInfo]) {
+        for info in members {
+            let peer = info.peer;
+            let addrs: Vec<String> = info
+                .addrs
+                .iter()
+                .map(|a| {
+                    let text = a.to_string();
+                    if text.contains("/p2p/") {
+                        text
+                    } else {
+                        format!("{text}/p2p/{peer}")
+                    }
+                })
+                .collect();
+            if let Err(e) = self.core.remember_peer_addrs(&group, &addrs) {
+                warn!(%peer, error = %e, "could not remember peer addresses");
+            }
+        }
+    }
+
+    /// Connected peers that subscribe to `topic`.
+    pub(super) async fn members_online(&self, topic: &str) -> Vec<cove_gossip::PeerInfo> {
+        match self.gossip.peers().await {
+            Ok(peers) => peers
+                .into_iter()
+                .filter(|p| p.topics.iter().any(|t| t == topic))
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// A random one of `members` that an automatic session of `group` may start with now:
+    /// none runs with it, and it has not failed to prove membership lately.
+    pub(super) fn pick_member(
+        &self,
+        group: GroupId,
+        members: &[cove_gossip::PeerInfo],
+    ) -> Option<PeerId> {
+        let now = now_ms();
+        let eligible: Vec<PeerId> = members
+            .iter()
+            .map(|m| m.peer)
+            .filter(|p| {
+                !self.syncing.contains(&(group, *p)) && !self.unproven.contains(&group, p, now)
+            })
+            .collect();
+        (!eligible.is_empty()).then(|| eligible[rand::random_range(0..eligible.len())])
+    }
+
+    pub(super) async fn anti_entropy(&mut self) {
+        let groups: Vec<(GroupId, String)> = self
+            .core
+            .groups()
+            .map(|g| (g.id, g.topic.clone()))
+            .collect();
+        for (group, topic) in groups {
+            let members = self.members_online(&topic).await;
+            if members.is_empty() {
+                continue;
+            }
+            if let Some(session) = self
+                .pick_member(group, &members)
+                .and_then(|peer| self.session(group, peer, None))
+            {
+                self.start_session(session);
+            }
+            self.remember_peers(group, &members);
+        }
+        match self.core.prune(now_ms()) {
+            Ok(0) => {}
+            Ok(n) => info!(deleted = n, "pruned messages outside the retention window"),
+            Err(e) => warn!(error = %e, "pruning failed"),
+        }
+    }
+
+    pub(super) async fn sync_on_demand(
+        &mut self,
+        group: Option<String>,
+        progress: Option<mpsc::Sender<Progress>>,
+        reply: Reply<Vec<Report>>,
+    ) {
+        let groups: Vec<GroupId> = match group {
+            Some(q) => match self.core.view().resolve_group(&q) {
+                Ok(id) => vec![id],
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return;
+                }
+            },
+            None => self.core.groups().map(|g| g.id).collect(),
+        };
+        let mut sessions = Vec::new();
+        for group in groups {
+            let topic = self
+                .core
+                .group(&group)
+                .map(|g| g.topic.clone())
+                .unwrap_or_default();
+            for member in self.members_online(&topic).await {
+                sessions.extend(self.session(group, member.peer, progress.clone()));
+            }
+        }
+        let internal = self.internal_tx.clone();
+        // Sessions run one after the other in their own task; the actor stays responsive.
+        self.tasks.spawn(async move {
+            let mut reports = Vec::new();
+            for session in sessions {
+                let peer = session.peer;
+                let (mut report, error) = session.run().await;
+                let ids = std::mem::take(&mut report.delivered_ids);
+                let _ = internal.send(Internal::Delivered { ids }).await;
+                if let Some(error) = error.filter(SyncError::is_violation) {
+                    let _ = internal
+                        .send(Internal::Violation {
+                            peer,
+                            reason: error.reason(),
+                        })
+                        .await;
+                }
+                reports.push(report);
+            }
+            let _ = reply.send(Ok(reports));
+        });
+    }
+
+    /// Serves one inbound sync request. Decoding and authorisation happen here; reading the
+    /// store for reconciliation or pages runs on a blocking thread.
+    pub(super) async fn handle_sync_request(
+        &mut self,
+        id: InboundRequestId,
+        peer: PeerId,
+        data: Vec<u8>,
+    ) {
+        // Before anything else: every request costs the responder work, so one peer gets a
+        // bounded number of them (a member replaying reconcile rounds included).
+        if !self.request_budgets.take(peer, now_ms()) {
+            debug!(%peer, "sync request over the peer's budget");
+            self.refuse(id, sync::ErrorCode::Busy, "sync_busy").await;
+            return;
+        }
+        let request = match sync::Request::decode(&data) {
+            Ok(request) => request,
+            Err(e) => {
+                debug!(%peer, error = %e, "malformed sync request");
+                self.respond(
+                    id,
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    },
+                )
+                .await;
+                self.penalise(peer, "sync_malformed").await;
+                return;
+            }
+        };
+        let (topic, proof) = match &request {
+            sync::Request::Hello { topic, nonce } => {
+                let sync_key = self.core.group_by_topic(topic).map(|g| g.secret.sync_key());
+                let local = self.gossip.local_peer_id();
+                let answer = self
+                    .challenges
+                    .answer_hello(peer, &local, sync_key.as_ref(), nonce);
+                self.respond(id, answer).await;
+                return;
+            }
+            sync::Request::Reconcile { topic, proof, .. }
+            | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
+        };
+        let local = self.gossip.local_peer_id();
+        let authorised = self
+            .core
+            .group_by_topic(topic)
+            .filter(|g| {
+                self.challenges
+                    .verify(&peer, &local, &g.secret.sync_key(), proof)
+            })
+            .map(|g| g.id);
+        let Some(group) = authorised else {
+            // Same answer for an unknown topic and a bad proof: a non-member learns nothing.
+            debug!(%peer, "unauthorised sync request");
+            self.refuse(id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
+                .await;
+            return;
+        };
+        let store = self.core.store().reader();
+        let sessions = self.session_storages.clone();
+        let cutoff = self.core.retention_cutoff(now_ms());
+        let (gossip, internal) = (self.gossip.clone(), self.internal_tx.clone());
+        self.tasks.spawn(async move {
+            let served = tokio::task::spawn_blocking(move || match request {
+                sync::Request::Reconcile { since, msg, .. } => {
+                    sync::serve_reconcile(&store, &sessions, peer, &group, since.max(cutoff), &msg)
+                        .map(|msg| sync::Response::Reconcile { msg })
+                }
+                sync::Request::Fetch { ids, .. } => sync::serve_fetch(&store, &group, &ids)
+                    .map(|messages| sync::Response::Messages { messages }),
+                sync::Request::Hello { .. } => unreachable!("answered above"),
+            })
+            .await;
+            let response = match served {
+                Ok(Ok(response)) => response,
+                Ok(Err(e)) => {
+                    debug!(%peer, error = %e, "sync request could not be served");
+                    if e.is_violation() {
+                        let _ = internal
+                            .send(Internal::Violation {
+                                peer,
+                                reason: "sync_malformed",
+                            })
+                            .await;
+                    }
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    }
+                }
+                Err(panic) => {
+                    // Reconciliation code must not take the node down on hostile input.
+                    warn!(%peer, error = %panic, "serving sync panicked");
+                    let _ = internal
+                        .send(Internal::Violation {
+                            peer,
+                            reason: "sync_malformed",
+                        })
+                        .await;
+                    sync::Response::Error {
+                        code: sync::ErrorCode::Malformed,
+                    }
+                }
+            };
+            if let Err(e) = gossip.respond(id, response.encode()).await {
+                debug!(%peer, error = %e, "could not send sync response");
+            }
+        });
+    }
+
+    /// Answers a sync request with an error `code` and counts `reason` (no penalty).
+    pub(super) async fn refuse(
+        &mut self,
+        id: InboundRequestId,
+        code: sync::ErrorCode,
+        reason: &'static str,
+    ) {
+        self.core.count(reason);
+        self.respond(id, sync::Response::Error { code }).await;
+    }
+
+    pub(super) async fn respond(&self, id: InboundRequestId, response: sync::Response) {
+        if let Err(e) = self.gossip.respond(id, response.encode()).await {
+            debug!(error = %e, "could not send sync response");
+        }
+    }
+}

@@ -1,0 +1,544 @@
+//! The [`Node`] handle: the one typed API of a running node, used by the control socket, the
+//! CLI's demo, the web app and the tests.
+//!
+//! ```text
+//!  Node (Clone) ──writes: Command + oneshot──▶ actor task (owns Core: the store's writer)
+//!       │
+//!       └──────reads: View on a blocking thread (store reader + group table), never the actor
+//! ```
+//!
+//! Every method that changes something (a message to sign, a local record, the network) is a
+//! [`Command`] for the actor, which is the store's only writer. Every view is read directly
+//! from the [`View`], so a long feed never delays validation, and a read never writes.
+
+mod config;
+mod types;
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use cove_crypto::GroupId;
+use cove_gossip::{Multiaddr, PeerId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use self::config::{NodeConfig, DEFAULT_REPUBLISH_INTERVAL, DEFAULT_SYNC_INTERVAL};
+pub use self::types::{AdDraft, FeedQuery, GrantRequest, PeerSummary, Status};
+use crate::actor::{Command, Draft, Reply};
+use crate::error::NodeError;
+use crate::message::{Advertiser, MessageId, Policy, SignedMessage};
+use crate::sync::{Progress, Report};
+use crate::view::ads::AdView;
+use crate::view::ads::GrantView;
+use crate::view::social::{FeedItem, ModerationInfo, ProfileInfo, RoomInfo, Thread};
+use crate::view::{GroupInfo, View};
+
+/// The view a node serves reads from; emptied when the node stops, so that no handle keeps
+/// the store open (a stopped node's data dir can be opened again at once).
+pub(crate) type ViewSlot = Arc<RwLock<Option<View>>>;
+
+/// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
+#[derive(Clone, Debug)]
+pub struct Node {
+    pub(crate) tx: mpsc::Sender<Command>,
+    pub(crate) peer_id: PeerId,
+    pub(crate) accepted: broadcast::Sender<SignedMessage>,
+    pub(crate) view: ViewSlot,
+}
+
+/// Unix time in milliseconds.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Node {
+    /// Opens the data dir and store, starts the network, subscribes every group and dials
+    /// their bootstrap peers.
+    pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+        crate::actor::start(config).await
+    }
+
+    /// This node's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Resolves once the node has stopped (by [`Node::shutdown`], a control-socket `shutdown`
+    /// or the network layer ending).
+    pub async fn closed(&self) {
+        self.tx.closed().await
+    }
+
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, NodeError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NodeError::Stopped)?;
+        rx.await.map_err(|_| NodeError::Stopped)?
+    }
+
+    /// Signs, stores and publishes what `draft` builds; returns the new messages' ids once
+    /// they are durable.
+    async fn send(&self, draft: Draft) -> Result<Vec<MessageId>, NodeError> {
+        self.call(|reply| Command::Send { draft, reply }).await
+    }
+
+    /// [`Node::send`] of a draft that builds exactly one message.
+    async fn send_one(&self, draft: Draft) -> Result<MessageId, NodeError> {
+        let ids = self.send(draft).await?;
+        ids.first()
+            .copied()
+            .ok_or_else(|| NodeError::Control("the node signed no message".into()))
+    }
+
+    /// Runs `read` on the view, on a blocking thread (sled reads block).
+    async fn read<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&View) -> Result<T, NodeError> + Send + 'static,
+    ) -> Result<T, NodeError> {
+        let view = self
+            .view
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or(NodeError::Stopped)?;
+        tokio::task::spawn_blocking(move || read(&view))
+            .await
+            .map_err(|e| NodeError::Control(format!("a read failed: {e}")))?
+    }
+
+    // ----- groups and membership -------------------------------------------------------
+
+    /// Founds a group with the default [`Policy`]; returns its id.
+    pub async fn create_group(&self, name: &str) -> Result<GroupId, NodeError> {
+        self.create_group_with(name, Policy::default()).await
+    }
+
+    /// Founds a group whose charter carries `policy` (e.g. another rate limit).
+    pub async fn create_group_with(
+        &self,
+        name: &str,
+        policy: Policy,
+    ) -> Result<GroupId, NodeError> {
+        let name = name.to_string();
+        self.call(|reply| Command::CreateGroup {
+            name,
+            policy,
+            reply,
+        })
+        .await
+    }
+
+    /// An invite to `group` (id or unique name) listing this node's advertised addresses, or
+    /// else its explicitly bound listen addresses (see [`NodeConfig::advertise`]).
+    pub async fn invite(&self, group: &str, ttl: Duration) -> Result<String, NodeError> {
+        self.invite_at(group, ttl, Vec::new()).await
+    }
+
+    /// [`Node::invite`] listing exactly `addrs` (each gets `/p2p/` and this node's peer id);
+    /// with none, as [`Node::invite`].
+    pub async fn invite_at(
+        &self,
+        group: &str,
+        ttl: Duration,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<String, NodeError> {
+        let group = group.to_string();
+        self.call(|reply| Command::Invite {
+            group,
+            ttl,
+            addrs,
+            reply,
+        })
+        .await
+    }
+
+    /// Joins the group of an invite and connects to its peers.
+    pub async fn join(&self, invite: &str) -> Result<GroupId, NodeError> {
+        let invite = invite.to_string();
+        self.call(|reply| Command::Join { invite, reply }).await
+    }
+
+    /// Groups joined.
+    pub async fn groups(&self) -> Result<Vec<GroupInfo>, NodeError> {
+        self.read(|view| Ok(view.group_infos())).await
+    }
+
+    // ----- posts, replies, recommendations ------------------------------------------------
+
+    /// Posts to a group. Returns once the post is durably stored; it reaches peers now or,
+    /// if none is reachable, as soon as one is.
+    pub async fn post(
+        &self,
+        group: &str,
+        title: Option<String>,
+        text: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Post {
+            group: group.to_string(),
+            title,
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// Replies to a post or a reply.
+    pub async fn reply(&self, to: &str, text: &str) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Reply {
+            to: to.to_string(),
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// Edits one of this member's own posts, replies or chat lines.
+    pub async fn edit(
+        &self,
+        id: &str,
+        title: Option<String>,
+        text: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Edit {
+            id: id.to_string(),
+            title,
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// Deletes one of this member's own posts, replies or chat lines.
+    pub async fn delete(&self, id: &str) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Delete { id: id.to_string() }).await
+    }
+
+    /// Recommends a post or reply (`active`), or withdraws the recommendation.
+    pub async fn recommend(&self, id: &str, active: bool) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Recommend {
+            id: id.to_string(),
+            active,
+        })
+        .await
+    }
+
+    /// The newest posts of a group, newest first.
+    pub async fn feed(&self, group: &str, limit: usize) -> Result<Vec<FeedItem>, NodeError> {
+        self.feed_ranked(FeedQuery::new_posts(Some(group), limit))
+            .await
+    }
+
+    /// A feed in the query's order, with matched ads interleaved (labelled `kind: "ad"`).
+    /// Whoever shows it to the member reports the ads with [`Node::ads_shown`].
+    pub async fn feed_ranked(&self, query: FeedQuery) -> Result<Vec<FeedItem>, NodeError> {
+        self.read(move |view| {
+            let group = view.group_or_only(query.group.as_deref())?;
+            let now = now_ms();
+            let items = view.feed_ranked(
+                &group,
+                query.order,
+                query.window,
+                query.limit,
+                query.explain,
+                now,
+            )?;
+            view.interleave_ads(&group, items, now)
+        })
+        .await
+    }
+
+    /// A post and its visible replies (`id` may name any reply in it).
+    pub async fn thread(&self, id: &str) -> Result<Thread, NodeError> {
+        let id = id.to_string();
+        self.read(move |view| view.thread(&id)).await
+    }
+
+    /// One visible post, reply or chat line.
+    pub async fn show(&self, id: &str) -> Result<FeedItem, NodeError> {
+        let id = id.to_string();
+        self.read(move |view| view.show(&id)).await
+    }
+
+    // ----- profiles, rooms and chat ---------------------------------------------------------
+
+    /// Sets this member's nickname (and bio) in a group.
+    pub async fn set_profile(
+        &self,
+        group: &str,
+        nickname: &str,
+        bio: Option<String>,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Profile {
+            group: group.to_string(),
+            nickname: nickname.to_string(),
+            bio,
+        })
+        .await
+    }
+
+    /// Profiles: a pseudonym's (hex) in the groups where it is known, or this member's own.
+    pub async fn profiles(&self, member: Option<&str>) -> Result<Vec<ProfileInfo>, NodeError> {
+        let member = member.map(str::to_string);
+        self.read(move |view| view.profiles(member.as_deref()))
+            .await
+    }
+
+    /// Creates a chat room.
+    pub async fn create_room(
+        &self,
+        group: Option<&str>,
+        name: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Room {
+            group: group.map(str::to_string),
+            name: name.to_string(),
+        })
+        .await
+    }
+
+    /// The rooms of a group, oldest first.
+    pub async fn rooms(&self, group: Option<&str>) -> Result<Vec<RoomInfo>, NodeError> {
+        let group = group.map(str::to_string);
+        self.read(move |view| view.rooms(&view.group_or_only(group.as_deref())?))
+            .await
+    }
+
+    /// A room's id from its id or name.
+    pub async fn resolve_room(
+        &self,
+        group: Option<&str>,
+        room: &str,
+    ) -> Result<MessageId, NodeError> {
+        let (group, room) = (group.map(str::to_string), room.to_string());
+        self.read(move |view| view.resolve_room(&view.group_or_only(group.as_deref())?, &room))
+            .await
+    }
+
+    /// Sends a chat line to a room (id or name).
+    pub async fn say(
+        &self,
+        group: Option<&str>,
+        room: &str,
+        text: &str,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Chat {
+            group: group.map(str::to_string),
+            room: room.to_string(),
+            text: text.to_string(),
+        })
+        .await
+    }
+
+    /// The last `limit` visible lines of a room, oldest first.
+    pub async fn chat_history(
+        &self,
+        group: Option<&str>,
+        room: &str,
+        limit: usize,
+    ) -> Result<Vec<FeedItem>, NodeError> {
+        let (group, room) = (group.map(str::to_string), room.to_string());
+        self.read(move |view| {
+            view.chat_history(&view.group_or_only(group.as_deref())?, &room, limit)
+        })
+        .await
+    }
+
+    /// Every message stored from now on (gossip, sync or own), for live views.
+    pub fn watch(&self) -> broadcast::Receiver<SignedMessage> {
+        self.accepted.subscribe()
+    }
+
+    // ----- moderation ----------------------------------------------------------------------
+
+    /// Admin: bans (`active`) or unbans a pseudonym (hex).
+    pub async fn ban(
+        &self,
+        group: Option<&str>,
+        member: &str,
+        active: bool,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Ban {
+            group: group.map(str::to_string),
+            member: member.to_string(),
+            active,
+        })
+        .await
+    }
+
+    /// Admin: removes any message for everyone.
+    pub async fn remove(&self, id: &str) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Remove { id: id.to_string() }).await
+    }
+
+    /// Admins, bans and this member's mutes.
+    pub async fn moderation(&self, group: Option<&str>) -> Result<ModerationInfo, NodeError> {
+        let group = group.map(str::to_string);
+        self.read(move |view| view.moderation(&view.group_or_only(group.as_deref())?))
+            .await
+    }
+
+    /// Mutes (or unmutes) a pseudonym, for this member only.
+    pub async fn mute(
+        &self,
+        group: Option<&str>,
+        member: &str,
+        muted: bool,
+    ) -> Result<(), NodeError> {
+        let (group, member) = (group.map(str::to_string), member.to_string());
+        self.call(|reply| Command::Mute {
+            group,
+            member,
+            muted,
+            reply,
+        })
+        .await
+    }
+
+    // ----- advertisers and ads -------------------------------------------------------------
+
+    /// Admin: authorises an advertiser key.
+    pub async fn grant_advertiser(
+        &self,
+        group: Option<&str>,
+        grant: GrantRequest,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Grant {
+            group: group.map(str::to_string),
+            grant,
+        })
+        .await
+    }
+
+    /// Admin: revokes one grant (by id) or every live grant of an advertiser key.
+    pub async fn revoke_advertiser(
+        &self,
+        group: Option<&str>,
+        grant_or_key: &str,
+    ) -> Result<Vec<MessageId>, NodeError> {
+        self.send(Draft::Revoke {
+            group: group.map(str::to_string),
+            grant_or_key: grant_or_key.to_string(),
+        })
+        .await
+    }
+
+    /// Grants of a group, newest first.
+    pub async fn grants(&self, group: Option<&str>) -> Result<Vec<GrantView>, NodeError> {
+        let group = group.map(str::to_string);
+        self.read(move |view| view.grants(&view.group_or_only(group.as_deref())?))
+            .await
+    }
+
+    /// Advertiser: publishes a profile, signed with this data dir's advertiser key.
+    pub async fn advertiser_profile(
+        &self,
+        group: Option<&str>,
+        profile: Advertiser,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::AdvertiserProfile {
+            group: group.map(str::to_string),
+            profile,
+        })
+        .await
+    }
+
+    /// Advertiser: publishes an ad under the key's live grant.
+    pub async fn publish_ad(
+        &self,
+        group: Option<&str>,
+        ad: AdDraft,
+    ) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Ad {
+            group: group.map(str::to_string),
+            ad,
+        })
+        .await
+    }
+
+    /// Live ads of a group that match this member's interests, newest first.
+    pub async fn ads(&self, group: Option<&str>) -> Result<Vec<AdView>, NodeError> {
+        let group = group.map(str::to_string);
+        self.read(move |view| view.matched_ads(&view.group_or_only(group.as_deref())?, now_ms()))
+            .await
+    }
+
+    /// One live ad with its offer, matched or not.
+    pub async fn ad(&self, id: &str) -> Result<AdView, NodeError> {
+        let id = id.to_string();
+        self.read(move |view| view.ad_show(&id, now_ms())).await
+    }
+
+    /// Counts one showing of each ad of `items` (those of `kind: "ad"`) for the daily cap:
+    /// called by whatever showed a feed to the member.
+    pub async fn ads_shown(&self, items: &[FeedItem]) -> Result<(), NodeError> {
+        let ads = items
+            .iter()
+            .filter(|item| item.ad.is_some())
+            .map(|item| item.id.parse())
+            .collect::<Result<Vec<MessageId>, _>>()?;
+        if ads.is_empty() {
+            return Ok(());
+        }
+        self.call(|reply| Command::AdsShown { ads, reply }).await
+    }
+
+    /// Adds and removes private interests (never sent anywhere); returns the list.
+    pub async fn set_interests(
+        &self,
+        add: Vec<String>,
+        remove: Vec<String>,
+    ) -> Result<Vec<String>, NodeError> {
+        self.call(|reply| Command::Interests { add, remove, reply })
+            .await
+    }
+
+    // ----- network -------------------------------------------------------------------------
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerSummary>, NodeError> {
+        self.call(|reply| Command::Peers { reply }).await
+    }
+
+    /// Counters and addresses.
+    pub async fn status(&self) -> Result<Status, NodeError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Cuts a peer off (closes connections, refuses new ones) for `duration`, or lifts a block
+    /// with `None`. For an operator facing a misbehaving peer, and for partition tests.
+    pub async fn block_peer(
+        &self,
+        peer: &str,
+        duration: Option<Duration>,
+    ) -> Result<(), NodeError> {
+        let peer = peer.to_string();
+        self.call(|reply| Command::Block {
+            peer,
+            duration,
+            reply,
+        })
+        .await
+    }
+
+    /// Syncs one group (or all) with every connected member now; `progress` receives reports
+    /// while messages are fetched.
+    pub async fn sync(
+        &self,
+        group: Option<&str>,
+        progress: Option<mpsc::Sender<Progress>>,
+    ) -> Result<Vec<Report>, NodeError> {
+        let group = group.map(str::to_string);
+        self.call(|reply| Command::Sync {
+            group,
+            progress,
+            reply,
+        })
+        .await
+    }
+
+    /// Stops the network, flushes and closes the store and ends the actor.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.call(|reply| Command::Shutdown { reply }).await
+    }
+}

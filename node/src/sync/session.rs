@@ -1,0 +1,317 @@
+//! The requester's side: one [`Session`] from hello to the last page, run in its own task,
+//! handing fetched pages to the actor for validation.
+
+use super::*;
+
+/// Progress of a session, for `cove sync`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Progress {
+    /// Group id (hex).
+    pub group: String,
+    /// Peer id.
+    pub peer: String,
+    /// Messages fetched so far.
+    pub fetched: usize,
+    /// Messages to fetch in total (known after reconciliation).
+    pub total: usize,
+}
+
+/// What a session did.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Report {
+    /// Group id (hex).
+    pub group: String,
+    /// Peer id.
+    pub peer: String,
+    /// Negentropy rounds.
+    pub rounds: usize,
+    /// Request bytes sent.
+    pub bytes_sent: usize,
+    /// Response bytes received.
+    pub bytes_received: usize,
+    /// Ids the peer has and we lacked.
+    pub missing: usize,
+    /// Ids we have and the peer lacks (it fetches them in its own session).
+    pub peer_missing: usize,
+    /// Own messages the peer was found to hold, which leave the outbox (PROTOCOL.md §13.9).
+    #[serde(default)]
+    pub delivered: usize,
+    /// Their ids, for the actor (the store's only writer) to clear from the outbox.
+    #[serde(skip)]
+    pub delivered_ids: Vec<MessageId>,
+    /// Newly stored messages.
+    pub accepted: usize,
+    /// Fetched messages that failed validation or were duplicates.
+    pub refused: usize,
+    /// Why the session ended early, if it did.
+    pub error: Option<String>,
+}
+
+/// A batch of fetched messages handed to the actor for validation and storage.
+#[derive(Debug)]
+pub struct IngestBatch {
+    /// The group.
+    pub group: GroupId,
+    /// Signed-message bytes.
+    pub messages: Vec<Vec<u8>>,
+    /// Replies `(accepted, refused, invalid)`: invalid ones are the peer's fault.
+    pub reply: oneshot::Sender<(usize, usize, usize)>,
+}
+
+/// Everything a requester session needs; it runs as its own task.
+#[derive(Debug)]
+pub struct Session {
+    /// Gossip handle for requests.
+    pub gossip: Gossip,
+    /// The peer to sync with.
+    pub peer: PeerId,
+    /// The group.
+    pub group: GroupId,
+    /// Its topic.
+    pub topic: String,
+    /// Its sync key.
+    pub sync_key: [u8; 32],
+    /// Reconcile messages created at or after this (unix ms): the start of the retention
+    /// window (0 = everything), or later for a confirmation round.
+    pub since: u64,
+    /// Fetch what the peer has and we lack; `false` for a confirmation round, which only
+    /// finds out which of our own messages the peer holds (PROTOCOL.md §13.6).
+    pub fetch: bool,
+    /// Read access to the store for our side of reconciliation.
+    pub store: StoreReader,
+    /// Where fetched messages go for validation.
+    pub ingest: mpsc::Sender<IngestBatch>,
+    /// Optional progress reports.
+    pub progress: Option<mpsc::Sender<Progress>>,
+}
+
+impl Session {
+    async fn call(&self, request: &Request, report: &mut Report) -> Result<Response, SyncError> {
+        let bytes = request.encode();
+        report.bytes_sent += bytes.len();
+        let answer = self
+            .gossip
+            .request(self.peer, bytes)
+            .await
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        report.bytes_received += answer.len();
+        match Response::decode(&answer)? {
+            Response::Error { code } => Err(SyncError::Refused(code.as_str().into())),
+            response => Ok(response),
+        }
+    }
+
+    /// Runs the session to the end; the report says how far it got.
+    pub async fn run(self) -> (Report, Option<SyncError>) {
+        let mut report = Report {
+            group: self.group.to_string(),
+            peer: self.peer.to_string(),
+            ..Report::default()
+        };
+        // Reconciliation parses the peer's bytes; if that code panics on hostile input, the
+        // session fails (and the peer is cut off) instead of leaving the session unaccounted.
+        let result = std::panic::AssertUnwindSafe(self.run_inner(&mut report))
+            .catch_unwind()
+            .await
+            .unwrap_or_else(|_| {
+                Err(SyncError::Malformed(
+                    "the peer's data made reconciliation fail".into(),
+                ))
+            });
+        let error = result.err();
+        report.error = error.as_ref().map(|e| e.to_string());
+        (report, error)
+    }
+
+    /// `hello`, then the responder's proof is checked before anything group-specific is
+    /// sent; returns our own proof for the requests that follow.
+    async fn handshake(&self, report: &mut Report) -> Result<[u8; 32], SyncError> {
+        let nonce: [u8; 32] = rand::random();
+        let hello = Request::Hello {
+            topic: self.topic.clone(),
+            nonce,
+        };
+        let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
+            .await
+            .map_err(|_| {
+                SyncError::Unproven(format!("no challenge within {HANDSHAKE_TIMEOUT:?}"))
+            })??;
+        let Response::Challenge {
+            nonce: challenge,
+            proof,
+        } = answer
+        else {
+            return Err(SyncError::Malformed("expected a challenge".into()));
+        };
+        let (local, peer) = (self.gossip.local_peer_id().to_bytes(), self.peer.to_bytes());
+        if !verify_sync_responder_proof(&self.sync_key, &nonce, &local, &peer, &proof) {
+            return Err(SyncError::Unproven("its proof does not verify".into()));
+        }
+        Ok(sync_proof(&self.sync_key, &challenge, &local, &peer))
+    }
+
+    async fn run_inner(&self, report: &mut Report) -> Result<(), SyncError> {
+        let proof = self.handshake(report).await?;
+        let items = self
+            .store
+            .sync_items(&self.group, self.since)
+            .map_err(|e| SyncError::Transport(e.to_string()))?;
+        let mut neg = Negentropy::owned(storage(&items)?, MAX_RECONCILE_FRAME)
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let mut msg = neg
+            .initiate()
+            .map_err(|e| SyncError::Malformed(e.to_string()))?;
+        let (mut have, mut need) = (Vec::new(), Vec::new());
+        loop {
+            if report.rounds >= MAX_ROUNDS {
+                return Err(SyncError::TooManyRounds);
+            }
+            report.rounds += 1;
+            let request = Request::Reconcile {
+                topic: self.topic.clone(),
+                proof,
+                since: self.since,
+                msg,
+            };
+            let Response::Reconcile { msg: answer } = self.call(&request, report).await? else {
+                return Err(SyncError::Malformed("expected a reconcile answer".into()));
+            };
+            match neg
+                .reconcile_with_ids(&answer, &mut have, &mut need)
+                .map_err(|e| SyncError::Malformed(format!("negentropy: {e}")))?
+            {
+                Some(next) => msg = next,
+                None => break,
+            }
+        }
+        report.missing = need.len();
+        report.peer_missing = have.len();
+        report.delivered_ids = self.confirm_delivered(&items, &have)?;
+        report.delivered = report.delivered_ids.len();
+        if !self.fetch {
+            return Ok(());
+        }
+        let need: Vec<MessageId> = need.into_iter().map(|id| MessageId(*id)).collect();
+        self.fetch_all(proof, need, report).await
+    }
+
+    /// Own messages of this group that the proven peer holds, which may leave the outbox:
+    /// those in the set we reconciled (`items`) that it did not lack (`lacked`,
+    /// negentropy's `have`).
+    fn confirm_delivered(
+        &self,
+        items: &[(u64, MessageId)],
+        lacked: &[Id],
+    ) -> Result<Vec<MessageId>, SyncError> {
+        let store_error = |e: crate::store::StoreError| SyncError::Transport(e.to_string());
+        let pending: HashSet<MessageId> = self
+            .store
+            .outbox()
+            .map_err(store_error)?
+            .into_iter()
+            .filter(|(_, group)| *group == self.group)
+            .map(|(id, _)| id)
+            .collect();
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lacked: HashSet<[u8; 32]> = lacked.iter().map(|id| **id).collect();
+        Ok(items
+            .iter()
+            .map(|(_, id)| *id)
+            .filter(|id| pending.contains(id) && !lacked.contains(&id.0))
+            .collect())
+    }
+
+    /// Fetches `need` page by page. The next page is requested while the current one is
+    /// validated and stored, so the network and the responder work while we verify.
+    async fn fetch_all(
+        &self,
+        proof: [u8; 32],
+        need: Vec<MessageId>,
+        report: &mut Report,
+    ) -> Result<(), SyncError> {
+        let total = need.len();
+        let mut pending = need.as_slice();
+        let mut page = self.fetch_page(proof, pending, report).await?;
+        while !page.is_empty() {
+            // A page serves a prefix of its batch (it stops at the page budget, skipping ids
+            // it no longer has), so the rest of the batch is asked for again.
+            pending = &pending[page.len()..];
+            let mut next_report = Report::default();
+            let (next, ingested) = tokio::join!(
+                self.fetch_page(proof, pending, &mut next_report),
+                self.ingest_page(page)
+            );
+            let (accepted, refused, invalid) = ingested?;
+            report.accepted += accepted;
+            report.refused += refused + invalid;
+            report.bytes_sent += next_report.bytes_sent;
+            report.bytes_received += next_report.bytes_received;
+            if invalid > 0 {
+                return Err(SyncError::Malformed(format!(
+                    "{invalid} invalid messages in a page"
+                )));
+            }
+            if let Some(progress) = &self.progress {
+                let _ = progress
+                    .send(Progress {
+                        group: self.group.to_string(),
+                        peer: self.peer.to_string(),
+                        fetched: total - pending.len(),
+                        total,
+                    })
+                    .await;
+            }
+            page = next?;
+        }
+        Ok(())
+    }
+
+    /// One page for the first ids of `pending`; empty when nothing is pending or the peer no
+    /// longer has them (retention).
+    async fn fetch_page(
+        &self,
+        proof: [u8; 32],
+        pending: &[MessageId],
+        report: &mut Report,
+    ) -> Result<Vec<Vec<u8>>, SyncError> {
+        if pending.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = &pending[..pending.len().min(MAX_FETCH_IDS)];
+        let request = Request::Fetch {
+            topic: self.topic.clone(),
+            proof,
+            ids: batch.to_vec(),
+        };
+        let Response::Messages { messages } = self.call(&request, report).await? else {
+            return Err(SyncError::Malformed("expected a page of messages".into()));
+        };
+        if messages.len() > batch.len() {
+            return Err(SyncError::OversizedPage(format!(
+                "{} messages for {} ids",
+                messages.len(),
+                batch.len()
+            )));
+        }
+        Ok(messages)
+    }
+
+    /// Hands a page to the actor for validation; `(accepted, refused, invalid)`.
+    async fn ingest_page(
+        &self,
+        messages: Vec<Vec<u8>>,
+    ) -> Result<(usize, usize, usize), SyncError> {
+        let (reply, answer) = oneshot::channel();
+        self.ingest
+            .send(IngestBatch {
+                group: self.group,
+                messages,
+                reply,
+            })
+            .await
+            .map_err(|_| SyncError::Stopped)?;
+        answer.await.map_err(|_| SyncError::Stopped)
+    }
+}
