@@ -50,7 +50,8 @@ pub(crate) enum Command {
     /// Encrypt the seed file with a passphrase, change it, or remove it.
     #[command(subcommand)]
     Passphrase(PassphraseCommand),
-    /// Run the node in the foreground (Ctrl-C stops it cleanly).
+    /// Run the node in the foreground (Ctrl-C stops it cleanly). Flags override COVE_*
+    /// variables, which override DATA_DIR/cove.toml; `cove config show` prints the result.
     Up(UpArgs),
     /// Ask the running node to stop.
     Down,
@@ -228,6 +229,9 @@ pub(crate) enum Command {
     },
     /// Node status and counters.
     Status,
+    /// The configuration of `cove up`: defaults, DATA_DIR/cove.toml, COVE_* variables, flags.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Run a local demo network: three members and an outsider, in this process, on loopback.
     Demo,
 }
@@ -241,10 +245,14 @@ pub(crate) enum PassphraseCommand {
     Remove,
 }
 
-#[derive(Debug, Args)]
+/// The settings of `cove up`. Each flag overrides the `COVE_*` variable of the same name
+/// (`--peer-rate`: `COVE_PEER_RATE`), which overrides the key in `DATA_DIR/cove.toml`
+/// (`peer_rate`); `cove config show` prints what applies. A flag left out is `None` here: the
+/// defaults live in `config/`.
+#[derive(Debug, Default, Args)]
 pub(crate) struct UpArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics; loopback addresses only
-    /// (e.g. 127.0.0.1:9464; port 0 picks one, printed at start).
+    /// (e.g. 127.0.0.1:9464; port 0 picks one, printed at start). Default: off.
     #[arg(long, value_name = "IP:PORT")]
     pub(crate) metrics: Option<std::net::SocketAddr>,
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
@@ -256,26 +264,38 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) advertise: Vec<String>,
     /// Do not discover peers on the LAN with mDNS.
-    #[arg(long)]
+    #[arg(long, overrides_with = "mdns")]
     pub(crate) no_mdns: bool,
-    /// Keep only messages created in the last N days (default: keep everything).
+    /// Discover peers on the LAN with mDNS (the default; overrides `mdns = false` in cove.toml).
+    #[arg(long, overrides_with = "no_mdns")]
+    pub(crate) mdns: bool,
+    /// Keep only messages created in the last N days. Default: keep everything.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub(crate) retention_days: Option<u32>,
     /// How often each group reconciles history with a random member (anti-entropy), e.g. 60s.
-    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
-    pub(crate) sync_interval: std::time::Duration,
+    /// Default: 60s.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) sync_interval: Option<std::time::Duration>,
     /// Gossip messages per second one peer may send us; the excess is dropped unread.
-    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) peer_rate: u32,
-    /// Burst size of the per-peer budget (messages).
-    #[arg(long, value_name = "N", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) peer_burst: u32,
-    /// Established connections in total.
-    #[arg(long, value_name = "N", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) max_connections: u32,
-    /// Established connections to one peer.
-    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
-    pub(crate) max_connections_per_peer: u32,
+    /// Default: 500.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) peer_rate: Option<u32>,
+    /// Burst size of the per-peer budget (messages). Default: 1000.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) peer_burst: Option<u32>,
+    /// Established connections in total. Default: 256.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections: Option<u32>,
+    /// Established connections to one peer. Default: 2.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub(crate) max_connections_per_peer: Option<u32>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ConfigCommand {
+    /// Print the configuration `cove up` would run with (given the same flags), and where each
+    /// value comes from: default, file (DATA_DIR/cove.toml), env (COVE_*) or flag.
+    Show(UpArgs),
 }
 
 #[derive(Debug, Subcommand)]

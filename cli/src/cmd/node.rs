@@ -1,0 +1,157 @@
+//! The node itself: `up` runs it, `down` stops it; `status`, `peers`, `block`, `unblock` and
+//! `sync` ask it about or steer its network; `store reindex` maintains its store while it is
+//! stopped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use cove_node::control::{offline, Client, Request};
+use cove_node::data_dir::DataDir;
+use cove_node::metrics::MetricsServer;
+use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
+use cove_node::{Node, PeerSummary, Status};
+
+use super::Ctx;
+use crate::args::{StoreCommand, UpArgs};
+use crate::config::Settings;
+use crate::output::short_peer;
+use crate::secret::seed_passphrase;
+
+/// `cove up`: runs the node in the foreground until Ctrl-C, `cove down`, or a failure of the
+/// control socket or the metrics server.
+pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
+    let data_dir = &ctx.data_dir;
+    let settings = Settings::load(data_dir, &args)?;
+    let mut config = settings.node_config(data_dir)?;
+    // Checked (exit code 2) and bound before the node starts, so a bad or busy address costs
+    // nothing; the passphrase is asked last, after every other setting was accepted.
+    let metrics = match settings.metrics() {
+        Some(addr) => Some(MetricsServer::bind(addr).await?),
+        None => None,
+    };
+    config.passphrase = seed_passphrase(&DataDir::new(data_dir))?;
+    let node = Node::start(config).await?;
+    let status = node.status().await?;
+    eprintln!("cove node {} is up", status.peer_id);
+    for addr in &status.listen_addrs {
+        eprintln!("  listening on {addr}");
+    }
+    eprintln!("  data dir {}  (Ctrl-C to stop)", data_dir.display());
+    if let Some(metrics) = &metrics {
+        eprintln!("  metrics on http://{}/metrics", metrics.local_addr());
+    }
+    let control = cove_node::control::serve(node.clone(), data_dir);
+    let metrics = {
+        let node = node.clone();
+        async move {
+            match metrics {
+                Some(metrics) => metrics.serve(node).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
+    tokio::select! {
+        result = control => result?,
+        result = metrics => result?,
+        _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
+        // `cove down` shut the actor down through the control socket.
+        () = node.closed() => {}
+    }
+    let _ = node.shutdown().await;
+    let _ = std::fs::remove_file(DataDir::new(data_dir).socket_path());
+    Ok(())
+}
+
+/// `cove down`.
+pub(crate) async fn down(ctx: &Ctx) -> Result<()> {
+    ctx.request(&Request::Shutdown).await?;
+    ctx.out.message("node stopped");
+    Ok(())
+}
+
+/// `cove status`.
+pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
+    let status: Status = ctx.view(&Request::Status).await?;
+    ctx.out.status(&status);
+    Ok(())
+}
+
+/// `cove peers`.
+pub(crate) async fn peers(ctx: &Ctx) -> Result<()> {
+    let peers: Vec<PeerSummary> = ctx.view(&Request::Peers).await?;
+    ctx.out.peers(&peers);
+    Ok(())
+}
+
+/// `cove block PEER --for DURATION`, or with `None`, `cove unblock PEER`.
+pub(crate) async fn block(ctx: &Ctx, peer: String, duration: Option<Duration>) -> Result<()> {
+    let secs = duration.map(|d| d.as_secs().max(1));
+    ctx.request(&Request::Block { peer, secs }).await?;
+    ctx.out.message(if secs.is_some() {
+        "blocked"
+    } else {
+        "unblocked"
+    });
+    Ok(())
+}
+
+/// `cove store reindex`.
+pub(crate) async fn store(ctx: &Ctx, command: StoreCommand) -> Result<()> {
+    match command {
+        StoreCommand::Reindex => {
+            // A running node holds the store's lock: opening it fails with advice to stop it.
+            let indexed = offline::reindex(&ctx.data_dir).await?;
+            ctx.out
+                .created("messages", &indexed.to_string(), "messages indexed");
+        }
+    }
+    Ok(())
+}
+
+/// `cove sync`: reconciles now, showing progress on stderr.
+pub(crate) async fn sync(ctx: &Ctx, group: Option<String>) -> Result<()> {
+    let reports = sync_with_progress(&ctx.data_dir, group).await?;
+    ctx.out.sync(&reports);
+    Ok(())
+}
+
+/// Runs `sync`, showing progress on stderr: a bar on a terminal, plain lines otherwise.
+async fn sync_with_progress(data_dir: &Path, group: Option<String>) -> Result<Vec<SyncReport>> {
+    use std::io::IsTerminal;
+    let client = Client::connect(data_dir).await?;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {pos}/{len} messages")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        bar
+    });
+    let show = |p: SyncProgress| match &bar {
+        Some(bar) => {
+            bar.set_length(p.total as u64);
+            bar.set_position(p.fetched as u64);
+            bar.set_message(format!(
+                "group {} from {}",
+                &p.group[..8],
+                short_peer(&p.peer)
+            ));
+        }
+        None => eprintln!(
+            "group {} from {}: {}/{} messages",
+            &p.group[..8],
+            short_peer(&p.peer),
+            p.fetched,
+            p.total
+        ),
+    };
+    let value = client
+        .request_with_progress(&Request::Sync { group }, show)
+        .await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok(serde_json::from_value(value)?)
+}

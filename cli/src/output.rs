@@ -1,0 +1,316 @@
+//! Output formatting: every result in its human form and its `--json` form. Scripts depend on
+//! both: the JSON shapes are those of the node's views, and what a command creates goes alone
+//! on the last line of stdout.
+
+use cove_node::sync::Report as SyncReport;
+use cove_node::view::ads::{AdView, GrantView};
+use cove_node::view::social::{ModerationInfo, ProfileInfo, RoomInfo, Thread};
+use cove_node::{FeedItem, GroupInfo, PeerSummary, Status};
+use serde_json::{json, Value};
+
+use crate::config::{Settings, Source};
+
+/// The last 8 characters of a peer id, enough to tell peers apart in a line.
+pub(crate) fn short_peer(peer: &str) -> &str {
+    &peer[peer.len().saturating_sub(8)..]
+}
+
+/// Prints results: human text, or JSON with `--json`. What a command creates goes alone on the
+/// last line of stdout, so scripts can take it with `tail -n1`.
+#[derive(Debug)]
+pub(crate) struct Output {
+    /// `--json` was given.
+    pub(crate) json: bool,
+}
+
+impl Output {
+    pub(crate) fn print_json(&self, value: &Value) {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(value).expect("JSON value prints")
+        );
+    }
+
+    pub(crate) fn created(&self, key: &str, value: &str, label: &str) {
+        if self.json {
+            self.print_json(&json!({ key: value }));
+        } else {
+            println!("{label}:");
+            println!("{value}");
+        }
+    }
+
+    /// The advertiser's public key, the one a group admin grants.
+    pub(crate) fn advertiser_key(&self, key: &cove_crypto::Pseudonym) {
+        self.created(
+            "advertiser_key",
+            &key.public().to_string(),
+            "advertiser key (give it to a group admin)",
+        );
+    }
+
+    pub(crate) fn message(&self, text: &str) {
+        if self.json {
+            self.print_json(&json!({ "ok": true }));
+        } else {
+            println!("{text}");
+        }
+    }
+
+    /// A list: JSON as is, or one line per item, or `empty` when there is none.
+    pub(crate) fn list<T: serde::Serialize>(&self, items: &[T], empty: &str, line: impl Fn(&T)) {
+        if self.json {
+            return self.print_json(&json!(items));
+        }
+        if items.is_empty() {
+            println!("{empty}");
+        }
+        items.iter().for_each(line);
+    }
+
+    pub(crate) fn groups(&self, groups: &[GroupInfo]) {
+        self.list(
+            groups,
+            "no groups yet: `cove group create NAME`, or `cove join < INVITE_FILE`",
+            |g| {
+                let role = if g.admin { " (admin)" } else { "" };
+                println!("{}  {}{}  {} messages", g.id, g.name, role, g.messages);
+            },
+        );
+    }
+    pub(crate) fn feed(&self, items: &[FeedItem]) {
+        self.list(items, "no posts yet", |item| {
+            println!("{}", crate::demo::format_item(item))
+        });
+    }
+    pub(crate) fn peers(&self, peers: &[PeerSummary]) {
+        self.list(peers, "no peers connected", |p| {
+            println!(
+                "{}  groups: [{}]  {}",
+                p.peer,
+                p.groups.join(", "),
+                p.addrs.join(" ")
+            );
+        });
+    }
+    pub(crate) fn thread(&self, thread: &Thread) {
+        if self.json {
+            return self.print_json(&json!(thread));
+        }
+        println!("{}", crate::demo::format_item(&thread.root));
+        for reply in &thread.replies {
+            println!(
+                "{}{}",
+                "    ".repeat(reply.depth),
+                crate::demo::format_item(&reply.item).trim_start()
+            );
+        }
+    }
+
+    pub(crate) fn rooms(&self, rooms: &[RoomInfo]) {
+        self.list(rooms, "no rooms yet: `cove room create NAME`", |r| {
+            println!("{}  {}", r.id, r.name)
+        });
+    }
+    pub(crate) fn chat_line(&self, item: &FeedItem) {
+        if self.json {
+            println!("{}", json!(item));
+        } else {
+            let who = item.nickname.as_deref().unwrap_or("anonymous");
+            println!("<{who}#{}> {}", item.fingerprint, item.text);
+        }
+    }
+
+    pub(crate) fn moderation(&self, info: &ModerationInfo) {
+        if self.json {
+            return self.print_json(&json!(info));
+        }
+        for (i, admin) in info.admins.iter().enumerate() {
+            println!("admin   {admin}{}", if i == 0 { " (founder)" } else { "" });
+        }
+        for (member, at) in &info.banned {
+            println!("banned  {member}  since {at}");
+        }
+        for member in &info.muted {
+            println!("muted   {member}  (only for you)");
+        }
+    }
+
+    pub(crate) fn profiles(&self, profiles: &[ProfileInfo]) {
+        if self.json {
+            return self.print_json(&json!(profiles));
+        }
+        for p in profiles {
+            let nick = p.nickname.as_deref().unwrap_or("(no nickname)");
+            let mine = if p.mine { " (you)" } else { "" };
+            println!(
+                "{}  {nick}#{}{mine}  {}",
+                p.group_name, p.fingerprint, p.member
+            );
+            if let Some(bio) = &p.bio {
+                println!("    {bio}");
+            }
+        }
+    }
+
+    pub(crate) fn grants(&self, grants: &[GrantView]) {
+        self.list(grants, "no grants", |g| {
+            let state = if g.revoked { "revoked" } else { "granted" };
+            println!(
+                "{}  {}  {state}  key {}  quota {}/day  until {}  targeting [{}]",
+                g.id,
+                g.grant.name,
+                g.grant.advertiser,
+                g.grant.daily_quota,
+                g.grant.not_after,
+                g.grant.targeting.join(", ")
+            );
+        });
+    }
+    pub(crate) fn ads(&self, ads: &[AdView], explain: bool) {
+        self.list(
+            ads,
+            "no ads for you (ads match your interests, on this device only: `cove interests`)",
+            |ad| {
+                println!(
+                    "[Ad · {}] {}  ({})",
+                    ad.advertiser_name,
+                    ad.title,
+                    &ad.id[..12]
+                );
+                println!("    {}", ad.body);
+                if let Some(offer) = &ad.offer {
+                    let coupon = offer
+                        .coupon
+                        .as_deref()
+                        .map(|c| format!(", coupon {c}"))
+                        .unwrap_or_default();
+                    println!(
+                        "    offer at {} ({}){coupon}, valid until {}",
+                        offer.place.name, offer.place.address, offer.valid_until
+                    );
+                }
+                if let Some(p) = &ad.profile {
+                    println!("    {} · {} · {}", p.name, p.place.address, p.contact);
+                }
+                if explain {
+                    let why = if ad.matched_keys.is_empty() {
+                        "targets everyone".to_string()
+                    } else {
+                        format!("your interests {}", ad.matched_keys.join(", "))
+                    };
+                    println!("    matched: {why}");
+                }
+            },
+        );
+    }
+
+    pub(crate) fn sync(&self, reports: &[SyncReport]) {
+        self.list(reports, "no member is connected: nothing to sync with (see `cove peers`)", |r| {
+            let outcome = r.error.as_deref().map(|e| format!("stopped early: {e}")).unwrap_or_else(|| "done".into());
+            println!(
+                "group {} with {}: fetched {} new ({} refused), {} rounds, {} B sent, {} B received: {outcome}",
+                &r.group[..8],
+                short_peer(&r.peer),
+                r.accepted,
+                r.refused,
+                r.rounds,
+                r.bytes_sent,
+                r.bytes_received
+            );
+        });
+    }
+
+    pub(crate) fn status(&self, s: &Status) {
+        if self.json {
+            return self.print_json(&json!(s));
+        }
+        println!("peer id     {}", s.peer_id);
+        for addr in &s.listen_addrs {
+            println!("listening   {addr}");
+        }
+        println!("groups      {}", s.groups);
+        println!("peers       {}", s.peers);
+        println!("accepted    {}", s.accepted);
+        for (reason, count) in &s.rejected {
+            println!("rejected    {reason}: {count}");
+        }
+        println!("outbox      {}", s.outbox);
+        println!("store       {} bytes", s.store_bytes);
+        for h in &s.group_health {
+            println!(
+                "group       {}: {} member(s) connected, {} in mesh, below thresholds: \
+                 gossip {}, publish {}, graylist {}",
+                h.name,
+                h.members_connected,
+                h.mesh_peers,
+                h.below_gossip,
+                h.below_publish,
+                h.graylisted
+            );
+            if let Some(problem) = &h.problem {
+                println!("            {}: {problem}", h.name);
+            }
+        }
+    }
+
+    pub(crate) fn interests(&self, list: &[String]) {
+        if self.json {
+            self.print_json(&json!(list));
+        } else if list.is_empty() {
+            println!(
+                "no interests (they stay on this device): `cove interests add interest:coffee`"
+            );
+        } else {
+            println!("{}", list.join("\n"));
+        }
+    }
+
+    /// `cove config show`: each setting, its value and where it came from.
+    pub(crate) fn config(&self, data_dir: &std::path::Path, data_dir_source: Source, s: &Settings) {
+        let entries = s.entries();
+        if self.json {
+            let settings: serde_json::Map<String, Value> = entries
+                .iter()
+                .map(|e| {
+                    let entry = json!({ "value": e.value, "source": e.source });
+                    (e.key.name.to_string(), entry)
+                })
+                .collect();
+            return self.print_json(&json!({
+                "data_dir": { "value": data_dir, "source": data_dir_source },
+                "file": { "path": s.file, "found": s.file_found },
+                "settings": settings,
+            }));
+        }
+        let source = |source: Source, env: &str, flag: &str| match source {
+            Source::Default => "default".to_string(),
+            Source::File => "file".to_string(),
+            Source::Env => format!("env {env}"),
+            Source::Flag => format!("flag {flag}"),
+        };
+        let found = if s.file_found { "found" } else { "not found" };
+        println!(
+            "{:<26}{}  ({})",
+            "data dir",
+            data_dir.display(),
+            source(data_dir_source, "COVE_DATA_DIR", "--data-dir")
+        );
+        println!("{:<26}{}  ({found})", "config file", s.file.display());
+        for e in &entries {
+            let value = match &e.value {
+                Value::Null => "(none)".to_string(),
+                Value::String(text) => text.clone(),
+                Value::Array(items) if items.is_empty() => "(none)".to_string(),
+                Value::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map_or_else(|| i.to_string(), str::to_string))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                other => other.to_string(),
+            };
+            let from = source(e.source, e.key.env, e.key.flag);
+            println!("{:<26}{value}  ({from})", e.key.name);
+        }
+    }
+}
