@@ -18,11 +18,6 @@ use crate::config::Settings;
 use crate::output::short_peer;
 use crate::secret::seed_passphrase;
 
-/// How long `cove up` stays after the node stopped on `cove down`, so the control socket's
-/// answer to it (a few bytes on a unix socket, already due) is written before the process
-/// exits. Once, not a poll; the control server does not report when it has answered.
-const DOWN_REPLY_GRACE: Duration = Duration::from_millis(200);
-
 /// `cove up`: runs the node in the foreground until Ctrl-C, `cove down`, or a failure of the
 /// control socket or the metrics server.
 pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
@@ -56,13 +51,12 @@ pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
             }
         }
     };
+    // The control server returns once the node has stopped (`cove down`, or a failure) and
+    // its answers in flight are written.
     tokio::select! {
         result = control => result?,
         result = metrics => result?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
-        // `cove down` shut the actor down through the control socket. Its answer is written
-        // by a connection task that woke with us: leaving at once would drop it unanswered.
-        () = node.closed() => tokio::time::sleep(DOWN_REPLY_GRACE).await,
     }
     let _ = node.shutdown().await;
     let _ = std::fs::remove_file(DataDir::new(data_dir).socket_path());

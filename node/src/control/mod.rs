@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
-use tracing::{debug, warn};
+use tracing::warn;
 
 use crate::api::Node;
 use crate::data_dir::DataDir;
@@ -39,17 +39,21 @@ pub const MAX_RESPONSE_BYTES: u64 = 64 * 1024 * 1024;
 /// Control connections served at once; more wait in the kernel's backlog.
 pub const MAX_CONCURRENT_REQUESTS: usize = 16;
 
-/// Serves the control socket until the node stops. Removes a stale socket file first.
+/// Serves the control socket until the node stops, then lets the answers already due go
+/// out (the answer to `shutdown` among them) before returning: a caller that exits when this
+/// returns never drops a reply. Removes a stale socket file first.
 pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
     let path = DataDir::new(data_dir).socket_path();
     let listener = bind(&path)?;
     let my_uid = rustix::process::geteuid().as_raw();
     let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_REQUESTS));
+    let mut connections = tokio::task::JoinSet::new();
     loop {
-        let (stream, _) = listener
-            .accept()
-            .await
-            .map_err(|e| NodeError::io(&path, e))?;
+        let stream = tokio::select! {
+            accepted = listener.accept() => accepted.map_err(|e| NodeError::io(&path, e))?.0,
+            () = node.closed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
         match stream.peer_cred() {
             Ok(cred) if admits(cred.uid(), my_uid) => {}
             Ok(cred) => {
@@ -65,17 +69,18 @@ pub async fn serve(node: Node, data_dir: &Path) -> Result<(), NodeError> {
             }
         }
         let Ok(permit) = slots.clone().acquire_owned().await else {
-            return Ok(());
+            break;
         };
         let node = node.clone();
-        tokio::spawn(async move {
-            let stop = handle_connection(&node, stream).await;
+        connections.spawn(async move {
+            handle_connection(&node, stream).await;
             drop(permit);
-            if stop {
-                debug!("shutdown requested over control channel");
-            }
         });
     }
+    // The node has stopped: every connection now ends at once (requests answer `Stopped`,
+    // watches end), after writing what it owes.
+    while connections.join_next().await.is_some() {}
+    Ok(())
 }
 
 /// Whether a control connection from a process running as `peer_uid` is served: only when
@@ -103,13 +108,12 @@ fn bind(path: &PathBuf) -> Result<UnixListener, NodeError> {
     Ok(listener)
 }
 
-/// Serves one connection; returns whether it asked the node to shut down.
-async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
+/// Serves one connection.
+async fn handle_connection(node: &Node, stream: UnixStream) {
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     let mut reader = BufReader::new(read.take(MAX_REQUEST_BYTES));
     let read_result = reader.read_line(&mut line).await;
-    let mut shutdown = false;
     let response = match read_result {
         Err(e) => Response::Error {
             user_error: true,
@@ -126,7 +130,7 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
             },
             Ok(Request::Watch { group, room }) => {
                 match watch(node, group, room, &mut reader, &mut write).await {
-                    Ok(()) => return false,
+                    Ok(()) => return,
                     Err(e) => Response::Error {
                         user_error: e.is_user_error(),
                         message: e.to_string(),
@@ -143,21 +147,17 @@ async fn handle_connection(node: &Node, stream: UnixStream) -> bool {
                     },
                 }
             }
-            Ok(request) => {
-                shutdown = request == Request::Shutdown;
-                match dispatch(node, request).await {
-                    Ok(value) => Response::Ok(value),
-                    Err(e) => Response::Error {
-                        user_error: e.is_user_error(),
-                        message: e.to_string(),
-                    },
-                }
-            }
+            Ok(request) => match dispatch(node, request).await {
+                Ok(value) => Response::Ok(value),
+                Err(e) => Response::Error {
+                    user_error: e.is_user_error(),
+                    message: e.to_string(),
+                },
+            },
         },
     };
     let _ = write_line(&mut write, &response).await;
     let _ = write.shutdown().await;
-    shutdown
 }
 
 async fn write_line(
@@ -194,6 +194,7 @@ async fn watch(
     let mut scratch = [0u8; 64];
     loop {
         tokio::select! {
+            () = node.closed() => return Ok(()),
             read = client.read(&mut scratch) => {
                 if matches!(read, Ok(0) | Err(_)) {
                     return Ok(());
