@@ -327,7 +327,9 @@ impl Gossip {
         let (commands_tx, commands_rx) = mpsc::channel(COMMAND_CAPACITY);
         let (events_tx, events_rx) = mpsc::channel(EVENT_CAPACITY);
         let actor = actor::Actor::start(config, commands_rx, events_tx).await?;
-        tokio::spawn(actor.run());
+        // The swarm's task logs in the caller's span (the node's `me=`), so that the logs of
+        // many nodes in one process can be told apart.
+        tokio::spawn(tracing::Instrument::in_current_span(actor.run()));
         Ok((
             Gossip {
                 commands: commands_tx,

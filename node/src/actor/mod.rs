@@ -81,6 +81,9 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
     let mut core = Core::new(store, seed)?;
     core.set_retention(config.retention);
 
+    // Every log line of this node (its actor and its swarm) carries `me=` (the end of its
+    // peer id), so that the logs of a multi-node test can be told apart.
+    let span = tracing::info_span!("node", me = %short_peer(&keypair.public().to_peer_id()));
     let mut gossip_config = cove_gossip::Config::new(keypair);
     gossip_config.listen = config.listen.clone();
     gossip_config.mdns = config.mdns;
@@ -89,7 +92,9 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
     gossip_config.peer_rate_limit = config.peer_rate_limit;
     gossip_config.max_connections = config.max_connections;
     gossip_config.max_connections_per_peer = config.max_connections_per_peer;
-    let (gossip, events) = Gossip::spawn(gossip_config).await?;
+    let (gossip, events) = Gossip::spawn(gossip_config)
+        .instrument(span.clone())
+        .await?;
     let peer_id = gossip.local_peer_id();
     let view: crate::api::ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
 
@@ -123,9 +128,6 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         actor.enter_group(&group.id).await?;
     }
     let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
-    // Every log line of this node's actor carries `me=` (its short peer id), so that the
-    // logs of a multi-node test can be told apart.
-    let span = tracing::info_span!("node", me = %short_peer(&peer_id));
     tokio::spawn(
         actor
             .run(rx, config.republish_interval, config.sync_interval)

@@ -15,6 +15,9 @@
 //! count, and message counts are counters. Edits, deletions and removals are checked when a
 //! message is shown (only the author's own edits and deletions count; removals were checked to
 //! come from an admin on arrival), so they may arrive before or after their target.
+//!
+//! This file is long (about 950 lines) and one concern: the store's API, one short method per
+//! question a rule or a view asks, each reading one key or one range of the layout.
 
 pub mod keyspace;
 pub mod layout;

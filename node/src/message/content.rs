@@ -1,0 +1,641 @@
+//! What a message says: the content of each kind, with the limits every node checks.
+
+use super::*;
+
+/// The founder-signed constitution of a group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charter {
+    /// Human name of the group (not secret from members, never on the wire unsealed).
+    pub name: String,
+    /// The founder's pseudonym in this group; must equal the charter message's author.
+    #[serde(with = "key_bytes")]
+    pub founder: PublicKey,
+    /// Pseudonyms allowed to moderate and authorize advertisers. Includes the founder.
+    #[serde(with = "key_list")]
+    pub admins: Vec<PublicKey>,
+    /// Group rules that every node enforces.
+    pub policy: Policy,
+}
+
+/// Rules of a group, fixed by its charter.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Policy {
+    /// How far in the future a message's `created_at` may lie, in seconds.
+    pub max_future_skew_secs: u64,
+    /// How many messages one pseudonym may author per window; `None`: no limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            max_future_skew_secs: 300,
+            rate_limit: Some(RateLimit::default()),
+        }
+    }
+}
+
+impl Policy {
+    /// The default policy with the rate limit given as text: `"MAX/WINDOW"` (see
+    /// [`RateLimit`]'s `FromStr`) or `"none"`; `None` keeps the default limit.
+    pub fn with_rate_limit(text: Option<&str>) -> Result<Policy, String> {
+        let rate_limit = match text.map(str::trim) {
+            None => Some(RateLimit::default()),
+            Some("none") => None,
+            Some(text) => Some(text.parse()?),
+        };
+        Ok(Policy {
+            rate_limit,
+            ..Policy::default()
+        })
+    }
+}
+
+/// A per-pseudonym rate limit: a node stores at most `max_messages` messages of one author
+/// per `window_secs` of its own clock, whatever dates they claim (§9 rule 7p; enforced by
+/// [`crate::core::rate::AuthorRates`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Messages allowed per author and window (at least 1).
+    pub max_messages: u32,
+    /// Window length in seconds (1 to 86 400).
+    pub window_secs: u32,
+}
+
+impl Default for RateLimit {
+    /// 100 messages per 10 s: far above a person typing or a busy bot, far below a flood.
+    fn default() -> Self {
+        Self {
+            max_messages: 100,
+            window_secs: 10,
+        }
+    }
+}
+
+impl std::fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}s", self.max_messages, self.window_secs)
+    }
+}
+
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    /// Parses `MAX/WINDOW`, e.g. `100/10s` or `20/1m` (WINDOW in humantime units, 1 s to 1 day).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let expected = "expected MAX/WINDOW, e.g. 100/10s";
+        let (max, window) = s
+            .split_once('/')
+            .ok_or_else(|| format!("{s:?} is not a rate limit ({expected})"))?;
+        let max_messages: u32 = max
+            .trim()
+            .parse()
+            .map_err(|_| format!("{max:?} is not a message count ({expected})"))?;
+        let window_secs = humantime::parse_duration(window.trim())
+            .map_err(|e| format!("{window:?} is not a window: {e} ({expected})"))?
+            .as_secs();
+        let limit = RateLimit {
+            max_messages,
+            window_secs: u32::try_from(window_secs).unwrap_or(u32::MAX),
+        };
+        limit.check()?;
+        Ok(limit)
+    }
+}
+
+impl RateLimit {
+    fn check(&self) -> Result<(), String> {
+        if self.max_messages == 0 {
+            return Err("a rate limit must allow at least 1 message per window".into());
+        }
+        if !(1..=86_400).contains(&self.window_secs) {
+            return Err(format!(
+                "a rate limit window of {} s is outside 1 s to 1 day",
+                self.window_secs
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A member's pseudonymous profile in one group; the latest one by `created_at` wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Profile {
+    /// Display name; not unique (the key fingerprint tells members apart).
+    pub nickname: String,
+    /// Optional short self-description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bio: Option<String>,
+}
+
+/// A post in a group's feed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    /// Optional title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The text.
+    pub text: String,
+}
+
+/// A reply in a thread.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reply {
+    /// The post that starts the thread.
+    pub root: MessageId,
+    /// The post or reply answered (equal to `root` for a direct reply).
+    pub parent: MessageId,
+    /// The text.
+    pub text: String,
+}
+
+/// A new version of the author's own post, reply or chat line; the latest edit wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// The message edited.
+    pub target: MessageId,
+    /// New title (posts only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// New text.
+    pub text: String,
+}
+
+/// Withdraws one of the author's own messages, or (kind `remove`) any message by an admin.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Target {
+    /// The message.
+    pub target: MessageId,
+}
+
+/// A chat room; its id is the id of this message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Room {
+    /// Room name, unique per group by convention (the oldest room of a name wins lookups).
+    pub name: String,
+}
+
+/// A line of chat in a room.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Chat {
+    /// The room (id of its `room` message).
+    pub room: MessageId,
+    /// The line.
+    pub text: String,
+}
+
+/// A recommendation of a post or reply (`active: true`) or its withdrawal (`false`); per
+/// author and target the latest one wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recommend {
+    /// The post or reply.
+    pub target: MessageId,
+    /// Recommended (true) or withdrawn (false).
+    pub active: bool,
+}
+
+/// An admin's ban (`active: true`) or unban of a pseudonym; per pseudonym the latest wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ban {
+    /// The banned pseudonym.
+    #[serde(with = "key_bytes")]
+    pub member: PublicKey,
+    /// Banned (true) or unbanned (false).
+    pub active: bool,
+}
+
+/// An admin's authorisation of an advertiser key to publish ads in the group.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The advertiser's own key (not a member pseudonym).
+    #[serde(with = "key_bytes")]
+    pub advertiser: PublicKey,
+    /// Display name the admin approved.
+    pub name: String,
+    /// Ads must be created at or after this time (unix ms).
+    pub not_before: u64,
+    /// Ads must be created at or before this time (unix ms).
+    pub not_after: u64,
+    /// Most ads per UTC day (by the ads' `created_at`).
+    pub daily_quota: u32,
+    /// Targeting keys the advertiser may use, e.g. `interest:coffee`.
+    pub targeting: Vec<String>,
+}
+
+/// An admin's revocation of a grant: the advertiser's ads under it are hidden and new ones
+/// refused.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Revoke {
+    /// The grant (its message id).
+    pub grant: MessageId,
+}
+
+/// A physical place, for advertiser profiles and offers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Place {
+    /// Name of the place.
+    pub name: String,
+    /// Street address.
+    pub address: String,
+    /// Latitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<f64>,
+    /// Longitude, degrees.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lon: Option<f64>,
+}
+
+impl Eq for Place {}
+
+/// An advertiser's public profile, signed by the advertiser key; the latest wins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Advertiser {
+    /// Display name.
+    pub name: String,
+    /// Where the business is.
+    pub place: Place,
+    /// How to reach it (phone, web, e-mail).
+    pub contact: String,
+}
+
+/// Which members an ad is for, matched on each member's own device against private interests:
+/// exactly one of `key`, `any`, `all`. `{"all": []}` matches everyone.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Targeting {
+    /// Matches a member who has this interest key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Matches when any sub-expression matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub any: Option<Vec<Targeting>>,
+    /// Matches when every sub-expression matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<Vec<Targeting>>,
+}
+
+impl Targeting {
+    /// Every key the expression uses.
+    pub fn keys(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = self.key.iter().map(String::as_str).collect();
+        for sub in self.any.iter().chain(self.all.iter()).flatten() {
+            out.extend(sub.keys());
+        }
+        out
+    }
+
+    /// Whether `interests` satisfy the expression; `matched` collects the keys that did.
+    pub fn matches(&self, interests: &[String], matched: &mut Vec<String>) -> bool {
+        if let Some(key) = &self.key {
+            let hit = interests.iter().any(|i| i == key);
+            if hit {
+                matched.push(key.clone());
+            }
+            return hit;
+        }
+        if let Some(any) = &self.any {
+            // Evaluate all, so the explanation lists every matching key.
+            let hits: Vec<bool> = any.iter().map(|t| t.matches(interests, matched)).collect();
+            return hits.into_iter().any(|h| h);
+        }
+        if let Some(all) = &self.all {
+            return all.iter().all(|t| t.matches(interests, matched));
+        }
+        false
+    }
+
+    fn check(&self, depth: usize) -> Result<(), String> {
+        let set = [self.key.is_some(), self.any.is_some(), self.all.is_some()];
+        if set.iter().filter(|s| **s).count() != 1 {
+            return Err("each targeting node needs exactly one of key, any, all".into());
+        }
+        if depth > MAX_TARGETING_DEPTH {
+            return Err(format!(
+                "targeting is nested deeper than {MAX_TARGETING_DEPTH}"
+            ));
+        }
+        for sub in self.any.iter().chain(self.all.iter()).flatten() {
+            sub.check(depth + 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// An online-to-offline offer attached to an ad.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    /// Where to redeem it.
+    pub place: Place,
+    /// Coupon code, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub coupon: Option<String>,
+    /// Last moment the offer is valid (unix ms); expired offers are hidden.
+    pub valid_until: u64,
+}
+
+/// An ad, signed by an advertiser key under a grant.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ad {
+    /// The grant that authorises it (its message id).
+    pub grant: MessageId,
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Who it is for.
+    pub targeting: Targeting,
+    /// Optional offer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer: Option<Offer>,
+}
+
+/// What a message says; its CBOR form is the body's `content` map and its kind the `kind` text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Content {
+    /// `"charter"`
+    Charter(Charter),
+    /// `"profile"`
+    Profile(Profile),
+    /// `"post"`
+    Post(Post),
+    /// `"reply"`
+    Reply(Reply),
+    /// `"edit"`
+    Edit(Edit),
+    /// `"delete"`: the author withdraws their own message.
+    Delete(Target),
+    /// `"room"`
+    Room(Room),
+    /// `"chat"`
+    Chat(Chat),
+    /// `"recommend"`
+    Recommend(Recommend),
+    /// `"ban"` (admins only)
+    Ban(Ban),
+    /// `"remove"` (admins only): a message disappears for everyone.
+    Remove(Target),
+    /// `"grant"` (admins only): authorises an advertiser.
+    Grant(Grant),
+    /// `"revoke"` (admins only): withdraws a grant.
+    Revoke(Revoke),
+    /// `"advertiser"`: an advertiser's profile, signed by the advertiser key.
+    Advertiser(Advertiser),
+    /// `"ad"`: signed by the advertiser key.
+    Ad(Ad),
+}
+
+impl Content {
+    /// The `kind` string on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Content::Charter(_) => "charter",
+            Content::Profile(_) => "profile",
+            Content::Post(_) => "post",
+            Content::Reply(_) => "reply",
+            Content::Edit(_) => "edit",
+            Content::Delete(_) => "delete",
+            Content::Room(_) => "room",
+            Content::Chat(_) => "chat",
+            Content::Recommend(_) => "recommend",
+            Content::Ban(_) => "ban",
+            Content::Remove(_) => "remove",
+            Content::Grant(_) => "grant",
+            Content::Revoke(_) => "revoke",
+            Content::Advertiser(_) => "advertiser",
+            Content::Ad(_) => "ad",
+        }
+    }
+
+    /// The message this one refers to, if any.
+    pub fn target(&self) -> Option<MessageId> {
+        match self {
+            Content::Reply(r) => Some(r.parent),
+            Content::Edit(e) => Some(e.target),
+            Content::Delete(t) | Content::Remove(t) => Some(t.target),
+            Content::Chat(c) => Some(c.room),
+            Content::Recommend(r) => Some(r.target),
+            Content::Revoke(r) => Some(r.grant),
+            _ => None,
+        }
+    }
+
+    /// Whether only charter admins may send this kind.
+    pub fn is_admin_only(&self) -> bool {
+        matches!(
+            self,
+            Content::Ban(_) | Content::Remove(_) | Content::Grant(_) | Content::Revoke(_)
+        )
+    }
+
+    /// Checks the size limits and shape rules of the content alone.
+    pub fn check_limits(&self) -> Result<(), MessageError> {
+        let kind = self.kind();
+        let too_long = |field: &str, len: usize, max: usize| MessageError::Invalid {
+            kind,
+            detail: format!("{field} is {len} bytes, longer than the limit of {max}"),
+        };
+        match self {
+            Content::Charter(c) => {
+                if c.name.trim().is_empty() {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "group name is empty".into(),
+                    });
+                }
+                if c.name.len() > MAX_NAME_BYTES {
+                    return Err(too_long("group name", c.name.len(), MAX_NAME_BYTES));
+                }
+                if c.admins.len() > MAX_ADMINS {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: format!("{} admins, more than {MAX_ADMINS}", c.admins.len()),
+                    });
+                }
+                if !c.admins.contains(&c.founder) {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "the founder is not listed among the admins".into(),
+                    });
+                }
+                if let Some(limit) = &c.policy.rate_limit {
+                    limit
+                        .check()
+                        .map_err(|detail| MessageError::Invalid { kind, detail })?;
+                }
+            }
+            Content::Profile(p) => {
+                if p.nickname.trim().is_empty() {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "nickname is empty".into(),
+                    });
+                }
+                if p.nickname.len() > MAX_NAME_BYTES {
+                    return Err(too_long("nickname", p.nickname.len(), MAX_NAME_BYTES));
+                }
+                if let Some(bio) = &p.bio {
+                    if bio.len() > MAX_BIO_BYTES {
+                        return Err(too_long("bio", bio.len(), MAX_BIO_BYTES));
+                    }
+                }
+            }
+            Content::Post(Post { title, text }) | Content::Edit(Edit { title, text, .. }) => {
+                check_text(kind, text, MAX_POST_TEXT_BYTES)?;
+                if let Some(title) = title {
+                    if title.len() > MAX_TITLE_BYTES {
+                        return Err(too_long("title", title.len(), MAX_TITLE_BYTES));
+                    }
+                }
+            }
+            Content::Reply(r) => check_text(kind, &r.text, MAX_POST_TEXT_BYTES)?,
+            Content::Chat(c) => check_text(kind, &c.text, MAX_CHAT_BYTES)?,
+            Content::Room(r) => {
+                check_text(kind, &r.name, MAX_NAME_BYTES)?;
+            }
+            Content::Delete(_)
+            | Content::Remove(_)
+            | Content::Recommend(_)
+            | Content::Ban(_)
+            | Content::Revoke(_) => {}
+            Content::Grant(g) => {
+                check_text(kind, &g.name, MAX_NAME_BYTES)?;
+                if g.not_after < g.not_before {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: "not_after is before not_before".into(),
+                    });
+                }
+                check_keys(kind, g.targeting.iter().map(String::as_str))?;
+            }
+            Content::Advertiser(a) => {
+                check_text(kind, &a.name, MAX_NAME_BYTES)?;
+                check_place(kind, &a.place)?;
+                check_text(kind, &a.contact, MAX_FIELD_BYTES)?;
+            }
+            Content::Ad(ad) => {
+                check_text(kind, &ad.title, MAX_TITLE_BYTES)?;
+                check_text(kind, &ad.body, MAX_AD_BODY_BYTES)?;
+                ad.targeting
+                    .check(1)
+                    .map_err(|detail| MessageError::Invalid { kind, detail })?;
+                check_keys(kind, ad.targeting.keys().into_iter())?;
+                if let Some(offer) = &ad.offer {
+                    check_place(kind, &offer.place)?;
+                    if let Some(coupon) = &offer.coupon {
+                        check_text(kind, coupon, MAX_FIELD_BYTES)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub(super) fn to_value(&self) -> ciborium::Value {
+        use ciborium::Value;
+        let value = match self {
+            Content::Charter(c) => Value::serialized(c),
+            Content::Profile(p) => Value::serialized(p),
+            Content::Post(p) => Value::serialized(p),
+            Content::Reply(r) => Value::serialized(r),
+            Content::Edit(e) => Value::serialized(e),
+            Content::Delete(t) | Content::Remove(t) => Value::serialized(t),
+            Content::Room(r) => Value::serialized(r),
+            Content::Chat(c) => Value::serialized(c),
+            Content::Recommend(r) => Value::serialized(r),
+            Content::Ban(b) => Value::serialized(b),
+            Content::Grant(g) => Value::serialized(g),
+            Content::Revoke(r) => Value::serialized(r),
+            Content::Advertiser(a) => Value::serialized(a),
+            Content::Ad(a) => Value::serialized(a),
+        };
+        // Serialising these plain structs into a CBOR value cannot fail.
+        value.expect("content serialises to a CBOR value")
+    }
+
+    pub(super) fn from_value(kind: &str, value: Value) -> Result<Self, MessageError> {
+        fn parse<T: DeserializeOwned>(kind: &'static str, value: Value) -> Result<T, MessageError> {
+            value.deserialized().map_err(|e| MessageError::Invalid {
+                kind,
+                detail: e.to_string(),
+            })
+        }
+        Ok(match kind {
+            "charter" => Content::Charter(parse("charter", value)?),
+            "profile" => Content::Profile(parse("profile", value)?),
+            "post" => Content::Post(parse("post", value)?),
+            "reply" => Content::Reply(parse("reply", value)?),
+            "edit" => Content::Edit(parse("edit", value)?),
+            "delete" => Content::Delete(parse("delete", value)?),
+            "room" => Content::Room(parse("room", value)?),
+            "chat" => Content::Chat(parse("chat", value)?),
+            "recommend" => Content::Recommend(parse("recommend", value)?),
+            "ban" => Content::Ban(parse("ban", value)?),
+            "remove" => Content::Remove(parse("remove", value)?),
+            "grant" => Content::Grant(parse("grant", value)?),
+            "revoke" => Content::Revoke(parse("revoke", value)?),
+            "advertiser" => Content::Advertiser(parse("advertiser", value)?),
+            "ad" => Content::Ad(parse("ad", value)?),
+            other => return Err(MessageError::UnknownKind(other.to_string())),
+        })
+    }
+}
+
+/// Targeting keys: at most [`MAX_TARGETING_KEYS`], each non-empty, short, without spaces.
+pub(super) fn check_keys<'a>(
+    kind: &'static str,
+    keys: impl Iterator<Item = &'a str>,
+) -> Result<(), MessageError> {
+    let mut count = 0;
+    for key in keys {
+        count += 1;
+        if key.is_empty()
+            || key.len() > MAX_TARGETING_KEY_BYTES
+            || key.chars().any(char::is_whitespace)
+        {
+            return Err(MessageError::Invalid {
+                kind,
+                detail: format!("targeting key {key:?} must be 1..={MAX_TARGETING_KEY_BYTES} bytes without spaces"),
+            });
+        }
+    }
+    if count > MAX_TARGETING_KEYS {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: format!("{count} targeting keys, more than {MAX_TARGETING_KEYS}"),
+        });
+    }
+    Ok(())
+}
+
+pub(super) fn check_place(kind: &'static str, place: &Place) -> Result<(), MessageError> {
+    check_text(kind, &place.name, MAX_FIELD_BYTES)?;
+    check_text(kind, &place.address, MAX_FIELD_BYTES)?;
+    let bad = |v: Option<f64>, max: f64| v.is_some_and(|v| !v.is_finite() || v.abs() > max);
+    if bad(place.lat, 90.0) || bad(place.lon, 180.0) {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: "coordinates out of range".into(),
+        });
+    }
+    Ok(())
+}
+
+/// A text field must not be blank and must fit `max` bytes.
+pub(super) fn check_text(kind: &'static str, text: &str, max: usize) -> Result<(), MessageError> {
+    if text.trim().is_empty() {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: "text is empty".into(),
+        });
+    }
+    if text.len() > max {
+        return Err(MessageError::Invalid {
+            kind,
+            detail: format!(
+                "text is {} bytes, longer than the limit of {max}",
+                text.len()
+            ),
+        });
+    }
+    Ok(())
+}
