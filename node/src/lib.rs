@@ -10,7 +10,7 @@
 //! Layers, top to bottom; each uses only those below it.
 //!
 //! - [`api`]: the [`Node`] handle, the one typed API (writes go to the actor as commands,
-//!   views are read directly), with [`NodeConfig`] and the request and answer types.
+//!   views are read directly), with the request and answer types; [`config`]: [`NodeConfig`].
 //! - [`control`]: the local control socket: JSON lines to typed [`Node`] calls and back,
 //!   its client, and the commands that work while no node runs ([`control::offline`]).
 //! - [`actor`]: the task that owns the store's writer and the gossip handle: `command.rs`
@@ -51,6 +51,7 @@
 
 pub mod actor;
 pub mod api;
+pub mod config;
 pub mod control;
 pub mod core;
 pub mod data_dir;
@@ -66,9 +67,15 @@ pub mod sync;
 mod testing;
 pub mod view;
 
-pub use crate::api::{
-    now_ms, AdDraft, FeedQuery, GrantRequest, Node, NodeConfig, PeerSummary, Status,
-};
+pub use crate::api::{AdDraft, FeedQuery, GrantRequest, Node, NodeConfig, PeerSummary, Status};
+
+/// Unix time in milliseconds, the node's clock.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
 pub use crate::error::{Input, NodeError};
 pub use crate::health::GroupHealth;
 pub use crate::view::social::{FeedItem, Order};

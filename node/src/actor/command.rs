@@ -9,11 +9,13 @@ use cove_crypto::{GroupId, Invite, Pseudonym};
 use cove_gossip::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{now_ms, offer, Actor, Internal, Publication, MAX_INVITE_TTL};
-use crate::api::{AdDraft, GrantRequest, PeerSummary, Status};
+use super::{offer, Actor, Internal, Publication, MAX_INVITE_TTL};
+use super::{PeerSummary, Status};
+use crate::core::draft::{AdDraft, GrantRequest};
 use crate::data_dir::DataDir;
 use crate::error::{Input, NodeError};
 use crate::message::{self, Advertiser, Content, MessageId, Policy, SignedMessage};
+use crate::now_ms;
 use crate::sync::{Progress, Report};
 
 /// Where the actor sends a command's answer.
@@ -284,16 +286,7 @@ impl Actor {
             }
             Draft::Grant { group, grant } => {
                 let group = group_of(group)?;
-                let content = core.grant_content(
-                    &group,
-                    &grant.key,
-                    &grant.name,
-                    grant.not_before.unwrap_or(now),
-                    grant.not_after,
-                    grant.daily_quota,
-                    grant.targeting,
-                )?;
-                Built::member(group, content)
+                Built::member(group, core.grant_content(&group, grant, now)?)
             }
             Draft::Revoke {
                 group,
@@ -319,19 +312,7 @@ impl Actor {
             Draft::Ad { group, ad } => {
                 let group = group_of(group)?;
                 let advertiser = self.advertiser_key()?;
-                let everyone = message::Targeting {
-                    all: Some(vec![]),
-                    ..Default::default()
-                };
-                let draft = message::Ad {
-                    // Chosen by `ad_content`: the advertiser's live grant.
-                    grant: MessageId([0; 32]),
-                    title: ad.title,
-                    body: ad.body,
-                    targeting: ad.targeting.unwrap_or(everyone),
-                    offer: ad.offer,
-                };
-                let content = core.ad_content(&group, &advertiser, draft, now)?;
+                let content = core.ad_content(&group, &advertiser, ad, now)?;
                 Built {
                     group,
                     signer: Some(advertiser),

@@ -34,14 +34,17 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Command, Draft, Reply};
-use crate::api::{now_ms, Node, NodeConfig};
+pub use self::status::{PeerSummary, Status};
+use crate::config::NodeConfig;
 use crate::core::{decide, Core};
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
 use crate::health::Warnings;
 use crate::message::{MessageId, SignedMessage};
+use crate::now_ms;
 use crate::store::Store;
 use crate::sync::{self, Challenges, IngestBatch, SyncError};
+use crate::view::ViewSlot;
 
 /// Commands queued from handles to the actor.
 pub const COMMAND_CAPACITY: usize = 64;
@@ -71,9 +74,17 @@ pub const WATCH_CAPACITY: usize = 256;
 /// more) a shorter wait would apply one message per batch, and each batch costs ~120 µs.
 const SETTLE_WITHIN: Duration = Duration::from_millis(500);
 
+/// What a started actor gives the [`crate::Node`] handle.
+pub(crate) struct Started {
+    pub(crate) commands: mpsc::Sender<Command>,
+    pub(crate) peer_id: PeerId,
+    pub(crate) accepted: tokio::sync::broadcast::Sender<SignedMessage>,
+    pub(crate) view: ViewSlot,
+}
+
 /// Opens the data dir and store, starts the network and the actor, subscribes every group
-/// and dials their bootstrap peers ([`Node::start`]).
-pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
+/// and dials their bootstrap peers ([`crate::Node::start`]).
+pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
     let dir = DataDir::new(&config.data_dir);
     let seed = dir.load_seed_with(config.passphrase.as_ref())?;
     let keypair = dir.load_peer_key()?;
@@ -96,7 +107,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
         .instrument(span.clone())
         .await?;
     let peer_id = gossip.local_peer_id();
-    let view: crate::api::ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
+    let view: ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
 
     let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
     let (accepted, _) = tokio::sync::broadcast::channel(WATCH_CAPACITY);
@@ -134,8 +145,8 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Node, NodeError> {
             .instrument(span),
     );
     info!(peer = %peer_id, "node started");
-    Ok(Node {
-        tx,
+    Ok(Started {
+        commands: tx,
         peer_id,
         accepted,
         view,
@@ -245,7 +256,7 @@ struct Actor {
     advertise: Vec<Multiaddr>,
     /// The read half every `Node` handle uses: emptied when the actor stops, so that no
     /// handle keeps the store open.
-    view: crate::api::ViewSlot,
+    view: ViewSlot,
 }
 
 /// An own message, stored but not yet flushed nor offered to its group.

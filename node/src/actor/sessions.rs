@@ -10,7 +10,8 @@ use cove_gossip::{InboundRequestId, PeerId};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
-use super::{now_ms, Actor, Internal, Reply, MAX_CONCURRENT_SYNCS};
+use super::{Actor, Internal, Reply, MAX_CONCURRENT_SYNCS};
+use crate::now_ms;
 use crate::sync::{self, Progress, Report, Session, SyncError};
 
 impl Actor {

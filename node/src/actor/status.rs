@@ -5,9 +5,44 @@ use cove_crypto::GroupId;
 use tracing::{info, warn};
 
 use super::Actor;
-use crate::api::{PeerSummary, Status};
 use crate::error::NodeError;
 use crate::health::{Change, GroupHealth};
+use serde::{Deserialize, Serialize};
+
+/// A connected peer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PeerSummary {
+    /// libp2p peer id.
+    pub peer: String,
+    /// Known addresses.
+    pub addrs: Vec<String>,
+    /// Names of our groups whose topic the peer subscribes to.
+    pub groups: Vec<String>,
+}
+
+/// What `cove status` shows.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Status {
+    /// This node's libp2p peer id.
+    pub peer_id: String,
+    /// Where it listens.
+    pub listen_addrs: Vec<String>,
+    /// Groups joined.
+    pub groups: usize,
+    /// Connected peers.
+    pub peers: usize,
+    /// Gossip messages accepted since start.
+    pub accepted: u64,
+    /// Gossip messages rejected or ignored since start, by reason.
+    pub rejected: std::collections::BTreeMap<String, u64>,
+    /// Own messages that no proven member has confirmed holding yet (PROTOCOL.md §13.9).
+    pub outbox: usize,
+    /// Store size on disk, bytes.
+    pub store_bytes: u64,
+    /// Gossip per group: members connected, mesh, low scores, and what is wrong in words.
+    #[serde(default)]
+    pub group_health: Vec<GroupHealth>,
+}
 
 impl Actor {
     /// Every group's gossip health, as `cove status` shows it.

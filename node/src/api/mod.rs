@@ -11,53 +11,48 @@
 //! [`Command`] for the actor, which is the store's only writer. Every view is read directly
 //! from the [`View`], so a long feed never delays validation, and a read never writes.
 
-mod config;
 mod types;
 
-use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cove_crypto::GroupId;
 use cove_gossip::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-pub use self::config::{NodeConfig, DEFAULT_REPUBLISH_INTERVAL, DEFAULT_SYNC_INTERVAL};
-pub use self::types::{AdDraft, FeedQuery, GrantRequest, PeerSummary, Status};
+pub use self::types::FeedQuery;
 use crate::actor::{Command, Draft, Reply};
+pub use crate::actor::{PeerSummary, Status};
+pub use crate::config::NodeConfig;
+pub use crate::core::draft::{AdDraft, GrantRequest};
 use crate::error::NodeError;
 use crate::message::{Advertiser, MessageId, Policy, SignedMessage};
+use crate::now_ms;
 use crate::sync::{Progress, Report};
 use crate::view::ads::AdView;
 use crate::view::ads::GrantView;
 use crate::view::social::{FeedItem, ModerationInfo, ProfileInfo, RoomInfo, Thread};
-use crate::view::{GroupInfo, View};
-
-/// The view a node serves reads from; emptied when the node stops, so that no handle keeps
-/// the store open (a stopped node's data dir can be opened again at once).
-pub(crate) type ViewSlot = Arc<RwLock<Option<View>>>;
+use crate::view::{GroupInfo, View, ViewSlot};
 
 /// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
 #[derive(Clone, Debug)]
 pub struct Node {
-    pub(crate) tx: mpsc::Sender<Command>,
-    pub(crate) peer_id: PeerId,
-    pub(crate) accepted: broadcast::Sender<SignedMessage>,
-    pub(crate) view: ViewSlot,
-}
-
-/// Unix time in milliseconds.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    tx: mpsc::Sender<Command>,
+    peer_id: PeerId,
+    accepted: broadcast::Sender<SignedMessage>,
+    view: ViewSlot,
 }
 
 impl Node {
     /// Opens the data dir and store, starts the network, subscribes every group and dials
     /// their bootstrap peers.
     pub async fn start(config: NodeConfig) -> Result<Node, NodeError> {
-        crate::actor::start(config).await
+        let started = crate::actor::start(config).await?;
+        Ok(Node {
+            tx: started.commands,
+            peer_id: started.peer_id,
+            accepted: started.accepted,
+            view: started.view,
+        })
     }
 
     /// This node's libp2p peer id.

@@ -4,10 +4,10 @@ use std::path::Path;
 use cove_crypto::{GroupId, Invite};
 
 use crate::actor::open_store;
-use crate::api::now_ms;
 use crate::core::Core;
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
+use crate::now_ms;
 use crate::view::GroupInfo;
 
 fn core(data_dir: &Path) -> Result<Core, NodeError> {

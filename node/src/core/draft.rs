@@ -8,10 +8,41 @@ use cove_crypto::{GroupId, Pseudonym};
 use crate::core::Core;
 use crate::error::{Input, NodeError};
 use crate::message::{
-    Ad, Advertiser, Ban, Chat, Content, Grant, MessageId, Recommend, Reply, Revoke, Room, Target,
+    Ad, Advertiser, Ban, Chat, Content, Grant, MessageId, Offer, Recommend, Reply, Revoke, Room,
+    Target, Targeting,
 };
 use crate::view::ads::{parse_key, GrantView};
 use crate::view::social::{parse_id, parse_member};
+
+/// An admin's grant to an advertiser key ([`crate::Node::grant_advertiser`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GrantRequest {
+    /// Advertiser key (hex).
+    pub key: String,
+    /// Display name.
+    pub name: String,
+    /// Window start, unix ms (`None`: now).
+    pub not_before: Option<u64>,
+    /// Window end, unix ms.
+    pub not_after: u64,
+    /// Most ads per UTC day.
+    pub daily_quota: u32,
+    /// Targeting keys the advertiser may use.
+    pub targeting: Vec<String>,
+}
+
+/// An advertiser's ad before it is signed ([`crate::Node::publish_ad`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdDraft {
+    /// Title.
+    pub title: String,
+    /// Body.
+    pub body: String,
+    /// Targeting (`None`: everyone).
+    pub targeting: Option<Targeting>,
+    /// Optional offer.
+    pub offer: Option<Offer>,
+}
 
 impl Core {
     /// Checks and builds a reply to post or reply `parent`.
@@ -179,30 +210,26 @@ impl Core {
         }))
     }
 
-    /// Checks and builds a grant (admins only).
-    #[allow(clippy::too_many_arguments)]
+    /// Checks and builds a grant (admins only); a grant without a start starts at `now_ms`.
     pub fn grant_content(
         &self,
         group: &GroupId,
-        key: &str,
-        name: &str,
-        not_before: u64,
-        not_after: u64,
-        daily_quota: u32,
-        targeting: Vec<String>,
+        grant: GrantRequest,
+        now_ms: u64,
     ) -> Result<Content, NodeError> {
         self.require_admin(group)?;
         let advertiser = parse_key(
-            key,
+            &grant.key,
             "an advertiser key (64 hex characters, see `cove advertiser init`)",
         )?;
-        if not_after <= not_before {
+        let not_before = grant.not_before.unwrap_or(now_ms);
+        if grant.not_after <= not_before {
             return Err(NodeError::invalid(
                 Input::Advertiser,
                 "the grant must end after it starts",
             ));
         }
-        if daily_quota == 0 {
+        if grant.daily_quota == 0 {
             return Err(NodeError::invalid(
                 Input::Advertiser,
                 "--daily-quota must be at least 1",
@@ -210,11 +237,11 @@ impl Core {
         }
         Ok(Content::Grant(Grant {
             advertiser,
-            name: name.trim().to_string(),
+            name: grant.name.trim().to_string(),
             not_before,
-            not_after,
-            daily_quota,
-            targeting,
+            not_after: grant.not_after,
+            daily_quota: grant.daily_quota,
+            targeting: grant.targeting,
         }))
     }
 
@@ -274,18 +301,21 @@ impl Core {
             })
     }
 
-    /// Checks a draft ad (its `grant` field is ignored) and builds it under the advertiser's
-    /// live grant.
+    /// Checks a draft ad and builds it under the advertiser's live grant (targeting
+    /// everyone when the draft names none).
     pub fn ad_content(
         &self,
         group: &GroupId,
         advertiser: &Pseudonym,
-        draft: Ad,
+        draft: AdDraft,
         now_ms: u64,
     ) -> Result<Content, NodeError> {
         let (grant_id, grant) = self.live_grant(group, advertiser, now_ms)?;
-        if let Some(key) = draft
-            .targeting
+        let targeting = draft.targeting.unwrap_or(Targeting {
+            all: Some(vec![]),
+            ..Default::default()
+        });
+        if let Some(key) = targeting
             .keys()
             .into_iter()
             .find(|k| !grant.targeting.iter().any(|g| g == k))
@@ -300,7 +330,10 @@ impl Core {
         }
         Ok(Content::Ad(Ad {
             grant: grant_id,
-            ..draft
+            title: draft.title,
+            body: draft.body,
+            targeting,
+            offer: draft.offer,
         }))
     }
 

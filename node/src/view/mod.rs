@@ -85,6 +85,10 @@ impl Groups {
     }
 }
 
+/// The view a node's handles read from; emptied when the node stops, so that no handle keeps
+/// the store open (a stopped node's data dir can be opened again at once).
+pub(crate) type ViewSlot = Arc<RwLock<Option<View>>>;
+
 /// The read half of a node's state: cheap to clone, safe to use from any thread.
 #[derive(Clone, Debug)]
 pub struct View {
