@@ -1,5 +1,25 @@
 //! Helpers for Cove's multi-node tests: start named in-process nodes on loopback, wait for
 //! conditions without assuming timings, and drive real `cove` processes.
+//!
+//! A test of in-process members is a [`Club`]: it names its members, says how far the club
+//! is built before the test runs ([`Ready`]), and runs under [`TEST_TIMEOUT`]; every member
+//! is stopped at the end, also when the test fails. Any other async test runs [`within`] its
+//! time limit.
+//!
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! use cove_tests::{wait_for_feed, Club, Ready};
+//! // Scenario: bat joins ant's group; ant posts. Assert: bat sees the post.
+//! let club = Club::of(["ant", "bat"]).ready(Ready::Joined);
+//! club.run(async |club| {
+//!     let [ant, bat] = club.members();
+//!     ant.post(&club.group, None, "hi").await?;
+//!     assert_eq!(wait_for_feed(bat, &club.group, 1).await?, ["hi"]);
+//!     Ok(())
+//! })
+//! .await
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 pub mod perf;
@@ -7,14 +27,19 @@ pub mod scenario;
 pub mod sim;
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::Output;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use cove_node::data_dir::DataDir;
+use cove_node::message::Policy;
 use cove_node::outsider::Outsider;
-use cove_node::{Node, NodeConfig};
+use cove_node::{Node, NodeConfig, NodeError};
 use tempfile::TempDir;
 
 /// Upper bound for any one test.
@@ -31,6 +56,9 @@ pub struct TestNode {
     pub node: Node,
     /// Its data dir (removed on drop).
     pub dir: TempDir,
+    /// Whether the test stopped the node (with [`TestNode::shutdown`]), so that its
+    /// [`Club`] does not stop it again.
+    stopped: AtomicBool,
 }
 
 impl TestNode {
@@ -49,19 +77,32 @@ impl TestNode {
         let mut config = NodeConfig::loopback(dir.path());
         configure(&mut config);
         let node = Node::start(config).await?;
-        Ok(TestNode { name, node, dir })
+        Ok(TestNode {
+            name,
+            node,
+            dir,
+            stopped: AtomicBool::new(false),
+        })
     }
 }
 
 impl TestNode {
+    /// Stops the node ([`Node::shutdown`]) and remembers that the test did, so that its
+    /// [`Club`] leaves it alone at the end.
+    pub async fn shutdown(&self) -> Result<(), NodeError> {
+        self.stopped.store(true, Ordering::Relaxed);
+        self.node.shutdown().await
+    }
+
     /// Stops the node (if it still runs) and starts it again on the same data dir: same
     /// seed, peer id and store.
     pub async fn restart(&mut self) -> Result<()> {
         match self.node.shutdown().await {
-            Ok(()) | Err(cove_node::NodeError::Stopped) => {}
+            Ok(()) | Err(NodeError::Stopped) => {}
             Err(e) => return Err(e.into()),
         }
         self.node = Node::start(NodeConfig::loopback(self.dir.path())).await?;
+        self.stopped.store(false, Ordering::Relaxed);
         Ok(())
     }
 
@@ -120,103 +161,290 @@ pub async fn wait_for_peers(node: &TestNode, count: usize) -> Result<()> {
     .await
 }
 
-/// Three connected members of one group.
-#[derive(Debug)]
-pub struct Club {
-    /// The founder.
-    pub ant: TestNode,
-    /// A member.
-    pub bat: TestNode,
-    /// Another member.
-    pub cat: TestNode,
-    /// The group id.
-    pub group: String,
-    /// The invite bat and cat joined with (valid for an hour).
-    pub invite: String,
-    /// The group's gossip topic.
-    pub topic: String,
+/// Runs `test` under `limit`, the wrapper of every async test that is not a [`Club`]'s:
+/// `within(TEST_TIMEOUT, async { ... }).await`.
+pub async fn within<T>(limit: Duration, test: impl Future<Output = Result<T>>) -> Result<T> {
+    tokio::time::timeout(limit, test)
+        .await
+        .context("test timed out")?
 }
 
-/// ant founds "club"; bat and cat join through one invite; returns once each of the three
-/// is connected to the other two.
-pub async fn club() -> Result<Club> {
-    let ant = TestNode::start("ant").await?;
-    let bat = TestNode::start("bat").await?;
-    let cat = TestNode::start("cat").await?;
-    let group = ant.create_group("club").await?.to_string();
-    let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
-    bat.join(&invite).await?;
-    cat.join(&invite).await?;
-    for node in [&ant, &bat, &cat] {
-        wait_for_peers(node, 2).await?;
-    }
-    let topic = ant.groups().await?.remove(0).topic;
-    Ok(Club {
-        ant,
-        bat,
-        cat,
-        group,
-        invite,
-        topic,
-    })
-}
-
-/// Names for the members of a [`crowd`], in joining order; ant founds the group.
+/// Names for the members of a large [`Club`], in joining order (`Club::of(NAMES)`).
 pub const NAMES: [&str; 20] = [
     "ant", "bat", "cat", "dan", "eve", "fox", "gnu", "hen", "ibis", "jay", "kit", "lynx", "mole",
     "newt", "owl", "pig", "quail", "rat", "seal", "toad",
 ];
 
-/// Members of one group: see [`crowd`].
+/// How long a club's members get to stop once its test is over, when the test used up its
+/// own time (a test that timed out still stops its members).
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How far [`Club::of`] takes a club before the test runs. `Joined` includes `Founded`;
+/// `Connected` and `Mesh` include `Joined`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Ready {
+    /// Every member runs; the first founded the group "club" and made the invite. Nobody
+    /// joined: the test joins members itself (late joiners, invites from another member).
+    Founded,
+    /// Every other member joined through the invite; no connection is waited for.
+    Joined,
+    /// Every member is connected to every other (the default).
+    Connected,
+    /// Every member has `min(N - 1, 6)` members (gossipsub's mesh size) on the group's
+    /// topic: for large clubs, where not everyone connects to everyone.
+    Mesh,
+}
+
+/// What [`Club::of`] returns: how to start the club, then [`ClubBuilder::run`] or
+/// [`ClubBuilder::start`].
+pub struct ClubBuilder<const N: usize> {
+    names: [&'static str; N],
+    ready: Ready,
+    limit: Duration,
+    policy: Policy,
+    configure: Configure,
+}
+
+/// Changes a member's configuration, given the member's name.
+type Configure = Box<dyn Fn(&str, &mut NodeConfig)>;
+
+impl<const N: usize> std::fmt::Debug for ClubBuilder<N> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClubBuilder")
+            .field("names", &self.names)
+            .field("ready", &self.ready)
+            .field("limit", &self.limit)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<const N: usize> ClubBuilder<N> {
+    /// Returns to the test once the club reached `stage` (default [`Ready::Connected`]).
+    pub fn ready(mut self, stage: Ready) -> Self {
+        self.ready = stage;
+        self
+    }
+
+    /// The test's time limit, from the first member's start to the end of the test, its
+    /// members' stop included unless the test ran out of time (default [`TEST_TIMEOUT`]).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.limit = limit;
+        self
+    }
+
+    /// The group's charter policy (default: [`Policy::default`]).
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Changes each member's loopback configuration (called with the member's name), as
+    /// [`TestNode::start_with`] does.
+    pub fn configure(mut self, configure: impl Fn(&str, &mut NodeConfig) + 'static) -> Self {
+        self.configure = Box::new(configure);
+        self
+    }
+
+    /// Starts the club and runs `test` on it under the time limit, then stops every member
+    /// the test did not stop itself, whatever the test's outcome. The test's error (or
+    /// panic, or timeout) is reported first; otherwise the first member that failed to stop.
+    /// (A club that is not ready within the limit is dropped, not stopped: its nodes stop as
+    /// their handles drop.)
+    pub async fn run<T>(self, test: impl AsyncFnOnce(&Club<N>) -> Result<T>) -> Result<T> {
+        let deadline = tokio::time::Instant::now() + self.limit;
+        let club = tokio::time::timeout_at(deadline, self.start())
+            .await
+            .context("test timed out")??;
+        // A panic (a failed assert!) is caught so that the members stop before it goes on.
+        let outcome = tokio::time::timeout_at(deadline, CatchUnwind(Box::pin(test(&club)))).await;
+        let stop_by = deadline.max(tokio::time::Instant::now() + STOP_GRACE);
+        let stopped = match tokio::time::timeout_at(stop_by, club.shutdown()).await {
+            Ok(stopped) => stopped,
+            Err(_) => Err(anyhow::anyhow!("the club's members did not stop in time")),
+        };
+        let outcome = match outcome {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(panic)) => {
+                if let Err(e) = stopped {
+                    eprintln!("after the test panicked, stopping the club failed: {e:#}");
+                }
+                std::panic::resume_unwind(panic)
+            }
+            Err(elapsed) => Err(anyhow::Error::new(elapsed).context("test timed out")),
+        };
+        match (outcome, stopped) {
+            (Ok(value), stopped) => stopped.map(|()| value),
+            (Err(e), Ok(())) => Err(e),
+            (Err(e), Err(stop)) => {
+                eprintln!("after the test failed, stopping the club failed: {stop:#}");
+                Err(e)
+            }
+        }
+    }
+
+    /// Starts the club without a time limit; the caller stops it with [`Club::shutdown`].
+    /// If a stage fails, the members started so far are stopped before the error returns.
+    pub async fn start(self) -> Result<Club<N>> {
+        let mut members = Vec::with_capacity(N);
+        for name in self.names {
+            match TestNode::start_with(name, |config| (self.configure)(name, config)).await {
+                Ok(member) => members.push(member),
+                Err(e) => {
+                    stop_all(&members).await.ok();
+                    return Err(e.context(format!("starting {name}")));
+                }
+            }
+        }
+        let members: [TestNode; N] = match members.try_into() {
+            Ok(members) => members,
+            Err(_) => unreachable!("one member per name"),
+        };
+        let (group, invite, topic) = match gather(&members, self.ready, self.policy).await {
+            Ok(facts) => facts,
+            Err(e) => {
+                stop_all(&members).await.ok();
+                return Err(e);
+            }
+        };
+        Ok(Club {
+            members,
+            group,
+            invite,
+            topic,
+        })
+    }
+}
+
+/// The first member founds "club" and makes the invite; the others join and connect, as far
+/// as `ready` asks. Returns the group id, the invite and the topic.
+async fn gather(
+    members: &[TestNode],
+    ready: Ready,
+    policy: Policy,
+) -> Result<(String, String, String)> {
+    let founder = members.first().context("a club has at least one member")?;
+    let group = founder.create_group_with("club", policy).await?.to_string();
+    let invite = founder.invite(&group, Duration::from_secs(3600)).await?;
+    let topic = founder.groups().await?.remove(0).topic;
+    if ready >= Ready::Joined {
+        for member in &members[1..] {
+            member.join(&invite).await?;
+        }
+    }
+    let others = members.len() - 1;
+    if ready == Ready::Connected {
+        for member in members {
+            wait_for_peers(member, others).await?;
+        }
+    }
+    if ready == Ready::Mesh {
+        let wanted = others.min(6);
+        for member in members {
+            eventually(
+                &format!("{} to have {wanted} members on the topic", member.name),
+                || async {
+                    let status = member.status().await?;
+                    let connected = status
+                        .group_health
+                        .first()
+                        .map_or(0, |h| h.members_connected);
+                    Ok((connected >= wanted).then_some(()))
+                },
+            )
+            .await?;
+        }
+    }
+    Ok((group, invite, topic))
+}
+
+/// Stops every member the test has not stopped; the first error, naming the member.
+async fn stop_all(members: &[TestNode]) -> Result<()> {
+    let mut first = None;
+    for member in members {
+        if member.stopped.load(Ordering::Relaxed) {
+            continue;
+        }
+        if let Err(e) = member.shutdown().await {
+            first.get_or_insert(anyhow::Error::new(e).context(format!("stopping {}", member.name)));
+        }
+    }
+    first.map_or(Ok(()), Err)
+}
+
+/// A future whose panic is returned as a value, so that cleanup can run before it goes on.
+struct CatchUnwind<F>(Pin<Box<F>>);
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<Self::Output> {
+        let future = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(value)) => Poll::Ready(Ok(value)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
+}
+
+/// `N` named in-process members of one group "club", all on 127.0.0.1 (one address, as
+/// behind an office NAT), each with its own data dir; the first founded the group. Built by
+/// [`Club::of`]; index it by position (`club[1]`) or name (`club["bat"]`).
 #[derive(Debug)]
-pub struct Crowd {
-    /// The members, named from [`NAMES`]; the first founded the group.
-    pub members: Vec<TestNode>,
+pub struct Club<const N: usize> {
+    members: [TestNode; N],
     /// The group id.
     pub group: String,
+    /// The invite the members joined with (valid for an hour).
+    pub invite: String,
     /// The group's gossip topic.
     pub topic: String,
 }
 
-/// `n` (at most 20) in-process members of one group "crowd", all on 127.0.0.1 (one address,
-/// as behind an office NAT), each configured by `configure`; the first founds the group, the
-/// others join through one invite. Returns once every member has `min(n - 1, 6)` members
-/// (gossipsub's mesh size) on the group's topic.
-pub async fn crowd(n: usize, configure: impl Fn(&mut NodeConfig)) -> Result<Crowd> {
-    anyhow::ensure!(
-        (2..=NAMES.len()).contains(&n),
-        "a crowd has 2 to 20 members"
-    );
-    let mut members = Vec::with_capacity(n);
-    for name in &NAMES[..n] {
-        members.push(TestNode::start_with(name, &configure).await?);
+// `of` lives on one instance of `Club` only, so that `Club::of` needs no `::<N>`: `N` comes
+// from the names.
+impl Club<0> {
+    /// A club of one member per name, the first the founder: `Club::of(["ant", "bat"])`.
+    pub fn of<const N: usize>(names: [&'static str; N]) -> ClubBuilder<N> {
+        ClubBuilder {
+            names,
+            ready: Ready::Connected,
+            limit: TEST_TIMEOUT,
+            policy: Policy::default(),
+            configure: Box::new(|_, _| {}),
+        }
     }
-    let group = members[0].create_group("crowd").await?.to_string();
-    let invite = members[0].invite(&group, Duration::from_secs(3600)).await?;
-    for member in &members[1..] {
-        member.join(&invite).await?;
+}
+
+impl<const N: usize> Club<N> {
+    /// Every member, in the order of [`Club::of`]: `let [ant, bat, cat] = club.members();`.
+    pub fn members(&self) -> &[TestNode; N] {
+        &self.members
     }
-    let wanted = (n - 1).min(6);
-    for member in &members {
-        eventually(
-            &format!("{} to have {wanted} members on the topic", member.name),
-            || async {
-                let status = member.status().await?;
-                let connected = status
-                    .group_health
-                    .first()
-                    .map_or(0, |h| h.members_connected);
-                Ok((connected >= wanted).then_some(()))
-            },
-        )
-        .await?;
+
+    /// Stops every member the test has not stopped itself (with [`TestNode::shutdown`]), even
+    /// after one fails; returns the first failure.
+    pub async fn shutdown(self) -> Result<()> {
+        stop_all(&self.members).await
     }
-    let topic = members[0].groups().await?.remove(0).topic;
-    Ok(Crowd {
-        members,
-        group,
-        topic,
-    })
+}
+
+impl<const N: usize> std::ops::Index<usize> for Club<N> {
+    type Output = TestNode;
+    fn index(&self, position: usize) -> &TestNode {
+        &self.members[position]
+    }
+}
+
+impl<const N: usize> std::ops::Index<&str> for Club<N> {
+    type Output = TestNode;
+    fn index(&self, name: &str) -> &TestNode {
+        self.members
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("no member named {name} in this club"))
+    }
 }
 
 /// A fresh attacker: a non-member gossip node (a new peer id) on 127.0.0.1, connected to

@@ -1,13 +1,11 @@
-use std::time::Duration;
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use cove_node::data_dir::DataDir;
 use cove_node::message::{Offer, Place, Targeting};
 use cove_node::outsider::Outsider;
 use cove_node::view::ads::AdView;
 use cove_node::view::social::{FeedItem, Order};
 use cove_node::{AdDraft, FeedQuery, GrantRequest};
-use cove_tests::{eventually, wait_for_peers, TestNode, TEST_TIMEOUT};
+use cove_tests::{eventually, Club, TestNode};
 
 const DAY_MS: u64 = 86_400_000;
 
@@ -29,19 +27,10 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
     // Assert: bat lists the ad and finds it interleaved (labelled) in its feed; cat does not
     // list it but holds it (it relays it); after ant revokes the grant, the ad disappears from
     // bat's listing; bad grant and ad requests are refused without storing anything.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
-        let cat = TestNode::start("cat").await?;
-        let dog = TestNode::start("dog").await?;
-        let group = ant.create_group("club").await?.to_string();
-        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
-        for node in [&bat, &cat, &dog] {
-            node.join(&invite).await?;
-        }
-        for node in [&ant, &bat, &cat, &dog] {
-            wait_for_peers(node, 3).await?;
-        }
+    let club = Club::of(["ant", "bat", "cat", "dog"]);
+    club.run(async |club| {
+        let [ant, bat, cat, dog] = club.members();
+        let group = &club.group;
         let shop = DataDir::new(dog.dir.path())
             .init_advertiser()?
             .public()
@@ -192,13 +181,13 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
         outsider.shutdown().await?;
 
         let listed = eventually("bat to list the ad", || async {
-            Ok(ads(&bat).await.ok().filter(|a| !a.is_empty()))
+            Ok(ads(bat).await.ok().filter(|a| !a.is_empty()))
         })
         .await?;
         assert_eq!(listed[0].id, ad_id);
         assert_eq!(listed[0].matched_keys, ["interest:coffee"]);
         for i in 0..5 {
-            ant.post(&group, None, &format!("post {i}")).await?;
+            ant.post(group, None, &format!("post {i}")).await?;
         }
         let feed: Vec<FeedItem> = eventually("bat's feed with an ad in it", || async {
             let feed: Vec<FeedItem> = bat
@@ -226,21 +215,17 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
             Ok(cat.ad(&ad_id).await.ok().map(|_| ()))
         })
         .await?;
-        assert!(ads(&cat).await?.is_empty(), "cat's interests do not match");
+        assert!(ads(cat).await?.is_empty(), "cat's interests do not match");
 
         ant.revoke_advertiser(None, &grant).await?;
-        for node in [&bat, &cat] {
+        for node in [bat, cat] {
             eventually(&format!("{} to hide the revoked ad", node.name), || async {
                 Ok(node.ad(&ad_id).await.is_err().then_some(()))
             })
             .await?;
         }
-        assert!(ads(&bat).await?.is_empty());
-        for node in [&ant, &bat, &cat, &dog] {
-            node.shutdown().await?;
-        }
+        assert!(ads(bat).await?.is_empty());
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

@@ -11,7 +11,7 @@ use cove_crypto::{seal, GroupId, Invite, MasterSeed, Pseudonym};
 use cove_node::core::{CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
 use cove_node::message::{sign, verify_and_decode, Content, MessageError, Post};
 use cove_tests::{
-    attacker, club, eventually, inject, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT,
+    attacker, eventually, inject, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT,
 };
 
 /// A member gone bad: it holds the invite (so the content key) and its own pseudonym.
@@ -59,27 +59,14 @@ async fn counters(node: &TestNode) -> Result<BTreeMap<String, u64>> {
     Ok(node.status().await?.rejected)
 }
 
-/// The three members of [`club`], and mallory, a member outside the node, with the invite.
-async fn club_and_mallory() -> Result<(Club, Mallory)> {
-    let club = club().await?;
-    let mallory = Mallory::new(&club.invite, club.topic.clone())?;
-    Ok((club, mallory))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()> {
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let (
-            Club {
-                ant,
-                bat,
-                cat,
-                group,
-                topic,
-                ..
-            },
-            mallory,
-        ) = club_and_mallory().await?;
+    let club = Club::of(["ant", "bat", "cat"]).timeout(TEST_TIMEOUT * 2);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        // A member outside the node, with the invite.
+        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
 
         let now = now_ms();
         let mut forged = mallory.post(now, "a forged signature")?;
@@ -103,7 +90,7 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
                 "undecryptable",
                 seal(
                     &wrong_key,
-                    &topic,
+                    topic,
                     CURRENT_EPOCH,
                     &mallory.post(now, "wrong key")?,
                 ),
@@ -121,9 +108,9 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
         ];
         // The replay: the same envelope ant stored a while ago, after gossipsub forgot it
         // (5 s in local testing; a minute in production).
-        let replay = attacker(&ant, &topic).await?;
+        let replay = attacker(ant, topic).await?;
         let recorded = eventually("the replayer to record bat's next post", || async {
-            bat.post(&group, None, "to be replayed").await?;
+            bat.post(group, None, "to be replayed").await?;
             Ok(replay.received().into_iter().next())
         })
         .await?;
@@ -131,24 +118,24 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
         classes.push(("duplicate", recorded));
 
         for (i, (reason, payload)) in classes.into_iter().enumerate() {
-            let before = counters(&ant).await?.get(reason).copied().unwrap_or(0);
+            let before = counters(ant).await?.get(reason).copied().unwrap_or(0);
             let attacker = if reason == "duplicate" {
                 None
             } else {
-                Some(attacker(&ant, &topic).await?)
+                Some(attacker(ant, topic).await?)
             };
-            inject(attacker.as_ref().unwrap_or(&replay), &topic, payload).await?;
+            inject(attacker.as_ref().unwrap_or(&replay), topic, payload).await?;
             eventually(&format!("ant to count {reason}"), || async {
-                let now = counters(&ant).await?.get(reason).copied().unwrap_or(0);
+                let now = counters(ant).await?.get(reason).copied().unwrap_or(0);
                 Ok((now > before).then_some(()))
             })
             .await?;
             // Honest traffic still flows both ways.
             let text = format!("honest {i}");
-            bat.post(&group, None, &text).await?;
-            let posts = bat.feed(&group, 1000).await?.len();
-            wait_for_feed(&ant, &group, posts).await?;
-            wait_for_feed(&cat, &group, posts).await?;
+            bat.post(group, None, &text).await?;
+            let posts = bat.feed(group, 1000).await?.len();
+            wait_for_feed(ant, group, posts).await?;
+            wait_for_feed(cat, group, posts).await?;
             if let Some(attacker) = attacker {
                 attacker.shutdown().await?;
             }
@@ -158,15 +145,15 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
         ant.ban(Some(group.as_str()), &mallory.me.public().to_string(), true)
             .await?;
         tokio::time::sleep(Duration::from_millis(1)).await;
-        let banned = attacker(&ant, &topic).await?;
+        let banned = attacker(ant, topic).await?;
         inject(
             &banned,
-            &topic,
+            topic,
             mallory.seal(&mallory.post(now_ms(), "still here")?),
         )
         .await?;
         eventually("ant to count banned_author", || async {
-            Ok(counters(&ant)
+            Ok(counters(ant)
                 .await?
                 .contains_key("banned_author")
                 .then_some(()))
@@ -176,9 +163,9 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
 
         // Nothing above reached bat or cat: ant forwarded none of it (the replay, a duplicate,
         // is not forwarded either, but bat and cat would count it only if it reached them).
-        let posts = bat.feed(&group, 1000).await?.len();
-        wait_for_feed(&cat, &group, posts).await?;
-        for node in [&bat, &cat] {
+        let posts = bat.feed(group, 1000).await?.len();
+        wait_for_feed(cat, group, posts).await?;
+        for node in [bat, cat] {
             let seen = counters(node).await?;
             for reason in [
                 "undecryptable",
@@ -196,7 +183,7 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
             }
         }
         let authors: Vec<String> = ant
-            .feed(&group, 1000)
+            .feed(group, 1000)
             .await?
             .into_iter()
             .map(|item| item.author)
@@ -205,14 +192,10 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
             !authors.contains(&mallory.me.public().to_string()),
             "a message of mallory's was stored"
         );
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         replay.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 async fn posts_by(node: &TestNode, group: &str, author: &str) -> Result<usize> {
@@ -277,21 +260,15 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
     // Assert: every honest post reaches cat in both phases; ant keeps at most the charter's
     // limit of mallory's posts per window and forwards no more; the excess is counted.
     // The latencies are printed (run with --nocapture) for the closing note, not asserted.
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let (
-            Club {
-                ant,
-                bat,
-                cat,
-                group,
-                topic,
-                ..
-            },
-            mallory,
-        ) = club_and_mallory().await?;
-        wait_for_peers(&cat, 2).await?;
-        bat.post(&group, None, "warm-up").await?;
-        wait_for_feed(&cat, &group, 1).await?;
+    let club = Club::of(["ant", "bat", "cat"]).timeout(TEST_TIMEOUT * 2);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        // A member outside the node, with the invite.
+        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
+        wait_for_peers(cat, 2).await?;
+        bat.post(group, None, "warm-up").await?;
+        wait_for_feed(cat, group, 1).await?;
 
         // Honest posts per phase (5/s): a few seconds in the suite; more for the figures in
         // the closing note (COVE_FLOOD_POSTS=200, release build).
@@ -299,11 +276,11 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(30);
-        let quiet = honest_latencies(&bat, &cat, &group, honest).await?;
+        let quiet = honest_latencies(bat, cat, group, honest).await?;
 
-        let flooder = attacker(&ant, &topic).await?;
+        let flooder = attacker(ant, topic).await?;
         let flood_started = Instant::now();
-        inject(&flooder, &topic, mallory.seal(&mallory.post(now_ms(), "flood 0")?)).await?;
+        inject(&flooder, topic, mallory.seal(&mallory.post(now_ms(), "flood 0")?)).await?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flood = {
             let (topic, stop) = (topic.clone(), stop.clone());
@@ -325,16 +302,16 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
                 anyhow::Ok((sent, rate, flooder, mallory))
             })
         };
-        let flooded = honest_latencies(&bat, &cat, &group, honest).await?;
+        let flooded = honest_latencies(bat, cat, group, honest).await?;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let (sent, rate, flooder, mallory) = flood.await??;
         flooder.shutdown().await?;
 
         let mallory_key = mallory.me.public().to_string();
-        let at_ant = posts_by(&ant, &group, &mallory_key).await?;
+        let at_ant = posts_by(ant, group, &mallory_key).await?;
         // Everything ant kept arrived before this point of its clock.
         let flood_secs = flood_started.elapsed().as_secs_f64();
-        let ant_counters = counters(&ant).await?;
+        let ant_counters = counters(ant).await?;
         let throttled = ant_counters.get("rate_limited").copied().unwrap_or(0)
             + ant_counters.get("peer_rate_limited").copied().unwrap_or(0);
         // The charter's 100 per 10 s on ant's clock: a burst of 100, then 10 per second of
@@ -350,7 +327,7 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
         // in. Sync then brings those later. What cat must end with is exactly ant's set: had
         // ant forwarded anything it did not keep, cat would hold more.
         let at_cat = eventually("cat to hold what ant accepted", || async {
-            let n = posts_by(&cat, &group, &mallory_key).await?;
+            let n = posts_by(cat, group, &mallory_key).await?;
             Ok((n == at_ant).then_some(n))
         })
         .await?;
@@ -367,13 +344,9 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
             percentile(&flooded, 0.99),
             percentile(&flooded, 0.99) as f64 / percentile(&quiet, 0.99).max(1) as f64
         );
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -381,26 +354,21 @@ async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<(
     // Scenario: an outsider connected to ant publishes garbage, one different payload at a
     // time. Assert: after three Rejects its gossipsub score is below the graylist threshold,
     // ant bans it (the connection closes, a redial is refused) and members still talk.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            topic,
-            ..
-        } = club().await?;
-        let outsider = attacker(&ant, &topic).await?;
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        let outsider = attacker(ant, topic).await?;
         let outsider_id = outsider.peer_id().to_string();
         for i in 0..3 {
-            let before = counters(&ant)
+            let before = counters(ant)
                 .await?
                 .get("undecryptable")
                 .copied()
                 .unwrap_or(0);
-            inject(&outsider, &topic, format!("garbage {i}").into_bytes()).await?;
+            inject(&outsider, topic, format!("garbage {i}").into_bytes()).await?;
             eventually("ant to reject the garbage", || async {
-                let now = counters(&ant)
+                let now = counters(ant)
                     .await?
                     .get("undecryptable")
                     .copied()
@@ -423,15 +391,11 @@ async fn a_peer_sending_invalid_messages_is_graylisted_and_cut_off() -> Result<(
             },
             "the banned outsider got back in"
         );
-        bat.post(&group, None, "still talking").await?;
-        wait_for_feed(&cat, &group, 1).await?;
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
+        bat.post(group, None, "still talking").await?;
+        wait_for_feed(cat, group, 1).await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -444,16 +408,12 @@ async fn a_banned_member_cannot_post_by_backdating_and_honest_relays_keep_their_
     // to bat and cat, and still keeps the relay connected: these verdicts depend on what a
     // node knows and on clocks, so they are Ignore, where three Rejects would have cut the
     // relay off (hole 4).
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let (club, mallory) = club_and_mallory().await?;
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            topic,
-            ..
-        } = &club;
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        // A member outside the node, with the invite.
+        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
         let before_ban = now_ms();
         ant.ban(Some(group.as_str()), &mallory.me.public().to_string(), true)
             .await?;
@@ -496,11 +456,7 @@ async fn a_banned_member_cannot_post_by_backdating_and_honest_relays_keep_their_
             ensure!(node.feed(group, 100).await?.len() == 1, "{}", node.name);
         }
         relay.shutdown().await?;
-        for node in [ant, bat, cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use cove_node::outsider::Outsider;
-use cove_tests::{club, eventually, rejected, wait_for_feed, Club, TestNode, TEST_TIMEOUT};
+use cove_tests::{eventually, rejected, wait_for_feed, Club, Ready, TestNode};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
@@ -11,23 +11,18 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
     // well-formed envelope sealed under a wrong key.
     // Assert: every member sees all three posts; the outsider saw only ciphertext; its
     // injections are rejected by the member it is connected to and reach nobody else.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        // Without history sync a post reaches only the members online at that moment:
-        // `club` waits for the group to be connected.
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            topic,
-            ..
-        } = club().await?;
+    // Without history sync a post reaches only the members online at that moment: the club
+    // is ready once its members are connected.
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
 
-        ant.post(&group, None, "hello from ant").await?;
-        bat.post(&group, None, "hello from bat").await?;
-        cat.post(&group, None, "hello from cat").await?;
-        for node in [&ant, &bat, &cat] {
-            let mut texts = wait_for_feed(node, &group, 3).await?;
+        ant.post(group, None, "hello from ant").await?;
+        bat.post(group, None, "hello from bat").await?;
+        cat.post(group, None, "hello from cat").await?;
+        for node in [ant, bat, cat] {
+            let mut texts = wait_for_feed(node, group, 3).await?;
             texts.sort();
             assert_eq!(
                 texts,
@@ -46,11 +41,11 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
                     .map(|f| f.into_iter().map(|i| i.id).collect::<Vec<_>>())
             }
         };
-        assert_eq!(order(&ant).await?, order(&bat).await?);
-        assert_eq!(order(&ant).await?, order(&cat).await?);
+        assert_eq!(order(ant).await?, order(bat).await?);
+        assert_eq!(order(ant).await?, order(cat).await?);
 
         let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
-        let outsider = Outsider::start(&topic, ant_addr).await?;
+        let outsider = Outsider::start(topic, ant_addr).await?;
         eventually("outsider connected to ant", || async {
             Ok((!outsider.peers().await?.is_empty()).then_some(()))
         })
@@ -58,7 +53,7 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
         let secret_text = "the meeting is at noon";
         // Posts reach the outsider as ciphertext (it is a relay like any peer).
         let received = eventually("outsider to receive a payload", || async {
-            bat.post(&group, None, secret_text).await?;
+            bat.post(group, None, secret_text).await?;
             let got = outsider.received();
             Ok((!got.is_empty()).then_some(got))
         })
@@ -74,26 +69,26 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
         }
 
         // Let every member catch up with bat's posts before taking the snapshot.
-        let posted = bat.feed(&group, 1000).await?.len();
-        for node in [&ant, &cat] {
-            wait_for_feed(node, &group, posted).await?;
+        let posted = bat.feed(group, 1000).await?.len();
+        for node in [ant, cat] {
+            wait_for_feed(node, group, posted).await?;
         }
-        let members_before: Vec<usize> = feed_lens(&[&ant, &bat, &cat], &group).await?;
+        let members_before: Vec<usize> = feed_lens(&[ant, bat, cat], group).await?;
         outsider
-            .publish(&topic, b"garbage that is no envelope".to_vec())
+            .publish(topic, b"garbage that is no envelope".to_vec())
             .await?;
         let wrong_key = cove_crypto::GroupSecret::generate().content_key(0);
         outsider
-            .publish(&topic, cove_crypto::seal(&wrong_key, &topic, 0, b"forged"))
+            .publish(topic, cove_crypto::seal(&wrong_key, topic, 0, b"forged"))
             .await?;
         eventually("ant to reject both injections", || async {
-            Ok((rejected(&ant, "undecryptable").await? >= 2).then_some(()))
+            Ok((rejected(ant, "undecryptable").await? >= 2).then_some(()))
         })
         .await?;
         // Give any (wrongly) forwarded copy time to arrive before checking it did not.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let outsider_peers = outsider.peers().await?;
-        for node in [&bat, &cat] {
+        for node in [bat, cat] {
             if !outsider_peers.contains(&node.peer_id().to_string()) {
                 assert_eq!(
                     rejected(node, "undecryptable").await?,
@@ -104,18 +99,14 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
             }
         }
         assert_eq!(
-            feed_lens(&[&ant, &bat, &cat], &group).await?,
+            feed_lens(&[ant, bat, cat], group).await?,
             members_before,
             "nothing stored"
         );
         outsider.shutdown().await?;
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 async fn feed_lens(nodes: &[&TestNode], group: &str) -> Result<Vec<usize>> {
@@ -130,14 +121,13 @@ async fn feed_lens(nodes: &[&TestNode], group: &str) -> Result<Vec<usize>> {
 async fn a_joiner_reaches_members_it_was_not_introduced_to() -> Result<()> {
     // Scenario: ant invites bat; bat invites cat, so cat's invite lists only bat's address.
     // Assert: cat ends up connected to ant too (group-keyed discovery), and ant sees cat's post.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
-        let cat = TestNode::start("cat").await?;
-        let group = ant.create_group("club").await?.to_string();
-        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+    let club = Club::of(["ant", "bat", "cat"]).ready(Ready::Founded);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let group = &club.group;
+        bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        cat.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+        cat.join(&bat.invite(group, Duration::from_secs(600)).await?)
             .await?;
         let ant_id = ant.peer_id().to_string();
         eventually("cat to connect to ant", || async {
@@ -149,15 +139,11 @@ async fn a_joiner_reaches_members_it_was_not_introduced_to() -> Result<()> {
                 .then_some(()))
         })
         .await?;
-        cat.post(&group, None, "hi ant, bat sent me").await?;
-        wait_for_feed(&ant, &group, 1).await?;
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
+        cat.post(group, None, "hi ant, bat sent me").await?;
+        wait_for_feed(ant, group, 1).await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,25 +151,23 @@ async fn a_post_written_alone_is_delivered_when_a_peer_appears() -> Result<()> {
     // Scenario: ant founds a group and posts while no other member exists (gossipsub has no
     // peer for the topic). Then bat joins.
     // Assert: the post is not dropped: bat receives it.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let group = ant.create_group("club").await?.to_string();
-        ant.post(&group, None, "anyone here?").await?;
+    // bat runs from the start, but is no member (nor a peer of ant's) until it joins.
+    let club = Club::of(["ant", "bat"]).ready(Ready::Founded);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let group = &club.group;
+        ant.post(group, None, "anyone here?").await?;
         assert_eq!(ant.status().await?.outbox, 1, "kept for later");
-        let bat = TestNode::start("bat").await?;
-        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+        bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        assert_eq!(wait_for_feed(&bat, &group, 1).await?, ["anyone here?"]);
+        assert_eq!(wait_for_feed(bat, group, 1).await?, ["anyone here?"]);
         eventually("ant's outbox to drain", || async {
             Ok((ant.status().await?.outbox == 0).then_some(()))
         })
         .await?;
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,35 +178,32 @@ async fn an_outsider_on_the_topic_does_not_empty_a_members_outbox() -> Result<()
     // Assert: the outsider received the post's envelope (gossip handed it over), and ant
     // found it unproven as a sync responder, yet ant's outbox still holds the post; once bat
     // joins, bat receives the post and ant's outbox empties.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let group = ant.create_group("club").await?.to_string();
-        let topic = ant.groups().await?.remove(0).topic;
-        let outsider = cove_tests::attacker(&ant, &topic).await?;
-        ant.post(&group, None, "for members").await?;
+    // bat runs from the start, but is no member (nor a peer of ant's) until it joins.
+    let club = Club::of(["ant", "bat"]).ready(Ready::Founded);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        let outsider = cove_tests::attacker(ant, topic).await?;
+        ant.post(group, None, "for members").await?;
         eventually("the outsider to receive the post by gossip", || async {
             Ok((!outsider.received().is_empty()).then_some(()))
         })
         .await?;
         eventually("ant to find the outsider unproven", || async {
-            Ok((rejected(&ant, "sync_responder_unproven").await? >= 1).then_some(()))
+            Ok((rejected(ant, "sync_responder_unproven").await? >= 1).then_some(()))
         })
         .await?;
         assert_eq!(ant.status().await?.outbox, 1, "no member has confirmed it");
 
-        let bat = TestNode::start("bat").await?;
-        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+        bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        assert_eq!(wait_for_feed(&bat, &group, 1).await?, ["for members"]);
+        assert_eq!(wait_for_feed(bat, group, 1).await?, ["for members"]);
         eventually("ant's outbox to empty once bat holds the post", || async {
             Ok((ant.status().await?.outbox == 0).then_some(()))
         })
         .await?;
         outsider.shutdown().await?;
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

@@ -11,7 +11,7 @@ use cove_node::control::{Client, Request};
 use cove_node::data_dir::DataDir;
 use cove_node::message::MessageId;
 use cove_node::store::Store;
-use cove_tests::{cove, cove_bin, cove_ok, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{cove, cove_bin, cove_ok, within, CoveProcess, TEST_TIMEOUT};
 
 /// xorshift64*: reproducible kill points from a printed seed.
 struct Rng(u64);
@@ -44,7 +44,7 @@ async fn a_node_killed_during_a_2000_post_burst_loses_nothing_it_acknowledged() 
     // process at a random moment, again and again, and the node is restarted on the same data
     // dir each time until 2000 posts were acknowledged.
     // Assert: the crashed store opens every time, and every acknowledged post is in it.
-    tokio::time::timeout(TEST_TIMEOUT * 3, async {
+    within(TEST_TIMEOUT * 3, async {
         let dir = tempfile::tempdir()?;
         cove_ok(dir.path(), &["init"])?;
         // 2000 posts in seconds is far over the default rate limit; this test is about crashes.
@@ -130,7 +130,6 @@ async fn a_node_killed_during_a_2000_post_burst_loses_nothing_it_acknowledged() 
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[test]
@@ -179,7 +178,7 @@ async fn a_full_disk_fails_posts_clearly_and_keeps_what_was_stored() -> Result<(
     // that sled cannot grow its files, as on a full disk, and is asked for 2000 more.
     // Assert: the failing posts get an error naming the cause, never a false success; after
     // the limit is lifted the store opens and holds every post that was acknowledged.
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+    within(TEST_TIMEOUT * 2, async {
         let dir = tempfile::tempdir()?;
         let data = dir.path();
         cove_ok(data, &["init"])?;
@@ -265,7 +264,6 @@ async fn a_full_disk_fails_posts_clearly_and_keeps_what_was_stored() -> Result<(
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -275,7 +273,8 @@ async fn a_node_restarted_with_the_same_peer_id_publishes_and_receives_again() -
     // Assert: after each restart bat's post reaches ant and ant confirms holding it (bat's
     // outbox empties: ant's subscription reached bat, rust-libp2p #5097, so bat syncs with
     // it; ant may get the post by gossip or by its own sync), and posts flow both ways.
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
+    // (Not a `Club`: bat restarts, which takes its node by `&mut`.)
+    within(TEST_TIMEOUT * 2, async {
         use cove_tests::{wait_for_feed, wait_for_peers, TestNode};
         let ant = TestNode::start("ant").await?;
         let mut bat = TestNode::start("bat").await?;
@@ -306,5 +305,4 @@ async fn a_node_restarted_with_the_same_peer_id_publishes_and_receives_again() -
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

@@ -1,12 +1,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Context, Result};
+use anyhow::{bail, ensure, Result};
 use cove_crypto::{sync_proof, sync_responder_proof, Invite};
 use cove_gossip::{Config, Event, Gossip, Keypair, Multiaddr, PeerId};
 use cove_node::message::MessageId;
 use cove_node::sync::{ErrorCode, Request, Response};
-use cove_tests::{eventually, rejected, wait_for_feed, TestNode, TEST_TIMEOUT};
+use cove_tests::{eventually, rejected, wait_for_feed, Club, Ready};
 use tokio::sync::mpsc;
 
 /// A raw libp2p node speaking the sync protocol by hand: no store, no validation.
@@ -65,13 +65,11 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
     // Assert: the made-up proof, the unknown topic and the replay get the same
     // `unauthorized` answer and are counted; the valid proof is served; the malformed frame is
     // counted and vole is cut off; ant still delivers bat's posts afterwards.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
-        let group = ant.create_group("club").await?.to_string();
-        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
-        bat.join(&invite).await?;
-        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
+    let club = Club::of(["ant", "bat"]).ready(Ready::Joined);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let group = &club.group;
+        let secret = Invite::decode_ignoring_expiry(&club.invite)?.group_secret;
         let topic = secret.topic();
         let ant_id = ant.peer_id();
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
@@ -124,7 +122,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             unauthorized,
             "a proof is bound to its connection"
         );
-        assert_eq!(rejected(&ant, "sync_unauthorized").await?, 3);
+        assert_eq!(rejected(ant, "sync_unauthorized").await?, 3);
 
         // Ant may answer `malformed` or close the connection first: either way no data.
         if let Ok(answer) = vole
@@ -144,7 +142,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             || async {
                 let vole_id = vole.gossip.local_peer_id().to_string();
                 let cut_off = !ant.peers().await?.iter().any(|p| p.peer == vole_id);
-                Ok((rejected(&ant, "sync_malformed").await? == 1 && cut_off).then_some(()))
+                Ok((rejected(ant, "sync_malformed").await? == 1 && cut_off).then_some(()))
             },
         )
         .await?;
@@ -156,15 +154,12 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             "vole is refused"
         );
 
-        bat.post(&group, None, "still flowing").await?;
-        wait_for_feed(&ant, &group, 1).await?;
+        bat.post(group, None, "still flowing").await?;
+        wait_for_feed(ant, group, 1).await?;
         drop((mole, vole));
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,11 +168,11 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
     // topic, so ant starts a sync session with it. mole claims one message ant lacks, and
     // answers the fetch with a page of 1.2 MiB, above the 1 MiB page limit.
     // Assert: ant counts `sync_oversized_page`, cuts mole off, stores nothing from it.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let group = ant.create_group("club").await?.to_string();
-        let invite = ant.invite(&group, Duration::from_secs(600)).await?;
-        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
+    let club = Club::of(["ant"]);
+    club.run(async |club| {
+        let [ant] = club.members();
+        let group = &club.group;
+        let secret = Invite::decode_ignoring_expiry(&club.invite)?.group_secret;
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
         let mut mole = Mole::start(ant_addr).await?;
         mole.gossip
@@ -229,16 +224,14 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
             || async {
                 let mole_id = mole.gossip.local_peer_id().to_string();
                 let cut_off = !ant.peers().await?.iter().any(|p| p.peer == mole_id);
-                Ok((rejected(&ant, "sync_oversized_page").await? == 1 && cut_off).then_some(()))
+                Ok((rejected(ant, "sync_oversized_page").await? == 1 && cut_off).then_some(()))
             },
         )
         .await?;
-        assert_eq!(ant.feed(&group, 10).await?.len(), 0);
-        ant.shutdown().await?;
+        assert_eq!(ant.feed(group, 10).await?.len(), 0);
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -247,17 +240,18 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
     // as fast as it can (hellos: the cheapest, and answerable without any proof).
     // Assert: ant answers at least 200 (the per-peer budget) and `busy` after that, counts
     // `sync_busy`, and bat, a member joining afterwards, still syncs ant's post.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let group = ant.create_group("club").await?.to_string();
-        ant.post(&group, None, "before the flood").await?;
+    // bat runs from the start, but is no member (nor a peer of ant's) until it joins.
+    let club = Club::of(["ant", "bat"]).ready(Ready::Founded);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        ant.post(group, None, "before the flood").await?;
         let ant_id = ant.peer_id();
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
-        let topic = ant.groups().await?.remove(0).topic;
         let mole = Mole::start(ant_addr).await?;
         let mut busy = 0;
         for _ in 0..250 {
-            match mole.ask(ant_id, &hello(&topic)).await? {
+            match mole.ask(ant_id, &hello(topic)).await? {
                 Response::Challenge { .. } => {}
                 Response::Error {
                     code: ErrorCode::Busy,
@@ -269,21 +263,16 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
         // budget refills at 20 a second), but 250 at full speed run over it.
         ensure!(busy > 0 && 250 - busy >= 200, "{busy} of 250 answered busy");
         ensure!(
-            rejected(&ant, "sync_busy").await? == busy,
+            rejected(ant, "sync_busy").await? == busy,
             "busy not counted"
         );
 
-        let bat = TestNode::start("bat").await?;
-        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+        bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        wait_for_feed(&bat, &group, 1).await?;
-        for node in [&ant, &bat] {
-            node.shutdown().await?;
-        }
+        wait_for_feed(bat, group, 1).await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 /// What an outsider saw of a member's sync sessions towards it.
@@ -348,15 +337,15 @@ async fn an_outsider_on_the_topic_gets_nothing_group_specific_from_a_member() ->
     // `sync_responder_unproven` once and sends lurk no reconcile or fetch (no proof, no set,
     // no id), nor any further session although lurk keeps re-subscribing; ant answers lurk's
     // two hellos alike, so lurk cannot tell which group ant holds.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let group = ant.create_group("club").await?.to_string();
-        ant.post(&group, None, "members only").await?;
-        let topic = ant.groups().await?.remove(0).topic;
+    let club = Club::of(["ant"]);
+    club.run(async |club| {
+        let [ant] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
+        ant.post(group, None, "members only").await?;
         let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
-        let (lurk, seen) = lurker(ant_addr, &topic).await?;
+        let (lurk, seen) = lurker(ant_addr, topic).await?;
         eventually("ant to find lurk unproven", || async {
-            Ok((rejected(&ant, "sync_responder_unproven").await? == 1).then_some(()))
+            Ok((rejected(ant, "sync_responder_unproven").await? == 1).then_some(()))
         })
         .await?;
 
@@ -379,20 +368,18 @@ async fn an_outsider_on_the_topic_gets_nothing_group_specific_from_a_member() ->
         }
         // Several of lurk's re-subscriptions and two anti-entropy rounds of ant (3 s each).
         tokio::time::sleep(Duration::from_secs(7)).await;
-        assert_eq!(rejected(&ant, "sync_responder_unproven").await?, 1);
+        assert_eq!(rejected(ant, "sync_responder_unproven").await?, 1);
         let seen = std::mem::take(&mut *seen.lock().unwrap());
         assert_eq!(
             seen.hellos,
-            [topic],
+            [topic.as_str()],
             "one session, naming what lurk announced"
         );
         assert_eq!(seen.group_specific, 0, "no reconcile or fetch reached lurk");
         lurk.shutdown().await?;
-        ant.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -404,24 +391,24 @@ async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
     // else and keeps re-subscribing. Then ant learns bat's address.
     // Assert: every lurker got a hello from ant, none a reconcile or fetch, and ant still
     // syncs cat's post from bat.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let bat = TestNode::start("bat").await?;
-        let cat = TestNode::start("cat").await?;
-        let group = bat.create_group("club").await?.to_string();
-        cat.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+    // ant runs from the start, but is no member (nor anyone's peer) until it joins.
+    let club = Club::of(["bat", "cat", "ant"]).ready(Ready::Founded);
+    club.run(async |club| {
+        let [bat, cat, ant] = club.members();
+        let group = &club.group;
+        cat.join(&bat.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        cat.post(&group, None, "only sync brings this").await?;
-        wait_for_feed(&bat, &group, 1).await?;
+        cat.post(group, None, "only sync brings this").await?;
+        wait_for_feed(bat, group, 1).await?;
         eventually("cat's post to be confirmed by bat", || async {
             Ok((cat.status().await?.outbox == 0).then_some(()))
         })
         .await?;
         cat.shutdown().await?;
 
-        let ant = TestNode::start("ant").await?;
         let dead: Multiaddr = "/ip4/127.0.0.1/tcp/1".parse()?;
         let invite = bat
-            .invite_at(&group, Duration::from_secs(600), vec![dead])
+            .invite_at(group, Duration::from_secs(600), vec![dead])
             .await?;
         ant.join(&invite).await?;
         let topic = ant.groups().await?.remove(0).topic;
@@ -438,20 +425,17 @@ async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
         })
         .await?;
 
-        ant.join(&bat.invite(&group, Duration::from_secs(600)).await?)
+        ant.join(&bat.invite(group, Duration::from_secs(600)).await?)
             .await?;
         assert_eq!(
-            wait_for_feed(&ant, &group, 1).await?,
+            wait_for_feed(ant, group, 1).await?,
             ["only sync brings this"]
         );
         for (lurker, seen) in &lurkers {
             assert_eq!(seen.lock().unwrap().group_specific, 0);
             lurker.shutdown().await?;
         }
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use cove_node::metrics::{MetricsServer, HEAD_TIMEOUT, MAX_CONCURRENT_SCRAPES};
 use cove_node::outsider::Outsider;
-use cove_tests::{cove_bin, cove_ok, eventually, wait_for_feed, wait_for_peers, TestNode};
-use cove_tests::{CoveProcess, TEST_TIMEOUT};
+use cove_tests::TEST_TIMEOUT;
+use cove_tests::{cove_bin, cove_ok, eventually, wait_for_feed, within, Club, CoveProcess};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -41,24 +41,19 @@ async fn metrics_count_what_the_node_accepted_and_rejected() -> Result<()> {
     // Assert: the scrape shows the accepted post, the rejection by reason, one group, the
     // peers and the store size, as node.status() does; other paths get 404; silent clients
     // are cut off after HEAD_TIMEOUT, so a scrape still gets through.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
+    let club = Club::of(["ant", "bat"]);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let (group, topic) = (&club.group, &club.topic);
         let server = MetricsServer::bind("127.0.0.1:0".parse()?).await?;
         let addr = server.local_addr();
         assert_ne!(addr.port(), 0, "the bound port is exposed");
         tokio::spawn(server.serve(ant.node.clone()));
 
-        let group = ant.create_group("club").await?.to_string();
-        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
-            .await?;
-        wait_for_peers(&ant, 1).await?;
-        bat.post(&group, None, "counted").await?;
-        wait_for_feed(&ant, &group, 1).await?;
+        bat.post(group, None, "counted").await?;
+        wait_for_feed(ant, group, 1).await?;
 
-        let topic = ant.groups().await?.remove(0).topic;
-        let outsider =
-            Outsider::start(&topic, ant.status().await?.listen_addrs[0].parse()?).await?;
+        let outsider = Outsider::start(topic, ant.status().await?.listen_addrs[0].parse()?).await?;
         eventually("the outsider to connect to ant", || async {
             Ok((!outsider.peers().await?.is_empty()).then_some(()))
         })
@@ -68,7 +63,7 @@ async fn metrics_count_what_the_node_accepted_and_rejected() -> Result<()> {
             // Distinct payloads: gossipsub drops a payload it has already published.
             let n = attempt.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let garbage = format!("no envelope {n}").into_bytes();
-            outsider.publish(&topic, garbage).await.ok();
+            outsider.publish(topic, garbage).await.ok();
             let rejected = ant.status().await?.rejected;
             Ok(rejected.contains_key("undecryptable").then_some(()))
         })
@@ -125,12 +120,9 @@ async fn metrics_count_what_the_node_accepted_and_rejected() -> Result<()> {
         }
 
         outsider.shutdown().await?;
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,7 +130,7 @@ async fn cove_up_serves_metrics_on_loopback_only() -> Result<()> {
     // Scenario: a real `cove up --metrics 127.0.0.1:0`; then `cove up --metrics 0.0.0.0:9464`.
     // Assert: the first prints the bound address and answers GET /metrics; the second exits
     // with the usage code 2 and says loopback, before starting a node.
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
@@ -193,5 +185,4 @@ async fn cove_up_serves_metrics_on_loopback_only() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

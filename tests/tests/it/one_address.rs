@@ -4,9 +4,11 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Context, Result};
+use anyhow::{ensure, Result};
 use cove_tests::scenario::{Mode, Scenario};
-use cove_tests::{attacker, crowd, eventually, inject, rejected, TEST_TIMEOUT};
+use cove_tests::{
+    attacker, eventually, inject, rejected, within, Club, Ready, NAMES, TEST_TIMEOUT,
+};
 
 /// Longer than any test: anti-entropy never runs, so every delivery is gossip's.
 const NO_ANTI_ENTROPY: Duration = Duration::from_secs(3600);
@@ -20,15 +22,18 @@ async fn twenty_members_and_a_misbehaving_peer_on_one_address() -> Result<()> {
     // threshold in words; after the third ant cuts it off. Then every member posts once and
     // every post reaches all 20 members, every outbox empties, and no member reports its
     // gossip impaired.
-    tokio::time::timeout(TEST_TIMEOUT * 2, async {
-        let crowd = crowd(20, |config| config.sync_interval = NO_ANTI_ENTROPY).await?;
-        let (members, group) = (&crowd.members, &crowd.group);
-        let ant = &members[0];
-        let mallory = attacker(ant, &crowd.topic).await?;
+    let club = Club::of(NAMES)
+        .ready(Ready::Mesh)
+        .configure(|_, config| config.sync_interval = NO_ANTI_ENTROPY)
+        .timeout(TEST_TIMEOUT * 2);
+    club.run(async |club| {
+        let (members, group) = (club.members(), &club.group);
+        let ant = &club["ant"];
+        let mallory = attacker(ant, &club.topic).await?;
         let mallory_id = mallory.peer_id().to_string();
         for i in 0..3 {
             let before = rejected(ant, "undecryptable").await?;
-            inject(&mallory, &crowd.topic, format!("garbage {i}").into_bytes()).await?;
+            inject(&mallory, &club.topic, format!("garbage {i}").into_bytes()).await?;
             eventually("ant to reject the garbage", || async {
                 Ok((rejected(ant, "undecryptable").await? > before).then_some(()))
             })
@@ -69,13 +74,9 @@ async fn twenty_members_and_a_misbehaving_peer_on_one_address() -> Result<()> {
             let health = &status.group_health[0];
             ensure!(!health.is_warning(), "{}: {health:?}", member.name);
         }
-        for member in members {
-            member.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -94,10 +95,9 @@ async fn thirty_cove_processes_on_one_address_deliver_by_gossip() {
         gossip_only: true,
         ..Scenario::small_processes(Mode::Cove, crate::scenario::programs())
     };
-    let report = tokio::time::timeout(TEST_TIMEOUT * 2, scenario.run())
+    let report = within(TEST_TIMEOUT * 2, scenario.run())
         .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
+        .expect("scenario runs within the test timeout");
     assert_eq!(report.sent, scenario.messages());
     assert_eq!(report.delivered, report.expected, "{report:?}");
     assert!(report.latency_ms.p99 < 5000.0, "{report:?}");

@@ -1,6 +1,6 @@
 use anyhow::{Context, Result};
 use cove_tests::{
-    cove, cove_ok, cove_with_stdin, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT,
+    cove, cove_ok, cove_with_stdin, eventually, last_stdout_line, within, CoveProcess, TEST_TIMEOUT,
 };
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -8,7 +8,7 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
     // Scenario: two data dirs and two real `cove up` processes. ant: init, up, group create,
     // group invite; bat: init, join (offline, the invite on stdin), up; ant posts.
     // Assert: the post appears in bat's `feed --json`.
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let (ant_dir, bat_dir) = (root.path().join("ant"), root.path().join("bat"));
         cove_ok(&ant_dir, &["init"])?;
@@ -41,7 +41,6 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 fn json(data_dir: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> {
@@ -76,7 +75,7 @@ async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()
     // stderr says to use --addr or `cove up --advertise`, while the invite is still printed;
     // --addr lists exactly the given addresses (with ant's peer id) and overrides
     // --advertise; --advertise alone lists exactly its addresses; a bad --addr is a usage error.
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
@@ -132,7 +131,6 @@ async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,7 +140,7 @@ async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
     // bat starts.
     // Assert: the post is in ant's store after the restart, and it reaches bat (by sync:
     // nobody posts again).
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let (ant_dir, bat_dir) = (root.path().join("ant"), root.path().join("bat"));
         cove_ok(&ant_dir, &["init"])?;
@@ -185,7 +183,6 @@ async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -194,7 +191,7 @@ async fn cove_chat_shows_a_line_from_another_node() -> Result<()> {
     // its stdin and stdout piped, like a script would; ant sends a line with `cove say`.
     // Assert: bat's chat session prints ant's line; "/quit" ends the session with exit 0.
     use std::io::{BufRead, Write};
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let (ant_dir, bat_dir) = (root.path().join("ant"), root.path().join("bat"));
         cove_ok(&ant_dir, &["init"])?;
@@ -257,7 +254,6 @@ async fn cove_chat_shows_a_line_from_another_node() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -271,7 +267,7 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
         eprintln!("skipped: /usr/bin/setpriv (util-linux) is not installed");
         return Ok(());
     }
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
@@ -282,7 +278,6 @@ async fn the_control_socket_refuses_another_local_user() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 /// Opens `root/dir` (0755) and its control socket (0666) to every local user, so that only
@@ -335,7 +330,7 @@ async fn the_control_socket_admits_the_effective_uid_not_the_data_dir_owner() ->
         eprintln!("skipped: needs root (to give the data dir away) and /usr/bin/setpriv");
         return Ok(());
     }
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
         chown(&dir, Some(65534), Some(65534))?;
@@ -348,5 +343,4 @@ async fn the_control_socket_admits_the_effective_uid_not_the_data_dir_owner() ->
         Ok(())
     })
     .await
-    .context("test timed out")?
 }

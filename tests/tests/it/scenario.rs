@@ -3,15 +3,14 @@
 //! about timing: this machine is shared and noisy.
 
 use cove_tests::scenario::{Mode, Programs, Report, Scenario};
-use cove_tests::TEST_TIMEOUT;
+use cove_tests::{within, TEST_TIMEOUT};
 
 /// Runs `scenario` within the test timeout and checks what every instance must show: each
 /// expected delivery happened (100%), and latencies were recorded.
 async fn delivers_everything(scenario: &Scenario) -> Report {
-    let report = tokio::time::timeout(TEST_TIMEOUT, scenario.run())
+    let report = within(TEST_TIMEOUT, scenario.run())
         .await
-        .expect("scenario within the test timeout")
-        .expect("scenario runs");
+        .expect("scenario runs within the test timeout");
     assert_eq!(report.delivered, report.expected, "{report:?}");
     assert!(report.latency_ms.p50 > 0.0 && report.latency_ms.p99 >= report.latency_ms.p50);
     report

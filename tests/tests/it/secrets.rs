@@ -6,7 +6,9 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use cove_tests::{cove_bin, cove_command, eventually, last_stdout_line, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{
+    cove_bin, cove_command, eventually, last_stdout_line, within, CoveProcess, TEST_TIMEOUT,
+};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -61,7 +63,7 @@ async fn an_encrypted_seed_runs_only_with_its_passphrase() -> Result<()> {
     // raw seed; up without the variable exits 2 naming COVE_PASSPHRASE; a wrong passphrase
     // exits 2 and changes no file; the right one runs the node; the export is the seed the
     // node uses (same pseudonym after restore).
-    tokio::time::timeout(TEST_TIMEOUT, async {
+    within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let ant = root.path().join("ant");
         run_ok(&ant, &["init", "--passphrase"], Some(PASSPHRASE))?;
@@ -184,7 +186,6 @@ async fn an_encrypted_seed_runs_only_with_its_passphrase() -> Result<()> {
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[test]

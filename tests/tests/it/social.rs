@@ -6,9 +6,7 @@ use cove_node::message::{sign, Ban, Content};
 use cove_node::outsider::Outsider;
 use cove_node::view::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
 use cove_node::FeedQuery;
-use cove_tests::{club, eventually, wait_for_feed, Club, TestNode, TEST_TIMEOUT};
-
-const INVITE_TTL: Duration = Duration::from_secs(600);
+use cove_tests::{eventually, wait_for_feed, Club, Ready, TestNode};
 
 async fn show(node: &TestNode, id: &str) -> Result<FeedItem> {
     Ok(node.show(id).await?)
@@ -56,19 +54,15 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
     // cat deletes its reply.
     // Assert: on every node: bat's latest nickname; a thread of depth 2; one recommendation
     // (bat's), marked as mine only for bat; the edited text; cat's reply gone.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            ..
-        } = club().await?;
-        bat.set_profile(&group, "bat", None).await?;
-        bat.set_profile(&group, "batty", Some("likes caves".into()))
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let group = &club.group;
+        bat.set_profile(group, "bat", None).await?;
+        bat.set_profile(group, "batty", Some("likes caves".into()))
             .await?;
         let bat_key = bat.groups().await?[0].me.clone();
-        for node in [&ant, &cat] {
+        for node in [ant, cat] {
             eventually(
                 &format!("{} to see bat's new nickname", node.name),
                 || async {
@@ -83,14 +77,14 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
         }
 
         let post = ant
-            .post(&group, Some("Book".into()), "Dune?")
+            .post(group, Some("Book".into()), "Dune?")
             .await?
             .to_string();
-        wait_for_feed(&bat, &group, 1).await?;
+        wait_for_feed(bat, group, 1).await?;
         let r1 = bat.reply(&post, "yes").await?.to_string();
-        wait_shown(&cat, &r1, "bat's reply", |_| true).await?;
+        wait_shown(cat, &r1, "bat's reply", |_| true).await?;
         let r2 = cat.reply(&r1, "no").await?.to_string();
-        for node in [&ant, &bat, &cat] {
+        for node in [ant, bat, cat] {
             let thread = eventually(&format!("{} to see the thread", node.name), || async {
                 let thread: Thread = node.thread(&post).await?;
                 Ok((thread.replies.len() == 2).then_some(thread))
@@ -104,11 +98,11 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
         bat.recommend(&post, true).await?;
         bat.recommend(&post, true).await?;
         cat.recommend(&post, true).await?;
-        wait_shown(&cat, &post, "cat's recommendation", |i| i.recommended_by_me).await?;
+        wait_shown(cat, &post, "cat's recommendation", |i| i.recommended_by_me).await?;
         cat.recommend(&post, false).await?;
         ant.edit(&post, None, "Dune, this month").await?;
         cat.delete(&r2).await?;
-        for node in [&ant, &bat, &cat] {
+        for node in [ant, bat, cat] {
             let item = wait_shown(node, &post, "one recommendation and the edit", |i| {
                 i.recommendations == 1 && i.text == "Dune, this month"
             })
@@ -122,13 +116,9 @@ async fn profiles_threads_recommendations_edits_and_deletes_converge() -> Result
             })
             .await?;
         }
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -136,27 +126,23 @@ async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
     // Scenario: ant posts p1, p2, p3 in that order; bat and cat recommend p2; bat recommends p3.
     // Assert: new = p3 p2 p1; top = p2 p3 p1; hot = p2 p3 p1; the same on every node, and
     // each list's explained scores never increase down the list.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            ..
-        } = club().await?;
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let group = &club.group;
         let mut posts = Vec::new();
         for text in ["p1", "p2", "p3"] {
-            posts.push(ant.post(&group, None, text).await?.to_string());
+            posts.push(ant.post(group, None, text).await?.to_string());
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        for node in [&bat, &cat] {
-            wait_for_feed(node, &group, 3).await?;
+        for node in [bat, cat] {
+            wait_for_feed(node, group, 3).await?;
         }
-        for (node, target) in [(&bat, 1), (&cat, 1), (&bat, 2)] {
+        for (node, target) in [(bat, 1), (cat, 1), (bat, 2)] {
             node.recommend(&posts[target], true).await?;
         }
         let texts = |items: &[FeedItem]| items.iter().map(|i| i.text.clone()).collect::<Vec<_>>();
-        for node in [&ant, &bat, &cat] {
+        for node in [ant, bat, cat] {
             wait_shown(node, &posts[1], "p2's two recommendations", |i| {
                 i.recommendations == 2
             })
@@ -170,7 +156,7 @@ async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
                 (Order::Top, ["p2", "p3", "p1"]),
                 (Order::Hot, ["p2", "p3", "p1"]),
             ] {
-                let items = ranked(node, &group, order).await?;
+                let items = ranked(node, group, order).await?;
                 assert_eq!(texts(&items), expected, "{} {order:?}", node.name);
                 let scores: Vec<u64> = items
                     .iter()
@@ -182,13 +168,9 @@ async fn rankings_are_the_same_on_every_node_and_explained() -> Result<()> {
                 );
             }
         }
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -198,23 +180,18 @@ async fn bans_removals_and_mutes() -> Result<()> {
     // Assert: cat's later posts reach nobody; the removed post disappears everywhere; the
     // forged ban is rejected (counted as not_admin) and bat can still post; the mute hides
     // ant's posts for bat only.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let Club {
-            ant,
-            bat,
-            cat,
-            group,
-            invite,
-            ..
-        } = club().await?;
+    let club = Club::of(["ant", "bat", "cat"]);
+    club.run(async |club| {
+        let [ant, bat, cat] = club.members();
+        let (group, invite) = (&club.group, &club.invite);
         let cat_key = cat.groups().await?[0].me.clone();
         let bat_key = bat.groups().await?[0].me.clone();
         // Non-admins are refused locally with a clear error.
-        let err = bat.ban(Some(&group), &cat_key, true).await.unwrap_err();
+        let err = bat.ban(Some(group), &cat_key, true).await.unwrap_err();
         assert!(err.to_string().contains("not an admin"), "{err}");
 
-        ant.ban(Some(&group), &cat_key, true).await?;
-        for node in [&bat, &cat] {
+        ant.ban(Some(group), &cat_key, true).await?;
+        for node in [bat, cat] {
             eventually(&format!("{} to learn the ban", node.name), || async {
                 let info: ModerationInfo = node.moderation(None).await?;
                 Ok((info.banned.iter().any(|(k, _)| *k == cat_key)).then_some(()))
@@ -222,13 +199,10 @@ async fn bans_removals_and_mutes() -> Result<()> {
             .await?;
         }
         // A banned member's own node refuses to post for it...
-        let refused = cat
-            .post(&group, None, "am I still here?")
-            .await
-            .unwrap_err();
+        let refused = cat.post(group, None, "am I still here?").await.unwrap_err();
         assert!(refused.to_string().contains("banned"), "{refused}");
         // ...and a post signed by it anyway is ignored by every node that knows the ban.
-        let secret = Invite::decode_ignoring_expiry(&invite)?.group_secret;
+        let secret = Invite::decode_ignoring_expiry(invite)?.group_secret;
         let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
         let cat_pseudonym = cat_seed.pseudonym(&secret.id());
         let sealed = |content: Content| -> Result<Vec<u8>> {
@@ -267,9 +241,9 @@ async fn bans_removals_and_mutes() -> Result<()> {
             Ok((counter("banned_author").await? >= 1).then_some(()))
         })
         .await?;
-        for node in [&ant, &bat] {
+        for node in [ant, bat] {
             assert!(
-                node.feed(&group, 50)
+                node.feed(group, 50)
                     .await?
                     .iter()
                     .all(|i| i.text != "am I still here?"),
@@ -297,11 +271,11 @@ async fn bans_removals_and_mutes() -> Result<()> {
                 .then_some(()))
         })
         .await?;
-        let post = bat.post(&group, None, "still allowed").await?.to_string();
-        wait_shown(&ant, &post, "bat's post after the forged ban", |_| true).await?;
+        let post = bat.post(group, None, "still allowed").await?.to_string();
+        wait_shown(ant, &post, "bat's post after the forged ban", |_| true).await?;
 
         ant.remove(&post).await?;
-        for node in [&ant, &bat, &cat] {
+        for node in [ant, bat, cat] {
             eventually(
                 &format!("{} to drop the removed post", node.name),
                 || async { Ok(show(node, &post).await.is_err().then_some(())) },
@@ -309,23 +283,19 @@ async fn bans_removals_and_mutes() -> Result<()> {
             .await?;
         }
 
-        let ant_post = ant.post(&group, None, "from ant").await?.to_string();
-        wait_shown(&bat, &ant_post, "ant's post", |_| true).await?;
+        let ant_post = ant.post(group, None, "from ant").await?.to_string();
+        wait_shown(bat, &ant_post, "ant's post", |_| true).await?;
         let ant_key = ant.groups().await?[0].me.clone();
         bat.mute(None, &ant_key, true).await?;
         assert!(
-            bat.feed(&group, 50).await?.iter().all(|i| i.id != ant_post),
+            bat.feed(group, 50).await?.iter().all(|i| i.id != ant_post),
             "muted for bat"
         );
-        wait_shown(&cat, &ant_post, "ant's post (cat did not mute)", |_| true).await?;
+        wait_shown(cat, &ant_post, "ant's post (cat did not mute)", |_| true).await?;
         outsider.shutdown().await?;
-        for node in [&ant, &bat, &cat] {
-            node.shutdown().await?;
-        }
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,13 +303,12 @@ async fn bad_social_input_is_refused_and_changes_nothing() -> Result<()> {
     // Scenario: bat tries to recommend an unknown id, edit ant's post, set a 65-byte nickname
     // and talk in a room that does not exist.
     // Assert: each is a clear error and bat's store holds the same messages as before.
-    tokio::time::timeout(TEST_TIMEOUT, async {
-        let ant = TestNode::start("ant").await?;
-        let bat = TestNode::start("bat").await?;
-        let group = ant.create_group("club").await?.to_string();
-        bat.join(&ant.invite(&group, INVITE_TTL).await?).await?;
-        let post = ant.post(&group, None, "mine").await?.to_string();
-        wait_for_feed(&bat, &group, 1).await?;
+    let club = Club::of(["ant", "bat"]).ready(Ready::Joined);
+    club.run(async |club| {
+        let [ant, bat] = club.members();
+        let group = &club.group;
+        let post = ant.post(group, None, "mine").await?.to_string();
+        wait_for_feed(bat, group, 1).await?;
         let count = || async { Ok::<_, anyhow::Error>(bat.groups().await?[0].messages) };
         let before = count().await?;
         let unknown = "ab".repeat(32);
@@ -347,7 +316,7 @@ async fn bad_social_input_is_refused_and_changes_nothing() -> Result<()> {
             (bat.recommend(&unknown, true).await, "unknown message"),
             (bat.edit(&post, None, "hacked").await, "not yours"),
             (
-                bat.set_profile(&group, &"n".repeat(65), None).await,
+                bat.set_profile(group, &"n".repeat(65), None).await,
                 "longer than the limit",
             ),
             (bat.say(None, "lobby", "hi").await, "unknown room"),
@@ -358,10 +327,7 @@ async fn bad_social_input_is_refused_and_changes_nothing() -> Result<()> {
             assert!(err.is_user_error(), "{err}");
         }
         assert_eq!(count().await?, before, "nothing was stored");
-        ant.shutdown().await?;
-        bat.shutdown().await?;
         Ok(())
     })
     .await
-    .context("test timed out")?
 }
