@@ -4,6 +4,7 @@ mod ads;
 mod attacks;
 mod closed_group;
 mod faults;
+mod harness;
 mod hostile_sync;
 mod metrics;
 mod migration;
