@@ -1,0 +1,610 @@
+// Cove web app: plain JavaScript, no build step, no third-party code.
+//
+// Rule: text from the network (posts, names, bios, ads) reaches the page only through
+// el() and its children, which become text nodes (textContent), never HTML. Nothing in
+// this file assigns innerHTML, outerHTML or insertAdjacentHTML, and the server's
+// Content-Security-Policy forbids inline script, so a post holding <script> is just text.
+'use strict';
+
+// ---- DOM helpers -------------------------------------------------------------------
+
+/** An element with attributes, event listeners (`onclick`...) and children (text or nodes). */
+function el(tag, props, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props || {})) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on')) node.addEventListener(key.slice(2), value);
+    else if (key === 'class') node.className = value;
+    else node.setAttribute(key, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const $ = (selector) => document.querySelector(selector);
+
+function time(ms) {
+  return el('time', { datetime: new Date(ms).toISOString() }, new Date(ms).toLocaleString());
+}
+
+function notice(text, isError) {
+  const box = $('#notice');
+  box.textContent = text || '';
+  box.className = isError ? 'error' : '';
+}
+
+// ---- the JSON API ------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const options = { method, headers: {}, credentials: 'same-origin' };
+  if (body !== undefined) {
+    options.headers['Content-Type'] = 'application/json';
+    options.body = JSON.stringify(body);
+  }
+  const response = await fetch('/api' + path, options);
+  const data = await response.json().catch(() => null);
+  if (!response.ok) {
+    if (response.status === 401) throw new Error('Signed out: open the URL that `cove web` prints.');
+    throw new Error(data && data.error ? data.error : `${response.status} ${response.statusText}`);
+  }
+  return data;
+}
+
+/** Runs an action from a button or form, showing its error instead of throwing. */
+async function act(what, fn) {
+  try {
+    const result = await fn();
+    notice('');
+    return result;
+  } catch (e) {
+    notice(`${what}: ${e.message}`, true);
+    return undefined;
+  }
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, v);
+  const s = q.toString();
+  return s ? '?' + s : '';
+}
+
+// ---- state -------------------------------------------------------------------------
+
+const state = {
+  groups: [],
+  group: null, // GroupInfo of the chosen group
+  order: 'new',
+  window: '',
+  view: null, // {refresh(), chat(item)?, room?}
+  events: null, // EventSource
+};
+
+function groupId() {
+  return state.group ? state.group.id : undefined;
+}
+
+// ---- pieces ------------------------------------------------------------------------
+
+function who(item) {
+  const name = item.nickname || 'anonymous';
+  return el('span', { class: 'who' },
+    el('a', { href: `#/member/${item.author}`, class: 'nick' }, name),
+    ' ', el('code', { class: 'fp', title: 'fingerprint of the pseudonym' }, item.fingerprint),
+    item.mine ? el('span', { class: 'tag' }, 'you') : null);
+}
+
+function recommendButton(item) {
+  const mine = item.recommended_by_me;
+  return el('button', {
+    class: 'recommend',
+    'aria-pressed': mine ? 'true' : 'false',
+    title: mine ? 'Withdraw your recommendation' : 'Recommend',
+    onclick: () => act('Recommend', async () => {
+      await api('POST', `/messages/${item.id}/recommend`, { undo: mine });
+      await refresh();
+    }),
+  }, mine ? '★ Recommended' : '☆ Recommend', ' ', el('span', { class: 'count' }, String(item.recommendations)));
+}
+
+function editForm(item, container) {
+  const title = el('input', { 'aria-label': 'Title', class: 'edit-title', maxlength: 256, value: item.title || '' });
+  const text = el('textarea', { 'aria-label': 'Text', class: 'edit-text', rows: 4, required: true });
+  text.value = item.text;
+  const form = el('form', {
+    class: 'edit',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Edit', async () => {
+        await api('PUT', `/messages/${item.id}`, { title: title.value || null, text: text.value });
+        await refresh();
+      });
+    },
+  }, item.kind === 'post' ? title : null, text,
+  el('button', { type: 'submit' }, 'Save'),
+  el('button', { type: 'button', onclick: () => refresh() }, 'Cancel'));
+  container.replaceChildren(form);
+  text.focus();
+}
+
+function itemActions(item, body) {
+  const admin = state.group && state.group.admin;
+  const actions = [recommendButton(item)];
+  if (item.kind === 'post') {
+    actions.push(el('a', { href: `#/thread/${item.id}`, class: 'replies' },
+      `${item.replies} ${item.replies === 1 ? 'reply' : 'replies'}`));
+  }
+  if (item.mine) {
+    actions.push(el('button', { class: 'edit-btn', onclick: () => editForm(item, body) }, 'Edit'));
+    actions.push(el('button', {
+      class: 'delete-btn',
+      onclick: () => confirm('Delete this for everyone?') && act('Delete', async () => {
+        await api('DELETE', `/messages/${item.id}`);
+        await refresh();
+      }),
+    }, 'Delete'));
+  } else {
+    actions.push(el('button', {
+      class: 'mute-btn',
+      onclick: () => act('Mute', async () => {
+        await api('POST', '/mute', { group: groupId(), member: item.author, undo: false });
+        await refresh();
+      }),
+    }, 'Mute'));
+  }
+  if (admin) {
+    actions.push(el('button', {
+      class: 'remove-btn',
+      onclick: () => confirm('Remove this for everyone?') && act('Remove', async () => {
+        await api('POST', '/admin/remove', { id: item.id });
+        await refresh();
+      }),
+    }, 'Remove'));
+    if (!item.mine) {
+      actions.push(el('button', {
+        class: 'ban-btn',
+        onclick: () => confirm('Ban this member from the group?') && act('Ban', async () => {
+          await api('POST', '/admin/ban', { group: groupId(), member: item.author, undo: false });
+          await refresh();
+        }),
+      }, 'Ban'));
+    }
+  }
+  return el('div', { class: 'actions' }, actions);
+}
+
+function itemView(item) {
+  if (item.kind === 'ad' && item.ad) return adView(item.ad);
+  const body = el('div', { class: 'body' },
+    item.title ? el('h3', { class: 'title' },
+      item.kind === 'post' ? el('a', { href: `#/thread/${item.id}` }, item.title) : item.title) : null,
+    el('p', { class: 'text' }, item.text));
+  return el('article', { class: `item ${item.kind}`, 'data-id': item.id },
+    el('header', {}, who(item), ' · ', time(item.created_at), item.edited ? el('span', { class: 'edited' }, ' (edited)') : null),
+    body,
+    itemActions(item, body));
+}
+
+function adView(ad) {
+  const offer = ad.offer;
+  return el('article', { class: 'item ad', 'data-id': ad.id, 'aria-label': 'Advertisement' },
+    el('header', {}, el('span', { class: 'ad-label' }, 'Ad'), ' · ', ad.advertiser_name, ' · ', time(ad.created_at)),
+    el('h3', { class: 'title' }, ad.title),
+    el('p', { class: 'text' }, ad.body),
+    offer ? el('dl', { class: 'offer' },
+      el('dt', {}, 'Place'), el('dd', {}, offer.place.name, ', ', offer.place.address),
+      offer.coupon ? [el('dt', {}, 'Coupon'), el('dd', {}, el('code', { class: 'coupon' }, offer.coupon))] : null,
+      el('dt', {}, 'Valid until'), el('dd', {}, time(offer.valid_until))) : null,
+    ad.profile ? el('p', { class: 'muted' }, ad.profile.place.name, ' · ', ad.profile.contact) : null);
+}
+
+function list(items, render, empty) {
+  if (!items.length) return el('p', { class: 'muted' }, empty);
+  return el('div', { class: 'list' }, items.map(render));
+}
+
+// ---- views -------------------------------------------------------------------------
+
+function feedView(main) {
+  const order = el('select', { id: 'order', 'aria-label': 'Order',
+    onchange: () => { state.order = order.value; view.refresh(); } },
+  ['new', 'hot', 'top'].map((o) => el('option', { value: o, selected: state.order === o }, o)));
+  const windowPick = el('select', { id: 'window', 'aria-label': 'Window',
+    onchange: () => { state.window = windowPick.value; view.refresh(); } },
+  [['', 'all time'], ['86400', '24 hours'], ['604800', '7 days'], ['2592000', '30 days']]
+    .map(([v, label]) => el('option', { value: v, selected: state.window === v }, label)));
+  const title = el('input', { id: 'compose-title', 'aria-label': 'Title (optional)', placeholder: 'Title (optional)', maxlength: 256 });
+  const text = el('textarea', { id: 'compose-text', 'aria-label': 'Write a post', placeholder: 'Write a post', rows: 3, required: true });
+  const compose = el('form', {
+    class: 'compose',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Post', async () => {
+        await api('POST', '/posts', { group: groupId(), title: title.value || null, text: text.value });
+        title.value = '';
+        text.value = '';
+        await view.refresh();
+      });
+    },
+  }, el('h2', {}, 'New post'), title, text, el('button', { id: 'compose-send', type: 'submit' }, 'Post'));
+  const items = el('section', { id: 'feed', 'aria-label': 'Feed', 'aria-live': 'polite' });
+  main.replaceChildren(compose, el('div', { class: 'controls' },
+    el('label', {}, 'Order ', order), el('label', {}, 'Window ', windowPick)), items);
+  const view = {
+    async refresh() {
+      const feed = await api('GET', '/feed' + query({ group: groupId(), order: state.order, window_secs: state.window, limit: 100 }));
+      items.replaceChildren(list(feed, itemView, 'No posts yet.'));
+    },
+  };
+  return view;
+}
+
+function threadView(main, id) {
+  let target = id;
+  const to = el('span', { id: 'reply-to' }, 'the post');
+  const text = el('textarea', { id: 'reply-text', 'aria-label': 'Reply', placeholder: 'Reply', rows: 3, required: true });
+  const form = el('form', {
+    class: 'compose',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Reply', async () => {
+        await api('POST', `/messages/${target}/replies`, { text: text.value });
+        text.value = '';
+        target = id;
+        to.textContent = 'the post';
+        await view.refresh();
+      });
+    },
+  }, el('h2', {}, 'Reply to ', to), text, el('button', { id: 'reply-send', type: 'submit' }, 'Reply'));
+  const body = el('section', { id: 'thread', 'aria-label': 'Thread' });
+  main.replaceChildren(el('p', {}, el('a', { href: '#/feed' }, '← Feed')), body, form);
+  const view = {
+    async refresh() {
+      const thread = await api('GET', `/threads/${id}`);
+      const replies = thread.replies.map(({ depth, item }) => {
+        const node = itemView(item);
+        node.style.setProperty('--depth', Math.min(depth, 6));
+        node.classList.add('reply');
+        node.querySelector('.actions').append(el('button', {
+          class: 'reply-btn',
+          onclick: () => { target = item.id; to.textContent = item.nickname || item.fingerprint; text.focus(); },
+        }, 'Reply'));
+        return node;
+      });
+      body.replaceChildren(itemView(thread.root), el('h2', {}, 'Replies'),
+        replies.length ? el('div', { class: 'list' }, replies) : el('p', { class: 'muted' }, 'No replies yet.'));
+    },
+  };
+  return view;
+}
+
+function roomsView(main) {
+  const name = el('input', { id: 'room-name', 'aria-label': 'Room name', placeholder: 'Room name', required: true, maxlength: 64 });
+  const form = el('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Create room', async () => {
+        const room = await api('POST', '/rooms', { group: groupId(), name: name.value });
+        location.hash = `#/room/${room}`;
+      });
+    },
+  }, name, el('button', { id: 'room-create', type: 'submit' }, 'Create room'));
+  const rooms = el('section', { id: 'rooms', 'aria-label': 'Rooms' });
+  main.replaceChildren(el('h2', {}, 'Rooms'), rooms, form);
+  return {
+    async refresh() {
+      const all = await api('GET', '/rooms' + query({ group: groupId() }));
+      rooms.replaceChildren(list(all, (r) => el('p', {}, el('a', { href: `#/room/${r.id}`, class: 'room' }, r.name)), 'No rooms yet.'));
+    },
+  };
+}
+
+function roomView(main, room) {
+  const seen = new Set();
+  const lines = el('ol', { id: 'lines', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat' });
+  const title = el('h2', {}, 'Room');
+  const text = el('input', { id: 'say-text', 'aria-label': 'Message', placeholder: 'Message', required: true, autocomplete: 'off' });
+  const form = el('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      const line = text.value;
+      text.value = '';
+      act('Send', () => api('POST', `/rooms/${room}/lines`, { group: groupId(), text: line }));
+    },
+  }, text, el('button', { id: 'say-send', type: 'submit' }, 'Send'));
+  main.replaceChildren(el('p', {}, el('a', { href: '#/rooms' }, '← Rooms')), title, lines, form);
+  function add(item) {
+    if (seen.has(item.id)) return;
+    seen.add(item.id);
+    lines.append(el('li', { 'data-id': item.id },
+      el('span', { class: 'who' }, item.nickname || 'anonymous', ' ', el('code', { class: 'fp' }, item.fingerprint)),
+      ' ', el('span', { class: 'text' }, item.text)));
+    lines.scrollTop = lines.scrollHeight;
+  }
+  return {
+    room,
+    async refresh() {
+      const rooms = await api('GET', '/rooms' + query({ group: groupId() }));
+      const found = rooms.find((r) => r.id === room);
+      title.textContent = found ? found.name : 'Room';
+      const history = await api('GET', `/rooms/${room}/lines` + query({ group: groupId(), limit: 100 }));
+      history.forEach(add);
+    },
+    chat: add,
+  };
+}
+
+function memberView(main, member) {
+  const box = el('section', { id: 'member' });
+  main.replaceChildren(el('h2', {}, 'Member'), box);
+  return {
+    async refresh() {
+      const profiles = await api('GET', '/profiles' + query({ member }));
+      const admin = state.group && state.group.admin;
+      const actions = el('div', { class: 'actions' },
+        el('button', { onclick: () => act('Mute', () => api('POST', '/mute', { group: groupId(), member, undo: false })) }, 'Mute'),
+        el('button', { onclick: () => act('Unmute', () => api('POST', '/mute', { group: groupId(), member, undo: true })) }, 'Unmute'),
+        admin ? el('button', { onclick: () => act('Ban', () => api('POST', '/admin/ban', { group: groupId(), member, undo: false })) }, 'Ban') : null,
+        admin ? el('button', { onclick: () => act('Unban', () => api('POST', '/admin/ban', { group: groupId(), member, undo: true })) }, 'Unban') : null);
+      box.replaceChildren(
+        el('p', {}, 'Pseudonym ', el('code', { class: 'key' }, member)),
+        list(profiles.filter((p) => p.group === groupId()), profileCard, 'No profile in this group.'),
+        actions);
+    },
+  };
+}
+
+function profileCard(p) {
+  return el('dl', { class: 'profile' },
+    el('dt', {}, 'Group'), el('dd', {}, p.group_name),
+    el('dt', {}, 'Nickname'), el('dd', {}, p.nickname || '(none)'),
+    el('dt', {}, 'Fingerprint'), el('dd', {}, el('code', {}, p.fingerprint)),
+    el('dt', {}, 'Bio'), el('dd', { class: 'bio' }, p.bio || ''));
+}
+
+function profileView(main) {
+  const nickname = el('input', { id: 'nickname', required: true, maxlength: 64 });
+  const bio = el('textarea', { id: 'bio', rows: 3, maxlength: 1024 });
+  const form = el('form', {
+    class: 'stack',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Profile', async () => {
+        await api('PUT', '/profile', { group: groupId(), nickname: nickname.value, bio: bio.value || null });
+        notice('Profile saved.');
+        await view.refresh();
+      });
+    },
+  }, el('label', { for: 'nickname' }, 'Nickname'), nickname,
+  el('label', { for: 'bio' }, 'Bio'), bio,
+  el('button', { type: 'submit' }, 'Save profile'));
+  const mine = el('section', { 'aria-label': 'Your profiles' });
+  main.replaceChildren(el('h2', {}, 'Your profile in this group'), form, el('h2', {}, 'Your profiles'), mine);
+  const view = {
+    async refresh() {
+      const profiles = await api('GET', '/profiles');
+      const here = profiles.find((p) => p.group === groupId());
+      if (here && document.activeElement !== nickname && document.activeElement !== bio) {
+        nickname.value = here.nickname || '';
+        bio.value = here.bio || '';
+      }
+      mine.replaceChildren(list(profiles, profileCard, 'No profiles.'));
+    },
+  };
+  return view;
+}
+
+function adsView(main) {
+  const ads = el('section', { id: 'ads', 'aria-label': 'Ads for you' });
+  const interests = el('ul', { id: 'interests' });
+  const key = el('input', { id: 'interest', 'aria-label': 'Interest', placeholder: 'interest:coffee', required: true });
+  const form = el('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Interest', async () => {
+        await api('POST', '/interests', { add: [key.value.trim()] });
+        key.value = '';
+        await view.refresh();
+      });
+    },
+  }, key, el('button', { type: 'submit' }, 'Add'));
+  main.replaceChildren(el('h2', {}, 'Ads for you'), ads,
+    el('h2', {}, 'Your private interests'),
+    el('p', { class: 'muted' }, 'Ads are matched on this device; your interests are never sent anywhere.'),
+    interests, form);
+  const view = {
+    async refresh() {
+      const [matched, mine] = await Promise.all([api('GET', '/ads' + query({ group: groupId() })), api('GET', '/interests')]);
+      ads.replaceChildren(list(matched, adView, 'No ads match your interests.'));
+      interests.replaceChildren(...mine.map((k) => el('li', {}, k, ' ',
+        el('button', { 'aria-label': `Remove ${k}`, onclick: () => act('Interest', async () => { await api('POST', '/interests', { remove: [k] }); await view.refresh(); }) }, 'Remove'))));
+    },
+  };
+  return view;
+}
+
+function adminView(main) {
+  const box = el('section', { id: 'admin' });
+  main.replaceChildren(el('h2', {}, 'Moderation'), box);
+  return {
+    async refresh() {
+      const info = await api('GET', '/admin' + query({ group: groupId() }));
+      const admin = state.group && state.group.admin;
+      const banned = list(info.banned, ([member, since]) => el('p', {},
+        el('a', { href: `#/member/${member}` }, el('code', {}, member.slice(0, 16))), ' since ', time(since), ' ',
+        admin ? el('button', { onclick: () => act('Unban', async () => { await api('POST', '/admin/ban', { group: groupId(), member, undo: true }); await refresh(); }) }, 'Unban') : null),
+      'Nobody is banned.');
+      const muted = list(info.muted, (member) => el('p', {},
+        el('a', { href: `#/member/${member}` }, el('code', {}, member.slice(0, 16))), ' ',
+        el('button', { onclick: () => act('Unmute', async () => { await api('POST', '/mute', { group: groupId(), member, undo: true }); await refresh(); }) }, 'Unmute')),
+      'You muted nobody.');
+      const parts = [el('h3', {}, 'Banned'), banned, el('h3', {}, 'Muted by you'), muted];
+      if (admin) parts.push(inviteForm(), await grantsPart());
+      else parts.push(el('p', { class: 'muted' }, 'You are not an admin of this group.'));
+      box.replaceChildren(...parts);
+    },
+  };
+}
+
+function inviteForm() {
+  const ttl = el('select', { id: 'invite-ttl', 'aria-label': 'Valid for' },
+    [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']]
+      .map(([v, label]) => el('option', { value: v, selected: v === '604800' }, label)));
+  const out = el('div', { id: 'invite-out' });
+  const form = el('form', {
+    class: 'inline',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Invite', async () => {
+        const made = await api('POST', '/invites', { group: groupId(), ttl_secs: Number(ttl.value) });
+        const text = el('textarea', { id: 'invite', readonly: true, rows: 4, 'aria-label': 'Invite' });
+        text.value = made.invite;
+        out.replaceChildren(text, el('img', { src: made.qr, alt: 'QR code of the invite', class: 'qr', width: 256, height: 256 }));
+      });
+    },
+  }, el('label', {}, 'Valid for ', ttl), el('button', { type: 'submit' }, 'Create invite'));
+  return el('section', {}, el('h3', {}, 'Invite'), form, out);
+}
+
+async function grantsPart() {
+  const grants = await api('GET', '/grants' + query({ group: groupId() }));
+  const key = el('input', { id: 'grant-key', 'aria-label': 'Advertiser key', placeholder: 'advertiser key (hex)', required: true });
+  const name = el('input', { id: 'grant-name', 'aria-label': 'Name', placeholder: 'name', required: true });
+  const days = el('input', { id: 'grant-days', 'aria-label': 'Days', type: 'number', min: 1, value: 30 });
+  const quota = el('input', { id: 'grant-quota', 'aria-label': 'Daily quota', type: 'number', min: 1, value: 3 });
+  const targeting = el('input', { id: 'grant-targeting', 'aria-label': 'Allowed targeting', placeholder: 'interest:coffee area:gangnam' });
+  const form = el('form', {
+    class: 'stack',
+    onsubmit: (e) => {
+      e.preventDefault();
+      act('Grant', async () => {
+        await api('POST', '/grants', {
+          group: groupId(), key: key.value.trim(), name: name.value,
+          not_after: Date.now() + Number(days.value) * 86400000,
+          daily_quota: Number(quota.value),
+          targeting: targeting.value.split(/\s+/).filter(Boolean),
+        });
+        await refresh();
+      });
+    },
+  }, key, name, el('label', {}, 'Days ', days), el('label', {}, 'Ads per day ', quota), targeting,
+  el('button', { type: 'submit' }, 'Authorise advertiser'));
+  const rows = list(grants, (g) => el('p', {}, g.grant.name, ' ', el('code', {}, String(g.id).slice(0, 12)),
+    g.revoked ? el('span', { class: 'tag' }, 'revoked') : el('button', {
+      onclick: () => act('Revoke', async () => { await api('POST', '/grants/revoke', { group: groupId(), grant_or_key: g.id }); await refresh(); }),
+    }, 'Revoke')), 'No advertiser grants.');
+  return el('section', {}, el('h3', {}, 'Advertisers'), rows, form);
+}
+
+function statusView(main) {
+  const box = el('section', { id: 'status' });
+  const syncOut = el('div', { id: 'sync-out', role: 'status' });
+  const sync = el('button', {
+    id: 'sync',
+    onclick: () => act('Sync', async () => {
+      syncOut.textContent = 'Syncing…';
+      const reports = await api('POST', '/sync', { group: groupId() });
+      syncOut.replaceChildren(list(reports, (r) => el('p', {},
+        `peer …${r.peer.slice(-8)}: fetched ${r.accepted} new, ${r.missing} missing, ${r.peer_missing} they lacked`,
+        r.error ? ` (${r.error})` : ''), 'No member to sync with.'));
+    }),
+  }, 'Sync now');
+  main.replaceChildren(el('h2', {}, 'Status'), box, sync, syncOut);
+  return {
+    async refresh() {
+      const [status, peers] = await Promise.all([api('GET', '/status'), api('GET', '/peers')]);
+      const health = status.group_health.find((h) => h.group === groupId());
+      box.replaceChildren(el('dl', {},
+        el('dt', {}, 'Peer id'), el('dd', {}, el('code', {}, status.peer_id)),
+        el('dt', {}, 'Peers connected'), el('dd', {}, String(status.peers)),
+        el('dt', {}, 'Messages accepted'), el('dd', {}, String(status.accepted)),
+        el('dt', {}, 'Rejected'), el('dd', {}, Object.entries(status.rejected).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'),
+        el('dt', {}, 'Waiting for a member to confirm'), el('dd', {}, String(status.outbox)),
+        el('dt', {}, 'Store'), el('dd', {}, `${(status.store_bytes / 1048576).toFixed(1)} MiB`),
+        health ? [el('dt', {}, 'This group'), el('dd', {}, `${health.members_connected} members connected, mesh ${health.mesh_peers}`, health.problem ? el('strong', {}, ` — ${health.problem}`) : '')] : null),
+      el('h3', {}, 'Peers'),
+      list(peers, (p) => el('p', {}, el('code', {}, p.peer), ' ', p.addrs.join(' ')), 'No peers connected.'));
+    },
+  };
+}
+
+// ---- routing and live events -------------------------------------------------------
+
+let refreshTimer = null;
+async function refresh() {
+  if (!state.view) return;
+  await act('Load', () => state.view.refresh());
+}
+
+/** A change arrived: re-read the view soon (several changes make one re-read). */
+function changed() {
+  if (document.querySelector('form.edit')) return; // an edit in progress keeps its text
+  clearTimeout(refreshTimer);
+  refreshTimer = setTimeout(refresh, 150);
+}
+
+function listen() {
+  if (state.events) state.events.close();
+  state.events = null;
+  if (!state.group) return;
+  const room = state.view && state.view.room;
+  const source = new EventSource('/api/events' + query({ group: groupId(), room }));
+  source.addEventListener('change', () => {
+    // Never re-render under the user's hands: a form being typed in keeps its text.
+    if (state.view && !state.view.chat) changed();
+  });
+  source.addEventListener('chat', (e) => {
+    if (state.view && state.view.chat) state.view.chat(JSON.parse(e.data));
+  });
+  state.events = source;
+}
+
+function route() {
+  const main = $('#main');
+  if (!state.group) {
+    main.replaceChildren(el('p', {}, 'You belong to no group yet: join one with `cove join`, then reload.'));
+    return;
+  }
+  const [, name, arg] = (location.hash || '#/feed').split('/');
+  const views = {
+    feed: () => feedView(main),
+    thread: () => threadView(main, arg),
+    rooms: () => roomsView(main),
+    room: () => roomView(main, arg),
+    member: () => memberView(main, arg),
+    profile: () => profileView(main),
+    ads: () => adsView(main),
+    admin: () => adminView(main),
+    status: () => statusView(main),
+  };
+  state.view = (views[name] || views.feed)();
+  const section = { thread: 'feed', room: 'rooms', member: 'admin' }[name] || name;
+  for (const a of document.querySelectorAll('#nav a')) {
+    if (a.getAttribute('href') === `#/${section}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  listen();
+  refresh();
+}
+
+async function start() {
+  const groups = await act('Load groups', () => api('GET', '/groups'));
+  state.groups = groups || [];
+  const pick = $('#group');
+  pick.replaceChildren(...state.groups.map((g) => el('option', { value: g.id }, g.name)));
+  state.group = state.groups[0] || null;
+  pick.addEventListener('change', () => {
+    state.group = state.groups.find((g) => g.id === pick.value) || null;
+    route();
+  });
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+document.addEventListener('DOMContentLoaded', start);
