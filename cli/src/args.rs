@@ -55,6 +55,8 @@ pub(crate) enum Command {
     Up(UpArgs),
     /// Ask the running node to stop.
     Down,
+    /// Print the URL (with its secret token) of the running node's web app (`cove up --web`).
+    Web,
     /// Create groups and invites.
     #[command(subcommand)]
     Group(GroupCommand),
@@ -255,6 +257,10 @@ pub(crate) struct UpArgs {
     /// (e.g. 127.0.0.1:9464; port 0 picks one, printed at start). Default: off.
     #[arg(long, value_name = "IP:PORT")]
     pub(crate) metrics: Option<std::net::SocketAddr>,
+    /// Serve the web app at http://ADDR/; loopback addresses only (e.g. 127.0.0.1:8080; port
+    /// 0 picks one, printed at start). `cove web` prints the URL to open, with its token.
+    #[arg(long, value_name = "IP:PORT")]
+    pub(crate) web: Option<std::net::SocketAddr>,
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,

@@ -5,12 +5,13 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use cove_node::control::{offline, Client, Request};
 use cove_node::data_dir::DataDir;
 use cove_node::metrics::MetricsServer;
 use cove_node::sync::{Progress as SyncProgress, Report as SyncReport};
-use cove_node::{Node, PeerSummary, Status};
+use cove_node::{Input, Node, NodeError, PeerSummary, Status};
+use cove_web::WebServer;
 
 use super::Ctx;
 use crate::args::{StoreCommand, UpArgs};
@@ -19,7 +20,7 @@ use crate::output::short_peer;
 use crate::secret::seed_passphrase;
 
 /// `cove up`: runs the node in the foreground until Ctrl-C, `cove down`, or a failure of the
-/// control socket or the metrics server.
+/// control socket, the metrics server or the web app.
 pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     let data_dir = &ctx.data_dir;
     let settings = Settings::load(data_dir, &args)?;
@@ -28,6 +29,10 @@ pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     // nothing; the passphrase is asked last, after every other setting was accepted.
     let metrics = match settings.metrics() {
         Some(addr) => Some(MetricsServer::bind(addr).await?),
+        None => None,
+    };
+    let web = match settings.web() {
+        Some(addr) => Some(WebServer::bind(addr).await.map_err(web_error)?),
         None => None,
     };
     config.passphrase = seed_passphrase(&DataDir::new(data_dir))?;
@@ -41,6 +46,16 @@ pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     if let Some(metrics) = &metrics {
         eprintln!("  metrics on http://{}/metrics", metrics.local_addr());
     }
+    if let Some(web) = &web {
+        web.write_url_file(data_dir)?;
+        // The token is a password: shown on a terminal, never written into a log file.
+        use std::io::IsTerminal;
+        if std::io::stderr().is_terminal() {
+            eprintln!("  web app on {}", web.url());
+        } else {
+            eprintln!("  web app on {}/ (`cove web` prints its URL)", web.origin());
+        }
+    }
     let control = cove_node::control::serve(node.clone(), data_dir);
     let metrics = {
         let node = node.clone();
@@ -51,22 +66,52 @@ pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
             }
         }
     };
+    let web = {
+        let node = node.clone();
+        async move {
+            match web {
+                Some(web) => web.serve(node).await,
+                None => std::future::pending().await,
+            }
+        }
+    };
     // The control server returns once the node has stopped (`cove down`, or a failure) and
     // its answers in flight are written.
     tokio::select! {
         result = control => result?,
         result = metrics => result?,
+        result = web => result?,
         _ = tokio::signal::ctrl_c() => eprintln!("stopping"),
     }
     let _ = node.shutdown().await;
     let _ = std::fs::remove_file(DataDir::new(data_dir).socket_path());
+    cove_web::remove_url_file(data_dir);
     Ok(())
+}
+
+/// A non-loopback `--web` address is a usage error (exit code 2), like a `--metrics` one.
+fn web_error(e: cove_web::WebError) -> anyhow::Error {
+    if e.is_user_error() {
+        NodeError::invalid(Input::Address, e.to_string()).into()
+    } else {
+        e.into()
+    }
 }
 
 /// `cove down`.
 pub(crate) async fn down(ctx: &Ctx) -> Result<()> {
     ctx.request(&Request::Shutdown).await?;
     ctx.out.message("node stopped");
+    Ok(())
+}
+
+/// `cove web`: the URL of the running node's web app, which `up` wrote to `DATA_DIR/web.url`
+/// (0600). Only a running node's: a file a crash left behind names a dead server.
+pub(crate) async fn web(ctx: &Ctx) -> Result<()> {
+    Client::connect(&ctx.data_dir).await?;
+    let url = cove_web::read_url_file(&ctx.data_dir)?
+        .context("the running node serves no web app: start it with `cove up --web 127.0.0.1:0`")?;
+    ctx.out.created("url", &url, "open the web app at");
     Ok(())
 }
 

@@ -8,7 +8,7 @@
 //! [`Key`]). To add one: a [`Key`], a field in [`Layer`] and in [`Settings`], a line in
 //! [`Layer::from_env`], [`Settings::apply`] and [`Settings::entries`], and the flag in
 //! `UpArgs` with its line in [`Layer::from_flags`]. A setting that is not a `NodeConfig` field
-//! (`metrics`; later the web app's listen address) gets an accessor like
+//! (`metrics`, `web`) gets an accessor like
 //! [`Settings::metrics`] instead of a line in [`Settings::node_config`].
 
 use std::net::SocketAddr;
@@ -59,6 +59,7 @@ pub(crate) const MAX_CONNECTIONS_PER_PEER: Key = key(
     "--max-connections-per-peer",
 );
 pub(crate) const METRICS: Key = key("metrics", "COVE_METRICS", "--metrics");
+pub(crate) const WEB: Key = key("web", "COVE_WEB", "--web");
 
 /// Longest retention, in days (a century), as `--retention-days` accepts.
 const MAX_RETENTION_DAYS: u32 = 36_500;
@@ -109,6 +110,7 @@ pub(crate) struct Layer {
     max_connections: Option<u32>,
     max_connections_per_peer: Option<u32>,
     metrics: Option<SocketAddr>,
+    web: Option<SocketAddr>,
 }
 
 /// A duration in `cove.toml`: a string such as `"60s"`.
@@ -160,6 +162,12 @@ impl Layer {
                 "IP:PORT such as 127.0.0.1:9464",
                 str::parse::<SocketAddr>,
             )?,
+            web: env_value(
+                WEB,
+                get(WEB),
+                "IP:PORT such as 127.0.0.1:8080",
+                str::parse::<SocketAddr>,
+            )?,
         };
         layer.check(|key| Origin::Env(key.env))?;
         Ok(layer)
@@ -184,6 +192,7 @@ impl Layer {
             max_connections: args.max_connections,
             max_connections_per_peer: args.max_connections_per_peer,
             metrics: args.metrics,
+            web: args.web,
         }
     }
 
@@ -284,6 +293,7 @@ pub(crate) struct Settings {
     max_connections: Sourced<u32>,
     max_connections_per_peer: Sourced<u32>,
     metrics: Sourced<Option<SocketAddr>>,
+    web: Sourced<Option<SocketAddr>>,
 }
 
 impl Settings {
@@ -329,6 +339,7 @@ impl Settings {
             max_connections: Sourced::default(defaults.max_connections),
             max_connections_per_peer: Sourced::default(defaults.max_connections_per_peer),
             metrics: Sourced::default(None),
+            web: Sourced::default(None),
         };
         if let Some(layer) = from_file {
             settings.apply(layer, Source::File);
@@ -362,6 +373,7 @@ impl Settings {
             source,
         );
         set(&mut self.metrics, layer.metrics.map(Some), source);
+        set(&mut self.web, layer.web.map(Some), source);
     }
 
     /// Where a value set by `source` for `key` came from, as an error names it.
@@ -400,6 +412,11 @@ impl Settings {
     /// Where to serve metrics, if anywhere.
     pub(crate) fn metrics(&self) -> Option<SocketAddr> {
         self.metrics.value
+    }
+
+    /// Where to serve the web app, if anywhere.
+    pub(crate) fn web(&self) -> Option<SocketAddr> {
+        self.web.value
     }
 
     fn multiaddrs<T>(&self, key: Key, addrs: &Sourced<Vec<String>>) -> Result<Vec<T>, UsageError>
@@ -461,6 +478,7 @@ impl Settings {
                 &self.metrics,
                 json!(self.metrics.value.map(|a| a.to_string())),
             ),
+            entry(WEB, &self.web, json!(self.web.value.map(|a| a.to_string()))),
         ]
     }
 }

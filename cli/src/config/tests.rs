@@ -53,6 +53,7 @@ fn nothing_set_gives_the_node_defaults() {
     assert_eq!(config.max_connections, defaults.max_connections);
     assert_eq!(config.peer_rate_limit.per_sec, 500.0);
     assert_eq!(s.metrics(), None);
+    assert_eq!(s.web(), None);
 }
 
 #[test]

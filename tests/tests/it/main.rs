@@ -15,3 +15,4 @@ mod secrets;
 mod sim;
 mod social;
 mod sync;
+mod web;
