@@ -234,8 +234,9 @@ function feedView(main) {
   main.replaceChildren(compose, el('div', { class: 'controls' },
     el('label', {}, 'Order ', order), el('label', {}, 'Window ', windowPick)), items);
   const view = {
-    async refresh() {
-      const feed = await api('GET', '/feed' + query({ group: groupId(), order: state.order, window_secs: state.window, limit: 100 }));
+    // live: a re-read because something changed, not a new look (ads are not counted again).
+    async refresh(live) {
+      const feed = await api('GET', '/feed' + query({ group: groupId(), order: state.order, window_secs: state.window, limit: 100, live: live ? 'true' : '' }));
       items.replaceChildren(list(feed, itemView, 'No posts yet.'));
     },
   };
@@ -537,16 +538,16 @@ function statusView(main) {
 // ---- routing and live events -------------------------------------------------------
 
 let refreshTimer = null;
-async function refresh() {
+async function refresh(live) {
   if (!state.view) return;
-  await act('Load', () => state.view.refresh());
+  await act('Load', () => state.view.refresh(live === true));
 }
 
 /** A change arrived: re-read the view soon (several changes make one re-read). */
 function changed() {
   if (document.querySelector('form.edit')) return; // an edit in progress keeps its text
   clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refresh, 150);
+  refreshTimer = setTimeout(() => refresh(true), 150);
 }
 
 function listen() {

@@ -6,7 +6,7 @@
 //! | method and path | node call |
 //! |---|---|
 //! | `GET /api/groups`, `/api/status`, `/api/peers` | [`Node::groups`], [`Node::status`], [`Node::peers`] |
-//! | `GET /api/feed?group&order&window_secs&limit` | [`Node::feed_ranked`], then [`Node::ads_shown`] |
+//! | `GET /api/feed?group&order&window_secs&limit&live` | [`Node::feed_ranked`], then [`Node::ads_shown`] unless `live` |
 //! | `POST /api/posts` `{group, title?, text}` | [`Node::post`] |
 //! | `GET /api/messages/{id}`, `GET /api/threads/{id}` | [`Node::show`], [`Node::thread`] |
 //! | `PUT /api/messages/{id}` `{title?, text}`, `DELETE /api/messages/{id}` | [`Node::edit`], [`Node::delete`] |
@@ -133,6 +133,8 @@ async fn peers(Extract(s): Extract<State>) -> Answer {
 #[derive(Debug, Deserialize)]
 struct FeedParams {
     group: Option<String>,
+    #[serde(default)]
+    live: bool,
     order: Option<Order>,
     window_secs: Option<u64>,
     limit: Option<usize>,
@@ -147,8 +149,11 @@ async fn feed(Extract(s): Extract<State>, Query(q): Query<FeedParams>) -> Answer
         explain: false,
     };
     let items = s.node.feed_ranked(query).await?;
-    // The page shows what it asked for: the ads in it count towards their daily cap.
-    s.node.ads_shown(&items).await?;
+    // The page shows what it asked for: the ads in it count towards their daily cap, except
+    // when it re-reads an open feed because something changed (`live`), which is no new view.
+    if !q.live {
+        s.node.ads_shown(&items).await?;
+    }
     answer(items)
 }
 
