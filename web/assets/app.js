@@ -383,7 +383,7 @@ function profileView(main) {
     },
   }, el('label', { for: 'nickname' }, 'Nickname'), nickname,
   el('label', { for: 'bio' }, 'Bio'), bio,
-  el('button', { type: 'submit' }, 'Save profile'));
+  el('button', { id: 'profile-save', type: 'submit' }, 'Save profile'));
   const mine = el('section', { 'aria-label': 'Your profiles' });
   main.replaceChildren(el('h2', {}, 'Your profile in this group'), form, el('h2', {}, 'Your profiles'), mine);
   const view = {
@@ -414,7 +414,7 @@ function adsView(main) {
         await view.refresh();
       });
     },
-  }, key, el('button', { type: 'submit' }, 'Add'));
+  }, key, el('button', { id: 'interest-add', type: 'submit' }, 'Add'));
   main.replaceChildren(el('h2', {}, 'Ads for you'), ads,
     el('h2', {}, 'Your private interests'),
     el('p', { class: 'muted' }, 'Ads are matched on this device; your interests are never sent anywhere.'),
@@ -469,7 +469,7 @@ function inviteForm() {
         out.replaceChildren(text, el('img', { src: made.qr, alt: 'QR code of the invite', class: 'qr', width: 256, height: 256 }));
       });
     },
-  }, el('label', {}, 'Valid for ', ttl), el('button', { type: 'submit' }, 'Create invite'));
+  }, el('label', {}, 'Valid for ', ttl), el('button', { id: 'invite-create', type: 'submit' }, 'Create invite'));
   return el('section', {}, el('h3', {}, 'Invite'), form, out);
 }
 

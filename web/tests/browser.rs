@@ -417,6 +417,54 @@ async fn drive(
         Ok((!shown.iter().any(|t| t == spam)).then_some(()))
     })
     .await?;
+    other_views(ant_page, ant_url).await
+}
+
+/// ant's other views load and act without an error: her profile, her private interests,
+/// an invite with its QR code, status and peers.
+async fn other_views(page: &Client, url: &str) -> Result<()> {
+    let at = |view: &str| format!("{}/#/{view}", origin(url));
+    page.goto(&at("profile")).await?;
+    wait_text(page, "ant", ".profile dd", "founder").await?;
+    type_into(page, "#nickname", " queen").await?;
+    click(page, "#profile-save").await?;
+    wait_text(page, "ant", ".profile dd", "ant queen").await?;
+
+    page.goto(&at("ads")).await?;
+    wait_text(page, "ant", "#ads", "No ads match your interests.").await?;
+    type_into(page, "#interest", "interest:coffee").await?;
+    click(page, "#interest-add").await?;
+    wait_text(page, "ant", "#interests li", "interest:coffee Remove").await?;
+
+    page.goto(&at("admin")).await?;
+    click(page, "#invite-create").await?;
+    wait_for(page, "#invite-out img.qr").await?;
+    until("the invite's QR code to load", || async {
+        let script = "return document.querySelector('#invite-out img.qr').naturalWidth";
+        let width = page.execute(script, Vec::new()).await?;
+        Ok((width.as_u64().unwrap_or(0) > 0).then_some(()))
+    })
+    .await?;
+    let invite = page
+        .find(Locator::Css("#invite"))
+        .await?
+        .prop("value")
+        .await?;
+    assert!(invite.unwrap_or_default().starts_with("cove:"));
+
+    page.goto(&at("status")).await?;
+    wait_for(page, "#status dl").await?;
+    let peers = texts(page, "#status dd").await?;
+    assert!(
+        peers.iter().any(|t| t == "1"),
+        "one peer connected: {peers:?}"
+    );
+    let notice = page.find(Locator::Css("#notice")).await?;
+    assert_eq!(
+        notice.attr("class").await?.unwrap_or_default(),
+        "",
+        "an error was shown"
+    );
     Ok(())
 }
 
