@@ -472,3 +472,102 @@ async fn other_views(page: &Client, url: &str) -> Result<()> {
 fn origin(url: &str) -> &str {
     url.split("/?token=").next().unwrap_or(url)
 }
+
+/// The web app's figures for docs/PERFORMANCE.md ("Web app"): time from starting a node with
+/// `COVE_BENCH_MESSAGES` (default 100 000) stored messages and its web app to the first feed
+/// item painted in a fresh page, and time from `Node::post` on ant's node to the post's
+/// appearance in bat's open page, over `COVE_BENCH_POSTS` (default 100) posts, one at a time.
+///
+/// ```sh
+/// cargo test -p cove-web --test browser -- --ignored --nocapture bench_web_app
+/// ```
+#[tokio::test]
+#[ignore = "a benchmark: run it with --ignored --nocapture"]
+async fn bench_web_app() -> Result<()> {
+    let Some(browser) = browser_or_skip("bench_web_app")? else {
+        return Ok(());
+    };
+    let env = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let (messages, posts) = (
+        env("COVE_BENCH_MESSAGES", 100_000),
+        env("COVE_BENCH_POSTS", 100),
+    );
+    let driver = start_driver(&browser).await?;
+
+    // 1. A store of `messages` posts: from starting the node to the first painted feed.
+    let dir = tempfile::tempdir()?;
+    let fill = Instant::now();
+    cove_tests::perf::fill_data_dir(dir.path(), messages, 200)?;
+    eprintln!("filled {messages} messages in {:.1?}", fill.elapsed());
+    let page = session(&driver, &browser).await?;
+    let start = Instant::now();
+    let node = cove_node::Node::start(cove_node::NodeConfig::loopback(dir.path())).await?;
+    let web = WebServer::bind("127.0.0.1:0".parse()?).await?;
+    let url = web.url();
+    tokio::spawn(web.serve(node.clone()));
+    let started = start.elapsed();
+    page.goto(&url).await?;
+    wait_for(&page, "#feed article.item").await?;
+    let painted = start.elapsed();
+    eprintln!(
+        "{messages} messages: node and web app started in {:.0} ms, first feed painted at {:.0} ms",
+        started.as_secs_f64() * 1e3,
+        painted.as_secs_f64() * 1e3
+    );
+    let _ = page.close().await;
+    node.shutdown().await?;
+
+    // 2. From ant's `post` to bat's open page, one post at a time.
+    let (ant, _ant_url) = member("ant").await?;
+    let (bat, bat_url) = member("bat").await?;
+    let group = ant.create_group("club").await?.to_string();
+    bat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
+        .await?;
+    wait_for_peers(&ant, 1).await?;
+    wait_for_peers(&bat, 1).await?;
+    let page = session(&driver, &browser).await?;
+    page.goto(&bat_url).await?;
+    wait_for(&page, "#feed").await?;
+    // The page notes when each post's text first appears (its own clock, the same as ours).
+    page.execute(
+        "window.__seen = {};
+         new MutationObserver(() => {
+           for (const t of document.querySelectorAll('#feed .text')) {
+             if (!(t.textContent in window.__seen)) window.__seen[t.textContent] = Date.now();
+           }
+         }).observe(document.body, { childList: true, subtree: true });",
+        Vec::new(),
+    )
+    .await?;
+    let mut latencies = Vec::with_capacity(posts);
+    for i in 0..posts {
+        let text = format!("bench {i}");
+        let sent = cove_node::now_ms();
+        ant.post(&group, None, &text).await?;
+        let seen = until(&format!("{text:?} in bat's page"), || async {
+            let script = format!("return window.__seen[{text:?}] || 0");
+            Ok(page
+                .execute(&script, Vec::new())
+                .await?
+                .as_u64()
+                .filter(|&t| t > 0))
+        })
+        .await?;
+        latencies.push(Duration::from_millis(seen.saturating_sub(sent)));
+    }
+    latencies.sort();
+    let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "post to bat's page over {posts} posts: p50 {:?}, p99 {:?}, max {:?}",
+        at(0.5),
+        at(0.99),
+        latencies[latencies.len() - 1]
+    );
+    let _ = page.close().await;
+    Ok(())
+}
