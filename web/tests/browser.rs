@@ -239,6 +239,32 @@ async fn member(name: &'static str) -> Result<(TestNode, String)> {
     Ok((node, url))
 }
 
+/// ant founds "club", bat joins; each serves a web app; both connected.
+struct Pair {
+    ant: TestNode,
+    ant_url: String,
+    bat: TestNode,
+    bat_url: String,
+    group: String,
+}
+
+async fn pair() -> Result<Pair> {
+    let (ant, ant_url) = member("ant").await?;
+    let (bat, bat_url) = member("bat").await?;
+    let group = ant.create_group("club").await?.to_string();
+    bat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
+        .await?;
+    wait_for_peers(&ant, 1).await?;
+    wait_for_peers(&bat, 1).await?;
+    Ok(Pair {
+        ant,
+        ant_url,
+        bat,
+        bat_url,
+        group,
+    })
+}
+
 #[tokio::test]
 async fn two_members_use_the_web_app_in_headless_chromium() -> Result<()> {
     // Scenario: ant founds "club" and bat joins; each opens their node's web app in their own
@@ -258,13 +284,13 @@ async fn two_members_use_the_web_app_in_headless_chromium() -> Result<()> {
 }
 
 async fn scenario(browser: Browser) -> Result<()> {
-    let (ant, ant_url) = member("ant").await?;
-    let (bat, bat_url) = member("bat").await?;
-    let group = ant.create_group("club").await?.to_string();
-    bat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
-        .await?;
-    wait_for_peers(&ant, 1).await?;
-    wait_for_peers(&bat, 1).await?;
+    let Pair {
+        ant,
+        ant_url,
+        bat,
+        bat_url,
+        group,
+    } = pair().await?;
     ant.set_profile(&group, "ant", Some("founder".into()))
         .await?;
     bat.set_profile(&group, "bat", None).await?;
@@ -523,13 +549,14 @@ async fn bench_web_app() -> Result<()> {
     node.shutdown().await?;
 
     // 2. From ant's `post` to bat's open page, one post at a time.
-    let (ant, _ant_url) = member("ant").await?;
-    let (bat, bat_url) = member("bat").await?;
-    let group = ant.create_group("club").await?.to_string();
-    bat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
-        .await?;
-    wait_for_peers(&ant, 1).await?;
-    wait_for_peers(&bat, 1).await?;
+    // bat's node must outlive the measurement: bound, not dropped.
+    let Pair {
+        ant,
+        bat: _bat,
+        bat_url,
+        group,
+        ..
+    } = pair().await?;
     let page = session(&driver, &browser).await?;
     page.goto(&bat_url).await?;
     wait_for(&page, "#feed").await?;
