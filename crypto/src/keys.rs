@@ -6,8 +6,11 @@
 //!   [`Pseudonym`] per group is derived. The derivation mixes in the [`GroupId`], so two
 //!   groups see unlinkable public keys for the same person;
 //! * a group's [`GroupSecret`] (shared through invites), from which the group id, the
-//!   gossip topic, the per-epoch [`ContentKey`]s, the sync key and the discovery key
-//!   are derived.
+//!   gossip topic, the per-epoch [`ContentKey`]s, the sync key, the discovery key and the
+//!   per-epoch network key (the pre-shared key of the group's private network) are derived;
+//! * a device's [`DeviceKey`] (the node's `peer.key`, random, never shared), from which one
+//!   libp2p peer key per group is derived, so that a node's network identities in two groups
+//!   are unlinkable.
 //!
 //! All derivations are HKDF-SHA256 (RFC 5869) with the salts and labels listed as
 //! constants below and in `docs/PROTOCOL.md` §2. Secret types zeroize their bytes on drop
@@ -37,6 +40,13 @@ pub const LABEL_CONTENT_KEY: &[u8] = b"cove/v1/content-key";
 pub const LABEL_SYNC_AUTH: &[u8] = b"cove/v1/sync-auth";
 /// HKDF info label for the DHT discovery (provider) key.
 pub const LABEL_DISCOVERY: &[u8] = b"cove/v1/discovery";
+/// HKDF info label for the private-network pre-shared key (followed by the epoch, u32 big
+/// endian).
+pub const LABEL_NETWORK_KEY: &[u8] = b"cove/v1/network-key";
+/// HKDF salt for per-group peer keys derived from a device key.
+pub const PEER_SALT: &[u8] = b"cove/v1/peer";
+/// HKDF info label for per-group peer keys (followed by the 32-byte group id).
+pub const LABEL_PEER_KEY: &[u8] = b"cove/v1/peer-key";
 /// HKDF salt for pseudonym derivation from a master seed.
 pub const PSEUDONYM_SALT: &[u8] = b"cove/v1/pseudonym";
 /// HKDF info label for pseudonym keys (followed by the 32-byte group id).
@@ -329,6 +339,63 @@ impl GroupSecret {
     pub fn discovery_key(&self) -> [u8; 32] {
         self.derive(&[LABEL_DISCOVERY])
     }
+
+    /// The pre-shared key of the group's private network in `epoch` (label
+    /// `cove/v1/network-key` || epoch as u32 big endian): a peer without it cannot complete a
+    /// connection to a member's node for this group (PROTOCOL.md §10). Only epoch 0 exists
+    /// today; the epoch is in the label so that re-keying can move the network with the
+    /// content key.
+    pub fn network_key(&self, epoch: u32) -> NetworkKey {
+        NetworkKey(self.derive(&[LABEL_NETWORK_KEY, &epoch.to_be_bytes()]))
+    }
+}
+
+/// The 32-byte pre-shared key of one group's private network in one epoch. Zeroized on drop;
+/// `Debug` prints `NetworkKey(..)`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop, PartialEq, Eq)]
+pub struct NetworkKey([u8; 32]);
+
+impl NetworkKey {
+    /// The raw key bytes, for the transport.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for NetworkKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NetworkKey(..)")
+    }
+}
+
+/// A device's own secret: the 32-byte Ed25519 secret key in the node's `peer.key` (random,
+/// never shared, one per data dir). It is never used on the network itself: each group gets
+/// its own peer key derived from it ([`DeviceKey::peer_secret`]).
+///
+/// Zeroized on drop; `Debug` prints `DeviceKey(..)`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct DeviceKey([u8; 32]);
+
+impl DeviceKey {
+    /// Wraps the device's secret key bytes.
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(b)
+    }
+
+    /// The Ed25519 secret key (RFC 8032 seed) of this device's libp2p peer key in `group`:
+    /// HKDF-SHA256(salt = `cove/v1/peer`, IKM = device key, info = `cove/v1/peer-key` ||
+    /// group id, L = 32). Deterministic, so a restart keeps each group's peer id without a new
+    /// file; the group id in `info` makes the peer ids of two groups unlinkable without the
+    /// device key.
+    pub fn peer_secret(&self, group: &GroupId) -> [u8; 32] {
+        hkdf(PEER_SALT, &self.0, &[LABEL_PEER_KEY, group.as_bytes()])
+    }
+}
+
+impl fmt::Debug for DeviceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DeviceKey(..)")
+    }
 }
 
 impl PartialEq for GroupSecret {
@@ -446,6 +513,17 @@ mod tests {
     }
 
     #[test]
+    fn peer_keys_differ_across_groups_and_devices() {
+        let (a, b) = (
+            DeviceKey::from_bytes([1; 32]),
+            DeviceKey::from_bytes([2; 32]),
+        );
+        assert_ne!(a.peer_secret(&group(7)), a.peer_secret(&group(8)));
+        assert_ne!(a.peer_secret(&group(7)), b.peer_secret(&group(7)));
+        assert_eq!(a.peer_secret(&group(7)), a.peer_secret(&group(7)));
+    }
+
+    #[test]
     fn pseudonyms_differ_across_seeds() {
         let g = group(7);
         assert_ne!(
@@ -463,6 +541,8 @@ mod tests {
             *gs.content_key(1).as_bytes(),
             gs.sync_key(),
             gs.discovery_key(),
+            *gs.network_key(0).as_bytes(),
+            *gs.network_key(1).as_bytes(),
         ];
         for i in 0..outs.len() {
             for j in i + 1..outs.len() {

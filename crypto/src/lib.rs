@@ -64,7 +64,8 @@ pub mod sync_auth;
 
 pub use invite::{Invite, InviteError, MAX_INVITE_LEN};
 pub use keys::{
-    ContentKey, GroupId, GroupSecret, KeyError, MasterSeed, Pseudonym, PublicKey, Signature,
+    ContentKey, DeviceKey, GroupId, GroupSecret, KeyError, MasterSeed, NetworkKey, Pseudonym,
+    PublicKey, Signature,
 };
 pub use seal::{
     envelope_epoch, open, seal, seal_with_nonce, SealError, ENVELOPE_HEADER_LEN, NONCE_LEN, TAG_LEN,

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use cove_crypto::{
     envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, sync_responder_proof,
-    verify_sync_proof, verify_sync_responder_proof, Domain, GroupSecret, Invite, KdfParams,
-    MasterSeed, Passphrase, PublicKey, Signature,
+    verify_sync_proof, verify_sync_responder_proof, DeviceKey, Domain, GroupSecret, Invite,
+    KdfParams, MasterSeed, Passphrase, Pseudonym, PublicKey, Signature,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -93,6 +93,11 @@ fn compute() -> Value {
     .hash_password_into(SEED_PASSPHRASE.as_bytes(), &seed_salt, &mut seed_key)
     .expect("Argon2id with valid parameters");
 
+    let network_key = group_secret.network_key(0);
+    let device_key_bytes: [u8; 32] = seq(0x81);
+    let peer_secret = DeviceKey::from_bytes(device_key_bytes).peer_secret(&group_id);
+    let peer_public = Pseudonym::from_secret_bytes(peer_secret).public();
+
     json!({
         "description": "Cove crypto test vectors; see docs/PROTOCOL.md section 7. All byte strings are lowercase hex.",
         "keys": {
@@ -105,6 +110,14 @@ fn compute() -> Value {
             "content_key_epoch_1": hex::encode(group_secret.content_key(1).as_bytes()),
             "sync_key": hex::encode(group_secret.sync_key()),
             "discovery_key": hex::encode(group_secret.discovery_key()),
+        },
+        "network": {
+            "group_id": group_id.to_string(),
+            "network_key_epoch_0": hex::encode(network_key.as_bytes()),
+            "psk_file": format!("/key/swarm/psk/1.0.0/\n/base16/\n{}", hex::encode(network_key.as_bytes())),
+            "device_key": hex::encode(device_key_bytes),
+            "peer_secret_key": hex::encode(peer_secret),
+            "peer_public_key": peer_public.to_string(),
         },
         "pseudonym": {
             "secret_key": hex::encode(pseudonym.secret_bytes()),

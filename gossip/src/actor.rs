@@ -34,6 +34,7 @@ use libp2p::{
     mdns,
     multiaddr::Protocol,
     noise, ping,
+    pnet::{PnetConfig, PnetError, PnetOutput, PreSharedKey},
     request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel},
     swarm::{
         dial_opts::{DialOpts, PeerCondition},
@@ -209,23 +210,39 @@ impl Actor {
         events: mpsc::Sender<Event>,
     ) -> Result<Self, Error> {
         let behaviour = Behaviour::new(&config.keypair, &config)?;
-        let Ok(builder) = SwarmBuilder::with_existing_identity(config.keypair.clone())
-            .with_tokio()
-            .with_tcp(
-                tcp::Config::default().nodelay(true),
-                noise::Config::new,
-                yamux::Config::default,
-            )
-            .map_err(|e| Error::Transport(format!("tcp/noise: {e}")))?
-            .with_quic()
-            .with_other_transport(memory_transport)
-            .map_err(|e| Error::Transport(format!("memory/noise: {e}")))?
-            .with_dns()
-            .map_err(|e| Error::Transport(format!("dns: {e}")))?
-            .with_behaviour(move |_| behaviour);
-        let swarm = builder
-            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-            .build();
+        let swarm = match config.psk {
+            None => SwarmBuilder::with_existing_identity(config.keypair.clone())
+                .with_tokio()
+                .with_tcp(
+                    tcp::Config::default().nodelay(true),
+                    noise::Config::new,
+                    yamux::Config::default,
+                )
+                .map_err(|e| Error::Transport(format!("tcp/noise: {e}")))?
+                .with_quic()
+                .with_other_transport(|key| memory_transport(key, None))
+                .map_err(|e| Error::Transport(format!("memory/noise: {e}")))?
+                .with_dns()
+                .map_err(|e| Error::Transport(format!("dns: {e}")))?
+                .with_behaviour(move |_| behaviour)
+                .map_err(|e| Error::Transport(format!("behaviour: {e}")))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+                .build(),
+            // A private network: pnet under Noise on every transport that can carry it, and
+            // no QUIC (its handshake is not a byte stream pnet could wrap).
+            Some(psk) => SwarmBuilder::with_existing_identity(config.keypair.clone())
+                .with_tokio()
+                .with_other_transport(|key| tcp_pnet_transport(key, psk))
+                .map_err(|e| Error::Transport(format!("tcp/pnet/noise: {e}")))?
+                .with_other_transport(|key| memory_transport(key, Some(psk)))
+                .map_err(|e| Error::Transport(format!("memory/pnet/noise: {e}")))?
+                .with_dns()
+                .map_err(|e| Error::Transport(format!("dns: {e}")))?
+                .with_behaviour(move |_| behaviour)
+                .map_err(|e| Error::Transport(format!("behaviour: {e}")))?
+                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+                .build(),
+        };
 
         let now = Instant::now();
         let mut actor = Actor {
@@ -1254,11 +1271,57 @@ impl Actor {
 /// noise + yamux upgrade as TCP. It never leaves the process: the scenario tool and tests use
 /// it to run many nodes in one process without sockets. Dialing a `/memory` address that no
 /// node in this process listens on fails at once.
-fn memory_transport(key: &libp2p::identity::Keypair) -> Result<BoxedMemoryTransport, BoxError> {
-    use libp2p::core::{
-        muxing::StreamMuxerBox, transport::MemoryTransport, upgrade, Transport as _,
-    };
-    Ok(MemoryTransport::default()
+fn memory_transport(
+    key: &libp2p::identity::Keypair,
+    psk: Option<[u8; 32]>,
+) -> Result<BoxedTransport, BoxError> {
+    use libp2p::core::{transport::MemoryTransport, Transport as _};
+    match psk {
+        None => secure(MemoryTransport::default(), key),
+        Some(psk) => secure(
+            MemoryTransport::default().and_then(move |socket, _| pnet_handshake(psk, socket)),
+            key,
+        ),
+    }
+}
+
+/// TCP with a private network's handshake under Noise ([`Config::psk`]).
+fn tcp_pnet_transport(
+    key: &libp2p::identity::Keypair,
+    psk: [u8; 32],
+) -> Result<BoxedTransport, BoxError> {
+    use libp2p::core::Transport as _;
+    let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
+    secure(
+        tcp.and_then(move |socket, _| pnet_handshake(psk, socket)),
+        key,
+    )
+}
+
+/// The pnet handshake on a fresh connection: nonces, then XSalsa20 under `psk` both ways.
+/// It cannot fail on a wrong key (the cipher is not authenticated); the Noise handshake run
+/// over it then fails, which is what keeps a peer without the key out.
+fn pnet_handshake<S>(
+    psk: [u8; 32],
+    socket: S,
+) -> impl std::future::Future<Output = Result<PnetOutput<S>, PnetError>>
+where
+    S: futures::AsyncRead + futures::AsyncWrite + Send + Unpin + 'static,
+{
+    PnetConfig::new(PreSharedKey::new(psk)).handshake(socket)
+}
+
+/// Noise and Yamux over a byte-stream transport, boxed.
+fn secure<T>(transport: T, key: &libp2p::identity::Keypair) -> Result<BoxedTransport, BoxError>
+where
+    T: libp2p::core::Transport + Send + Unpin + 'static,
+    T::Output: futures::AsyncRead + futures::AsyncWrite + Send + Unpin + 'static,
+    T::Error: Send + Sync + 'static,
+    T::Dial: Send + 'static,
+    T::ListenerUpgrade: Send + 'static,
+{
+    use libp2p::core::{muxing::StreamMuxerBox, upgrade, Transport as _};
+    Ok(transport
         .upgrade(upgrade::Version::V1)
         .authenticate(noise::Config::new(key)?)
         .multiplex(yamux::Config::default())
@@ -1266,8 +1329,8 @@ fn memory_transport(key: &libp2p::identity::Keypair) -> Result<BoxedMemoryTransp
         .boxed())
 }
 
-/// The memory transport, boxed so that its type can be named.
-type BoxedMemoryTransport =
+/// A secured, multiplexed transport, boxed so that its type can be named.
+type BoxedTransport =
     libp2p::core::transport::Boxed<(PeerId, libp2p::core::muxing::StreamMuxerBox)>;
 
 /// What the swarm builder accepts from a fallible transport constructor.

@@ -70,6 +70,28 @@ pub struct Config {
     pub max_connections_per_peer: u32,
     /// Incoming connections still in their handshake. Default 64.
     pub max_pending_incoming: u32,
+    /// A libp2p private network's pre-shared key. Default `None`. When set, every TCP (and
+    /// memory) connection first runs the pnet handshake (24-byte nonces, then XSalsa20 under
+    /// this key, the `/key/swarm/psk/1.0.0/` scheme of go-libp2p) and only then Noise: a peer
+    /// without the key fails the Noise handshake and never reaches a protocol, so it learns
+    /// nothing, not even this node's peer id. pnet does not cover QUIC, so QUIC is not built:
+    /// a `/quic-v1` listen address is an error and dials to one fail.
+    pub psk: Option<[u8; 32]>,
+}
+
+impl Config {
+    /// The default listen addresses minus QUIC, for a node on a private network ([`Config::psk`]).
+    pub fn tcp_only(listen: &[Multiaddr]) -> Vec<Multiaddr> {
+        listen
+            .iter()
+            .filter(|addr| {
+                !addr
+                    .iter()
+                    .any(|p| matches!(p, Protocol::QuicV1 | Protocol::Quic))
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 impl Config {
@@ -97,6 +119,7 @@ impl Config {
             max_connections: 256,
             max_connections_per_peer: 2,
             max_pending_incoming: 64,
+            psk: None,
         }
     }
 

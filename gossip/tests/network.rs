@@ -602,3 +602,52 @@ async fn memory_transport_carries_gossip_and_discovery() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_private_network_admits_only_peers_with_its_key() {
+    // Scenario: ant and bat share a pre-shared key, cat has another key and dog none; all
+    // subscribe to the topic; bat, cat and dog dial ant over TCP. The same on the memory
+    // transport for eel (ant's key) and fox (no key).
+    // Assert: bat connects and sees ant's subscription; cat and dog never connect nor learn
+    // ant's topic; a QUIC listen address is refused on a private network.
+    with_timeout(async {
+        let private = |psk: Option<[u8; 32]>, listen: &str, bootstrap: Vec<_>| {
+            let mut config = local_config(bootstrap, false);
+            config.psk = psk;
+            config.listen = vec![listen.parse().unwrap()];
+            config
+        };
+        let tcp = "/ip4/127.0.0.1/tcp/0";
+        let ant = spawn_node_with(private(Some([1; 32]), tcp, vec![])).await;
+        ant.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        let bat = spawn_node_with(private(Some([1; 32]), tcp, ant.addrs().await)).await;
+        let cat = spawn_node_with(private(Some([2; 32]), tcp, ant.addrs().await)).await;
+        let dog = spawn_node_with(private(None, tcp, ant.addrs().await)).await;
+        for node in [&bat, &cat, &dog] {
+            node.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        }
+        eventually(|| bat.sees_subscribed(ant.id(), TOPIC)).await;
+        // Bootstrap dials are retried every discovery round (2 s): wait for a few.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        for outsider in [&cat, &dog] {
+            assert!(!outsider.is_connected_to(ant.id()).await);
+            assert!(outsider.gossip.peers().await.unwrap().is_empty());
+            assert!(!ant.is_connected_to(outsider.id()).await);
+        }
+
+        let mem = "/memory/0";
+        let owl = spawn_node_with(private(Some([1; 32]), mem, vec![])).await;
+        owl.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        let eel = spawn_node_with(private(Some([1; 32]), mem, owl.addrs().await)).await;
+        let fox = spawn_node_with(private(None, mem, owl.addrs().await)).await;
+        eel.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        fox.gossip.subscribe(TOPIC, KEY).await.unwrap();
+        eventually(|| eel.sees_subscribed(owl.id(), TOPIC)).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(fox.gossip.peers().await.unwrap().is_empty());
+
+        let quic = private(Some([1; 32]), "/ip4/127.0.0.1/udp/0/quic-v1", vec![]);
+        assert!(cove_gossip::Gossip::spawn(quic).await.is_err());
+    })
+    .await;
+}
