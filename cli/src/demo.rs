@@ -46,7 +46,7 @@ async fn start_member(name: &str, root: &std::path::Path) -> Result<Node> {
     let dir = root.join(name);
     DataDir::new(&dir).init()?;
     let node = Node::start(NodeConfig::loopback(&dir)).await?;
-    println!("  {name} is up as peer {}", node.peer_id());
+    println!("  {name} is up (one peer id per group it joins)");
     Ok(node)
 }
 
@@ -168,7 +168,7 @@ pub(crate) async fn run() -> Result<()> {
         println!("{}", format_item(item));
     }
 
-    println!("\n5. An outsider learns the topic name and subscribes, but has no invite.");
+    println!("\n5. An outsider learns the topic name and ant's address, but has no invite.");
     let info = ant
         .groups()
         .await?
@@ -181,8 +181,20 @@ pub(crate) async fn run() -> Result<()> {
         .listen_addrs
         .first()
         .context("ant has no address")?
-        .parse()?;
-    let outsider = Outsider::start(&info.topic, ant_addr).await?;
+        .clone();
+    let stranger = Outsider::start(&info.topic, ant_addr.parse()?).await?;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    ensure!(
+        stranger.peers().await?.is_empty(),
+        "a peer without the group's network key connected"
+    );
+    println!("  its connection fails: the group runs on a private network (pre-shared key).");
+    stranger.shutdown().await?;
+    println!("  Suppose it stole the network key alone (not the invite) and subscribes.");
+    let invite = ant.invite(&group, Duration::from_secs(60)).await?;
+    let secret = cove_crypto::Invite::decode(&invite, 0)?.group_secret;
+    let network_key = *secret.network_key(cove_node::NETWORK_EPOCH).as_bytes();
+    let outsider = Outsider::inside(network_key, &info.topic, ant_addr.parse()?).await?;
     let before = rejected(&ant).await?;
     let start = Instant::now();
     let outsider_id = outsider.peer_id().to_string();

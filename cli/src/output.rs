@@ -225,9 +225,17 @@ impl Output {
         if self.json {
             return self.print_json(&json!(s));
         }
-        println!("peer id     {}", s.peer_id);
-        for addr in &s.listen_addrs {
-            println!("listening   {addr}");
+        for n in &s.networks {
+            println!(
+                "network     {} ({}): peer {}, {} peer(s)",
+                n.name,
+                &n.group[..8],
+                n.peer_id,
+                n.peers
+            );
+            for addr in &n.listen_addrs {
+                println!("listening   {addr}");
+            }
         }
         println!("groups      {}", s.groups);
         println!("peers       {}", s.peers);

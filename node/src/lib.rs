@@ -67,7 +67,10 @@ pub mod sync;
 mod testing;
 pub mod view;
 
-pub use crate::api::{AdDraft, FeedQuery, GrantRequest, Node, NodeConfig, PeerSummary, Status};
+pub use crate::actor::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
+pub use crate::api::{
+    AdDraft, FeedQuery, GrantRequest, NetworkStatus, Node, NodeConfig, PeerSummary, Status,
+};
 
 /// Unix time in milliseconds, the node's clock.
 pub fn now_ms() -> u64 {

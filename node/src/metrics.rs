@@ -331,7 +331,7 @@ mod tests {
 
     fn status() -> Status {
         Status {
-            peer_id: "12D3KooW".into(),
+            networks: vec![],
             listen_addrs: vec![],
             groups: 2,
             peers: 3,

@@ -4,6 +4,11 @@
 //! the topic string), but it has no invite: no group secret, so no content key. It records
 //! every payload it receives and can publish arbitrary bytes. Members must show it nothing but
 //! ciphertext and reject everything it injects.
+//!
+//! Each group runs on a private network (PROTOCOL.md §10), so an outsider started with
+//! [`Outsider::start`] cannot even connect to a member. [`Outsider::inside`] gives it the
+//! group's network key (as if it had stolen only that): it then reaches the gossip and sync
+//! layers, which is what the tests of validation and of sync's membership proofs need.
 
 use std::sync::{Arc, Mutex};
 
@@ -22,9 +27,30 @@ pub struct Outsider {
 }
 
 impl Outsider {
-    /// Starts on loopback, dials `peer` and subscribes to `topic`.
+    /// Starts on loopback without any network key, dials `peer` and subscribes to `topic`.
+    /// Against a member's group address the dial fails: the outsider connects to nothing.
     pub async fn start(topic: &str, peer: Multiaddr) -> Result<Outsider, NodeError> {
+        Self::start_with(topic, peer, None).await
+    }
+
+    /// Starts on loopback inside a group's private network (`network_key`, the group's
+    /// `GroupSecret::network_key`), dials `peer` and subscribes to `topic`: a peer past the
+    /// network layer that still has no content or sync key.
+    pub async fn inside(
+        network_key: [u8; 32],
+        topic: &str,
+        peer: Multiaddr,
+    ) -> Result<Outsider, NodeError> {
+        Self::start_with(topic, peer, Some(network_key)).await
+    }
+
+    async fn start_with(
+        topic: &str,
+        peer: Multiaddr,
+        psk: Option<[u8; 32]>,
+    ) -> Result<Outsider, NodeError> {
         let mut config = cove_gossip::Config::new(Keypair::generate_ed25519());
+        config.psk = psk;
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")];
         config.mdns = false;
         // Only the peer it dials: tests decide the topology (what it reaches is via that peer).

@@ -285,7 +285,7 @@ async fn bench_size(n: usize) -> Result<Row> {
     // On-demand catch-up, nothing else running: req holds only the charter.
     let req_tmp = member_dir("req", &invite, &[])?;
     let (session, session_catch_up, first_page) =
-        run_session(&req_tmp, &ant_addr, ant.peer_id()).await?;
+        run_session(&req_tmp, &ant_addr, ant.peer_id_in(&group)).await?;
     ensure!(
         session.accepted == n && session.error.is_none(),
         "on-demand catch-up incomplete: {session:?}"
@@ -312,7 +312,7 @@ async fn bench_size(n: usize) -> Result<Row> {
         .sync(Some(&group.to_string()), None)
         .await?
         .into_iter()
-        .find(|r| r.peer == ant.peer_id().to_string())
+        .find(|r| r.peer == ant.peer_id_in(&group).to_string())
         .context("no report for ant")?;
     ensure!(
         identical_nodes.missing == 0 && identical_nodes.error.is_none(),
@@ -331,7 +331,7 @@ async fn bench_size(n: usize) -> Result<Row> {
         .collect();
     let diff_tmp = member_dir("diff", &invite, &variant)?;
     let (diff_session, diff_session_time, _) =
-        run_session(&diff_tmp, &ant_addr, ant.peer_id()).await?;
+        run_session(&diff_tmp, &ant_addr, ant.peer_id_in(&group)).await?;
     ensure!(
         diff_session.missing == corpus.dropped.len()
             && diff_session.peer_missing == corpus.extra.len(),
@@ -385,7 +385,14 @@ async fn run_session(
         let g = core.groups().next().context("member has no group")?;
         (g.id, g.topic.clone(), g.secret.sync_key())
     };
+    let psk = *core
+        .group(&group)
+        .context("group")?
+        .secret
+        .network_key(cove_node::NETWORK_EPOCH)
+        .as_bytes();
     let mut gossip_config = cove_gossip::Config::new(dir.load_peer_key()?);
+    gossip_config.psk = Some(psk);
     gossip_config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
     gossip_config.mdns = false;
     gossip_config.discovery = false;

@@ -447,11 +447,26 @@ impl<const N: usize> std::ops::Index<&str> for Club<N> {
     }
 }
 
-/// A fresh attacker: a non-member gossip node (a new peer id) on 127.0.0.1, connected to
-/// `member` and subscribed to `topic`.
+/// The network key (private-network PSK, PROTOCOL.md §10) of `member`'s group on `topic`,
+/// taken from an invite it mints: what a peer needs to reach the gossip layer at all.
+pub async fn network_key(member: &TestNode, topic: &str) -> Result<[u8; 32]> {
+    let group = member
+        .groups()
+        .await?
+        .into_iter()
+        .find(|g| g.topic == topic)
+        .context("the member is not in a group on that topic")?;
+    let invite = member.invite(&group.id, Duration::from_secs(60)).await?;
+    let secret = cove_crypto::Invite::decode_ignoring_expiry(&invite)?.group_secret;
+    Ok(*secret.network_key(cove_node::NETWORK_EPOCH).as_bytes())
+}
+
+/// A fresh attacker: a non-member gossip node (a new peer id) on 127.0.0.1 inside the group's
+/// private network (it holds the network key, not the invite), connected to `member` and
+/// subscribed to `topic`.
 pub async fn attacker(member: &TestNode, topic: &str) -> Result<Outsider> {
     let addr = member.status().await?.listen_addrs[0].parse()?;
-    let outsider = Outsider::start(topic, addr).await?;
+    let outsider = Outsider::inside(network_key(member, topic).await?, topic, addr).await?;
     eventually("the attacker to connect", || async {
         Ok((!outsider.peers().await?.is_empty()).then_some(()))
     })

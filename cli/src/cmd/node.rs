@@ -38,9 +38,14 @@ pub(crate) async fn up(ctx: &Ctx, args: UpArgs) -> Result<()> {
     config.passphrase = seed_passphrase(&DataDir::new(data_dir))?;
     let node = Node::start(config).await?;
     let status = node.status().await?;
-    eprintln!("cove node {} is up", status.peer_id);
-    for addr in &status.listen_addrs {
-        eprintln!("  listening on {addr}");
+    eprintln!(
+        "cove node is up, in {} group network(s) (TCP only, one peer id each)",
+        status.networks.len()
+    );
+    for n in &status.networks {
+        for addr in &n.listen_addrs {
+            eprintln!("  {}: listening on {addr}", n.name);
+        }
     }
     eprintln!("  data dir {}  (Ctrl-C to stop)", data_dir.display());
     if let Some(metrics) = &metrics {

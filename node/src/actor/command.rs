@@ -357,10 +357,12 @@ impl Actor {
             .group(&signed.message.group)
             .map(|g| g.topic.clone())
             .ok_or_else(|| NodeError::UnknownGroup(signed.message.group.to_string()))?;
+        let gossip = self.nets.for_topic(&topic).cloned();
         self.publishing.push(Publication {
             signed,
             envelope,
             topic,
+            gossip,
         });
         Ok(id)
     }
@@ -374,9 +376,8 @@ impl Actor {
             let _ = reply.send(result);
             return;
         }
-        let (store, gossip, accepted, internal) = (
+        let (store, accepted, internal) = (
             self.core.store().reader(),
-            self.gossip.clone(),
             self.accepted.clone(),
             self.internal_tx.clone(),
         );
@@ -392,10 +393,12 @@ impl Actor {
                 signed,
                 envelope,
                 topic,
+                gossip,
             } in publishing
             {
                 let id = signed.message.id;
                 let _ = accepted.send(signed);
+                let Some(gossip) = gossip else { continue };
                 if offer(&gossip, &id, &topic, envelope).await {
                     gossiped.push(id);
                 }
@@ -411,10 +414,7 @@ impl Actor {
         let peer: PeerId = peer.trim().parse().map_err(|e| {
             NodeError::invalid(Input::Peer, format!("{peer:?} is not a peer id: {e}"))
         })?;
-        match duration {
-            Some(d) => self.gossip.ban(peer, d).await?,
-            None => self.gossip.unban(peer).await?,
-        }
+        self.nets.ban(peer, duration).await;
         Ok(())
     }
 
@@ -449,12 +449,18 @@ impl Actor {
             ));
         }
         let id = self.core.view().resolve_group(group)?;
+        // The invite names this node's address in the group's own network: its peer id and
+        // port there, not those of any other group.
+        let net = self
+            .nets
+            .get(&id)
+            .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
         let addrs = crate::invite_addrs::invite_addrs(
-            self.gossip.local_peer_id(),
+            net.gossip.local_peer_id(),
             chosen,
-            &self.advertise,
-            &self.listen,
-            &self.gossip.listen_addrs().await?,
+            &net.advertise,
+            &net.listen,
+            &net.gossip.listen_addrs().await?,
         )?;
         self.core
             .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())

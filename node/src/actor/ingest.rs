@@ -28,7 +28,17 @@ impl Actor {
         })
     }
 
-    pub(super) async fn handle_gossip_event(&mut self, event: Event) {
+    /// Handles one event of group `net`'s swarm.
+    pub(super) async fn handle_gossip_event(&mut self, net: GroupId, event: Event) {
+        // A group's network carries that group only: a message or subscription naming another
+        // group's topic is judged as on an unknown topic (a member of two groups gains
+        // nothing by crossing them, and one network never shows another group's traffic).
+        let own_topic = |actor: &Self, topic: &str| {
+            actor
+                .core
+                .group_by_topic(topic)
+                .is_some_and(|g| g.id == net)
+        };
         match event {
             Event::Message {
                 id,
@@ -37,6 +47,11 @@ impl Actor {
                 data,
             } => {
                 let now = now_ms();
+                let topic = if own_topic(self, &topic) {
+                    topic
+                } else {
+                    String::new()
+                };
                 let result = self.guarded(&source, |core| core.admit(&topic, &data, now));
                 let verdict = decide::Verdict::of(&result);
                 if let Err(rejection) = &result {
@@ -49,12 +64,10 @@ impl Actor {
                 // The verdict goes out before the message is stored: forwarding waits for
                 // validation, not for the disk. If the store then fails (or the node dies
                 // first), this node lacks a message its peers have, and sync brings it back.
-                if let Err(e) = self
-                    .gossip
-                    .report(id, source, gossip_verdict(verdict))
-                    .await
-                {
-                    warn!(error = %e, "could not report validation result");
+                if let Ok(gossip) = self.nets.gossip(&net) {
+                    if let Err(e) = gossip.report(id, source, gossip_verdict(verdict)).await {
+                        warn!(error = %e, "could not report validation result");
+                    }
                 }
                 if let Ok(signed) = result {
                     if self
@@ -70,14 +83,17 @@ impl Actor {
                 debug!(%peer, %topic, "peer subscribed");
                 // A new member on a topic (or a non-member that knows the topic string: the
                 // session's first step tells): catch up, and hand it what is still waiting.
-                if let Some(group) = self.core.group_by_topic(&topic).map(|g| g.id) {
+                if own_topic(self, &topic) {
+                    let group = net;
                     if let Some(session) = self.session(group, peer, None) {
                         self.start_session(session);
                     }
                 }
                 self.republish_outbox().await;
             }
-            Event::Request { id, peer, data } => self.handle_sync_request(id, peer, data).await,
+            Event::Request { id, peer, data } => {
+                self.handle_sync_request(net, id, peer, data).await
+            }
             Event::ProtocolViolation { peer, reason } => {
                 info!(%peer, %reason, "sync protocol violation");
                 self.penalise(peer, "sync_oversized").await;

@@ -19,6 +19,7 @@
 
 mod command;
 mod ingest;
+mod nets;
 mod outbox;
 mod sessions;
 mod status;
@@ -30,11 +31,15 @@ use std::time::{Duration, Instant};
 
 use cove_crypto::GroupId;
 use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
+
+pub(crate) use self::nets::group_keypair;
+use self::nets::Nets;
+pub use self::nets::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Command, Draft, Reply};
-pub use self::status::{PeerSummary, Status};
+pub use self::status::{NetworkStatus, PeerSummary, Status};
 use crate::config::NodeConfig;
 use crate::core::{decide, Core};
 use crate::data_dir::DataDir;
@@ -77,7 +82,7 @@ const SETTLE_WITHIN: Duration = Duration::from_millis(500);
 /// What a started actor gives the [`crate::Node`] handle.
 pub(crate) struct Started {
     pub(crate) commands: mpsc::Sender<Command>,
-    pub(crate) peer_id: PeerId,
+    pub(crate) device: cove_crypto::DeviceKey,
     pub(crate) accepted: tokio::sync::broadcast::Sender<SignedMessage>,
     pub(crate) view: ViewSlot,
 }
@@ -92,21 +97,11 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
     let mut core = Core::new(store, seed)?;
     core.set_retention(config.retention);
 
-    // Every log line of this node (its actor and its swarm) carries `me=` (the end of its
-    // peer id), so that the logs of a multi-node test can be told apart.
-    let span = tracing::info_span!("node", me = %short_peer(&keypair.public().to_peer_id()));
-    let mut gossip_config = cove_gossip::Config::new(keypair);
-    gossip_config.listen = config.listen.clone();
-    gossip_config.mdns = config.mdns;
-    gossip_config.fast_timers = config.fast_timers;
-    gossip_config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
-    gossip_config.peer_rate_limit = config.peer_rate_limit;
-    gossip_config.max_connections = config.max_connections;
-    gossip_config.max_connections_per_peer = config.max_connections_per_peer;
-    let (gossip, events) = Gossip::spawn(gossip_config)
-        .instrument(span.clone())
-        .await?;
-    let peer_id = gossip.local_peer_id();
+    let device = nets::device_key(keypair)?;
+    // One private network per group (see `nets`), each with its own peer id: the node has no
+    // network identity of its own.
+    let (nets, events) = Nets::new(device.clone(), config.clone());
+    let span = tracing::info_span!("node", data = %short_dir(&config.data_dir));
     let view: ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
 
     let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
@@ -114,7 +109,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
     let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_CAPACITY);
     let actor = Actor {
         core,
-        gossip,
+        nets,
         events,
         internal_tx,
         internal_rx,
@@ -131,12 +126,12 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         warnings: Warnings::default(),
         request_budgets: sync::RequestBudgets::default(),
         session_storages: Default::default(),
-        listen: config.listen.clone(),
-        advertise: config.advertise.clone(),
         view: view.clone(),
     };
-    for group in actor.core.groups() {
-        actor.enter_group(&group.id).await?;
+    let mut actor = actor;
+    let ids: Vec<GroupId> = actor.core.groups().map(|g| g.id).collect();
+    for id in ids {
+        actor.enter_group(&id).instrument(span.clone()).await?;
     }
     let (tx, rx) = mpsc::channel(COMMAND_CAPACITY);
     tokio::spawn(
@@ -144,19 +139,21 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
             .run(rx, config.republish_interval, config.sync_interval)
             .instrument(span),
     );
-    info!(peer = %peer_id, "node started");
+    info!("node started");
     Ok(Started {
         commands: tx,
-        peer_id,
+        device,
         accepted,
         view,
     })
 }
 
-/// The last characters of a peer id: enough to tell a test's nodes apart in logs.
-fn short_peer(peer: &PeerId) -> String {
-    let text = peer.to_string();
-    text[text.len().saturating_sub(6)..].to_string()
+/// The last characters of the data dir: enough to tell a test's nodes apart in logs (each
+/// group's swarm logs its own `me=`, see `nets`).
+fn short_dir(dir: &std::path::Path) -> String {
+    let text = dir.display().to_string();
+    let start = text.len().saturating_sub(8);
+    text.get(start..).unwrap_or(&text).to_string()
 }
 
 /// Reports from the actor's own spawned tasks.
@@ -168,7 +165,8 @@ enum Internal {
         peer: PeerId,
         error: Option<SyncError>,
     },
-    /// A peer broke the sync protocol in a task that served or ran a session.
+    /// A peer broke the sync protocol in a task that served or ran a session (banned in the
+    /// one group network its peer id belongs to).
     Violation { peer: PeerId, reason: &'static str },
     /// Own messages a command's task handed to a peer by gossip.
     Gossiped { ids: Vec<MessageId> },
@@ -217,8 +215,10 @@ async fn offer(gossip: &Gossip, id: &MessageId, topic: &str, envelope: Vec<u8>) 
 
 struct Actor {
     core: Core,
-    gossip: Gossip,
-    events: mpsc::Receiver<Event>,
+    /// One gossip swarm per group.
+    nets: Nets,
+    /// Every swarm's events, tagged with its group.
+    events: mpsc::Receiver<(GroupId, Event)>,
     /// Cloned into spawned tasks (sync sessions, served requests); the actor holds both ends,
     /// so this channel never keeps the actor alive on its own.
     internal_tx: mpsc::Sender<Internal>,
@@ -250,10 +250,6 @@ struct Actor {
     /// The Negentropy storage of the sync sessions this node serves, shared with the tasks
     /// that serve them.
     session_storages: std::sync::Arc<std::sync::Mutex<sync::SessionStorages>>,
-    /// The listen addresses asked for, and the advertise list: what invites may carry (see
-    /// [`crate::invite_addrs`]).
-    listen: Vec<Multiaddr>,
-    advertise: Vec<Multiaddr>,
     /// The read half every `Node` handle uses: emptied when the actor stops, so that no
     /// handle keeps the store open.
     view: ViewSlot,
@@ -264,6 +260,8 @@ struct Publication {
     signed: SignedMessage,
     envelope: Vec<u8>,
     topic: String,
+    /// The group's swarm, `None` if it has none (offered later by the outbox).
+    gossip: Option<Gossip>,
 }
 
 impl Actor {
@@ -303,7 +301,7 @@ impl Actor {
                 Some(batch) = self.ingest_rx.recv() => self.ingest_batch(batch),
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
                 event = self.events.recv() => match event {
-                    Some(event) => self.handle_gossip_event(event).await,
+                    Some((group, event)) => self.handle_gossip_event(group, event).await,
                     None => {
                         warn!("gossip layer stopped; node stops");
                         let _ = self.stop().await;
@@ -337,7 +335,7 @@ impl Actor {
     async fn stop(&mut self) -> Result<(), NodeError> {
         // From here on handles answer reads with `Stopped`, and hold no store handle.
         *self.view.write().unwrap_or_else(|e| e.into_inner()) = None;
-        let _ = self.gossip.shutdown().await;
+        self.nets.shutdown().await;
         // Spawned tasks hold store handles; with the network and our channels closed they end
         // at once, and once they have, the database is closed when the actor is dropped.
         self.ingest_rx.close();
@@ -355,19 +353,23 @@ impl Actor {
         Ok(())
     }
 
-    /// Subscribes a group's topic and dials its bootstrap peers.
-    async fn enter_group(&self, id: &GroupId) -> Result<(), NodeError> {
+    /// Starts a group's private network, subscribes its topic and dials its bootstrap peers.
+    async fn enter_group(&mut self, id: &GroupId) -> Result<(), NodeError> {
         let group = self
             .core
             .group(id)
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
-        self.gossip
+        let net = self
+            .nets
+            .open(group.id, &group.secret, &group.topic, &mut self.tasks)
+            .await?;
+        net.gossip
             .subscribe(&group.topic, group.secret.discovery_key())
             .await?;
         for addr in &group.record.bootstrap {
             match addr.parse::<Multiaddr>() {
                 Ok(addr) => {
-                    if let Err(e) = self.gossip.dial(addr.clone()).await {
+                    if let Err(e) = net.gossip.dial(addr.clone()).await {
                         debug!(%addr, error = %e, "bootstrap dial failed");
                     }
                 }

@@ -50,7 +50,10 @@ impl Actor {
             }
             match self.core.reseal(&id) {
                 Ok(Some((topic, envelope))) => {
-                    if offer(&self.gossip, &id, &topic, envelope).await {
+                    let Some(gossip) = self.nets.for_topic(&topic) else {
+                        continue;
+                    };
+                    if offer(gossip, &id, &topic, envelope).await {
                         self.gossiped.insert(id, Instant::now());
                     }
                 }
@@ -69,10 +72,7 @@ impl Actor {
     /// A confirmation round for `group`'s own messages created at or after `since`: with one
     /// member, reconciliation only (PROTOCOL.md §13.6).
     pub(super) async fn confirm_delivery(&mut self, group: GroupId, since: u64) {
-        let Some(topic) = self.core.group(&group).map(|g| g.topic.clone()) else {
-            return;
-        };
-        let members = self.members_online(&topic).await;
+        let members = self.members_online(group).await;
         let Some(peer) = self.pick_member(group, &members) else {
             return;
         };

@@ -54,9 +54,7 @@ impl Actor {
     pub(super) async fn penalise(&mut self, peer: PeerId, reason: &'static str) {
         self.core.count(reason);
         info!(%peer, reason, "peer cut off");
-        if let Err(e) = self.gossip.ban(peer, sync::BAN_DURATION).await {
-            warn!(%peer, error = %e, "could not ban peer");
-        }
+        self.nets.ban(peer, Some(sync::BAN_DURATION)).await;
     }
 
     pub(super) fn session(
@@ -67,7 +65,7 @@ impl Actor {
     ) -> Option<Session> {
         let g = self.core.group(&group)?;
         Some(Session {
-            gossip: self.gossip.clone(),
+            gossip: self.nets.get(&group)?.gossip.clone(),
             peer,
             group,
             topic: g.topic.clone(),
@@ -129,11 +127,14 @@ impl Actor {
     }
 
     /// Connected peers that subscribe to `topic`.
-    pub(super) async fn members_online(&self, topic: &str) -> Vec<cove_gossip::PeerInfo> {
-        match self.gossip.peers().await {
+    pub(super) async fn members_online(&self, group: GroupId) -> Vec<cove_gossip::PeerInfo> {
+        let (Some(net), Some(g)) = (self.nets.get(&group), self.core.group(&group)) else {
+            return Vec::new();
+        };
+        match net.gossip.peers().await {
             Ok(peers) => peers
                 .into_iter()
-                .filter(|p| p.topics.iter().any(|t| t == topic))
+                .filter(|p| p.topics.contains(&g.topic))
                 .collect(),
             Err(_) => Vec::new(),
         }
@@ -158,13 +159,9 @@ impl Actor {
     }
 
     pub(super) async fn anti_entropy(&mut self) {
-        let groups: Vec<(GroupId, String)> = self
-            .core
-            .groups()
-            .map(|g| (g.id, g.topic.clone()))
-            .collect();
-        for (group, topic) in groups {
-            let members = self.members_online(&topic).await;
+        let groups: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
+        for group in groups {
+            let members = self.members_online(group).await;
             if members.is_empty() {
                 continue;
             }
@@ -201,12 +198,7 @@ impl Actor {
         };
         let mut sessions = Vec::new();
         for group in groups {
-            let topic = self
-                .core
-                .group(&group)
-                .map(|g| g.topic.clone())
-                .unwrap_or_default();
-            for member in self.members_online(&topic).await {
+            for member in self.members_online(group).await {
                 sessions.extend(self.session(group, member.peer, progress.clone()));
             }
         }
@@ -237,6 +229,7 @@ impl Actor {
     /// store for reconciliation or pages runs on a blocking thread.
     pub(super) async fn handle_sync_request(
         &mut self,
+        net: GroupId,
         id: InboundRequestId,
         peer: PeerId,
         data: Vec<u8>,
@@ -245,7 +238,8 @@ impl Actor {
         // bounded number of them (a member replaying reconcile rounds included).
         if !self.request_budgets.take(peer, now_ms()) {
             debug!(%peer, "sync request over the peer's budget");
-            self.refuse(id, sync::ErrorCode::Busy, "sync_busy").await;
+            self.refuse(net, id, sync::ErrorCode::Busy, "sync_busy")
+                .await;
             return;
         }
         let request = match sync::Request::decode(&data) {
@@ -253,6 +247,7 @@ impl Actor {
             Err(e) => {
                 debug!(%peer, error = %e, "malformed sync request");
                 self.respond(
+                    net,
                     id,
                     sync::Response::Error {
                         code: sync::ErrorCode::Malformed,
@@ -263,23 +258,23 @@ impl Actor {
                 return;
             }
         };
+        // A group's network serves that group only: a topic of another group the node is in is
+        // answered as an unknown one, so that one group's members cannot learn the others.
+        let group_of = |topic: &str| self.core.group_by_topic(topic).filter(|g| g.id == net);
+        let local = self.nets.peer_id_in(&net);
         let (topic, proof) = match &request {
             sync::Request::Hello { topic, nonce } => {
-                let sync_key = self.core.group_by_topic(topic).map(|g| g.secret.sync_key());
-                let local = self.gossip.local_peer_id();
+                let sync_key = group_of(topic).map(|g| g.secret.sync_key());
                 let answer = self
                     .challenges
                     .answer_hello(peer, &local, sync_key.as_ref(), nonce);
-                self.respond(id, answer).await;
+                self.respond(net, id, answer).await;
                 return;
             }
             sync::Request::Reconcile { topic, proof, .. }
             | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
         };
-        let local = self.gossip.local_peer_id();
-        let authorised = self
-            .core
-            .group_by_topic(topic)
+        let authorised = group_of(topic)
             .filter(|g| {
                 self.challenges
                     .verify(&peer, &local, &g.secret.sync_key(), proof)
@@ -288,14 +283,17 @@ impl Actor {
         let Some(group) = authorised else {
             // Same answer for an unknown topic and a bad proof: a non-member learns nothing.
             debug!(%peer, "unauthorised sync request");
-            self.refuse(id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
+            self.refuse(net, id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
                 .await;
             return;
         };
         let store = self.core.store().reader();
         let sessions = self.session_storages.clone();
         let cutoff = self.core.retention_cutoff(now_ms());
-        let (gossip, internal) = (self.gossip.clone(), self.internal_tx.clone());
+        let Ok(gossip) = self.nets.gossip(&net).cloned() else {
+            return;
+        };
+        let internal = self.internal_tx.clone();
         self.tasks.spawn(async move {
             let served = tokio::task::spawn_blocking(move || match request {
                 sync::Request::Reconcile { since, msg, .. } => {
@@ -346,16 +344,26 @@ impl Actor {
     /// Answers a sync request with an error `code` and counts `reason` (no penalty).
     pub(super) async fn refuse(
         &mut self,
+        net: GroupId,
         id: InboundRequestId,
         code: sync::ErrorCode,
         reason: &'static str,
     ) {
         self.core.count(reason);
-        self.respond(id, sync::Response::Error { code }).await;
+        self.respond(net, id, sync::Response::Error { code }).await;
     }
 
-    pub(super) async fn respond(&self, id: InboundRequestId, response: sync::Response) {
-        if let Err(e) = self.gossip.respond(id, response.encode()).await {
+    /// Answers a request that came in by `net`'s swarm.
+    pub(super) async fn respond(
+        &self,
+        net: GroupId,
+        id: InboundRequestId,
+        response: sync::Response,
+    ) {
+        let Ok(gossip) = self.nets.gossip(&net) else {
+            return;
+        };
+        if let Err(e) = gossip.respond(id, response.encode()).await {
             debug!(error = %e, "could not send sync response");
         }
     }

@@ -20,16 +20,32 @@ pub struct PeerSummary {
     pub groups: Vec<String>,
 }
 
+/// One group's private network as this node runs it (PROTOCOL.md §10).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NetworkStatus {
+    /// The group id (hex).
+    pub group: String,
+    /// The group's name.
+    pub name: String,
+    /// This node's peer id in the group's network (a different one in every group).
+    pub peer_id: String,
+    /// Where the group's network listens, each address ending in `/p2p/<peer_id>`.
+    pub listen_addrs: Vec<String>,
+    /// Connected peers in the group's network.
+    pub peers: usize,
+}
+
 /// What `cove status` shows.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Status {
-    /// This node's libp2p peer id.
-    pub peer_id: String,
-    /// Where it listens.
+    /// Every group's network: the node has no network identity of its own, one peer id and
+    /// one set of listen addresses per group.
+    pub networks: Vec<NetworkStatus>,
+    /// Every address of every group's network (the union of `networks[].listen_addrs`).
     pub listen_addrs: Vec<String>,
     /// Groups joined.
     pub groups: usize,
-    /// Connected peers.
+    /// Connected peers, over every group's network.
     pub peers: usize,
     /// Gossip messages accepted since start.
     pub accepted: u64,
@@ -49,7 +65,11 @@ impl Actor {
     pub(super) async fn group_health(&self) -> Result<Vec<(GroupId, GroupHealth)>, NodeError> {
         let mut all = Vec::new();
         for group in self.core.groups() {
-            let topic = self.gossip.topic_health(&group.topic).await?;
+            let topic = self
+                .nets
+                .gossip(&group.id)?
+                .topic_health(&group.topic)
+                .await?;
             all.push((
                 group.id,
                 GroupHealth::new(&group.id, &group.charter.name, topic),
@@ -82,35 +102,52 @@ impl Actor {
     }
 
     pub(super) async fn peers(&self) -> Result<Vec<PeerSummary>, NodeError> {
-        let peers = self.gossip.peers().await?;
-        Ok(peers
-            .into_iter()
-            .map(|p| PeerSummary {
-                peer: p.peer.to_string(),
-                addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
-                groups: self
-                    .core
-                    .groups()
-                    .filter(|g| p.topics.contains(&g.topic))
-                    .map(|g| g.charter.name.clone())
-                    .collect(),
-            })
-            .collect())
+        let mut all = Vec::new();
+        for (id, net) in self.nets.iter() {
+            let Some(group) = self.core.group(id) else {
+                continue;
+            };
+            for p in net.gossip.peers().await? {
+                all.push(PeerSummary {
+                    peer: p.peer.to_string(),
+                    addrs: p.addrs.iter().map(|a| a.to_string()).collect(),
+                    groups: p
+                        .topics
+                        .contains(&group.topic)
+                        .then(|| group.charter.name.clone())
+                        .into_iter()
+                        .collect(),
+                });
+            }
+        }
+        Ok(all)
     }
 
     pub(super) async fn status(&self) -> Result<Status, NodeError> {
         let (accepted, rejected) = self.core.counters();
+        let mut networks = Vec::new();
+        for group in self.core.groups() {
+            let Some(net) = self.nets.get(&group.id) else {
+                continue;
+            };
+            networks.push(NetworkStatus {
+                group: group.id.to_string(),
+                name: group.charter.name.clone(),
+                peer_id: net.gossip.local_peer_id().to_string(),
+                listen_addrs: (net.gossip.listen_addrs().await?.iter())
+                    .map(|a| a.to_string())
+                    .collect(),
+                peers: net.gossip.peers().await?.len(),
+            });
+        }
         Ok(Status {
-            peer_id: self.gossip.local_peer_id().to_string(),
-            listen_addrs: self
-                .gossip
-                .listen_addrs()
-                .await?
+            listen_addrs: networks
                 .iter()
-                .map(|a| a.to_string())
+                .flat_map(|n| n.listen_addrs.iter().cloned())
                 .collect(),
+            peers: networks.iter().map(|n| n.peers).sum(),
+            networks,
             groups: self.core.groups().count(),
-            peers: self.gossip.peers().await?.len(),
             accepted,
             rejected: rejected.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             outbox: self.core.store().outbox()?.len(),

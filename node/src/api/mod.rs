@@ -21,7 +21,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use self::types::FeedQuery;
 use crate::actor::{Command, Draft, Reply};
-pub use crate::actor::{PeerSummary, Status};
+pub use crate::actor::{NetworkStatus, PeerSummary, Status};
 pub use crate::config::NodeConfig;
 pub use crate::core::draft::{AdDraft, GrantRequest};
 use crate::error::NodeError;
@@ -37,7 +37,8 @@ use crate::view::{GroupInfo, View, ViewSlot};
 #[derive(Clone, Debug)]
 pub struct Node {
     tx: mpsc::Sender<Command>,
-    peer_id: PeerId,
+    /// This device's key, from which its peer id in each group derives.
+    device: cove_crypto::DeviceKey,
     accepted: broadcast::Sender<SignedMessage>,
     view: ViewSlot,
 }
@@ -49,15 +50,18 @@ impl Node {
         let started = crate::actor::start(config).await?;
         Ok(Node {
             tx: started.commands,
-            peer_id: started.peer_id,
+            device: started.device,
             accepted: started.accepted,
             view: started.view,
         })
     }
 
-    /// This node's libp2p peer id.
-    pub fn peer_id(&self) -> PeerId {
-        self.peer_id
+    /// This node's libp2p peer id in `group`'s private network: a different one in every
+    /// group (PROTOCOL.md §10), the same across restarts. The node has no other.
+    pub fn peer_id_in(&self, group: &GroupId) -> PeerId {
+        crate::actor::group_keypair(&self.device, group)
+            .public()
+            .to_peer_id()
     }
 
     /// Resolves once the node has stopped (by [`Node::shutdown`], a control-socket `shutdown`

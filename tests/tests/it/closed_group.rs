@@ -1,8 +1,8 @@
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::{ensure, Context, Result};
 use cove_node::outsider::Outsider;
-use cove_tests::{eventually, rejected, wait_for_feed, Club, Ready, TestNode};
+use cove_tests::{eventually, rejected, wait_for_feed, Club, Ready, TestNode, TEST_TIMEOUT};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
@@ -45,7 +45,8 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
         assert_eq!(order(ant).await?, order(cat).await?);
 
         let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
-        let outsider = Outsider::start(topic, ant_addr).await?;
+        let key = cove_tests::network_key(ant, topic).await?;
+        let outsider = Outsider::inside(key, topic, ant_addr).await?;
         eventually("outsider connected to ant", || async {
             Ok((!outsider.peers().await?.is_empty()).then_some(()))
         })
@@ -89,7 +90,7 @@ async fn members_exchange_posts_and_outsider_learns_nothing() -> Result<()> {
         tokio::time::sleep(Duration::from_secs(2)).await;
         let outsider_peers = outsider.peers().await?;
         for node in [bat, cat] {
-            if !outsider_peers.contains(&node.peer_id().to_string()) {
+            if !outsider_peers.contains(&node.peer_id_in(&group.parse()?).to_string()) {
                 assert_eq!(
                     rejected(node, "undecryptable").await?,
                     0,
@@ -129,7 +130,7 @@ async fn a_joiner_reaches_members_it_was_not_introduced_to() -> Result<()> {
             .await?;
         cat.join(&bat.invite(group, Duration::from_secs(600)).await?)
             .await?;
-        let ant_id = ant.peer_id().to_string();
+        let ant_id = ant.peer_id_in(&group.parse()?).to_string();
         eventually("cat to connect to ant", || async {
             Ok(cat
                 .peers()
@@ -206,4 +207,96 @@ async fn an_outsider_on_the_topic_does_not_empty_a_members_outbox() -> Result<()
         Ok(())
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_of_two_groups_has_an_unlinkable_peer_id_in_each() -> Result<()> {
+    // Scenario: ant founds "club" and "guild"; bat joins the club only, cat the guild only.
+    // Then a peer holding the club's network key (what bat's node has) dials ant's guild
+    // address.
+    // Assert: ant runs two networks with two different peer ids, each listening on its own
+    // address; bat knows ant only by its club peer id, cat only by its guild peer id; the
+    // club-key holder cannot connect to ant's guild network.
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let bat = TestNode::start("bat").await?;
+        let cat = TestNode::start("cat").await?;
+        let club = ant.create_group("club").await?;
+        let guild = ant.create_group("guild").await?;
+        bat.join(
+            &ant.invite(&club.to_string(), Duration::from_secs(600))
+                .await?,
+        )
+        .await?;
+        cat.join(
+            &ant.invite(&guild.to_string(), Duration::from_secs(600))
+                .await?,
+        )
+        .await?;
+
+        let networks = ant.status().await?.networks;
+        ensure!(networks.len() == 2, "one network per group: {networks:?}");
+        let in_club = ant.peer_id_in(&club).to_string();
+        let in_guild = ant.peer_id_in(&guild).to_string();
+        ensure!(in_club != in_guild, "one peer id served both groups");
+        let net = |id: &str| networks.iter().find(|n| n.peer_id == id).cloned();
+        let (club_net, guild_net) = (
+            net(&in_club).context("club")?,
+            net(&in_guild).context("guild")?,
+        );
+        ensure!(club_net
+            .listen_addrs
+            .iter()
+            .all(|a| !guild_net.listen_addrs.contains(a)));
+
+        let peers_of = |node: &TestNode| {
+            let node = node.node.clone();
+            async move {
+                Ok::<_, anyhow::Error>(
+                    node.peers()
+                        .await?
+                        .into_iter()
+                        .map(|p| p.peer)
+                        .collect::<Vec<_>>(),
+                )
+            }
+        };
+        eventually("bat and cat to reach ant", || async {
+            let (b, c) = (peers_of(&bat).await?, peers_of(&cat).await?);
+            Ok((b.contains(&in_club) && c.contains(&in_guild)).then_some(()))
+        })
+        .await?;
+        ensure!(!peers_of(&bat).await?.contains(&in_guild));
+        ensure!(!peers_of(&cat).await?.contains(&in_club));
+
+        let club_topic = ant
+            .groups()
+            .await?
+            .into_iter()
+            .find(|g| g.name == "club")
+            .context("club")?
+            .topic;
+        let club_key = cove_tests::network_key(&ant, &club_topic).await?;
+        let guild_topic = ant
+            .groups()
+            .await?
+            .into_iter()
+            .find(|g| g.name == "guild")
+            .context("guild")?
+            .topic;
+        let crosser =
+            Outsider::inside(club_key, &guild_topic, guild_net.listen_addrs[0].parse()?).await?;
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        ensure!(
+            crosser.peers().await?.is_empty(),
+            "the club's key opened the guild's network"
+        );
+        crosser.shutdown().await?;
+        for node in [&ant, &bat, &cat] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
 }

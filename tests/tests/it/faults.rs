@@ -282,10 +282,13 @@ async fn a_node_restarted_with_the_same_peer_id_publishes_and_receives_again() -
         bat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
             .await?;
         wait_for_peers(&bat, 1).await?;
-        let peer_id = bat.peer_id();
+        let peer_id = bat.peer_id_in(&group.parse()?);
         for round in 0..2 {
             bat.restart().await?;
-            ensure!(bat.peer_id() == peer_id, "the peer id changed on restart");
+            ensure!(
+                bat.peer_id_in(&group.parse()?) == peer_id,
+                "the peer id changed on restart"
+            );
             wait_for_peers(&bat, 1).await?;
             bat.post(&group, None, &format!("bat after restart {round}"))
                 .await?;

@@ -1,12 +1,19 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::{bail, ensure, Result};
+use anyhow::{bail, ensure, Context, Result};
 use cove_crypto::{sync_proof, sync_responder_proof, Invite};
 use cove_gossip::{Config, Event, Gossip, Keypair, Multiaddr, PeerId};
 use cove_node::message::MessageId;
 use cove_node::sync::{ErrorCode, Request, Response};
-use cove_tests::{eventually, rejected, wait_for_feed, Club, Ready};
+use cove_tests::{
+    eventually, network_key, rejected, wait_for_feed, Club, Ready, TestNode, TEST_TIMEOUT,
+};
+
+/// `node`'s peer id in its (first) group's network.
+async fn peer_in(node: &TestNode) -> Result<PeerId> {
+    Ok(node.status().await?.networks[0].peer_id.parse()?)
+}
 use tokio::sync::mpsc;
 
 /// A raw libp2p node speaking the sync protocol by hand: no store, no validation.
@@ -16,8 +23,19 @@ struct Mole {
 }
 
 impl Mole {
-    async fn start(peer: Multiaddr) -> Result<Mole> {
+    /// Starts inside `member`'s (only) group network, with its network key but nothing else,
+    /// and dials the member there.
+    async fn start(member: &TestNode) -> Result<Mole> {
+        let topic = member.groups().await?.remove(0).topic;
+        Self::start_with(member, Some(network_key(member, &topic).await?)).await
+    }
+
+    /// Starts with the given network key (`None`: a plain libp2p peer) and dials `member`'s
+    /// group address.
+    async fn start_with(member: &TestNode, psk: Option<[u8; 32]>) -> Result<Mole> {
+        let peer: Multiaddr = member.status().await?.listen_addrs[0].parse()?;
         let mut config = Config::new(Keypair::generate_ed25519());
+        config.psk = psk;
         config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         config.mdns = false;
         config.discovery = false;
@@ -71,10 +89,9 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
         let group = &club.group;
         let secret = Invite::decode_ignoring_expiry(&club.invite)?.group_secret;
         let topic = secret.topic();
-        let ant_id = ant.peer_id();
-        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
+        let ant_id = peer_in(ant).await?;
 
-        let mole = Mole::start(ant_addr.clone()).await?;
+        let mole = Mole::start(ant).await?;
         let nonce = mole.challenge(ant_id, &topic).await?;
         let forged = Request::Reconcile {
             topic: topic.clone(),
@@ -115,7 +132,7 @@ async fn bad_sync_requests_are_refused_counted_and_the_node_stays_healthy() -> R
             "a member's proof is served"
         );
 
-        let vole = Mole::start(ant_addr).await?;
+        let vole = Mole::start(ant).await?;
         vole.challenge(ant_id, &topic).await?;
         assert_eq!(
             vole.ask(ant_id, &valid).await?,
@@ -173,8 +190,7 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
         let [ant] = club.members();
         let group = &club.group;
         let secret = Invite::decode_ignoring_expiry(&club.invite)?.group_secret;
-        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
-        let mut mole = Mole::start(ant_addr).await?;
+        let mut mole = Mole::start(ant).await?;
         mole.gossip
             .subscribe(&secret.topic(), secret.discovery_key())
             .await?;
@@ -196,7 +212,7 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
                         proof: sync_responder_proof(
                             &secret.sync_key(),
                             &nonce,
-                            &ant.peer_id().to_bytes(),
+                            &peer_in(ant).await?.to_bytes(),
                             &mole.gossip.local_peer_id().to_bytes(),
                         ),
                     },
@@ -246,9 +262,8 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
         let [ant, bat] = club.members();
         let (group, topic) = (&club.group, &club.topic);
         ant.post(group, None, "before the flood").await?;
-        let ant_id = ant.peer_id();
-        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
-        let mole = Mole::start(ant_addr).await?;
+        let ant_id = peer_in(ant).await?;
+        let mole = Mole::start(ant).await?;
         let mut busy = 0;
         for _ in 0..250 {
             match mole.ask(ant_id, &hello(topic)).await? {
@@ -290,7 +305,7 @@ struct Seen {
 /// else, which would keep an automatic session waiting for as long as the member lets it. It
 /// re-subscribes every 500 ms, so a member that starts a session whenever a peer subscribes
 /// starts one again at once.
-async fn lurker(member: Multiaddr, topic: &str) -> Result<(Gossip, Arc<Mutex<Seen>>)> {
+async fn lurker(member: &TestNode, topic: &str) -> Result<(Gossip, Arc<Mutex<Seen>>)> {
     let Mole { gossip, mut events } = Mole::start(member).await?;
     gossip.subscribe(topic, [0x77; 32]).await?;
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -329,8 +344,9 @@ async fn lurker(member: Multiaddr, topic: &str) -> Result<(Gossip, Arc<Mutex<See
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_outsider_on_the_topic_gets_nothing_group_specific_from_a_member() -> Result<()> {
-    // Scenario: ant is a member with a post. lurk, a non-member that knows the topic string,
-    // connects to ant and subscribes to it, so ant starts a sync session towards it; lurk
+    // Scenario: ant is a member with a post. lurk, a non-member that knows the topic string
+    // and holds the group's network key (leaked on its own, without the invite), connects to
+    // ant and subscribes to it, so ant starts a sync session towards it; lurk
     // answers ant's hello with the best it can, a made-up proof, and keeps re-subscribing.
     // lurk also sends ant its own hello for the group's topic and for a topic ant lacks.
     // Assert: ant's hello names only the topic lurk announced; ant counts
@@ -342,14 +358,13 @@ async fn an_outsider_on_the_topic_gets_nothing_group_specific_from_a_member() ->
         let [ant] = club.members();
         let (group, topic) = (&club.group, &club.topic);
         ant.post(group, None, "members only").await?;
-        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
-        let (lurk, seen) = lurker(ant_addr, topic).await?;
+        let (lurk, seen) = lurker(ant, topic).await?;
         eventually("ant to find lurk unproven", || async {
             Ok((rejected(ant, "sync_responder_unproven").await? == 1).then_some(()))
         })
         .await?;
 
-        let ant_id = ant.peer_id();
+        let ant_id = peer_in(ant).await?;
         let ask = |topic: &str| {
             let request = hello(topic).encode();
             let lurk = lurk.clone();
@@ -412,10 +427,9 @@ async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
             .await?;
         ant.join(&invite).await?;
         let topic = ant.groups().await?.remove(0).topic;
-        let ant_addr: Multiaddr = ant.status().await?.listen_addrs[0].parse()?;
         let mut lurkers = Vec::new();
         for _ in 0..cove_node::actor::MAX_CONCURRENT_SYNCS {
-            lurkers.push(lurker(ant_addr.clone(), &topic).await?);
+            lurkers.push(lurker(ant, &topic).await?);
         }
         eventually("ant to say hello to every lurker", || async {
             Ok(lurkers
@@ -438,4 +452,81 @@ async fn outsiders_cannot_hold_a_members_sync_slots() -> Result<()> {
         Ok(())
     })
     .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_without_the_network_key_learns_nothing_and_the_outbox_waits_for_a_member(
+) -> Result<()> {
+    // Scenario: ant founds a group and posts while alone (the post waits in its outbox). eve,
+    // a plain libp2p peer with no invite and no network key, knows ant's group address and
+    // the topic string: she dials ant, subscribes to the topic and asks for ant's listen
+    // addresses, for some seconds (several of ant's republish and anti-entropy rounds). Then
+    // bat joins with an invite.
+    // Assert: eve never connects (no peer on either side), so she sees no topic string, no
+    // message id or payload and no sync request; ant starts no session towards her (no
+    // `sync_responder_unproven`) and its post stays in its outbox until bat, a member,
+    // confirms it, after which bat holds it (issue 12, hole 5; issue 13).
+    tokio::time::timeout(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        ant.post(&group, None, "members only").await?;
+        let topic = ant.groups().await?.remove(0).topic;
+        let ant_id = peer_in(&ant).await?;
+
+        let Mole {
+            gossip: eve,
+            mut events,
+        } = Mole::start_with(&ant, None).await?;
+        eve.subscribe(&topic, [0x77; 32]).await?;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                log.lock().unwrap().push(format!("{event:?}"));
+            }
+        });
+        // A sync request straight to ant's peer id fails too: there is no connection to open
+        // a stream on, and none can be made.
+        let asked = eve.request(ant_id, hello(&topic).encode()).await;
+        ensure!(asked.is_err(), "eve got a sync answer: {asked:?}");
+        tokio::time::sleep(Duration::from_secs(6)).await;
+
+        ensure!(eve.peers().await?.is_empty(), "eve connected to ant");
+        ensure!(
+            !ant.peers()
+                .await?
+                .iter()
+                .any(|p| p.peer == eve.local_peer_id().to_string()),
+            "ant lists eve as a peer"
+        );
+        let events = std::mem::take(&mut *seen.lock().unwrap());
+        ensure!(
+            events.iter().all(|e| !e.contains("PeerSubscribed")
+                && !e.contains("Message")
+                && !e.contains("Request")
+                && !e.contains("PeerConnected")),
+            "eve observed something: {events:?}"
+        );
+        assert_eq!(rejected(&ant, "sync_responder_unproven").await?, 0);
+        assert_eq!(
+            ant.status().await?.outbox,
+            1,
+            "the post is still waiting for a member"
+        );
+
+        let bat = TestNode::start("bat").await?;
+        bat.join(&ant.invite(&group, Duration::from_secs(600)).await?)
+            .await?;
+        assert_eq!(wait_for_feed(&bat, &group, 1).await?, ["members only"]);
+        eventually("bat to confirm ant's post", || async {
+            Ok((ant.status().await?.outbox == 0).then_some(()))
+        })
+        .await?;
+        eve.shutdown().await?;
+        bat.shutdown().await?;
+        ant.shutdown().await?;
+        Ok(())
+    })
+    .await
+    .context("test timed out")?
 }

@@ -53,7 +53,9 @@ async fn metrics_count_what_the_node_accepted_and_rejected() -> Result<()> {
         bat.post(group, None, "counted").await?;
         wait_for_feed(ant, group, 1).await?;
 
-        let outsider = Outsider::start(topic, ant.status().await?.listen_addrs[0].parse()?).await?;
+        let key = cove_tests::network_key(ant, topic).await?;
+        let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
+        let outsider = Outsider::inside(key, topic, ant_addr).await?;
         eventually("the outsider to connect to ant", || async {
             Ok((!outsider.peers().await?.is_empty()).then_some(()))
         })

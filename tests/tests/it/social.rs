@@ -215,7 +215,8 @@ async fn bans_removals_and_mutes() -> Result<()> {
             ))
         };
         let ant_addr = ant.status().await?.listen_addrs[0].parse()?;
-        let outsider = Outsider::start(&secret.topic(), ant_addr).await?;
+        let key = *secret.network_key(cove_node::NETWORK_EPOCH).as_bytes();
+        let outsider = Outsider::inside(key, &secret.topic(), ant_addr).await?;
         let counter = |reason: &'static str| {
             let ant = ant.node.clone();
             async move {

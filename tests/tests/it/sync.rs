@@ -107,7 +107,11 @@ async fn a_healed_partition_converges() -> Result<()> {
     club.run(async |club| {
         let [ant, bat, cat, dog] = club.members();
         let group = &club.group;
-        let far_side = [cat.peer_id().to_string(), dog.peer_id().to_string()];
+        let id: cove_crypto::GroupId = group.parse()?;
+        let far_side = [
+            cat.peer_id_in(&id).to_string(),
+            dog.peer_id_in(&id).to_string(),
+        ];
         for near in [ant, bat] {
             for far in &far_side {
                 near.block_peer(far, Some(Duration::from_secs(3600)))

@@ -1,0 +1,244 @@
+//! One private network per group (PROTOCOL.md §10): a gossip swarm of its own for each group
+//! the node is in, behind a libp2p private network whose pre-shared key is the group's
+//! network key, under a peer key derived from this device's key and the group id.
+//!
+//! A peer without the group's key cannot complete a connection to that swarm, so it learns
+//! nothing from it (no peer id, no identify, no topic, no sync); and the node's peer ids in
+//! two groups are unrelated, so its networks do not link its memberships. The actor holds a
+//! [`Nets`] instead of one gossip handle; each swarm's events reach it tagged with their group
+//! through one bounded channel.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use cove_crypto::{DeviceKey, GroupId, GroupSecret};
+use cove_gossip::{Event, Gossip, Keypair, Multiaddr, PeerId, Protocol};
+use tokio::sync::mpsc;
+use tracing::{warn, Instrument};
+
+use crate::api::NodeConfig;
+use crate::error::NodeError;
+
+/// Gossip events from every group's swarm queued to the actor. Each swarm also has its own
+/// `cove_gossip::EVENT_CAPACITY`; a full queue here stops the forwarding tasks, which stops the
+/// swarms reading from the network (backpressure, no loss).
+pub const NET_EVENT_CAPACITY: usize = 1024;
+
+/// The epoch whose network key the swarms use: the only one until re-keying exists (issue 13).
+pub const NETWORK_EPOCH: u32 = 0;
+
+/// The libp2p identity of this device in `group`: an Ed25519 key derived from the device key
+/// ([`DeviceKey::peer_secret`]).
+pub(crate) fn group_keypair(device: &DeviceKey, group: &GroupId) -> Keypair {
+    let mut secret = device.peer_secret(group);
+    // `ed25519_from_bytes` zeroizes `secret`; it fails only on a wrong length.
+    Keypair::ed25519_from_bytes(&mut secret).expect("32 bytes are an Ed25519 secret key")
+}
+
+/// The device key in the node's `peer.key` (an Ed25519 libp2p key).
+pub(crate) fn device_key(keypair: Keypair) -> Result<DeviceKey, NodeError> {
+    let ed = keypair
+        .try_into_ed25519()
+        .map_err(|e| NodeError::Control(format!("peer.key is not an Ed25519 key: {e}")))?;
+    let secret: [u8; 32] = ed
+        .secret()
+        .as_ref()
+        .try_into()
+        .map_err(|_| NodeError::Control("peer.key holds a malformed secret".into()))?;
+    Ok(DeviceKey::from_bytes(secret))
+}
+
+/// `addr` with its TCP port moved up by `offset` when it names one (a port 0 stays 0).
+fn shift_port(addr: &Multiaddr, offset: u16) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(port) if port != 0 => Protocol::Tcp(port.saturating_add(offset)),
+            other => other,
+        })
+        .collect()
+}
+
+/// One group's swarm.
+#[derive(Debug)]
+pub(crate) struct Net {
+    pub(crate) gossip: Gossip,
+    /// Where this group's swarm listens (the node's `--listen`, QUIC dropped, a fixed TCP port
+    /// moved up by the group's offset) and what its invites may advertise (likewise).
+    pub(crate) listen: Vec<Multiaddr>,
+    pub(crate) advertise: Vec<Multiaddr>,
+}
+
+/// Every group's swarm, and the channel their events come in by.
+#[derive(Debug)]
+pub(crate) struct Nets {
+    device: DeviceKey,
+    config: NodeConfig,
+    nets: HashMap<GroupId, Net>,
+    /// Topic strings to groups, for the messages and outbox entries that name a topic.
+    topics: HashMap<String, GroupId>,
+    /// The next group's port offset (see [`shift_port`]): groups get consecutive ports from a
+    /// fixed `--listen` port, in the order they are entered.
+    next_offset: u16,
+    events_tx: mpsc::Sender<(GroupId, Event)>,
+}
+
+impl Nets {
+    pub(crate) fn new(
+        device: DeviceKey,
+        config: NodeConfig,
+    ) -> (Nets, mpsc::Receiver<(GroupId, Event)>) {
+        let (events_tx, events_rx) = mpsc::channel(NET_EVENT_CAPACITY);
+        let nets = Nets {
+            device,
+            config,
+            nets: HashMap::new(),
+            topics: HashMap::new(),
+            next_offset: 0,
+            events_tx,
+        };
+        (nets, events_rx)
+    }
+
+    /// Starts `group`'s swarm unless it runs already; returns its handle. The forwarding task
+    /// goes into `tasks`.
+    pub(crate) async fn open(
+        &mut self,
+        group: GroupId,
+        secret: &GroupSecret,
+        topic: &str,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> Result<&Net, NodeError> {
+        if !self.nets.contains_key(&group) {
+            let keypair = group_keypair(&self.device, &group);
+            let me = keypair.public().to_peer_id();
+            let offset = self.next_offset;
+            let listen: Vec<Multiaddr> = cove_gossip::Config::tcp_only(&self.config.listen)
+                .iter()
+                .map(|a| shift_port(a, offset))
+                .collect();
+            if listen.len() < self.config.listen.len() && self.nets.is_empty() {
+                warn!("QUIC is not used: a group's private network runs over TCP only");
+            }
+            let advertise = cove_gossip::Config::tcp_only(&self.config.advertise)
+                .iter()
+                .map(|a| shift_port(a, offset))
+                .collect();
+            let mut config = cove_gossip::Config::new(keypair);
+            config.listen = listen.clone();
+            config.psk = Some(*secret.network_key(NETWORK_EPOCH).as_bytes());
+            // mDNS would announce one peer id per group on the LAN: how many groups this
+            // host is in. Members find each other through invites, remembered addresses and
+            // the group's own DHT instead (PROTOCOL.md §10).
+            config.mdns = false;
+            config.fast_timers = self.config.fast_timers;
+            config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
+            config.peer_rate_limit = self.config.peer_rate_limit;
+            config.max_connections = self.config.max_connections;
+            config.max_connections_per_peer = self.config.max_connections_per_peer;
+            let span = tracing::info_span!("net", group = %group.short(), me = %short_peer(&me));
+            let (gossip, mut events) = Gossip::spawn(config).instrument(span.clone()).await?;
+            self.next_offset = self.next_offset.saturating_add(1);
+            let tx = self.events_tx.clone();
+            tasks.spawn(
+                async move {
+                    while let Some(event) = events.recv().await {
+                        if tx.send((group, event)).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+            self.nets.insert(
+                group,
+                Net {
+                    gossip,
+                    listen,
+                    advertise,
+                },
+            );
+            self.topics.insert(topic.to_owned(), group);
+        }
+        Ok(&self.nets[&group])
+    }
+
+    /// `group`'s swarm, if the node is in the group.
+    pub(crate) fn get(&self, group: &GroupId) -> Option<&Net> {
+        self.nets.get(group)
+    }
+
+    /// `group`'s gossip handle, or the error an unknown group gets.
+    pub(crate) fn gossip(&self, group: &GroupId) -> Result<&Gossip, NodeError> {
+        self.nets
+            .get(group)
+            .map(|n| &n.gossip)
+            .ok_or_else(|| NodeError::UnknownGroup(group.to_string()))
+    }
+
+    /// The gossip handle of the group whose topic this is.
+    pub(crate) fn for_topic(&self, topic: &str) -> Option<&Gossip> {
+        self.topics
+            .get(topic)
+            .and_then(|g| self.nets.get(g))
+            .map(|n| &n.gossip)
+    }
+
+    /// Every group's swarm.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&GroupId, &Net)> {
+        self.nets.iter()
+    }
+
+    /// The peer id of this device in `group`.
+    pub(crate) fn peer_id_in(&self, group: &GroupId) -> PeerId {
+        group_keypair(&self.device, group).public().to_peer_id()
+    }
+
+    /// Bans (or, with `None`, unbans) `peer` in every swarm. A peer id belongs to one group's
+    /// network, so this reaches the one where it is; the others never see it.
+    pub(crate) async fn ban(&self, peer: PeerId, duration: Option<Duration>) {
+        for net in self.nets.values() {
+            let result = match duration {
+                Some(d) => net.gossip.ban(peer, d).await,
+                None => net.gossip.unban(peer).await,
+            };
+            if let Err(e) = result {
+                warn!(%peer, error = %e, "could not ban or unban peer");
+            }
+        }
+    }
+
+    /// Stops every swarm.
+    pub(crate) async fn shutdown(&self) {
+        for net in self.nets.values() {
+            let _ = net.gossip.shutdown().await;
+        }
+    }
+}
+
+/// The last characters of a peer id: enough to tell a test's nodes apart in logs.
+pub(crate) fn short_peer(peer: &PeerId) -> String {
+    let text = peer.to_string();
+    text[text.len().saturating_sub(6)..].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fixed_port_moves_up_and_port_zero_stays() {
+        let fixed: Multiaddr = "/ip4/0.0.0.0/tcp/4001".parse().unwrap();
+        assert_eq!(shift_port(&fixed, 2).to_string(), "/ip4/0.0.0.0/tcp/4003");
+        let any: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
+        assert_eq!(shift_port(&any, 2), any);
+    }
+
+    #[test]
+    fn a_device_has_one_stable_peer_id_per_group() {
+        let device = DeviceKey::from_bytes([3; 32]);
+        let (a, b) = (GroupId::from_bytes([1; 32]), GroupId::from_bytes([2; 32]));
+        let id = |g| group_keypair(&device, g).public().to_peer_id();
+        assert_eq!(id(&a), id(&a));
+        assert_ne!(id(&a), id(&b));
+    }
+}
