@@ -329,6 +329,64 @@ pub async fn start_and_measure(dir: &Path, messages: usize, idle: Duration) -> R
     })
 }
 
+/// What one node in N groups costs: one private network (swarm) per group (issue 13).
+#[derive(Debug, Clone, Serialize)]
+pub struct GroupsReport {
+    /// Groups the node is in.
+    pub groups: usize,
+    /// `Node::start` (a swarm per group) until it answered a first `status`.
+    pub ready_ms: f64,
+    /// VmRSS of this process after the node idled for `idle_s`.
+    pub rss_mib: f64,
+    /// Listening TCP addresses over every group network.
+    pub listeners: usize,
+    /// Open sockets of this process (fds that are sockets), after idling.
+    pub sockets: usize,
+    /// Threads of this process (tokio's workers and blocking pool, sled's, the swarms' none).
+    pub threads: usize,
+    /// Idle time before reading RSS and sockets.
+    pub idle_s: f64,
+}
+
+/// Creates a node in `groups` groups (TCP on 127.0.0.1, no peers), stops it, then starts it
+/// again in this process and measures start-up, RSS, listeners and sockets: the restart is
+/// what a user's `cove up` pays. Run each N in a fresh process so RSS is not inherited.
+pub async fn groups_cost(groups: usize, idle: Duration) -> Result<GroupsReport> {
+    let tmp = TempDir::new()?;
+    DataDir::new(tmp.path()).init()?;
+    let config = NodeConfig::loopback(tmp.path());
+    let node = Node::start(config.clone()).await?;
+    for i in 0..groups {
+        node.create_group(&format!("group {i}")).await?;
+    }
+    node.shutdown().await?;
+    let start = Instant::now();
+    let node = Node::start(NodeConfig {
+        fast_timers: false,
+        ..config
+    })
+    .await?;
+    let status = node.status().await?;
+    let ready = start.elapsed();
+    tokio::time::sleep(idle).await;
+    let rss = rss_bytes()?;
+    let sockets = std::fs::read_dir("/proc/self/fd")?
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target.to_string_lossy().starts_with("socket:"))
+        .count();
+    let threads = std::fs::read_dir("/proc/self/task")?.count();
+    node.shutdown().await?;
+    Ok(GroupsReport {
+        groups,
+        ready_ms: ready.as_secs_f64() * 1e3,
+        rss_mib: rss as f64 / 1024.0 / 1024.0,
+        listeners: status.listen_addrs.len(),
+        sockets,
+        threads,
+        idle_s: idle.as_secs_f64(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

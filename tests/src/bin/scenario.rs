@@ -122,6 +122,13 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         messages: usize,
     },
+    /// Starts a node in N groups (one private network each) and prints its start time, RSS,
+    /// listeners and sockets as JSON (issue 13; run each N in a fresh process).
+    Groups {
+        /// Groups the node is in.
+        #[arg(long, default_value_t = 1)]
+        groups: usize,
+    },
 }
 
 /// Largest N whose scenario pair `suite` repeats.
@@ -345,6 +352,11 @@ async fn main() -> Result<()> {
         }
         Command::StartNode { dir, messages } => {
             let report = cove_tests::perf::start_and_measure(&dir, messages, IDLE).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Groups { groups } => {
+            let report = cove_tests::perf::groups_cost(groups, IDLE).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
