@@ -80,11 +80,12 @@ async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()
         let dir = root.path().join("ant");
         cove_ok(&dir, &["init"])?;
         let mut ant = CoveProcess::up_on(&dir, "/ip4/0.0.0.0/tcp/0").await?;
-        let peer = json(&dir, &["status"])?["peer_id"]
+        cove_ok(&dir, &["group", "create", "club"])?;
+        // The peer id of ant in the club's network (one per group, PROTOCOL.md §10).
+        let peer = json(&dir, &["status"])?["networks"][0]["peer_id"]
             .as_str()
             .context("peer id")?
             .to_string();
-        cove_ok(&dir, &["group", "create", "club"])?;
 
         let (addrs, stderr) = invite_addrs(&dir, &["club"])?;
         assert_eq!(addrs, Vec::<String>::new(), "wildcard interfaces leaked");
@@ -146,6 +147,8 @@ async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
         cove_ok(&ant_dir, &["init"])?;
         cove_ok(&bat_dir, &["init"])?;
         let mut ant = CoveProcess::up(&ant_dir).await?;
+        cove_ok(&ant_dir, &["group", "create", "club"])?;
+        // The club's network address (a node listens per group, PROTOCOL.md §10).
         let listen = json(&ant_dir, &["status"])?["listen_addrs"][0]
             .as_str()
             .context("ant has no listen address")?
@@ -153,7 +156,6 @@ async fn a_post_survives_kill_9_and_still_reaches_the_group() -> Result<()> {
             .next()
             .unwrap_or_default()
             .to_string();
-        cove_ok(&ant_dir, &["group", "create", "club"])?;
         let invite = cove_ok(&ant_dir, &["group", "invite", "club"])?;
         cove_ok(&bat_dir, &["join", &invite])?;
 
