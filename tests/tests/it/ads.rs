@@ -134,7 +134,7 @@ async fn a_granted_advertiser_reaches_matching_members_only_until_revoked() -> R
         // An outsider on the topic, connected to dog, the ad's first hop.
         let topic = dog.groups().await?[0].topic.clone();
         let dog_addr = dog.status().await?.listen_addrs[0].parse()?;
-        let key = cove_tests::network_key(&dog, &topic).await?;
+        let key = cove_tests::network_key(dog, &topic).await?;
         let outsider = Outsider::inside(key, &topic, dog_addr).await?;
         let outsider_id = outsider.peer_id().to_string();
         eventually("dog to see the outsider subscribed", || async {
