@@ -122,8 +122,8 @@ fn config_show_prints_each_value_and_its_source() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn up_listens_where_cove_toml_says_and_exits_on_down() {
-    // Scenario: cove.toml sets `listen` to 127.0.0.2 (no --listen flag); `cove up`, then
-    // `cove down`.
+    // Scenario: cove.toml sets `listen` to 127.0.0.2 (no --listen flag); `cove up`, a group
+    // created (each group's network listens there), then `cove down`.
     // Assert: `status` lists only 127.0.0.2 addresses; the `cove up` process exits by itself
     // after `down` (it waits on `Node::closed`, not on a poll).
     tokio::time::timeout(cove_tests::TEST_TIMEOUT, async {
@@ -131,6 +131,8 @@ async fn up_listens_where_cove_toml_says_and_exits_on_down() {
         let mut node = cove_tests::CoveProcess::up_with(dir.path(), &[])
             .await
             .unwrap();
+        // A node listens once per group (PROTOCOL.md §10): give it one.
+        cove_ok(dir.path(), &["group", "create", "club"]).unwrap();
         let out = cove(dir.path(), &["--json", "status"]).unwrap();
         assert!(out.status.success(), "{}", stderr(&out));
         let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
