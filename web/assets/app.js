@@ -522,7 +522,8 @@ function statusView(main) {
       const [status, peers] = await Promise.all([api('GET', '/status'), api('GET', '/peers')]);
       const health = status.group_health.find((h) => h.group === groupId());
       box.replaceChildren(el('dl', {},
-        el('dt', {}, 'Peer id'), el('dd', {}, el('code', {}, status.peer_id)),
+        // One peer id per group: this node's in the selected group's private network.
+        el('dt', {}, 'Peer id in this group'), el('dd', {}, el('code', {}, (status.networks.find((n) => n.group === groupId()) || {}).peer_id || '-')),
         el('dt', {}, 'Peers connected'), el('dd', {}, String(status.peers)),
         el('dt', {}, 'Messages accepted'), el('dd', {}, String(status.accepted)),
         el('dt', {}, 'Rejected'), el('dd', {}, Object.entries(status.rejected).map(([k, v]) => `${k}: ${v}`).join(', ') || 'none'),
