@@ -70,6 +70,7 @@ pub mod view;
 pub use crate::actor::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
 pub use crate::api::{
     AdDraft, FeedQuery, GrantRequest, NetworkStatus, Node, NodeConfig, PeerSummary, Status,
+    SyncActivity,
 };
 
 /// Unix time in milliseconds, the node's clock.

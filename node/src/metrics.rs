@@ -350,6 +350,7 @@ mod tests {
                     graylisted: 14,
                 },
             )],
+            sync: Default::default(),
         }
     }
 

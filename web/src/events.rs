@@ -8,6 +8,10 @@
 //!   no content, so the page has one way to render things, through the JSON API.
 //! - `event: change`, data `missed`: this stream fell more than `WATCH_CAPACITY` messages
 //!   behind and skipped some; the page re-reads too.
+//! - `event: sync`, data a `SyncActivity` (`{running, started, finished, fetched}`): history
+//!   sync moved on (a session started or ended, a page of messages was stored), from
+//!   [`cove_node::Node::sync_activity`]. Node-wide, not per group; changes that come faster
+//!   than the page reads them are folded into the latest figures.
 //!
 //! At most [`crate::MAX_EVENT_STREAMS`] streams are open at once; one more gets `503`. A
 //! comment line every [`KEEP_ALIVE`] notices a closed page, which frees its slot.
@@ -20,11 +24,11 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use cove_node::message::{Content, SignedMessage};
-use cove_node::{Node, NodeError};
+use cove_node::{Node, NodeError, SyncActivity};
 use futures::Stream;
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::{broadcast, OwnedSemaphorePermit};
+use tokio::sync::{broadcast, watch, OwnedSemaphorePermit};
 
 use crate::api::{ApiError, State};
 
@@ -40,6 +44,7 @@ pub(crate) struct EventsQuery {
 /// What one stream watches; dropped (with its slot) when the page goes away.
 struct Watch {
     accepted: broadcast::Receiver<SignedMessage>,
+    sync: watch::Receiver<SyncActivity>,
     node: Node,
     group: String,
     room: Option<String>,
@@ -59,6 +64,7 @@ pub(crate) async fn stream(
     };
     // Subscribe before resolving, so nothing stored in between is missed.
     let accepted = s.node.watch();
+    let sync = s.node.sync_activity();
     let group = s
         .node
         .groups()
@@ -76,6 +82,7 @@ pub(crate) async fn stream(
     };
     let watch = Watch {
         accepted,
+        sync,
         node: s.node.clone(),
         group,
         room,
@@ -89,7 +96,21 @@ pub(crate) async fn stream(
 fn events(watch: Watch) -> impl Stream<Item = Result<Event, Infallible>> {
     futures::stream::unfold(watch, |mut w| async move {
         loop {
-            let event = match w.accepted.recv().await {
+            let received = tokio::select! {
+                received = w.accepted.recv() => received,
+                changed = w.sync.changed() => {
+                    // The sender lives as long as the node; without it, messages end too.
+                    if changed.is_err() {
+                        return None;
+                    }
+                    let activity = *w.sync.borrow_and_update();
+                    match Event::default().event("sync").json_data(activity) {
+                        Ok(event) => return Some((Ok(event), w)),
+                        Err(_) => continue,
+                    }
+                }
+            };
+            let event = match received {
                 Ok(signed) => match next_event(&w, &signed).await {
                     Some(event) => event,
                     None => continue,

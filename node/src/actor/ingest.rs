@@ -129,6 +129,7 @@ impl Actor {
             counts.1 -= 1;
             let _ = self.ingest_one(&batch.group, bytes, now, &mut counts);
         }
+        self.sync_meter.fetched(counts.0);
         let _ = batch.reply.send(counts);
     }
 

@@ -39,7 +39,8 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Command, Draft, Reply};
-pub use self::status::{NetworkStatus, PeerSummary, Status};
+use self::sessions::SyncMeter;
+pub use self::status::{NetworkStatus, PeerSummary, Status, SyncActivity};
 use crate::config::NodeConfig;
 use crate::core::{decide, Core};
 use crate::data_dir::DataDir;
@@ -84,6 +85,7 @@ pub(crate) struct Started {
     pub(crate) commands: mpsc::Sender<Command>,
     pub(crate) device: cove_crypto::DeviceKey,
     pub(crate) accepted: tokio::sync::broadcast::Sender<SignedMessage>,
+    pub(crate) sync: tokio::sync::watch::Receiver<SyncActivity>,
     pub(crate) view: ViewSlot,
 }
 
@@ -107,6 +109,8 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
     let (internal_tx, internal_rx) = mpsc::channel(INTERNAL_CAPACITY);
     let (accepted, _) = tokio::sync::broadcast::channel(WATCH_CAPACITY);
     let (ingest_tx, ingest_rx) = mpsc::channel(INGEST_CAPACITY);
+    let sync_meter = SyncMeter::new();
+    let sync = sync_meter.subscribe();
     let actor = Actor {
         core,
         nets,
@@ -117,6 +121,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         ingest_rx,
         challenges: Challenges::default(),
         syncing: HashSet::new(),
+        sync_meter,
         unproven: sync::UnprovenPeers::default(),
         gossiped: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
@@ -144,6 +149,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         commands: tx,
         device,
         accepted,
+        sync,
         view,
     })
 }
@@ -229,6 +235,8 @@ struct Actor {
     challenges: Challenges,
     /// Automatic sessions running, one per (group, peer).
     syncing: HashSet<(GroupId, PeerId)>,
+    /// Every session this node runs as the requester, counted for live views.
+    sync_meter: SyncMeter,
     /// Responders that failed to prove membership: automatic sessions leave them alone.
     unproven: sync::UnprovenPeers,
     /// When each outbox entry was last handed to a peer by gossip (see

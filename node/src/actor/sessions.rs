@@ -7,12 +7,53 @@ use std::time::Instant;
 
 use cove_crypto::GroupId;
 use cove_gossip::{InboundRequestId, PeerId};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
-use super::{Actor, Internal, Reply, MAX_CONCURRENT_SYNCS};
+use super::{Actor, Internal, Reply, SyncActivity, MAX_CONCURRENT_SYNCS};
 use crate::now_ms;
 use crate::sync::{self, Progress, Report, Session, SyncError};
+
+/// Counts the sessions this node runs as they start and end, and the messages they store,
+/// into a `watch` channel: [`crate::Node::sync_activity`] subscribes to it. Sessions run in
+/// their own tasks, so each holds a clone.
+#[derive(Clone, Debug)]
+pub(super) struct SyncMeter(watch::Sender<SyncActivity>);
+
+impl SyncMeter {
+    pub(super) fn new() -> Self {
+        SyncMeter(watch::Sender::new(SyncActivity::default()))
+    }
+
+    pub(super) fn subscribe(&self) -> watch::Receiver<SyncActivity> {
+        self.0.subscribe()
+    }
+
+    pub(super) fn now(&self) -> SyncActivity {
+        *self.0.borrow()
+    }
+
+    /// Runs `session`, counted as running meanwhile.
+    pub(super) async fn run(&self, session: Session) -> (Report, Option<SyncError>) {
+        self.0.send_modify(|a| {
+            a.running += 1;
+            a.started += 1;
+        });
+        let ended = session.run().await;
+        self.0.send_modify(|a| {
+            a.running -= 1;
+            a.finished += 1;
+        });
+        ended
+    }
+
+    /// A fetched page stored `accepted` new messages.
+    pub(super) fn fetched(&self, accepted: usize) {
+        if accepted > 0 {
+            self.0.send_modify(|a| a.fetched += accepted as u64);
+        }
+    }
+}
 
 impl Actor {
     pub(super) async fn handle_internal(&mut self, internal: Internal) {
@@ -90,8 +131,9 @@ impl Actor {
             return;
         }
         let done = self.internal_tx.clone();
+        let meter = self.sync_meter.clone();
         self.tasks.spawn(async move {
-            let (mut report, error) = session.run().await;
+            let (mut report, error) = meter.run(session).await;
             if report.accepted > 0 {
                 info!(peer = %peer, group = %group.short(), fetched = report.accepted, rounds = report.rounds, "synced");
             }
@@ -203,12 +245,13 @@ impl Actor {
             }
         }
         let internal = self.internal_tx.clone();
+        let meter = self.sync_meter.clone();
         // Sessions run one after the other in their own task; the actor stays responsive.
         self.tasks.spawn(async move {
             let mut reports = Vec::new();
             for session in sessions {
                 let peer = session.peer;
-                let (mut report, error) = session.run().await;
+                let (mut report, error) = meter.run(session).await;
                 let ids = std::mem::take(&mut report.delivered_ids);
                 let _ = internal.send(Internal::Delivered { ids }).await;
                 if let Some(error) = error.filter(SyncError::is_violation) {

@@ -58,6 +58,24 @@ pub struct Status {
     /// Gossip per group: members connected, mesh, low scores, and what is wrong in words.
     #[serde(default)]
     pub group_health: Vec<GroupHealth>,
+    /// Sync sessions since start, and what they fetched.
+    #[serde(default)]
+    pub sync: SyncActivity,
+}
+
+/// History sync as it happens, over every group: sessions this node ran as the requester
+/// (automatic ones and `cove sync`) and the messages they brought. Updated while sessions
+/// run, a page of fetched messages at a time; [`crate::Node::sync_activity`] watches it.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SyncActivity {
+    /// Sessions running now.
+    pub running: usize,
+    /// Sessions started since the node started.
+    pub started: u64,
+    /// Sessions ended since the node started, completed or failed.
+    pub finished: u64,
+    /// Messages fetched by sessions and newly stored, since the node started.
+    pub fetched: u64,
 }
 
 impl Actor {
@@ -158,6 +176,7 @@ impl Actor {
                 .into_iter()
                 .map(|(_, h)| h)
                 .collect(),
+            sync: self.sync_meter.now(),
         })
     }
 }

@@ -17,11 +17,11 @@ use std::time::Duration;
 
 use cove_crypto::GroupId;
 use cove_gossip::{Multiaddr, PeerId};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use self::types::FeedQuery;
 use crate::actor::{Command, Draft, Reply};
-pub use crate::actor::{NetworkStatus, PeerSummary, Status};
+pub use crate::actor::{NetworkStatus, PeerSummary, Status, SyncActivity};
 pub use crate::config::NodeConfig;
 pub use crate::core::draft::{AdDraft, GrantRequest};
 use crate::error::NodeError;
@@ -40,6 +40,7 @@ pub struct Node {
     /// This device's key, from which its peer id in each group derives.
     device: cove_crypto::DeviceKey,
     accepted: broadcast::Sender<SignedMessage>,
+    sync: watch::Receiver<SyncActivity>,
     view: ViewSlot,
 }
 
@@ -52,6 +53,7 @@ impl Node {
             tx: started.commands,
             device: started.device,
             accepted: started.accepted,
+            sync: started.sync,
             view: started.view,
         })
     }
@@ -534,6 +536,13 @@ impl Node {
             reply,
         })
         .await
+    }
+
+    /// History sync as it happens (sessions running, started and ended, messages fetched),
+    /// updated while sessions run: for live views of sync progress. Read without asking the
+    /// actor; `status` carries the same figures.
+    pub fn sync_activity(&self) -> watch::Receiver<SyncActivity> {
+        self.sync.clone()
     }
 
     /// Stops the network, flushes and closes the store and ends the actor.

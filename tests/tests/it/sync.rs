@@ -10,7 +10,8 @@ const INVITE_TTL: Duration = Duration::from_secs(600);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_joiner_receives_the_whole_history_in_the_same_order() -> Result<()> {
     // Scenario: ant and bat exchange 500 posts; afterwards cat joins with an invite.
-    // Assert: cat ends up with all 500 posts, in the same feed order as ant and bat.
+    // Assert: cat ends up with all 500 posts, in the same feed order as ant and bat; cat's
+    //   sync activity counts the sessions it ran and the messages they fetched.
     // 250 posts each in a few seconds is far over the default rate limit; this test is about
     // history, so the group has none.
     let no_limit = Policy::with_rate_limit(Some("none")).map_err(anyhow::Error::msg)?;
@@ -37,6 +38,17 @@ async fn a_late_joiner_receives_the_whole_history_in_the_same_order() -> Result<
         assert_eq!(order.len(), 500);
         assert_eq!(bat.feed_ids(group).await?, order);
         assert_eq!(cat.feed_ids(group).await?, order);
+        // Gossip carries nothing sent before cat subscribed (save what gossipsub still
+        // advertises from its last heartbeats), so most of the history came by sync.
+        let activity = eventually("cat's sessions to end", || async {
+            let a = *cat.sync_activity().borrow();
+            Ok((a.running == 0 && a.finished >= 1).then_some(a))
+        })
+        .await?;
+        assert_eq!(activity.started, activity.finished, "{activity:?}");
+        assert!(activity.fetched >= 1, "{activity:?}");
+        // `status` carries the same figures (later ones: anti-entropy goes on).
+        assert!(cat.status().await?.sync.finished >= activity.finished);
         Ok(())
     })
     .await
