@@ -20,7 +20,7 @@
 //! | `GET /api/interests`, `POST /api/interests` `{add, remove}` | [`Node::set_interests`] |
 //! | `POST /api/mute` `{group, member, undo}` | [`Node::mute`] |
 //! | `GET /api/admin?group` | [`Node::moderation`] |
-//! | `POST /api/admin/ban` `{group, member, undo}`, `POST /api/admin/remove` `{id}` | [`Node::ban`], [`Node::remove`] |
+//! | `POST /api/admin/ban` `{group, member, undo, remove_posts}`, `POST /api/admin/remove` `{id}` | [`Node::ban`] (then [`Node::authored`] and a [`Node::remove`] of each with `remove_posts`), [`Node::remove`] |
 //! | `GET /api/grants?group`, `POST /api/grants`, `POST /api/grants/revoke` | [`Node::grants`], [`Node::grant_advertiser`], [`Node::revoke_advertiser`] |
 //! | `POST /api/invites` `{group, ttl_secs}` | [`Node::invite`], plus its QR code as an SVG `data:` URL |
 //! | `POST /api/sync` `{group?}` | [`Node::sync`] |
@@ -335,9 +335,40 @@ async fn admin_list(Extract(s): Extract<State>, Query(q): Query<GroupQuery>) -> 
     answer(s.node.moderation(q.group.as_deref()).await?)
 }
 
-async fn ban(Extract(s): Extract<State>, Json(m): Json<MemberAction>) -> Answer {
-    let ban = s.node.ban(m.group.as_deref(), &m.member, !m.undo).await?;
-    answer(ban.to_string())
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ban {
+    group: Option<String>,
+    member: String,
+    #[serde(default)]
+    undo: bool,
+    /// Also remove each of the member's visible posts, replies and chat lines.
+    #[serde(default)]
+    remove_posts: bool,
+}
+
+/// A ban stops a member's new messages and hides nothing already accepted (PROTOCOL.md §14),
+/// so that no admin can erase history by banning. To take a member's words down as well, the
+/// page asks for `remove_posts`: the ban, then one `remove` per message, which hides each for
+/// everyone. The answer is then `{ban, removed: [id]}` instead of the ban's id.
+async fn ban(Extract(s): Extract<State>, Json(b): Json<Ban>) -> Answer {
+    if b.undo && b.remove_posts {
+        return Err(NodeError::invalid(
+            Input::Member,
+            "remove_posts goes with a ban, not with an unban",
+        )
+        .into());
+    }
+    let group = b.group.as_deref();
+    let ban = s.node.ban(group, &b.member, !b.undo).await?.to_string();
+    if !b.remove_posts {
+        return answer(ban);
+    }
+    let mut removed = Vec::new();
+    for id in s.node.authored(group, &b.member).await? {
+        removed.push(s.node.remove(&id.to_string()).await?.to_string());
+    }
+    answer(json!({ "ban": ban, "removed": removed }))
 }
 
 #[derive(Debug, Deserialize)]

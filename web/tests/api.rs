@@ -18,7 +18,8 @@ async fn the_pages_requests_reach_the_node_and_answer_its_views() -> Result<()> 
     //   edit, recommend and withdraw, reply, room and chat, interests, invite, moderation,
     //   status, sync, delete.
     // Assert: each answer shows the change as the node's views describe it (FeedItem fields,
-    //   thread, profiles...), and the invite comes with an SVG QR code.
+    //   thread, profiles...), and the invite comes with an SVG QR code; an unban that asks
+    //   to remove posts is refused (400); status counts sync sessions (none yet).
     within(async {
         let app = app().await?;
         let g = app.group.clone();
@@ -160,8 +161,24 @@ async fn the_pages_requests_reach_the_node_and_answer_its_views() -> Result<()> 
             json!([])
         );
 
+        // "Ban and remove their posts" goes with a ban only.
+        let body = json!({"group": g, "member": me, "undo": true, "remove_posts": true});
+        let refused = app
+            .signed_in(
+                "POST",
+                "/api/admin/ban",
+                &[("Origin", &app.origin())],
+                Some(&body.to_string()),
+            )
+            .await?;
+        assert_eq!(refused.status, 400, "{}", refused.body);
+
         let status = app.call("GET", "/api/status", None).await?;
         assert_eq!(status["groups"], 1);
+        assert_eq!(
+            status["sync"],
+            json!({"running": 0, "started": 0, "finished": 0, "fetched": 0})
+        );
         assert!(app.call("GET", "/api/peers", None).await?.is_array());
         assert!(app
             .call("POST", "/api/sync", Some(json!({"group": g})))

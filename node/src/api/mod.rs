@@ -372,6 +372,18 @@ impl Node {
         self.send_one(Draft::Remove { id: id.to_string() }).await
     }
 
+    /// The ids of `member`'s visible posts, replies and chat lines in a group, oldest first:
+    /// a ban hides none of them (PROTOCOL.md §14), an admin's [`Node::remove`] of each does.
+    pub async fn authored(
+        &self,
+        group: Option<&str>,
+        member: &str,
+    ) -> Result<Vec<MessageId>, NodeError> {
+        let (group, member) = (group.map(str::to_string), member.to_string());
+        self.read(move |view| view.authored(&view.group_or_only(group.as_deref())?, &member))
+            .await
+    }
+
     /// Admins, bans and this member's mutes.
     pub async fn moderation(&self, group: Option<&str>) -> Result<ModerationInfo, NodeError> {
         let group = group.map(str::to_string);

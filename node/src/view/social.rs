@@ -390,6 +390,29 @@ impl View {
         })
     }
 
+    /// The visible posts, replies and chat lines of `member` (hex) in a group, oldest first:
+    /// what an admin removes one by one to take a member's words down, since a ban hides
+    /// nothing already accepted (§14). Reads every message of the group once.
+    pub fn authored(&self, group: &GroupId, member: &str) -> Result<Vec<MessageId>, NodeError> {
+        self.group_or_err(group)?;
+        let member = parse_member(member)?;
+        let mut ids = Vec::new();
+        for (_, id) in self.store().sync_items(group, 0)? {
+            let Some(stored) = self.store().message(&id)? else {
+                continue;
+            };
+            let msg = &stored.signed.message;
+            let shown = matches!(
+                msg.content,
+                Content::Post(_) | Content::Reply(_) | Content::Chat(_)
+            );
+            if msg.author == member && shown && !self.hidden(msg)? {
+                ids.push(id);
+            }
+        }
+        Ok(ids)
+    }
+
     /// Profiles: of one pseudonym (in the groups where it is known), or this member's own.
     pub fn profiles(&self, member: Option<&str>) -> Result<Vec<ProfileInfo>, NodeError> {
         let wanted = member.map(parse_member).transpose()?;
