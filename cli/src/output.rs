@@ -245,6 +245,10 @@ impl Output {
         }
         println!("outbox      {}", s.outbox);
         println!("store       {} bytes", s.store_bytes);
+        println!(
+            "sync        {} session(s) running, {} started, {} finished, {} message(s) fetched",
+            s.sync.running, s.sync.started, s.sync.finished, s.sync.fetched
+        );
         for h in &s.group_health {
             println!(
                 "group       {}: {} member(s) connected, {} in mesh, below thresholds: \
