@@ -53,12 +53,12 @@ async function api(method, path, body) {
   return data;
 }
 
-/** Runs an action from a button or form, showing its error instead of throwing. */
+/** Runs an action from a button or form, showing its error instead of throwing. The old
+ *  notice goes first, so that the action may leave one of its own ("Profile saved."). */
 async function act(what, fn) {
+  notice('');
   try {
-    const result = await fn();
-    notice('');
-    return result;
+    return await fn();
   } catch (e) {
     notice(`${what}: ${e.message}`, true);
     return undefined;
@@ -132,15 +132,18 @@ function editForm(item, container) {
 
 function itemActions(item, body) {
   const admin = state.group && state.group.admin;
+  // Every button says what it acts on to a screen reader: the item's text describes it.
+  const about = `text-${item.id}`;
   const actions = [recommendButton(item)];
   if (item.kind === 'post') {
     actions.push(el('a', { href: `#/thread/${item.id}`, class: 'replies' },
       `${item.replies} ${item.replies === 1 ? 'reply' : 'replies'}`));
   }
   if (item.mine) {
-    actions.push(el('button', { class: 'edit-btn', onclick: () => editForm(item, body) }, 'Edit'));
+    actions.push(el('button', { class: 'edit-btn', 'aria-describedby': about, onclick: () => editForm(item, body) }, 'Edit'));
     actions.push(el('button', {
       class: 'delete-btn',
+      'aria-describedby': about,
       onclick: () => confirm('Delete this for everyone?') && act('Delete', async () => {
         await api('DELETE', `/messages/${item.id}`);
         await refresh();
@@ -149,6 +152,8 @@ function itemActions(item, body) {
   } else {
     actions.push(el('button', {
       class: 'mute-btn',
+      'aria-describedby': about,
+      title: 'Hide everything this member posts, on this device only',
       onclick: () => act('Mute', async () => {
         await api('POST', '/mute', { group: groupId(), member: item.author, undo: false });
         await refresh();
@@ -158,20 +163,14 @@ function itemActions(item, body) {
   if (admin) {
     actions.push(el('button', {
       class: 'remove-btn',
+      'aria-describedby': about,
       onclick: () => confirm('Remove this for everyone?') && act('Remove', async () => {
         await api('POST', '/admin/remove', { id: item.id });
         await refresh();
       }),
     }, 'Remove'));
-    if (!item.mine) {
-      actions.push(el('button', {
-        class: 'ban-btn',
-        onclick: () => confirm('Ban this member from the group?') && act('Ban', async () => {
-          await api('POST', '/admin/ban', { group: groupId(), member: item.author, undo: false });
-          await refresh();
-        }),
-      }, 'Ban'));
-    }
+    // A ban and what it does (and does not) hide are explained on the member's page.
+    if (!item.mine) actions.push(el('a', { class: 'ban-link', href: `#/member/${item.author}` }, 'Ban or moderate author'));
   }
   return el('div', { class: 'actions' }, actions);
 }
@@ -181,7 +180,7 @@ function itemView(item) {
   const body = el('div', { class: 'body' },
     item.title ? el('h3', { class: 'title' },
       item.kind === 'post' ? el('a', { href: `#/thread/${item.id}` }, item.title) : item.title) : null,
-    el('p', { class: 'text' }, item.text));
+    el('p', { class: 'text', id: `text-${item.id}` }, item.text));
   return el('article', { class: `item ${item.kind}`, 'data-id': item.id },
     el('header', {}, who(item), ' · ', time(item.created_at), item.edited ? el('span', { class: 'edited' }, ' (edited)') : null),
     body,
@@ -199,6 +198,20 @@ function adView(ad) {
       offer.coupon ? [el('dt', {}, 'Coupon'), el('dd', {}, el('code', { class: 'coupon' }, offer.coupon))] : null,
       el('dt', {}, 'Valid until'), el('dd', {}, time(offer.valid_until))) : null,
     ad.profile ? el('p', { class: 'muted' }, ad.profile.place.name, ' · ', ad.profile.contact) : null);
+}
+
+/** Re-renders `container` with `render()` without losing the keyboard's place: a control
+ *  focused inside an item (`[data-id]`) is focused again in the item's new rendering. */
+function keepFocus(container, render) {
+  const active = document.activeElement;
+  const item = active && active !== container && container.contains(active) ? active.closest('[data-id]') : null;
+  const place = item && { id: item.dataset.id, tag: active.tagName, cls: active.className, text: active.textContent };
+  render();
+  if (!place) return;
+  const again = [...container.querySelectorAll('[data-id]')].find((e) => e.dataset.id === place.id);
+  const controls = again ? [...again.querySelectorAll(place.tag)].filter((e) => e.className === place.cls) : [];
+  const target = controls.find((e) => e.textContent === place.text) || controls[0];
+  if (target) target.focus();
 }
 
 function list(items, render, empty) {
@@ -230,14 +243,16 @@ function feedView(main) {
       });
     },
   }, el('h2', {}, 'New post'), title, text, el('button', { id: 'compose-send', type: 'submit' }, 'Post'));
-  const items = el('section', { id: 'feed', 'aria-label': 'Feed', 'aria-live': 'polite' });
+  // Not a live region: the feed is re-read whole on every change, which a screen reader
+  // would read out whole. New chat lines are announced (the room's log), posts are not.
+  const items = el('section', { id: 'feed', 'aria-label': 'Feed' });
   main.replaceChildren(compose, el('div', { class: 'controls' },
     el('label', {}, 'Order ', order), el('label', {}, 'Window ', windowPick)), items);
   const view = {
     // live: a re-read because something changed, not a new look (ads are not counted again).
     async refresh(live) {
       const feed = await api('GET', '/feed' + query({ group: groupId(), order: state.order, window_secs: state.window, limit: 100, live: live ? 'true' : '' }));
-      items.replaceChildren(list(feed, itemView, 'No posts yet.'));
+      keepFocus(items, () => items.replaceChildren(list(feed, itemView, 'No posts yet.')));
     },
   };
   return view;
@@ -275,8 +290,8 @@ function threadView(main, id) {
         }, 'Reply'));
         return node;
       });
-      body.replaceChildren(itemView(thread.root), el('h2', {}, 'Replies'),
-        replies.length ? el('div', { class: 'list' }, replies) : el('p', { class: 'muted' }, 'No replies yet.'));
+      keepFocus(body, () => body.replaceChildren(itemView(thread.root), el('h2', {}, 'Replies'),
+        replies.length ? el('div', { class: 'list' }, replies) : el('p', { class: 'muted' }, 'No replies yet.')));
     },
   };
   return view;
@@ -306,7 +321,8 @@ function roomsView(main) {
 
 function roomView(main, room) {
   const seen = new Set();
-  const lines = el('ol', { id: 'lines', role: 'log', 'aria-live': 'polite', 'aria-label': 'Chat' });
+  // A log: a screen reader announces each new line as it is appended, and nothing else.
+  const lines = el('ol', { id: 'lines', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', 'aria-label': 'Chat' });
   const title = el('h2', {}, 'Room');
   const text = el('input', { id: 'say-text', 'aria-label': 'Message', placeholder: 'Message', required: true, autocomplete: 'off' });
   const form = el('form', {
@@ -334,6 +350,14 @@ function roomView(main, room) {
       const found = rooms.find((r) => r.id === room);
       title.textContent = found ? found.name : 'Room';
       const history = await api('GET', `/rooms/${room}/lines` + query({ group: groupId(), limit: 100 }));
+      // Lines deleted, removed or muted since leave; the others stay (not re-announced).
+      const shown = new Set(history.map((item) => item.id));
+      for (const li of [...lines.children]) {
+        if (!shown.has(li.dataset.id)) {
+          seen.delete(li.dataset.id);
+          li.remove();
+        }
+      }
       history.forEach(add);
     },
     chat: add,
@@ -341,23 +365,66 @@ function roomView(main, room) {
 }
 
 function memberView(main, member) {
-  const box = el('section', { id: 'member' });
-  main.replaceChildren(el('h2', {}, 'Member'), box);
-  return {
+  const box = el('section', { id: 'member', 'aria-labelledby': 'member-title' });
+  main.replaceChildren(el('h2', { id: 'member-title' }, 'Member'), box);
+  const view = {
     async refresh() {
-      const profiles = await api('GET', '/profiles' + query({ member }));
+      const [profiles, info] = await Promise.all([
+        api('GET', '/profiles' + query({ member })),
+        api('GET', '/admin' + query({ group: groupId() })),
+      ]);
       const admin = state.group && state.group.admin;
-      const actions = el('div', { class: 'actions' },
-        el('button', { onclick: () => act('Mute', () => api('POST', '/mute', { group: groupId(), member, undo: false })) }, 'Mute'),
-        el('button', { onclick: () => act('Unmute', () => api('POST', '/mute', { group: groupId(), member, undo: true })) }, 'Unmute'),
-        admin ? el('button', { onclick: () => act('Ban', () => api('POST', '/admin/ban', { group: groupId(), member, undo: false })) }, 'Ban') : null,
-        admin ? el('button', { onclick: () => act('Unban', () => api('POST', '/admin/ban', { group: groupId(), member, undo: true })) }, 'Unban') : null);
-      box.replaceChildren(
+      const muted = info.muted.includes(member);
+      const banned = info.banned.some(([m]) => m === member);
+      const change = (what, path, body, done) => act(what, async () => {
+        const answer = await api('POST', path, { group: groupId(), member, ...body });
+        await view.refresh();
+        notice(done(answer));
+      });
+      const mute = el('button', {
+        id: 'member-mute',
+        onclick: () => change(muted ? 'Unmute' : 'Mute', '/mute', { undo: muted },
+          () => (muted ? 'Unmuted.' : 'Muted: their posts are hidden on this device.')),
+      }, muted ? 'Unmute' : 'Mute');
+      const parts = [
         el('p', {}, 'Pseudonym ', el('code', { class: 'key' }, member)),
         list(profiles.filter((p) => p.group === groupId()), profileCard, 'No profile in this group.'),
-        actions);
+        el('p', { id: 'member-state' }, [banned ? 'Banned.' : '', muted ? 'Muted by you.' : ''].filter(Boolean).join(' ') || 'Neither banned nor muted.'),
+        el('div', { class: 'actions' }, mute),
+      ];
+      if (admin) parts.push(banPart(member, banned, change));
+      box.replaceChildren(...parts);
     },
   };
+  return view;
+}
+
+/** An admin's choices for a member. A ban refuses the member's new messages and hides none
+ *  of the old ones (PROTOCOL.md §14: no admin erases history by banning); taking the old
+ *  ones down is a separate, visible choice: a `remove` of each, which hides it for everyone. */
+function banPart(member, banned, change) {
+  const ask = (question, removePosts) => () => confirm(question) && change('Ban', '/admin/ban',
+    { undo: false, remove_posts: removePosts },
+    (answer) => (removePosts ? `Banned; ${answer.removed.length} of their messages removed for everyone.` : 'Banned.'));
+  const buttons = banned
+    ? [el('button', { id: 'member-unban', onclick: () => change('Unban', '/admin/ban', { undo: true }, () => 'Unbanned.') }, 'Unban')]
+    : [el('button', {
+      id: 'member-ban',
+      'aria-describedby': 'ban-help',
+      onclick: ask('Ban this member? Their new messages will be refused; what they already posted stays visible.', false),
+    }, 'Ban'),
+    el('button', {
+      id: 'member-ban-remove',
+      'aria-describedby': 'ban-help',
+      onclick: ask('Ban this member and remove every post, reply and chat line of theirs for everyone?', true),
+    }, 'Ban and remove their posts')];
+  return el('section', { 'aria-labelledby': 'ban-title' },
+    el('h3', { id: 'ban-title' }, 'Ban'),
+    el('p', { id: 'ban-help', class: 'muted' },
+      'A ban refuses this member’s new messages from now on. It does not hide what they already posted: ',
+      'no admin can erase a member’s history by banning. “Ban and remove their posts” also removes ',
+      'each of their posts, replies and chat lines, for everyone, and says so in the group.'),
+    el('div', { class: 'actions' }, buttons));
 }
 
 function profileCard(p) {
@@ -503,23 +570,57 @@ async function grantsPart() {
   return el('section', {}, el('h3', {}, 'Advertisers'), rows, form);
 }
 
+/** History sync as it happens (node-wide), kept up to date by the events' `sync` figures. */
+function syncActivity() {
+  const figures = el('dl', { id: 'sync-activity' });
+  let last = null;
+  return {
+    figures,
+    show(a) {
+      // Counters only grow: figures older than those shown (a slow re-read) are dropped.
+      if (last && (a.started < last.started || a.finished < last.finished || a.fetched < last.fetched)) return;
+      last = a;
+      figures.replaceChildren(
+        el('dt', {}, 'Sessions running'), el('dd', { id: 'sync-running' }, String(a.running)),
+        el('dt', {}, 'Sessions started'), el('dd', { id: 'sync-started' }, String(a.started)),
+        el('dt', {}, 'Sessions finished'), el('dd', { id: 'sync-finished' }, String(a.finished)),
+        el('dt', {}, 'Messages fetched'), el('dd', { id: 'sync-fetched' }, String(a.fetched)));
+      figures.setAttribute('aria-busy', a.running > 0 ? 'true' : 'false');
+    },
+  };
+}
+
 function statusView(main) {
-  const box = el('section', { id: 'status' });
+  const box = el('section', { id: 'status', 'aria-label': 'Node' });
+  const activity = syncActivity();
+  // Announced when a sync asked for here ends, not at every figure.
   const syncOut = el('div', { id: 'sync-out', role: 'status' });
+  let syncing = false;
   const sync = el('button', {
     id: 'sync',
-    onclick: () => act('Sync', async () => {
+    onclick: () => !syncing && act('Sync', async () => {
+      syncing = true;
+      sync.setAttribute('aria-disabled', 'true');
       syncOut.textContent = 'Syncing…';
-      const reports = await api('POST', '/sync', { group: groupId() });
-      syncOut.replaceChildren(list(reports, (r) => el('p', {},
-        `peer …${r.peer.slice(-8)}: fetched ${r.accepted} new, ${r.missing} missing, ${r.peer_missing} they lacked`,
-        r.error ? ` (${r.error})` : ''), 'No member to sync with.'));
+      try {
+        const reports = await api('POST', '/sync', { group: groupId() });
+        syncOut.replaceChildren(list(reports, (r) => el('p', {},
+          `peer …${r.peer.slice(-8)}: fetched ${r.accepted} new, ${r.missing} missing, ${r.peer_missing} they lacked`,
+          r.error ? ` (${r.error})` : ''), 'No member to sync with.'));
+      } finally {
+        syncing = false;
+        sync.removeAttribute('aria-disabled');
+      }
     }),
   }, 'Sync now');
-  main.replaceChildren(el('h2', {}, 'Status'), box, sync, syncOut);
+  main.replaceChildren(el('h2', {}, 'Status'), box,
+    el('section', { 'aria-labelledby': 'sync-title' }, el('h3', { id: 'sync-title' }, 'Sync'),
+      activity.figures, sync, syncOut));
   return {
+    sync: activity.show,
     async refresh() {
       const [status, peers] = await Promise.all([api('GET', '/status'), api('GET', '/peers')]);
+      activity.show(status.sync);
       const health = status.group_health.find((h) => h.group === groupId());
       box.replaceChildren(el('dl', {},
         // One peer id per group: this node's in the selected group's private network.
@@ -541,7 +642,12 @@ function statusView(main) {
 let refreshTimer = null;
 async function refresh(live) {
   if (!state.view) return;
-  await act('Load', () => state.view.refresh(live === true));
+  // A re-read leaves the notice of the action that caused it ("Banned.") in place.
+  try {
+    await state.view.refresh(live === true);
+  } catch (e) {
+    notice(`Load: ${e.message}`, true);
+  }
 }
 
 /** A change arrived: re-read the view soon (several changes make one re-read). */
@@ -557,17 +663,20 @@ function listen() {
   if (!state.group) return;
   const room = state.view && state.view.room;
   const source = new EventSource('/api/events' + query({ group: groupId(), room }));
-  source.addEventListener('change', () => {
-    // Never re-render under the user's hands: a form being typed in keeps its text.
-    if (state.view && !state.view.chat) changed();
-  });
+  // Never re-render under the user's hands: each view's re-read keeps its forms' text.
+  source.addEventListener('change', () => changed());
   source.addEventListener('chat', (e) => {
     if (state.view && state.view.chat) state.view.chat(JSON.parse(e.data));
+  });
+  source.addEventListener('sync', (e) => {
+    if (state.view && state.view.sync) state.view.sync(JSON.parse(e.data));
   });
   state.events = source;
 }
 
-function route() {
+/** Shows the view the address names. `moved`: the user went there (a link, the back
+ *  button), so the keyboard focus goes to the new view, where Tab continues. */
+function route(moved) {
   const main = $('#main');
   if (!state.group) {
     main.replaceChildren(el('p', {}, 'You belong to no group yet: join one with `cove join`, then reload.'));
@@ -593,6 +702,10 @@ function route() {
   }
   listen();
   refresh();
+  if (moved === true) {
+    notice(''); // it spoke of the view left behind
+    main.focus();
+  }
 }
 
 async function start() {
@@ -605,7 +718,12 @@ async function start() {
     state.group = state.groups.find((g) => g.id === pick.value) || null;
     route();
   });
-  window.addEventListener('hashchange', route);
+  window.addEventListener('hashchange', () => route(true));
+  // The skip link moves the focus past the header without changing the address (#/...).
+  $('#skip').addEventListener('click', (e) => {
+    e.preventDefault();
+    $('#main').focus();
+  });
   route();
 }
 
