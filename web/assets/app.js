@@ -614,7 +614,7 @@ function statusView(main) {
     }),
   }, 'Sync now');
   main.replaceChildren(el('h2', {}, 'Status'), box,
-    el('section', { 'aria-labelledby': 'sync-title' }, el('h3', { id: 'sync-title' }, 'Sync'),
+    el('section', { 'aria-labelledby': 'sync-title' }, el('h3', { id: 'sync-title' }, 'Sync, all groups'),
       activity.figures, sync, syncOut));
   return {
     sync: activity.show,

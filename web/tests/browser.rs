@@ -219,6 +219,12 @@ async fn type_into(page: &Client, css: &str, text: &str) -> Result<()> {
     .await
 }
 
+/// The number shown by the element matching `css`, if there is one.
+async fn figure(page: &Client, css: &str) -> Result<Option<u64>, fantoccini::error::CmdError> {
+    let text = page.find(Locator::Css(css)).await?.text().await?;
+    Ok(text.parse().ok())
+}
+
 /// Accepts the confirmation dialog that `what` opens, once it is open.
 async fn confirm(page: &Client, what: &str) -> Result<()> {
     until(&format!("{what}'s confirmation"), || async {
@@ -376,10 +382,19 @@ async fn two_members_use_the_web_app_in_headless_chromium() -> Result<()> {
     //   ant's posts from bat's page; the ban's removals take bat's post, reply and chat line
     //   from his own page, and ant's admin page lists him as banned; at 375 px no view is
     //   wider than the window and every control has an accessible name.
-    let Some(browser) = browser_or_skip("two_members_use_the_web_app_in_headless_chromium")? else {
+    with_browser("two_members_use_the_web_app_in_headless_chromium", scenario).await
+}
+
+/// Runs `test` with the browser, under a timeout, or skips it (see [`browser_or_skip`]).
+async fn with_browser<F, Fut>(name: &str, test: F) -> Result<()>
+where
+    F: FnOnce(Browser) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let Some(browser) = browser_or_skip(name)? else {
         return Ok(());
     };
-    tokio::time::timeout(TEST_TIMEOUT * 2, scenario(browser))
+    tokio::time::timeout(TEST_TIMEOUT * 2, test(browser))
         .await
         .context("browser test timed out")?
 }
@@ -557,18 +572,7 @@ async fn drive(
 /// figures come from the page's event stream.
 async fn sync_shows_live(page: &Client, url: &str) -> Result<()> {
     page.goto(&format!("{}/#/status", origin(url))).await?;
-    let finished = |page: &Client| {
-        let page = page.clone();
-        async move {
-            let text = page
-                .find(Locator::Css("#sync-finished"))
-                .await?
-                .text()
-                .await?;
-            Ok::<_, fantoccini::error::CmdError>(text.parse::<u64>().ok())
-        }
-    };
-    let before = until("the sync figures", || finished(page)).await?;
+    let before = until("the sync figures", || figure(page, "#sync-finished")).await?;
     click(page, "#sync").await?;
     until("the sync's report", || async {
         let shown = texts(page, "#sync-out p").await?;
@@ -576,7 +580,9 @@ async fn sync_shows_live(page: &Client, url: &str) -> Result<()> {
     })
     .await?;
     until("one more finished session in bat's page", || async {
-        Ok(finished(page).await?.filter(|&n| n > before))
+        Ok(figure(page, "#sync-finished")
+            .await?
+            .filter(|&n| n > before))
     })
     .await?;
     Ok(())
@@ -777,6 +783,64 @@ async fn other_views(page: &Client, url: &str) -> Result<()> {
         "an error was shown"
     );
     Ok(())
+}
+
+#[tokio::test]
+async fn a_late_joiners_status_page_shows_sync_progress_live() -> Result<()> {
+    // Scenario: ant and bat share "club", where ant posts three times; once a member holds
+    //   them (ant's outbox is empty) and gossip has stopped advertising them, cat, whose
+    //   page is open on the status view of a group of its own, joins "club".
+    // Assert: without a reload, cat's page shows the sessions that brought the history and
+    //   the messages they fetched (at least the three posts, which only sync can bring).
+    with_browser(
+        "a_late_joiners_status_page_shows_sync_progress_live",
+        late_joiner,
+    )
+    .await
+}
+
+async fn late_joiner(browser: Browser) -> Result<()> {
+    // bat's node must confirm ant's posts: bound, not dropped.
+    let Pair {
+        ant,
+        bat: _bat,
+        group,
+        ..
+    } = pair().await?;
+    for text in ["one", "two", "three"] {
+        ant.post(&group, None, text).await?;
+    }
+    let posted = Instant::now();
+    cove_tests::eventually("a member to confirm ant's posts", || async {
+        Ok((ant.status().await?.outbox == 0).then_some(()))
+    })
+    .await?;
+    // Gossipsub advertises a message for 3 heartbeats (0.6 s with the tests' fast timers);
+    // past that, a newcomer gets it only by sync.
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(posted.elapsed())).await;
+
+    let (cat, cat_url) = member("cat").await?;
+    cat.create_group("cat's own").await?;
+    let driver = start_driver(&browser).await?;
+    let page = session(&driver, &browser).await?;
+    let result = async {
+        page.goto(&cat_url).await?;
+        wait_for(&page, "#compose-text").await?;
+        page.goto(&format!("{}/#/status", origin(&cat_url))).await?;
+        wait_text(&page, "cat", "#sync-fetched", "0").await?;
+        cat.join(&ant.invite(&group, Duration::from_secs(3600)).await?)
+            .await?;
+        until("cat's page to show the fetched history", || async {
+            let finished = figure(&page, "#sync-finished").await?.unwrap_or(0);
+            let fetched = figure(&page, "#sync-fetched").await?.unwrap_or(0);
+            Ok((finished >= 1 && fetched >= 3).then_some(()))
+        })
+        .await?;
+        screenshot(&page, "sync").await
+    }
+    .await;
+    let _ = page.close().await;
+    result
 }
 
 /// `http://127.0.0.1:PORT` of a printed URL.
