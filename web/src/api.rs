@@ -15,7 +15,7 @@
 //! | `GET /api/profiles?member`, `PUT /api/profile` `{group, nickname, bio?}` | [`Node::profiles`], [`Node::set_profile`] |
 //! | `GET /api/rooms?group`, `POST /api/rooms` `{group, name}` | [`Node::rooms`], [`Node::create_room`] |
 //! | `GET /api/rooms/{room}/lines?group&limit`, `POST /api/rooms/{room}/lines` `{group, text}` | [`Node::chat_history`], [`Node::say`] |
-//! | `GET /api/events?group&room` | server-sent events on [`Node::watch`] (see `events.rs`) |
+//! | `GET /api/events?group&room` | server-sent events on [`Node::watch`] and [`Node::sync_activity`] (see `events.rs`) |
 //! | `GET /api/ads?group` | [`Node::ads`] |
 //! | `GET /api/interests`, `POST /api/interests` `{add, remove}` | [`Node::set_interests`] |
 //! | `POST /api/mute` `{group, member, undo}` | [`Node::mute`] |

@@ -4,6 +4,7 @@
 //!  browser ──HTTP/1.1 on loopback──> [ guard ] ──> assets (embedded)      index.html, app.js, app.css
 //!                                        │    ──> /api/...  (api.rs)     ──Node methods──> node actor
 //!                                        │    ──> /api/events (events.rs) <──Node::watch()── accepted messages
+//!                                        │                                <──Node::sync_activity()── sync figures
 //!  Host checked, token or cookie required, Origin checked on POST/PUT/DELETE, CSP on every answer
 //! ```
 //!
