@@ -50,6 +50,8 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod addr_book;
+pub mod addr_record;
 pub mod api;
 pub mod config;
 pub mod control;
@@ -67,7 +69,9 @@ pub mod sync;
 mod testing;
 pub mod view;
 
-pub use crate::actor::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
+pub use crate::actor::{
+    ENOUGH_MEMBERS, NETWORK_EPOCH, NET_EVENT_CAPACITY, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL,
+};
 pub use crate::api::{
     AdDraft, FeedQuery, GrantRequest, NetworkStatus, Node, NodeConfig, PeerSummary, Status,
 };
