@@ -190,9 +190,12 @@ impl NetMemory {
             .map(|(p, e)| (p.as_str(), e.addrs.as_slice()))
     }
 
-    /// Every stored address record (signed bytes), to share with members.
-    pub fn records(&self) -> impl Iterator<Item = &[u8]> {
-        self.peers.values().filter_map(|e| e.record.as_deref())
+    /// The stored address records (signed bytes) made before `at_ms`, to share with members.
+    pub fn records_before(&self, at_ms: u64) -> impl Iterator<Item = &[u8]> {
+        self.peers
+            .values()
+            .filter(move |e| e.record_at_ms.is_some_and(|t| t < at_ms))
+            .filter_map(|e| e.record.as_deref())
     }
 
     /// Keeps the [`MAX_BOOK_PEERS`] freshest peers and [`MAX_PEER_ADDRS`] addresses each.

@@ -34,8 +34,11 @@ pub const ENOUGH_MEMBERS: usize = 8;
 /// How often a node publishes its own address record when nothing changed.
 pub const RECORD_REFRESH: Duration = Duration::from_secs(10 * 60);
 /// The records a node knows are shared with a newly subscribed member at most this often per
-/// group (each is a few hundred bytes, at most `MAX_BOOK_PEERS` of them).
-pub const SHARE_INTERVAL: Duration = Duration::from_secs(30);
+/// group (each is a few hundred bytes, at most `MAX_BOOK_PEERS` of them), and only records
+/// older than this: a younger one has just been flooded to every member online, so only a
+/// member who was away lacks it. (Sharing every record at every subscription made a group of
+/// 20 starting at once push hundreds of stale copies through the mesh.)
+pub const SHARE_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A lost member's next redial.
 #[derive(Debug)]
@@ -414,7 +417,8 @@ impl Actor {
     }
 
     /// A member subscribed to `group`'s address topic: tell it where everyone is (the own
-    /// record and every record known), at most once per [`SHARE_INTERVAL`].
+    /// record and every record known older than [`SHARE_INTERVAL`]), at most once per
+    /// [`SHARE_INTERVAL`].
     async fn share_records(&mut self, group: GroupId) {
         if (self.peers.shared.get(&group)).is_some_and(|t| t.elapsed() < SHARE_INTERVAL) {
             return;
@@ -430,9 +434,10 @@ impl Actor {
         };
         let key = g.secret.content_key(CURRENT_EPOCH);
         let topic = addr_topic(&g.topic);
+        let flooded_since = now_ms().saturating_sub(SHARE_INTERVAL.as_millis() as u64);
         envelopes.extend(
             memory
-                .records()
+                .records_before(flooded_since)
                 .map(|record| cove_crypto::seal(&key, &topic, CURRENT_EPOCH, record)),
         );
         let count = envelopes.len();
