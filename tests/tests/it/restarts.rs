@@ -319,3 +319,39 @@ fn cbor(value: &ciborium::Value) -> Vec<u8> {
 fn seal_forged(key: &cove_crypto::ContentKey, topic: &str, record: &[u8]) -> Vec<u8> {
     cove_crypto::seal(key, &addr_topic(topic), 0, record)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_taken_port_falls_back_for_one_run_and_is_kept_for_the_next() -> Result<()> {
+    // Scenario: ant (loopback, port 0) founds a club, so the club's network picks a port and
+    // remembers it. ant stops; another program takes that port; ant starts again; the port
+    // is freed and ant restarts once more.
+    // Assert: the node still starts, on another port; the remembered port is unchanged; once
+    // free, the next start is back on it.
+    within(TEST_TIMEOUT, async {
+        let mut ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?;
+        let port = |status: &cove_node::Status| -> Result<String> {
+            let addr = status.networks[0].listen_addrs[0].clone();
+            Ok(addr.split('/').nth(4).context("a TCP port")?.to_string())
+        };
+        let first = port(&ant.status().await?)?;
+        ant.shutdown().await?;
+        let squatter = std::net::TcpListener::bind(format!("127.0.0.1:{first}"))?;
+        ant.restart().await?;
+        let during = port(&ant.status().await?)?;
+        assert_ne!(during, first, "the taken port cannot be bound");
+        let file = ant.dir.path().join("nets").join(format!("{group}.json"));
+        let memory: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&file)?)?;
+        assert_eq!(
+            memory["port"].to_string(),
+            first,
+            "the remembered port stays"
+        );
+        drop(squatter);
+        ant.restart().await?;
+        assert_eq!(port(&ant.status().await?)?, first);
+        ant.shutdown().await?;
+        Ok(())
+    })
+    .await
+}
