@@ -203,11 +203,23 @@ pub fn seal_record(key: &ContentKey, topic: &str, epoch: u32, record: &SignedRec
     seal(key, &addr_topic(topic), epoch, &record.bytes)
 }
 
-/// `addr` without its `/p2p/...` components.
+/// `addr` without its trailing `/p2p/...` (the peer's own id). A `/p2p/RELAY` followed by
+/// `/p2p-circuit`, a relayed address (issue 16), stays.
 pub(crate) fn without_p2p(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .filter(|p| !matches!(p, Protocol::P2p(_)))
-        .collect()
+    let mut addr = addr.clone();
+    while matches!(addr.iter().last(), Some(Protocol::P2p(_))) {
+        addr.pop();
+    }
+    addr
+}
+
+/// Whether `addr` names a peer id other than a relay's: a `/p2p/` component that is not
+/// followed by `/p2p-circuit`.
+fn names_a_peer(addr: &Multiaddr) -> bool {
+    let parts: Vec<Protocol<'_>> = addr.iter().collect();
+    parts.iter().enumerate().any(|(i, p)| {
+        matches!(p, Protocol::P2p(_)) && !matches!(parts.get(i + 1), Some(Protocol::P2pCircuit))
+    })
 }
 
 /// What the judge reads besides the record: the group's network and this node's memory.
@@ -407,8 +419,8 @@ fn fixed32(bytes: Vec<u8>, key: &str) -> Result<[u8; 32], Refusal> {
 }
 
 /// An address of a record: text of at most [`MAX_ADDR_TEXT_BYTES`] bytes, a multiaddr, with
-/// no `/p2p/` component (the record's own peer is the only peer it may name, and it is named
-/// by the record).
+/// no `/p2p/` component except a relay's, right before `/p2p-circuit` (the record's own peer
+/// is named by the record, never in an address).
 fn parse_addr(value: Value) -> Result<Multiaddr, Refusal> {
     let Value::Text(text) = value else {
         return Err(Refusal::Malformed("an address is not a text string".into()));
@@ -422,7 +434,7 @@ fn parse_addr(value: Value) -> Result<Multiaddr, Refusal> {
     let addr: Multiaddr = text
         .parse()
         .map_err(|e| Refusal::Malformed(format!("{text:?} is not a multiaddr: {e}")))?;
-    if addr.iter().any(|p| matches!(p, Protocol::P2p(_))) {
+    if names_a_peer(&addr) {
         return Err(Refusal::Malformed(format!("{text:?} names a peer id")));
     }
     Ok(addr)
@@ -549,6 +561,20 @@ mod tests {
         );
         let err = judge(&old, &cx(&f.secret, &topic, &key, now), |_| None).unwrap_err();
         assert_eq!(err.reason(), "addr_expired");
+    }
+
+    #[test]
+    fn a_relayed_address_is_carried_and_an_own_peer_id_is_dropped() {
+        let f = fixture();
+        let relay = "/ip4/192.0.2.9/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit";
+        let me = cove_gossip::ed25519_peer_id(f.key.public().as_bytes()).unwrap();
+        let own: Multiaddr = format!("/ip4/192.0.2.7/tcp/41002/p2p/{me}")
+            .parse()
+            .unwrap();
+        let signed = sign_record(&f.key, &f.secret.id(), &[relay.parse().unwrap(), own], 1);
+        let got = verify_and_decode(&signed.bytes).unwrap().record.addrs;
+        let texts: Vec<String> = got.iter().map(|a| a.to_string()).collect();
+        assert_eq!(texts, [relay, "/ip4/192.0.2.7/tcp/41002"]);
     }
 
     #[test]
