@@ -7,7 +7,8 @@ use cove_node::addr_book::MAX_BOOK_PEERS;
 use cove_node::addr_record::{addr_topic, seal_record, sign_record};
 use cove_node::outsider::Outsider;
 use cove_tests::{
-    cove_ok, eventually, network_key, rejected, within, Club, CoveProcess, TestNode, TEST_TIMEOUT,
+    cove, cove_ok, eventually, network_key, rejected, within, Club, CoveProcess, TestNode,
+    TEST_TIMEOUT,
 };
 use std::path::Path;
 use std::time::Duration;
@@ -55,8 +56,9 @@ async fn everyone_restarts_and_the_group_finds_itself_again() -> Result<()> {
     // Scenario: three real `cove up` processes with the default listen settings (random
     // ports on a first start) and mDNS off; bat and cat join from ant's invite; once each
     // remembers the two others, all three are killed (a power cut), then all three start
-    // again. Assert: each group network keeps its port; a post by each of them afterwards
-    // reaches the two others.
+    // again. Assert: each group network keeps its port; ant, back first and alone, says in
+    // `cove status` when it last had contact; a post by each of them afterwards reaches the
+    // two others.
     within(TEST_TIMEOUT * 2, async {
         let root = tempfile::tempdir()?;
         let dirs = ["ant", "bat", "cat"].map(|n| root.path().join(n));
@@ -83,6 +85,12 @@ async fn everyone_restarts_and_the_group_finds_itself_again() -> Result<()> {
             process.kill()?;
         }
         let _ant = up(&dirs[0]).await?;
+        // Alone for now (bat and cat are down): `cove status` says so in words.
+        let out = String::from_utf8(cove(&dirs[0], &["status"])?.stdout)?;
+        assert!(
+            out.contains("no member reachable: last contact ") && out.contains(" ago"),
+            "{out}"
+        );
         let _bat = up(&dirs[1]).await?;
         let _cat = up(&dirs[2]).await?;
         let restarted = std::time::Instant::now();
@@ -343,6 +351,14 @@ async fn a_taken_port_falls_back_for_one_run_and_is_kept_for_the_next() -> Resul
             Ok(addr.split('/').nth(4).context("a TCP port")?.to_string())
         };
         let first = port(&ant.status().await?)?;
+        let problem = ant.status().await?.group_health[0].problem.clone();
+        assert!(
+            problem
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("no member reachable: none contacted yet"),
+            "{problem:?}"
+        );
         ant.shutdown().await?;
         let squatter = std::net::TcpListener::bind(format!("127.0.0.1:{first}"))?;
         ant.restart().await?;
