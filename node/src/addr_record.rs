@@ -577,6 +577,44 @@ mod tests {
         assert_eq!(texts, [relay, "/ip4/192.0.2.7/tcp/41002"]);
     }
 
+    fn addr() -> impl proptest::strategy::Strategy<Value = Multiaddr> {
+        use proptest::prelude::*;
+        (any::<[u8; 4]>(), any::<u16>(), any::<bool>()).prop_map(|(ip, port, v6)| {
+            let text = if v6 {
+                format!(
+                    "/ip6/2001:db8::{:x}/tcp/{port}",
+                    u16::from_be_bytes([ip[0], ip[1]])
+                )
+            } else {
+                format!("/ip4/{}.{}.{}.{}/tcp/{port}", ip[0], ip[1], ip[2], ip[3])
+            };
+            text.parse().expect("a valid multiaddr")
+        })
+    }
+
+    proptest::proptest! {
+        /// What `sign_record` makes, `verify_and_decode` gives back; and no one-byte change
+        /// of the signed bytes decodes to a record (the body is signed, the outer map closed
+        /// and deterministic).
+        #[test]
+        fn prop_records_round_trip_and_resist_any_byte_change(
+            secret in proptest::prelude::any::<[u8; 32]>(),
+            addrs in proptest::collection::vec(addr(), 1..=MAX_PEER_ADDRS),
+            at in proptest::prelude::any::<u64>(),
+            at_byte in proptest::prelude::any::<proptest::sample::Index>(),
+            flip in 1u8..=255,
+        ) {
+            let key = Pseudonym::from_secret_bytes(secret);
+            let group = GroupId::from_bytes([0x22; 32]);
+            let signed = sign_record(&key, &group, &addrs, at);
+            proptest::prop_assert_eq!(verify_and_decode(&signed.bytes), Ok(signed.clone()));
+            let mut bytes = signed.bytes.clone();
+            let i = at_byte.index(bytes.len());
+            bytes[i] ^= flip;
+            proptest::prop_assert!(verify_and_decode(&bytes).is_err(), "byte {} changed", i);
+        }
+    }
+
     #[test]
     fn malformed_records_name_what_is_wrong() {
         let body = |addrs: Vec<&str>| {
