@@ -506,7 +506,10 @@ mod tests {
     fn an_ed25519_key_has_the_peer_id_of_its_keypair() {
         let keypair = Keypair::generate_ed25519();
         let public = keypair.public().try_into_ed25519().unwrap().to_bytes();
-        assert_eq!(ed25519_peer_id(&public), Some(keypair.public().to_peer_id()));
+        assert_eq!(
+            ed25519_peer_id(&public),
+            Some(keypair.public().to_peer_id())
+        );
         // Not a point on the curve (y = 2 has no x).
         let mut bad = [0u8; 32];
         bad[0] = 2;
