@@ -262,6 +262,8 @@ pub(crate) struct UpArgs {
     #[arg(long, value_name = "IP:PORT")]
     pub(crate) web: Option<std::net::SocketAddr>,
     /// Address to listen on (repeatable). Default: all interfaces, random TCP and QUIC ports.
+    /// Each group's network picks its TCP port on its first start (from a fixed port P: the
+    /// lowest free one from P up) and keeps it in DATA_DIR/nets/ for later starts.
     #[arg(long, value_name = "MULTIADDR")]
     pub(crate) listen: Vec<String>,
     /// Address invites list for this node (repeatable): where members can reach it, e.g. a

@@ -227,11 +227,12 @@ impl Output {
         }
         for n in &s.networks {
             println!(
-                "network     {} ({}): peer {}, {} peer(s)",
+                "network     {} ({}): peer {}, {} peer(s), {} remembered",
                 n.name,
                 &n.group[..8],
                 n.peer_id,
-                n.peers
+                n.peers,
+                n.remembered_peers
             );
             for addr in &n.listen_addrs {
                 println!("listening   {addr}");

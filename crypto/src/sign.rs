@@ -17,6 +17,9 @@ pub enum Domain {
     SyncProof,
     /// The sync protocol's proof of group membership by the responder.
     SyncResponderProof,
+    /// A member's address record in one group's network, signed by the peer key it
+    /// describes (PROTOCOL.md §10.1), never by a pseudonym.
+    AddrRecord,
 }
 
 impl Domain {
@@ -26,6 +29,7 @@ impl Domain {
             Domain::Message => b"cove/v1/message\0",
             Domain::SyncProof => b"cove/v1/sync-proof\0",
             Domain::SyncResponderProof => b"cove/v1/sync-responder-proof\0",
+            Domain::AddrRecord => b"cove/v1/addr-record\0",
         }
     }
 

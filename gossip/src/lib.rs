@@ -148,6 +148,14 @@ pub const MAX_BANNED_PEERS: usize = 4096;
 /// survive a restart anyway.
 pub const MAX_BAN_DURATION: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
+/// The peer id of the Ed25519 public key `key` (its 32 RFC 8032 bytes), or `None` if the
+/// bytes are not an Ed25519 public key. Lets the caller check that a record signed by a peer
+/// key describes the peer id it names, without importing libp2p.
+pub fn ed25519_peer_id(key: &[u8; 32]) -> Option<PeerId> {
+    let key = libp2p::identity::ed25519::PublicKey::try_from_bytes(key).ok()?;
+    Some(libp2p::identity::PublicKey::from(key).to_peer_id())
+}
+
 /// Identifies an inbound sync request ([`Event::Request`]) when answering it with
 /// [`Gossip::respond`]. Unique for the lifetime of one actor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -493,6 +501,20 @@ impl Gossip {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ed25519_key_has_the_peer_id_of_its_keypair() {
+        let keypair = Keypair::generate_ed25519();
+        let public = keypair.public().try_into_ed25519().unwrap().to_bytes();
+        assert_eq!(
+            ed25519_peer_id(&public),
+            Some(keypair.public().to_peer_id())
+        );
+        // Not a point on the curve (y = 2 has no x).
+        let mut bad = [0u8; 32];
+        bad[0] = 2;
+        assert_eq!(ed25519_peer_id(&bad), None);
+    }
 
     #[test]
     fn message_id_is_sha256_of_payload() {

@@ -8,6 +8,9 @@
 //!   peer.key           0600  libp2p keypair (protobuf encoding): the transport identity only
 //!   advertiser.key     0600  32 raw bytes, only for advertisers (`cove advertiser init`)
 //!   store/                   sled database
+//!   nets/              0700  one file per group, `<group id>.json` (0600): the TCP port of
+//!                            the group's network and the members' addresses remembered
+//!                            between runs (`crate::addr_book::NetMemory`)
 //!   control.sock       0600  control channel of the running node
 //! ```
 //!
@@ -225,10 +228,13 @@ impl DataDir {
         write_secret(&self.seed_path(), &seed_file)
     }
 
+    /// What this node remembers of `group`'s network: its port and the members' addresses.
+    pub fn net_memory_path(&self, group: &cove_crypto::GroupId) -> PathBuf {
+        self.root.join("nets").join(format!("{group}.json"))
+    }
+
     fn create_root(&self) -> Result<(), NodeError> {
-        fs::create_dir_all(&self.root).map_err(|e| NodeError::io(&self.root, e))?;
-        fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700))
-            .map_err(|e| NodeError::io(&self.root, e))
+        create_private_dir(&self.root)
     }
 
     fn read_seed_file(&self) -> Result<Zeroizing<Vec<u8>>, NodeError> {
@@ -323,8 +329,14 @@ fn new_peer_key() -> Result<Zeroizing<Vec<u8>>, NodeError> {
         .map_err(|e| NodeError::Control(format!("encoding a new peer key: {e}")))
 }
 
+/// Creates `dir` (and its parents) and makes it accessible to its owner only.
+pub(crate) fn create_private_dir(dir: &Path) -> Result<(), NodeError> {
+    fs::create_dir_all(dir).map_err(|e| NodeError::io(dir, e))?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).map_err(|e| NodeError::io(dir, e))
+}
+
 /// Writes a secret file readable by its owner only, atomically (temp file, fsync, rename).
-fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+pub(crate) fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let tmp = path.with_extension("tmp");
     let mut file = fs::OpenOptions::new()
         .write(true)

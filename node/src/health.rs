@@ -36,6 +36,10 @@ pub struct GroupHealth {
     pub graylisted: usize,
     /// What is wrong, in words; `None` when gossip works.
     pub problem: Option<String>,
+    /// When this node was last connected to a member of the group (unix ms), from the
+    /// group's remembered peers (`crate::addr_book`); `None` if never.
+    #[serde(default)]
+    pub last_contact_ms: Option<u64>,
 }
 
 impl GroupHealth {
@@ -50,7 +54,24 @@ impl GroupHealth {
             below_publish: topic.below_publish,
             graylisted: topic.graylisted,
             problem: problem(&topic),
+            last_contact_ms: None,
         }
+    }
+
+    /// Adds when a member was last connected (`last_contact_ms`, unix ms) and, when none is
+    /// connected now, says so in words with how long ago that was.
+    pub fn with_last_contact(mut self, last_contact_ms: Option<u64>, now_ms: u64) -> Self {
+        self.last_contact_ms = last_contact_ms;
+        if self.members_connected == 0 {
+            let when = match last_contact_ms {
+                Some(t) => format!("last contact {}", ago(now_ms.saturating_sub(t))),
+                None => "none contacted yet".to_string(),
+            };
+            self.problem = Some(format!(
+                "no member reachable: {when}; posts wait in the outbox until one is"
+            ));
+        }
+        self
     }
 
     /// Whether the problem is one `cove up` warns about: a connected group whose gossip is
@@ -88,6 +109,17 @@ fn problem(topic: &TopicHealth) -> Option<String> {
         ));
     }
     None
+}
+
+/// `ms` in the largest whole unit that fits, for people: "40 s ago", "3 h ago", "2 d ago".
+pub fn ago(ms: u64) -> String {
+    let s = ms / 1000;
+    match s {
+        0..60 => format!("{s} s ago"),
+        60..3600 => format!("{} min ago", s / 60),
+        3600..86_400 => format!("{} h ago", s / 3600),
+        _ => format!("{} d ago", s / 86_400),
+    }
 }
 
 /// Which groups currently have a warning logged, so that each problem is logged once when
@@ -174,6 +206,26 @@ mod tests {
         let h = health(topic(0, [0, 0, 0]));
         assert!(h.problem.is_some());
         assert!(!h.is_warning());
+    }
+
+    #[test]
+    fn no_member_reachable_says_how_long_ago_the_last_contact_was() {
+        let now = 10 * 86_400_000;
+        let h = health(topic(0, [0, 0, 0])).with_last_contact(Some(now - 3 * 3_600_000 - 5), now);
+        assert_eq!(
+            h.problem.as_deref(),
+            Some(
+                "no member reachable: last contact 3 h ago; posts wait in the outbox until one is"
+            )
+        );
+        assert!(!h.is_warning());
+        let h = health(topic(0, [0, 0, 0])).with_last_contact(None, now);
+        assert!(h.problem.unwrap_or_default().contains("none contacted yet"));
+        let h = health(topic(2, [0, 0, 0])).with_last_contact(Some(now), now);
+        assert_eq!((h.problem, h.last_contact_ms), (None, Some(now)));
+        assert_eq!(ago(59_999), "59 s ago");
+        assert_eq!(ago(61_000), "1 min ago");
+        assert_eq!(ago(3 * 86_400_000), "3 d ago");
     }
 
     #[test]

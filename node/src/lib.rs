@@ -15,7 +15,8 @@
 //!   its client, and the commands that work while no node runs ([`control::offline`]).
 //! - [`actor`]: the task that owns the store's writer and the gossip handle: `command.rs`
 //!   (what a user asked), `ingest.rs` (messages from peers), `sessions.rs` (sync in and out),
-//!   `outbox.rs` (own messages until a member holds them), `status.rs`.
+//!   `outbox.rs` (own messages until a member holds them), `peers.rs` (finding the group
+//!   again: ports, remembered members, redials, address records), `status.rs`.
 //! - [`core`]: groups, keys and the carrying out of decisions, without networking;
 //!   [`core::decide`] is the validation pipeline as pure functions, [`core::draft`] the
 //!   checks before this member signs, [`core::rate`] the per-author rate limit.
@@ -25,8 +26,9 @@
 //! - [`message`]: the wire model (v1), its deterministic CBOR ([`message::cbor`]) and
 //!   [`message::verify_and_decode`], the only way in.
 //!
-//! Beside them: [`data_dir`] (seed, peer key, store, socket on disk), [`health`] (gossip
-//! health in words), [`metrics`] (Prometheus over loopback), [`outsider`] (a non-member on a
+//! Beside them: [`data_dir`] (seed, peer key, store, socket on disk), [`addr_book`] (each
+//! group's remembered port and members, pure), [`addr_record`] (the signed address record of
+//! PROTOCOL.md §10.1, pure), [`health`] (gossip health in words), [`metrics`] (Prometheus over loopback), [`outsider`] (a non-member on a
 //! group's topic, for the demo and tests).
 //!
 //! A post's path and a sync catch-up, with file and function names, are in
@@ -50,6 +52,8 @@
 #![deny(missing_docs)]
 
 pub mod actor;
+pub mod addr_book;
+pub mod addr_record;
 pub mod api;
 pub mod config;
 pub mod control;
@@ -67,7 +71,9 @@ pub mod sync;
 mod testing;
 pub mod view;
 
-pub use crate::actor::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
+pub use crate::actor::{
+    ENOUGH_MEMBERS, NETWORK_EPOCH, NET_EVENT_CAPACITY, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL,
+};
 pub use crate::api::{
     AdDraft, FeedQuery, GrantRequest, NetworkStatus, Node, NodeConfig, PeerSummary, Status,
     SyncActivity,

@@ -347,22 +347,25 @@ fn body_of(signed: &[u8]) -> Vec<u8> {
     body.as_bytes().unwrap().clone()
 }
 
-#[test]
-fn message_vectors_match() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/messages.json");
-    let computed = vectors();
+/// `docs/vectors/FILE` as stored, which must equal `computed` (written first with
+/// `COVE_WRITE_VECTORS=1`).
+fn checked(file: &str, computed: Value) -> Value {
+    let path = format!("{}/../docs/vectors/{file}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var("COVE_WRITE_VECTORS").as_deref() == Ok("1") {
         std::fs::write(
-            path,
+            &path,
             serde_json::to_string_pretty(&computed).unwrap() + "\n",
         )
         .unwrap();
     }
-    let stored: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert_eq!(
-        stored, computed,
-        "docs/vectors/messages.json is out of date"
-    );
+    let stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(stored, computed, "docs/vectors/{file} is out of date");
+    stored
+}
+
+#[test]
+fn message_vectors_match() {
+    let stored = checked("messages.json", vectors());
 
     // The stored bytes decode, verify, and open, independently of how they were made.
     let secret = GroupSecret::from_bytes(SECRET);
@@ -461,17 +464,7 @@ fn sync_vectors() -> Value {
 #[test]
 fn sync_frame_vectors_match() {
     use cove_node::sync::{Request, Response};
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/vectors/sync.json");
-    let computed = sync_vectors();
-    if std::env::var("COVE_WRITE_VECTORS").as_deref() == Ok("1") {
-        std::fs::write(
-            path,
-            serde_json::to_string_pretty(&computed).unwrap() + "\n",
-        )
-        .unwrap();
-    }
-    let stored: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    assert_eq!(stored, computed, "docs/vectors/sync.json is out of date");
+    let stored = checked("sync.json", sync_vectors());
     for frame in stored["frames"].as_array().unwrap() {
         let bytes = hex::decode(frame["cbor"].as_str().unwrap()).unwrap();
         let name = frame["name"].as_str().unwrap();
@@ -480,5 +473,131 @@ fn sync_frame_vectors_match() {
         } else {
             assert_eq!(Response::decode(&bytes).unwrap().encode(), bytes, "{name}");
         }
+    }
+}
+
+/// The device key of the address-record vectors (its peer key in the group signs them).
+const DEVICE: [u8; 32] = [0x66; 32];
+
+fn addr_vectors() -> Value {
+    use cove_node::addr_record::{addr_topic, sign_record};
+    let secret = GroupSecret::from_bytes(SECRET);
+    let group = secret.id();
+    let peer_secret = cove_crypto::DeviceKey::from_bytes(DEVICE).peer_secret(&group);
+    let peer_key = Pseudonym::from_secret_bytes(peer_secret);
+    let addrs: Vec<cove_gossip::Multiaddr> =
+        ["/ip4/192.0.2.7/tcp/41002", "/ip6/2001:db8::7/tcp/41002"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+    let at = 1_764_662_400_000u64;
+    let signed = sign_record(&peer_key, &group, &addrs, at);
+    let body = body_of(&signed.bytes);
+    let topic = addr_topic(&secret.topic());
+    let nonce = [0x01; 24];
+    let envelope = seal_with_nonce(&secret.content_key(0), &topic, 0, nonce, &signed.bytes);
+
+    // Refused records, each with the counter it lands on (PROTOCOL.md §10.1).
+    let body_map = |at: u64, addrs: Vec<&str>, group: &[u8]| {
+        Cbor::Map(vec![
+            (Cbor::Text("at".into()), Cbor::Integer(at.into())),
+            (
+                Cbor::Text("peer".into()),
+                Cbor::Bytes(peer_key.public().as_bytes().to_vec()),
+            ),
+            (
+                Cbor::Text("addrs".into()),
+                Cbor::Array(addrs.into_iter().map(|a| Cbor::Text(a.into())).collect()),
+            ),
+            (Cbor::Text("group".into()), Cbor::Bytes(group.to_vec())),
+        ])
+    };
+    let wrap = |v: u64, body: &[u8], signer: &Pseudonym| {
+        let sig = signer.sign(Domain::AddrRecord, body).to_bytes().to_vec();
+        canonical(&Cbor::Map(vec![
+            (Cbor::Text("v".into()), Cbor::Integer(v.into())),
+            (Cbor::Text("sig".into()), Cbor::Bytes(sig)),
+            (Cbor::Text("body".into()), Cbor::Bytes(body.to_vec())),
+        ]))
+    };
+    let pseudonym = MasterSeed::from_bytes(SEED).pseudonym(&group);
+    let good = canonical(&body_map(
+        at,
+        vec!["/ip4/192.0.2.7/tcp/41002"],
+        group.as_bytes(),
+    ));
+    let cases = [
+        ("signed by the member's pseudonym, not the peer key", wrap(1, &good, &pseudonym), "addr_bad_signature"),
+        ("version 2", wrap(2, &good, &peer_key), "addr_unsupported_version"),
+        (
+            "an address naming a peer id",
+            wrap(
+                1,
+                &canonical(&body_map(
+                    at,
+                    vec!["/ip4/192.0.2.7/tcp/41002/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"],
+                    group.as_bytes(),
+                )),
+                &peer_key,
+            ),
+            "addr_malformed",
+        ),
+        ("no address", wrap(1, &canonical(&body_map(at, vec![], group.as_bytes())), &peer_key), "addr_malformed"),
+        (
+            "body keys in reverse order",
+            wrap(1, &cbor(&reversed(body_map(at, vec!["/ip4/192.0.2.7/tcp/41002"], group.as_bytes()))), &peer_key),
+            "addr_non_canonical",
+        ),
+    ];
+    json!({
+        "description": "Address records (docs/PROTOCOL.md section 10.1). The peer key is the device key's peer secret key in the group (section 2).",
+        "group_secret": hex::encode(SECRET),
+        "device_key": hex::encode(DEVICE),
+        "peer_secret_key": hex::encode(peer_secret),
+        "peer_public_key": hex::encode(peer_key.public().as_bytes()),
+        "peer_id": signed.record.peer.to_string(),
+        "at": at,
+        "addrs": addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+        "body": hex::encode(&body),
+        "preimage": hex::encode([Domain::AddrRecord.prefix(), &body].concat()),
+        "record": hex::encode(&signed.bytes),
+        "addr_topic": topic,
+        "nonce": hex::encode(nonce),
+        "envelope": hex::encode(&envelope),
+        "rejected": cases.iter().map(|(name, bytes, reason)| json!({ "name": name, "record": hex::encode(bytes), "reason": reason })).collect::<Vec<_>>(),
+    })
+}
+
+/// A map with its keys in reverse order.
+fn reversed(map: Cbor) -> Cbor {
+    let mut entries = map.into_map().unwrap();
+    entries.reverse();
+    Cbor::Map(entries)
+}
+
+#[test]
+fn addr_record_vectors_match() {
+    use cove_node::addr_record::verify_and_decode;
+    let stored = checked("addr.json", addr_vectors());
+    let secret = GroupSecret::from_bytes(SECRET);
+    let envelope = hex::decode(stored["envelope"].as_str().unwrap()).unwrap();
+    let topic = stored["addr_topic"].as_str().unwrap();
+    let record = open(&secret.content_key(0), topic, &envelope).unwrap();
+    assert_eq!(hex::encode(&record), stored["record"].as_str().unwrap());
+    let decoded = verify_and_decode(&record).unwrap();
+    assert_eq!(
+        decoded.record.peer.to_string(),
+        stored["peer_id"].as_str().unwrap()
+    );
+    assert_eq!(decoded.record.at_ms, stored["at"].as_u64().unwrap());
+    for case in stored["rejected"].as_array().unwrap() {
+        let bytes = hex::decode(case["record"].as_str().unwrap()).unwrap();
+        let refusal = verify_and_decode(&bytes).unwrap_err();
+        assert_eq!(
+            refusal.reason(),
+            case["reason"].as_str().unwrap(),
+            "{}",
+            case["name"]
+        );
     }
 }

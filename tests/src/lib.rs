@@ -548,6 +548,19 @@ pub fn cove_with_stdin(data_dir: &Path, args: &[&str], input: &[u8]) -> Result<O
     Ok(child.wait_with_output()?)
 }
 
+/// Runs `cove --json --data-dir DIR ARGS...`, which must succeed, and parses its stdout.
+pub fn cove_json(data_dir: &Path, args: &[&str]) -> Result<serde_json::Value> {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let out = cove(data_dir, &all)?;
+    anyhow::ensure!(
+        out.status.success(),
+        "cove {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(serde_json::from_slice(&out.stdout)?)
+}
+
 /// Runs a `cove` command that must succeed; returns the last line of its stdout.
 pub fn cove_ok(data_dir: &Path, args: &[&str]) -> Result<String> {
     last_stdout_line(args, cove(data_dir, args)?)

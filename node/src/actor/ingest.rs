@@ -30,6 +30,10 @@ impl Actor {
 
     /// Handles one event of group `net`'s swarm.
     pub(super) async fn handle_gossip_event(&mut self, net: GroupId, event: Event) {
+        // Address records, and who is connected, are `peers.rs`'s.
+        let Some(event) = self.peers_event(net, event).await else {
+            return;
+        };
         // A group's network carries that group only: a message or subscription naming another
         // group's topic is judged as on an unknown topic (a member of two groups gains
         // nothing by crossing them, and one network never shows another group's traffic).

@@ -21,6 +21,7 @@ mod command;
 mod ingest;
 mod nets;
 mod outbox;
+mod peers;
 mod sessions;
 mod status;
 
@@ -35,6 +36,7 @@ use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
 pub(crate) use self::nets::group_keypair;
 use self::nets::Nets;
 pub use self::nets::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
+pub use self::peers::{ENOUGH_MEMBERS, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
@@ -132,6 +134,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         request_budgets: sync::RequestBudgets::default(),
         session_storages: Default::default(),
         view: view.clone(),
+        peers: peers::Peers::new(dir.clone()),
     };
     let mut actor = actor;
     let ids: Vec<GroupId> = actor.core.groups().map(|g| g.id).collect();
@@ -261,6 +264,8 @@ struct Actor {
     /// The read half every `Node` handle uses: emptied when the actor stops, so that no
     /// handle keeps the store open.
     view: ViewSlot,
+    /// Each group's remembered port and members, redials and address records.
+    peers: peers::Peers,
 }
 
 /// An own message, stored but not yet flushed nor offered to its group.
@@ -283,6 +288,8 @@ impl Actor {
         republish.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut anti_entropy = tokio::time::interval(sync_every);
         anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut redial = tokio::time::interval(peers::REDIAL_TICK);
+        redial.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let (staged, settle_by) = (self.core.store().has_staged(), self.settle_by());
             tokio::select! {
@@ -319,7 +326,9 @@ impl Actor {
                 _ = republish.tick() => {
                     self.republish_outbox().await;
                     self.check_health().await;
+                    self.refresh_peers().await;
                 }
+                _ = redial.tick() => self.redial_due().await,
                 _ = anti_entropy.tick() => self.anti_entropy().await,
                 _ = tokio::time::sleep_until(settle_by), if staged => {
                     if let Err(e) = self.core.store().settle() {
@@ -356,23 +365,35 @@ impl Actor {
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
         }
+        self.peers.save();
         self.core.store().flush().await?;
         info!("node stopped");
         Ok(())
     }
 
-    /// Starts a group's private network, subscribes its topic and dials its bootstrap peers.
+    /// Starts a group's private network on its remembered port, subscribes its topics (the
+    /// group's and its address topic) and dials its bootstrap peers and remembered members.
     async fn enter_group(&mut self, id: &GroupId) -> Result<(), NodeError> {
+        let plan = self.port_plan(*id);
         let group = self
             .core
             .group(id)
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
-        let net = self
-            .nets
-            .open(group.id, &group.secret, &group.topic, &mut self.tasks)
+        self.nets
+            .open(group.id, &group.secret, &group.topic, plan, &mut self.tasks)
             .await?;
+        self.port_bound(*id, plan);
+        let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
+            return Err(NodeError::UnknownGroup(id.to_string()));
+        };
         net.gossip
             .subscribe(&group.topic, group.secret.discovery_key())
+            .await?;
+        net.gossip
+            .subscribe(
+                &crate::addr_record::addr_topic(&group.topic),
+                group.secret.discovery_key(),
+            )
             .await?;
         for addr in &group.record.bootstrap {
             match addr.parse::<Multiaddr>() {
@@ -384,6 +405,7 @@ impl Actor {
                 Err(e) => warn!(%addr, error = %e, "bootstrap address is not a multiaddr"),
             }
         }
+        self.dial_remembered(*id).await;
         Ok(())
     }
 }

@@ -16,6 +16,7 @@ use cove_gossip::{Event, Gossip, Keypair, Multiaddr, PeerId, Protocol};
 use tokio::sync::mpsc;
 use tracing::{warn, Instrument};
 
+use crate::addr_book::PortPlan;
 use crate::api::NodeConfig;
 use crate::error::NodeError;
 
@@ -48,14 +49,51 @@ pub(crate) fn device_key(keypair: Keypair) -> Result<DeviceKey, NodeError> {
     Ok(DeviceKey::from_bytes(secret))
 }
 
-/// `addr` with its TCP port moved up by `offset` when it names one (a port 0 stays 0).
-fn shift_port(addr: &Multiaddr, offset: u16) -> Multiaddr {
+/// The `--listen` TCP port groups' ports are chosen from: the first TCP listen address's
+/// (0: any free port).
+pub(crate) fn requested_port(listen: &[Multiaddr]) -> u16 {
+    listen
+        .iter()
+        .flat_map(|a| a.iter())
+        .find_map(|p| match p {
+            Protocol::Tcp(port) => Some(port),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// `addr` moved to the group's `port`, chosen from the `--listen` port `requested`
+/// (`addr_book::port_plan`): with a fixed `requested` port every fixed TCP port moves up by
+/// the group's distance from it (so extra fixed addresses move alike); with `requested` 0,
+/// every TCP port 0 becomes `port`.
+fn with_group_port(addr: &Multiaddr, requested: u16, port: u16) -> Multiaddr {
     addr.iter()
         .map(|p| match p {
-            Protocol::Tcp(port) if port != 0 => Protocol::Tcp(port.saturating_add(offset)),
+            Protocol::Tcp(0) if requested == 0 => Protocol::Tcp(port),
+            Protocol::Tcp(own) if requested != 0 && own != 0 => {
+                Protocol::Tcp(own.saturating_add(port.saturating_sub(requested)))
+            }
             other => other,
         })
         .collect()
+}
+
+/// `addr` with every TCP port 0: the fallback when the group's port is taken.
+fn any_port(addr: &Multiaddr) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(0),
+            other => other,
+        })
+        .collect()
+}
+
+/// The TCP port of the first TCP address in `addrs`.
+fn bound_port(addrs: &[Multiaddr]) -> Option<u16> {
+    match requested_port(addrs) {
+        0 => None,
+        port => Some(port),
+    }
 }
 
 /// One group's swarm.
@@ -66,6 +104,10 @@ pub(crate) struct Net {
     /// moved up by the group's offset) and what its invites may advertise (likewise).
     pub(crate) listen: Vec<Multiaddr>,
     pub(crate) advertise: Vec<Multiaddr>,
+    /// The TCP port bound, and whether it is the one planned (`false`: that port was taken,
+    /// so this run listens on another).
+    pub(crate) port: Option<u16>,
+    pub(crate) planned: bool,
 }
 
 /// Every group's swarm, and the channel their events come in by.
@@ -76,9 +118,6 @@ pub(crate) struct Nets {
     nets: HashMap<GroupId, Net>,
     /// Topic strings to groups, for the messages and outbox entries that name a topic.
     topics: HashMap<String, GroupId>,
-    /// The next group's port offset (see [`shift_port`]): groups get consecutive ports from a
-    /// fixed `--listen` port, in the order they are entered.
-    next_offset: u16,
     events_tx: mpsc::Sender<(GroupId, Event)>,
 }
 
@@ -93,51 +132,66 @@ impl Nets {
             config,
             nets: HashMap::new(),
             topics: HashMap::new(),
-            next_offset: 0,
             events_tx,
         };
         (nets, events_rx)
     }
 
-    /// Starts `group`'s swarm unless it runs already; returns its handle. The forwarding task
-    /// goes into `tasks`.
+    /// Starts `group`'s swarm unless it runs already, on the port `plan` says
+    /// (`addr_book::port_plan`); returns its handle. If that port is taken, the swarm listens
+    /// on a free one for this run and says so. The forwarding task goes into `tasks`.
     pub(crate) async fn open(
         &mut self,
         group: GroupId,
         secret: &GroupSecret,
         topic: &str,
+        plan: PortPlan,
         tasks: &mut tokio::task::JoinSet<()>,
     ) -> Result<&Net, NodeError> {
         if !self.nets.contains_key(&group) {
             let keypair = group_keypair(&self.device, &group);
             let me = keypair.public().to_peer_id();
-            let offset = self.next_offset;
-            let listen: Vec<Multiaddr> = cove_gossip::Config::tcp_only(&self.config.listen)
-                .iter()
-                .map(|a| shift_port(a, offset))
-                .collect();
-            if listen.len() < self.config.listen.len() && self.nets.is_empty() {
+            let requested = requested_port(&self.config.listen);
+            let port = plan.port();
+            let tcp = cove_gossip::Config::tcp_only(&self.config.listen);
+            if tcp.len() < self.config.listen.len() && self.nets.is_empty() {
                 warn!("QUIC is not used: a group's private network runs over TCP only");
             }
+            let mut listen: Vec<Multiaddr> = tcp
+                .iter()
+                .map(|a| with_group_port(a, requested, port))
+                .collect();
             let advertise = cove_gossip::Config::tcp_only(&self.config.advertise)
                 .iter()
-                .map(|a| shift_port(a, offset))
+                .map(|a| match requested {
+                    0 => a.clone(),
+                    _ => with_group_port(a, requested, port),
+                })
                 .collect();
-            let mut config = cove_gossip::Config::new(keypair);
-            config.listen = listen.clone();
-            config.psk = Some(*secret.network_key(NETWORK_EPOCH).as_bytes());
-            // mDNS would announce one peer id per group on the LAN: how many groups this
-            // host is in. Members find each other through invites, remembered addresses and
-            // the group's own DHT instead (PROTOCOL.md §10).
-            config.mdns = false;
-            config.fast_timers = self.config.fast_timers;
-            config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
-            config.peer_rate_limit = self.config.peer_rate_limit;
-            config.max_connections = self.config.max_connections;
-            config.max_connections_per_peer = self.config.max_connections_per_peer;
             let span = tracing::info_span!("net", group = %group.short(), me = %short_peer(&me));
-            let (gossip, mut events) = Gossip::spawn(config).instrument(span.clone()).await?;
-            self.next_offset = self.next_offset.saturating_add(1);
+            let spawned = Gossip::spawn(self.gossip_config(&keypair, secret, &listen))
+                .instrument(span.clone())
+                .await;
+            let (gossip, mut events, planned) = match spawned {
+                Ok((gossip, events)) => (gossip, events, true),
+                Err(cove_gossip::Error::Listen { addr, reason }) if port != 0 => {
+                    warn!(
+                        group = %group.short(), %addr, %reason,
+                        "this group's network cannot listen on its port {port} (in use by \
+                         another program?); it listens on another port for this run. Members \
+                         who remember port {port} find it again through its address record, or \
+                         at the next start once the port is free"
+                    );
+                    listen = listen.iter().map(any_port).collect();
+                    let (gossip, events) =
+                        Gossip::spawn(self.gossip_config(&keypair, secret, &listen))
+                            .instrument(span.clone())
+                            .await?;
+                    (gossip, events, false)
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let bound = bound_port(&gossip.listen_addrs().await?);
             let tx = self.events_tx.clone();
             tasks.spawn(
                 async move {
@@ -155,11 +209,51 @@ impl Nets {
                     gossip,
                     listen,
                     advertise,
+                    port: bound,
+                    planned,
                 },
             );
             self.topics.insert(topic.to_owned(), group);
         }
         Ok(&self.nets[&group])
+    }
+
+    /// The swarm configuration of a group's network listening on `listen`.
+    fn gossip_config(
+        &self,
+        keypair: &Keypair,
+        secret: &GroupSecret,
+        listen: &[Multiaddr],
+    ) -> cove_gossip::Config {
+        let mut config = cove_gossip::Config::new(keypair.clone());
+        config.listen = listen.to_vec();
+        config.psk = Some(*secret.network_key(NETWORK_EPOCH).as_bytes());
+        // mDNS would announce one peer id per group on the LAN: how many groups this
+        // host is in. Members find each other through invites, remembered addresses and
+        // the group's own DHT instead (PROTOCOL.md §10).
+        config.mdns = false;
+        config.fast_timers = self.config.fast_timers;
+        config.max_message_size = crate::core::MAX_ENVELOPE_BYTES + 1024;
+        config.peer_rate_limit = self.config.peer_rate_limit;
+        config.max_connections = self.config.max_connections;
+        config.max_connections_per_peer = self.config.max_connections_per_peer;
+        config
+    }
+
+    /// The `--listen` TCP port the groups' ports are chosen from (0: any).
+    pub(crate) fn requested_port(&self) -> u16 {
+        requested_port(&self.config.listen)
+    }
+
+    /// The peer key of this device in `group`, as the signer of its address records
+    /// (PROTOCOL.md §10.1): the same key as [`group_keypair`].
+    pub(crate) fn record_key(&self, group: &GroupId) -> cove_crypto::Pseudonym {
+        cove_crypto::Pseudonym::from_secret_bytes(self.device.peer_secret(group))
+    }
+
+    /// The ports the running groups' networks hold.
+    pub(crate) fn ports(&self) -> Vec<u16> {
+        self.nets.values().filter_map(|n| n.port).collect()
     }
 
     /// `group`'s swarm, if the node is in the group.
@@ -226,11 +320,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_fixed_port_moves_up_and_port_zero_stays() {
+    fn a_group_port_replaces_port_zero_or_moves_a_fixed_port_up() {
         let fixed: Multiaddr = "/ip4/0.0.0.0/tcp/4001".parse().unwrap();
-        assert_eq!(shift_port(&fixed, 2).to_string(), "/ip4/0.0.0.0/tcp/4003");
+        assert_eq!(
+            with_group_port(&fixed, 4001, 4003).to_string(),
+            "/ip4/0.0.0.0/tcp/4003"
+        );
         let any: Multiaddr = "/ip4/127.0.0.1/tcp/0".parse().unwrap();
-        assert_eq!(shift_port(&any, 2), any);
+        assert_eq!(
+            with_group_port(&any, 0, 41237).to_string(),
+            "/ip4/127.0.0.1/tcp/41237"
+        );
+        assert_eq!(with_group_port(&any, 0, 0), any);
+        assert_eq!(any_port(&fixed).to_string(), "/ip4/0.0.0.0/tcp/0");
+        assert_eq!(requested_port(&[fixed]), 4001);
+        assert_eq!(requested_port(&[]), 0);
     }
 
     #[test]

@@ -145,29 +145,6 @@ impl Actor {
         });
     }
 
-    /// Saves member peers' announced addresses as future bootstrap addresses of the group.
-    /// Runs on the anti-entropy timer, long after identify told us their listen addresses.
-    pub(super) fn remember_peers(&mut self, group: GroupId, members: &[cove_gossip::PeerInfo]) {
-        for info in members {
-            let peer = info.peer;
-            let addrs: Vec<String> = info
-                .addrs
-                .iter()
-                .map(|a| {
-                    let text = a.to_string();
-                    if text.contains("/p2p/") {
-                        text
-                    } else {
-                        format!("{text}/p2p/{peer}")
-                    }
-                })
-                .collect();
-            if let Err(e) = self.core.remember_peer_addrs(&group, &addrs) {
-                warn!(%peer, error = %e, "could not remember peer addresses");
-            }
-        }
-    }
-
     /// Connected peers that subscribe to `topic`.
     pub(super) async fn members_online(&self, group: GroupId) -> Vec<cove_gossip::PeerInfo> {
         let (Some(net), Some(g)) = (self.nets.get(&group), self.core.group(&group)) else {
@@ -213,7 +190,6 @@ impl Actor {
             {
                 self.start_session(session);
             }
-            self.remember_peers(group, &members);
         }
         match self.core.prune(now_ms()) {
             Ok(0) => {}

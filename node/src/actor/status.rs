@@ -33,6 +33,10 @@ pub struct NetworkStatus {
     pub listen_addrs: Vec<String>,
     /// Connected peers in the group's network.
     pub peers: usize,
+    /// Members whose addresses this node remembers for the group (dialed at start and when
+    /// lost; `DATA_DIR/nets/`).
+    #[serde(default)]
+    pub remembered_peers: usize,
 }
 
 /// What `cove status` shows.
@@ -90,7 +94,8 @@ impl Actor {
                 .await?;
             all.push((
                 group.id,
-                GroupHealth::new(&group.id, &group.charter.name, topic),
+                GroupHealth::new(&group.id, &group.charter.name, topic)
+                    .with_last_contact(self.peers.last_contact(&group.id), crate::now_ms()),
             ));
         }
         Ok(all)
@@ -156,6 +161,7 @@ impl Actor {
                     .map(|a| a.to_string())
                     .collect(),
                 peers: net.gossip.peers().await?.len(),
+                remembered_peers: self.peers.remembered(&group.id),
             });
         }
         Ok(Status {

@@ -44,8 +44,6 @@ pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + 
 /// will add epochs; it will accept the current one and a bounded number before it, never any
 /// of the 2^32 an envelope can name.
 pub const CURRENT_EPOCH: u32 = 0;
-/// Most peer addresses remembered per group (bootstrap for the next start).
-pub const MAX_REMEMBERED_ADDRS: usize = 32;
 
 /// A group this node belongs to, with its derived keys.
 #[derive(Debug)]
@@ -244,30 +242,6 @@ impl Core {
         self.store.put_group(&id, &record)?;
         self.store.insert_message(&charter, now_ms)?;
         self.add_group(record, charter)
-    }
-
-    /// Remembers addresses of a member peer of `group`, most recent first, so that after a
-    /// restart this node can dial members even if the inviter's address changed. Returns
-    /// whether anything new was saved.
-    pub fn remember_peer_addrs(
-        &mut self,
-        group: &GroupId,
-        addrs: &[String],
-    ) -> Result<bool, NodeError> {
-        let Some(g) = self.groups.get_mut(group) else {
-            return Ok(false);
-        };
-        let known = &mut g.record.bootstrap;
-        let fresh: Vec<&String> = addrs.iter().filter(|a| !known.contains(a)).collect();
-        if fresh.is_empty() {
-            return Ok(false);
-        }
-        let mut updated: Vec<String> = fresh.into_iter().cloned().collect();
-        updated.append(known);
-        updated.truncate(MAX_REMEMBERED_ADDRS);
-        *known = updated;
-        self.store.put_group(group, &g.record)?;
-        Ok(true)
     }
 
     /// Mints an invite to `group` that lists `addrs` as bootstrap peers.

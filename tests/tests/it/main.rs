@@ -10,6 +10,7 @@ mod metrics;
 mod migration;
 mod one_address;
 mod processes;
+mod restarts;
 mod scenario;
 mod secrets;
 mod sim;

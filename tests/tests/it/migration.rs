@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use cove_tests::{cove, cove_ok, within, CoveProcess, TEST_TIMEOUT};
+use cove_tests::{cove_ok, within, CoveProcess, TEST_TIMEOUT};
 use serde_json::Value;
 
 fn fixture() -> PathBuf {
@@ -36,17 +36,7 @@ fn expected(name: &str) -> Result<Value> {
     Ok(serde_json::from_str(&text)?)
 }
 
-fn json(data_dir: &Path, args: &[&str]) -> Result<Value> {
-    let mut all = vec!["--json"];
-    all.extend_from_slice(args);
-    let out = cove(data_dir, &all)?;
-    anyhow::ensure!(
-        out.status.success(),
-        "cove {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
+use cove_tests::cove_json as json;
 
 /// What the two binaries must agree on, read from a running node.
 fn views(data_dir: &Path) -> Result<Vec<(&'static str, Value, Value)>> {

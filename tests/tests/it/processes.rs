@@ -43,17 +43,7 @@ async fn two_cove_processes_share_a_post() -> Result<()> {
     .await
 }
 
-fn json(data_dir: &std::path::Path, args: &[&str]) -> Result<serde_json::Value> {
-    let mut full = vec!["--json"];
-    full.extend_from_slice(args);
-    let out = cove_tests::cove(data_dir, &full)?;
-    anyhow::ensure!(
-        out.status.success(),
-        "cove {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(serde_json::from_slice(&out.stdout)?)
-}
+use cove_tests::cove_json as json;
 
 /// The addresses listed by the invite `cove group invite GROUP ARGS...` prints, and its stderr.
 fn invite_addrs(data_dir: &std::path::Path, args: &[&str]) -> Result<(Vec<String>, String)> {

@@ -1,0 +1,465 @@
+//! Finding the group again after restarts and moves (issue 19): each group's remembered
+//! port and members ([`NetMemory`], in `DATA_DIR/nets/`), the redials of lost members, and
+//! the group's address records (PROTOCOL.md §10.1).
+//!
+//! ```text
+//!  start ──port_plan──▶ nets.open ──bound port──▶ NetMemory (saved) ──▶ dial every member
+//!  PeerConnected / PeerDisconnected ──▶ who is connected; a lost member is redialed
+//!  redial tick (1 s) ──▶ members due and not connected: dial, back off (1 s .. 5 min, jitter)
+//!  refresh (republish tick) ──▶ identify's addresses of connected members ──▶ NetMemory
+//!                        └──▶ own address record, when due ──▶ publish on the address topic
+//!  address topic message ──▶ addr_record::judge ──▶ verdict to gossip; accepted ──▶ NetMemory
+//!  a member subscribes to the address topic ──▶ share the records known (once per 30 s)
+//! ```
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use cove_crypto::GroupId;
+use cove_gossip::{Event, Gossip, MessageId, Multiaddr, PeerId, Verdict};
+use tracing::{debug, info, warn};
+
+use super::Actor;
+use crate::addr_book::{port_plan, redial_delay, Heard, NetMemory, PortPlan};
+use crate::addr_record::{self, addr_topic, sign_record, Context};
+use crate::core::CURRENT_EPOCH;
+use crate::data_dir::DataDir;
+use crate::now_ms;
+
+/// How often the actor looks for lost members whose redial is due.
+pub const REDIAL_TICK: Duration = Duration::from_secs(1);
+/// No member is redialed while this many are connected in a group: gossip needs a mesh,
+/// not a connection to everyone.
+pub const ENOUGH_MEMBERS: usize = 8;
+/// How often a node publishes its own address record when nothing changed.
+pub const RECORD_REFRESH: Duration = Duration::from_secs(10 * 60);
+/// The records a node knows are shared with a newly subscribed member at most this often per
+/// group (each is a few hundred bytes, at most `MAX_BOOK_PEERS` of them), and only records
+/// older than this: a younger one has just been flooded to every member online, so only a
+/// member who was away lacks it. (Sharing every record at every subscription made a group of
+/// 20 starting at once push hundreds of stale copies through the mesh.)
+pub const SHARE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A lost member's next redial.
+#[derive(Debug)]
+struct Redial {
+    attempt: u32,
+    due: Instant,
+}
+
+/// What the actor keeps for this module.
+#[derive(Debug)]
+pub(super) struct Peers {
+    dir: DataDir,
+    memories: HashMap<GroupId, NetMemory>,
+    /// Groups whose memory changed since it was last written.
+    dirty: HashSet<GroupId>,
+    connected: HashSet<(GroupId, PeerId)>,
+    redials: HashMap<(GroupId, PeerId), Redial>,
+    /// When each group's own record was last published / its known records last shared.
+    published: HashMap<GroupId, Instant>,
+    shared: HashMap<GroupId, Instant>,
+}
+
+impl Peers {
+    pub(super) fn new(dir: DataDir) -> Self {
+        Self {
+            dir,
+            memories: HashMap::new(),
+            dirty: HashSet::new(),
+            connected: HashSet::new(),
+            redials: HashMap::new(),
+            published: HashMap::new(),
+            shared: HashMap::new(),
+        }
+    }
+
+    /// Loads `group`'s memory unless loaded; a damaged file is reported and replaced.
+    pub(super) fn load(&mut self, group: GroupId) {
+        if self.memories.contains_key(&group) {
+            return;
+        }
+        let memory = NetMemory::load(&self.dir.net_memory_path(&group)).unwrap_or_else(|e| {
+            warn!(group = %group.short(), error = %e, "network memory unreadable; starting afresh (a new port, no remembered members)");
+            NetMemory::new()
+        });
+        self.memories.insert(group, memory);
+    }
+
+    /// When this node was last connected to a member of `group`.
+    pub(super) fn last_contact(&self, group: &GroupId) -> Option<u64> {
+        self.memories.get(group).and_then(NetMemory::last_contact)
+    }
+
+    /// Remembered members of `group`.
+    pub(super) fn remembered(&self, group: &GroupId) -> usize {
+        self.memories.get(group).map_or(0, |m| m.peers.len())
+    }
+
+    /// Writes every changed memory.
+    pub(super) fn save(&mut self) {
+        for group in std::mem::take(&mut self.dirty) {
+            if let Some(memory) = self.memories.get(&group) {
+                if let Err(e) = memory.save(&self.dir.net_memory_path(&group)) {
+                    warn!(group = %group.short(), error = %e, "could not save the network memory");
+                }
+            }
+        }
+    }
+}
+
+/// `addr` ending in `/p2p/peer`.
+fn dialable(addr: &str, peer: &PeerId) -> Option<Multiaddr> {
+    let addr: Multiaddr = addr.parse().ok()?;
+    addr.with_p2p(*peer).ok()
+}
+
+impl Actor {
+    /// The port `group`'s network listens on at this start (see `addr_book::port_plan`).
+    pub(super) fn port_plan(&mut self, group: GroupId) -> PortPlan {
+        let ids: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
+        for id in ids {
+            self.peers.load(id);
+        }
+        self.peers.load(group);
+        let mut taken = self.nets.ports();
+        taken.extend(
+            (self.peers.memories.iter())
+                .filter(|(id, _)| **id != group)
+                .filter_map(|(_, m)| m.port),
+        );
+        port_plan(self.requested_port(), &self.peers.memories[&group], &taken)
+    }
+
+    /// Remembers the port `group`'s network bound, when `plan` chose a new one.
+    pub(super) fn port_bound(&mut self, group: GroupId, plan: PortPlan) {
+        let requested = self.requested_port();
+        let (Some(net), Some(memory)) =
+            (self.nets.get(&group), self.peers.memories.get_mut(&group))
+        else {
+            return;
+        };
+        match (plan, net.port) {
+            (PortPlan::Reuse(_), _) | (_, None) => {}
+            (_, Some(port)) if net.planned => {
+                info!(group = %group.short(), port, "this group's network keeps port {port} from now on");
+                memory.port = Some(port);
+                memory.requested_port = Some(requested);
+                self.peers.dirty.insert(group);
+            }
+            _ => {}
+        }
+        self.peers.save();
+    }
+
+    fn requested_port(&self) -> u16 {
+        self.nets.requested_port()
+    }
+
+    /// Dials every remembered member of `group` once (the redial tick takes over).
+    pub(super) async fn dial_remembered(&mut self, group: GroupId) {
+        let Some(net) = self.nets.get(&group) else {
+            return;
+        };
+        let Some(memory) = self.peers.memories.get(&group) else {
+            return;
+        };
+        let mut dialed = 0;
+        for (peer, addrs) in memory.addrs() {
+            let Ok(peer) = peer.parse::<PeerId>() else {
+                continue;
+            };
+            dial_all(&net.gossip, &peer, addrs).await;
+            self.peers.redials.insert(
+                (group, peer),
+                Redial {
+                    attempt: 1,
+                    due: Instant::now() + redial_delay(0, jitter()),
+                },
+            );
+            dialed += 1;
+        }
+        if dialed > 0 {
+            info!(group = %group.short(), members = dialed, "dialing remembered members");
+        }
+    }
+
+    /// Looks at an event of `group`'s network before the rest of the actor does; returns it
+    /// unless it was an address record (which is handled here).
+    pub(super) async fn peers_event(&mut self, group: GroupId, event: Event) -> Option<Event> {
+        let addr_topic = self.core.group(&group).map(|g| addr_topic(&g.topic));
+        match event {
+            Event::Message {
+                id,
+                source,
+                topic,
+                data,
+            } if Some(&topic) == addr_topic.as_ref() => {
+                self.handle_addr_record(group, id, source, &data).await;
+                return None;
+            }
+            Event::PeerConnected(peer) => {
+                self.peers.connected.insert((group, peer));
+                self.peers.redials.remove(&(group, peer));
+            }
+            Event::PeerDisconnected(peer) => {
+                self.peers.connected.remove(&(group, peer));
+                let remembered = (self.peers.memories.get(&group))
+                    .is_some_and(|m| m.peers.contains_key(&peer.to_string()));
+                if remembered {
+                    self.peers.redials.insert(
+                        (group, peer),
+                        Redial {
+                            attempt: 0,
+                            due: Instant::now() + redial_delay(0, jitter()),
+                        },
+                    );
+                }
+            }
+            Event::PeerSubscribed { ref topic, .. } if Some(topic) == addr_topic.as_ref() => {
+                self.share_records(group).await;
+            }
+            Event::ListenAddr(_) => {
+                // A new interface or address: say where we are now, and try every lost
+                // member again at once.
+                self.peers.published.remove(&group);
+                for ((g, _), redial) in self.peers.redials.iter_mut() {
+                    if *g == group {
+                        redial.attempt = 0;
+                        redial.due = Instant::now();
+                    }
+                }
+            }
+            _ => {}
+        }
+        Some(event)
+    }
+
+    /// Judges an envelope on `group`'s address topic, reports the verdict and remembers an
+    /// accepted record.
+    async fn handle_addr_record(
+        &mut self,
+        group: GroupId,
+        id: MessageId,
+        source: PeerId,
+        data: &[u8],
+    ) {
+        let Some(g) = self.core.group(&group) else {
+            return;
+        };
+        let key = g.secret.content_key(CURRENT_EPOCH);
+        let cx = Context {
+            group,
+            topic: &g.topic,
+            key: &key,
+            me: self.nets.peer_id_in(&group),
+            now_ms: now_ms(),
+        };
+        let memory = self.peers.memories.get(&group);
+        let result = addr_record::judge(data, &cx, |peer| {
+            memory.and_then(|m| m.record_at(&peer.to_string()))
+        });
+        let verdict = match &result {
+            Ok(_) => Verdict::Accept,
+            Err(r) if r.is_penalised() => Verdict::Reject,
+            Err(_) => Verdict::Ignore,
+        };
+        if let Ok(gossip) = self.nets.gossip(&group) {
+            if let Err(e) = gossip.report(id, source, verdict).await {
+                warn!(error = %e, "could not report an address record's verdict");
+            }
+        }
+        match result {
+            Ok(signed) => {
+                let record = &signed.record;
+                let addrs: Vec<String> = record.addrs.iter().map(|a| a.to_string()).collect();
+                let memory = self.peers.memories.entry(group).or_default();
+                if memory.heard(
+                    &record.peer.to_string(),
+                    record.at_ms,
+                    &addrs,
+                    &signed.bytes,
+                ) == Heard::Stored
+                {
+                    debug!(peer = %record.peer, addrs = ?addrs, "address record accepted");
+                    self.peers.dirty.insert(group);
+                    // Try the new addresses soon, if that member is not connected.
+                    self.peers.redials.insert(
+                        (group, record.peer),
+                        Redial {
+                            attempt: 0,
+                            due: Instant::now(),
+                        },
+                    );
+                }
+            }
+            Err(refusal) => {
+                if refusal.is_penalised() {
+                    info!(peer = %source, reason = refusal.reason(), detail = %refusal, "address record rejected");
+                } else {
+                    debug!(peer = %source, reason = refusal.reason(), "address record ignored");
+                }
+                self.core.count(refusal.reason());
+            }
+        }
+    }
+
+    /// Redials the lost members whose time has come, in groups with fewer than
+    /// [`ENOUGH_MEMBERS`] connected.
+    pub(super) async fn redial_due(&mut self) {
+        let now = Instant::now();
+        let groups: Vec<GroupId> = self.peers.memories.keys().copied().collect();
+        for group in groups {
+            let connected = (self.peers.connected.iter())
+                .filter(|(g, _)| *g == group)
+                .count();
+            let (Some(net), Some(memory)) =
+                (self.nets.get(&group), self.peers.memories.get(&group))
+            else {
+                continue;
+            };
+            if connected >= ENOUGH_MEMBERS {
+                continue;
+            }
+            for (peer, addrs) in memory.addrs() {
+                let Ok(peer) = peer.parse::<PeerId>() else {
+                    continue;
+                };
+                if self.peers.connected.contains(&(group, peer)) {
+                    continue;
+                }
+                let redial = (self.peers.redials.entry((group, peer))).or_insert(Redial {
+                    attempt: 0,
+                    due: now,
+                });
+                if redial.due > now {
+                    continue;
+                }
+                debug!(%peer, attempt = redial.attempt, "redialing a lost member");
+                redial.due = now + redial_delay(redial.attempt, jitter());
+                redial.attempt = redial.attempt.saturating_add(1);
+                dial_all(&net.gossip, &peer, addrs).await;
+            }
+        }
+        // Forget the redials of members no longer remembered (evicted from a full book).
+        let memories = &self.peers.memories;
+        self.peers.redials.retain(|(g, p), _| {
+            memories
+                .get(g)
+                .is_some_and(|m| m.peers.contains_key(&p.to_string()))
+        });
+    }
+
+    /// Refreshes every group's remembered members from identify, publishes the own address
+    /// record where due and writes what changed.
+    pub(super) async fn refresh_peers(&mut self) {
+        let groups: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
+        let now = now_ms();
+        for group in groups {
+            let members = self.members_online(group).await;
+            let memory = self.peers.memories.entry(group).or_default();
+            for info in &members {
+                let addrs: Vec<String> = (info.addrs.iter())
+                    .map(|a| addr_record::without_p2p(a).to_string())
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if memory.seen(&info.peer.to_string(), &addrs, now) {
+                    self.peers.dirty.insert(group);
+                }
+            }
+            let due =
+                (self.peers.published.get(&group)).is_none_or(|t| t.elapsed() >= RECORD_REFRESH);
+            if due && !members.is_empty() {
+                self.publish_own_record(group).await;
+            }
+        }
+        self.peers.save();
+    }
+
+    /// Publishes this node's address record in `group` (sealed on the address topic).
+    async fn publish_own_record(&mut self, group: GroupId) {
+        let Some(envelope) = self.own_record(group).await else {
+            return;
+        };
+        let (Some(g), Some(net)) = (self.core.group(&group), self.nets.get(&group)) else {
+            return;
+        };
+        match net.gossip.publish(&addr_topic(&g.topic), envelope).await {
+            Ok(cove_gossip::Published::Sent) => {
+                debug!(group = %group.short(), "own address record published");
+                self.peers.published.insert(group, Instant::now());
+            }
+            Ok(cove_gossip::Published::NoPeers) => {}
+            Err(e) => {
+                warn!(group = %group.short(), error = %e, "could not publish the address record")
+            }
+        }
+    }
+
+    /// This node's address record in `group`, sealed: its advertised addresses first, then
+    /// where its network listens.
+    async fn own_record(&self, group: GroupId) -> Option<Vec<u8>> {
+        let g = self.core.group(&group)?;
+        let net = self.nets.get(&group)?;
+        let mut addrs = net.advertise.clone();
+        addrs.extend(net.gossip.listen_addrs().await.ok()?);
+        let signed = sign_record(&self.nets.record_key(&group), &group, &addrs, now_ms());
+        if signed.record.addrs.is_empty() {
+            return None;
+        }
+        let key = g.secret.content_key(CURRENT_EPOCH);
+        Some(addr_record::seal_record(
+            &key,
+            &g.topic,
+            CURRENT_EPOCH,
+            &signed,
+        ))
+    }
+
+    /// A member subscribed to `group`'s address topic: tell it where everyone is (the own
+    /// record and every record known older than [`SHARE_INTERVAL`]), at most once per
+    /// [`SHARE_INTERVAL`].
+    async fn share_records(&mut self, group: GroupId) {
+        if (self.peers.shared.get(&group)).is_some_and(|t| t.elapsed() < SHARE_INTERVAL) {
+            return;
+        }
+        self.peers.shared.insert(group, Instant::now());
+        let mut envelopes: Vec<Vec<u8>> = self.own_record(group).await.into_iter().collect();
+        let (Some(g), Some(net), Some(memory)) = (
+            self.core.group(&group),
+            self.nets.get(&group),
+            self.peers.memories.get(&group),
+        ) else {
+            return;
+        };
+        let key = g.secret.content_key(CURRENT_EPOCH);
+        let topic = addr_topic(&g.topic);
+        let flooded_since = now_ms().saturating_sub(SHARE_INTERVAL.as_millis() as u64);
+        envelopes.extend(
+            memory
+                .records_before(flooded_since)
+                .map(|record| cove_crypto::seal(&key, &topic, CURRENT_EPOCH, record)),
+        );
+        let count = envelopes.len();
+        for envelope in envelopes {
+            if let Err(e) = net.gossip.publish(&topic, envelope).await {
+                debug!(error = %e, "could not share an address record");
+            }
+        }
+        debug!(group = %group.short(), records = count, "address records shared");
+    }
+}
+
+/// Dials `peer` at each of `addrs`.
+async fn dial_all(gossip: &Gossip, peer: &PeerId, addrs: &[String]) {
+    for addr in addrs.iter().filter_map(|a| dialable(a, peer)) {
+        if let Err(e) = gossip.dial(addr.clone()).await {
+            debug!(%addr, error = %e, "dial failed");
+        }
+    }
+}
+
+/// A jitter factor for [`redial_delay`], from 0.5 to 1.5.
+fn jitter() -> f64 {
+    rand::random_range(0.5..1.5)
+}
