@@ -189,6 +189,12 @@ pub(crate) enum Command {
     /// Your private interests, used to match ads here; never sent anywhere.
     #[command(subcommand)]
     Interests(InterestsCommand),
+    /// The group's members: pseudonym, fingerprint, nickname, admin, since.
+    Members {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
     /// Hide a pseudonym's messages from your own views (local only).
     Mute {
         /// Pseudonym (hex public key).
@@ -368,6 +374,13 @@ pub(crate) enum AdminCommand {
     Remove {
         /// Message id.
         id: String,
+    },
+    /// Start a new key epoch now: a fresh key for every member on the roster, none for the
+    /// banned (a ban does this by itself).
+    Rekey {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
     },
     /// Admins, bans, and your mutes.
     List {

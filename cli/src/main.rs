@@ -177,6 +177,7 @@ async fn run(cli: Cli, data_dir_source: Source) -> Result<()> {
         } => chat::chat(ctx, group, room, history).await,
         Command::Say { room, text, group } => chat::say(ctx, room, text, group).await,
         Command::Admin(command) => admin::run(ctx, command).await,
+        Command::Members { group } => admin::members(ctx, group).await,
         Command::Mute { member, group } => admin::mute(ctx, member, group, false).await,
         Command::Unmute { member, group } => admin::mute(ctx, member, group, true).await,
         Command::Advertiser(command) => ads::advertiser(ctx, command).await,

@@ -4,7 +4,7 @@
 
 use cove_node::sync::Report as SyncReport;
 use cove_node::view::ads::{AdView, GrantView};
-use cove_node::view::social::{ModerationInfo, ProfileInfo, RoomInfo, Thread};
+use cove_node::view::social::{MemberInfo, ModerationInfo, ProfileInfo, RoomInfo, Thread};
 use cove_node::{FeedItem, GroupInfo, PeerSummary, Status};
 use serde_json::{json, Value};
 
@@ -136,6 +136,32 @@ impl Output {
         }
     }
 
+    pub(crate) fn members(&self, members: &[MemberInfo]) {
+        self.list(members, "no member records yet", |m| {
+            let nick = m.nickname.as_deref().unwrap_or("(no nickname)");
+            let role = if m.admin { "  admin" } else { "" };
+            let mine = if m.mine { " (you)" } else { "" };
+            let since = std::time::UNIX_EPOCH + std::time::Duration::from_millis(m.since);
+            println!(
+                "{}  {nick}#{}{mine}{role}  since {}",
+                m.member,
+                m.fingerprint,
+                humantime::format_rfc3339_seconds(since)
+            );
+        });
+    }
+
+    pub(crate) fn rekeyed(&self, ids: &[String]) {
+        if self.json {
+            return self.print_json(&json!(ids));
+        }
+        println!(
+            "new key epoch sent to the roster in {} message(s): {}",
+            ids.len(),
+            ids.join(", ")
+        );
+    }
+
     pub(crate) fn profiles(&self, profiles: &[ProfileInfo]) {
         if self.json {
             return self.print_json(&json!(profiles));
@@ -227,12 +253,14 @@ impl Output {
         }
         for n in &s.networks {
             println!(
-                "network     {} ({}): peer {}, {} peer(s), {} remembered",
+                "network     {} ({}): peer {}, {} peer(s), {} remembered, key epoch {} ({})",
                 n.name,
                 &n.group[..8],
                 n.peer_id,
                 n.peers,
-                n.remembered_peers
+                n.remembered_peers,
+                n.epoch,
+                n.epoch_tag
             );
             for addr in &n.listen_addrs {
                 println!("listening   {addr}");

@@ -54,6 +54,7 @@ fn invite_expiring_at(expires_at: u64) -> String {
         charter: charter.bytes,
         addrs: vec![],
         expires_at,
+        epochs: vec![],
     }
     .encode()
 }

@@ -18,6 +18,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::keys::GroupSecret;
+use crate::EpochSecret;
 
 /// Text every invite starts with.
 pub const INVITE_PREFIX: &str = "cove:";
@@ -100,7 +101,14 @@ pub struct Invite {
     pub addrs: Vec<String>,
     /// Expiry time, unix seconds. The invite is expired when `now >= expires_at`.
     pub expires_at: u64,
+    /// The inviter's epoch secrets after the first, with their numbers (PROTOCOL.md §6,
+    /// §15), so that the new member reads the current epoch at once; at most
+    /// [`MAX_INVITE_EPOCHS`], newest kept.
+    pub epochs: Vec<(u32, EpochSecret)>,
 }
+
+/// Most epoch secrets an invite carries.
+pub const MAX_INVITE_EPOCHS: usize = 64;
 
 /// Borrowed form used for encoding; field order is the wire order.
 #[derive(Serialize)]
@@ -111,6 +119,8 @@ struct WireOut<'a> {
     charter: &'a [u8],
     addrs: &'a [String],
     expires: u64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    epochs: Vec<(u32, &'a serde_bytes::Bytes)>,
 }
 
 /// Owned form used for decoding. Unknown keys are ignored (no `deny_unknown_fields`).
@@ -121,6 +131,8 @@ struct WireIn {
     charter: Vec<u8>,
     addrs: Vec<String>,
     expires: u64,
+    #[serde(default)]
+    epochs: Vec<(u32, SecretBuf)>,
 }
 
 /// A byte string that is wiped when dropped, for the secret while it is being decoded.
@@ -204,6 +216,11 @@ impl Invite {
             charter: &self.charter,
             addrs: &self.addrs,
             expires: self.expires_at,
+            epochs: self
+                .epochs
+                .iter()
+                .map(|(number, secret)| (*number, serde_bytes::Bytes::new(secret.as_bytes())))
+                .collect(),
         };
         let mut payload = Vec::new();
         ciborium::into_writer(&wire, &mut payload)
@@ -280,11 +297,38 @@ impl Invite {
                 .map_err(|_| InviteError::Malformed {
                     detail: format!("\"secret\" must be 32 bytes, got {}", wire.secret.0.len()),
                 })?;
+        if wire.epochs.len() > MAX_INVITE_EPOCHS {
+            return Err(InviteError::Malformed {
+                detail: format!(
+                    "{} epochs, more than {MAX_INVITE_EPOCHS}",
+                    wire.epochs.len()
+                ),
+            });
+        }
+        let mut epochs = Vec::with_capacity(wire.epochs.len());
+        for (number, secret) in &wire.epochs {
+            let bytes: [u8; 32] =
+                secret
+                    .0
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| InviteError::Malformed {
+                        detail: format!("an epoch secret must be 32 bytes, got {}", secret.0.len()),
+                    })?;
+            if *number == 0 {
+                return Err(InviteError::Malformed {
+                    detail: "epoch number 0 is the first epoch, which has no secret of its own"
+                        .into(),
+                });
+            }
+            epochs.push((*number, EpochSecret::from_bytes(bytes)));
+        }
         Ok(Invite {
             group_secret: GroupSecret::from_bytes(secret),
             charter: wire.charter,
             addrs: wire.addrs,
             expires_at: wire.expires,
+            epochs,
         })
     }
 }
@@ -305,6 +349,7 @@ mod tests {
                 .map(|i| format!("/ip4/127.0.0.1/tcp/{}/p2p/12D3KooWExample", 4000 + i))
                 .collect(),
             expires_at: NOW + 3600,
+            epochs: Vec::new(),
         }
     }
 
@@ -576,7 +621,7 @@ mod tests {
             addrs in proptest::collection::vec(".{0,80}", 0..6),
             expires_at in any::<u64>(),
         ) {
-            let inv = Invite { group_secret: GroupSecret::from_bytes(secret), charter, addrs, expires_at };
+            let inv = Invite { group_secret: GroupSecret::from_bytes(secret), charter, addrs, expires_at, epochs: Vec::new() };
             let s = inv.encode();
             prop_assert_eq!(Invite::decode_ignoring_expiry(&s), Ok(inv));
         }

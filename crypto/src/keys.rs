@@ -84,7 +84,7 @@ pub enum KeyError {
 }
 
 /// Fills a fresh 32-byte array from the operating system's random number generator.
-fn os_random_32() -> [u8; 32] {
+pub(crate) fn os_random_32() -> [u8; 32] {
     let mut out = [0u8; 32];
     // Failure of the OS RNG is not recoverable and not caused by untrusted input; there is
     // no sane fallback for key generation, so we stop loudly rather than use weak keys.
@@ -95,7 +95,7 @@ fn os_random_32() -> [u8; 32] {
 }
 
 /// HKDF-SHA256 extract-then-expand into a fixed-size output.
-fn hkdf<const N: usize>(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; N] {
+pub(crate) fn hkdf<const N: usize>(salt: &[u8], ikm: &[u8], info: &[&[u8]]) -> [u8; N] {
     let hk = Hkdf::<Sha256>::new(Some(salt), ikm);
     let mut okm = [0u8; N];
     // N is 16 or 32 at every call site, far below HKDF-SHA256's 255 * 32 byte maximum.

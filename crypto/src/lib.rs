@@ -31,6 +31,7 @@
 //!     charter: b"founder-signed charter bytes".to_vec(),
 //!     addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
 //!     expires_at: 1_700_086_400,
+//!     epochs: Vec::new(),
 //! };
 //! let text = invite.encode();
 //!
@@ -54,6 +55,7 @@
 
 #![deny(missing_docs)]
 
+pub mod epoch;
 mod hexfmt;
 pub mod invite;
 pub mod keys;
@@ -62,7 +64,8 @@ pub mod seed_file;
 pub mod sign;
 pub mod sync_auth;
 
-pub use invite::{Invite, InviteError, MAX_INVITE_LEN};
+pub use epoch::{EpochSecret, MemberKey, Rekeying, WRAPPED_LEN};
+pub use invite::{Invite, InviteError, MAX_INVITE_EPOCHS, MAX_INVITE_LEN};
 pub use keys::{
     ContentKey, DeviceKey, GroupId, GroupSecret, KeyError, MasterSeed, NetworkKey, Pseudonym,
     PublicKey, Signature,

@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 use cove_crypto::{
     envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, sync_responder_proof,
-    verify_sync_proof, verify_sync_responder_proof, DeviceKey, Domain, GroupSecret, Invite,
-    KdfParams, MasterSeed, Passphrase, Pseudonym, PublicKey, Signature,
+    verify_sync_proof, verify_sync_responder_proof, DeviceKey, Domain, EpochSecret, GroupSecret,
+    Invite, KdfParams, MasterSeed, MemberKey, Passphrase, Pseudonym, PublicKey, Rekeying,
+    Signature,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -67,6 +68,7 @@ fn compute() -> Value {
             "/ip6/::1/udp/4001/quic-v1".to_string(),
         ],
         expires_at: EXPIRES,
+        epochs: Vec::new(),
     };
     let invite_text = invite.encode();
     let raw = BASE64URL_NOPAD
@@ -92,6 +94,21 @@ fn compute() -> Value {
     )
     .hash_password_into(SEED_PASSPHRASE.as_bytes(), &seed_salt, &mut seed_key)
     .expect("Argon2id with valid parameters");
+
+    let epoch = epoch_vectors(&master_seed, &group_id, &public);
+    let epoch_secret = EpochSecret::from_bytes(seq(0x91));
+    let invite_epochs = Invite {
+        group_secret: group_secret.clone(),
+        charter: CHARTER.to_vec(),
+        addrs: vec![],
+        expires_at: EXPIRES,
+        epochs: vec![(1, epoch_secret)],
+    };
+    let invite_epochs_text = invite_epochs.encode();
+    let invite_epochs_raw = BASE64URL_NOPAD
+        .decode(&invite_epochs_text.as_bytes()["cove:".len()..])
+        .unwrap();
+    let invite_epochs_payload = &invite_epochs_raw[1..invite_epochs_raw.len() - 4];
 
     let network_key = group_secret.network_key(0);
     let device_key_bytes: [u8; 32] = seq(0x81);
@@ -176,6 +193,75 @@ fn compute() -> Value {
             "checksum": hex::encode(checksum),
             "invite": invite_text,
         },
+        "invite_with_epochs": {
+            "epochs": [[1, hex::encode(seq::<32>(0x91))]],
+            "cbor_payload": hex::encode(invite_epochs_payload),
+            "invite": invite_epochs_text,
+        },
+        "epoch": epoch,
+    })
+}
+
+/// An epoch after the first, a member's X25519 key and one wrapped package (§2, §15).
+fn epoch_vectors(seed: &MasterSeed, group: &cove_crypto::GroupId, member: &PublicKey) -> Value {
+    use hkdf::Hkdf;
+    use sha2::Sha256;
+    let hkdf = |salt: &[u8], ikm: &[u8], info: &[&[u8]]| -> [u8; 32] {
+        let mut out = [0; 32];
+        Hkdf::<Sha256>::new(Some(salt), ikm)
+            .expand_multi_info(info, &mut out)
+            .unwrap();
+        out
+    };
+    let secret = EpochSecret::from_bytes(seq(0x91));
+    let member_secret = hkdf(
+        b"cove/v1/member",
+        seed.as_bytes(),
+        &[b"cove/v1/member-key", group.as_bytes()],
+    );
+    let member_key = MemberKey::derive(seed, group);
+    let member_public =
+        x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(member_secret));
+    assert_eq!(member_public.to_bytes(), member_key.public());
+    let ephemeral_secret: [u8; 32] = seq(0xa1);
+    let rekeying = Rekeying::from_ephemeral(ephemeral_secret);
+    let shared = x25519_dalek::StaticSecret::from(ephemeral_secret)
+        .diffie_hellman(&member_public)
+        .to_bytes();
+    let tag = secret.tag();
+    let wrap_key = hkdf(
+        b"cove/v1/rekey",
+        &shared,
+        &[
+            b"cove/v1/epoch-wrap",
+            &rekeying.public(),
+            &member_key.public(),
+            member.as_bytes(),
+            group.as_bytes(),
+            &tag.to_be_bytes(),
+        ],
+    );
+    let wrapped = rekeying
+        .wrap(&secret, member, &member_key.public(), group)
+        .unwrap();
+    assert_eq!(
+        member_key.unwrap(&rekeying.public(), member, group, tag, &wrapped),
+        Some(secret.clone())
+    );
+    json!({
+        "epoch_secret": hex::encode(secret.as_bytes()),
+        "tag": tag,
+        "tag_hex": format!("{tag:08x}"),
+        "content_key": hex::encode(secret.content_key().as_bytes()),
+        "sync_key": hex::encode(secret.sync_key()),
+        "member_secret": hex::encode(member_secret),
+        "member_public": hex::encode(member_key.public()),
+        "pseudonym": member.to_string(),
+        "ephemeral_secret": hex::encode(ephemeral_secret),
+        "ephemeral_public": hex::encode(rekeying.public()),
+        "shared": hex::encode(shared),
+        "wrap_key": hex::encode(wrap_key),
+        "wrapped": hex::encode(wrapped),
     })
 }
 

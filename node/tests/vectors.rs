@@ -2,11 +2,15 @@
 //! must decode and verify. `COVE_WRITE_VECTORS=1` rewrites the file.
 
 use ciborium::Value as Cbor;
-use cove_crypto::{open, seal_with_nonce, Domain, GroupSecret, MasterSeed, Pseudonym};
+use cove_crypto::{
+    open, seal_with_nonce, Domain, EpochSecret, GroupId, GroupSecret, MasterSeed, MemberKey,
+    Pseudonym, Rekeying,
+};
 use cove_node::core::Rejection;
 use cove_node::message::{
-    sign, verify_and_decode, Ad, Advertiser, Ban, Charter, Chat, Content, Edit, Grant, MessageId,
-    Offer, Place, Policy, Post, Profile, Recommend, Reply, Revoke, Room, Target, Targeting,
+    sign, sign_in, verify_and_decode, Ad, Advertiser, Ban, Charter, Chat, Content, Edit, Grant,
+    Member, MessageId, Offer, Package, Place, Policy, Post, Profile, Recommend, Rekey, Reply,
+    Revoke, Room, Target, Targeting,
 };
 use serde_json::{json, Value};
 
@@ -204,6 +208,85 @@ fn vectors() -> Value {
         "advertiser_key": shop.public().to_string(),
         "messages": messages,
         "rejected": rejected(&me, &post.bytes),
+        "epochs": epoch_vectors(&secret, &group, &me),
+    })
+}
+
+/// The epoch secret of the `rekey` vector, and the ephemeral secret it wraps it with.
+const EPOCH_SECRET: [u8; 32] = [0x77; 32];
+const EPHEMERAL_SECRET: [u8; 32] = [0x66; 32];
+
+/// §15's messages: the member's `member` record and a `rekey` to epoch 1 (both sealed in the
+/// first epoch, nonces `21` × 24 and `22` × 24), then a `post` signed for epoch 1 (its body
+/// names the epoch's tag) and sealed under epoch 1's content key (nonce `23` × 24).
+fn epoch_vectors(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value {
+    let epoch = EpochSecret::from_bytes(EPOCH_SECRET);
+    let member_key = MemberKey::derive(&MasterSeed::from_bytes(SEED), group);
+    let rekeying = Rekeying::from_ephemeral(EPHEMERAL_SECRET);
+    let package = rekeying
+        .wrap(&epoch, &me.public(), &member_key.public(), group)
+        .unwrap();
+    let messages = [
+        (
+            0,
+            1_700_000_020_000,
+            Content::Member(Member {
+                key: member_key.public().to_vec(),
+            }),
+        ),
+        (
+            0,
+            1_700_000_021_000,
+            Content::Rekey(Rekey {
+                number: 1,
+                tag: epoch.tag(),
+                ephemeral: rekeying.public().to_vec(),
+                packages: vec![Package {
+                    to: me.public(),
+                    key: package.to_vec(),
+                }],
+            }),
+        ),
+        (
+            epoch.tag(),
+            1_700_000_022_000,
+            Content::Post(Post {
+                title: None,
+                text: "Sealed in epoch 1.".into(),
+            }),
+        ),
+    ];
+    let vectors: Vec<Value> = messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, (tag, created_at, content))| {
+            let kind = content.kind();
+            let signed = sign_in(me, group, tag, created_at, content).unwrap();
+            let key = if tag == 0 {
+                secret.content_key(0)
+            } else {
+                epoch.content_key()
+            };
+            let nonce = [0x21 + i as u8; 24];
+            let envelope = seal_with_nonce(&key, &secret.topic(), tag, nonce, &signed.bytes);
+            json!({
+                "kind": kind,
+                "epoch": tag,
+                "created_at": created_at,
+                "body": hex::encode(body_of(&signed.bytes)),
+                "signed": hex::encode(&signed.bytes),
+                "id": signed.message.id.to_string(),
+                "nonce": hex::encode(nonce),
+                "envelope": hex::encode(envelope),
+            })
+        })
+        .collect();
+    json!({
+        "epoch_secret": hex::encode(EPOCH_SECRET),
+        "epoch_tag": epoch.tag(),
+        "ephemeral_secret": hex::encode(EPHEMERAL_SECRET),
+        "member_key": hex::encode(member_key.public()),
+        "messages": vectors,
     })
 }
 
@@ -382,6 +465,25 @@ fn message_vectors_match() {
         let value: Cbor = ciborium::from_reader(signed.as_slice()).unwrap();
         assert_eq!(canonical(&value), signed);
     }
+    // §15: the epoch's messages name their epoch in the body and open under its key.
+    let epoch = EpochSecret::from_bytes(EPOCH_SECRET);
+    for m in stored["epochs"]["messages"].as_array().unwrap() {
+        let signed = hex::decode(m["signed"].as_str().unwrap()).unwrap();
+        let decoded = verify_and_decode(&signed).unwrap();
+        assert_eq!(
+            u64::from(decoded.message.epoch),
+            m["epoch"].as_u64().unwrap()
+        );
+        let key = match decoded.message.epoch {
+            0 => secret.content_key(0),
+            tag => {
+                assert_eq!(tag, epoch.tag());
+                epoch.content_key()
+            }
+        };
+        let envelope = hex::decode(m["envelope"].as_str().unwrap()).unwrap();
+        assert_eq!(open(&key, &secret.topic(), &envelope).unwrap(), signed);
+    }
     // Every refused encoding is refused, on the counter the file names.
     let rejected = stored["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 7);
@@ -406,6 +508,16 @@ fn sync_vectors() -> Value {
             Request::Hello {
                 topic: topic.clone(),
                 nonce: [0xa5; 32],
+                epoch: 0,
+            }
+            .encode(),
+        ),
+        (
+            "request hello in an epoch",
+            Request::Hello {
+                topic: topic.clone(),
+                nonce: [0xa5; 32],
+                epoch: 0x0102_0304,
             }
             .encode(),
         ),

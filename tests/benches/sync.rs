@@ -442,6 +442,7 @@ async fn run_session(
         peer: ant,
         group,
         topic,
+        epoch: 0,
         sync_key,
         since: 0,
         fetch: true,
@@ -476,6 +477,7 @@ fn simulate(topic: &str, client: &[(u64, MessageId)], server: &[(u64, MessageId)
         bytes_sent: Request::Hello {
             topic: topic.to_string(),
             nonce: [0; 32],
+            epoch: 0,
         }
         .encode()
         .len(),

@@ -46,6 +46,7 @@ use anyhow::{bail, Context, Result};
 use cove_gossip::{Event, Gossip, Keypair, Multiaddr, Verdict};
 use cove_node::control::{Client, Request};
 use cove_node::data_dir::DataDir;
+use cove_node::message::Content;
 use cove_node::{Node, NodeConfig, PeerSummary};
 use serde::Serialize;
 use tempfile::TempDir;
@@ -872,10 +873,16 @@ fn spawn_cove_recorder(
                 biased;
                 _ = stop.changed() => break,
                 message = messages.recv() => match message {
-                    Ok(signed) => {
+                    // Only the workload's posts and chat lines: members also sign their
+                    // `member` records (PROTOCOL.md §15), which the drain must not count.
+                    Ok(signed) if matches!(
+                        signed.message.content,
+                        Content::Post(_) | Content::Chat(_)
+                    ) => {
                         seen.push((signed.message.id.to_string(), Instant::now()));
                         delivered.fetch_add(1, Ordering::Relaxed);
                     }
+                    Ok(_) => {}
                     // A lagging watcher is a bug of the instrument, not a loss of the node;
                     // it shows as missing deliveries in the report.
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {

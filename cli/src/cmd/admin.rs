@@ -4,11 +4,18 @@
 use anyhow::Result;
 use cove_node::control::Request;
 use cove_node::view::ads::GrantView;
-use cove_node::view::social::ModerationInfo;
+use cove_node::view::social::{MemberInfo, ModerationInfo};
 
 use super::Ctx;
 use crate::args::AdminCommand;
 use crate::parse;
+
+/// `cove members`.
+pub(crate) async fn members(ctx: &Ctx, group: Option<String>) -> Result<()> {
+    let members: Vec<MemberInfo> = ctx.view(&Request::Members { group }).await?;
+    ctx.out.members(&members);
+    Ok(())
+}
 
 /// `cove admin ...`.
 pub(crate) async fn run(ctx: &Ctx, command: AdminCommand) -> Result<()> {
@@ -25,6 +32,11 @@ pub(crate) async fn run(ctx: &Ctx, command: AdminCommand) -> Result<()> {
             };
             let label = if undo { "ban lifted" } else { "banned" };
             ctx.create(&ban, "id", label).await
+        }
+        AdminCommand::Rekey { group } => {
+            let ids: Vec<String> = ctx.view(&Request::AdminRekey { group }).await?;
+            ctx.out.rekeyed(&ids);
+            Ok(())
         }
         AdminCommand::Remove { id } => {
             ctx.create(&Request::AdminRemove { id }, "id", "removed")

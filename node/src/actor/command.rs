@@ -17,6 +17,7 @@ use crate::error::{Input, NodeError};
 use crate::message::{self, Advertiser, Content, MessageId, Policy, SignedMessage};
 use crate::now_ms;
 use crate::sync::{Progress, Report};
+use tracing::warn;
 
 /// Where the actor sends a command's answer.
 pub(crate) type Reply<T> = oneshot::Sender<Result<T, NodeError>>;
@@ -127,6 +128,10 @@ pub(crate) enum Draft {
     },
     Remove {
         id: String,
+    },
+    /// A new key epoch for the roster (§15).
+    Rekey {
+        group: Option<String>,
     },
     Grant {
         group: Option<String>,
@@ -284,6 +289,14 @@ impl Actor {
                 let (group, content) = core.remove_content(&id)?;
                 Built::member(group, content)
             }
+            Draft::Rekey { group } => {
+                let group = group_of(group)?;
+                Built {
+                    group,
+                    signer: None,
+                    contents: core.rekey_contents(&group)?,
+                }
+            }
             Draft::Grant { group, grant } => {
                 let group = group_of(group)?;
                 Built::member(group, core.grant_content(&group, grant, now)?)
@@ -327,6 +340,7 @@ impl Actor {
     fn send(&mut self, draft: Draft) -> Result<Vec<MessageId>, NodeError> {
         let now = now_ms();
         let built = self.build(draft, now)?;
+        let bans = (built.contents.iter()).any(|c| matches!(c, Content::Ban(b) if b.active));
         let mut ids = Vec::with_capacity(built.contents.len());
         for content in built.contents {
             let composed = self
@@ -334,7 +348,43 @@ impl Actor {
                 .compose_as(&built.group, built.signer.as_ref(), content, now);
             ids.push(self.publish_later(composed)?);
         }
+        // A ban takes effect on reading at once: the banned member is left out of a new
+        // epoch (§15). Its ids come after the ban's.
+        if bans && self.core.needs_rekey(&built.group)? {
+            for content in self.core.rekey_contents(&built.group)? {
+                let composed = self.core.compose_as(&built.group, None, content, now);
+                ids.push(self.publish_later(composed)?);
+            }
+        }
         Ok(ids)
+    }
+
+    /// What keeps a group's membership current, run on the republish timer and on entering
+    /// a group: this member's `member` record if it has none yet, and, for an admin, a
+    /// re-key when a banned member still holds the current epoch (§15). Nothing waits for
+    /// it; what it signs is published like any own message.
+    pub(super) fn keep_membership(&mut self, group: &GroupId) {
+        let now = now_ms();
+        let mut contents = Vec::new();
+        let found = self.core.missing_member_record(group).and_then(|record| {
+            contents.extend(record);
+            if self.core.needs_rekey(group)? {
+                contents.extend(self.core.rekey_contents(group)?);
+            }
+            Ok(())
+        });
+        if let Err(e) = found {
+            warn!(group = %group.short(), error = %e, "could not check the group's membership");
+        }
+        for content in contents {
+            let composed = self.core.compose_as(group, None, content, now);
+            if let Err(e) = self.publish_later(composed) {
+                warn!(group = %group.short(), error = %e, "could not sign a membership message");
+            }
+        }
+        // No caller waits: the reply goes nowhere, the publication happens all the same.
+        let (reply, _) = oneshot::channel();
+        self.answer(reply, Ok(()));
     }
 
     /// This data dir's advertiser key.
@@ -422,6 +472,7 @@ impl Actor {
         let id = self.core.create_group_with(name, policy, now_ms())?;
         self.core.store().flush().await?;
         self.enter_group(&id).await?;
+        self.keep_membership(&id);
         Ok(id)
     }
 
@@ -430,6 +481,7 @@ impl Actor {
         let id = self.core.join(&invite, now_ms())?;
         self.core.store().flush().await?;
         self.enter_group(&id).await?;
+        self.keep_membership(&id);
         Ok(id)
     }
 

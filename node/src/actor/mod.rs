@@ -325,6 +325,10 @@ impl Actor {
                 },
                 _ = republish.tick() => {
                     self.republish_outbox().await;
+                    let groups: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
+                    for group in groups {
+                        self.keep_membership(&group);
+                    }
                     self.check_health().await;
                     self.refresh_peers().await;
                 }

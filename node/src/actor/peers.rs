@@ -22,7 +22,6 @@ use tracing::{debug, info, warn};
 use super::Actor;
 use crate::addr_book::{port_plan, redial_delay, Heard, NetMemory, PortPlan};
 use crate::addr_record::{self, addr_topic, sign_record, Context};
-use crate::core::CURRENT_EPOCH;
 use crate::data_dir::DataDir;
 use crate::now_ms;
 
@@ -247,7 +246,19 @@ impl Actor {
         let Some(g) = self.core.group(&group) else {
             return;
         };
-        let key = g.secret.content_key(CURRENT_EPOCH);
+        // Opened in the epoch its envelope names (PROTOCOL.md §10.1, §15); an epoch this
+        // node does not hold (yet) is no one's fault.
+        let epoch = cove_crypto::envelope_epoch(data)
+            .ok()
+            .and_then(|tag| g.epochs.get(tag));
+        let Some(epoch) = epoch else {
+            self.core.count("addr_unknown_epoch");
+            if let Ok(gossip) = self.nets.gossip(&group) {
+                let _ = gossip.report(id, source, Verdict::Ignore).await;
+            }
+            return;
+        };
+        let key = epoch.content.clone();
         let cx = Context {
             group,
             topic: &g.topic,
@@ -407,11 +418,11 @@ impl Actor {
         if signed.record.addrs.is_empty() {
             return None;
         }
-        let key = g.secret.content_key(CURRENT_EPOCH);
+        let epoch = g.epochs.current();
         Some(addr_record::seal_record(
-            &key,
+            &epoch.content,
             &g.topic,
-            CURRENT_EPOCH,
+            epoch.tag,
             &signed,
         ))
     }
@@ -432,13 +443,13 @@ impl Actor {
         ) else {
             return;
         };
-        let key = g.secret.content_key(CURRENT_EPOCH);
+        let epoch = g.epochs.current();
         let topic = addr_topic(&g.topic);
         let flooded_since = now_ms().saturating_sub(SHARE_INTERVAL.as_millis() as u64);
         envelopes.extend(
             memory
                 .records_before(flooded_since)
-                .map(|record| cove_crypto::seal(&key, &topic, CURRENT_EPOCH, record)),
+                .map(|record| cove_crypto::seal(&epoch.content, &topic, epoch.tag, record)),
         );
         let count = envelopes.len();
         for envelope in envelopes {

@@ -110,7 +110,8 @@ impl Actor {
             peer,
             group,
             topic: g.topic.clone(),
-            sync_key: g.secret.sync_key(),
+            epoch: g.epochs.current().tag,
+            sync_key: g.epochs.current().sync,
             since: self.core.retention_cutoff(now_ms()),
             fetch: true,
             store: self.core.store().reader(),
@@ -282,24 +283,32 @@ impl Actor {
         let group_of = |topic: &str| self.core.group_by_topic(topic).filter(|g| g.id == net);
         let local = self.nets.peer_id_in(&net);
         let (topic, proof) = match &request {
-            sync::Request::Hello { topic, nonce } => {
-                let sync_key = group_of(topic).map(|g| g.secret.sync_key());
-                let answer = self
-                    .challenges
-                    .answer_hello(peer, &local, sync_key.as_ref(), nonce);
+            sync::Request::Hello {
+                topic,
+                nonce,
+                epoch,
+            } => {
+                let sync_key = group_of(topic)
+                    .and_then(|g| g.epochs.get(*epoch))
+                    .map(|e| e.sync);
+                let answer =
+                    self.challenges
+                        .answer_hello(peer, &local, sync_key.as_ref(), nonce, *epoch);
                 self.respond(net, id, answer).await;
                 return;
             }
             sync::Request::Reconcile { topic, proof, .. }
             | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
         };
-        let authorised = group_of(topic)
-            .filter(|g| {
-                self.challenges
-                    .verify(&peer, &local, &g.secret.sync_key(), proof)
-            })
-            .map(|g| g.id);
-        let Some(group) = authorised else {
+        // The proof is over the sync key of the epoch the peer's `hello` named; the pages it
+        // may fetch are those of that epoch and of older numbers (§15).
+        let authorised = group_of(topic).and_then(|g| {
+            let proven = g.epochs.get(self.challenges.epoch(&peer)?)?;
+            self.challenges
+                .verify(&peer, &local, &proven.sync, proof)
+                .then(|| (g.id, g.epochs.clone(), proven.clone()))
+        });
+        let Some((group, epochs, proven)) = authorised else {
             // Same answer for an unknown topic and a bad proof: a non-member learns nothing.
             debug!(%peer, "unauthorised sync request");
             self.refuse(net, id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
@@ -319,8 +328,10 @@ impl Actor {
                     sync::serve_reconcile(&store, &sessions, peer, &group, since.max(cutoff), &msg)
                         .map(|msg| sync::Response::Reconcile { msg })
                 }
-                sync::Request::Fetch { ids, .. } => sync::serve_fetch(&store, &group, &ids)
-                    .map(|messages| sync::Response::Messages { messages }),
+                sync::Request::Fetch { ids, .. } => {
+                    sync::serve_fetch(&store, &group, &ids, |tag| epochs.entitled(&proven, tag))
+                        .map(|messages| sync::Response::Messages { messages })
+                }
                 sync::Request::Hello { .. } => unreachable!("answered above"),
             })
             .await;

@@ -37,6 +37,12 @@ pub struct NetworkStatus {
     /// lost; `DATA_DIR/nets/`).
     #[serde(default)]
     pub remembered_peers: usize,
+    /// The number of the key epoch this node seals in (0: the group's first; §15).
+    #[serde(default)]
+    pub epoch: u32,
+    /// That epoch's tag, 8 hex characters.
+    #[serde(default)]
+    pub epoch_tag: String,
 }
 
 /// What `cove status` shows.
@@ -162,6 +168,8 @@ impl Actor {
                     .collect(),
                 peers: net.gossip.peers().await?.len(),
                 remembered_peers: self.peers.remembered(&group.id),
+                epoch: group.epochs.current().number,
+                epoch_tag: format!("{:08x}", group.epochs.current().tag),
             });
         }
         Ok(Status {

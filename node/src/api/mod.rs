@@ -30,7 +30,7 @@ use crate::now_ms;
 use crate::sync::{Progress, Report};
 use crate::view::ads::AdView;
 use crate::view::ads::GrantView;
-use crate::view::social::{FeedItem, ModerationInfo, ProfileInfo, RoomInfo, Thread};
+use crate::view::social::{FeedItem, MemberInfo, ModerationInfo, ProfileInfo, RoomInfo, Thread};
 use crate::view::{GroupInfo, View, ViewSlot};
 
 /// Handle to a running node. Cheap to clone; the node stops when the last handle drops.
@@ -365,6 +365,22 @@ impl Node {
             active,
         })
         .await
+    }
+
+    /// Admin: starts a new key epoch for the roster now (a ban does it by itself; §15).
+    /// Returns the ids of the re-key messages (one per chunk of 600 members).
+    pub async fn rekey(&self, group: Option<&str>) -> Result<Vec<MessageId>, NodeError> {
+        self.send(Draft::Rekey {
+            group: group.map(str::to_string),
+        })
+        .await
+    }
+
+    /// The group's roster: members with a member record who are not banned.
+    pub async fn members(&self, group: Option<&str>) -> Result<Vec<MemberInfo>, NodeError> {
+        let group = group.map(str::to_string);
+        self.read(move |view| view.members(&view.group_or_only(group.as_deref())?))
+            .await
     }
 
     /// Admin: removes any message for everyone.

@@ -186,6 +186,16 @@ pub enum Request {
         #[serde(default)]
         undo: bool,
     },
+    /// Admin: start a new key epoch for the roster now.
+    AdminRekey {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
+    /// The group's roster.
+    Members {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+    },
     /// Admin: remove any message for everyone.
     AdminRemove {
         /// Message id.
@@ -404,6 +414,12 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
             undo,
         } => id(node.ban(group.as_deref(), &member, !undo).await?),
         Request::AdminRemove { id: target } => id(node.remove(&target).await?),
+        Request::AdminRekey { group } => json(
+            (node.rekey(group.as_deref()).await?.iter())
+                .map(|id| id.to_string())
+                .collect::<Vec<_>>(),
+        ),
+        Request::Members { group } => json(node.members(group.as_deref()).await?),
         Request::AdminList { group } => json(node.moderation(group.as_deref()).await?),
         Request::Mute {
             group,

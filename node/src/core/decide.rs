@@ -20,7 +20,7 @@
 use cove_crypto::{open, GroupId, PublicKey};
 
 use crate::core::rate::AuthorRates;
-use crate::core::{Group, CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
+use crate::core::{Group, MAX_ENVELOPE_BYTES};
 use crate::message::{
     verify_and_decode, Ad, Content, Message, MessageError, MessageId, RateLimit, SignedMessage,
 };
@@ -97,13 +97,30 @@ pub enum Rejection {
     /// Arrived on a topic of no group we belong to.
     #[error("topic of no known group")]
     UnknownTopic,
-    /// Names a key epoch the group does not have (today every group has only epoch 0).
-    #[error("envelope names key epoch {got}; this group's only epoch is {current}")]
+    /// Names a key epoch this node does not hold (yet, or ever: a member removed by a
+    /// re-key never receives the new epoch's secret).
+    #[error("sealed in key epoch {got:08x}, which this node does not hold (its current epoch is {current:08x})")]
     UnknownEpoch {
-        /// The epoch in the envelope header.
+        /// The epoch tag named.
         got: u32,
-        /// The group's current (and only valid) epoch.
+        /// The group's current epoch here.
         current: u32,
+    },
+    /// The body names another epoch than the envelope it came in (§8.2).
+    #[error("the body names epoch {body:08x} but the envelope epoch {envelope:08x}")]
+    EpochMismatch {
+        /// The body's `epoch`.
+        body: u32,
+        /// The envelope's.
+        envelope: u32,
+    },
+    /// A re-key whose number is not one more than the epoch it is sealed in (§15).
+    #[error("a re-key to epoch number {got} sealed in epoch number {parent}")]
+    BadEpochNumber {
+        /// The number it names.
+        got: u32,
+        /// The number of the epoch it is sealed in.
+        parent: u32,
     },
     /// Did not open with the group's key: an outsider, a wrong key, or tampering.
     #[error("envelope does not open: {0}")]
@@ -180,6 +197,8 @@ impl Rejection {
             Rejection::Oversized(_) => "oversized",
             Rejection::UnknownTopic => "unknown_topic",
             Rejection::UnknownEpoch { .. } => "unknown_epoch",
+            Rejection::EpochMismatch { .. } => "epoch_mismatch",
+            Rejection::BadEpochNumber { .. } => "bad_epoch_number",
             Rejection::Undecryptable(_) => "undecryptable",
             Rejection::BadMessage(MessageError::BadSignature(_)) => "bad_signature",
             Rejection::BadMessage(MessageError::UnsupportedVersion { .. }) => "unsupported_version",
@@ -223,6 +242,7 @@ impl Rejection {
             self,
             Rejection::Duplicate
                 | Rejection::UnknownTopic
+                | Rejection::UnknownEpoch { .. }
                 | Rejection::Expired
                 | Rejection::StoreFailed
                 | Rejection::Internal
@@ -267,25 +287,23 @@ impl<F: Facts + ?Sized> Judge<'_, F> {
             return Err(Rejection::Oversized(envelope.len()));
         }
         let group = group.ok_or(Rejection::UnknownTopic)?;
-        let epoch = cove_crypto::envelope_epoch(envelope)
+        let tag = cove_crypto::envelope_epoch(envelope)
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        // Checked before decrypting: deriving a key for any of 2^32 epochs a sender names
-        // would be work for nothing, and no valid message is sealed under another epoch.
-        if epoch != CURRENT_EPOCH {
-            return Err(Rejection::UnknownEpoch {
-                got: epoch,
-                current: CURRENT_EPOCH,
-            });
-        }
-        let plaintext = open(&group.secret.content_key(epoch), &group.topic, envelope)
+        // Looked up among the epochs this node holds, never derived from the number a sender
+        // names: a tag of no held epoch is Ignore (a member may not have the key yet).
+        let epoch = group.epochs.get(tag).ok_or(Rejection::UnknownEpoch {
+            got: tag,
+            current: group.epochs.current().tag,
+        })?;
+        let plaintext = open(&epoch.content, &group.topic, envelope)
             .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        self.signed(group, &plaintext)
+        self.signed(group, &plaintext, Some(tag))
     }
 
     /// Decides on a message in signed form, as history sync delivers it, for `group`
     /// (`None`: no group this node belongs to).
     pub fn synced(&self, group: Option<&Group>, bytes: &[u8]) -> Decision {
-        self.signed(group.ok_or(Rejection::UnknownTopic)?, bytes)
+        self.signed(group.ok_or(Rejection::UnknownTopic)?, bytes, None)
     }
 
     /// Whether the group would take `msg`, this node's own new message, now: the rules of
@@ -295,9 +313,16 @@ impl<F: Facts + ?Sized> Judge<'_, F> {
         self.check_rate(group, msg)
     }
 
-    /// Decode, verify, duplicate check, rules.
-    fn signed(&self, group: &Group, bytes: &[u8]) -> Decision {
+    /// Decode, verify, the body's epoch against the envelope's (`sealed_in`, for gossip),
+    /// duplicate check, rules.
+    fn signed(&self, group: &Group, bytes: &[u8], sealed_in: Option<u32>) -> Decision {
         let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
+        if let Some(envelope) = sealed_in.filter(|tag| *tag != signed.message.epoch) {
+            return Err(Rejection::EpochMismatch {
+                body: signed.message.epoch,
+                envelope,
+            });
+        }
         // Before the rules: a copy of a stored message is ignored, whatever it says, and is
         // never forwarded again (gossipsub's own duplicate cache forgets after a minute).
         if self
@@ -447,6 +472,20 @@ fn check_authority<F: Facts + ?Sized>(
     if let Content::Ban(ban) = &msg.content {
         if ban.member == group.charter.founder {
             return Err(Rejection::BadTarget("the founder cannot be banned".into()));
+        }
+    }
+    if let Content::Rekey(rekey) = &msg.content {
+        // A re-key is sealed in the epoch it follows, so numbers grow one at a time and no
+        // peer can make a node keep an epoch numbered 2^32 - 1.
+        let parent = group.epochs.get(msg.epoch).ok_or(Rejection::UnknownEpoch {
+            got: msg.epoch,
+            current: group.epochs.current().tag,
+        })?;
+        if rekey.number != parent.number + 1 {
+            return Err(Rejection::BadEpochNumber {
+                got: rekey.number,
+                parent: parent.number,
+            });
         }
     }
     match &msg.content {

@@ -17,33 +17,34 @@
 
 pub mod decide;
 pub mod draft;
+pub mod epochs;
+mod membership;
 pub mod rate;
 
 use std::collections::{BTreeMap, HashMap};
 
 use cove_crypto::{
-    seal, GroupId, GroupSecret, Invite, MasterSeed, Pseudonym, PublicKey, ENVELOPE_HEADER_LEN,
-    TAG_LEN,
+    seal, EpochSecret, GroupId, GroupSecret, Invite, MasterSeed, MemberKey, Pseudonym, PublicKey,
+    ENVELOPE_HEADER_LEN, MAX_INVITE_EPOCHS, TAG_LEN,
 };
 
 use crate::core::decide::{rate_limit_of, Decision, Facts, Judge};
+use crate::core::epochs::{EpochRecord, Epochs};
 use crate::core::rate::AuthorRates;
 use crate::error::{Input, NodeError};
 use crate::message::{
-    sign, verify_and_decode, Charter, Content, Message, MessageId, Policy, Post, SignedMessage,
-    MAX_MESSAGE_BYTES,
+    sign, sign_in, verify_and_decode, Charter, Content, Message, MessageId, Policy, Post,
+    SignedMessage, MAX_MESSAGE_BYTES,
 };
 use crate::store::{GroupRecord, Store, StoreError, StoreReader};
 use crate::view::{GroupView, Groups, View};
 
 pub use crate::core::decide::Rejection;
+pub(crate) use crate::core::membership::roster;
+pub use crate::core::membership::RosterMember;
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
-/// Key epoch used for sealing, and the only epoch a node accepts (§5, §9 step 2b). Re-keying
-/// will add epochs; it will accept the current one and a bounded number before it, never any
-/// of the 2^32 an envelope can name.
-pub const CURRENT_EPOCH: u32 = 0;
 
 /// A group this node belongs to, with its derived keys.
 #[derive(Debug)]
@@ -60,6 +61,10 @@ pub struct Group {
     pub charter_id: MessageId,
     /// This member's pseudonym in the group.
     pub me: Pseudonym,
+    /// This member's X25519 key in the group, which epoch secrets are wrapped to (§15).
+    pub member_key: MemberKey,
+    /// The key epochs this node holds.
+    pub epochs: Epochs,
     /// What is persisted.
     pub record: GroupRecord,
 }
@@ -143,6 +148,8 @@ impl Core {
             id,
             topic: secret.topic(),
             me: self.seed.pseudonym(&id),
+            member_key: MemberKey::derive(&self.seed, &id),
+            epochs: Epochs::new(&secret, &record.epochs),
             charter,
             charter_id: charter_msg.message.id,
             secret,
@@ -199,6 +206,7 @@ impl Core {
             charter: signed.bytes.clone(),
             bootstrap: Vec::new(),
             joined_at: now_ms,
+            epochs: Vec::new(),
         };
         self.save_group(record, signed, now_ms)
     }
@@ -216,6 +224,9 @@ impl Core {
                     group.record.bootstrap.push(addr.clone());
                 }
             }
+            for (number, secret) in &invite.epochs {
+                group.add_epoch(*number, secret);
+            }
             self.store.put_group(&id, &group.record)?;
             return Ok(id);
         }
@@ -228,6 +239,14 @@ impl Core {
             charter: invite.charter.clone(),
             bootstrap: invite.addrs.clone(),
             joined_at: now_ms,
+            epochs: invite
+                .epochs
+                .iter()
+                .map(|(number, secret)| EpochRecord {
+                    number: *number,
+                    secret: *secret.as_bytes(),
+                })
+                .collect(),
         };
         self.save_group(record, charter, now_ms)
     }
@@ -252,11 +271,17 @@ impl Core {
         expires_at_secs: u64,
     ) -> Result<String, NodeError> {
         let group = self.group_or_err(group)?;
+        let epochs = &group.record.epochs;
         Ok(Invite {
             group_secret: group.secret.clone(),
             charter: group.record.charter.clone(),
             addrs,
             expires_at: expires_at_secs,
+            // The newest ones, so that the new member reads the current epoch at once.
+            epochs: epochs[epochs.len().saturating_sub(MAX_INVITE_EPOCHS)..]
+                .iter()
+                .map(|e| (e.number, EpochSecret::from_bytes(e.secret)))
+                .collect(),
         }
         .encode())
     }
@@ -289,18 +314,21 @@ impl Core {
         now_ms: u64,
     ) -> Result<(SignedMessage, Vec<u8>), NodeError> {
         let g = self.group_or_err(group)?;
-        let signed = sign(signer.unwrap_or(&g.me), group, now_ms, content)?;
+        // A re-key is sealed in the epoch it follows (§15), even when this node already holds
+        // the new one (the second chunk of a large roster); everything else in the current.
+        let epoch = match &content {
+            Content::Rekey(r) => g.epochs.preceding(r.number),
+            _ => Some(g.epochs.current()),
+        }
+        .ok_or_else(|| NodeError::invalid(Input::Message, "no epoch to seal this re-key in"))?;
+        let signed = sign_in(signer.unwrap_or(&g.me), group, epoch.tag, now_ms, content)?;
         self.judge(now_ms).own(g, &signed.message).map_err(|r| {
             NodeError::invalid(Input::Message, format!("the group would refuse this: {r}"))
         })?;
-        let envelope = seal(
-            &g.secret.content_key(CURRENT_EPOCH),
-            &g.topic,
-            CURRENT_EPOCH,
-            &signed.bytes,
-        );
+        let envelope = seal(&epoch.content, &g.topic, epoch.tag, &signed.bytes);
         self.store.insert_own(&signed, now_ms)?;
         self.record_rate(&signed.message, now_ms);
+        self.take_epoch(&signed.message)?;
         Ok((signed, envelope))
     }
 
@@ -320,15 +348,15 @@ impl Core {
         let Some(stored) = self.store.message(id)? else {
             return Ok(None);
         };
-        let Some(g) = self.groups.get(&stored.signed.message.group) else {
+        let msg = &stored.signed.message;
+        let Some(g) = self.groups.get(&msg.group) else {
             return Ok(None);
         };
-        let envelope = seal(
-            &g.secret.content_key(CURRENT_EPOCH),
-            &g.topic,
-            CURRENT_EPOCH,
-            &stored.signed.bytes,
-        );
+        // In the epoch its body names: the one it was signed for.
+        let Some(epoch) = g.epochs.get(msg.epoch) else {
+            return Ok(None);
+        };
+        let envelope = seal(&epoch.content, &g.topic, epoch.tag, &stored.signed.bytes);
         Ok(Some((g.topic.clone(), envelope)))
     }
 
@@ -376,6 +404,9 @@ impl Core {
             Ok(()) => {
                 self.accepted += 1;
                 self.record_rate(&signed.message, now_ms);
+                if let Err(e) = self.take_epoch(&signed.message) {
+                    tracing::error!(error = %e, "could not keep a new epoch's secret");
+                }
             }
             Err(r) => self.count(r.reason()),
         }
@@ -626,7 +657,7 @@ mod tests {
         let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
         bat.join(&invite, 2_000).unwrap();
         let g = bat.group(&group).unwrap();
-        let (topic, key) = (g.topic.clone(), g.secret.content_key(CURRENT_EPOCH));
+        let (topic, key) = (g.topic.clone(), g.secret.content_key(0));
         let mallory = MasterSeed::from_bytes([3; 32]).pseudonym(&group);
         let sealing_topic = topic.clone();
         let post = move |at: u64, text: &str| {
@@ -635,7 +666,7 @@ mod tests {
                 text: text.into(),
             });
             let signed = sign(&mallory, &group, at, content).unwrap();
-            let envelope = seal(&key, &sealing_topic, CURRENT_EPOCH, &signed.bytes);
+            let envelope = seal(&key, &sealing_topic, 0, &signed.bytes);
             (signed, envelope)
         };
         (ant, bat, group, topic, post)
@@ -755,13 +786,9 @@ mod tests {
             let ban = ant.ban_content(&group, &author, true).unwrap();
             let founder = &ant.group(&group).unwrap().me;
             let signed = sign(founder, &group, 1, ban).unwrap();
-            let key = bat.group(&group).unwrap().secret.content_key(CURRENT_EPOCH);
-            bat.ingest(
-                &topic,
-                &seal(&key, &topic, CURRENT_EPOCH, &signed.bytes),
-                5_000,
-            )
-            .unwrap();
+            let key = bat.group(&group).unwrap().secret.content_key(0);
+            bat.ingest(&topic, &seal(&key, &topic, 0, &signed.bytes), 5_000)
+                .unwrap();
             assert_eq!(bat.view().feed(&group, 10).unwrap().len(), 3);
         });
     }
@@ -840,9 +867,11 @@ mod tests {
     #[test]
     fn an_envelope_naming_another_epoch_is_refused() {
         each_store(|s| {
-            // Scenario: a member seals a valid post under content keys of epochs the group does
-            // not have (derivable by anyone holding the group secret). Assert: refused as
-            // unknown_epoch before decrypting, penalised, counted, and not stored.
+            // Scenario: a member seals a valid post under content keys of epochs the node does
+            // not hold (derivable by anyone holding the group secret). Assert: refused as
+            // unknown_epoch before decrypting, not penalised (a member may lack a new epoch's
+            // key for a while), counted, and not stored; no key is derived for the named
+            // epoch.
             let (mut ant, mut bat, group, topic) = club(s);
             let (signed, _) = ant.compose_post(&group, None, "x".into(), 3_000).unwrap();
             let secret = &ant.group(&group).unwrap().secret;
@@ -853,21 +882,16 @@ mod tests {
                     refused,
                     Rejection::UnknownEpoch {
                         got: epoch,
-                        current: CURRENT_EPOCH
+                        current: 0
                     }
                 );
                 assert_eq!(refused.reason(), "unknown_epoch");
-                assert!(refused.is_penalised());
+                assert!(!refused.is_penalised());
             }
             assert_eq!(bat.counters().1["unknown_epoch"], 2);
             assert!(!bat.store().contains(&signed.message.id).unwrap());
             // The same message under the current epoch is accepted.
-            let envelope = seal(
-                &secret.content_key(CURRENT_EPOCH),
-                &topic,
-                CURRENT_EPOCH,
-                &signed.bytes,
-            );
+            let envelope = seal(&secret.content_key(0), &topic, 0, &signed.bytes);
             assert_eq!(bat.ingest(&topic, &envelope, 3_001), Ok(signed));
         });
     }

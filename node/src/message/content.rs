@@ -205,6 +205,42 @@ pub struct Ban {
     pub active: bool,
 }
 
+/// A member's record in the group (§8.3 `member`): the X25519 key epoch secrets are wrapped
+/// to. The roster is every author of one who is not banned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The member's X25519 public key in this group (32 bytes, §2).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+/// One member's copy of a new epoch secret, wrapped to its member key (§15).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Package {
+    /// The recipient's pseudonym.
+    #[serde(with = "key_bytes")]
+    pub to: PublicKey,
+    /// The wrapped epoch secret (48 bytes).
+    #[serde(with = "serde_bytes")]
+    pub key: Vec<u8>,
+}
+
+/// An admin's re-key (§8.3 `rekey`, §15): a new epoch and its secret for the roster, or one
+/// chunk of them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rekey {
+    /// The new epoch's number: one more than the number of the epoch this message is
+    /// sealed under.
+    pub number: u32,
+    /// The new epoch's tag (derived from its secret; not 0).
+    pub tag: u32,
+    /// The ephemeral X25519 public key the packages are wrapped with.
+    #[serde(with = "serde_bytes")]
+    pub ephemeral: Vec<u8>,
+    /// One package per recipient, at most [`MAX_PACKAGES`].
+    pub packages: Vec<Package>,
+}
+
 /// An admin's authorisation of an advertiser key to publish ads in the group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
@@ -382,6 +418,10 @@ pub enum Content {
     Advertiser(Advertiser),
     /// `"ad"`: signed by the advertiser key.
     Ad(Ad),
+    /// `"member"`: a member's record with its key for epoch secrets.
+    Member(Member),
+    /// `"rekey"` (admins only): a new key epoch.
+    Rekey(Rekey),
 }
 
 impl Content {
@@ -403,6 +443,8 @@ impl Content {
             Content::Revoke(_) => "revoke",
             Content::Advertiser(_) => "advertiser",
             Content::Ad(_) => "ad",
+            Content::Member(_) => "member",
+            Content::Rekey(_) => "rekey",
         }
     }
 
@@ -423,7 +465,11 @@ impl Content {
     pub fn is_admin_only(&self) -> bool {
         matches!(
             self,
-            Content::Ban(_) | Content::Remove(_) | Content::Grant(_) | Content::Revoke(_)
+            Content::Ban(_)
+                | Content::Remove(_)
+                | Content::Grant(_)
+                | Content::Revoke(_)
+                | Content::Rekey(_)
         )
     }
 
@@ -497,6 +543,30 @@ impl Content {
             | Content::Recommend(_)
             | Content::Ban(_)
             | Content::Revoke(_) => {}
+            Content::Member(m) => check_len(kind, "key", &m.key, 32)?,
+            Content::Rekey(r) => {
+                let invalid = |detail: String| MessageError::Invalid { kind, detail };
+                if r.number == 0 || r.tag == 0 {
+                    return Err(invalid("number and tag must not be 0".into()));
+                }
+                check_len(kind, "ephemeral", &r.ephemeral, 32)?;
+                if r.packages.is_empty() || r.packages.len() > MAX_PACKAGES {
+                    return Err(invalid(format!(
+                        "{} packages, expected 1..={MAX_PACKAGES}",
+                        r.packages.len()
+                    )));
+                }
+                let mut seen = std::collections::BTreeSet::new();
+                for package in &r.packages {
+                    check_len(kind, "package key", &package.key, cove_crypto::WRAPPED_LEN)?;
+                    if !seen.insert(package.to.as_bytes()) {
+                        return Err(invalid(format!(
+                            "two packages for {}",
+                            package.to.fingerprint()
+                        )));
+                    }
+                }
+            }
             Content::Grant(g) => {
                 check_text(kind, &g.name, MAX_NAME_BYTES)?;
                 if g.not_after < g.not_before {
@@ -547,6 +617,8 @@ impl Content {
             Content::Revoke(r) => Value::serialized(r),
             Content::Advertiser(a) => Value::serialized(a),
             Content::Ad(a) => Value::serialized(a),
+            Content::Member(m) => Value::serialized(m),
+            Content::Rekey(r) => Value::serialized(r),
         };
         // Serialising these plain structs into a CBOR value cannot fail.
         value.expect("content serialises to a CBOR value")
@@ -575,9 +647,27 @@ impl Content {
             "revoke" => Content::Revoke(parse("revoke", value)?),
             "advertiser" => Content::Advertiser(parse("advertiser", value)?),
             "ad" => Content::Ad(parse("ad", value)?),
+            "member" => Content::Member(parse("member", value)?),
+            "rekey" => Content::Rekey(parse("rekey", value)?),
             other => return Err(MessageError::UnknownKind(other.to_string())),
         })
     }
+}
+
+/// A byte-string field of an exact length.
+fn check_len(
+    kind: &'static str,
+    field: &str,
+    bytes: &[u8],
+    len: usize,
+) -> Result<(), MessageError> {
+    if bytes.len() == len {
+        return Ok(());
+    }
+    Err(MessageError::Invalid {
+        kind,
+        detail: format!("{field} is {} bytes, expected {len}", bytes.len()),
+    })
 }
 
 /// Targeting keys: at most [`MAX_TARGETING_KEYS`], each non-empty, short, without spaces.

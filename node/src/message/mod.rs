@@ -40,6 +40,9 @@ pub const MAX_NAME_BYTES: usize = 64;
 pub const MAX_BIO_BYTES: usize = 1024;
 /// Most admins a charter may list.
 pub const MAX_ADMINS: usize = 64;
+/// Most packages in one `rekey` message: about 92 bytes each, so a full chunk stays well
+/// under [`MAX_MESSAGE_BYTES`]; a larger roster is re-keyed in several chunks (§15).
+pub const MAX_PACKAGES: usize = 600;
 /// Largest chat line, in bytes of UTF-8.
 pub const MAX_CHAT_BYTES: usize = 2048;
 /// Every kind this version knows, for error messages.
@@ -174,6 +177,8 @@ pub struct Message {
     pub author: PublicKey,
     /// Author's clock, unix milliseconds.
     pub created_at: u64,
+    /// The tag of the key epoch the author sealed it under (§8.2, §15); 0 is the first.
+    pub epoch: u32,
     /// What it says.
     pub content: Content,
 }
@@ -187,13 +192,25 @@ pub struct SignedMessage {
     pub message: Message,
 }
 
-/// Signs `content` as `author` for `group`, returning the wire form.
+/// Signs `content` as `author` for `group` in the group's first epoch, returning the wire
+/// form.
 ///
 /// Fails when the content breaks a size limit, so a node never creates what others would
 /// reject.
 pub fn sign(
     author: &Pseudonym,
     group: &GroupId,
+    created_at: u64,
+    content: Content,
+) -> Result<SignedMessage, MessageError> {
+    sign_in(author, group, 0, created_at, content)
+}
+
+/// Signs `content` for sealing under the epoch with tag `epoch` (§8.2: the body names it).
+pub fn sign_in(
+    author: &Pseudonym,
+    group: &GroupId,
+    epoch: u32,
     created_at: u64,
     content: Content,
 ) -> Result<SignedMessage, MessageError> {
@@ -204,6 +221,7 @@ pub fn sign(
         kind: content.kind().to_string(),
         created_at,
         content: content.to_value(),
+        epoch: u64::from(epoch),
     });
     let sig = author.sign(Domain::Message, &body);
     let bytes = to_canonical_vec(&WireMessage {
@@ -224,6 +242,7 @@ pub fn sign(
             group: *group,
             author: author.public(),
             created_at,
+            epoch,
             content,
         },
     })
@@ -311,6 +330,8 @@ fn decode(bytes: &[u8], verify: Verify) -> Result<SignedMessage, MessageError> {
             group,
             author,
             created_at: body.created_at,
+            // from_value checked that it fits.
+            epoch: body.epoch as u32,
             content,
         },
     })
@@ -661,6 +682,7 @@ mod tests {
             kind: "poll".into(),
             created_at: 1,
             content: ciborium::Value::Map(vec![]),
+            epoch: 0,
         });
         let sig = me.sign(Domain::Message, &body);
         let wire = to_canonical_vec(&WireMessage {

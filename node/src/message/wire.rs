@@ -62,6 +62,13 @@ pub(super) struct WireBody {
     pub(super) kind: String,
     pub(super) created_at: u64,
     pub(super) content: Value,
+    /// The tag of the epoch the author sealed under (§8.2); absent when 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub(super) epoch: u64,
+}
+
+fn is_zero(epoch: &u64) -> bool {
+    *epoch == 0
 }
 
 impl WireBody {
@@ -71,8 +78,8 @@ impl WireBody {
         let Value::Map(entries) = value else {
             return Err(MessageError::Malformed("body is not a CBOR map".into()));
         };
-        let (mut group, mut author, mut kind, mut created_at, mut content) =
-            (None, None, None, None, None);
+        let (mut group, mut author, mut kind, mut created_at, mut content, mut epoch) =
+            (None, None, None, None, None, None);
         for (key, value) in entries {
             match key.as_text() {
                 Some("group") => group = Some(value),
@@ -80,6 +87,7 @@ impl WireBody {
                 Some("kind") => kind = Some(value),
                 Some("created_at") => created_at = Some(value),
                 Some("content") => content = Some(value),
+                Some("epoch") => epoch = Some(value),
                 _ => {}
             }
         }
@@ -97,6 +105,17 @@ impl WireBody {
             kind,
             created_at: uint(field(created_at, "body", "created_at")?, "body: created_at")?,
             content: field(content, "body", "content")?,
+            epoch: match epoch {
+                None => 0,
+                Some(epoch) => match uint(epoch, "body: epoch")? {
+                    tag if tag <= u64::from(u32::MAX) => tag,
+                    tag => {
+                        return Err(MessageError::Malformed(format!(
+                            "body: epoch {tag} does not fit in 32 bits"
+                        )))
+                    }
+                },
+            },
         })
     }
 }

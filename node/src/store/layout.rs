@@ -25,13 +25,15 @@
 //! | `a` | advertiser | group (32) ‖ advertiser key (32) | latest register |
 //! | `A` | ad | group (32) ‖ created_at (8) ‖ ad id (32) | empty |
 //! | `d` | ad of a day | grant id (32) ‖ UTC day (8) ‖ created_at (8) ‖ ad id (32) | empty: daily quota ranks |
+//! | `u` | member record | group (32) ‖ member (32) | latest register: the roster (§15) |
+//! | `K` | re-key | group (32) ‖ epoch tag (4) ‖ re-key id (32) | empty: every chunk of an epoch |
 //! | `G` | group | group id (32) | CBOR `GroupRecord` (local) |
 //! | `x` | outbox | message id (32) | group id (32): own messages no member has confirmed (local) |
 //! | `M` | mute | group (32) ‖ member (32) | empty (local, never sent) |
 //! | `i` | interest | targeting key (UTF-8) | empty (local, never sent) |
 //! | `V` | ad views | ad id (32) ‖ UTC day (8) | u64 impressions (local frequency cap) |
 //!
-//! Everything from `t` to `d` is an **index**: a function of the stored messages and their
+//! Everything from `t` to `K` is an **index**: a function of the stored messages and their
 //! first-seen times alone, planned by [`crate::store::plan`] and rebuilt by `cove store
 //! reindex`. The rest (`m`, `G`, `x`, `M`, `i`, `V`) is the store's **ground truth**.
 //!
@@ -97,6 +99,10 @@ pub mod prefix {
     pub const AD: u8 = b'A';
     /// Ads per grant and UTC day.
     pub const AD_DAY: u8 = b'd';
+    /// Latest member record per member: the roster.
+    pub const MEMBER: u8 = b'u';
+    /// Re-key messages per epoch tag.
+    pub const REKEY: u8 = b'K';
     /// Groups this node belongs to.
     pub const GROUP: u8 = b'G';
     /// Own messages not yet confirmed.
@@ -109,7 +115,7 @@ pub mod prefix {
     pub const AD_VIEWS: u8 = b'V';
 
     /// The index prefixes: what `reindex` clears and rebuilds from the messages.
-    pub const INDEXES: [u8; 20] = [
+    pub const INDEXES: [u8; 22] = [
         TIMELINE,
         COUNT,
         NEW,
@@ -130,6 +136,8 @@ pub mod prefix {
         ADVERTISER,
         AD,
         AD_DAY,
+        MEMBER,
+        REKEY,
     ];
 }
 
@@ -251,6 +259,8 @@ pub fn kind_code(content: &Content) -> u8 {
         Content::Revoke(_) => 12,
         Content::Advertiser(_) => 13,
         Content::Ad(_) => 14,
+        Content::Member(_) => 15,
+        Content::Rekey(_) => 16,
     }
 }
 

@@ -103,6 +103,9 @@ pub struct GroupRecord {
     pub bootstrap: Vec<String>,
     /// When this node joined or created the group, unix ms.
     pub joined_at: u64,
+    /// The epoch secrets after the first that reached this member (§15).
+    #[serde(default)]
+    pub epochs: Vec<crate::core::epochs::EpochRecord>,
 }
 
 impl Drop for GroupRecord {
@@ -633,6 +636,39 @@ impl StoreReader {
                 _ => None,
             }
         }))
+    }
+
+    /// The member record of `member` in `group` (§15), if one is stored.
+    pub fn member_record(
+        &self,
+        group: &GroupId,
+        member: &PublicKey,
+    ) -> Result<Option<StoredMessage>, StoreError> {
+        self.latest(prefix::MEMBER, group, member)
+    }
+
+    /// Every member record of `group`, one per member (banned ones included).
+    pub fn member_records(&self, group: &GroupId) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.ks.scan_prefix(&group_prefix(prefix::MEMBER, group)) {
+            let (_, reg) = entry?;
+            if reg.len() < 40 {
+                return Err(StoreError::Corrupt {
+                    what: "member register",
+                    detail: format!("{} bytes", reg.len()),
+                });
+            }
+            out.extend(self.message(&id_from(&reg[8..40])?)?);
+        }
+        Ok(out)
+    }
+
+    /// Every stored re-key message (each chunk) of the epoch tagged `tag` in `group`.
+    pub fn rekeys(&self, group: &GroupId, tag: u32) -> Result<Vec<StoredMessage>, StoreError> {
+        self.listed_messages(&layout::key(
+            prefix::REKEY,
+            &[group.as_bytes(), &tag.to_be_bytes()],
+        ))
     }
 
     /// The id a latest-wins register under `p` holds for `(group, key)`.

@@ -137,6 +137,14 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
             w.mark(layout::listed(prefix::AD, group, msg.created_at, &msg.id));
             w.mark(layout::ad_day(&ad.grant, msg.created_at, &msg.id));
         }
+        Content::Member(_) => {
+            let key = layout::pair(prefix::MEMBER, group, msg.author.as_bytes());
+            w.register(db, key, msg, None)?;
+        }
+        Content::Rekey(r) => w.mark(layout::key(
+            prefix::REKEY,
+            &[group, &r.tag.to_be_bytes(), &msg.id.0],
+        )),
         Content::Charter(_) => {}
     }
     Ok(())

@@ -351,6 +351,7 @@ fn a_schema_1_store_migrates_without_loss() {
         charter: vec![1, 2, 3],
         bootstrap: vec!["/ip4/127.0.0.1/tcp/1".into()],
         joined_at: 5,
+        epochs: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     write_schema_1(dir.path(), &messages, &group, &record);
@@ -405,6 +406,7 @@ fn a_migration_cut_short_is_finished_by_the_next_open() {
         charter: vec![],
         bootstrap: vec![],
         joined_at: 5,
+        epochs: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     write_schema_1(dir.path(), &[(&p1, 1_000), (&p2, 2_000)], &group, &record);

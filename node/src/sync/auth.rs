@@ -6,15 +6,17 @@ use super::*;
 /// The challenges this node issued, one per peer, dropped when the peer disconnects.
 #[derive(Debug, Default)]
 pub struct Challenges {
-    issued: HashMap<PeerId, ([u8; 32], Instant)>,
+    /// Per peer: the challenge, when it was issued, and the epoch tag its `hello` named.
+    issued: HashMap<PeerId, ([u8; 32], Instant, u32)>,
 }
 
 impl Challenges {
-    /// A fresh challenge for `peer`, replacing any earlier one.
-    pub fn issue(&mut self, peer: PeerId) -> [u8; 32] {
+    /// A fresh challenge for `peer`'s session in the epoch tagged `epoch`, replacing any
+    /// earlier one.
+    pub fn issue(&mut self, peer: PeerId, epoch: u32) -> [u8; 32] {
         if self.issued.len() >= MAX_CHALLENGES {
             self.issued
-                .retain(|_, (_, at)| at.elapsed() < CHALLENGE_TTL);
+                .retain(|_, (_, at, _)| at.elapsed() < CHALLENGE_TTL);
             if self.issued.len() >= MAX_CHALLENGES {
                 // Drop an arbitrary one: its owner just asks again.
                 if let Some(victim) = self.issued.keys().next().copied() {
@@ -23,28 +25,35 @@ impl Challenges {
             }
         }
         let nonce: [u8; 32] = rand::random();
-        self.issued.insert(peer, (nonce, Instant::now()));
+        self.issued.insert(peer, (nonce, Instant::now(), epoch));
         nonce
     }
 
-    /// Answers `peer`'s `hello`: a fresh challenge, and our proof over its `nonce` if we hold
-    /// the group (`sync_key`), else a decoy of the same size, so that the answer does not
-    /// tell a non-member whether we do (PROTOCOL.md §13.3).
+    /// Answers `peer`'s `hello` for the epoch tagged `epoch`: a fresh challenge, and our
+    /// proof over its `nonce` if we hold the group and that epoch (`sync_key`), else a decoy
+    /// of the same size, so that the answer does not tell a non-member (or a member without
+    /// that epoch) whether we do (PROTOCOL.md §13.3).
     pub fn answer_hello(
         &mut self,
         peer: PeerId,
         local: &PeerId,
         sync_key: Option<&[u8; 32]>,
         nonce: &[u8; 32],
+        epoch: u32,
     ) -> Response {
         let proof = match sync_key {
             Some(key) => sync_responder_proof(key, nonce, &peer.to_bytes(), &local.to_bytes()),
             None => rand::random(),
         };
         Response::Challenge {
-            nonce: self.issue(peer),
+            nonce: self.issue(peer, epoch),
             proof,
         }
+    }
+
+    /// The epoch tag `peer`'s current challenge was issued for.
+    pub fn epoch(&self, peer: &PeerId) -> Option<u32> {
+        self.issued.get(peer).map(|(_, _, epoch)| *epoch)
     }
 
     /// Forgets a peer's challenge (its connection closed).
@@ -61,7 +70,7 @@ impl Challenges {
         proof: &[u8; 32],
     ) -> bool {
         match self.issued.get(peer) {
-            Some((nonce, at)) if at.elapsed() < CHALLENGE_TTL => {
+            Some((nonce, at, _)) if at.elapsed() < CHALLENGE_TTL => {
                 verify_sync_proof(sync_key, nonce, &peer.to_bytes(), &local.to_bytes(), proof)
             }
             _ => false,

@@ -434,6 +434,7 @@ mod tests {
         Request::Hello {
             topic: "cove/1/ab".into(),
             nonce: [9; 32],
+            epoch: 0,
         }
     }
 
@@ -461,7 +462,8 @@ mod tests {
             Request::decode(&frame("hello", 2, &[topic, nonce(32)].concat())),
             Ok(Request::Hello {
                 topic: "t".into(),
-                nonce: [1; 32]
+                nonce: [1; 32],
+                epoch: 0,
             })
         );
         assert_malformed(
@@ -494,7 +496,7 @@ mod tests {
         let Response::Challenge {
             nonce: challenge,
             proof,
-        } = challenges.answer_hello(ant, &bat, Some(&key), &nonce)
+        } = challenges.answer_hello(ant, &bat, Some(&key), &nonce, 0)
         else {
             panic!("a hello is answered with a challenge");
         };
@@ -518,7 +520,7 @@ mod tests {
         assert!(challenges.verify(&ant, &bat, &key, &own));
 
         let Response::Challenge { proof: decoy, .. } =
-            challenges.answer_hello(ant, &bat, None, &nonce)
+            challenges.answer_hello(ant, &bat, None, &nonce, 0)
         else {
             panic!("a hello is answered with a challenge");
         };
@@ -550,7 +552,7 @@ mod tests {
         let (ant, bat, cat) = (PeerId::random(), PeerId::random(), PeerId::random());
         let key = [7; 32];
         let mut challenges = Challenges::default();
-        let nonce = challenges.issue(ant);
+        let nonce = challenges.issue(ant, 0);
         let proof = sync_proof(&key, &nonce, &ant.to_bytes(), &bat.to_bytes());
         assert!(challenges.verify(&ant, &bat, &key, &proof));
         assert!(
@@ -561,7 +563,7 @@ mod tests {
             !challenges.verify(&ant, &bat, &[8; 32], &proof),
             "wrong key"
         );
-        challenges.issue(ant);
+        challenges.issue(ant, 0);
         assert!(
             !challenges.verify(&ant, &bat, &key, &proof),
             "old challenge replaced"

@@ -16,7 +16,13 @@ fn topic() -> impl Strategy<Value = String> {
 
 fn request() -> impl Strategy<Value = Request> {
     prop_oneof![
-        (topic(), any::<[u8; 32]>()).prop_map(|(topic, nonce)| Request::Hello { topic, nonce }),
+        (topic(), any::<[u8; 32]>(), any::<u32>()).prop_map(|(topic, nonce, epoch)| {
+            Request::Hello {
+                topic,
+                nonce,
+                epoch,
+            }
+        }),
         (topic(), any::<[u8; 32]>(), any::<u64>(), bytes(512)).prop_map(
             |(topic, proof, since, msg)| Request::Reconcile {
                 topic,

@@ -99,11 +99,13 @@ pub fn serve_reconcile(
         .map_err(|e| SyncError::Malformed(format!("negentropy: {e}")))
 }
 
-/// Answers one authorised fetch from the store (responder side; blocking work).
+/// Answers one authorised fetch from the store (responder side; blocking work), skipping
+/// messages sealed in an epoch the requester is not `entitled` to (by the epoch's tag, §15).
 pub fn serve_fetch(
     store: &StoreReader,
     group: &GroupId,
     ids: &[MessageId],
+    entitled: impl Fn(u32) -> bool,
 ) -> Result<Vec<Vec<u8>>, SyncError> {
     let mut page = Vec::new();
     let mut size = 0;
@@ -114,6 +116,12 @@ pub fn serve_fetch(
         else {
             continue;
         };
+        let epoch = crate::message::decode_stored(&bytes)
+            .map(|m| m.message.epoch)
+            .map_err(|e| SyncError::Transport(format!("a stored message does not decode: {e}")))?;
+        if !entitled(epoch) {
+            continue;
+        }
         if size + bytes.len() > MAX_PAGE_BYTES {
             break;
         }

@@ -69,7 +69,9 @@ pub struct Session {
     pub group: GroupId,
     /// Its topic.
     pub topic: String,
-    /// Its sync key.
+    /// The tag of the key epoch this session proves (the node's current one).
+    pub epoch: u32,
+    /// That epoch's sync key.
     pub sync_key: [u8; 32],
     /// Reconcile messages created at or after this (unix ms): the start of the retention
     /// window (0 = everything), or later for a confirmation round.
@@ -130,6 +132,7 @@ impl Session {
         let hello = Request::Hello {
             topic: self.topic.clone(),
             nonce,
+            epoch: self.epoch,
         };
         let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
             .await

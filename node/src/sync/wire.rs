@@ -12,6 +12,9 @@ pub enum Request {
         topic: String,
         /// The requester's fresh random nonce, which the responder proves over.
         nonce: [u8; 32],
+        /// The tag of the key epoch whose sync key both proofs of this session use (§13.3,
+        /// §15); absent on the wire when 0.
+        epoch: u32,
     },
     /// One negentropy round.
     Reconcile {
@@ -106,6 +109,8 @@ struct Frame {
     messages: Option<Vec<ByteBuf>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<u64>,
 }
 
 fn encode_frame(frame: &Frame) -> Vec<u8> {
@@ -252,8 +257,8 @@ impl<'a> Reader<'a> {
 }
 
 /// The keys a frame may carry, in the order of [`FrameFields::at`]'s table.
-const FRAME_KEYS: [&str; 10] = [
-    "v", "op", "topic", "proof", "since", "msg", "ids", "nonce", "messages", "code",
+const FRAME_KEYS: [&str; 11] = [
+    "v", "op", "topic", "proof", "since", "msg", "ids", "nonce", "messages", "code", "epoch",
 ];
 
 /// Where each known key's value starts in a frame. The first pass records positions and
@@ -316,6 +321,15 @@ impl<'a> FrameFields<'a> {
         self.reader(key)?.text(key)
     }
 
+    /// The optional `epoch` tag of a `hello`: 0 when absent, at most 32 bits.
+    fn epoch(&self) -> Result<u32, SyncError> {
+        if self.at[FRAME_KEYS.len() - 1].is_none() {
+            return Ok(0);
+        }
+        let tag = self.reader("epoch")?.uint("epoch")?;
+        u32::try_from(tag).map_err(|_| malformed(format!("epoch {tag} does not fit in 32 bits")))
+    }
+
     fn bytes32(&self, key: &str) -> Result<[u8; 32], SyncError> {
         self.reader(key)?.bytes32(key)
     }
@@ -337,11 +351,16 @@ impl Request {
     /// The CBOR frame.
     pub fn encode(&self) -> Vec<u8> {
         let frame = match self {
-            Request::Hello { topic, nonce } => Frame {
+            Request::Hello {
+                topic,
+                nonce,
+                epoch,
+            } => Frame {
                 v: SYNC_VERSION,
                 op: "hello".into(),
                 topic: Some(topic.clone()),
                 nonce: Some(ByteBuf::from(nonce.to_vec())),
+                epoch: (*epoch != 0).then_some(u64::from(*epoch)),
                 ..Frame::default()
             },
             Request::Reconcile {
@@ -378,6 +397,7 @@ impl Request {
             "hello" => Request::Hello {
                 topic: f.text("topic")?.to_string(),
                 nonce: f.bytes32("nonce")?,
+                epoch: f.epoch()?,
             },
             "reconcile" => Request::Reconcile {
                 msg: f.negentropy()?,

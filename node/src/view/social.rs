@@ -150,6 +150,23 @@ pub struct ModerationInfo {
     pub muted: Vec<String>,
 }
 
+/// One member of a group's roster (§15), as `cove members` lists it.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Pseudonym (hex).
+    pub member: String,
+    /// Its fingerprint (first 4 bytes of SHA-256, hex): for humans.
+    pub fingerprint: String,
+    /// Nickname from its latest profile, if it has one.
+    pub nickname: Option<String>,
+    /// Whether the charter names it admin.
+    pub admin: bool,
+    /// `created_at` of its member record (unix ms): when it joined, by its own clock.
+    pub since: u64,
+    /// Whether this is you.
+    pub mine: bool,
+}
+
 pub(crate) fn parse_member(text: &str) -> Result<PublicKey, NodeError> {
     text.trim()
         .parse()
@@ -367,6 +384,23 @@ impl View {
     /// The group a message belongs to, for commands that name only a message id.
     pub fn group_of(&self, id: &str) -> Result<GroupId, NodeError> {
         Ok(self.known(&parse_id(id)?)?.signed.message.group)
+    }
+
+    /// The group's roster: every member with a member record who is not banned.
+    pub fn members(&self, group: &GroupId) -> Result<Vec<MemberInfo>, NodeError> {
+        let g = self.group_or_err(group)?;
+        let mut out = Vec::new();
+        for m in crate::core::roster(self.store().clone(), group)? {
+            out.push(MemberInfo {
+                member: m.member.to_string(),
+                fingerprint: m.member.fingerprint(),
+                nickname: self.store().profile(group, &m.member)?.map(|p| p.nickname),
+                admin: g.charter.admins.contains(&m.member),
+                since: m.since,
+                mine: m.member == g.me,
+            });
+        }
+        Ok(out)
     }
 
     /// Moderation state of a group.

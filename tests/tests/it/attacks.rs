@@ -8,7 +8,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
 use cove_crypto::{seal, GroupId, Invite, MasterSeed, Pseudonym};
-use cove_node::core::{CURRENT_EPOCH, MAX_ENVELOPE_BYTES};
+use cove_node::core::MAX_ENVELOPE_BYTES;
+
+/// The first key epoch: the one a new group seals in (PROTOCOL.md §15).
+const FIRST_EPOCH: u32 = 0;
 use cove_node::message::{sign, verify_and_decode, Content, MessageError, Post};
 use cove_tests::{
     attacker, eventually, inject, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT,
@@ -35,8 +38,8 @@ impl Mallory {
     }
 
     fn seal(&self, plaintext: &[u8]) -> Vec<u8> {
-        let key = self.invite.group_secret.content_key(CURRENT_EPOCH);
-        seal(&key, &self.topic, CURRENT_EPOCH, plaintext)
+        let key = self.invite.group_secret.content_key(FIRST_EPOCH);
+        seal(&key, &self.topic, FIRST_EPOCH, plaintext)
     }
 
     fn post(&self, created_at: u64, text: &str) -> Result<Vec<u8>> {
@@ -81,7 +84,7 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
             verify_and_decode(&malformed),
             Err(MessageError::Malformed(_))
         ));
-        let wrong_key = cove_crypto::GroupSecret::generate().content_key(CURRENT_EPOCH);
+        let wrong_key = cove_crypto::GroupSecret::generate().content_key(FIRST_EPOCH);
 
         // (reason, payload): each class once.
         let mut classes: Vec<(&str, Vec<u8>)> = vec![
@@ -91,7 +94,7 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
                 seal(
                     &wrong_key,
                     topic,
-                    CURRENT_EPOCH,
+                    FIRST_EPOCH,
                     &mallory.post(now, "wrong key")?,
                 ),
             ),

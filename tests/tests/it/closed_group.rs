@@ -158,7 +158,8 @@ async fn a_post_written_alone_is_delivered_when_a_peer_appears() -> Result<()> {
         let [ant, bat] = club.members();
         let group = &club.group;
         ant.post(group, None, "anyone here?").await?;
-        assert_eq!(ant.status().await?.outbox, 1, "kept for later");
+        // The post and ant's member record (PROTOCOL.md §15), both kept for later.
+        assert_eq!(ant.status().await?.outbox, 2, "kept for later");
         bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
         assert_eq!(wait_for_feed(bat, group, 1).await?, ["anyone here?"]);
@@ -194,7 +195,8 @@ async fn an_outsider_on_the_topic_does_not_empty_a_members_outbox() -> Result<()
             Ok((rejected(ant, "sync_responder_unproven").await? >= 1).then_some(()))
         })
         .await?;
-        assert_eq!(ant.status().await?.outbox, 1, "no member has confirmed it");
+        // The post and ant's member record (PROTOCOL.md §15).
+        assert_eq!(ant.status().await?.outbox, 2, "no member has confirmed it");
 
         bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;

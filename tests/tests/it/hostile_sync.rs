@@ -64,6 +64,7 @@ fn hello(topic: &str) -> Request {
     Request::Hello {
         topic: topic.to_string(),
         nonce: [0x11; 32], // a mole does not check the proof it gets
+        epoch: 0,
     }
 }
 
@@ -508,9 +509,10 @@ async fn a_peer_without_the_network_key_learns_nothing_and_the_outbox_waits_for_
             "eve observed something: {events:?}"
         );
         assert_eq!(rejected(&ant, "sync_responder_unproven").await?, 0);
+        // The post and ant's member record (PROTOCOL.md §15).
         assert_eq!(
             ant.status().await?.outbox,
-            1,
+            2,
             "the post is still waiting for a member"
         );
 

@@ -3,6 +3,7 @@
 mod ads;
 mod attacks;
 mod closed_group;
+mod epochs;
 mod faults;
 mod harness;
 mod hostile_sync;
