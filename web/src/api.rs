@@ -349,8 +349,11 @@ struct Ban {
 
 /// A ban stops a member's new messages and hides nothing already accepted (PROTOCOL.md §14),
 /// so that no admin can erase history by banning. To take a member's words down as well, the
-/// page asks for `remove_posts`: the ban, then one `remove` per message, which hides each for
-/// everyone. The answer is then `{ban, removed: [id]}` instead of the ban's id.
+/// page asks for `remove_posts`: one `remove` per message, which hides each for everyone, then
+/// the ban. The removals go first because the ban re-keys the group (PROTOCOL.md §15): sent
+/// after it, they would be sealed in an epoch the banned member's node never holds, and its
+/// own page would go on showing what everyone else no longer sees. The answer is then
+/// `{ban, removed: [id]}` instead of the ban's id.
 async fn ban(Extract(s): Extract<State>, Json(b): Json<Ban>) -> Answer {
     if b.undo && b.remove_posts {
         return Err(NodeError::invalid(
@@ -360,14 +363,14 @@ async fn ban(Extract(s): Extract<State>, Json(b): Json<Ban>) -> Answer {
         .into());
     }
     let group = b.group.as_deref();
-    let ban = s.node.ban(group, &b.member, !b.undo).await?.to_string();
     if !b.remove_posts {
-        return answer(ban);
+        return answer(s.node.ban(group, &b.member, !b.undo).await?.to_string());
     }
     let mut removed = Vec::new();
     for id in s.node.authored(group, &b.member).await? {
         removed.push(s.node.remove(&id.to_string()).await?.to_string());
     }
+    let ban = s.node.ban(group, &b.member, true).await?.to_string();
     answer(json!({ "ban": ban, "removed": removed }))
 }
 
