@@ -387,6 +387,169 @@ pub async fn groups_cost(groups: usize, idle: Duration) -> Result<GroupsReport> 
     })
 }
 
+/// What a re-key costs (issue 13, PROTOCOL.md §15).
+#[derive(Debug, Clone, Serialize)]
+pub struct RekeyReport {
+    /// Members on the roster re-keyed in the first part.
+    pub roster: usize,
+    /// `rekey` messages (chunks of at most 600 packages).
+    pub messages: usize,
+    /// Building, signing, sealing and storing the re-key (the admin's whole work): CPU ms.
+    pub build_cpu_ms: f64,
+    /// The same, wall-clock ms.
+    pub build_wall_ms: f64,
+    /// Sealed envelopes on the wire, bytes (each travels once per gossip hop).
+    pub wire_bytes: usize,
+    /// One member opening its package, µs (median of the roster's).
+    pub open_us: f64,
+    /// Members of the in-process group in the second part (0: not run).
+    pub online: usize,
+    /// From `Node::rekey` on the founder until every online member holds the new epoch, ms.
+    pub all_hold_ms: f64,
+}
+
+/// Re-keys a roster of `roster` members in a bare [`Core`] (each member's `member` record
+/// stored as if received), then, if `online > 1`, an in-process group of `online` real nodes
+/// on loopback, timing until every member holds the new epoch.
+pub async fn rekey_cost(roster: usize, online: usize) -> Result<RekeyReport> {
+    use cove_crypto::{MasterSeed, MemberKey};
+    use cove_node::message::{sign, Content, Member};
+
+    let tmp = TempDir::new()?;
+    let data = DataDir::new(tmp.path());
+    data.init()?;
+    let mut core = Core::new(Store::open(&data.store_path())?, data.load_seed()?)?;
+    let now = now_ms();
+    let group = core.create_group("rekey", now)?;
+    let seeds: Vec<MasterSeed> = (0..roster - 1)
+        .map(|i| {
+            let mut bytes = [0u8; 32];
+            bytes[..8].copy_from_slice(&(i as u64 + 1).to_be_bytes());
+            MasterSeed::from_bytes(bytes)
+        })
+        .collect();
+    for seed in &seeds {
+        let key = MemberKey::derive(seed, &group).public().to_vec();
+        let record = sign(
+            &seed.pseudonym(&group),
+            &group,
+            now,
+            Content::Member(Member { key }),
+        )?;
+        core.ingest_signed(&group, &record.bytes, now)
+            .map_err(|e| anyhow::anyhow!("member record refused: {e}"))?;
+    }
+    if let Some(own) = core.missing_member_record(&group)? {
+        core.compose(&group, own, now)?;
+    }
+    let (wall, cpu) = (Instant::now(), cpu_time()?);
+    let mut envelopes = Vec::new();
+    for content in core.rekey_contents(&group)? {
+        envelopes.push(core.compose(&group, content, now)?);
+    }
+    let (build_wall, build_cpu) = (wall.elapsed(), cpu_time()? - cpu);
+    let mut opens = Vec::new();
+    for (i, seed) in seeds.iter().enumerate().step_by((roster / 100).max(1)) {
+        let me = seed.pseudonym(&group).public();
+        let key = MemberKey::derive(seed, &group);
+        let (rekey, package) = envelopes
+            .iter()
+            .find_map(|(signed, _)| match &signed.message.content {
+                Content::Rekey(r) => Some((r, r.packages.iter().find(|p| p.to == me)?)),
+                _ => None,
+            })
+            .with_context(|| format!("no package for member {i}"))?;
+        let ephemeral: [u8; 32] = rekey.ephemeral.as_slice().try_into()?;
+        let t = Instant::now();
+        key.unwrap(&ephemeral, &me, &group, rekey.tag, &package.key)
+            .context("a package does not open")?;
+        opens.push(t.elapsed());
+    }
+    opens.sort();
+    let mut report = RekeyReport {
+        roster,
+        messages: envelopes.len(),
+        build_cpu_ms: build_cpu.as_secs_f64() * 1e3,
+        build_wall_ms: build_wall.as_secs_f64() * 1e3,
+        wire_bytes: envelopes.iter().map(|(_, e)| e.len()).sum(),
+        open_us: opens[opens.len() / 2].as_secs_f64() * 1e6,
+        online: 0,
+        all_hold_ms: 0.0,
+    };
+    drop(core);
+    if online > 1 {
+        report.online = online;
+        report.all_hold_ms = rekey_online(online).await?.as_secs_f64() * 1e3;
+    }
+    Ok(report)
+}
+
+/// Starts `n` nodes on loopback in one group (everyone joins the founder's invite), waits
+/// until the founder knows every member record and every node has a full gossip mesh
+/// (`min(n - 1, 6)` peers, as the scenario suite does), re-keys and times until all hold the
+/// epoch.
+async fn rekey_online(n: usize) -> Result<Duration> {
+    let mut dirs = Vec::new();
+    let mut nodes = Vec::new();
+    for _ in 0..n {
+        let dir = TempDir::new()?;
+        DataDir::new(dir.path()).init()?;
+        nodes.push(Node::start(NodeConfig::loopback(dir.path())).await?);
+        dirs.push(dir);
+    }
+    let group = nodes[0].create_group("rekey").await?.to_string();
+    let invite = nodes[0].invite(&group, Duration::from_secs(3600)).await?;
+    for node in &nodes[1..] {
+        node.join(&invite).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while nodes[0].members(Some(&group)).await?.len() < n {
+        anyhow::ensure!(Instant::now() < deadline, "member records did not arrive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for node in &nodes {
+        while node.status().await?.networks[0].peers < (n - 1).min(6) {
+            anyhow::ensure!(Instant::now() < deadline, "the group did not mesh");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    // A member holds the new epoch once the re-key is stored: its node opens the package
+    // before it tells watchers (`Core::commit`), so the watch stream times it exactly.
+    let mut waits = tokio::task::JoinSet::new();
+    for node in &nodes[1..] {
+        let mut watch = node.watch();
+        waits.spawn(async move {
+            loop {
+                match watch.recv().await {
+                    Ok(m) if matches!(m.message.content, cove_node::message::Content::Rekey(_)) => {
+                        return Ok(Instant::now());
+                    }
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(e) => return Err(anyhow::anyhow!("watch ended: {e}")),
+                }
+            }
+        });
+    }
+    let start = Instant::now();
+    nodes[0].rekey(Some(&group)).await?;
+    let mut last = start;
+    while let Some(held) = tokio::time::timeout(Duration::from_secs(120), waits.join_next())
+        .await
+        .context("a member did not get the epoch")?
+    {
+        last = last.max(held??);
+    }
+    let took = last - start;
+    for node in &nodes {
+        let epoch = node.status().await?.networks[0].epoch;
+        anyhow::ensure!(epoch == 1, "a member holds epoch {epoch}, not 1");
+    }
+    for node in &nodes {
+        node.shutdown().await?;
+    }
+    Ok(took)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

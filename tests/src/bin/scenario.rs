@@ -129,6 +129,16 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         groups: usize,
     },
+    /// Re-keys a roster of N members (build time, CPU, bytes on the wire) and an in-process
+    /// group of M online members (time until all hold the new epoch), as JSON (issue 13).
+    Rekey {
+        /// Members on the roster.
+        #[arg(long, default_value_t = 1000)]
+        roster: usize,
+        /// Members of the in-process group (0 or 1: skip that part).
+        #[arg(long, default_value_t = 50)]
+        online: usize,
+    },
 }
 
 /// Largest N whose scenario pair `suite` repeats.
@@ -357,6 +367,11 @@ async fn main() -> Result<()> {
         }
         Command::Groups { groups } => {
             let report = cove_tests::perf::groups_cost(groups, IDLE).await?;
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
+        Command::Rekey { roster, online } => {
+            let report = cove_tests::perf::rekey_cost(roster, online).await?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
