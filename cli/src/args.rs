@@ -375,6 +375,43 @@ pub(crate) enum AdminCommand {
         /// Message id.
         id: String,
     },
+    /// Founder: make a member an admin (a signed amendment every node applies).
+    AddAdmin {
+        /// Pseudonym (hex public key).
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// Founder: retire an admin; its later admin actions are refused everywhere.
+    RemoveAdmin {
+        /// Pseudonym (hex public key).
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// Founder: hand the founder role to a member (who becomes an admin); only it can then
+    /// change admins or policy.
+    HandOver {
+        /// Pseudonym (hex public key) of the new founder.
+        member: String,
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+    },
+    /// Founder: change the group's policy (what is not given stays).
+    Policy {
+        /// Group (optional when you belong to one group).
+        #[arg(long, short)]
+        group: Option<String>,
+        /// Messages per pseudonym and window, e.g. 100/10s, or `none`.
+        #[arg(long)]
+        rate_limit: Option<String>,
+        /// How far in the future a message's time may lie, in seconds.
+        #[arg(long)]
+        max_skew_secs: Option<u64>,
+    },
     /// Start a new key epoch now: a fresh key for every member on the roster, none for the
     /// banned (a ban does this by itself).
     Rekey {

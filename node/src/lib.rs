@@ -86,6 +86,7 @@ pub fn now_ms() -> u64 {
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
 }
+pub use crate::core::Change;
 pub use crate::error::{Input, NodeError};
 pub use crate::health::GroupHealth;
 pub use crate::view::social::{FeedItem, Order};

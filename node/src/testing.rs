@@ -1,7 +1,7 @@
 //! Helpers of the node's unit tests: the rule and view tests run against a store on disk and
 //! one in memory, with one body ([`each_store`]).
 
-use cove_crypto::MasterSeed;
+use cove_crypto::{GroupId, Invite, MasterSeed};
 use tempfile::TempDir;
 
 use crate::core::Core;
@@ -41,6 +41,18 @@ impl Stores {
     /// A member whose master seed is 32 times `seed`, on a fresh store.
     pub(crate) fn core(&mut self, seed: u8) -> Core {
         Core::new(self.store(), MasterSeed::from_bytes([seed; 32])).unwrap()
+    }
+
+    /// ant (seed 1) founds "club" at t = 1 s; bat (2) and cat (3) join from its invite at
+    /// t = 2 s. Nothing else is exchanged.
+    pub(crate) fn club_of_three(&mut self) -> ([Core; 3], GroupId) {
+        let mut ant = self.core(1);
+        let group = ant.create_group("club", 1_000).unwrap();
+        let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
+        let (mut bat, mut cat) = (self.core(2), self.core(3));
+        bat.join(&invite, 2_000).unwrap();
+        cat.join(&invite, 2_000).unwrap();
+        ([ant, bat, cat], group)
     }
 }
 

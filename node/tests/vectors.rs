@@ -8,9 +8,9 @@ use cove_crypto::{
 };
 use cove_node::core::Rejection;
 use cove_node::message::{
-    sign, sign_in, verify_and_decode, Ad, Advertiser, Ban, Charter, Chat, Content, Edit, Grant,
-    Member, MessageId, Offer, Package, Place, Policy, Post, Profile, Recommend, Rekey, Reply,
-    Revoke, Room, Target, Targeting,
+    sign, sign_in, verify_and_decode, Ad, Advertiser, Amend, Ban, Charter, Chat, Content, Edit,
+    Grant, Member, MessageId, Offer, Package, Place, Policy, Post, Profile, Recommend, Rekey,
+    Reply, Revoke, Room, Target, Targeting,
 };
 use serde_json::{json, Value};
 
@@ -209,6 +209,54 @@ fn vectors() -> Value {
         "messages": messages,
         "rejected": rejected(&me, &post.bytes),
         "epochs": epoch_vectors(&secret, &group, &me),
+        "amend": amend_vector(&secret, &group, &me),
+    })
+}
+
+/// §16: the founder adds the banned-member seed's pseudonym as an admin and changes the
+/// policy, following the charter vector (sealed in the first epoch, nonce `31` × 24).
+fn amend_vector(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value {
+    let charter = sign(
+        me,
+        group,
+        1_700_000_000_000,
+        Content::Charter(Charter {
+            name: "book club".into(),
+            founder: me.public(),
+            admins: vec![me.public()],
+            policy: Policy::default(),
+        }),
+    )
+    .unwrap();
+    let other = MasterSeed::from_bytes(BANNED_SEED)
+        .pseudonym(group)
+        .public();
+    let amend = Content::Amend(Amend {
+        prev: charter.message.id,
+        founder: me.public(),
+        admins: vec![me.public(), other],
+        policy: Policy {
+            max_future_skew_secs: 60,
+            rate_limit: None,
+        },
+    });
+    let signed = sign(me, group, 1_700_000_030_000, amend).unwrap();
+    let nonce = [0x31; 24];
+    let envelope = seal_with_nonce(
+        &secret.content_key(0),
+        &secret.topic(),
+        0,
+        nonce,
+        &signed.bytes,
+    );
+    json!({
+        "prev": charter.message.id.to_string(),
+        "created_at": 1_700_000_030_000u64,
+        "body": hex::encode(body_of(&signed.bytes)),
+        "signed": hex::encode(&signed.bytes),
+        "id": signed.message.id.to_string(),
+        "nonce": hex::encode(nonce),
+        "envelope": hex::encode(envelope),
     })
 }
 
@@ -484,6 +532,22 @@ fn message_vectors_match() {
         let envelope = hex::decode(m["envelope"].as_str().unwrap()).unwrap();
         assert_eq!(open(&key, &secret.topic(), &envelope).unwrap(), signed);
     }
+    // §16: the amendment follows the charter vector and opens in the first epoch.
+    let amend = &stored["amend"];
+    let signed = hex::decode(amend["signed"].as_str().unwrap()).unwrap();
+    let decoded = verify_and_decode(&signed).unwrap();
+    let Content::Amend(a) = &decoded.message.content else {
+        panic!("an amend")
+    };
+    assert_eq!(
+        a.prev.to_string(),
+        stored["messages"][0]["id"].as_str().unwrap()
+    );
+    let envelope = hex::decode(amend["envelope"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        open(&secret.content_key(0), &secret.topic(), &envelope).unwrap(),
+        signed
+    );
     // Every refused encoding is refused, on the counter the file names.
     let rejected = stored["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 7);

@@ -10,6 +10,28 @@ use super::Ctx;
 use crate::args::AdminCommand;
 use crate::parse;
 
+/// One governance change of `cove admin add-admin|remove-admin|hand-over|policy`.
+#[derive(Default)]
+struct Amend {
+    add_admin: Option<String>,
+    remove_admin: Option<String>,
+    hand_over: Option<String>,
+    rate_limit: Option<String>,
+    max_future_skew_secs: Option<u64>,
+}
+
+async fn amend(ctx: &Ctx, group: Option<String>, change: Amend, label: &str) -> Result<()> {
+    let request = Request::AdminAmend {
+        group,
+        add_admin: change.add_admin,
+        remove_admin: change.remove_admin,
+        hand_over: change.hand_over,
+        rate_limit: change.rate_limit,
+        max_future_skew_secs: change.max_future_skew_secs,
+    };
+    ctx.create(&request, "id", label).await
+}
+
 /// `cove members`.
 pub(crate) async fn members(ctx: &Ctx, group: Option<String>) -> Result<()> {
     let members: Vec<MemberInfo> = ctx.view(&Request::Members { group }).await?;
@@ -32,6 +54,54 @@ pub(crate) async fn run(ctx: &Ctx, command: AdminCommand) -> Result<()> {
             };
             let label = if undo { "ban lifted" } else { "banned" };
             ctx.create(&ban, "id", label).await
+        }
+        AdminCommand::AddAdmin { member, group } => {
+            amend(
+                ctx,
+                group,
+                Amend {
+                    add_admin: Some(member),
+                    ..Amend::default()
+                },
+                "admin added",
+            )
+            .await
+        }
+        AdminCommand::RemoveAdmin { member, group } => {
+            amend(
+                ctx,
+                group,
+                Amend {
+                    remove_admin: Some(member),
+                    ..Amend::default()
+                },
+                "admin removed",
+            )
+            .await
+        }
+        AdminCommand::HandOver { member, group } => {
+            amend(
+                ctx,
+                group,
+                Amend {
+                    hand_over: Some(member),
+                    ..Amend::default()
+                },
+                "founder role handed over",
+            )
+            .await
+        }
+        AdminCommand::Policy {
+            group,
+            rate_limit,
+            max_skew_secs,
+        } => {
+            let change = Amend {
+                rate_limit,
+                max_future_skew_secs: max_skew_secs,
+                ..Amend::default()
+            };
+            amend(ctx, group, change, "policy changed").await
         }
         AdminCommand::Rekey { group } => {
             let ids: Vec<String> = ctx.view(&Request::AdminRekey { group }).await?;

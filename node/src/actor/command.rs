@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{offer, Actor, Internal, Publication, MAX_INVITE_TTL};
 use super::{PeerSummary, Status};
 use crate::core::draft::{AdDraft, GrantRequest};
+use crate::core::Change;
 use crate::data_dir::DataDir;
 use crate::error::{Input, NodeError};
 use crate::message::{self, Advertiser, Content, MessageId, Policy, SignedMessage};
@@ -132,6 +133,11 @@ pub(crate) enum Draft {
     /// A new key epoch for the roster (§15).
     Rekey {
         group: Option<String>,
+    },
+    /// A change of governance (§16).
+    Amend {
+        group: Option<String>,
+        change: Change,
     },
     Grant {
         group: Option<String>,
@@ -289,6 +295,10 @@ impl Actor {
                 let (group, content) = core.remove_content(&id)?;
                 Built::member(group, content)
             }
+            Draft::Amend { group, change } => {
+                let group = group_of(group)?;
+                Built::member(group, core.amend_content(&group, change)?)
+            }
             Draft::Rekey { group } => {
                 let group = group_of(group)?;
                 Built {
@@ -370,6 +380,8 @@ impl Actor {
             contents.extend(record);
             if self.core.needs_rekey(group)? {
                 contents.extend(self.core.rekey_contents(group)?);
+            } else {
+                contents.extend(self.core.share_contents(group)?);
             }
             Ok(())
         });

@@ -24,6 +24,7 @@ use crate::actor::{Command, Draft, Reply};
 pub use crate::actor::{NetworkStatus, PeerSummary, Status, SyncActivity};
 pub use crate::config::NodeConfig;
 pub use crate::core::draft::{AdDraft, GrantRequest};
+use crate::core::Change;
 use crate::error::NodeError;
 use crate::message::{Advertiser, MessageId, Policy, SignedMessage};
 use crate::now_ms;
@@ -372,6 +373,16 @@ impl Node {
     pub async fn rekey(&self, group: Option<&str>) -> Result<Vec<MessageId>, NodeError> {
         self.send(Draft::Rekey {
             group: group.map(str::to_string),
+        })
+        .await
+    }
+
+    /// Founder: changes the group's governance (admins, policy, founder) with one signed
+    /// amendment (§16).
+    pub async fn amend(&self, group: Option<&str>, change: Change) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Amend {
+            group: group.map(str::to_string),
+            change,
         })
         .await
     }

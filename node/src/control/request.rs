@@ -186,6 +186,27 @@ pub enum Request {
         #[serde(default)]
         undo: bool,
     },
+    /// Founder: change the governance, one change per request: `add_admin`, `remove_admin`,
+    /// `hand_over` (a pseudonym each), or the policy (`rate_limit`, `max_future_skew_secs`).
+    AdminAmend {
+        /// Group (optional when you belong to one group).
+        group: Option<String>,
+        /// Make this pseudonym an admin.
+        #[serde(default)]
+        add_admin: Option<String>,
+        /// Retire this admin.
+        #[serde(default)]
+        remove_admin: Option<String>,
+        /// Hand the founder role to this pseudonym.
+        #[serde(default)]
+        hand_over: Option<String>,
+        /// New rate limit, `MAX/WINDOW` or `none`.
+        #[serde(default)]
+        rate_limit: Option<String>,
+        /// New future skew, seconds.
+        #[serde(default)]
+        max_future_skew_secs: Option<u64>,
+    },
     /// Admin: start a new key epoch for the roster now.
     AdminRekey {
         /// Group (optional when you belong to one group).
@@ -420,6 +441,23 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 .collect::<Vec<_>>(),
         ),
         Request::Members { group } => json(node.members(group.as_deref()).await?),
+        Request::AdminAmend {
+            group,
+            add_admin,
+            remove_admin,
+            hand_over,
+            rate_limit,
+            max_future_skew_secs,
+        } => {
+            let change = change(
+                add_admin,
+                remove_admin,
+                hand_over,
+                rate_limit,
+                max_future_skew_secs,
+            )?;
+            id(node.amend(group.as_deref(), change).await?)
+        }
         Request::AdminList { group } => json(node.moderation(group.as_deref()).await?),
         Request::Mute {
             group,
@@ -483,5 +521,48 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 "watch streams: use Client::watch",
             ))
         }
+    })
+}
+
+/// The one governance change an `admin_amend` request asks for.
+fn change(
+    add_admin: Option<String>,
+    remove_admin: Option<String>,
+    hand_over: Option<String>,
+    rate_limit: Option<String>,
+    max_future_skew_secs: Option<u64>,
+) -> Result<crate::core::Change, NodeError> {
+    use crate::core::Change;
+    let member = |text: String| crate::view::social::parse_member(&text);
+    let policy = rate_limit.is_some() || max_future_skew_secs.is_some();
+    let asked = [
+        add_admin.is_some(),
+        remove_admin.is_some(),
+        hand_over.is_some(),
+        policy,
+    ];
+    if asked.iter().filter(|a| **a).count() != 1 {
+        return Err(NodeError::invalid(
+            Input::Request,
+            "give exactly one change: add_admin, remove_admin, hand_over, or the policy \
+             (rate_limit and/or max_future_skew_secs)",
+        ));
+    }
+    Ok(match (add_admin, remove_admin, hand_over) {
+        (Some(m), _, _) => Change::AddAdmin(member(m)?),
+        (_, Some(m), _) => Change::RemoveAdmin(member(m)?),
+        (_, _, Some(m)) => Change::HandOver(member(m)?),
+        _ => Change::Policy {
+            rate_limit: rate_limit
+                .map(|text| match text.trim() {
+                    "none" => Ok(None),
+                    text => text
+                        .parse::<crate::message::RateLimit>()
+                        .map(Some)
+                        .map_err(|e| NodeError::invalid(Input::Policy, e)),
+                })
+                .transpose()?,
+            max_future_skew_secs,
+        },
     })
 }

@@ -22,7 +22,8 @@ use cove_crypto::{open, GroupId, PublicKey};
 use crate::core::rate::AuthorRates;
 use crate::core::{Group, MAX_ENVELOPE_BYTES};
 use crate::message::{
-    verify_and_decode, Ad, Content, Message, MessageError, MessageId, RateLimit, SignedMessage,
+    verify_and_decode, Ad, Amend, Content, Message, MessageError, MessageId, RateLimit,
+    SignedMessage,
 };
 use crate::store::StoreError;
 
@@ -140,9 +141,12 @@ pub enum Rejection {
     /// A charter other than the group's own.
     #[error("a second charter for the group")]
     ForeignCharter,
-    /// An admin-only kind (ban, remove) from someone who is not a charter admin.
-    #[error("only a charter admin may send this")]
+    /// An admin-only kind (ban, remove) from someone who is not an admin now.
+    #[error("only an admin may send this")]
     NotAdmin,
+    /// An amendment by someone who is not the founder of the state it amends (§16).
+    #[error("only the founder of the state it amends may amend the group")]
+    NotFounder,
     /// The author is banned from the group.
     #[error("the author is banned")]
     BannedAuthor,
@@ -211,6 +215,7 @@ impl Rejection {
             Rejection::FromFuture { .. } => "from_future",
             Rejection::ForeignCharter => "foreign_charter",
             Rejection::NotAdmin => "not_admin",
+            Rejection::NotFounder => "not_founder",
             Rejection::BannedAuthor => "banned_author",
             Rejection::NotAuthor => "not_author",
             Rejection::BadTarget(_) => "bad_target",
@@ -247,6 +252,7 @@ impl Rejection {
                 | Rejection::StoreFailed
                 | Rejection::Internal
                 | Rejection::BannedAuthor
+                | Rejection::NotAdmin
                 | Rejection::NotAuthor
                 | Rejection::BadTarget(_)
                 | Rejection::NoGrant
@@ -382,6 +388,36 @@ fn check_rules(
     Ok(())
 }
 
+/// Rule 7r: an amendment follows a known state (the charter, or an amendment of this group)
+/// and is signed by that state's founder (§16).
+fn check_amend<F: Facts + ?Sized>(
+    group: &Group,
+    facts: &F,
+    msg: &Message,
+    amend: &Amend,
+) -> Result<(), Rejection> {
+    let founder = if amend.prev == group.charter_id {
+        group.founding.founder
+    } else {
+        let prev = facts
+            .message(&amend.prev)
+            .map_err(|_| Rejection::StoreFailed)?
+            .ok_or_else(|| Rejection::BadTarget("the state it amends is not known here".into()))?;
+        match prev.content {
+            Content::Amend(p) if prev.group == group.id => p.founder,
+            _ => {
+                return Err(Rejection::BadTarget(
+                    "an amendment follows the charter or an amendment of the group".into(),
+                ))
+            }
+        }
+    };
+    if msg.author != founder {
+        return Err(Rejection::NotFounder);
+    }
+    Ok(())
+}
+
 /// An ad is valid when its grant is known, names the ad's signer, covers its `created_at`, is
 /// not revoked, allows every targeting key it uses, and the ad is among the first
 /// `daily_quota` ads of that grant on its UTC day, ordered by `(created_at, id)`.
@@ -473,6 +509,9 @@ fn check_authority<F: Facts + ?Sized>(
         if ban.member == group.charter.founder {
             return Err(Rejection::BadTarget("the founder cannot be banned".into()));
         }
+    }
+    if let Content::Amend(amend) = &msg.content {
+        check_amend(group, facts, msg, amend)?;
     }
     if let Content::Rekey(rekey) = &msg.content {
         // A re-key is sealed in the epoch it follows, so numbers grow one at a time and no

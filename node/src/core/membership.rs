@@ -102,13 +102,47 @@ impl Core {
         if current.tag == 0 {
             return Ok(true);
         }
+        let recipients = self.recipients(group, current.tag)?;
+        Ok(banned.iter().any(|(member, _)| recipients.contains(member)))
+    }
+
+    /// Every pseudonym a stored re-key of the epoch tagged `tag` has a package for (all
+    /// its chunks).
+    fn recipients(&self, group: &GroupId, tag: u32) -> Result<BTreeSet<PublicKey>, NodeError> {
         let mut recipients = BTreeSet::new();
-        for stored in self.store.rekeys(group, current.tag)? {
+        for stored in self.store.rekeys(group, tag)? {
             if let Content::Rekey(rekey) = &stored.signed.message.content {
                 recipients.extend(rekey.packages.iter().map(|p| p.to));
             }
         }
-        Ok(banned.iter().any(|(member, _)| recipients.contains(member)))
+        Ok(recipients)
+    }
+
+    /// For an admin: `rekey` chunks that give each roster member the epochs (after the
+    /// first) it has no package for: a member whose record arrived after a re-key, one who
+    /// joined with an invite older than it, one whose ban was lifted (§15). Each is a chunk of
+    /// an existing epoch (same number and tag), sealed in the epoch it follows, so a member
+    /// that holds only older epochs opens them one after the other. Empty when nobody lacks
+    /// anything, or when this member is no admin.
+    pub fn share_contents(&self, group: &GroupId) -> Result<Vec<Content>, NodeError> {
+        let g = self.group_or_err(group)?;
+        if !g.charter.admins.contains(&g.me.public()) {
+            return Ok(Vec::new());
+        }
+        let roster = self.roster(group)?;
+        let mut records: Vec<&EpochRecord> = g.record.epochs.iter().collect();
+        records.sort_by_key(|r| r.number);
+        let mut contents = Vec::new();
+        for record in records {
+            let secret = EpochSecret::from_bytes(record.secret);
+            let recipients = self.recipients(group, secret.tag())?;
+            let missing: Vec<RosterMember> = (roster.iter())
+                .filter(|m| !recipients.contains(&m.member))
+                .cloned()
+                .collect();
+            contents.extend(wrapped(&secret, record.number, &missing, group));
+        }
+        Ok(contents)
     }
 
     /// The re-key messages that start a new epoch for the roster: a fresh secret wrapped to
@@ -131,21 +165,39 @@ impl Core {
             });
         }
         let secret = EpochSecret::generate(&g.epochs.tags());
-        let number = g.epochs.current().number + 1;
-        let contents = roster
-            .chunks(MAX_PACKAGES)
-            .map(|chunk| {
-                let rekeying = Rekeying::new();
-                let packages = chunk
-                    .iter()
-                    .filter_map(|m| {
-                        let key = rekeying.wrap(&secret, &m.member, &m.key, group)?;
-                        Some(Package {
-                            to: m.member,
-                            key: key.to_vec(),
-                        })
+        Ok(wrapped(
+            &secret,
+            g.epochs.current().number + 1,
+            &roster,
+            group,
+        ))
+    }
+}
+
+/// `rekey` chunks of the epoch `secret` numbered `number` for `members`, at most
+/// [`MAX_PACKAGES`] packages each, each with a fresh ephemeral key. A member whose key is of
+/// low order (no honest node derives one) gets no package; a chunk left empty is not made.
+fn wrapped(
+    secret: &EpochSecret,
+    number: u32,
+    members: &[RosterMember],
+    group: &GroupId,
+) -> Vec<Content> {
+    members
+        .chunks(MAX_PACKAGES)
+        .filter_map(|chunk| {
+            let rekeying = Rekeying::new();
+            let packages: Vec<Package> = chunk
+                .iter()
+                .filter_map(|m| {
+                    let key = rekeying.wrap(secret, &m.member, &m.key, group)?;
+                    Some(Package {
+                        to: m.member,
+                        key: key.to_vec(),
                     })
-                    .collect();
+                })
+                .collect();
+            (!packages.is_empty()).then(|| {
                 Content::Rekey(Rekey {
                     number,
                     tag: secret.tag(),
@@ -153,9 +205,8 @@ impl Core {
                     packages,
                 })
             })
-            .collect();
-        Ok(contents)
-    }
+        })
+        .collect()
 }
 
 /// The roster of `group` as read from `store` (see [`Core::roster`]).
@@ -199,13 +250,7 @@ mod tests {
     /// ant founds "club"; bat and cat join from ant's invite; everyone's member record
     /// reaches everyone. Returns the three, the group and its topic.
     fn club(s: &mut Stores) -> ([Core; 3], GroupId, String) {
-        let mut ant = s.core(1);
-        let group = ant.create_group("club", 1_000).unwrap();
-        let invite = Invite::decode(&ant.invite(&group, vec![], 100_000).unwrap(), 1).unwrap();
-        let (mut bat, mut cat) = (s.core(2), s.core(3));
-        bat.join(&invite, 2_000).unwrap();
-        cat.join(&invite, 2_000).unwrap();
-        let mut nodes = [ant, bat, cat];
+        let (mut nodes, group) = s.club_of_three();
         let topic = nodes[0].group(&group).unwrap().topic.clone();
         let records: Vec<Sealed> = (0..3)
             .map(|i| {
@@ -401,6 +446,49 @@ mod tests {
             let recipients: Vec<PublicKey> = rekey.packages.iter().map(|p| p.to).collect();
             assert!(!recipients.contains(&cat_id) && !recipients.contains(&dan_id));
             assert_eq!(recipients.len(), 2, "ant and bat");
+        });
+    }
+
+    #[test]
+    fn a_member_left_out_of_a_re_key_is_given_the_epoch_by_an_admin() {
+        each_store(|s| {
+            // bat's member record reaches ant only after ant re-keyed (it joined meanwhile,
+            // or was banned and is unbanned): bat holds no package of epoch 1 or 2.
+            let ([mut ant, mut bat, _cat], group) = s.club_of_three();
+            let topic = ant.group(&group).unwrap().topic.clone();
+            let mut sent: Vec<Sealed> = Vec::new();
+            for at in [3_000, 3_100] {
+                for content in ant.rekey_contents(&group).unwrap() {
+                    sent.push(ant.compose(&group, content, at).unwrap());
+                }
+            }
+            assert_eq!(ant.group(&group).unwrap().epochs.current().number, 2);
+            // The first re-key is sealed in epoch 0, which bat holds; the second in epoch 1,
+            // which it does not.
+            bat.ingest(&topic, &sent[0].1, 3_200).unwrap();
+            assert!(matches!(
+                bat.ingest(&topic, &sent[1].1, 3_200),
+                Err(Rejection::UnknownEpoch { .. })
+            ));
+            assert_eq!(bat.group(&group).unwrap().epochs.current().number, 0);
+            let record = bat.missing_member_record(&group).unwrap().unwrap();
+            let (_, envelope) = bat.compose(&group, record, 3_300).unwrap();
+            ant.ingest(&topic, &envelope, 3_301).unwrap();
+            assert!(
+                bat.share_contents(&group).unwrap().is_empty(),
+                "bat is no admin"
+            );
+            let shares = ant.share_contents(&group).unwrap();
+            assert_eq!(shares.len(), 2, "one chunk per epoch bat lacks");
+            for content in shares {
+                let (_, envelope) = ant.compose(&group, content, 3_400).unwrap();
+                bat.ingest(&topic, &envelope, 3_401).unwrap();
+            }
+            assert_eq!(bat.group(&group).unwrap().epochs.current().number, 2);
+            assert!(
+                ant.share_contents(&group).unwrap().is_empty(),
+                "nobody lacks anything"
+            );
         });
     }
 }

@@ -18,6 +18,7 @@
 pub mod decide;
 pub mod draft;
 pub mod epochs;
+mod governance;
 mod membership;
 pub mod rate;
 
@@ -37,9 +38,10 @@ use crate::message::{
     SignedMessage, MAX_MESSAGE_BYTES,
 };
 use crate::store::{GroupRecord, Store, StoreError, StoreReader};
-use crate::view::{GroupView, Groups, View};
+use crate::view::{Groups, View};
 
 pub use crate::core::decide::Rejection;
+pub use crate::core::governance::Change;
 pub(crate) use crate::core::membership::roster;
 pub use crate::core::membership::RosterMember;
 
@@ -55,8 +57,11 @@ pub struct Group {
     pub secret: GroupSecret,
     /// Gossip topic (derived from the secret).
     pub topic: String,
-    /// The verified charter.
+    /// The group's governance now: the charter with every amendment of the chain applied
+    /// (§16). Its name is always the charter's.
     pub charter: Charter,
+    /// The charter as the founder signed it.
+    pub founding: Charter,
     /// Id of the charter message.
     pub charter_id: MessageId,
     /// This member's pseudonym in the group.
@@ -150,19 +155,15 @@ impl Core {
             me: self.seed.pseudonym(&id),
             member_key: MemberKey::derive(&self.seed, &id),
             epochs: Epochs::new(&secret, &record.epochs),
-            charter,
+            charter: charter.clone(),
+            founding: charter,
             charter_id: charter_msg.message.id,
             secret,
             record,
         };
-        self.table.insert(GroupView {
-            id,
-            topic: group.topic.clone(),
-            charter: group.charter.clone(),
-            me: group.me.public(),
-        });
         self.topics.insert(group.topic.clone(), id);
         self.groups.insert(id, group);
+        self.refresh_governance(&id)?;
         Ok(id)
     }
 
@@ -328,7 +329,7 @@ impl Core {
         let envelope = seal(&epoch.content, &g.topic, epoch.tag, &signed.bytes);
         self.store.insert_own(&signed, now_ms)?;
         self.record_rate(&signed.message, now_ms);
-        self.take_epoch(&signed.message)?;
+        self.applied(&signed.message)?;
         Ok((signed, envelope))
     }
 
@@ -404,13 +405,23 @@ impl Core {
             Ok(()) => {
                 self.accepted += 1;
                 self.record_rate(&signed.message, now_ms);
-                if let Err(e) = self.take_epoch(&signed.message) {
-                    tracing::error!(error = %e, "could not keep a new epoch's secret");
+                if let Err(e) = self.applied(&signed.message) {
+                    tracing::error!(error = %e, "could not apply a stored message to the group");
                 }
             }
             Err(r) => self.count(r.reason()),
         }
         result
+    }
+
+    /// What a stored message changes besides the store: a re-key may bring a new epoch
+    /// (§15), an amendment new governance (§16).
+    fn applied(&mut self, msg: &Message) -> Result<(), NodeError> {
+        match msg.content {
+            Content::Rekey(_) => self.take_epoch(msg).map(drop),
+            Content::Amend(_) => self.refresh_governance(&msg.group),
+            _ => Ok(()),
+        }
     }
 
     /// What a decision at `now_ms` reads: the store, the authors' allowances, the clock.

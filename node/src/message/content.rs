@@ -17,7 +17,23 @@ pub struct Charter {
     pub policy: Policy,
 }
 
-/// Rules of a group, fixed by its charter.
+/// The founder's change of the group's governance (§8.3 `amend`, §16): the whole new state
+/// after the one it follows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Amend {
+    /// The charter or the amendment this one follows.
+    pub prev: MessageId,
+    /// The founder from now on: the author, or the member the role is handed to.
+    #[serde(with = "key_bytes")]
+    pub founder: PublicKey,
+    /// The admins from now on; includes the founder.
+    #[serde(with = "key_list")]
+    pub admins: Vec<PublicKey>,
+    /// The policy from now on.
+    pub policy: Policy,
+}
+
+/// Rules of a group, fixed by its charter and changed by amendments.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Policy {
     /// How far in the future a message's `created_at` may lie, in seconds.
@@ -105,7 +121,7 @@ impl std::str::FromStr for RateLimit {
 }
 
 impl RateLimit {
-    fn check(&self) -> Result<(), String> {
+    pub(crate) fn check(&self) -> Result<(), String> {
         if self.max_messages == 0 {
             return Err("a rate limit must allow at least 1 message per window".into());
         }
@@ -422,6 +438,8 @@ pub enum Content {
     Member(Member),
     /// `"rekey"` (admins only): a new key epoch.
     Rekey(Rekey),
+    /// `"amend"` (the founder only): new governance.
+    Amend(Amend),
 }
 
 impl Content {
@@ -445,6 +463,7 @@ impl Content {
             Content::Ad(_) => "ad",
             Content::Member(_) => "member",
             Content::Rekey(_) => "rekey",
+            Content::Amend(_) => "amend",
         }
     }
 
@@ -491,23 +510,7 @@ impl Content {
                 if c.name.len() > MAX_NAME_BYTES {
                     return Err(too_long("group name", c.name.len(), MAX_NAME_BYTES));
                 }
-                if c.admins.len() > MAX_ADMINS {
-                    return Err(MessageError::Invalid {
-                        kind,
-                        detail: format!("{} admins, more than {MAX_ADMINS}", c.admins.len()),
-                    });
-                }
-                if !c.admins.contains(&c.founder) {
-                    return Err(MessageError::Invalid {
-                        kind,
-                        detail: "the founder is not listed among the admins".into(),
-                    });
-                }
-                if let Some(limit) = &c.policy.rate_limit {
-                    limit
-                        .check()
-                        .map_err(|detail| MessageError::Invalid { kind, detail })?;
-                }
+                check_governance(kind, &c.founder, &c.admins, &c.policy)?;
             }
             Content::Profile(p) => {
                 if p.nickname.trim().is_empty() {
@@ -544,6 +547,7 @@ impl Content {
             | Content::Ban(_)
             | Content::Revoke(_) => {}
             Content::Member(m) => check_len(kind, "key", &m.key, 32)?,
+            Content::Amend(a) => check_governance(kind, &a.founder, &a.admins, &a.policy)?,
             Content::Rekey(r) => {
                 let invalid = |detail: String| MessageError::Invalid { kind, detail };
                 if r.number == 0 || r.tag == 0 {
@@ -619,6 +623,7 @@ impl Content {
             Content::Ad(a) => Value::serialized(a),
             Content::Member(m) => Value::serialized(m),
             Content::Rekey(r) => Value::serialized(r),
+            Content::Amend(a) => Value::serialized(a),
         };
         // Serialising these plain structs into a CBOR value cannot fail.
         value.expect("content serialises to a CBOR value")
@@ -649,9 +654,34 @@ impl Content {
             "ad" => Content::Ad(parse("ad", value)?),
             "member" => Content::Member(parse("member", value)?),
             "rekey" => Content::Rekey(parse("rekey", value)?),
+            "amend" => Content::Amend(parse("amend", value)?),
             other => return Err(MessageError::UnknownKind(other.to_string())),
         })
     }
+}
+
+/// Governance, in a charter or an amendment: at most [`MAX_ADMINS`] admins including the
+/// founder, and a valid rate limit.
+fn check_governance(
+    kind: &'static str,
+    founder: &PublicKey,
+    admins: &[PublicKey],
+    policy: &Policy,
+) -> Result<(), MessageError> {
+    let invalid = |detail: String| MessageError::Invalid { kind, detail };
+    if admins.len() > MAX_ADMINS {
+        return Err(invalid(format!(
+            "{} admins, more than {MAX_ADMINS}",
+            admins.len()
+        )));
+    }
+    if !admins.contains(founder) {
+        return Err(invalid("the founder is not listed among the admins".into()));
+    }
+    if let Some(limit) = &policy.rate_limit {
+        limit.check().map_err(invalid)?;
+    }
+    Ok(())
 }
 
 /// A byte-string field of an exact length.

@@ -27,13 +27,14 @@
 //! | `d` | ad of a day | grant id (32) ‖ UTC day (8) ‖ created_at (8) ‖ ad id (32) | empty: daily quota ranks |
 //! | `u` | member record | group (32) ‖ member (32) | latest register: the roster (§15) |
 //! | `K` | re-key | group (32) ‖ epoch tag (4) ‖ re-key id (32) | empty: every chunk of an epoch |
+//! | `z` | amendment | group (32) ‖ prev id (32) ‖ amendment id (32) | empty: the governance chain (§16) |
 //! | `G` | group | group id (32) | CBOR `GroupRecord` (local) |
 //! | `x` | outbox | message id (32) | group id (32): own messages no member has confirmed (local) |
 //! | `M` | mute | group (32) ‖ member (32) | empty (local, never sent) |
 //! | `i` | interest | targeting key (UTF-8) | empty (local, never sent) |
 //! | `V` | ad views | ad id (32) ‖ UTC day (8) | u64 impressions (local frequency cap) |
 //!
-//! Everything from `t` to `K` is an **index**: a function of the stored messages and their
+//! Everything from `t` to `z` is an **index**: a function of the stored messages and their
 //! first-seen times alone, planned by [`crate::store::plan`] and rebuilt by `cove store
 //! reindex`. The rest (`m`, `G`, `x`, `M`, `i`, `V`) is the store's **ground truth**.
 //!
@@ -103,6 +104,8 @@ pub mod prefix {
     pub const MEMBER: u8 = b'u';
     /// Re-key messages per epoch tag.
     pub const REKEY: u8 = b'K';
+    /// Amendments by the state they follow.
+    pub const AMEND: u8 = b'z';
     /// Groups this node belongs to.
     pub const GROUP: u8 = b'G';
     /// Own messages not yet confirmed.
@@ -115,7 +118,7 @@ pub mod prefix {
     pub const AD_VIEWS: u8 = b'V';
 
     /// The index prefixes: what `reindex` clears and rebuilds from the messages.
-    pub const INDEXES: [u8; 22] = [
+    pub const INDEXES: [u8; 23] = [
         TIMELINE,
         COUNT,
         NEW,
@@ -138,6 +141,7 @@ pub mod prefix {
         AD_DAY,
         MEMBER,
         REKEY,
+        AMEND,
     ];
 }
 
@@ -261,6 +265,7 @@ pub fn kind_code(content: &Content) -> u8 {
         Content::Ad(_) => 14,
         Content::Member(_) => 15,
         Content::Rekey(_) => 16,
+        Content::Amend(_) => 17,
     }
 }
 

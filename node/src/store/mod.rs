@@ -663,6 +663,15 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// The amendments of `group` that follow the state `prev` (the charter or an amendment).
+    pub fn amendments_after(
+        &self,
+        group: &GroupId,
+        prev: &MessageId,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        self.listed_messages(&layout::key(prefix::AMEND, &[group.as_bytes(), &prev.0]))
+    }
+
     /// Every stored re-key message (each chunk) of the epoch tagged `tag` in `group`.
     pub fn rekeys(&self, group: &GroupId, tag: u32) -> Result<Vec<StoredMessage>, StoreError> {
         self.listed_messages(&layout::key(

@@ -145,6 +145,7 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
             prefix::REKEY,
             &[group, &r.tag.to_be_bytes(), &msg.id.0],
         )),
+        Content::Amend(a) => w.mark(layout::key(prefix::AMEND, &[group, &a.prev.0, &msg.id.0])),
         Content::Charter(_) => {}
     }
     Ok(())

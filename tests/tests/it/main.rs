@@ -5,6 +5,7 @@ mod attacks;
 mod closed_group;
 mod epochs;
 mod faults;
+mod governance;
 mod harness;
 mod hostile_sync;
 mod metrics;
