@@ -55,8 +55,17 @@ pub(crate) enum Command {
     Up(UpArgs),
     /// Ask the running node to stop.
     Down,
-    /// Print the URL (with its secret token) of the running node's web app (`cove up --web`).
-    Web,
+    /// Print the URL (with its secret token) of the running node's web app (`cove up --web`),
+    /// and open it in the desktop's browser when there is a desktop (DISPLAY or
+    /// WAYLAND_DISPLAY), through a private page so the token is never on a command line.
+    Web {
+        /// Open the browser even without DISPLAY or WAYLAND_DISPLAY (runs `xdg-open`).
+        #[arg(long, conflicts_with = "no_open")]
+        open: bool,
+        /// Only print the URL.
+        #[arg(long)]
+        no_open: bool,
+    },
     /// Create groups and invites.
     #[command(subcommand)]
     Group(GroupCommand),

@@ -144,7 +144,7 @@ async fn run(cli: Cli, data_dir_source: Source) -> Result<()> {
         Command::Config(command) => cmd::config::run(ctx, data_dir_source, command),
         Command::Up(args) => node::up(ctx, args).await,
         Command::Down => node::down(ctx).await,
-        Command::Web => node::web(ctx).await,
+        Command::Web { open, no_open } => node::web(ctx, open, no_open).await,
         Command::Status => node::status(ctx).await,
         Command::Peers => node::peers(ctx).await,
         Command::Block { peer, duration } => node::block(ctx, peer, Some(duration)).await,

@@ -523,6 +523,9 @@ pub fn cove_command(bin: &Path, data_dir: &Path, args: &[&str]) -> std::process:
         .arg(data_dir)
         .args(args)
         .env("RUST_LOG", "warn")
+        // No test opens a browser on the developer's desktop (`cove web`).
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
         .stdin(std::process::Stdio::null());
     command
 }

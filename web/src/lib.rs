@@ -158,27 +158,7 @@ impl WebServer {
     /// Writes [`WebServer::url`] to [`URL_FILE`] in `data_dir`, created anew with mode 0600,
     /// so `cove web` (the same user) can print it. Returns the file's path.
     pub fn write_url_file(&self, data_dir: &Path) -> Result<PathBuf, WebError> {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let path = data_dir.join(URL_FILE);
-        let fail = |source| WebError::File {
-            path: path.display().to_string(),
-            source,
-        };
-        // Removed first: opening an existing file would keep its old permissions.
-        match std::fs::remove_file(&path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(fail(e)),
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&path)
-            .map_err(fail)?;
-        writeln!(file, "{}", self.url()).map_err(fail)?;
-        Ok(path)
+        write_private(&data_dir.join(URL_FILE), &format!("{}\n", self.url()))
     }
 
     /// The router with every route and the guard; for [`WebServer::serve`].
@@ -229,7 +209,49 @@ pub fn read_url_file(data_dir: &Path) -> Result<Option<String>, WebError> {
     }
 }
 
+/// The page `cove web` hands to the desktop's opener (`DATA_DIR/web-open.html`, 0600): it
+/// sends the browser on to the app's URL, so that the token is never on a command line,
+/// which every local user can read in `ps`.
+pub const LAUNCHER_FILE: &str = "web-open.html";
+
+/// Writes [`LAUNCHER_FILE`] for `url` (the app's URL with its token) and returns its path.
+pub fn write_launcher(data_dir: &Path, url: &str) -> Result<PathBuf, WebError> {
+    let url = url
+        .replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;");
+    let page = format!(
+        "<!doctype html>\n<meta charset=\"utf-8\">\n<meta http-equiv=\"refresh\" content=\"0; url={url}\">\n<title>Cove</title>\n<a href=\"{url}\">Open Cove</a>\n"
+    );
+    write_private(&data_dir.join(LAUNCHER_FILE), &page)
+}
+
+/// Writes `contents` to a fresh file at `path` that only this user can read (0600).
+fn write_private(path: &Path, contents: &str) -> Result<PathBuf, WebError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |source| WebError::File {
+        path: path.display().to_string(),
+        source,
+    };
+    // Removed first: opening an existing file would keep its old permissions.
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(fail(e)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(fail)?;
+    file.write_all(contents.as_bytes()).map_err(fail)?;
+    Ok(path.to_path_buf())
+}
+
 /// Removes the URL file of `data_dir` (when the node stops); a missing file is fine.
 pub fn remove_url_file(data_dir: &Path) {
     let _ = std::fs::remove_file(data_dir.join(URL_FILE));
+    let _ = std::fs::remove_file(data_dir.join(LAUNCHER_FILE));
 }

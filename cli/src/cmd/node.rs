@@ -111,12 +111,32 @@ pub(crate) async fn down(ctx: &Ctx) -> Result<()> {
 }
 
 /// `cove web`: the URL of the running node's web app, which `up` wrote to `DATA_DIR/web.url`
-/// (0600). Only a running node's: a file a crash left behind names a dead server.
-pub(crate) async fn web(ctx: &Ctx) -> Result<()> {
+/// (0600). Only a running node's: a file a crash left behind names a dead server. With a
+/// desktop (or `--open`), also opens it: `xdg-open` gets the path of a private page that
+/// sends the browser on to the URL, never the URL itself.
+pub(crate) async fn web(ctx: &Ctx, open: bool, no_open: bool) -> Result<()> {
     Client::connect(&ctx.data_dir).await?;
     let url = cove_web::read_url_file(&ctx.data_dir)?
         .context("the running node serves no web app: start it with `cove up --web 127.0.0.1:0`")?;
     ctx.out.created("url", &url, "open the web app at");
+    let desktop = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|v| !v.is_empty()));
+    if no_open || !(open || desktop) {
+        return Ok(());
+    }
+    let page = cove_web::write_launcher(&ctx.data_dir, &url)?;
+    let opened = std::process::Command::new("xdg-open")
+        .arg(&page)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+    match opened {
+        Ok(status) if status.success() => eprintln!("opened in your browser"),
+        Ok(status) => eprintln!("note: xdg-open {status}; open the URL above yourself"),
+        Err(e) => eprintln!("note: could not run xdg-open ({e}); open the URL above yourself"),
+    }
     Ok(())
 }
 

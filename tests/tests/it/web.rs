@@ -12,8 +12,10 @@ async fn cove_web_prints_the_url_of_the_running_nodes_web_app() -> Result<()> {
     // Scenario: ant runs `cove up --web 127.0.0.1:0`, asks `cove web`, opens the URL, then
     //   stops the node; `cove up --web` on a wildcard address; `cove web` with no node.
     // Assert: `cove web` prints http://127.0.0.1:PORT/?token=... (a port was picked) from a
-    //   0600 file, and the URL signs in (303 with a cookie); after `cove down` the file is
-    //   gone and `cove web` exits 3; a non-loopback --web is a usage error (exit 2).
+    //   0600 file, and the URL signs in (303 with a cookie); `cove web --open` hands xdg-open
+    //   (a stand-in on PATH) the path of a 0600 page that redirects to the URL, and no
+    //   command line holds the token; after `cove down` the file is gone and `cove web`
+    //   exits 3; a non-loopback --web is a usage error (exit 2).
     tokio::time::timeout(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let ant_dir = root.path().join("ant");
@@ -51,6 +53,36 @@ async fn cove_web_prints_the_url_of_the_running_nodes_web_app() -> Result<()> {
         assert!(
             answer.to_ascii_lowercase().contains("set-cookie: cove_"),
             "{answer}"
+        );
+
+        // `cove web --open`: the opener gets a private page's path, never the token.
+        let bin = root.path().join("bin");
+        std::fs::create_dir(&bin)?;
+        let called = root.path().join("xdg-open.args");
+        let opener = bin.join("xdg-open");
+        std::fs::write(
+            &opener,
+            format!("#!/bin/sh\nprintf '%s' \"$*\" > {}\n", called.display()),
+        )?;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755))?;
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let out = cove_tests::cove_command(&cove_tests::cove_bin()?, &ant_dir, &["web", "--open"])
+            .env("PATH", path)
+            .output()?;
+        assert!(out.status.success(), "{out:?}");
+        let printed = String::from_utf8(out.stdout)?;
+        assert_eq!(printed.lines().last(), Some(url.as_str()), "{printed}");
+        let page = std::fs::read_to_string(&called)?;
+        assert_eq!(page, ant_dir.join("web-open.html").display().to_string());
+        assert!(!page.contains(token));
+        assert!(std::fs::read_to_string(&page)?.contains(&format!("url={url}")));
+        assert_eq!(
+            std::fs::metadata(&page)?.permissions().mode() & 0o777,
+            0o600
         );
 
         cove_ok(&ant_dir, &["down"])?;
