@@ -370,10 +370,15 @@ impl Actor {
     }
 
     /// What keeps a group's membership current, run on the republish timer and on entering
-    /// a group: this member's `member` record if it has none yet, and, for an admin, a
+    /// a group, when its membership changed since the last pass: this member's `member` record if it has none yet, and, for an admin, a
     /// re-key when a banned member still holds the current epoch (§15). Nothing waits for
     /// it; what it signs is published like any own message.
     pub(super) fn keep_membership(&mut self, group: &GroupId) {
+        // Only when something that decides it changed: reading the roster and the re-keys
+        // of a large group every tick would hold up the actor for nothing.
+        if !self.core.take_membership_changed(group) {
+            return;
+        }
         let now = now_ms();
         let mut contents = Vec::new();
         let found = self.core.missing_member_record(group).and_then(|record| {
@@ -387,11 +392,13 @@ impl Actor {
         });
         if let Err(e) = found {
             warn!(group = %group.short(), error = %e, "could not check the group's membership");
+            self.core.mark_membership_changed(group);
         }
         for content in contents {
             let composed = self.core.compose_as(group, None, content, now);
             if let Err(e) = self.publish_later(composed) {
                 warn!(group = %group.short(), error = %e, "could not sign a membership message");
+                self.core.mark_membership_changed(group);
             }
         }
         // No caller waits: the reply goes nowhere, the publication happens all the same.

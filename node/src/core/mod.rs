@@ -90,6 +90,10 @@ pub struct Core {
     view: View,
     /// The view's table of groups, written here when a group is added.
     table: Groups,
+    /// Groups whose roster, bans, epochs or admins changed since the actor last asked
+    /// ([`Core::take_membership_changed`]): what decides whether a member record, a re-key or a
+    /// share is due, so that the actor's timer reads and decodes them only then.
+    membership_changed: std::collections::HashSet<GroupId>,
 }
 
 impl Core {
@@ -108,6 +112,7 @@ impl Core {
             rates: AuthorRates::default(),
             view,
             table,
+            membership_changed: Default::default(),
         };
         for (_, record) in core.store.groups()? {
             let charter = verify_and_decode(&record.charter)?;
@@ -164,6 +169,7 @@ impl Core {
         self.topics.insert(group.topic.clone(), id);
         self.groups.insert(id, group);
         self.refresh_governance(&id)?;
+        self.membership_changed.insert(id);
         Ok(id)
     }
 
@@ -417,11 +423,29 @@ impl Core {
     /// What a stored message changes besides the store: a re-key may bring a new epoch
     /// (§15), an amendment new governance (§16).
     fn applied(&mut self, msg: &Message) -> Result<(), NodeError> {
+        if matches!(
+            msg.content,
+            Content::Member(_) | Content::Ban(_) | Content::Rekey(_) | Content::Amend(_)
+        ) {
+            self.membership_changed.insert(msg.group);
+        }
         match msg.content {
             Content::Rekey(_) => self.take_epoch(msg).map(drop),
             Content::Amend(_) => self.refresh_governance(&msg.group),
             _ => Ok(()),
         }
+    }
+
+    /// Whether `group`'s membership changed since the last call, which forgets it. A group
+    /// is changed when it is loaded, and when a member record, ban, re-key or amendment of it
+    /// is stored.
+    pub fn take_membership_changed(&mut self, group: &GroupId) -> bool {
+        self.membership_changed.remove(group)
+    }
+
+    /// Marks `group`'s membership changed, so that a membership pass that failed runs again.
+    pub fn mark_membership_changed(&mut self, group: &GroupId) {
+        self.membership_changed.insert(*group);
     }
 
     /// What a decision at `now_ms` reads: the store, the authors' allowances, the clock.
