@@ -73,7 +73,8 @@ pub(crate) enum Command {
     #[command(subcommand)]
     Store(StoreCommand),
     /// Join a group from an invite, read from stdin (e.g. `cove join < invite.txt`; asked
-    /// without echo on a terminal) or from --file.
+    /// without echo on a terminal) or from --file. A member listed in the invite checks it
+    /// and admits you (its node must be reachable); this works whether your node runs or not.
     Join {
         /// The invite (starts with "cove:"), or `-` for stdin (the default). An argument is
         /// seen by other local users and kept in shell history: prefer stdin or --file.
@@ -332,19 +333,34 @@ pub(crate) enum GroupCommand {
         #[arg(long, value_name = "MAX/WINDOW")]
         rate_limit: Option<String>,
     },
-    /// Print an invite to a group (needs the running node). It lists the addresses given with
-    /// --addr, else those of `cove up --advertise`, else the listen addresses bound explicitly
-    /// (never the interface addresses of a wildcard such as 0.0.0.0).
+    /// Print an invite ticket to a group (needs the running node). It admits --uses
+    /// newcomers until it expires: a member checks it when the newcomer joins, so a used-up,
+    /// expired or withdrawn invite admits nobody, even copied. It lists the addresses given
+    /// with --addr, else those of `cove up --advertise`, else the listen addresses bound
+    /// explicitly (never the interface addresses of a wildcard such as 0.0.0.0).
     Invite {
         /// Group id, id prefix, or unique name.
         group: String,
         /// How long the invite stays valid, e.g. 30m, 24h, 7d.
         #[arg(long, default_value = "7d", value_parser = humantime::parse_duration)]
         expires: std::time::Duration,
+        /// How many newcomers it admits (1 to 10000).
+        #[arg(long, default_value_t = 1)]
+        uses: u32,
         /// An address where invitees can reach this node, e.g. /ip4/203.0.113.7/tcp/4001 or
         /// /dns4/example.org/tcp/4001 (repeatable); the invite lists only these.
         #[arg(long = "addr", value_name = "MULTIADDR")]
         addrs: Vec<String>,
+    },
+    /// List a group's invites: id, uses, admitted, expiry, withdrawn (needs the running node).
+    Invites {
+        /// Group id, id prefix, or unique name.
+        group: String,
+    },
+    /// Withdraw an invite: it admits nobody from then on (an admin, or whoever made it).
+    RevokeInvite {
+        /// The invite's id from `cove group invites` (at least 8 hex characters).
+        id: String,
     },
 }
 
@@ -420,6 +436,9 @@ pub(crate) enum AdminCommand {
         /// How far in the future a message's time may lie, in seconds.
         #[arg(long)]
         max_skew_secs: Option<u64>,
+        /// Who may make invites: `admins` (the default for a new group) or `members`.
+        #[arg(long, value_parser = ["admins", "members"])]
+        invite: Option<String>,
     },
     /// Start a new key epoch now: a fresh key for every member on the roster, none for the
     /// banned (a ban does this by itself).

@@ -84,11 +84,19 @@ pub(crate) async fn run() -> Result<()> {
     println!("\n2. ant founds the group \"book club\" and signs its charter.");
     let group = ant.create_group("book club").await?.to_string();
     println!("  group id {group}");
-    let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
-    println!("  ant's invite (group secret + charter + ant's addresses, checksummed):");
+    let invite = ant
+        .invite_for(&group, Duration::from_secs(3600), 2, Vec::new())
+        .await?;
+    println!(
+        "  ant's invite, a ticket for two (its key, the charter, the group's network key and \
+         ant's address, checksummed; not the group secret):"
+    );
     println!("  {}...{}", &invite[..40], &invite[invite.len() - 12..]);
 
-    println!("\n3. bat and cat join with the invite; their nodes dial ant and subscribe.");
+    println!(
+        "\n3. bat and cat join with the invite: ant checks the ticket, records each admission \
+         and hands over the group's keys; their nodes then dial ant and subscribe."
+    );
     bat.join(&invite).await?;
     cat.join(&invite).await?;
     for (name, node) in [("ant", &ant), ("bat", &bat), ("cat", &cat)] {
@@ -191,9 +199,7 @@ pub(crate) async fn run() -> Result<()> {
     println!("  its connection fails: the group runs on a private network (pre-shared key).");
     stranger.shutdown().await?;
     println!("  Suppose it stole the network key alone (not the invite) and subscribes.");
-    let invite = ant.invite(&group, Duration::from_secs(60)).await?;
-    let secret = cove_crypto::Invite::decode(&invite, 0)?.group_secret;
-    let network_key = *secret.network_key(cove_node::NETWORK_EPOCH).as_bytes();
+    let network_key = *ant.network_key(&group).await?.as_bytes();
     let outsider = Outsider::inside(network_key, &info.topic, ant_addr.parse()?).await?;
     let before = rejected(&ant).await?;
     let start = Instant::now();

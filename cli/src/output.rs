@@ -2,6 +2,7 @@
 //! both: the JSON shapes are those of the node's views, and what a command creates goes alone
 //! on the last line of stdout.
 
+use cove_node::core::tickets::TicketInfo;
 use cove_node::sync::Report as SyncReport;
 use cove_node::view::ads::{AdView, GrantView};
 use cove_node::view::social::{MemberInfo, ModerationInfo, ProfileInfo, RoomInfo, Thread};
@@ -147,6 +148,29 @@ impl Output {
                 m.member,
                 m.fingerprint,
                 humantime::format_rfc3339_seconds(since)
+            );
+        });
+    }
+
+    pub(crate) fn tickets(&self, tickets: &[TicketInfo]) {
+        self.list(tickets, "no invites made in this group yet", |t| {
+            let expires = std::time::UNIX_EPOCH + std::time::Duration::from_secs(t.expires);
+            let state = if t.revoked {
+                "withdrawn"
+            } else if t.admitted >= t.uses {
+                "used up"
+            } else if std::time::SystemTime::now() >= expires {
+                "expired"
+            } else {
+                "open"
+            };
+            println!(
+                "{}  {state}  admitted {}/{}  expires {}  by {}",
+                &t.id[..16],
+                t.admitted,
+                t.uses,
+                humantime::format_rfc3339_seconds(expires),
+                &t.inviter[..8]
             );
         });
     }

@@ -22,7 +22,7 @@ use x25519_dalek::{PublicKey as XPublic, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::keys::{hkdf, os_random_32};
-use crate::{ContentKey, GroupId, MasterSeed, PublicKey};
+use crate::{ContentKey, GroupId, GroupSecret, MasterSeed, PublicKey};
 
 /// HKDF salt of every value derived from an epoch secret.
 pub const EPOCH_SALT: &[u8] = b"cove/v1/epoch";
@@ -127,17 +127,42 @@ impl MemberKey {
         tag: u32,
         wrapped: &[u8],
     ) -> Option<EpochSecret> {
+        let secret = EpochSecret::from_bytes(self.open(ephemeral, me, group, tag, wrapped)?);
+        (secret.tag() == tag).then_some(secret)
+    }
+
+    /// Opens the group secret of a welcome (§17), wrapped by [`Rekeying::wrap_group_secret`];
+    /// `None` when it does not open or is not the secret of `group`.
+    pub fn unwrap_group_secret(
+        &self,
+        ephemeral: &[u8; 32],
+        me: &PublicKey,
+        group: &GroupId,
+        wrapped: &[u8],
+    ) -> Option<GroupSecret> {
+        let secret = GroupSecret::from_bytes(self.open(ephemeral, me, group, 0, wrapped)?);
+        (secret.id() == *group).then_some(secret)
+    }
+
+    fn open(
+        &self,
+        ephemeral: &[u8; 32],
+        me: &PublicKey,
+        group: &GroupId,
+        tag: u32,
+        wrapped: &[u8],
+    ) -> Option<[u8; 32]> {
         let shared = self.secret.diffie_hellman(&XPublic::from(*ephemeral));
         if !shared.was_contributory() {
             return None;
         }
         let key = wrap_key(shared.as_bytes(), ephemeral, &self.public, me, group, tag);
-        let plain = XChaCha20Poly1305::new(&Key::from(key))
+        let mut plain = XChaCha20Poly1305::new(&Key::from(key))
             .decrypt(&XNonce::default(), wrapped)
             .ok()?;
-        let bytes: [u8; 32] = plain.as_slice().try_into().ok()?;
-        let secret = EpochSecret::from_bytes(bytes);
-        (secret.tag() == tag).then_some(secret)
+        let bytes = plain.as_slice().try_into().ok();
+        plain.zeroize();
+        bytes
     }
 }
 
@@ -181,11 +206,33 @@ impl Rekeying {
         member_key: &[u8; 32],
         group: &GroupId,
     ) -> Option<[u8; WRAPPED_LEN]> {
+        self.seal(secret.as_bytes(), secret.tag(), member, member_key, group)
+    }
+
+    /// Wraps the group secret to a newcomer, for its welcome (§17): as an epoch secret, with
+    /// tag 0 (the first epoch's, whose keys come from the group secret).
+    pub fn wrap_group_secret(
+        &self,
+        secret: &GroupSecret,
+        member: &PublicKey,
+        member_key: &[u8; 32],
+        group: &GroupId,
+    ) -> Option<[u8; WRAPPED_LEN]> {
+        self.seal(secret.as_bytes(), 0, member, member_key, group)
+    }
+
+    fn seal(
+        &self,
+        secret: &[u8; 32],
+        tag: u32,
+        member: &PublicKey,
+        member_key: &[u8; 32],
+        group: &GroupId,
+    ) -> Option<[u8; WRAPPED_LEN]> {
         let shared = self.ephemeral.diffie_hellman(&XPublic::from(*member_key));
         if !shared.was_contributory() {
             return None;
         }
-        let tag = secret.tag();
         let key = wrap_key(
             shared.as_bytes(),
             &self.public,
@@ -195,7 +242,7 @@ impl Rekeying {
             tag,
         );
         let sealed = XChaCha20Poly1305::new(&Key::from(key))
-            .encrypt(&XNonce::default(), secret.as_bytes().as_slice())
+            .encrypt(&XNonce::default(), secret.as_slice())
             .expect("XChaCha20-Poly1305 encrypts 32 bytes");
         sealed.try_into().ok()
     }

@@ -1,29 +1,38 @@
-//! The invite string: everything a new member needs to join a group, as one line of text.
+//! The invite string: what a new member needs to join a group, as one line of text.
 //!
 //! ```text
 //! invite  = "cove:" base64url-nopad(version || payload || checksum)
-//! version = 0x01
-//! payload = CBOR map { "secret": bstr(32), "charter": bstr, "addrs": [tstr], "expires": uint }
+//! version = 0x02 (a ticket, [`TicketInvite`]) or 0x01 (an open invite, [`Invite`])
+//! payload = CBOR map: version 2 { "group", "network", "charter", "addrs", "expires", "ticket" }
+//!                     version 1 { "secret", "charter", "addrs", "expires", ? "epochs" }
 //! checksum = SHA-256(version || payload)[0..4]
 //! ```
 //!
+//! A **ticket** (version 2, PROTOCOL.md §6 and §17) does not carry the group secret: it
+//! carries a ticket key, which a member checks against the group's `ticket` record (uses,
+//! expiry, revocation) before it hands the newcomer the group's keys. An **open invite**
+//! (version 1) is the group secret itself; nodes no longer mint it, but still decode it (an
+//! invite from an earlier version), and its struct is what a welcome becomes on the
+//! newcomer's side.
+//!
 //! The checksum catches typing and copy-paste errors (a 4-byte check lets a random
-//! corruption through with probability 2^-32); it is not a security measure, since anyone
-//! holding the invite holds the group secret anyway. Decoders ignore unknown map keys so
-//! that later versions can add fields without breaking older nodes.
+//! corruption through with probability 2^-32); it is not a security measure. Decoders ignore
+//! unknown map keys so that later versions can add fields without breaking older nodes.
 
 use data_encoding::{DecodeKind, BASE64URL_NOPAD};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
-use crate::keys::GroupSecret;
+use crate::keys::{GroupId, GroupSecret, NetworkKey, Pseudonym, PublicKey};
 use crate::EpochSecret;
 
 /// Text every invite starts with.
 pub const INVITE_PREFIX: &str = "cove:";
-/// Current invite format version.
+/// Version of an open invite (the group secret itself), [`Invite`].
 pub const INVITE_VERSION: u8 = 1;
+/// Version of a ticket invite, [`TicketInvite`]: what nodes mint.
+pub const TICKET_INVITE_VERSION: u8 = 2;
 /// Maximum accepted invite length in characters (after trimming surrounding whitespace).
 pub const MAX_INVITE_LEN: usize = 16 * 1024;
 /// Length of the checksum appended to the decoded bytes.
@@ -109,6 +118,255 @@ pub struct Invite {
 
 /// Most epoch secrets an invite carries.
 pub const MAX_INVITE_EPOCHS: usize = 64;
+
+/// The secret key of one invite ticket (PROTOCOL.md §17): an Ed25519 key whose public key is
+/// the ticket's id. The inviter proves it in the group's `ticket` record; the newcomer signs
+/// its admission request with it. Zeroized on drop; `Debug` shows only the id.
+#[derive(Clone, Debug)]
+pub struct TicketKey(Pseudonym);
+
+impl TicketKey {
+    /// A fresh random ticket key.
+    pub fn generate() -> Self {
+        Self::from_bytes(crate::keys::os_random_32())
+    }
+
+    /// The key from its 32-byte RFC 8032 secret seed.
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(Pseudonym::from_secret_bytes(b))
+    }
+
+    /// The secret seed, as an invite carries it.
+    pub fn secret_bytes(&self) -> [u8; 32] {
+        self.0.secret_bytes()
+    }
+
+    /// The ticket's id: the public key.
+    pub fn id(&self) -> PublicKey {
+        self.0.public()
+    }
+
+    /// Signs `domain.prefix() || bytes` with the ticket key.
+    pub fn sign(&self, domain: crate::Domain, bytes: &[u8]) -> crate::Signature {
+        self.0.sign(domain, bytes)
+    }
+}
+
+impl PartialEq for TicketKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.id() == other.id()
+    }
+}
+
+impl Eq for TicketKey {}
+
+/// An invitation that is a ticket (version 2): it lets its holder ask a member for admission,
+/// and the member decides by the group's record of the ticket (§17). It never carries the
+/// group secret, so a spent, expired or revoked ticket gives its holder nothing but a
+/// connection to the group's private network.
+///
+/// `Debug` prints neither the network key nor the ticket key's secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TicketInvite {
+    /// The group's id.
+    pub group: GroupId,
+    /// The pre-shared key of the group's private network (§10), so that the newcomer can
+    /// reach a member at all.
+    pub network_key: NetworkKey,
+    /// The founder-signed charter message, opaque to this crate.
+    pub charter: Vec<u8>,
+    /// Where members can be reached, as multiaddr text.
+    pub addrs: Vec<String>,
+    /// The ticket's expiry as the inviter set it, unix seconds (members check their record of
+    /// it; the decoder checks it too, to fail early).
+    pub expires_at: u64,
+    /// The ticket key.
+    pub ticket: TicketKey,
+}
+
+/// Any invite a node can join with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AnyInvite {
+    /// A ticket (version 2).
+    Ticket(Box<TicketInvite>),
+    /// An open invite (version 1), from an earlier version.
+    Open(Invite),
+}
+
+impl AnyInvite {
+    /// Decodes an invite of either version and rejects it if it has expired at `now_unix_secs`.
+    pub fn decode(s: &str, now_unix_secs: u64) -> Result<AnyInvite, InviteError> {
+        let invite = Self::decode_ignoring_expiry(s)?;
+        check_expiry(invite.expires_at(), now_unix_secs)?;
+        Ok(invite)
+    }
+
+    /// Decodes an invite of either version without checking its expiry.
+    pub fn decode_ignoring_expiry(s: &str) -> Result<AnyInvite, InviteError> {
+        unframe(s, TICKET_INVITE_VERSION, |version, payload| match version {
+            INVITE_VERSION => Invite::decode_payload(payload).map(AnyInvite::Open),
+            _ => TicketInvite::decode_payload(payload).map(|t| AnyInvite::Ticket(Box::new(t))),
+        })
+    }
+
+    /// The expiry, unix seconds.
+    pub fn expires_at(&self) -> u64 {
+        match self {
+            AnyInvite::Ticket(t) => t.expires_at,
+            AnyInvite::Open(o) => o.expires_at,
+        }
+    }
+
+    /// The addresses it lists.
+    pub fn addrs(&self) -> &[String] {
+        match self {
+            AnyInvite::Ticket(t) => &t.addrs,
+            AnyInvite::Open(o) => &o.addrs,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct TicketWireOut<'a> {
+    #[serde(with = "serde_bytes")]
+    group: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    network: &'a [u8],
+    #[serde(with = "serde_bytes")]
+    charter: &'a [u8],
+    addrs: &'a [String],
+    expires: u64,
+    #[serde(with = "serde_bytes")]
+    ticket: &'a [u8],
+}
+
+#[derive(Deserialize)]
+struct TicketWireIn {
+    #[serde(with = "serde_bytes")]
+    group: Vec<u8>,
+    network: SecretBuf,
+    #[serde(with = "serde_bytes")]
+    charter: Vec<u8>,
+    addrs: Vec<String>,
+    expires: u64,
+    ticket: SecretBuf,
+}
+
+impl TicketInvite {
+    /// Encodes the ticket as `cove:...` text (version 2).
+    pub fn encode(&self) -> String {
+        let mut ticket = self.ticket.secret_bytes();
+        let wire = TicketWireOut {
+            group: self.group.as_bytes(),
+            network: self.network_key.as_bytes(),
+            charter: &self.charter,
+            addrs: &self.addrs,
+            expires: self.expires_at,
+            ticket: &ticket,
+        };
+        let mut payload = Vec::new();
+        ciborium::into_writer(&wire, &mut payload)
+            .expect("CBOR encoding into a Vec cannot fail for this structure");
+        ticket.zeroize();
+        let s = frame(TICKET_INVITE_VERSION, &payload);
+        payload.zeroize();
+        s
+    }
+
+    fn decode_payload(mut payload: &[u8]) -> Result<TicketInvite, InviteError> {
+        let wire: TicketWireIn = ciborium::from_reader(&mut payload).map_err(cbor_error)?;
+        no_trailing_bytes(payload)?;
+        let group: [u8; 32] = exactly_32("group", &wire.group)?;
+        Ok(TicketInvite {
+            group: GroupId::from_bytes(group),
+            network_key: NetworkKey::from_bytes(exactly_32("network", &wire.network.0)?),
+            charter: wire.charter,
+            addrs: wire.addrs,
+            expires_at: wire.expires,
+            ticket: TicketKey::from_bytes(exactly_32("ticket", &wire.ticket.0)?),
+        })
+    }
+}
+
+/// `bytes` as 32 bytes, or the malformed error naming `field`.
+fn exactly_32(field: &str, bytes: &[u8]) -> Result<[u8; 32], InviteError> {
+    bytes.try_into().map_err(|_| InviteError::Malformed {
+        detail: format!("\"{field}\" must be 32 bytes, got {}", bytes.len()),
+    })
+}
+
+fn no_trailing_bytes(payload: &[u8]) -> Result<(), InviteError> {
+    if payload.is_empty() {
+        Ok(())
+    } else {
+        Err(InviteError::Malformed {
+            detail: format!("{} unexpected bytes after the CBOR map", payload.len()),
+        })
+    }
+}
+
+fn check_expiry(expires_at: u64, now: u64) -> Result<(), InviteError> {
+    if now >= expires_at {
+        return Err(InviteError::Expired {
+            expired_at: expires_at,
+            now,
+        });
+    }
+    Ok(())
+}
+
+/// Checks the framing of `s` (prefix, length, base64url, checksum, a version from 1 to
+/// `max_version`) and hands the version and the CBOR payload to `decode`.
+fn unframe<T>(
+    s: &str,
+    max_version: u8,
+    decode: impl FnOnce(u8, &[u8]) -> Result<T, InviteError>,
+) -> Result<T, InviteError> {
+    let text = s.trim();
+    let body = text
+        .strip_prefix(INVITE_PREFIX)
+        .ok_or(InviteError::NotAnInvite)?;
+    if text.len() > MAX_INVITE_LEN {
+        return Err(InviteError::TooLong {
+            len: text.len(),
+            max: MAX_INVITE_LEN,
+        });
+    }
+    let mut raw = BASE64URL_NOPAD
+        .decode(body.as_bytes())
+        .map_err(|e| encoding_error(text, e))?;
+    let result = unframe_raw(&raw, max_version, decode);
+    raw.zeroize();
+    result
+}
+
+fn unframe_raw<T>(
+    raw: &[u8],
+    max_version: u8,
+    decode: impl FnOnce(u8, &[u8]) -> Result<T, InviteError>,
+) -> Result<T, InviteError> {
+    let min = 1 + CHECKSUM_LEN;
+    if raw.len() < min {
+        return Err(InviteError::TooShort {
+            len: raw.len(),
+            min,
+        });
+    }
+    let (body, sum) = raw.split_at(raw.len() - CHECKSUM_LEN);
+    // The checksum is checked before the version so that a typo in the first
+    // characters is reported as a typo, not as an unknown version.
+    if checksum(body) != sum {
+        return Err(InviteError::Checksum);
+    }
+    let (version, payload) = (body[0], &body[1..]);
+    if version == 0 || version > max_version {
+        return Err(InviteError::UnsupportedVersion {
+            got: version,
+            max: max_version,
+        });
+    }
+    decode(version, payload)
+}
 
 /// Borrowed form used for encoding; field order is the wire order.
 #[derive(Serialize)]
@@ -230,73 +488,25 @@ impl Invite {
         s
     }
 
-    /// Decodes an invite and rejects it if it has expired at `now_unix_secs`.
+    /// Decodes an open invite (version 1) and rejects it if it has expired at
+    /// `now_unix_secs`. A ticket is [`AnyInvite::decode`]'s.
     pub fn decode(s: &str, now_unix_secs: u64) -> Result<Invite, InviteError> {
         let invite = Self::decode_ignoring_expiry(s)?;
-        if now_unix_secs >= invite.expires_at {
-            return Err(InviteError::Expired {
-                expired_at: invite.expires_at,
-                now: now_unix_secs,
-            });
-        }
+        check_expiry(invite.expires_at, now_unix_secs)?;
         Ok(invite)
     }
 
-    /// Decodes an invite without checking its expiry (for display and diagnostics).
+    /// Decodes an open invite without checking its expiry (for display and diagnostics).
     pub fn decode_ignoring_expiry(s: &str) -> Result<Invite, InviteError> {
-        let text = s.trim();
-        let body = text
-            .strip_prefix(INVITE_PREFIX)
-            .ok_or(InviteError::NotAnInvite)?;
-        if text.len() > MAX_INVITE_LEN {
-            return Err(InviteError::TooLong {
-                len: text.len(),
-                max: MAX_INVITE_LEN,
-            });
-        }
-        let mut raw = BASE64URL_NOPAD
-            .decode(body.as_bytes())
-            .map_err(|e| encoding_error(text, e))?;
-        let result = Self::decode_raw(&raw);
-        raw.zeroize();
-        result
+        unframe(s, INVITE_VERSION, |_, payload| {
+            Self::decode_payload(payload)
+        })
     }
 
-    fn decode_raw(raw: &[u8]) -> Result<Invite, InviteError> {
-        let min = 1 + CHECKSUM_LEN;
-        if raw.len() < min {
-            return Err(InviteError::TooShort {
-                len: raw.len(),
-                min,
-            });
-        }
-        let (body, sum) = raw.split_at(raw.len() - CHECKSUM_LEN);
-        // The checksum is checked before the version so that a typo in the first
-        // characters is reported as a typo, not as an unknown version.
-        if checksum(body) != sum {
-            return Err(InviteError::Checksum);
-        }
-        let (version, mut payload) = (body[0], &body[1..]);
-        if version != INVITE_VERSION {
-            return Err(InviteError::UnsupportedVersion {
-                got: version,
-                max: INVITE_VERSION,
-            });
-        }
+    fn decode_payload(mut payload: &[u8]) -> Result<Invite, InviteError> {
         let wire: WireIn = ciborium::from_reader(&mut payload).map_err(cbor_error)?;
-        if !payload.is_empty() {
-            return Err(InviteError::Malformed {
-                detail: format!("{} unexpected bytes after the CBOR map", payload.len()),
-            });
-        }
-        let secret: [u8; 32] =
-            wire.secret
-                .0
-                .as_slice()
-                .try_into()
-                .map_err(|_| InviteError::Malformed {
-                    detail: format!("\"secret\" must be 32 bytes, got {}", wire.secret.0.len()),
-                })?;
+        no_trailing_bytes(payload)?;
+        let secret = exactly_32("secret", &wire.secret.0)?;
         if wire.epochs.len() > MAX_INVITE_EPOCHS {
             return Err(InviteError::Malformed {
                 detail: format!(
@@ -378,6 +588,67 @@ mod tests {
             ),
             ("expires", Value::Integer((NOW + 10).into())),
         ]
+    }
+
+    fn ticket_sample() -> TicketInvite {
+        TicketInvite {
+            group: GroupId::from_bytes([0x11; 32]),
+            network_key: NetworkKey::from_bytes([0x22; 32]),
+            charter: vec![3; 40],
+            addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
+            expires_at: NOW + 60,
+            ticket: TicketKey::from_bytes([0x33; 32]),
+        }
+    }
+
+    #[test]
+    fn a_ticket_round_trips_and_carries_no_group_secret() {
+        let ticket = ticket_sample();
+        let text = ticket.encode();
+        let raw = BASE64URL_NOPAD.decode(&text.as_bytes()[5..]).unwrap();
+        assert_eq!(raw[0], TICKET_INVITE_VERSION);
+        assert_eq!(
+            AnyInvite::decode(&text, NOW).unwrap(),
+            AnyInvite::Ticket(Box::new(ticket.clone()))
+        );
+        // An open invite decoder refuses a ticket by its version, and both read version 1.
+        assert_eq!(
+            Invite::decode(&text, NOW).unwrap_err(),
+            InviteError::UnsupportedVersion { got: 2, max: 1 }
+        );
+        let open = sample(3, 1);
+        assert_eq!(
+            AnyInvite::decode(&open.encode(), NOW).unwrap(),
+            AnyInvite::Open(open)
+        );
+        assert!(matches!(
+            AnyInvite::decode(&text, NOW + 60),
+            Err(InviteError::Expired { .. })
+        ));
+        assert!(!format!("{ticket:?}").contains("2222"));
+    }
+
+    #[test]
+    fn a_ticket_with_a_short_key_is_malformed() {
+        let payload = cbor(&map(vec![
+            ("group", Value::Bytes(vec![1; 32])),
+            ("network", Value::Bytes(vec![2; 32])),
+            ("charter", Value::Bytes(vec![])),
+            ("addrs", Value::Array(vec![])),
+            ("expires", Value::Integer((NOW + 10).into())),
+            ("ticket", Value::Bytes(vec![3; 31])),
+        ]));
+        let err = AnyInvite::decode(&frame(2, &payload), NOW).unwrap_err();
+        assert_eq!(
+            err,
+            InviteError::Malformed {
+                detail: "\"ticket\" must be 32 bytes, got 31".into()
+            }
+        );
+        assert_eq!(
+            AnyInvite::decode(&frame(3, &payload), NOW).unwrap_err(),
+            InviteError::UnsupportedVersion { got: 3, max: 2 }
+        );
     }
 
     #[test]

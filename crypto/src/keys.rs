@@ -356,6 +356,11 @@ impl GroupSecret {
 pub struct NetworkKey([u8; 32]);
 
 impl NetworkKey {
+    /// Wraps key bytes read from a ticket invite (§6).
+    pub fn from_bytes(b: [u8; 32]) -> Self {
+        Self(b)
+    }
+
     /// The raw key bytes, for the transport.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0

@@ -65,7 +65,10 @@ pub mod sign;
 pub mod sync_auth;
 
 pub use epoch::{EpochSecret, MemberKey, Rekeying, WRAPPED_LEN};
-pub use invite::{Invite, InviteError, MAX_INVITE_EPOCHS, MAX_INVITE_LEN};
+pub use invite::{
+    AnyInvite, Invite, InviteError, TicketInvite, TicketKey, MAX_INVITE_EPOCHS, MAX_INVITE_LEN,
+    TICKET_INVITE_VERSION,
+};
 pub use keys::{
     ContentKey, DeviceKey, GroupId, GroupSecret, KeyError, MasterSeed, NetworkKey, Pseudonym,
     PublicKey, Signature,

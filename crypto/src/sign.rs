@@ -20,6 +20,10 @@ pub enum Domain {
     /// A member's address record in one group's network, signed by the peer key it
     /// describes (PROTOCOL.md §10.1), never by a pseudonym.
     AddrRecord,
+    /// A `ticket` record's proof that its author holds the ticket key (§8.3, §17).
+    Ticket,
+    /// An admission request, signed by the ticket key and by the newcomer's pseudonym (§17).
+    Admission,
 }
 
 impl Domain {
@@ -30,6 +34,8 @@ impl Domain {
             Domain::SyncProof => b"cove/v1/sync-proof\0",
             Domain::SyncResponderProof => b"cove/v1/sync-responder-proof\0",
             Domain::AddrRecord => b"cove/v1/addr-record\0",
+            Domain::Ticket => b"cove/v1/ticket\0",
+            Domain::Admission => b"cove/v1/admission\0",
         }
     }
 

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 
 use cove_crypto::{
     envelope_epoch, open, seal_with_nonce, seed_file, sync_proof, sync_responder_proof,
-    verify_sync_proof, verify_sync_responder_proof, DeviceKey, Domain, EpochSecret, GroupSecret,
-    Invite, KdfParams, MasterSeed, MemberKey, Passphrase, Pseudonym, PublicKey, Rekeying,
-    Signature,
+    verify_sync_proof, verify_sync_responder_proof, AnyInvite, DeviceKey, Domain, EpochSecret,
+    GroupSecret, Invite, KdfParams, MasterSeed, MemberKey, Passphrase, Pseudonym, PublicKey,
+    Rekeying, Signature, TicketInvite, TicketKey,
 };
 use data_encoding::BASE64URL_NOPAD;
 use serde_json::{json, Value};
@@ -111,6 +111,27 @@ fn compute() -> Value {
     let invite_epochs_payload = &invite_epochs_raw[1..invite_epochs_raw.len() - 4];
 
     let network_key = group_secret.network_key(0);
+    let ticket_key = TicketKey::from_bytes(seq(0xc1));
+    let ticket = TicketInvite {
+        group: group_id,
+        network_key: network_key.clone(),
+        charter: CHARTER.to_vec(),
+        addrs: vec![
+            "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+                .into(),
+        ],
+        expires_at: EXPIRES,
+        ticket: ticket_key.clone(),
+    };
+    let ticket_text = ticket.encode();
+    let ticket_raw = BASE64URL_NOPAD
+        .decode(&ticket_text.as_bytes()["cove:".len()..])
+        .unwrap();
+    assert_eq!(ticket_raw[0], 2);
+    assert_eq!(
+        AnyInvite::decode(&ticket_text, EXPIRES - 1).unwrap(),
+        AnyInvite::Ticket(Box::new(ticket.clone()))
+    );
     let device_key_bytes: [u8; 32] = seq(0x81);
     let peer_secret = DeviceKey::from_bytes(device_key_bytes).peer_secret(&group_id);
     let peer_public = Pseudonym::from_secret_bytes(peer_secret).public();
@@ -199,6 +220,18 @@ fn compute() -> Value {
             "invite": invite_epochs_text,
         },
         "epoch": epoch,
+        "ticket_invite": {
+            "group": group_id.to_string(),
+            "network_key": hex::encode(network_key.as_bytes()),
+            "charter": hex::encode(CHARTER),
+            "addrs": ticket.addrs,
+            "expires": EXPIRES,
+            "ticket_key": hex::encode(ticket_key.secret_bytes()),
+            "ticket_id": ticket_key.id().to_string(),
+            "cbor_payload": hex::encode(&ticket_raw[1..ticket_raw.len() - 4]),
+            "invite": ticket_text,
+        },
+        "welcome": welcome_vectors(&master_seed, &group_secret, &public),
     })
 }
 
@@ -263,6 +296,22 @@ fn epoch_vectors(seed: &MasterSeed, group: &cove_crypto::GroupId, member: &Publi
         "wrap_key": hex::encode(wrap_key),
         "wrapped": hex::encode(wrapped),
     })
+}
+
+/// The group secret wrapped to the member key of `seed`, as a welcome carries it (§17): the
+/// epoch vectors' ephemeral key, tag 0.
+fn welcome_vectors(seed: &MasterSeed, secret: &GroupSecret, member: &PublicKey) -> Value {
+    let group = secret.id();
+    let member_key = MemberKey::derive(seed, &group);
+    let rekeying = Rekeying::from_ephemeral(seq(0xa1));
+    let wrapped = rekeying
+        .wrap_group_secret(secret, member, &member_key.public(), &group)
+        .unwrap();
+    let opened = member_key
+        .unwrap_group_secret(&rekeying.public(), member, &group, &wrapped)
+        .unwrap();
+    assert_eq!(opened.as_bytes(), secret.as_bytes());
+    json!({ "wrapped_secret": hex::encode(wrapped) })
 }
 
 fn hex_field<const N: usize>(v: &Value, a: &str, b: &str) -> [u8; N] {

@@ -71,6 +71,16 @@ pub enum NodeError {
         /// The node's message.
         message: String,
     },
+    /// Joining with an invite ticket failed: a member refused the admission (`refused`), or
+    /// none could be asked.
+    #[error("could not join: {reason}")]
+    Admission {
+        /// Whether a member refused (the invite is spent, expired, withdrawn, or the joiner
+        /// banned), as opposed to no member answering.
+        refused: bool,
+        /// What happened, and what to do.
+        reason: String,
+    },
     /// The control channel carried something unexpected.
     #[error("control channel: {0}")]
     Control(String),
@@ -138,6 +148,7 @@ impl NodeError {
             | NodeError::AlreadyInitialized(_)
             | NodeError::AdvertiserKeyExists(_) => true,
             NodeError::Remote { user_error, .. } => *user_error,
+            NodeError::Admission { refused, .. } => *refused,
             _ => false,
         }
     }

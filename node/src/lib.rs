@@ -26,7 +26,8 @@
 //! - [`message`]: the wire model (v1), its deterministic CBOR ([`message::cbor`]) and
 //!   [`message::verify_and_decode`], the only way in.
 //!
-//! Beside them: [`data_dir`] (seed, peer key, store, socket on disk), [`addr_book`] (each
+//! Beside them: `admission.rs` (a newcomer asking a member to admit it with an invite
+//! ticket), [`data_dir`] (seed, peer key, store, socket on disk), [`addr_book`] (each
 //! group's remembered port and members, pure), [`addr_record`] (the signed address record of
 //! PROTOCOL.md §10.1, pure), [`health`] (gossip health in words), [`metrics`] (Prometheus over loopback), [`outsider`] (a non-member on a
 //! group's topic, for the demo and tests).
@@ -54,6 +55,7 @@
 pub mod actor;
 pub mod addr_book;
 pub mod addr_record;
+pub mod admission;
 pub mod api;
 pub mod config;
 pub mod control;

@@ -8,9 +8,9 @@ use cove_crypto::{
 };
 use cove_node::core::Rejection;
 use cove_node::message::{
-    sign, sign_in, verify_and_decode, Ad, Advertiser, Amend, Ban, Charter, Chat, Content, Edit,
-    Grant, Member, MessageId, Offer, Package, Place, Policy, Post, Profile, Recommend, Rekey,
-    Reply, Revoke, Room, Target, Targeting,
+    sign, sign_in, verify_and_decode, Ad, Admit, Advertiser, Amend, Ban, Charter, Chat, Content,
+    Edit, Grant, Member, MessageId, Offer, Package, Place, Policy, Post, Profile, Recommend, Rekey,
+    Reply, Revoke, Room, Target, Targeting, Ticket, Uninvite,
 };
 use serde_json::{json, Value};
 
@@ -210,6 +210,90 @@ fn vectors() -> Value {
         "rejected": rejected(&me, &post.bytes),
         "epochs": epoch_vectors(&secret, &group, &me),
         "amend": amend_vector(&secret, &group, &me),
+        "tickets": ticket_vectors(&secret, &group, &me),
+    })
+}
+
+/// A message vector: its kind, date, body, signed bytes, id, and envelope with its nonce.
+fn sealed_json(signed: &cove_node::message::SignedMessage, nonce: [u8; 24], envelope: &[u8]) -> Value {
+    json!({
+        "kind": signed.message.content.kind(),
+        "created_at": signed.message.created_at,
+        "body": hex::encode(body_of(&signed.bytes)),
+        "signed": hex::encode(&signed.bytes),
+        "id": signed.message.id.to_string(),
+        "nonce": hex::encode(nonce),
+        "envelope": hex::encode(envelope),
+    })
+}
+
+/// The ticket key of the `ticket` vector (its public key is the ticket's id).
+const TICKET_KEY: [u8; 32] = [0x55; 32];
+
+/// §17's records, sealed in the first epoch (nonces `41` × 24 and on): a `ticket` for two
+/// newcomers with its proof, an `admit` of the banned-member vector's pseudonym with it, and
+/// an `uninvite` of it.
+fn ticket_vectors(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value {
+    let key = cove_crypto::TicketKey::from_bytes(TICKET_KEY);
+    let (uses, expires) = (2, 1_700_604_800);
+    let proof = key.sign(
+        Domain::Ticket,
+        &Ticket::proof_bytes(group, &me.public(), uses, expires),
+    );
+    let ticket = sign(
+        me,
+        group,
+        1_700_000_040_000,
+        Content::Ticket(Ticket {
+            id: key.id(),
+            uses,
+            expires,
+            proof: proof.to_bytes().to_vec(),
+        }),
+    )
+    .unwrap();
+    let newcomer = MasterSeed::from_bytes(BANNED_SEED)
+        .pseudonym(group)
+        .public();
+    let admit = sign(
+        me,
+        group,
+        1_700_000_041_000,
+        Content::Admit(Admit {
+            ticket: ticket.message.id,
+            member: newcomer,
+        }),
+    )
+    .unwrap();
+    let uninvite = sign(
+        me,
+        group,
+        1_700_000_042_000,
+        Content::Uninvite(Uninvite {
+            ticket: ticket.message.id,
+        }),
+    )
+    .unwrap();
+    let messages: Vec<Value> = [ticket, admit, uninvite]
+        .iter()
+        .enumerate()
+        .map(|(i, signed)| {
+            let nonce = [0x41 + i as u8; 24];
+            let envelope = seal_with_nonce(
+                &secret.content_key(0),
+                &secret.topic(),
+                0,
+                nonce,
+                &signed.bytes,
+            );
+            sealed_json(signed, nonce, &envelope)
+        })
+        .collect();
+    json!({
+        "ticket_key": hex::encode(TICKET_KEY),
+        "ticket_id": key.id().to_string(),
+        "proof_bytes": hex::encode(Ticket::proof_bytes(group, &me.public(), uses, expires)),
+        "messages": messages,
     })
 }
 
@@ -238,6 +322,7 @@ fn amend_vector(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value 
         policy: Policy {
             max_future_skew_secs: 60,
             rate_limit: None,
+            ..Policy::default()
         },
     });
     let signed = sign(me, group, 1_700_000_030_000, amend).unwrap();
@@ -317,16 +402,9 @@ fn epoch_vectors(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value
             };
             let nonce = [0x21 + i as u8; 24];
             let envelope = seal_with_nonce(&key, &secret.topic(), tag, nonce, &signed.bytes);
-            json!({
-                "kind": kind,
-                "epoch": tag,
-                "created_at": created_at,
-                "body": hex::encode(body_of(&signed.bytes)),
-                "signed": hex::encode(&signed.bytes),
-                "id": signed.message.id.to_string(),
-                "nonce": hex::encode(nonce),
-                "envelope": hex::encode(envelope),
-            })
+            let mut vector = sealed_json(&signed, nonce, &envelope);
+            vector["epoch"] = json!(tag);
+            vector
         })
         .collect();
     json!({
@@ -548,6 +626,22 @@ fn message_vectors_match() {
         open(&secret.content_key(0), &secret.topic(), &envelope).unwrap(),
         signed
     );
+    // §17: the ticket records decode and verify, and the ticket's proof verifies under its id.
+    let tickets = &stored["tickets"];
+    for m in tickets["messages"].as_array().unwrap() {
+        let signed = hex::decode(m["signed"].as_str().unwrap()).unwrap();
+        let decoded = verify_and_decode(&signed).unwrap();
+        if let Content::Ticket(t) = &decoded.message.content {
+            let proof = cove_crypto::Signature::from_slice(&t.proof).unwrap();
+            let bytes = hex::decode(tickets["proof_bytes"].as_str().unwrap()).unwrap();
+            t.id.verify(Domain::Ticket, &bytes, &proof).unwrap();
+        }
+        let envelope = hex::decode(m["envelope"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            open(&secret.content_key(0), &secret.topic(), &envelope).unwrap(),
+            signed
+        );
+    }
     // Every refused encoding is refused, on the counter the file names.
     let rejected = stored["rejected"].as_array().unwrap();
     assert_eq!(rejected.len(), 7);
@@ -564,7 +658,7 @@ fn message_vectors_match() {
 }
 
 fn sync_vectors() -> Value {
-    use cove_node::sync::{ErrorCode, Request, Response};
+    use cove_node::sync::{AdmitRequest, ErrorCode, Request, Response, WelcomeEpoch};
     let topic = GroupSecret::from_bytes(SECRET).topic();
     let frames = [
         (
@@ -627,6 +721,38 @@ fn sync_vectors() -> Value {
             "response error",
             Response::Error {
                 code: ErrorCode::Unauthorized,
+            }
+            .encode(),
+        ),
+        (
+            "request admit",
+            Request::Admit(AdmitRequest {
+                group: [0x01; 32],
+                ticket: [0x02; 32],
+                member: [0x03; 32],
+                key: [0x04; 32],
+                proof: [0x05; 64],
+                sig: [0x06; 64],
+            })
+            .encode(),
+        ),
+        (
+            "response welcome",
+            Response::Welcome {
+                ephemeral: [0x07; 32],
+                secret: vec![0x08; 48],
+                epochs: vec![WelcomeEpoch {
+                    number: 1,
+                    tag: 0x0102_0304,
+                    key: vec![0x09; 48],
+                }],
+            }
+            .encode(),
+        ),
+        (
+            "response error spent",
+            Response::Error {
+                code: ErrorCode::Spent,
             }
             .encode(),
         ),

@@ -316,6 +316,9 @@ impl<const N: usize> ClubBuilder<N> {
     }
 }
 
+/// How many members a club's invite ticket admits.
+pub const CLUB_INVITE_USES: u32 = 64;
+
 /// The first member founds "club" and makes the invite; the others join and connect, as far
 /// as `ready` asks. Returns the group id, the invite and the topic.
 async fn gather(
@@ -325,7 +328,15 @@ async fn gather(
 ) -> Result<(String, String, String)> {
     let founder = members.first().context("a club has at least one member")?;
     let group = founder.create_group_with("club", policy).await?.to_string();
-    let invite = founder.invite(&group, Duration::from_secs(3600)).await?;
+    // One ticket for the club and the late joiners a test adds (PROTOCOL.md §17).
+    let invite = founder
+        .invite_for(
+            &group,
+            Duration::from_secs(3600),
+            CLUB_INVITE_USES,
+            Vec::new(),
+        )
+        .await?;
     let topic = founder.groups().await?.remove(0).topic;
     if ready >= Ready::Joined {
         for member in &members[1..] {
@@ -396,7 +407,8 @@ pub struct Club<const N: usize> {
     members: [TestNode; N],
     /// The group id.
     pub group: String,
-    /// The invite the members joined with (valid for an hour).
+    /// The invite ticket the members joined with (valid for an hour, for up to
+    /// [`CLUB_INVITE_USES`] members).
     pub invite: String,
     /// The group's gossip topic.
     pub topic: String,
@@ -423,6 +435,12 @@ impl<const N: usize> Club<N> {
         &self.members
     }
 
+    /// The group's keys as a newcomer receives them ([`admitted_keys`] from the founder): for
+    /// tests that play a member gone bad with its own software.
+    pub async fn keys(&self) -> Result<cove_crypto::Invite> {
+        admitted_keys(&self.members[0], &self.group).await
+    }
+
     /// Stops every member the test has not stopped itself (with [`TestNode::shutdown`]), even
     /// after one fails; returns the first failure.
     pub async fn shutdown(self) -> Result<()> {
@@ -447,6 +465,24 @@ impl<const N: usize> std::ops::Index<&str> for Club<N> {
     }
 }
 
+/// The keys of `member`'s group as a newcomer receives them: a throwaway member (fresh seed
+/// and device key) is admitted with a fresh single-use ticket from `member` (PROTOCOL.md §17)
+/// and its welcome is returned, opened, as an open invite. For tests that sign messages a
+/// member's own node refuses to sign.
+pub async fn admitted_keys(member: &TestNode, group: &str) -> Result<cove_crypto::Invite> {
+    use cove_crypto::{AnyInvite, DeviceKey, MasterSeed};
+    use cove_node::admission;
+    let text = member.invite(group, Duration::from_secs(60)).await?;
+    let AnyInvite::Ticket(ticket) = AnyInvite::decode(&text, cove_node::now_ms() / 1000)? else {
+        bail!("{} made an open invite, not a ticket", member.name);
+    };
+    let newcomer =
+        cove_node::core::Core::new(cove_node::store::Store::memory(), MasterSeed::generate())?;
+    let config = admission::config(&DeviceKey::from_bytes([0x5a; 32]), &ticket);
+    let welcome = admission::ask(config, &ticket, &newcomer.admission_request(&ticket)).await?;
+    Ok(newcomer.open_welcome(&ticket, &welcome)?)
+}
+
 /// The network key (private-network PSK, PROTOCOL.md §10) of `member`'s group on `topic`,
 /// taken from an invite it mints: what a peer needs to reach the gossip layer at all.
 pub async fn network_key(member: &TestNode, topic: &str) -> Result<[u8; 32]> {
@@ -456,9 +492,7 @@ pub async fn network_key(member: &TestNode, topic: &str) -> Result<[u8; 32]> {
         .into_iter()
         .find(|g| g.topic == topic)
         .context("the member is not in a group on that topic")?;
-    let invite = member.invite(&group.id, Duration::from_secs(60)).await?;
-    let secret = cove_crypto::Invite::decode_ignoring_expiry(&invite)?.group_secret;
-    Ok(*secret.network_key(cove_node::NETWORK_EPOCH).as_bytes())
+    Ok(*member.network_key(&group.id).await?.as_bytes())
 }
 
 /// A fresh attacker: a non-member gossip node (a new peer id) on 127.0.0.1 inside the group's

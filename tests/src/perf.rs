@@ -498,7 +498,9 @@ async fn rekey_online(n: usize) -> Result<Duration> {
         dirs.push(dir);
     }
     let group = nodes[0].create_group("rekey").await?.to_string();
-    let invite = nodes[0].invite(&group, Duration::from_secs(3600)).await?;
+    let invite = nodes[0]
+        .invite_for(&group, Duration::from_secs(3600), n as u32, Vec::new())
+        .await?;
     for node in &nodes[1..] {
         node.join(&invite).await?;
     }

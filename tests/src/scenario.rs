@@ -607,7 +607,9 @@ impl Net {
             match &invite {
                 None => {
                     group = node.create_group("scenario").await?.to_string();
-                    invite = Some(node.invite(&group, Duration::from_secs(3600)).await?);
+                    let uses = scenario.nodes as u32;
+                    let ttl = Duration::from_secs(3600);
+                    invite = Some(node.invite_for(&group, ttl, uses, Vec::new()).await?);
                 }
                 Some(invite) => {
                     node.join(invite)
@@ -1382,6 +1384,7 @@ impl Net {
             .request(Request::Invite {
                 group: group.clone(),
                 ttl_secs: 3600,
+                uses: nodes.len() as u32,
                 addrs: Vec::new(),
             })
             .await?;

@@ -524,19 +524,20 @@ function inviteForm() {
   const ttl = el('select', { id: 'invite-ttl', 'aria-label': 'Valid for' },
     [['3600', '1 hour'], ['86400', '1 day'], ['604800', '7 days'], ['2592000', '30 days']]
       .map(([v, label]) => el('option', { value: v, selected: v === '604800' }, label)));
+  const uses = el('input', { id: 'invite-uses', type: 'number', min: 1, max: 10000, value: 1, 'aria-label': 'Admits how many people' });
   const out = el('div', { id: 'invite-out' });
   const form = el('form', {
     class: 'inline',
     onsubmit: (e) => {
       e.preventDefault();
       act('Invite', async () => {
-        const made = await api('POST', '/invites', { group: groupId(), ttl_secs: Number(ttl.value) });
+        const made = await api('POST', '/invites', { group: groupId(), ttl_secs: Number(ttl.value), uses: Number(uses.value) });
         const text = el('textarea', { id: 'invite', readonly: true, rows: 4, 'aria-label': 'Invite' });
         text.value = made.invite;
         out.replaceChildren(text, el('img', { src: made.qr, alt: 'QR code of the invite', class: 'qr', width: 256, height: 256 }));
       });
     },
-  }, el('label', {}, 'Valid for ', ttl), el('button', { id: 'invite-create', type: 'submit' }, 'Create invite'));
+  }, el('label', {}, 'Valid for ', ttl), el('label', {}, 'For ', uses, ' people'), el('button', { id: 'invite-create', type: 'submit' }, 'Create invite'));
   return el('section', {}, el('h3', {}, 'Invite'), form, out);
 }
 

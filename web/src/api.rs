@@ -22,7 +22,7 @@
 //! | `GET /api/admin?group` | [`Node::moderation`] |
 //! | `POST /api/admin/ban` `{group, member, undo, remove_posts}`, `POST /api/admin/remove` `{id}` | [`Node::ban`] (then [`Node::authored`] and a [`Node::remove`] of each with `remove_posts`), [`Node::remove`] |
 //! | `GET /api/grants?group`, `POST /api/grants`, `POST /api/grants/revoke` | [`Node::grants`], [`Node::grant_advertiser`], [`Node::revoke_advertiser`] |
-//! | `POST /api/invites` `{group, ttl_secs}` | [`Node::invite`], plus its QR code as an SVG `data:` URL |
+//! | `POST /api/invites` `{group, ttl_secs, uses?}` | [`Node::invite_for`] (a ticket for `uses` people, default 1), plus its QR code as an SVG `data:` URL |
 //! | `POST /api/sync` `{group?}` | [`Node::sync`] |
 
 use std::sync::Arc;
@@ -436,11 +436,15 @@ const MAX_INVITE_TTL_SECS: u64 = 30 * 86_400;
 struct NewInvite {
     group: String,
     ttl_secs: u64,
+    /// How many people the ticket admits (PROTOCOL.md §17); one when absent.
+    #[serde(default)]
+    uses: Option<u32>,
 }
 
 async fn invite(Extract(s): Extract<State>, Json(i): Json<NewInvite>) -> Answer {
     let ttl = Duration::from_secs(i.ttl_secs.clamp(60, MAX_INVITE_TTL_SECS));
-    let invite = s.node.invite(&i.group, ttl).await?;
+    let uses = i.uses.unwrap_or(1);
+    let invite = s.node.invite_for(&i.group, ttl, uses, Vec::new()).await?;
     let qr = qr_data_url(&invite)?;
     answer(json!({ "invite": invite, "qr": qr }))
 }

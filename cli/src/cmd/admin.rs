@@ -18,6 +18,7 @@ struct Amend {
     hand_over: Option<String>,
     rate_limit: Option<String>,
     max_future_skew_secs: Option<u64>,
+    invite: Option<String>,
 }
 
 async fn amend(ctx: &Ctx, group: Option<String>, change: Amend, label: &str) -> Result<()> {
@@ -28,6 +29,7 @@ async fn amend(ctx: &Ctx, group: Option<String>, change: Amend, label: &str) -> 
         hand_over: change.hand_over,
         rate_limit: change.rate_limit,
         max_future_skew_secs: change.max_future_skew_secs,
+        invite: change.invite,
     };
     ctx.create(&request, "id", label).await
 }
@@ -95,10 +97,12 @@ pub(crate) async fn run(ctx: &Ctx, command: AdminCommand) -> Result<()> {
             group,
             rate_limit,
             max_skew_secs,
+            invite,
         } => {
             let change = Amend {
                 rate_limit,
                 max_future_skew_secs: max_skew_secs,
+                invite,
                 ..Amend::default()
             };
             amend(ctx, group, change, "policy changed").await

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::Result;
-use cove_crypto::Invite;
+use cove_crypto::AnyInvite;
 use cove_node::control::{offline, Client, Request};
 use cove_node::message::Policy;
 use cove_node::{GroupInfo, NodeError};
@@ -21,8 +21,24 @@ pub(crate) async fn run(ctx: &Ctx, command: GroupCommand) -> Result<()> {
         GroupCommand::Invite {
             group,
             expires,
+            uses,
             addrs,
-        } => invite(ctx, group, expires, addrs).await,
+        } => invite(ctx, group, expires, uses, addrs).await,
+        GroupCommand::Invites { group } => {
+            let tickets = ctx.request(&Request::Invites { group }).await?;
+            let tickets: Vec<cove_node::core::tickets::TicketInfo> =
+                serde_json::from_value(tickets)?;
+            ctx.out.tickets(&tickets);
+            Ok(())
+        }
+        GroupCommand::RevokeInvite { id } => {
+            ctx.create(
+                &Request::RevokeInvite { id },
+                "id",
+                "invite withdrawn by message",
+            )
+            .await
+        }
     }
 }
 
@@ -48,16 +64,18 @@ async fn invite(
     ctx: &Ctx,
     group: String,
     expires: std::time::Duration,
+    uses: u32,
     addrs: Vec<String>,
 ) -> Result<()> {
     let ttl_secs = expires.as_secs();
     let invite = Request::Invite {
         group,
         ttl_secs,
+        uses,
         addrs,
     };
     let invite = id_of(ctx.request(&invite).await?)?;
-    if Invite::decode_ignoring_expiry(&invite).is_ok_and(|i| i.addrs.is_empty()) {
+    if AnyInvite::decode_ignoring_expiry(&invite).is_ok_and(|i| i.addrs().is_empty()) {
         eprintln!(
             "warning: this invite lists no address, so invitees can only find this node \
              through the LAN (mDNS) or the other members they reach. Give an address \

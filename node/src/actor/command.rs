@@ -5,19 +5,20 @@
 
 use std::time::Duration;
 
-use cove_crypto::{GroupId, Invite, Pseudonym};
+use cove_crypto::{GroupId, Invite, NetworkKey, Pseudonym, TicketInvite};
 use cove_gossip::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{offer, Actor, Internal, Publication, MAX_INVITE_TTL};
 use super::{PeerSummary, Status};
 use crate::core::draft::{AdDraft, GrantRequest};
+use crate::core::tickets::TicketInfo;
 use crate::core::Change;
 use crate::data_dir::DataDir;
 use crate::error::{Input, NodeError};
 use crate::message::{self, Advertiser, Content, MessageId, Policy, SignedMessage};
 use crate::now_ms;
-use crate::sync::{Progress, Report};
+use crate::sync::{self, Progress, Report};
 use tracing::warn;
 
 /// Where the actor sends a command's answer.
@@ -32,14 +33,39 @@ pub(crate) enum Command {
         policy: Policy,
         reply: Reply<GroupId>,
     },
+    /// Make an invite ticket (§17) admitting `uses` newcomers for `ttl`.
     Invite {
         group: String,
         ttl: Duration,
+        uses: u32,
         addrs: Vec<Multiaddr>,
         reply: Reply<String>,
     },
+    /// The key of a group's private network.
+    NetworkKey {
+        group: String,
+        reply: Reply<NetworkKey>,
+    },
+    /// The tickets of a group.
+    Tickets {
+        group: String,
+        reply: Reply<Vec<TicketInfo>>,
+    },
+    /// Join with an open invite (or a welcome, opened).
     Join {
-        invite: String,
+        invite: Invite,
+        reply: Reply<GroupId>,
+    },
+    /// What asking for admission with `ticket` takes: the swarm configuration and the signed
+    /// request; or the group, when this node is in it already.
+    PrepareAdmission {
+        ticket: Box<TicketInvite>,
+        reply: Reply<Admission>,
+    },
+    /// Join with the welcome an admitting member sent for `ticket`.
+    Welcome {
+        ticket: Box<TicketInvite>,
+        welcome: sync::Response,
         reply: Reply<GroupId>,
     },
     /// Sign, store and publish what the draft builds (one message, or several).
@@ -130,6 +156,10 @@ pub(crate) enum Draft {
     Remove {
         id: String,
     },
+    /// Withdraw an invite ticket (by id prefix).
+    Uninvite {
+        id: String,
+    },
     /// A new key epoch for the roster (§15).
     Rekey {
         group: Option<String>,
@@ -154,6 +184,18 @@ pub(crate) enum Draft {
     Ad {
         group: Option<String>,
         ad: AdDraft,
+    },
+}
+
+/// What joining with a ticket takes (see [`Command::PrepareAdmission`]).
+#[derive(Debug)]
+pub(crate) enum Admission {
+    /// This node is in the group already (the ticket's addresses are added to it).
+    Member(GroupId),
+    /// Ask a member with this swarm configuration and request.
+    Ask {
+        config: Box<cove_gossip::Config>,
+        request: Box<sync::AdmitRequest>,
     },
 }
 
@@ -188,13 +230,51 @@ impl Actor {
             Command::Invite {
                 group,
                 ttl,
+                uses,
                 addrs,
                 reply,
             } => {
-                let _ = reply.send(self.invite(&group, ttl, &addrs).await);
+                let result = self.invite(&group, ttl, uses, &addrs).await;
+                // The ticket's record is stored with the invite: answer once it is durable.
+                self.answer(reply, result);
+            }
+            Command::NetworkKey { group, reply } => {
+                let key = (self.core.view().resolve_group(&group))
+                    .and_then(|id| self.core.group_or_err(&id).map(|g| g.secret.clone()))
+                    .map(|secret| secret.network_key(crate::core::NETWORK_EPOCH));
+                let _ = reply.send(key);
+            }
+            Command::Tickets { group, reply } => {
+                let tickets = self
+                    .core
+                    .view()
+                    .resolve_group(&group)
+                    .and_then(|id| self.core.tickets(&id));
+                let _ = reply.send(tickets);
             }
             Command::Join { invite, reply } => {
                 let _ = reply.send(self.join(&invite).await);
+            }
+            Command::PrepareAdmission { ticket, reply } => {
+                let prepared = match self.core.rejoin(&ticket) {
+                    Some(invite) => self.join(&invite).await.map(Admission::Member),
+                    None => Ok(Admission::Ask {
+                        config: Box::new(crate::admission::config(self.nets.device(), &ticket)),
+                        request: Box::new(self.core.admission_request(&ticket)),
+                    }),
+                };
+                let _ = reply.send(prepared);
+            }
+            Command::Welcome {
+                ticket,
+                welcome,
+                reply,
+            } => {
+                let joined = match self.core.open_welcome(&ticket, &welcome) {
+                    Ok(invite) => self.join(&invite).await,
+                    Err(e) => Err(e),
+                };
+                let _ = reply.send(joined);
             }
             Command::Send { draft, reply } => {
                 let result = self.send(draft);
@@ -293,6 +373,10 @@ impl Actor {
             }
             Draft::Remove { id } => {
                 let (group, content) = core.remove_content(&id)?;
+                Built::member(group, content)
+            }
+            Draft::Uninvite { id } => {
+                let (group, content) = core.uninvite_content(&id)?;
                 Built::member(group, content)
             }
             Draft::Amend { group, change } => {
@@ -415,7 +499,7 @@ impl Actor {
     /// watchers, offer it to the group) in [`Actor::publishing`], for the command's reply to
     /// wait on off the actor (see [`Actor::answer`]). With no peer reachable the message
     /// stays in the outbox and is offered again later: it is never dropped.
-    fn publish_later(
+    pub(super) fn publish_later(
         &mut self,
         composed: Result<(SignedMessage, Vec<u8>), NodeError>,
     ) -> Result<MessageId, NodeError> {
@@ -439,7 +523,11 @@ impl Actor {
     /// Replies to a command once the own messages it composed are durable (and offered to
     /// the group). That wait runs in a task: the actor goes on validating peers' messages
     /// while the fsync runs. A message that fails to flush fails the reply.
-    fn answer<T: Send + 'static>(&mut self, reply: Reply<T>, result: Result<T, NodeError>) {
+    pub(super) fn answer<T: Send + 'static>(
+        &mut self,
+        reply: Reply<T>,
+        result: Result<T, NodeError>,
+    ) {
         let publishing = std::mem::take(&mut self.publishing);
         if publishing.is_empty() {
             let _ = reply.send(result);
@@ -495,9 +583,8 @@ impl Actor {
         Ok(id)
     }
 
-    async fn join(&mut self, invite: &str) -> Result<GroupId, NodeError> {
-        let invite = Invite::decode(invite, now_ms() / 1000)?;
-        let id = self.core.join(&invite, now_ms())?;
+    async fn join(&mut self, invite: &Invite) -> Result<GroupId, NodeError> {
+        let id = self.core.join(invite, now_ms())?;
         self.core.store().flush().await?;
         self.enter_group(&id).await?;
         self.keep_membership(&id);
@@ -508,6 +595,7 @@ impl Actor {
         &mut self,
         group: &str,
         ttl: Duration,
+        uses: u32,
         chosen: &[Multiaddr],
     ) -> Result<String, NodeError> {
         if ttl.is_zero() || ttl > MAX_INVITE_TTL {
@@ -533,7 +621,11 @@ impl Actor {
             &net.listen,
             &net.gossip.listen_addrs().await?,
         )?;
-        self.core
-            .invite(&id, addrs, now_ms() / 1000 + ttl.as_secs())
+        let now = now_ms();
+        let expires = now / 1000 + ttl.as_secs();
+        let (key, record) = self.core.ticket_content(&id, uses, expires)?;
+        let composed = self.core.compose_as(&id, None, record, now);
+        self.publish_later(composed)?;
+        self.core.ticket_invite(&id, key, addrs, expires)
     }
 }

@@ -17,6 +17,7 @@
 //! back through [`Internal`]. The actor stops when the last `Node` handle drops or on
 //! [`crate::Node::shutdown`], flushing the store.
 
+mod admission;
 mod command;
 mod ingest;
 mod nets;
@@ -33,14 +34,14 @@ use std::time::{Duration, Instant};
 use cove_crypto::GroupId;
 use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
 
-pub(crate) use self::nets::group_keypair;
 use self::nets::Nets;
+pub(crate) use self::nets::{device_key, group_keypair};
 pub use self::nets::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
 pub use self::peers::{ENOUGH_MEMBERS, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
-pub(crate) use self::command::{Command, Draft, Reply};
+pub(crate) use self::command::{Admission, Command, Draft, Reply};
 use self::sessions::SyncMeter;
 pub use self::status::{NetworkStatus, PeerSummary, Status, SyncActivity};
 use crate::config::NodeConfig;

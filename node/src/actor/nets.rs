@@ -25,8 +25,7 @@ use crate::error::NodeError;
 /// swarms reading from the network (backpressure, no loss).
 pub const NET_EVENT_CAPACITY: usize = 1024;
 
-/// The epoch whose network key the swarms use: the only one until re-keying exists (issue 13).
-pub const NETWORK_EPOCH: u32 = 0;
+pub use crate::core::NETWORK_EPOCH;
 
 /// The libp2p identity of this device in `group`: an Ed25519 key derived from the device key
 /// ([`DeviceKey::peer_secret`]).
@@ -238,6 +237,11 @@ impl Nets {
         config.max_connections = self.config.max_connections;
         config.max_connections_per_peer = self.config.max_connections_per_peer;
         config
+    }
+
+    /// This device's key, which every group's peer key derives from.
+    pub(crate) fn device(&self) -> &DeviceKey {
+        &self.device
     }
 
     /// The `--listen` TCP port the groups' ports are chosen from (0: any).

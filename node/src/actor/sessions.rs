@@ -278,6 +278,10 @@ impl Actor {
                 return;
             }
         };
+        let request = match request {
+            sync::Request::Admit(admit) => return self.admit_newcomer(net, id, peer, admit).await,
+            other => other,
+        };
         // A group's network serves that group only: a topic of another group the node is in is
         // answered as an unknown one, so that one group's members cannot learn the others.
         let group_of = |topic: &str| self.core.group_by_topic(topic).filter(|g| g.id == net);
@@ -299,6 +303,7 @@ impl Actor {
             }
             sync::Request::Reconcile { topic, proof, .. }
             | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
+            sync::Request::Admit(_) => unreachable!("answered above"),
         };
         // The proof is over the sync key of the epoch the peer's `hello` named; the pages it
         // may fetch are those of that epoch and of older numbers (§15).
@@ -332,7 +337,9 @@ impl Actor {
                     sync::serve_fetch(&store, &group, &ids, |tag| epochs.entitled(&proven, tag))
                         .map(|messages| sync::Response::Messages { messages })
                 }
-                sync::Request::Hello { .. } => unreachable!("answered above"),
+                sync::Request::Hello { .. } | sync::Request::Admit(_) => {
+                    unreachable!("answered above")
+                }
             })
             .await;
             let response = match served {

@@ -15,15 +15,16 @@ mod types;
 
 use std::time::Duration;
 
-use cove_crypto::GroupId;
+use cove_crypto::{AnyInvite, GroupId};
 use cove_gossip::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 pub use self::types::FeedQuery;
-use crate::actor::{Command, Draft, Reply};
+use crate::actor::{Admission, Command, Draft, Reply};
 pub use crate::actor::{NetworkStatus, PeerSummary, Status, SyncActivity};
 pub use crate::config::NodeConfig;
 pub use crate::core::draft::{AdDraft, GrantRequest};
+use crate::core::tickets::TicketInfo;
 use crate::core::Change;
 use crate::error::NodeError;
 use crate::message::{Advertiser, MessageId, Policy, SignedMessage};
@@ -134,10 +135,11 @@ impl Node {
         .await
     }
 
-    /// An invite to `group` (id or unique name) listing this node's advertised addresses, or
-    /// else its explicitly bound listen addresses (see [`NodeConfig::advertise`]).
+    /// A single-use invite ticket to `group` (id or unique name), valid for `ttl`, listing
+    /// this node's advertised addresses, or else its explicitly bound listen addresses (see
+    /// [`NodeConfig::advertise`]). Its record is stored and published before this returns.
     pub async fn invite(&self, group: &str, ttl: Duration) -> Result<String, NodeError> {
-        self.invite_at(group, ttl, Vec::new()).await
+        self.invite_for(group, ttl, 1, Vec::new()).await
     }
 
     /// [`Node::invite`] listing exactly `addrs` (each gets `/p2p/` and this node's peer id);
@@ -148,20 +150,79 @@ impl Node {
         ttl: Duration,
         addrs: Vec<Multiaddr>,
     ) -> Result<String, NodeError> {
+        self.invite_for(group, ttl, 1, addrs).await
+    }
+
+    /// An invite ticket admitting up to `uses` newcomers (PROTOCOL.md §17), listing `addrs`
+    /// as [`Node::invite_at`] does.
+    pub async fn invite_for(
+        &self,
+        group: &str,
+        ttl: Duration,
+        uses: u32,
+        addrs: Vec<Multiaddr>,
+    ) -> Result<String, NodeError> {
         let group = group.to_string();
         self.call(|reply| Command::Invite {
             group,
             ttl,
+            uses,
             addrs,
             reply,
         })
         .await
     }
 
-    /// Joins the group of an invite and connects to its peers.
+    /// The pre-shared key of `group`'s private network (PROTOCOL.md §10): what a peer needs to
+    /// connect to the group's swarm at all, and nothing more (no content key). For tools that
+    /// bring a peer of their own to the network, such as the demo's outsider and tests.
+    pub async fn network_key(&self, group: &str) -> Result<cove_crypto::NetworkKey, NodeError> {
+        let group = group.to_string();
+        self.call(|reply| Command::NetworkKey { group, reply })
+            .await
+    }
+
+    /// The invite tickets of `group`, newest first: uses, admissions, expiry, withdrawal.
+    pub async fn invites(&self, group: &str) -> Result<Vec<TicketInfo>, NodeError> {
+        let group = group.to_string();
+        self.call(|reply| Command::Tickets { group, reply }).await
+    }
+
+    /// Withdraws the invite ticket whose id starts with `id` (an admin, or the member who
+    /// made it): from then on it admits nobody (PROTOCOL.md §17).
+    pub async fn revoke_invite(&self, id: &str) -> Result<MessageId, NodeError> {
+        self.send_one(Draft::Uninvite { id: id.to_string() }).await
+    }
+
+    /// Joins the group of an invite and connects to its peers. With a ticket (what nodes
+    /// mint), a member listed in the invite must admit this member first (PROTOCOL.md §17):
+    /// this waits for its answer, and fails with [`NodeError::Admission`] when it refuses
+    /// (the invite is used up, expired or withdrawn) or no member could be asked.
     pub async fn join(&self, invite: &str) -> Result<GroupId, NodeError> {
-        let invite = invite.to_string();
-        self.call(|reply| Command::Join { invite, reply }).await
+        let ticket = match AnyInvite::decode(invite, now_ms() / 1000)? {
+            AnyInvite::Open(invite) => {
+                return self.call(|reply| Command::Join { invite, reply }).await
+            }
+            AnyInvite::Ticket(ticket) => ticket,
+        };
+        let prepared = self
+            .call(|reply| Command::PrepareAdmission {
+                ticket: ticket.clone(),
+                reply,
+            })
+            .await?;
+        let (config, request) = match prepared {
+            Admission::Member(group) => return Ok(group),
+            Admission::Ask { config, request } => (config, request),
+        };
+        // Off the actor: dialing and waiting for a member takes seconds.
+        let welcome = crate::admission::ask(*config, &ticket, &request).await?;
+        self.call(|reply| Command::Welcome {
+            ticket,
+            welcome,
+            reply,
+        })
+        .await
     }
 
     /// Groups joined.

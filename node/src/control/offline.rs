@@ -1,9 +1,9 @@
 //! The commands that work while no node runs, on the store directly.
 use std::path::Path;
 
-use cove_crypto::{GroupId, Invite};
+use cove_crypto::{AnyInvite, GroupId};
 
-use crate::actor::open_store;
+use crate::actor::{device_key, open_store};
 use crate::core::Core;
 use crate::data_dir::DataDir;
 use crate::error::NodeError;
@@ -28,10 +28,24 @@ pub async fn create_group(
     Ok(id)
 }
 
-/// Joins from an invite; the node connects to the group's peers when it starts.
+/// Joins from an invite; the node connects to the group's peers when it starts. With a
+/// ticket, a member listed in the invite must admit this member now (PROTOCOL.md §17): this
+/// process asks it itself, under the peer key the node will have in the group.
 pub async fn join(data_dir: &Path, invite: &str) -> Result<GroupId, NodeError> {
-    let invite = Invite::decode(invite, now_ms() / 1000)?;
     let mut core = core(data_dir)?;
+    let invite = match AnyInvite::decode(invite, now_ms() / 1000)? {
+        AnyInvite::Open(invite) => invite,
+        AnyInvite::Ticket(ticket) => match core.rejoin(&ticket) {
+            Some(invite) => invite,
+            None => {
+                let device = device_key(DataDir::new(data_dir).load_peer_key()?)?;
+                let config = crate::admission::config(&device, &ticket);
+                let request = core.admission_request(&ticket);
+                let welcome = crate::admission::ask(config, &ticket, &request).await?;
+                core.open_welcome(&ticket, &welcome)?
+            }
+        },
+    };
     let id = core.join(&invite, now_ms())?;
     core.store().flush().await?;
     Ok(id)

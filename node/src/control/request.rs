@@ -22,16 +22,29 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rate_limit: Option<String>,
     },
-    /// Mint an invite.
+    /// Mint an invite ticket.
     Invite {
         /// Group id or unique name.
         group: String,
         /// Lifetime in seconds.
         ttl_secs: u64,
+        /// How many newcomers it admits (default 1).
+        #[serde(default = "one_use")]
+        uses: u32,
         /// Multiaddrs the invite lists instead of the node's own choice (see
         /// [`Node::invite_at`]).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         addrs: Vec<String>,
+    },
+    /// A group's invite tickets.
+    Invites {
+        /// Group id or unique name.
+        group: String,
+    },
+    /// Withdraw an invite ticket.
+    RevokeInvite {
+        /// The ticket's id, or a prefix of at least 8 hex characters.
+        id: String,
     },
     /// Join from an invite.
     Join {
@@ -206,6 +219,9 @@ pub enum Request {
         /// New future skew, seconds.
         #[serde(default)]
         max_future_skew_secs: Option<u64>,
+        /// Who may make invite tickets: `admins` or `members`.
+        #[serde(default)]
+        invite: Option<String>,
     },
     /// Admin: start a new key epoch for the roster now.
     AdminRekey {
@@ -354,6 +370,7 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
         Request::Invite {
             group,
             ttl_secs,
+            uses,
             addrs,
         } => {
             let addrs = addrs
@@ -368,10 +385,12 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 })
                 .collect::<Result<_, _>>()?;
             json(
-                node.invite_at(&group, Duration::from_secs(ttl_secs), addrs)
+                node.invite_for(&group, Duration::from_secs(ttl_secs), uses, addrs)
                     .await?,
             )
         }
+        Request::Invites { group } => json(node.invites(&group).await?),
+        Request::RevokeInvite { id: ticket } => id(node.revoke_invite(&ticket).await?),
         Request::Join { invite } => json(node.join(&invite).await?.to_string()),
         Request::Groups => json(node.groups().await?),
         Request::Post { group, title, text } => id(node.post(&group, title, &text).await?),
@@ -448,6 +467,7 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
             hand_over,
             rate_limit,
             max_future_skew_secs,
+            invite,
         } => {
             let change = change(
                 add_admin,
@@ -455,6 +475,7 @@ pub async fn dispatch(node: &Node, request: Request) -> Result<serde_json::Value
                 hand_over,
                 rate_limit,
                 max_future_skew_secs,
+                invite,
             )?;
             id(node.amend(group.as_deref(), change).await?)
         }
@@ -531,10 +552,11 @@ fn change(
     hand_over: Option<String>,
     rate_limit: Option<String>,
     max_future_skew_secs: Option<u64>,
+    invite: Option<String>,
 ) -> Result<crate::core::Change, NodeError> {
     use crate::core::Change;
     let member = |text: String| crate::view::social::parse_member(&text);
-    let policy = rate_limit.is_some() || max_future_skew_secs.is_some();
+    let policy = rate_limit.is_some() || max_future_skew_secs.is_some() || invite.is_some();
     let asked = [
         add_admin.is_some(),
         remove_admin.is_some(),
@@ -545,7 +567,7 @@ fn change(
         return Err(NodeError::invalid(
             Input::Request,
             "give exactly one change: add_admin, remove_admin, hand_over, or the policy \
-             (rate_limit and/or max_future_skew_secs)",
+             (rate_limit, max_future_skew_secs and/or invite)",
         ));
     }
     Ok(match (add_admin, remove_admin, hand_over) {
@@ -563,6 +585,17 @@ fn change(
                 })
                 .transpose()?,
             max_future_skew_secs,
+            invite: invite
+                .map(|text| {
+                    text.parse()
+                        .map_err(|e| NodeError::invalid(Input::Policy, e))
+                })
+                .transpose()?,
         },
     })
+}
+
+/// An invite's default number of uses.
+fn one_use() -> u32 {
+    1
 }

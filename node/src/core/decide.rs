@@ -17,13 +17,13 @@
 //!
 //! [`Core`]: crate::core::Core
 
-use cove_crypto::{open, GroupId, PublicKey};
+use cove_crypto::{open, Domain, GroupId, PublicKey, Signature};
 
 use crate::core::rate::AuthorRates;
 use crate::core::{Group, MAX_ENVELOPE_BYTES};
 use crate::message::{
-    verify_and_decode, Ad, Amend, Content, Message, MessageError, MessageId, RateLimit,
-    SignedMessage,
+    verify_and_decode, Ad, Amend, Content, Inviters, Message, MessageError, MessageId, RateLimit,
+    SignedMessage, Ticket,
 };
 use crate::store::StoreError;
 
@@ -144,6 +144,12 @@ pub enum Rejection {
     /// An admin-only kind (ban, remove) from someone who is not an admin now.
     #[error("only an admin may send this")]
     NotAdmin,
+    /// A ticket from someone the policy does not let invite (§17).
+    #[error("the group's policy does not let this member make invite tickets")]
+    NotInviter,
+    /// A ticket whose proof is not the ticket key's signature (§8.3).
+    #[error("the ticket's proof does not verify under its key")]
+    BadTicketProof,
     /// An amendment by someone who is not the founder of the state it amends (§16).
     #[error("only the founder of the state it amends may amend the group")]
     NotFounder,
@@ -216,6 +222,8 @@ impl Rejection {
             Rejection::ForeignCharter => "foreign_charter",
             Rejection::NotAdmin => "not_admin",
             Rejection::NotFounder => "not_founder",
+            Rejection::NotInviter => "not_inviter",
+            Rejection::BadTicketProof => "bad_ticket_proof",
             Rejection::BannedAuthor => "banned_author",
             Rejection::NotAuthor => "not_author",
             Rejection::BadTarget(_) => "bad_target",
@@ -253,6 +261,7 @@ impl Rejection {
                 | Rejection::Internal
                 | Rejection::BannedAuthor
                 | Rejection::NotAdmin
+                | Rejection::NotInviter
                 | Rejection::NotAuthor
                 | Rejection::BadTarget(_)
                 | Rejection::NoGrant
@@ -418,6 +427,25 @@ fn check_amend<F: Facts + ?Sized>(
     Ok(())
 }
 
+/// Rules 7s: a ticket's author may invite under the current policy, and holds the ticket
+/// key (its proof verifies).
+fn check_ticket(
+    group: &Group,
+    msg: &Message,
+    ticket: &Ticket,
+    is_admin: bool,
+) -> Result<(), Rejection> {
+    if group.charter.policy.invite == Inviters::Admins && !is_admin {
+        return Err(Rejection::NotInviter);
+    }
+    let proof = Signature::from_slice(&ticket.proof).map_err(|_| Rejection::BadTicketProof)?;
+    let bytes = Ticket::proof_bytes(&group.id, &msg.author, ticket.uses, ticket.expires);
+    ticket
+        .id
+        .verify(Domain::Ticket, &bytes, &proof)
+        .map_err(|_| Rejection::BadTicketProof)
+}
+
 /// An ad is valid when its grant is known, names the ad's signer, covers its `created_at`, is
 /// not revoked, allows every targeting key it uses, and the ad is among the first
 /// `daily_quota` ads of that grant on its UTC day, ordered by `(created_at, id)`.
@@ -513,6 +541,21 @@ fn check_authority<F: Facts + ?Sized>(
     if let Content::Amend(amend) = &msg.content {
         check_amend(group, facts, msg, amend)?;
     }
+    match &msg.content {
+        Content::Ticket(ticket) => check_ticket(group, msg, ticket, is_admin)?,
+        Content::Uninvite(uninvite) if !is_admin => {
+            // Not an admin: only the ticket's own inviter may withdraw it, which needs the
+            // ticket known (else Ignore: it comes again by sync once the ticket is here).
+            let ticket = facts
+                .message(&uninvite.ticket)
+                .map_err(|_| Rejection::StoreFailed)?
+                .ok_or_else(|| Rejection::BadTarget("the ticket is not known here".into()))?;
+            if ticket.author != msg.author {
+                return Err(Rejection::NotAdmin);
+            }
+        }
+        _ => {}
+    }
     if let Content::Rekey(rekey) = &msg.content {
         // A re-key is sealed in the epoch it follows, so numbers grow one at a time and no
         // peer can make a node keep an epoch numbered 2^32 - 1.
@@ -562,6 +605,7 @@ fn check_authority<F: Facts + ?Sized>(
         Content::Remove(_) => &["post", "reply", "chat", "room", "profile"],
         Content::Chat(_) => &["room"],
         Content::Revoke(_) => &["grant"],
+        Content::Admit(_) | Content::Uninvite(_) => &["ticket"],
         _ => &[],
     };
     if !allowed.contains(&kind) {

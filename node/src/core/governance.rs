@@ -5,7 +5,7 @@ use cove_crypto::{GroupId, PublicKey};
 
 use crate::core::Core;
 use crate::error::{Input, NodeError};
-use crate::message::{Amend, Charter, Content, MessageId, RateLimit};
+use crate::message::{Amend, Charter, Content, Inviters, MessageId, RateLimit};
 use crate::store::StoreReader;
 use crate::view::GroupView;
 
@@ -27,6 +27,8 @@ pub enum Change {
         rate_limit: Option<Option<RateLimit>>,
         /// How far in the future `created_at` may lie, seconds.
         max_future_skew_secs: Option<u64>,
+        /// Who may make invite tickets (§17).
+        invite: Option<Inviters>,
     },
     /// Hand the founder role to a member, who also becomes an admin.
     HandOver(PublicKey),
@@ -89,7 +91,11 @@ impl Core {
             Change::Policy {
                 rate_limit,
                 max_future_skew_secs,
+                invite,
             } => {
+                if let Some(invite) = invite {
+                    next.policy.invite = invite;
+                }
                 if let Some(limit) = rate_limit {
                     if let Some(l) = &limit {
                         l.check()
@@ -240,6 +246,7 @@ mod tests {
                     Change::Policy {
                         rate_limit: Some(None),
                         max_future_skew_secs: Some(60),
+                        invite: Some(Inviters::Members),
                     },
                     3_200,
                 ),

@@ -21,6 +21,7 @@ pub mod epochs;
 mod governance;
 mod membership;
 pub mod rate;
+pub mod tickets;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -44,6 +45,10 @@ pub use crate::core::decide::Rejection;
 pub use crate::core::governance::Change;
 pub(crate) use crate::core::membership::roster;
 pub use crate::core::membership::RosterMember;
+
+/// The epoch whose network key every group's private network uses (§2, §10): the network is
+/// not re-keyed with the content (§15), and invite tickets carry this key (§17).
+pub const NETWORK_EPOCH: u32 = 0;
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;

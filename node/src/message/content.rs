@@ -41,6 +41,40 @@ pub struct Policy {
     /// How many messages one pseudonym may author per window; `None`: no limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Who may make invite tickets (§17); absent on the wire when admins only.
+    #[serde(default, skip_serializing_if = "Inviters::is_admins")]
+    pub invite: Inviters,
+}
+
+/// Who may make invite tickets: the `invite` field of a policy.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Inviters {
+    /// The admins of the current governance (the default).
+    #[default]
+    Admins,
+    /// Every member who is not banned.
+    Members,
+}
+
+impl Inviters {
+    fn is_admins(&self) -> bool {
+        *self == Inviters::Admins
+    }
+}
+
+impl std::str::FromStr for Inviters {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim() {
+            "admins" => Ok(Inviters::Admins),
+            "members" => Ok(Inviters::Members),
+            other => Err(format!(
+                "{other:?} is not who may invite: expected \"admins\" or \"members\""
+            )),
+        }
+    }
 }
 
 impl Default for Policy {
@@ -48,6 +82,7 @@ impl Default for Policy {
         Self {
             max_future_skew_secs: 300,
             rate_limit: Some(RateLimit::default()),
+            invite: Inviters::Admins,
         }
     }
 }
@@ -257,6 +292,56 @@ pub struct Rekey {
     pub packages: Vec<Package>,
 }
 
+/// An invite ticket (§8.3 `ticket`, §17): the terms under which members admit whoever holds
+/// the ticket key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    /// The ticket's id: the public key of the ticket key in the invite.
+    #[serde(with = "key_bytes")]
+    pub id: PublicKey,
+    /// How many newcomers it admits, 1..=[`MAX_TICKET_USES`].
+    pub uses: u32,
+    /// When it stops admitting, unix seconds.
+    pub expires: u64,
+    /// The ticket key's signature ([`Domain::Ticket`](cove_crypto::Domain::Ticket)) over
+    /// [`Ticket::proof_bytes`]: the author holds the ticket key (64 bytes).
+    #[serde(with = "serde_bytes")]
+    pub proof: Vec<u8>,
+}
+
+/// Most newcomers one ticket admits.
+pub const MAX_TICKET_USES: u32 = 10_000;
+
+impl Ticket {
+    /// What the proof signs: group id (32) ‖ author (32) ‖ u32be(uses) ‖ u64be(expires).
+    pub fn proof_bytes(group: &GroupId, author: &PublicKey, uses: u32, expires: u64) -> Vec<u8> {
+        let mut bytes = Vec::with_capacity(76);
+        bytes.extend_from_slice(group.as_bytes());
+        bytes.extend_from_slice(author.as_bytes());
+        bytes.extend_from_slice(&uses.to_be_bytes());
+        bytes.extend_from_slice(&expires.to_be_bytes());
+        bytes
+    }
+}
+
+/// A member's record that it admitted a newcomer with a ticket (§8.3 `admit`, §17).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admit {
+    /// The `ticket` record (its message id).
+    pub ticket: MessageId,
+    /// The newcomer's pseudonym.
+    #[serde(with = "key_bytes")]
+    pub member: PublicKey,
+}
+
+/// The withdrawal of a ticket by an admin or its inviter (§8.3 `uninvite`): it admits nobody
+/// from then on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Uninvite {
+    /// The `ticket` record (its message id).
+    pub ticket: MessageId,
+}
+
 /// An admin's authorisation of an advertiser key to publish ads in the group.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grant {
@@ -440,6 +525,12 @@ pub enum Content {
     Rekey(Rekey),
     /// `"amend"` (the founder only): new governance.
     Amend(Amend),
+    /// `"ticket"` (admins, or members if the policy says so): an invite ticket.
+    Ticket(Ticket),
+    /// `"admit"`: a newcomer admitted with a ticket.
+    Admit(Admit),
+    /// `"uninvite"` (an admin or the ticket's inviter): a ticket withdrawn.
+    Uninvite(Uninvite),
 }
 
 impl Content {
@@ -464,6 +555,9 @@ impl Content {
             Content::Member(_) => "member",
             Content::Rekey(_) => "rekey",
             Content::Amend(_) => "amend",
+            Content::Ticket(_) => "ticket",
+            Content::Admit(_) => "admit",
+            Content::Uninvite(_) => "uninvite",
         }
     }
 
@@ -476,6 +570,8 @@ impl Content {
             Content::Chat(c) => Some(c.room),
             Content::Recommend(r) => Some(r.target),
             Content::Revoke(r) => Some(r.grant),
+            Content::Admit(a) => Some(a.ticket),
+            Content::Uninvite(u) => Some(u.ticket),
             _ => None,
         }
     }
@@ -547,6 +643,16 @@ impl Content {
             | Content::Ban(_)
             | Content::Revoke(_) => {}
             Content::Member(m) => check_len(kind, "key", &m.key, 32)?,
+            Content::Ticket(t) => {
+                check_len(kind, "proof", &t.proof, 64)?;
+                if t.uses == 0 || t.uses > MAX_TICKET_USES {
+                    return Err(MessageError::Invalid {
+                        kind,
+                        detail: format!("uses is {}, expected 1..={MAX_TICKET_USES}", t.uses),
+                    });
+                }
+            }
+            Content::Admit(_) | Content::Uninvite(_) => {}
             Content::Amend(a) => check_governance(kind, &a.founder, &a.admins, &a.policy)?,
             Content::Rekey(r) => {
                 let invalid = |detail: String| MessageError::Invalid { kind, detail };
@@ -624,6 +730,9 @@ impl Content {
             Content::Member(m) => Value::serialized(m),
             Content::Rekey(r) => Value::serialized(r),
             Content::Amend(a) => Value::serialized(a),
+            Content::Ticket(t) => Value::serialized(t),
+            Content::Admit(a) => Value::serialized(a),
+            Content::Uninvite(u) => Value::serialized(u),
         };
         // Serialising these plain structs into a CBOR value cannot fail.
         value.expect("content serialises to a CBOR value")
@@ -655,6 +764,9 @@ impl Content {
             "member" => Content::Member(parse("member", value)?),
             "rekey" => Content::Rekey(parse("rekey", value)?),
             "amend" => Content::Amend(parse("amend", value)?),
+            "ticket" => Content::Ticket(parse("ticket", value)?),
+            "admit" => Content::Admit(parse("admit", value)?),
+            "uninvite" => Content::Uninvite(parse("uninvite", value)?),
             other => return Err(MessageError::UnknownKind(other.to_string())),
         })
     }

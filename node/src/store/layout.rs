@@ -28,6 +28,9 @@
 //! | `u` | member record | group (32) ‖ member (32) | latest register: the roster (§15) |
 //! | `K` | re-key | group (32) ‖ epoch tag (4) ‖ re-key id (32) | empty: every chunk of an epoch |
 //! | `z` | amendment | group (32) ‖ prev id (32) ‖ amendment id (32) | empty: the governance chain (§16) |
+//! | `T` | ticket | group (32) ‖ ticket key (32) ‖ ticket record id (32) | empty: every record of a ticket (§17) |
+//! | `Y` | admission | ticket record id (32) ‖ admit id (32) | empty: a ticket's uses |
+//! | `U` | ticket withdrawn | ticket record id (32) | id of the first `uninvite` indexed |
 //! | `G` | group | group id (32) | CBOR `GroupRecord` (local) |
 //! | `x` | outbox | message id (32) | group id (32): own messages no member has confirmed (local) |
 //! | `M` | mute | group (32) ‖ member (32) | empty (local, never sent) |
@@ -106,6 +109,12 @@ pub mod prefix {
     pub const REKEY: u8 = b'K';
     /// Amendments by the state they follow.
     pub const AMEND: u8 = b'z';
+    /// Ticket records by ticket key.
+    pub const TICKET: u8 = b'T';
+    /// Admissions by ticket.
+    pub const ADMISSION: u8 = b'Y';
+    /// The first withdrawal of a ticket.
+    pub const UNINVITE: u8 = b'U';
     /// Groups this node belongs to.
     pub const GROUP: u8 = b'G';
     /// Own messages not yet confirmed.
@@ -266,6 +275,9 @@ pub fn kind_code(content: &Content) -> u8 {
         Content::Member(_) => 15,
         Content::Rekey(_) => 16,
         Content::Amend(_) => 17,
+        Content::Ticket(_) => 18,
+        Content::Admit(_) => 19,
+        Content::Uninvite(_) => 20,
     }
 }
 

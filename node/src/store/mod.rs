@@ -672,6 +672,29 @@ impl StoreReader {
         self.listed_messages(&layout::key(prefix::AMEND, &[group.as_bytes(), &prev.0]))
     }
 
+    /// Every stored record of the ticket whose key is `ticket` in `group` (§17); a group with
+    /// `None`: the records of every ticket.
+    pub fn tickets(
+        &self,
+        group: &GroupId,
+        ticket: Option<&PublicKey>,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut parts: Vec<&[u8]> = vec![group.as_bytes()];
+        parts.extend(ticket.map(PublicKey::as_bytes).map(|k| k.as_slice()));
+        self.listed_messages(&layout::key(prefix::TICKET, &parts))
+    }
+
+    /// The `admit` records of a ticket record.
+    pub fn admissions(&self, ticket: &MessageId) -> Result<Vec<StoredMessage>, StoreError> {
+        self.listed_messages(&layout::key(prefix::ADMISSION, &[&ticket.0]))
+    }
+
+    /// Whether a ticket record was withdrawn (`uninvite`).
+    pub fn uninvited(&self, ticket: &MessageId) -> Result<bool, StoreError> {
+        self.ks
+            .contains(&layout::key(prefix::UNINVITE, &[&ticket.0]))
+    }
+
     /// Every stored re-key message (each chunk) of the epoch tagged `tag` in `group`.
     pub fn rekeys(&self, group: &GroupId, tag: u32) -> Result<Vec<StoredMessage>, StoreError> {
         self.listed_messages(&layout::key(

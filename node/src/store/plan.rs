@@ -146,6 +146,17 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
             &[group, &r.tag.to_be_bytes(), &msg.id.0],
         )),
         Content::Amend(a) => w.mark(layout::key(prefix::AMEND, &[group, &a.prev.0, &msg.id.0])),
+        Content::Ticket(t) => w.mark(layout::key(
+            prefix::TICKET,
+            &[group, t.id.as_bytes(), &msg.id.0],
+        )),
+        Content::Admit(a) => w.mark(layout::pair(prefix::ADMISSION, &a.ticket.0, &msg.id.0)),
+        Content::Uninvite(u) => {
+            let key = layout::key(prefix::UNINVITE, &[&u.ticket.0]);
+            if db.get(&key)?.is_none() {
+                w.put(key, msg.id.0.to_vec());
+            }
+        }
         Content::Charter(_) => {}
     }
     Ok(())

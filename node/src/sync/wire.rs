@@ -36,6 +36,44 @@ pub enum Request {
         /// Ids wanted (at most [`MAX_FETCH_IDS`]).
         ids: Vec<MessageId>,
     },
+    /// Ask to be admitted with an invite ticket (§17).
+    Admit(AdmitRequest),
+}
+
+/// An admission request (§17): the newcomer names its ticket, its pseudonym and member key,
+/// and signs them with the ticket key (`proof`) and with its pseudonym (`sig`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmitRequest {
+    /// The group's id.
+    pub group: [u8; 32],
+    /// The ticket's id (the ticket key's public key).
+    pub ticket: [u8; 32],
+    /// The newcomer's pseudonym in the group.
+    pub member: [u8; 32],
+    /// The newcomer's X25519 member key in the group (§2).
+    pub key: [u8; 32],
+    /// The ticket key's signature over [`AdmitRequest::signed_bytes`].
+    pub proof: [u8; 64],
+    /// The pseudonym's signature over the same bytes.
+    pub sig: [u8; 64],
+}
+
+impl AdmitRequest {
+    /// What both signatures sign: group ‖ ticket ‖ member ‖ key.
+    pub fn signed_bytes(&self) -> Vec<u8> {
+        [self.group, self.ticket, self.member, self.key].concat()
+    }
+}
+
+/// One epoch secret in a welcome, wrapped to the newcomer's member key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WelcomeEpoch {
+    /// The epoch's number.
+    pub number: u32,
+    /// Its tag.
+    pub tag: u32,
+    /// The wrapped secret (48 bytes).
+    pub key: Vec<u8>,
 }
 
 /// Error codes of a refusal.
@@ -47,6 +85,16 @@ pub enum ErrorCode {
     Malformed,
     /// The responder is overloaded; try later.
     Busy,
+    /// Admission: no ticket with this id is known to the responder.
+    UnknownTicket,
+    /// Admission: the ticket was withdrawn, or its inviter may no longer invite.
+    Revoked,
+    /// Admission: the ticket has expired.
+    Expired,
+    /// Admission: the ticket has admitted as many members as it allows.
+    Spent,
+    /// Admission: the newcomer's pseudonym is banned from the group.
+    Banned,
 }
 
 impl ErrorCode {
@@ -55,7 +103,26 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Malformed => "malformed",
             ErrorCode::Busy => "busy",
+            ErrorCode::UnknownTicket => "unknown_ticket",
+            ErrorCode::Revoked => "revoked",
+            ErrorCode::Expired => "expired",
+            ErrorCode::Spent => "spent",
+            ErrorCode::Banned => "banned",
         }
+    }
+
+    fn parse(code: &str) -> Option<ErrorCode> {
+        Some(match code {
+            "unauthorized" => ErrorCode::Unauthorized,
+            "malformed" => ErrorCode::Malformed,
+            "busy" => ErrorCode::Busy,
+            "unknown_ticket" => ErrorCode::UnknownTicket,
+            "revoked" => ErrorCode::Revoked,
+            "expired" => ErrorCode::Expired,
+            "spent" => ErrorCode::Spent,
+            "banned" => ErrorCode::Banned,
+            _ => return None,
+        })
     }
 }
 
@@ -79,6 +146,15 @@ pub enum Response {
     Messages {
         /// Signed-message bytes.
         messages: Vec<Vec<u8>>,
+    },
+    /// Admitted (§17): the group secret and the epoch secrets, wrapped to the newcomer.
+    Welcome {
+        /// The ephemeral X25519 public key everything is wrapped with.
+        ephemeral: [u8; 32],
+        /// The group secret, wrapped with tag 0 (48 bytes).
+        secret: Vec<u8>,
+        /// The responder's epoch secrets after the first (at most [`MAX_WELCOME_EPOCHS`]).
+        epochs: Vec<WelcomeEpoch>,
     },
     /// A refusal.
     Error {
@@ -111,7 +187,26 @@ struct Frame {
     code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     epoch: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    group: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ticket: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    member: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sig: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ephemeral: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<ByteBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epochs: Option<Vec<(u32, u32, ByteBuf)>>,
 }
+
+/// Most epoch secrets a welcome carries (the newest), as an invite did (§6).
+pub const MAX_WELCOME_EPOCHS: usize = 64;
 
 fn encode_frame(frame: &Frame) -> Vec<u8> {
     let mut out = Vec::new();
@@ -257,8 +352,26 @@ impl<'a> Reader<'a> {
 }
 
 /// The keys a frame may carry, in the order of [`FrameFields::at`]'s table.
-const FRAME_KEYS: [&str; 11] = [
-    "v", "op", "topic", "proof", "since", "msg", "ids", "nonce", "messages", "code", "epoch",
+const FRAME_KEYS: [&str; 19] = [
+    "v",
+    "op",
+    "topic",
+    "proof",
+    "since",
+    "msg",
+    "ids",
+    "nonce",
+    "messages",
+    "code",
+    "epoch",
+    "group",
+    "ticket",
+    "member",
+    "key",
+    "sig",
+    "ephemeral",
+    "secret",
+    "epochs",
 ];
 
 /// Where each known key's value starts in a frame. The first pass records positions and
@@ -323,7 +436,7 @@ impl<'a> FrameFields<'a> {
 
     /// The optional `epoch` tag of a `hello`: 0 when absent, at most 32 bits.
     fn epoch(&self) -> Result<u32, SyncError> {
-        if self.at[FRAME_KEYS.len() - 1].is_none() {
+        if self.at[10].is_none() {
             return Ok(0);
         }
         let tag = self.reader("epoch")?.uint("epoch")?;
@@ -332,6 +445,13 @@ impl<'a> FrameFields<'a> {
 
     fn bytes32(&self, key: &str) -> Result<[u8; 32], SyncError> {
         self.reader(key)?.bytes32(key)
+    }
+
+    fn bytes_of<const N: usize>(&self, key: &str) -> Result<[u8; N], SyncError> {
+        let bytes = self.reader(key)?.bytes(key)?;
+        bytes
+            .try_into()
+            .map_err(|_| malformed(format!("{key} is {} bytes, expected {N}", bytes.len())))
     }
 
     /// A Negentropy message, within [`MAX_RECONCILE_FRAME`].
@@ -385,6 +505,17 @@ impl Request {
                 ids: Some(ids.iter().map(|id| ByteBuf::from(id.0.to_vec())).collect()),
                 ..Frame::default()
             },
+            Request::Admit(a) => Frame {
+                v: SYNC_VERSION,
+                op: "admit".into(),
+                group: Some(ByteBuf::from(a.group.to_vec())),
+                ticket: Some(ByteBuf::from(a.ticket.to_vec())),
+                member: Some(ByteBuf::from(a.member.to_vec())),
+                key: Some(ByteBuf::from(a.key.to_vec())),
+                proof: Some(ByteBuf::from(a.proof.to_vec())),
+                sig: Some(ByteBuf::from(a.sig.to_vec())),
+                ..Frame::default()
+            },
         };
         encode_frame(&frame)
     }
@@ -418,6 +549,14 @@ impl Request {
                     ids,
                 }
             }
+            "admit" => Request::Admit(AdmitRequest {
+                group: f.bytes32("group")?,
+                ticket: f.bytes32("ticket")?,
+                member: f.bytes32("member")?,
+                key: f.bytes32("key")?,
+                proof: f.bytes_of("proof")?,
+                sig: f.bytes_of("sig")?,
+            }),
             other => {
                 return Err(SyncError::Malformed(format!(
                     "unknown request op {other:?}"
@@ -448,6 +587,23 @@ impl Response {
                 v: SYNC_VERSION,
                 op: "messages".into(),
                 messages: Some(messages.iter().map(|m| ByteBuf::from(m.clone())).collect()),
+                ..Frame::default()
+            },
+            Response::Welcome {
+                ephemeral,
+                secret,
+                epochs,
+            } => Frame {
+                v: SYNC_VERSION,
+                op: "welcome".into(),
+                ephemeral: Some(ByteBuf::from(ephemeral.to_vec())),
+                secret: Some(ByteBuf::from(secret.clone())),
+                epochs: Some(
+                    epochs
+                        .iter()
+                        .map(|e| (e.number, e.tag, ByteBuf::from(e.key.clone())))
+                        .collect(),
+                ),
                 ..Frame::default()
             },
             Response::Error { code } => Frame {
@@ -490,17 +646,53 @@ impl Response {
                 }
                 Response::Messages { messages }
             }
-            "error" => Response::Error {
-                code: match f.text("code")? {
-                    "unauthorized" => ErrorCode::Unauthorized,
-                    "malformed" => ErrorCode::Malformed,
-                    "busy" => ErrorCode::Busy,
-                    other => {
-                        return Err(SyncError::Malformed(format!(
-                            "unknown error code {other:?}"
-                        )))
+            "welcome" => {
+                let wrapped = cove_crypto::WRAPPED_LEN;
+                let secret: [u8; cove_crypto::WRAPPED_LEN] = f.bytes_of("secret")?;
+                let mut r = f.reader("epochs")?;
+                // Each entry is at least a 1-byte array head, two 1-byte uints and the key.
+                let count = r.array(
+                    "epochs",
+                    MAX_WELCOME_EPOCHS,
+                    3 + wrapped,
+                    SyncError::Malformed,
+                )?;
+                let mut epochs = Vec::with_capacity(count);
+                for _ in 0..count {
+                    if r.head()? != (4, 3) {
+                        return Err(malformed("a welcome epoch is an array of 3 items"));
                     }
-                },
+                    let number = r.uint("epoch number")?;
+                    let tag = r.uint("epoch tag")?;
+                    let key = r.bytes("epoch key")?;
+                    let (Ok(number), Ok(tag)) = (u32::try_from(number), u32::try_from(tag)) else {
+                        return Err(malformed("an epoch number or tag does not fit in 32 bits"));
+                    };
+                    if key.len() != wrapped {
+                        return Err(malformed(format!(
+                            "a wrapped epoch key is {} bytes, expected {wrapped}",
+                            key.len()
+                        )));
+                    }
+                    epochs.push(WelcomeEpoch {
+                        number,
+                        tag,
+                        key: key.to_vec(),
+                    });
+                }
+                Response::Welcome {
+                    ephemeral: f.bytes32("ephemeral")?,
+                    secret: secret.to_vec(),
+                    epochs,
+                }
+            }
+            "error" => Response::Error {
+                code: ErrorCode::parse(f.text("code")?).ok_or_else(|| {
+                    malformed(format!(
+                        "unknown error code {:?}",
+                        f.text("code").unwrap_or("")
+                    ))
+                })?,
             },
             other => {
                 return Err(SyncError::Malformed(format!(

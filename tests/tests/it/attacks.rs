@@ -17,7 +17,8 @@ use cove_tests::{
     attacker, eventually, inject, wait_for_feed, wait_for_peers, Club, TestNode, TEST_TIMEOUT,
 };
 
-/// A member gone bad: it holds the invite (so the content key) and its own pseudonym.
+/// A member gone bad: it holds the group's keys (as a welcome carries them) and its own
+/// pseudonym.
 struct Mallory {
     group: GroupId,
     topic: String,
@@ -26,8 +27,7 @@ struct Mallory {
 }
 
 impl Mallory {
-    fn new(invite: &str, topic: String) -> Result<Mallory> {
-        let invite = Invite::decode_ignoring_expiry(invite)?;
+    fn new(invite: Invite, topic: String) -> Result<Mallory> {
         let group = invite.group_secret.id();
         Ok(Mallory {
             group,
@@ -69,7 +69,7 @@ async fn every_attack_class_is_rejected_counted_and_not_forwarded() -> Result<()
         let [ant, bat, cat] = club.members();
         let (group, topic) = (&club.group, &club.topic);
         // A member outside the node, with the invite.
-        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
+        let mallory = Mallory::new(club.keys().await?, club.topic.clone())?;
 
         let now = now_ms();
         let mut forged = mallory.post(now, "a forged signature")?;
@@ -268,7 +268,7 @@ async fn a_member_flooding_at_1000_per_second_is_throttled_and_honest_posts_flow
         let [ant, bat, cat] = club.members();
         let (group, topic) = (&club.group, &club.topic);
         // A member outside the node, with the invite.
-        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
+        let mallory = Mallory::new(club.keys().await?, club.topic.clone())?;
         wait_for_peers(cat, 2).await?;
         bat.post(group, None, "warm-up").await?;
         wait_for_feed(cat, group, 1).await?;
@@ -416,7 +416,7 @@ async fn a_banned_member_cannot_post_by_backdating_and_honest_relays_keep_their_
         let [ant, bat, cat] = club.members();
         let (group, topic) = (&club.group, &club.topic);
         // A member outside the node, with the invite.
-        let mallory = Mallory::new(&club.invite, club.topic.clone())?;
+        let mallory = Mallory::new(club.keys().await?, club.topic.clone())?;
         let before_ban = now_ms();
         ant.ban(Some(group.as_str()), &mallory.me.public().to_string(), true)
             .await?;

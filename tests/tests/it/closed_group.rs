@@ -120,9 +120,16 @@ async fn feed_lens(nodes: &[&TestNode], group: &str) -> Result<Vec<usize>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_joiner_reaches_members_it_was_not_introduced_to() -> Result<()> {
-    // Scenario: ant invites bat; bat invites cat, so cat's invite lists only bat's address.
+    // Scenario: ant invites bat; bat invites cat (the group lets members invite), so cat's
+    // invite lists only bat's address.
     // Assert: cat ends up connected to ant too (group-keyed discovery), and ant sees cat's post.
-    let club = Club::of(["ant", "bat", "cat"]).ready(Ready::Founded);
+    let members_invite = cove_node::message::Policy {
+        invite: cove_node::message::Inviters::Members,
+        ..Default::default()
+    };
+    let club = Club::of(["ant", "bat", "cat"])
+        .ready(Ready::Founded)
+        .policy(members_invite);
     club.run(async |club| {
         let [ant, bat, cat] = club.members();
         let group = &club.group;
@@ -158,8 +165,9 @@ async fn a_post_written_alone_is_delivered_when_a_peer_appears() -> Result<()> {
         let [ant, bat] = club.members();
         let group = &club.group;
         ant.post(group, None, "anyone here?").await?;
-        // The post and ant's member record (PROTOCOL.md §15), both kept for later.
-        assert_eq!(ant.status().await?.outbox, 2, "kept for later");
+        // The post, ant's member record (PROTOCOL.md §15) and the club's invite ticket
+        // (§17), all kept for later.
+        assert_eq!(ant.status().await?.outbox, 3, "kept for later");
         bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;
         assert_eq!(wait_for_feed(bat, group, 1).await?, ["anyone here?"]);
@@ -196,7 +204,7 @@ async fn an_outsider_on_the_topic_does_not_empty_a_members_outbox() -> Result<()
         })
         .await?;
         // The post and ant's member record (PROTOCOL.md §15).
-        assert_eq!(ant.status().await?.outbox, 2, "no member has confirmed it");
+        assert_eq!(ant.status().await?.outbox, 3, "no member has confirmed it");
 
         bat.join(&ant.invite(group, Duration::from_secs(600)).await?)
             .await?;

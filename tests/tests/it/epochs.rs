@@ -23,7 +23,9 @@ async fn a_ban_cuts_reading_and_an_offline_member_catches_up_across_the_re_key()
     within(TEST_TIMEOUT * 2, async {
         let ant = TestNode::start("ant").await?;
         let group = ant.create_group("club").await?.to_string();
-        let invite = ant.invite(&group, Duration::from_secs(3600)).await?;
+        let invite = ant
+            .invite_for(&group, Duration::from_secs(3600), 3, Vec::new())
+            .await?;
         let (bat, cat) = (TestNode::start("bat").await?, TestNode::start("cat").await?);
         let mut dan = TestNode::start("dan").await?;
         for member in [&bat, &cat, &dan] {

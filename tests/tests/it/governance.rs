@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use cove_crypto::{seal, Invite};
+use cove_crypto::seal;
 use cove_node::message::{sign_in, Ban, Content};
 use cove_node::outsider::Outsider;
 use cove_node::view::social::ModerationInfo;
 use cove_node::Change;
-use cove_tests::{eventually, rejected, Club, TestNode};
+use cove_tests::{admitted_keys, eventually, rejected, Club, TestNode};
 
 /// Waits until `check` holds for `node`'s moderation view of its only group.
 async fn until_moderation(
@@ -65,7 +65,7 @@ async fn a_retired_admin_is_refused_by_every_node() -> Result<()> {
             Ok((ant.status().await?.networks[0].epoch >= 1).then_some(()))
         })
         .await?;
-        let invite = Invite::decode(&ant.invite(group, Duration::from_secs(60)).await?, 0)?;
+        let invite = admitted_keys(ant, group).await?;
         let (_, secret) = invite.epochs.last().context("the ban re-keyed the group")?;
         let bat_seed = cove_node::data_dir::DataDir::new(bat.dir.path()).load_seed()?;
         let gid = invite.group_secret.id();

@@ -18,4 +18,5 @@ mod secrets;
 mod sim;
 mod social;
 mod sync;
+mod tickets;
 mod web;

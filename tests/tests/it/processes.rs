@@ -52,8 +52,8 @@ fn invite_addrs(data_dir: &std::path::Path, args: &[&str]) -> Result<(Vec<String
     let out = cove(data_dir, &full)?;
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let invite = last_stdout_line(&full, out)?;
-    let invite = cove_crypto::Invite::decode_ignoring_expiry(&invite)?;
-    Ok((invite.addrs, stderr))
+    let invite = cove_crypto::AnyInvite::decode_ignoring_expiry(&invite)?;
+    Ok((invite.addrs().to_vec(), stderr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

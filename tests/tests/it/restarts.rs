@@ -2,7 +2,7 @@
 //! address records (PROTOCOL.md §10.1) spread and checked.
 
 use anyhow::{Context, Result};
-use cove_crypto::{GroupSecret, Invite, Pseudonym};
+use cove_crypto::{GroupSecret, Pseudonym};
 use cove_node::addr_book::MAX_BOOK_PEERS;
 use cove_node::addr_record::{addr_topic, seal_record, sign_record};
 use cove_node::outsider::Outsider;
@@ -68,7 +68,10 @@ async fn everyone_restarts_and_the_group_finds_itself_again() -> Result<()> {
         let mut ant = up(&dirs[0]).await?;
         cove_ok(&dirs[0], &["group", "create", "club"])?;
         let addr = format!("/ip4/127.0.0.1/tcp/{}", club_port(&dirs[0])?);
-        let invite = cove_ok(&dirs[0], &["group", "invite", "club", "--addr", &addr])?;
+        let invite = cove_ok(
+            &dirs[0],
+            &["group", "invite", "club", "--addr", &addr, "--uses", "2"],
+        )?;
         cove_ok(&dirs[1], &["join", &invite])?;
         cove_ok(&dirs[2], &["join", &invite])?;
         let mut bat = up(&dirs[1]).await?;
@@ -131,7 +134,9 @@ async fn a_member_away_while_everyone_restarted_twice_catches_up() -> Result<()>
             members.push(TestNode::start(name).await?);
         }
         let group = members[0].create_group("club").await?.to_string();
-        let invite = members[0].invite(&group, Duration::from_secs(3600)).await?;
+        let invite = members[0]
+            .invite_for(&group, Duration::from_secs(3600), 3, Vec::new())
+            .await?;
         for member in &members[1..] {
             member.join(&invite).await?;
         }
@@ -199,7 +204,7 @@ async fn forged_foreign_and_flooded_address_records_are_refused_or_bounded() -> 
     Club::of(["ant", "bat"])
         .run(async |club| {
             let [ant, bat] = club.members();
-            let secret: GroupSecret = Invite::decode_ignoring_expiry(&club.invite)?.group_secret;
+            let secret: GroupSecret = club.keys().await?.group_secret;
             let group = secret.id();
             let topic = addr_topic(&club.topic);
             let key = secret.content_key(0);

@@ -1,7 +1,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Context, Result};
-use cove_crypto::{seal, Invite};
+use cove_crypto::seal;
 use cove_node::message::{sign, Ban, Content};
 use cove_node::outsider::Outsider;
 use cove_node::view::social::{FeedItem, ModerationInfo, Order, ProfileInfo, Thread};
@@ -183,7 +183,7 @@ async fn bans_removals_and_mutes() -> Result<()> {
     let club = Club::of(["ant", "bat", "cat"]);
     club.run(async |club| {
         let [ant, bat, cat] = club.members();
-        let (group, invite) = (&club.group, &club.invite);
+        let group = &club.group;
         let cat_key = cat.groups().await?[0].me.clone();
         let bat_key = bat.groups().await?[0].me.clone();
         // Non-admins are refused locally with a clear error.
@@ -202,7 +202,7 @@ async fn bans_removals_and_mutes() -> Result<()> {
         let refused = cat.post(group, None, "am I still here?").await.unwrap_err();
         assert!(refused.to_string().contains("banned"), "{refused}");
         // ...and a post signed by it anyway is ignored by every node that knows the ban.
-        let secret = Invite::decode_ignoring_expiry(invite)?.group_secret;
+        let secret = club.keys().await?.group_secret;
         let cat_seed = cove_node::data_dir::DataDir::new(cat.dir.path()).load_seed()?;
         let cat_pseudonym = cat_seed.pseudonym(&secret.id());
         let sealed = |content: Content| -> Result<Vec<u8>> {
