@@ -215,7 +215,11 @@ fn vectors() -> Value {
 }
 
 /// A message vector: its kind, date, body, signed bytes, id, and envelope with its nonce.
-fn sealed_json(signed: &cove_node::message::SignedMessage, nonce: [u8; 24], envelope: &[u8]) -> Value {
+fn sealed_json(
+    signed: &cove_node::message::SignedMessage,
+    nonce: [u8; 24],
+    envelope: &[u8],
+) -> Value {
     json!({
         "kind": signed.message.content.kind(),
         "created_at": signed.message.created_at,
@@ -393,7 +397,6 @@ fn epoch_vectors(secret: &GroupSecret, group: &GroupId, me: &Pseudonym) -> Value
         .into_iter()
         .enumerate()
         .map(|(i, (tag, created_at, content))| {
-            let kind = content.kind();
             let signed = sign_in(me, group, tag, created_at, content).unwrap();
             let key = if tag == 0 {
                 secret.content_key(0)

@@ -126,7 +126,16 @@ impl std::ops::Deref for TestNode {
 }
 
 /// Polls `check` until it returns `Some`, or fails after [`PATIENCE`] with `what`.
-pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> Result<T>
+pub async fn eventually<T, F, Fut>(what: &str, check: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Option<T>>>,
+{
+    eventually_within(PATIENCE, what, check).await
+}
+
+/// [`eventually`] with a patience of its own, for what takes several protocol rounds.
+pub async fn eventually_within<T, F, Fut>(patience: Duration, what: &str, mut check: F) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Option<T>>>,
@@ -136,7 +145,7 @@ where
         if let Some(value) = check().await? {
             return Ok(value);
         }
-        if start.elapsed() > PATIENCE {
+        if start.elapsed() > patience {
             bail!("timed out waiting for: {what}");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

@@ -16,6 +16,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 /// make a node keep.
 pub const MAX_EPOCHS: usize = 4096;
 
+/// Most `hello`s one history-sync session sends, one per epoch it tries (§13.3).
+pub const MAX_HELLOS: usize = 4;
+
 /// An epoch secret as the store keeps it (in the group's record). Wiped on drop; `Debug`
 /// prints the number only.
 #[derive(Clone, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
@@ -100,6 +103,30 @@ impl Epochs {
             .min_by_key(|e| e.tag)
     }
 
+    /// The epochs a history-sync requester proves, best first (§13.3, §15): the current one,
+    /// then the main line below it (per smaller number the smallest tag), the first epoch
+    /// always last; at most [`MAX_HELLOS`]. A responder that does not hold the current epoch
+    /// (it was on the other side of a partition when an admin re-keyed, or is behind) is asked
+    /// again in an older one both hold, and serves what was sealed up to it: the re-key
+    /// messages of its side among them, after which the next round proves a newer epoch.
+    pub fn proof_order(&self) -> Vec<(u32, [u8; 32])> {
+        let current = self.current();
+        let mut order = vec![(current.tag, current.sync)];
+        for number in (1..current.number).rev() {
+            if order.len() + 1 >= MAX_HELLOS {
+                break;
+            }
+            if let Some(e) = self.preceding(number + 1) {
+                order.push((e.tag, e.sync));
+            }
+        }
+        if current.number > 0 {
+            let first = self.get(0).expect("the first epoch is always held");
+            order.push((first.tag, first.sync));
+        }
+        order
+    }
+
     /// The epoch with this tag, if held.
     pub fn get(&self, tag: u32) -> Option<&Epoch> {
         self.0.iter().find(|e| e.tag == tag)
@@ -135,6 +162,21 @@ mod tests {
 
     fn secret(n: u8) -> EpochSecret {
         EpochSecret::from_bytes([n; 32])
+    }
+
+    #[test]
+    fn a_session_proves_the_current_epoch_then_older_ones_and_the_first_last() {
+        let mut epochs = Epochs::new(&GroupSecret::from_bytes([1; 32]), &[]);
+        assert_eq!(epochs.proof_order().len(), 1, "only the first epoch");
+        for number in 1..=6u32 {
+            assert!(epochs.add(number, &secret(10 + number as u8)));
+        }
+        let tags: Vec<u32> = epochs.proof_order().iter().map(|(tag, _)| *tag).collect();
+        assert_eq!(tags.len(), MAX_HELLOS);
+        assert_eq!(tags[0], epochs.current().tag);
+        assert_eq!(tags[1], epochs.preceding(6).unwrap().tag);
+        assert_eq!(tags[2], epochs.preceding(5).unwrap().tag);
+        assert_eq!(tags[3], 0, "the first epoch is always tried last");
     }
 
     #[test]

@@ -69,10 +69,10 @@ pub struct Session {
     pub group: GroupId,
     /// Its topic.
     pub topic: String,
-    /// The tag of the key epoch this session proves (the node's current one).
-    pub epoch: u32,
-    /// That epoch's sync key.
-    pub sync_key: [u8; 32],
+    /// The key epochs this session may prove, as (tag, sync key), best first (the node's
+    /// current one first; `Epochs::proof_order`): a responder that does not prove the first
+    /// is asked in the next.
+    pub epochs: Vec<(u32, [u8; 32])>,
     /// Reconcile messages created at or after this (unix ms): the start of the retention
     /// window (0 = everything), or later for a confirmation round.
     pub since: u64,
@@ -125,14 +125,31 @@ impl Session {
         (report, error)
     }
 
-    /// `hello`, then the responder's proof is checked before anything group-specific is
-    /// sent; returns our own proof for the requests that follow.
+    /// `hello` in each of [`Session::epochs`] until the responder proves one; its proof is
+    /// checked before anything group-specific is sent. Returns our own proof (in that epoch)
+    /// for the requests that follow.
     async fn handshake(&self, report: &mut Report) -> Result<[u8; 32], SyncError> {
+        let mut unproven = SyncError::Unproven("no epoch to prove".into());
+        for (epoch, sync_key) in &self.epochs {
+            match self.hello(*epoch, sync_key, report).await {
+                Err(e @ SyncError::Unproven(_)) => unproven = e,
+                done => return done,
+            }
+        }
+        Err(unproven)
+    }
+
+    async fn hello(
+        &self,
+        epoch: u32,
+        sync_key: &[u8; 32],
+        report: &mut Report,
+    ) -> Result<[u8; 32], SyncError> {
         let nonce: [u8; 32] = rand::random();
         let hello = Request::Hello {
             topic: self.topic.clone(),
             nonce,
-            epoch: self.epoch,
+            epoch,
         };
         let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
             .await
@@ -147,10 +164,12 @@ impl Session {
             return Err(SyncError::Malformed("expected a challenge".into()));
         };
         let (local, peer) = (self.gossip.local_peer_id().to_bytes(), self.peer.to_bytes());
-        if !verify_sync_responder_proof(&self.sync_key, &nonce, &local, &peer, &proof) {
-            return Err(SyncError::Unproven("its proof does not verify".into()));
+        if !verify_sync_responder_proof(sync_key, &nonce, &local, &peer, &proof) {
+            return Err(SyncError::Unproven(format!(
+                "its proof in epoch {epoch:08x} does not verify"
+            )));
         }
-        Ok(sync_proof(&self.sync_key, &challenge, &local, &peer))
+        Ok(sync_proof(sync_key, &challenge, &local, &peer))
     }
 
     async fn run_inner(&self, report: &mut Report) -> Result<(), SyncError> {

@@ -4,7 +4,10 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
-use cove_tests::{eventually, wait_for_feed, within, TestNode, TEST_TIMEOUT};
+use cove_node::Change;
+use cove_tests::{
+    eventually, eventually_within, wait_for_feed, within, Club, TestNode, PATIENCE, TEST_TIMEOUT,
+};
 
 /// The number of the key epoch `node` seals in for its only group.
 async fn epoch(node: &TestNode) -> Result<u32> {
@@ -68,6 +71,99 @@ async fn a_ban_cuts_reading_and_an_offline_member_catches_up_across_the_re_key()
         assert_eq!(wait_for_feed(&dan, &group, 1).await?, ["after the ban"]);
         for node in [&ant, &bat, &cat, &dan] {
             node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// `node`'s pseudonym in its only group.
+async fn me(node: &TestNode) -> Result<String> {
+    Ok(node.groups().await?[0].me.clone())
+}
+
+/// The key epoch `node` seals in for its only group: number and tag.
+async fn current_epoch(node: &TestNode) -> Result<(u32, String)> {
+    let network = node.status().await?.networks.remove(0);
+    Ok((network.epoch, network.epoch_tag))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_bans_on_two_sides_of_a_partition_converge_on_one_epoch_without_either() -> Result<()> {
+    // Scenario: ant (founder) makes bat an admin. The group splits: ant, cat and eve on one
+    // side, bat, dan and fox on the other. At the same moment ant bans eve and bat bans fox,
+    // each re-keying on its side; cat and dan each post in their side's new epoch. Then the
+    // partition heals.
+    // Assert: ant, bat, cat and dan end in the same key epoch (same number and tag) and each
+    // reads both posts; neither eve nor fox holds that epoch.
+    let club = Club::of(["ant", "bat", "cat", "dan", "eve", "fox"]).timeout(TEST_TIMEOUT * 2);
+    club.run(async |club| {
+        let [ant, bat, cat, dan, eve, fox] = club.members();
+        let group = &club.group;
+        let id: cove_crypto::GroupId = group.parse()?;
+        let (bat_key, eve_key, fox_key) = (me(bat).await?, me(eve).await?, me(fox).await?);
+        ant.amend(None, Change::AddAdmin(bat_key.parse()?)).await?;
+        eventually("bat to be an admin", || async {
+            Ok((bat.moderation(None).await?.admins.contains(&bat_key)).then_some(()))
+        })
+        .await?;
+        eventually("every member record to reach both admins", || async {
+            let (a, b) = (ant.members(None).await?, bat.members(None).await?);
+            Ok((a.len() == 6 && b.len() == 6).then_some(()))
+        })
+        .await?;
+
+        let far: Vec<String> = [bat, dan, fox]
+            .iter()
+            .map(|n| n.peer_id_in(&id).to_string())
+            .collect();
+        for near in [ant, cat, eve] {
+            for peer in &far {
+                near.block_peer(peer, Some(Duration::from_secs(3600)))
+                    .await?;
+            }
+        }
+        let (a, b) = tokio::join!(ant.ban(None, &eve_key, true), bat.ban(None, &fox_key, true));
+        a?;
+        b?;
+        eventually("cat and dan to enter their side's new epoch", || async {
+            let (c, d) = (current_epoch(cat).await?, current_epoch(dan).await?);
+            Ok((c.0 == 1 && d.0 == 1).then_some(()))
+        })
+        .await?;
+        cat.post(group, None, "from ant's side").await?;
+        dan.post(group, None, "from bat's side").await?;
+
+        for near in [ant, cat, eve] {
+            for peer in &far {
+                near.block_peer(peer, None).await?;
+            }
+        }
+        // Several rounds: each side syncs the other's re-key (proving the epoch before), an
+        // admin finds a banned member in the current epoch and re-keys once more, and the
+        // posts follow; a sync round runs every 3 s with one random member.
+        let what = "the four to hold one epoch and read both posts";
+        let settled = eventually_within(PATIENCE * 3, what, || async {
+            let epoch = current_epoch(ant).await?;
+            for node in [ant, bat, cat, dan] {
+                if current_epoch(node).await? != epoch || node.feed(group, 10).await?.len() != 2 {
+                    return Ok(None);
+                }
+            }
+            Ok(Some(epoch))
+        })
+        .await?;
+        ensure!(
+            settled.0 >= 2,
+            "the epoch after both bans follows both re-keys: {settled:?}"
+        );
+        for banned in [eve, fox] {
+            let held = current_epoch(banned).await?;
+            ensure!(
+                held.0 < settled.0,
+                "{} holds the settled epoch",
+                banned.name
+            );
         }
         Ok(())
     })
