@@ -40,7 +40,6 @@ impl Actor {
                 return;
             }
         }
-        self.core.count("admitted");
         info!(group = %net.short(), %peer, "admitted a newcomer with an invite ticket");
         let Ok(gossip) = self.nets.gossip(&net).cloned() else {
             return;
