@@ -293,6 +293,18 @@ pub(crate) struct UpArgs {
     /// Discover peers on the LAN with mDNS (the default; overrides `mdns = false` in cove.toml).
     #[arg(long, overrides_with = "no_mdns")]
     pub(crate) mdns: bool,
+    /// Do not ask the router to forward this node's ports (UPnP).
+    #[arg(long, overrides_with = "upnp")]
+    pub(crate) no_upnp: bool,
+    /// Ask the router to forward each group's port with UPnP, so that members can dial this
+    /// node directly (the default; overrides `upnp = false` in cove.toml).
+    #[arg(long, overrides_with = "no_upnp")]
+    pub(crate) upnp: bool,
+    /// Relay for the members of your groups who are behind NATs (circuit relay v2, within
+    /// limits on circuits, bytes and time). For a node members can dial: a public address,
+    /// a VPS, or a forwarded port. Only members of a group can use its relay.
+    #[arg(long)]
+    pub(crate) relay_service: bool,
     /// Keep only messages created in the last N days. Default: keep everything.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub(crate) retention_days: Option<u32>,

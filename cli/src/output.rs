@@ -87,8 +87,9 @@ impl Output {
     pub(crate) fn peers(&self, peers: &[PeerSummary]) {
         self.list(peers, "no peers connected", |p| {
             println!(
-                "{}  groups: [{}]  {}",
+                "{}  {}  groups: [{}]  {}",
                 p.peer,
+                p.connection,
                 p.groups.join(", "),
                 p.addrs.join(" ")
             );
@@ -288,6 +289,16 @@ impl Output {
             );
             for addr in &n.listen_addrs {
                 println!("listening   {addr}");
+            }
+            println!("reach       {}", n.reach.summary);
+            for advice in &n.reach.advice {
+                println!("            advice: {advice}");
+            }
+            if let Some(r) = &n.reach.relay_service {
+                println!(
+                    "relaying    {} member(s) reserved, {} circuit(s) open, {} accepted, {} refused",
+                    r.reservations, r.circuits, r.circuits_accepted, r.refused
+                );
             }
         }
         println!("groups      {}", s.groups);

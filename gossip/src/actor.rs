@@ -1244,9 +1244,12 @@ impl Actor {
         let is_circuit = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
         Reachability {
             nat: self.nat.clone(),
+            // The relay client confirms our relayed addresses as external ones; they are
+            // reported apart, as `relayed`.
             external: self
                 .swarm
                 .external_addresses()
+                .filter(|a| !is_circuit(a))
                 .map(|a| with_peer_id(a.clone(), me))
                 .collect(),
             relayed: self

@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod netns;
 pub mod perf;
 pub mod scenario;
 pub mod sim;
@@ -650,14 +651,31 @@ impl CoveProcess {
     /// `cove up --no-mdns --sync-interval 1s ARGS...`, waiting until its control socket
     /// answers; its log goes to `DATA_DIR/up.log`.
     pub async fn up_with(data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
+        Self::spawn(std::process::Command::new(cove_bin()?), data_dir, args).await
+    }
+
+    /// Like [`CoveProcess::up_with`], inside the network namespace `netns`
+    /// (`ip netns exec NETNS cove ...`; see [`netns`]). The control socket is a file, so the
+    /// test talks to the node from outside the namespace.
+    pub async fn up_in(netns: &str, data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
+        let mut command = std::process::Command::new("ip");
+        command.args(["netns", "exec", netns]).arg(cove_bin()?);
+        Self::spawn(command, data_dir, args).await
+    }
+
+    async fn spawn(
+        mut command: std::process::Command,
+        data_dir: &Path,
+        args: &[&str],
+    ) -> Result<CoveProcess> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.join("up.log"))?;
-        let child = std::process::Command::new(cove_bin()?)
+        let child = command
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["up", "--no-mdns", "--sync-interval", "1s"])
+            .args(["up", "--no-mdns", "--no-upnp", "--sync-interval", "1s"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())

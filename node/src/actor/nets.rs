@@ -236,6 +236,11 @@ impl Nets {
         config.peer_rate_limit = self.config.peer_rate_limit;
         config.max_connections = self.config.max_connections;
         config.max_connections_per_peer = self.config.max_connections_per_peer;
+        config.relay_service = self
+            .config
+            .relay_service
+            .then(cove_gossip::RelayLimits::default);
+        config.upnp = self.config.upnp;
         config
     }
 
