@@ -28,6 +28,7 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
+    core::transport::ListenerId,
     gossipsub::{self, MessageAcceptance, PublishError},
     identify,
     kad::{self, store::RecordStore, GetProvidersOk, QueryId, QueryResult, RecordKey},
@@ -36,7 +37,6 @@ use libp2p::{
     noise, ping,
     pnet::{PnetConfig, PnetError, PnetOutput, PreSharedKey},
     request_response::{self, OutboundFailure, OutboundRequestId, ResponseChannel},
-    core::transport::ListenerId,
     swarm::{
         dial_opts::{DialOpts, PeerCondition},
         ConnectionId, SwarmEvent,
@@ -54,8 +54,8 @@ use crate::{
     limits::TokenBucket,
     sync::{is_protocol_violation, SyncRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES},
     Config, Error, Event, InboundRequestId, MessageId, Nat, PeerInfo, PeerRateLimit, Published,
-    Reachability, RelayActivity, TopicHealth, Verdict, MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND,
-    MAX_PENDING_REQUESTS,
+    Reachability, RelayActivity, TopicHealth, Verdict, MAX_BANNED_PEERS, MAX_BAN_DURATION,
+    MAX_PENDING_INBOUND, MAX_PENDING_REQUESTS,
 };
 
 /// How long `spawn` waits for every listener to report its first bound address.

@@ -72,9 +72,7 @@ pub fn describe(facts: &Reachability, listening: bool, peers: usize) -> NetReach
         let relay = relay_part(addr);
         match facts.nat {
             Nat::Private => format!("behind NAT, reachable through relay {relay}"),
-            _ => format!(
-                "reachable through relay {relay} (a direct address is not confirmed yet)"
-            ),
+            _ => format!("reachable through relay {relay} (a direct address is not confirmed yet)"),
         }
     } else {
         if facts.relays_known == 0 {
@@ -186,7 +184,11 @@ mod tests {
             true,
             0,
         );
-        assert!(reach.summary.starts_with("not reachable: behind NAT"), "{}", reach.summary);
+        assert!(
+            reach.summary.starts_with("not reachable: behind NAT"),
+            "{}",
+            reach.summary
+        );
         let advice = reach.advice.join("\n");
         assert!(advice.contains("--relay-service"), "{advice}");
         assert!(advice.contains("reservation refused"), "{advice}");

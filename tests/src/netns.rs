@@ -140,7 +140,15 @@ impl Internet {
         self.add(short)?;
         self.link(short, "eth0", "net", port)?;
         ip(&["-n", &self.ns("net"), "link", "set", port, "master", "br0"])?;
-        ip(&["-n", &self.ns(short), "addr", "add", &format!("{addr}/24"), "dev", "eth0"])
+        ip(&[
+            "-n",
+            &self.ns(short),
+            "addr",
+            "add",
+            &format!("{addr}/24"),
+            "dev",
+            "eth0",
+        ])
     }
 
     /// A home network: router `rtr` at `public` on the bridge, host `host` at 10.0.`n`.2
@@ -155,9 +163,33 @@ impl Internet {
         self.add(host)?;
         self.link(rtr, "lan", host, "eth0")?;
         let h = self.ns(host);
-        ip(&["-n", &r, "addr", "add", &format!("10.0.{n}.1/24"), "dev", "lan"])?;
-        ip(&["-n", &h, "addr", "add", &format!("10.0.{n}.2/24"), "dev", "eth0"])?;
-        ip(&["-n", &h, "route", "add", "default", "via", &format!("10.0.{n}.1")])?;
+        ip(&[
+            "-n",
+            &r,
+            "addr",
+            "add",
+            &format!("10.0.{n}.1/24"),
+            "dev",
+            "lan",
+        ])?;
+        ip(&[
+            "-n",
+            &h,
+            "addr",
+            "add",
+            &format!("10.0.{n}.2/24"),
+            "dev",
+            "eth0",
+        ])?;
+        ip(&[
+            "-n",
+            &h,
+            "route",
+            "add",
+            "default",
+            "via",
+            &format!("10.0.{n}.1"),
+        ])?;
         self.exec(rtr, &["sysctl", "-q", "-w", "net.ipv4.ip_forward=1"])?;
         let masquerade = match kind {
             NatKind::EndpointIndependent => "masquerade",
@@ -189,7 +221,15 @@ impl Internet {
 
     fn setup(&mut self, bat_nat: NatKind) -> Result<()> {
         self.add("net")?;
-        ip(&["-n", &self.ns("net"), "link", "add", "br0", "type", "bridge"])?;
+        ip(&[
+            "-n",
+            &self.ns("net"),
+            "link",
+            "add",
+            "br0",
+            "type",
+            "bridge",
+        ])?;
         ip(&["-n", &self.ns("net"), "link", "set", "br0", "up"])?;
         self.public_host("relay", "relay0", RELAY_IP)?;
         self.public_host("eve", "eve0", EVE_IP)?;
@@ -212,7 +252,11 @@ impl Internet {
             .context("relay has no eth0")?;
         let fields: Vec<u64> = line
             .split_once(':')
-            .map(|(_, rest)| rest.split_whitespace().filter_map(|f| f.parse().ok()).collect())
+            .map(|(_, rest)| {
+                rest.split_whitespace()
+                    .filter_map(|f| f.parse().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         match (fields.first(), fields.get(8)) {
             (Some(rx), Some(tx)) => Ok(rx + tx),

@@ -44,8 +44,7 @@ pub(crate) const LISTEN: Key = key("listen", "COVE_LISTEN", "--listen");
 pub(crate) const ADVERTISE: Key = key("advertise", "COVE_ADVERTISE", "--advertise");
 pub(crate) const MDNS: Key = key("mdns", "COVE_MDNS", "--mdns/--no-mdns");
 pub(crate) const UPNP: Key = key("upnp", "COVE_UPNP", "--upnp/--no-upnp");
-pub(crate) const RELAY_SERVICE: Key =
-    key("relay_service", "COVE_RELAY_SERVICE", "--relay-service");
+pub(crate) const RELAY_SERVICE: Key = key("relay_service", "COVE_RELAY_SERVICE", "--relay-service");
 pub(crate) const RETENTION_DAYS: Key =
     key("retention_days", "COVE_RETENTION_DAYS", "--retention-days");
 pub(crate) const SYNC_INTERVAL: Key = key("sync_interval", "COVE_SYNC_INTERVAL", "--sync-interval");

@@ -48,7 +48,8 @@ impl Club {
     async fn explain<T>(&self, result: Result<T>) -> Result<T> {
         if result.is_err() {
             for name in ["relay", "ant", "bat"] {
-                let log = std::fs::read_to_string(self.dir(name).join("up.log")).unwrap_or_default();
+                let log =
+                    std::fs::read_to_string(self.dir(name).join("up.log")).unwrap_or_default();
                 let lines: Vec<&str> = log.lines().collect();
                 eprintln!("---- {name}'s log (last 60 lines)");
                 for line in &lines[lines.len().saturating_sub(60)..] {
@@ -88,24 +89,30 @@ fn relaying(dir: &Path) -> Result<Value> {
 }
 
 async fn feed_has(dir: &Path, text: &str) -> Result<()> {
-    eventually(&format!("{text:?} in the feed of {}", dir.display()), || async {
-        let feed = cove_json(dir, &["feed", "--group", "club"])?;
-        Ok(feed
-            .as_array()
-            .is_some_and(|items| items.iter().any(|i| i["text"] == text))
-            .then_some(()))
-    })
+    eventually(
+        &format!("{text:?} in the feed of {}", dir.display()),
+        || async {
+            let feed = cove_json(dir, &["feed", "--group", "club"])?;
+            Ok(feed
+                .as_array()
+                .is_some_and(|items| items.iter().any(|i| i["text"] == text))
+                .then_some(()))
+        },
+    )
     .await
 }
 
 async fn reach_says(dir: &Path, words: &str) -> Result<String> {
-    eventually(&format!("status of {} to say {words:?}", dir.display()), || async {
-        let summary = status(dir)?["reach"]["summary"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        Ok(summary.contains(words).then_some(summary))
-    })
+    eventually(
+        &format!("status of {} to say {words:?}", dir.display()),
+        || async {
+            let summary = status(dir)?["reach"]["summary"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            Ok(summary.contains(words).then_some(summary))
+        },
+    )
     .await
 }
 
@@ -216,7 +223,10 @@ async fn members_behind_nats_meet_through_a_relay_then_punch_a_hole() -> Result<
 
         // bat goes away; ant posts; bat comes back from a public address of its own.
         club.bat.kill()?;
-        cove_ok(&ant_dir, &["post", "--group", "club", "while you were away"])?;
+        cove_ok(
+            &ant_dir,
+            &["post", "--group", "club", "while you were away"],
+        )?;
         club.bat = CoveProcess::up_in(&net.ns("away"), &bat_dir, &["--listen", LISTEN]).await?;
         feed_has(&bat_dir, "while you were away").await?;
         eventually("ant to reach bat at its new address", || async {
