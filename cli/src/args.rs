@@ -246,7 +246,13 @@ pub(crate) enum Command {
         peer: String,
     },
     /// Node status and counters.
-    Status,
+    Status {
+        /// Only connectivity, explained: per group, how members reach this node, and what to
+        /// do when they cannot (no listen address, behind NAT without a relay, a refused
+        /// relay reservation, no member reachable).
+        #[arg(long)]
+        net: bool,
+    },
     /// The configuration of `cove up`: defaults, DATA_DIR/cove.toml, COVE_* variables, flags.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -330,6 +330,40 @@ impl Output {
         }
     }
 
+    /// `cove status --net`: per group network, how members reach this node and what to do.
+    pub(crate) fn connectivity(&self, s: &Status) {
+        if self.json {
+            let nets: Vec<Value> = s
+                .networks
+                .iter()
+                .map(|n| json!({ "group": n.group, "name": n.name, "peers": n.peers, "reach": n.reach }))
+                .collect();
+            return self.print_json(&json!(nets));
+        }
+        if s.networks.is_empty() {
+            println!("no group network runs: create or join a group first");
+        }
+        for n in &s.networks {
+            println!("{} ({}): {}", n.name, &n.group[..8], n.reach.summary);
+            println!("  connected peers: {}", n.peers);
+            for addr in n.reach.external_addrs.iter().chain(&n.reach.relayed_addrs) {
+                println!("  reachable at {addr}");
+            }
+            if n.reach.relays_known > 0 {
+                println!("  relays among connected members: {}", n.reach.relays_known);
+            }
+            if let Some(problem) = &n.reach.relay_problem {
+                println!("  last relay problem: {problem}");
+            }
+            for advice in &n.reach.advice {
+                println!("  what to do: {advice}");
+            }
+            if n.reach.advice.is_empty() {
+                println!("  nothing to do");
+            }
+        }
+    }
+
     pub(crate) fn interests(&self, list: &[String]) {
         if self.json {
             self.print_json(&json!(list));

@@ -163,7 +163,7 @@ impl Behaviour {
                 })
                 .into(),
             dcutr: dcutr::Behaviour::new(peer_id),
-            autonat: autonat::Behaviour::new(peer_id, autonat_config(config)),
+            autonat: autonat::Behaviour::new(peer_id, autonat_config()),
             upnp: config
                 .upnp
                 .then(libp2p::upnp::tokio::Behaviour::default)
@@ -184,32 +184,22 @@ pub(crate) fn relay_config(limits: &RelayLimits) -> relay::Config {
     }
 }
 
-/// AutoNAT (v1): probe a few seconds after start, then every few minutes.
+/// AutoNAT (v1): the first probe 5 s after start, then every 30 s until the verdict is
+/// certain, then every 5 minutes. The same with [`Config::fast_timers`]: probes open
+/// connections, and a test of many nodes on one host should not pay more of them than
+/// production does.
 ///
 /// `only_global_ips` is off. Its purpose on the open internet is to keep strangers from
 /// using us to dial into private networks, and to ignore probers on a LAN. Here every prober
 /// and every server is a member of the group (the swarm is a private network), and members
 /// legitimately meet on private and carrier-grade NAT addresses (an office, a VPN, 100.64/10),
 /// where "reachable" is still the truth for the members who can route there.
-pub(crate) fn autonat_config(config: &Config) -> autonat::Config {
-    let fast = config.fast_timers;
+pub(crate) fn autonat_config() -> autonat::Config {
     autonat::Config {
-        boot_delay: if fast {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(5)
-        },
-        retry_interval: if fast {
-            Duration::from_secs(5)
-        } else {
-            Duration::from_secs(30)
-        },
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
         refresh_interval: Duration::from_secs(5 * 60),
-        throttle_server_period: if fast {
-            Duration::from_secs(1)
-        } else {
-            Duration::from_secs(15)
-        },
+        throttle_server_period: Duration::from_secs(15),
         only_global_ips: false,
         ..autonat::Config::default()
     }

@@ -17,6 +17,12 @@
 //!   *discovery key* per topic, so that a node that joined through one member reaches every
 //!   online member;
 //! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date;
+//! * **reaching peers behind NATs**: circuit relay v2 (a client always; a server with
+//!   [`Config::relay_service`]), DCUtR hole punching, AutoNAT v1 and, with [`Config::upnp`],
+//!   a UPnP port mapping. A node that is not a relay and not known to be public reserves a
+//!   slot on up to two connected relays and listens through them; a direct connection
+//!   replaces a relayed one. [`Gossip::reachability`] says what the node knows;
+//!   [`PeerInfo`] says whether each peer is reached directly or through a relay;
 //! * **sync** (`/cove/sync/2.0.0`, [`SYNC_PROTOCOL`]): a request-response transport for the
 //!   node's history sync. [`Gossip::request`] sends one opaque frame to a peer and waits for
 //!   one frame back; the peer sees [`Event::Request`] and answers with [`Gossip::respond`].
@@ -65,6 +71,8 @@
 //! | time per sync request | [`Config::request_timeout`] |
 //! | banned peers | [`MAX_BANNED_PEERS`] (then the ban ending soonest is lifted early) |
 //! | ban duration | [`MAX_BAN_DURATION`] |
+//! | relays we hold a reservation on | 2 |
+//! | what we serve as a relay | [`RelayLimits`] |
 //!
 //! # Example
 //!

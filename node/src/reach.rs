@@ -50,9 +50,14 @@ fn relay_part(addr: &Multiaddr) -> Multiaddr {
         .collect()
 }
 
-/// Says how a network is reached, given its facts, whether it listens at all and how many
-/// peers it has.
-pub fn describe(facts: &Reachability, listening: bool, peers: usize) -> NetReach {
+/// Says how a network is reached, given its facts, the addresses the operator advertises
+/// (`--advertise`), whether it listens at all and how many peers it has.
+pub fn describe(
+    facts: &Reachability,
+    advertised: &[Multiaddr],
+    listening: bool,
+    peers: usize,
+) -> NetReach {
     let text = |addrs: &[Multiaddr]| addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>();
     let nat = match facts.nat {
         Nat::Unknown => "unknown",
@@ -68,6 +73,14 @@ pub fn describe(facts: &Reachability, listening: bool, peers: usize) -> NetReach
         "not reachable: this node listens on no address".to_owned()
     } else if let Some(addr) = facts.external.first() {
         format!("reachable at {addr}")
+    } else if let Some(addr) = advertised.first() {
+        if facts.nat == Nat::Private {
+            advice.push(format!(
+                "members could not dial this node back: check that {addr} is forwarded to \
+                 this machine and open in its firewall"
+            ));
+        }
+        format!("reachable at {addr} (advertised; not confirmed by a member)")
     } else if let Some(addr) = facts.relayed.first() {
         let relay = relay_part(addr);
         match facts.nat {
@@ -145,6 +158,7 @@ mod tests {
                 external: vec![addr],
                 ..facts()
             },
+            &[],
             true,
             1,
         );
@@ -164,6 +178,7 @@ mod tests {
                 relayed: vec![relayed],
                 ..facts()
             },
+            &[],
             true,
             1,
         );
@@ -181,6 +196,7 @@ mod tests {
                 relay_problem: Some("relay X: reservation refused".into()),
                 ..facts()
             },
+            &[],
             true,
             0,
         );
@@ -193,7 +209,27 @@ mod tests {
         assert!(advice.contains("--relay-service"), "{advice}");
         assert!(advice.contains("reservation refused"), "{advice}");
         assert!(advice.contains("no peer reachable"), "{advice}");
-        let silent = describe(&facts(), false, 0);
+        let silent = describe(&facts(), &[], false, 0);
         assert!(silent.summary.contains("listens on no address"));
+    }
+
+    #[test]
+    fn an_advertised_address_members_cannot_reach_is_flagged() {
+        let advertised: Multiaddr = "/ip4/198.51.100.7/tcp/4001".parse().unwrap();
+        let reach = describe(
+            &Reachability {
+                nat: Nat::Private,
+                ..facts()
+            },
+            &[advertised],
+            true,
+            2,
+        );
+        assert!(
+            reach.summary.contains("(advertised; not confirmed"),
+            "{}",
+            reach.summary
+        );
+        assert!(reach.advice[0].contains("forwarded"), "{:?}", reach.advice);
     }
 }

@@ -177,6 +177,7 @@ impl Actor {
             let peers = net.gossip.peers().await?.len();
             let reach = crate::reach::describe(
                 &net.gossip.reachability().await?,
+                &net.advertise,
                 !listen_addrs.is_empty(),
                 peers,
             );

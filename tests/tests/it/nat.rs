@@ -34,9 +34,11 @@ fn internet(bat_nat: NatKind) -> Result<Option<Internet>> {
 struct Club {
     root: tempfile::TempDir,
     /// The processes run until the club is dropped.
-    _relay: CoveProcess,
+    relay: CoveProcess,
     _ant: CoveProcess,
     bat: CoveProcess,
+    /// When ant's and bat's `cove up` were started.
+    started: std::time::Instant,
 }
 
 impl Club {
@@ -116,8 +118,8 @@ async fn reach_says(dir: &Path, words: &str) -> Result<String> {
     .await
 }
 
-/// Starts the club in `net`: the relay founds it and invites ant and bat, who join and come
-/// up behind their NATs.
+/// Starts the club in `net`: the relay founds it (with a chat room, "lobby") and invites
+/// ant and bat, who join and come up behind their NATs.
 async fn club(net: &Internet) -> Result<Club> {
     let root = tempfile::tempdir()?;
     for name in ["relay", "ant", "bat"] {
@@ -135,23 +137,29 @@ async fn club(net: &Internet) -> Result<Club> {
     )
     .await?;
     cove_ok(&relay_dir, &["group", "create", "club"])?;
+    cove_ok(&relay_dir, &["room", "create", "lobby", "--group", "club"])?;
     let invite = cove_ok(&relay_dir, &["group", "invite", "club", "--expires", "1h"])?;
-    let mut members = Vec::new();
     for name in ["ant", "bat"] {
         let dir = root.path().join(name);
         last_stdout_line(
             &["join"],
             cove_with_stdin(&dir, &["join"], invite.as_bytes())?,
         )?;
+    }
+    let started = std::time::Instant::now();
+    let mut members = Vec::new();
+    for name in ["ant", "bat"] {
+        let dir = root.path().join(name);
         members.push(CoveProcess::up_in(&net.ns(name), &dir, &["--listen", LISTEN]).await?);
     }
     let bat = members.pop().context("bat")?;
     let ant = members.pop().context("ant")?;
     Ok(Club {
         root,
-        _relay: relay,
+        relay,
         _ant: ant,
         bat,
+        started,
     })
 }
 
@@ -161,7 +169,8 @@ async fn members_behind_nats_meet_through_a_relay_then_punch_a_hole() -> Result<
     // club and invites ant and bat, each behind its own NAT with endpoint-independent
     // mapping. They exchange posts; then a non-member tries to reach ant through the relay;
     // then bat goes offline, ant posts, and bat comes back from another (public) address.
-    // Assert: ant and bat each say they are reachable through the relay; posts go both ways;
+    // Assert: ant and bat each say they are reachable through the relay (`cove status`,
+    // `cove status --net`); posts go both ways;
     // ant and bat end up directly connected (`cove peers` says direct) after the relay
     // accepted a circuit between them, and the relay then carries no circuit; the non-member
     // reaches neither the relay nor ant and the relay accepts no circuit for it; bat catches
@@ -174,6 +183,12 @@ async fn members_behind_nats_meet_through_a_relay_then_punch_a_hole() -> Result<
         let (relay_dir, ant_dir, bat_dir) = (club.dir("relay"), club.dir("ant"), club.dir("bat"));
         reach_says(&ant_dir, "reachable through relay").await?;
         reach_says(&bat_dir, "reachable through relay").await?;
+        let explained = cove_tests::cove(&ant_dir, &["status", "--net"])?;
+        let explained = String::from_utf8_lossy(&explained.stdout);
+        assert!(
+            explained.contains("club (") && explained.contains("reachable through relay"),
+            "{explained}"
+        );
         let (ant, bat) = (peer_id(&ant_dir)?, peer_id(&bat_dir)?);
 
         cove_ok(&ant_dir, &["post", "--group", "club", "hello bat"])?;
@@ -278,4 +293,155 @@ async fn behind_a_symmetric_nat_members_keep_talking_through_the_relay() -> Resu
     })
     .await;
     club.explain(result).await
+}
+
+/// What one benchmark run measured (`nat_benchmark`).
+struct Figures {
+    /// From starting ant's and bat's `cove up` to bat showing ant's first post.
+    up_to_first_post: Duration,
+    /// From the same start to `cove peers` showing ant and bat directly connected.
+    up_to_direct: Option<Duration>,
+    /// `cove say` on ant to the line on bat's `cove chat` stream.
+    latency: cove_tests::scenario::Percentiles,
+    delivered: usize,
+    /// The relay's CPU time and the bytes on its interface (both directions) while the lines
+    /// were sent, per line.
+    relay_cpu_ms_per_line: f64,
+    relay_bytes_per_line: f64,
+}
+
+/// One run: the club of [`club`] with bat behind `bat_nat`, `lines` chat lines from ant.
+async fn measure(bat_nat: NatKind, lines: usize) -> Result<Figures> {
+    use std::io::BufRead;
+    use std::time::Instant;
+    let net = Internet::build(bat_nat)?;
+    let club = club(&net).await?;
+    let dir = |n: &str| club.dir(n);
+    cove_ok(&dir("ant"), &["post", "--group", "club", "first"])?;
+    feed_has(&dir("bat"), "first").await?;
+    let up_to_first_post = club.started.elapsed();
+    let bat = peer_id(&dir("bat"))?;
+    let want = match bat_nat {
+        NatKind::EndpointIndependent => "direct",
+        NatKind::Symmetric => "relayed",
+    };
+    eventually(&format!("ant and bat to be connected {want}"), || async {
+        Ok((connection(&dir("ant"), &bat)?.as_deref() == Some(want)).then_some(()))
+    })
+    .await?;
+    let up_to_direct = (bat_nat == NatKind::EndpointIndependent).then(|| club.started.elapsed());
+
+    // bat's live chat stream, each line stamped when it arrives here.
+    let mut chat = cove_tests::cove_command(
+        &cove_tests::cove_bin()?,
+        &dir("bat"),
+        &["chat", "lobby", "--group", "club"],
+    )
+    .stdin(std::process::Stdio::piped())
+    .stdout(std::process::Stdio::piped())
+    .spawn()?;
+    let stdout = chat.stdout.take().context("chat stdout")?;
+    let (tx, rx) = std::sync::mpsc::channel::<(Instant, String)>();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send((Instant::now(), line)).is_err() {
+                return;
+            }
+        }
+    });
+    let say = |text: &str| cove_ok(&dir("ant"), &["say", "lobby", "--group", "club", text]);
+    say("warm-up")?;
+    loop {
+        let (_, line) = rx.recv_timeout(Duration::from_secs(45))?;
+        if line.contains("warm-up") {
+            break;
+        }
+    }
+    let relay_pid = club.relay.child.id().to_string();
+    let (cpu0, bytes0) = (
+        cove_tests::scenario::cpu_time_of(&relay_pid)?,
+        net.relay_bytes()?,
+    );
+    let mut sent = Vec::with_capacity(lines);
+    for i in 0..lines {
+        sent.push(Instant::now());
+        say(&format!("bench-{i}-end"))?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut latencies = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while latencies.len() < lines {
+        let Ok((at, line)) = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        else {
+            break;
+        };
+        let index = line
+            .split("bench-")
+            .nth(1)
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|n| n.parse::<usize>().ok());
+        if let Some(i) = index.filter(|i| *i < lines) {
+            latencies.push(at.saturating_duration_since(sent[i]));
+        }
+    }
+    let (cpu1, bytes1) = (
+        cove_tests::scenario::cpu_time_of(&relay_pid)?,
+        net.relay_bytes()?,
+    );
+    let _ = chat.kill();
+    let _ = chat.wait();
+    let delivered = latencies.len();
+    latencies.sort();
+    Ok(Figures {
+        up_to_first_post,
+        up_to_direct,
+        latency: cove_tests::scenario::Percentiles::of(&latencies),
+        delivered,
+        relay_cpu_ms_per_line: (cpu1 - cpu0).as_secs_f64() * 1e3 / lines as f64,
+        relay_bytes_per_line: bytes1.saturating_sub(bytes0) as f64 / lines as f64,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a benchmark: run with --ignored --nocapture (docs/PERFORMANCE.md)"]
+async fn nat_benchmark() -> Result<()> {
+    // Scenario: the club of the tests above, measured: once with bat behind a symmetric NAT
+    // (everything through the relay), once behind an endpoint-independent one (direct after
+    // hole punching); 200 chat lines from ant at 10 per second each time.
+    // Assert: every line arrives; prints the figures for docs/PERFORMANCE.md.
+    if let Some(why) = netns::unavailable() {
+        eprintln!("skipped: network namespaces cannot be created here: {why}");
+        return Ok(());
+    }
+    let lines = 200;
+    println!(
+        "| path | up to first post | up to direct | p50 ms | p95 ms | p99 ms | relay CPU / line | relay bytes / line | delivered |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    within(Duration::from_secs(600), async {
+        for (name, kind) in [
+            ("relayed", NatKind::Symmetric),
+            ("direct", NatKind::EndpointIndependent),
+        ] {
+            let f = measure(kind, lines).await?;
+            println!(
+                "| {name} | {:.1} s | {} | {:.1} | {:.1} | {:.1} | {:.2} ms | {:.0} B | {}/{lines} |",
+                f.up_to_first_post.as_secs_f64(),
+                f.up_to_direct
+                    .map_or("-".to_owned(), |d| format!("{:.1} s", d.as_secs_f64())),
+                f.latency.p50,
+                f.latency.p95,
+                f.latency.p99,
+                f.relay_cpu_ms_per_line,
+                f.relay_bytes_per_line,
+                f.delivered,
+            );
+            assert_eq!(f.delivered, lines, "{name}: lines lost");
+        }
+        Ok(())
+    })
+    .await
 }
