@@ -1305,42 +1305,13 @@ impl Actor {
             .map(|(peer, _)| *peer)
     }
 
-    /// Keeps at most one path to `peer`: once a direct connection exists, relayed ones are
-    /// closed (the relay's traffic stops and its circuit limits no longer matter); of two
-    /// relayed connections (both peers dialed at once) the one dialed by the smaller peer id
-    /// stays, which both ends agree on without talking.
+    /// Closes the connections to `peer` that [`redundant_relayed`] names.
     fn prune_relayed(&mut self, peer: PeerId) {
         let Some(state) = self.peers.get(&peer) else {
             return;
         };
-        let direct = state.connections.values().any(|l| !l.relayed);
-        let relayed: Vec<(ConnectionId, bool)> = state
-            .connections
-            .iter()
-            .filter(|(_, l)| l.relayed)
-            .map(|(id, l)| (*id, l.dialer))
-            .collect();
-        let close: Vec<ConnectionId> = if direct {
-            relayed.iter().map(|(id, _)| *id).collect()
-        } else if relayed.len() > 1 {
-            let we_keep_ours = self.local_peer_id < peer;
-            let mut keep: Vec<ConnectionId> = relayed
-                .iter()
-                .filter(|(_, dialer)| *dialer == we_keep_ours)
-                .map(|(id, _)| *id)
-                .collect();
-            keep.sort();
-            let keep = keep.first().copied().unwrap_or(relayed[0].0);
-            relayed
-                .iter()
-                .map(|(id, _)| *id)
-                .filter(|id| *id != keep)
-                .collect()
-        } else {
-            Vec::new()
-        };
-        for id in close {
-            debug!(%peer, connection = %id, direct, "closing a redundant relayed connection");
+        for id in redundant_relayed(self.local_peer_id, peer, &state.connections) {
+            debug!(%peer, connection = %id, "closing a redundant relayed connection");
             self.swarm.close_connection(id);
         }
     }
@@ -1538,6 +1509,39 @@ impl Actor {
     }
 }
 
+/// The relayed connections to `peer` to close, keeping at most one path: once a direct
+/// connection exists, every relayed one (the relay's traffic stops and its circuit limits no
+/// longer matter); otherwise, of several relayed ones (both peers dialed at once), all but
+/// one dialed by the smaller of `me` and `peer` (the lowest connection id of those), which
+/// both ends decide alike without talking.
+fn redundant_relayed(
+    me: PeerId,
+    peer: PeerId,
+    links: &HashMap<ConnectionId, Link>,
+) -> Vec<ConnectionId> {
+    let mut relayed: Vec<(ConnectionId, bool)> = links
+        .iter()
+        .filter(|(_, l)| l.relayed)
+        .map(|(id, l)| (*id, l.dialer))
+        .collect();
+    relayed.sort();
+    if links.values().any(|l| !l.relayed) {
+        return relayed.into_iter().map(|(id, _)| id).collect();
+    }
+    // We dialed the one to keep if we are the smaller peer id.
+    let ours = me < peer;
+    let keep = relayed
+        .iter()
+        .find(|(_, dialer)| *dialer == ours)
+        .or(relayed.first())
+        .map(|(id, _)| *id);
+    relayed
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| Some(*id) != keep)
+        .collect()
+}
+
 /// The in-process transport (`/memory/<port>`, port 0 picks a free one), with the same
 /// noise + yamux upgrade as TCP. It never leaves the process: the scenario tool and tests use
 /// it to run many nodes in one process without sockets. Dialing a `/memory` address that no
@@ -1667,6 +1671,44 @@ fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn link(dialer: bool, relayed: bool) -> Link {
+        Link {
+            addr: Multiaddr::empty(),
+            dialer,
+            relayed,
+        }
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_relayed_connection_and_none_beside_a_direct_one() {
+        let [a, b] = [(); 2].map(|_| {
+            libp2p::identity::Keypair::generate_ed25519()
+                .public()
+                .to_peer_id()
+        });
+        let (small, large) = if a < b { (a, b) } else { (b, a) };
+        let (one, two) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        );
+        // The same two circuits seen from each end: `one` dialed by the smaller peer.
+        let at_small = HashMap::from([(one, link(true, true)), (two, link(false, true))]);
+        let at_large = HashMap::from([(one, link(false, true)), (two, link(true, true))]);
+        assert_eq!(redundant_relayed(small, large, &at_small), [two]);
+        assert_eq!(redundant_relayed(large, small, &at_large), [two]);
+        // One relayed connection alone stays.
+        let single = HashMap::from([(one, link(false, true))]);
+        assert!(redundant_relayed(small, large, &single).is_empty());
+        // Beside a direct one, every relayed one goes and the direct one stays.
+        let three = ConnectionId::new_unchecked(3);
+        let upgraded = HashMap::from([
+            (one, link(true, true)),
+            (two, link(false, true)),
+            (three, link(true, false)),
+        ]);
+        assert_eq!(redundant_relayed(small, large, &upgraded), [one, two]);
+    }
 
     #[test]
     fn with_peer_id_appends_once() {
