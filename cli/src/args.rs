@@ -355,7 +355,9 @@ pub(crate) enum GroupCommand {
     /// newcomers until it expires: a member checks it when the newcomer joins, so a used-up,
     /// expired or withdrawn invite admits nobody, even copied. It lists the addresses given
     /// with --addr, else those of `cove up --advertise`, else the listen addresses bound
-    /// explicitly (never the interface addresses of a wildcard such as 0.0.0.0).
+    /// explicitly, the addresses a member confirmed by dialing back and those through a relay
+    /// (never the interface addresses of a wildcard such as 0.0.0.0). It warns when none of
+    /// them can work from elsewhere on the internet.
     Invite {
         /// Group id, id prefix, or unique name.
         group: String,

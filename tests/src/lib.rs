@@ -561,7 +561,16 @@ pub fn cove_bin() -> Result<PathBuf> {
 
 /// `BIN --data-dir DIR ARGS...` with warnings-only logs and stdin closed.
 pub fn cove_command(bin: &Path, data_dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(bin);
+    with_cove_args(std::process::Command::new(bin), data_dir, args)
+}
+
+/// `command` (the `cove` binary, or a wrapper running it) given `--data-dir DIR ARGS...`,
+/// warnings-only logs and stdin closed.
+fn with_cove_args(
+    mut command: std::process::Command,
+    data_dir: &Path,
+    args: &[&str],
+) -> std::process::Command {
     command
         .arg("--data-dir")
         .arg(data_dir)
@@ -582,9 +591,28 @@ pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
 /// Runs `cove --data-dir DIR ARGS...` to completion with `input` on its stdin (a pipe, not a
 /// terminal), the way a secret is handed over: `cove join < invite.txt`.
 pub fn cove_with_stdin(data_dir: &Path, args: &[&str], input: &[u8]) -> Result<Output> {
+    with_stdin(cove_command(&cove_bin()?, data_dir, args), input)
+}
+
+/// Like [`cove_with_stdin`], inside the network namespace `netns` (`ip netns exec`): for
+/// commands that reach the network themselves, such as `cove join`, which asks a member
+/// listed in the invite to admit the newcomer.
+pub fn cove_with_stdin_in(
+    netns: &str,
+    data_dir: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> Result<Output> {
+    let mut command = std::process::Command::new("ip");
+    command.args(["netns", "exec", netns]).arg(cove_bin()?);
+    with_stdin(with_cove_args(command, data_dir, args), input)
+}
+
+/// Runs `command` to completion with `input` on its stdin.
+fn with_stdin(mut command: std::process::Command, input: &[u8]) -> Result<Output> {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = cove_command(&cove_bin()?, data_dir, args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use cove_tests::netns::{self, Internet, NatKind};
 use cove_tests::{
-    cove_json, cove_ok, cove_with_stdin, eventually, last_stdout_line, within, CoveProcess,
+    cove_json, cove_ok, cove_with_stdin_in, eventually, last_stdout_line, within, CoveProcess,
 };
 use serde_json::Value;
 
@@ -138,12 +138,16 @@ async fn club(net: &Internet) -> Result<Club> {
     .await?;
     cove_ok(&relay_dir, &["group", "create", "club"])?;
     cove_ok(&relay_dir, &["room", "create", "lobby", "--group", "club"])?;
-    let invite = cove_ok(&relay_dir, &["group", "invite", "club", "--expires", "1h"])?;
+    let invite = cove_ok(
+        &relay_dir,
+        &["group", "invite", "club", "--expires", "1h", "--uses", "2"],
+    )?;
     for name in ["ant", "bat"] {
         let dir = root.path().join(name);
+        // Joining asks the inviter to admit the newcomer: from the newcomer's own network.
         last_stdout_line(
             &["join"],
-            cove_with_stdin(&dir, &["join"], invite.as_bytes())?,
+            cove_with_stdin_in(&net.ns(name), &dir, &["join"], invite.as_bytes())?,
         )?;
     }
     let started = std::time::Instant::now();
