@@ -246,7 +246,13 @@ pub(crate) enum Command {
         peer: String,
     },
     /// Node status and counters.
-    Status,
+    Status {
+        /// Only connectivity, explained: per group, how members reach this node, and what to
+        /// do when they cannot (no listen address, behind NAT without a relay, a refused
+        /// relay reservation, no member reachable).
+        #[arg(long)]
+        net: bool,
+    },
     /// The configuration of `cove up`: defaults, DATA_DIR/cove.toml, COVE_* variables, flags.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -293,6 +299,18 @@ pub(crate) struct UpArgs {
     /// Discover peers on the LAN with mDNS (the default; overrides `mdns = false` in cove.toml).
     #[arg(long, overrides_with = "no_mdns")]
     pub(crate) mdns: bool,
+    /// Do not ask the router to forward this node's ports (UPnP).
+    #[arg(long, overrides_with = "upnp")]
+    pub(crate) no_upnp: bool,
+    /// Ask the router to forward each group's port with UPnP, so that members can dial this
+    /// node directly (the default; overrides `upnp = false` in cove.toml).
+    #[arg(long, overrides_with = "no_upnp")]
+    pub(crate) upnp: bool,
+    /// Relay for the members of your groups who are behind NATs (circuit relay v2, within
+    /// limits on circuits, bytes and time). For a node members can dial: a public address,
+    /// a VPS, or a forwarded port. Only members of a group can use its relay.
+    #[arg(long)]
+    pub(crate) relay_service: bool,
     /// Keep only messages created in the last N days. Default: keep everything.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub(crate) retention_days: Option<u32>,
@@ -337,7 +355,9 @@ pub(crate) enum GroupCommand {
     /// newcomers until it expires: a member checks it when the newcomer joins, so a used-up,
     /// expired or withdrawn invite admits nobody, even copied. It lists the addresses given
     /// with --addr, else those of `cove up --advertise`, else the listen addresses bound
-    /// explicitly (never the interface addresses of a wildcard such as 0.0.0.0).
+    /// explicitly, the addresses a member confirmed by dialing back and those through a relay
+    /// (never the interface addresses of a wildcard such as 0.0.0.0). It warns when none of
+    /// them can work from elsewhere on the internet.
     Invite {
         /// Group id, id prefix, or unique name.
         group: String,

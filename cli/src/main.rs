@@ -145,7 +145,7 @@ async fn run(cli: Cli, data_dir_source: Source) -> Result<()> {
         Command::Up(args) => node::up(ctx, args).await,
         Command::Down => node::down(ctx).await,
         Command::Web { open, no_open } => node::web(ctx, open, no_open).await,
-        Command::Status => node::status(ctx).await,
+        Command::Status { net } => node::status(ctx, net).await,
         Command::Peers => node::peers(ctx).await,
         Command::Block { peer, duration } => node::block(ctx, peer, Some(duration)).await,
         Command::Unblock { peer } => node::block(ctx, peer, None).await,

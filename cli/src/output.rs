@@ -87,8 +87,9 @@ impl Output {
     pub(crate) fn peers(&self, peers: &[PeerSummary]) {
         self.list(peers, "no peers connected", |p| {
             println!(
-                "{}  groups: [{}]  {}",
+                "{}  {}  groups: [{}]  {}",
                 p.peer,
+                p.connection,
                 p.groups.join(", "),
                 p.addrs.join(" ")
             );
@@ -289,6 +290,16 @@ impl Output {
             for addr in &n.listen_addrs {
                 println!("listening   {addr}");
             }
+            println!("reach       {}", n.reach.summary);
+            for advice in &n.reach.advice {
+                println!("            advice: {advice}");
+            }
+            if let Some(r) = &n.reach.relay_service {
+                println!(
+                    "relaying    {} member(s) reserved, {} circuit(s) open, {} accepted, {} refused",
+                    r.reservations, r.circuits, r.circuits_accepted, r.refused
+                );
+            }
         }
         println!("groups      {}", s.groups);
         println!("peers       {}", s.peers);
@@ -315,6 +326,40 @@ impl Output {
             );
             if let Some(problem) = &h.problem {
                 println!("            {}: {problem}", h.name);
+            }
+        }
+    }
+
+    /// `cove status --net`: per group network, how members reach this node and what to do.
+    pub(crate) fn connectivity(&self, s: &Status) {
+        if self.json {
+            let nets: Vec<Value> = s
+                .networks
+                .iter()
+                .map(|n| json!({ "group": n.group, "name": n.name, "peers": n.peers, "reach": n.reach }))
+                .collect();
+            return self.print_json(&json!(nets));
+        }
+        if s.networks.is_empty() {
+            println!("no group network runs: create or join a group first");
+        }
+        for n in &s.networks {
+            println!("{} ({}): {}", n.name, &n.group[..8], n.reach.summary);
+            println!("  connected peers: {}", n.peers);
+            for addr in n.reach.external_addrs.iter().chain(&n.reach.relayed_addrs) {
+                println!("  reachable at {addr}");
+            }
+            if n.reach.relays_known > 0 {
+                println!("  relays among connected members: {}", n.reach.relays_known);
+            }
+            if let Some(problem) = &n.reach.relay_problem {
+                println!("  last relay problem: {problem}");
+            }
+            for advice in &n.reach.advice {
+                println!("  what to do: {advice}");
+            }
+            if n.reach.advice.is_empty() {
+                println!("  nothing to do");
             }
         }
     }

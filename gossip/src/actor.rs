@@ -28,6 +28,7 @@ use std::{
 
 use futures::StreamExt;
 use libp2p::{
+    core::transport::ListenerId,
     gossipsub::{self, MessageAcceptance, PublishError},
     identify,
     kad::{self, store::RecordStore, GetProvidersOk, QueryId, QueryResult, RecordKey},
@@ -52,9 +53,9 @@ use crate::{
     behaviour::{self, Behaviour, BehaviourEvent, KAD_PROTOCOL},
     limits::TokenBucket,
     sync::{is_protocol_violation, SyncRequest, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES},
-    Config, Error, Event, InboundRequestId, MessageId, PeerInfo, PeerRateLimit, Published,
-    TopicHealth, Verdict, MAX_BANNED_PEERS, MAX_BAN_DURATION, MAX_PENDING_INBOUND,
-    MAX_PENDING_REQUESTS,
+    Config, Error, Event, InboundRequestId, MessageId, Nat, PeerInfo, PeerRateLimit, Published,
+    Reachability, RelayActivity, TopicHealth, Verdict, MAX_BANNED_PEERS, MAX_BAN_DURATION,
+    MAX_PENDING_INBOUND, MAX_PENDING_REQUESTS,
 };
 
 /// How long `spawn` waits for every listener to report its first bound address.
@@ -98,6 +99,9 @@ pub(crate) enum Command {
     Peers {
         reply: oneshot::Sender<Vec<PeerInfo>>,
     },
+    Reachability {
+        reply: oneshot::Sender<Reachability>,
+    },
     MeshPeers {
         topic: String,
         reply: oneshot::Sender<Vec<PeerId>>,
@@ -138,10 +142,21 @@ pub(crate) enum Command {
 /// What we know about one connected peer.
 #[derive(Debug, Default)]
 struct PeerState {
-    /// Remote address of each open connection.
-    connections: HashMap<ConnectionId, Multiaddr>,
+    /// Each open connection.
+    connections: HashMap<ConnectionId, Link>,
     /// Listen addresses from its latest identify info.
     listen_addrs: Vec<Multiaddr>,
+}
+
+/// One open connection to a peer.
+#[derive(Debug, Clone)]
+struct Link {
+    /// Its remote address.
+    addr: Multiaddr,
+    /// Whether we dialed it.
+    dialer: bool,
+    /// Whether it runs through a relay (a circuit).
+    relayed: bool,
 }
 
 /// An inbound sync request waiting for `Command::Respond`.
@@ -199,6 +214,53 @@ pub(crate) struct Actor {
     bans: HashMap<PeerId, Instant>,
     /// Fires at the earliest end of a ban; only polled while `bans` is not empty.
     ban_timer: Pin<Box<Sleep>>,
+    /// Whether we serve as a relay ([`Config::relay_service`]); a relay reserves on no other.
+    relay_service: bool,
+    /// Connected peers that serve as relays (identify lists the HOP protocol), and the
+    /// address we dialed them at: where a reservation on them can be made. At most one per
+    /// connected peer; forgotten on disconnect.
+    relay_candidates: HashMap<PeerId, Multiaddr>,
+    /// Relays we hold or request a reservation on (at most [`MAX_RELAYS`]) and our listener
+    /// through each.
+    relays: HashMap<PeerId, ListenerId>,
+    /// Why the last reservation was refused or lost, until one is accepted.
+    relay_problem: Option<String>,
+    /// What AutoNAT concluded about our reachability.
+    nat: Nat,
+    /// What we served as a relay since start.
+    relay_activity: RelayActivity,
+}
+
+/// Relays a node reserves a slot on at once: two, so that one relay going away leaves the
+/// node reachable while it finds another.
+pub(crate) const MAX_RELAYS: usize = 2;
+
+/// Swarm transports, in the order a dial tries them: TCP (with the private network's
+/// handshake when [`Config::psk`] is set), QUIC (only without a private network: pnet cannot
+/// wrap it), the in-process memory transport, and circuits through relays (pnet, Noise and
+/// Yamux end to end over the relayed stream: the relay forwards ciphertext); DNS resolves
+/// names for all of them.
+fn build_swarm(config: &Config) -> Result<Swarm<Behaviour>, Error> {
+    let psk = config.psk;
+    let (relay_transport, relay_client) =
+        libp2p::relay::client::new(config.keypair.public().to_peer_id());
+    let behaviour = Behaviour::new(&config.keypair, config, relay_client)?;
+    Ok(SwarmBuilder::with_existing_identity(config.keypair.clone())
+        .with_tokio()
+        .with_other_transport(|key| tcp_transport(key, psk))
+        .map_err(|e| Error::Transport(format!("tcp: {e}")))?
+        .with_other_transport(|key| quic_transport(key, psk.is_none()))
+        .map_err(|e| Error::Transport(format!("quic: {e}")))?
+        .with_other_transport(|key| memory_transport(key, psk))
+        .map_err(|e| Error::Transport(format!("memory: {e}")))?
+        .with_other_transport(|key| relayed_transport(relay_transport, key, psk))
+        .map_err(|e| Error::Transport(format!("relay: {e}")))?
+        .with_dns()
+        .map_err(|e| Error::Transport(format!("dns: {e}")))?
+        .with_behaviour(move |_| behaviour)
+        .map_err(|e| Error::Transport(format!("behaviour: {e}")))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
+        .build())
 }
 
 impl Actor {
@@ -209,40 +271,7 @@ impl Actor {
         commands: mpsc::Receiver<Command>,
         events: mpsc::Sender<Event>,
     ) -> Result<Self, Error> {
-        let behaviour = Behaviour::new(&config.keypair, &config)?;
-        let swarm = match config.psk {
-            None => SwarmBuilder::with_existing_identity(config.keypair.clone())
-                .with_tokio()
-                .with_tcp(
-                    tcp::Config::default().nodelay(true),
-                    noise::Config::new,
-                    yamux::Config::default,
-                )
-                .map_err(|e| Error::Transport(format!("tcp/noise: {e}")))?
-                .with_quic()
-                .with_other_transport(|key| memory_transport(key, None))
-                .map_err(|e| Error::Transport(format!("memory/noise: {e}")))?
-                .with_dns()
-                .map_err(|e| Error::Transport(format!("dns: {e}")))?
-                .with_behaviour(move |_| behaviour)
-                .map_err(|e| Error::Transport(format!("behaviour: {e}")))?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-                .build(),
-            // A private network: pnet under Noise on every transport that can carry it, and
-            // no QUIC (its handshake is not a byte stream pnet could wrap).
-            Some(psk) => SwarmBuilder::with_existing_identity(config.keypair.clone())
-                .with_tokio()
-                .with_other_transport(|key| tcp_pnet_transport(key, psk))
-                .map_err(|e| Error::Transport(format!("tcp/pnet/noise: {e}")))?
-                .with_other_transport(|key| memory_transport(key, Some(psk)))
-                .map_err(|e| Error::Transport(format!("memory/pnet/noise: {e}")))?
-                .with_dns()
-                .map_err(|e| Error::Transport(format!("dns: {e}")))?
-                .with_behaviour(move |_| behaviour)
-                .map_err(|e| Error::Transport(format!("behaviour: {e}")))?
-                .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE_CONNECTION_TIMEOUT))
-                .build(),
-        };
+        let swarm = build_swarm(&config)?;
 
         let now = Instant::now();
         let mut actor = Actor {
@@ -268,6 +297,12 @@ impl Actor {
             next_inbound: 0,
             bans: HashMap::new(),
             ban_timer: Box::pin(tokio::time::sleep_until(now)),
+            relay_service: config.relay_service.is_some(),
+            relay_candidates: HashMap::new(),
+            relays: HashMap::new(),
+            relay_problem: None,
+            nat: Nat::Unknown,
+            relay_activity: RelayActivity::default(),
         };
         actor.listen(&config.listen).await?;
 
@@ -421,6 +456,9 @@ impl Actor {
             }
             Command::Peers { reply } => {
                 let _ = reply.send(self.peer_infos());
+            }
+            Command::Reachability { reply } => {
+                let _ = reply.send(self.reachability());
             }
             Command::MeshPeers { topic, reply } => {
                 let hash = behaviour::topic(&topic).hash();
@@ -614,13 +652,16 @@ impl Actor {
                 let state = self.peers.get(peer);
                 let addrs = match state {
                     Some(s) if !s.listen_addrs.is_empty() => s.listen_addrs.clone(),
-                    Some(s) => s.connections.values().cloned().collect(),
+                    Some(s) => s.connections.values().map(|l| l.addr.clone()).collect(),
                     None => Vec::new(),
                 };
+                let links = || state.into_iter().flat_map(|s| s.connections.values());
                 PeerInfo {
                     peer: *peer,
                     addrs,
                     topics: topics.remove(peer).unwrap_or_default(),
+                    direct: links().any(|l| !l.relayed),
+                    relayed: links().any(|l| l.relayed),
                 }
             })
             .collect()
@@ -946,6 +987,15 @@ impl Actor {
                     self.close_dead_connection(event.peer, event.connection);
                 }
             }
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                self.handle_relay_client(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.handle_relay(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.handle_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.handle_autonat(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Upnp(event)) => {
+                info!(event = ?event, "port mapping");
+            }
             SwarmEvent::Behaviour(BehaviourEvent::Blocked(never)) => match never {},
             SwarmEvent::Behaviour(BehaviourEvent::Limits(never)) => match never {},
             SwarmEvent::ConnectionEstablished {
@@ -955,13 +1005,18 @@ impl Actor {
                 num_established,
                 ..
             } => {
-                let addr = endpoint.get_remote_address().clone();
-                debug!(peer = %peer_id, addr = %addr, "connection established");
+                let link = Link {
+                    addr: endpoint.get_remote_address().clone(),
+                    dialer: endpoint.is_dialer(),
+                    relayed: endpoint.is_relayed(),
+                };
+                debug!(peer = %peer_id, addr = %link.addr, relayed = link.relayed, "connection established");
                 self.peers
                     .entry(peer_id)
                     .or_default()
                     .connections
-                    .insert(connection_id, addr);
+                    .insert(connection_id, link);
+                self.prune_relayed(peer_id);
                 if num_established.get() == 1 {
                     self.emit(Event::PeerConnected(peer_id));
                     self.discover_soon();
@@ -982,6 +1037,7 @@ impl Actor {
                     }
                 }
                 if num_established == 0 {
+                    self.relay_candidates.remove(&peer_id);
                     // The budget stays (see `limits`): a reconnect must not refill it.
                     self.emit(Event::PeerDisconnected(peer_id));
                 }
@@ -994,8 +1050,34 @@ impl Actor {
             SwarmEvent::ExpiredListenAddr { address, .. } => {
                 debug!(addr = %address, "listen address expired");
             }
-            SwarmEvent::ListenerError { error, .. } => {
-                warn!(error = %error, "listener error");
+            SwarmEvent::ListenerError { listener_id, error } => {
+                if let Some(relay) = self.relay_of(listener_id) {
+                    debug!(%relay, error = %error, "relay listener error");
+                    self.relay_problem = Some(format!("relay {relay}: {error}"));
+                } else {
+                    warn!(error = %error, "listener error");
+                }
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => {
+                if let Some(relay) = self.relay_of(listener_id) {
+                    self.relays.remove(&relay);
+                    let why = match reason {
+                        Ok(()) => "reservation ended".to_owned(),
+                        Err(e) => e.to_string(),
+                    };
+                    info!(%relay, reason = %why, "no longer reachable through this relay");
+                    self.relay_problem = Some(format!("relay {relay}: {why}"));
+                }
+            }
+            SwarmEvent::ExternalAddrConfirmed { address } => {
+                info!(addr = %address, "external address confirmed");
+            }
+            SwarmEvent::ExternalAddrExpired { address } => {
+                info!(addr = %address, "external address expired");
             }
             SwarmEvent::OutgoingConnectionError { peer_id, error, .. } => {
                 debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
@@ -1087,8 +1169,20 @@ impl Actor {
                 }
             }
         }
+        let relay = info.protocols.contains(&libp2p::relay::HOP_PROTOCOL_NAME);
         if let Some(state) = self.peers.get_mut(&peer_id) {
             state.listen_addrs = info.listen_addrs;
+            // Where we reached the relay ourselves; a relay that dialed us gave us only its
+            // ephemeral port, so it becomes a candidate once we have dialed it.
+            let dialed = state
+                .connections
+                .values()
+                .find(|l| l.dialer && !l.relayed)
+                .map(|l| l.addr.clone());
+            if let (true, Some(addr)) = (relay, dialed) {
+                self.relay_candidates.insert(peer_id, addr);
+                self.reserve_relays();
+            }
         }
     }
 
@@ -1143,6 +1237,153 @@ impl Actor {
         }
     }
 
+    // ---------------------------------------------------------------- reachability
+
+    fn reachability(&self) -> Reachability {
+        let me = self.local_peer_id;
+        let is_circuit = |a: &Multiaddr| a.iter().any(|p| matches!(p, Protocol::P2pCircuit));
+        Reachability {
+            nat: self.nat.clone(),
+            // The relay client confirms our relayed addresses as external ones; they are
+            // reported apart, as `relayed`.
+            external: self
+                .swarm
+                .external_addresses()
+                .filter(|a| !is_circuit(a))
+                .map(|a| with_peer_id(a.clone(), me))
+                .collect(),
+            relayed: self
+                .swarm
+                .listeners()
+                .filter(|a| is_circuit(a))
+                .map(|a| with_peer_id(a.clone(), me))
+                .collect(),
+            relays: self.relays.keys().copied().collect(),
+            relays_known: self.relay_candidates.len(),
+            relay_problem: self.relay_problem.clone(),
+            relay_service: self.relay_service.then_some(self.relay_activity),
+        }
+    }
+
+    /// Reserves a slot on connected relays, up to [`MAX_RELAYS`], unless we are a relay or
+    /// AutoNAT found us publicly reachable. Listening on `RELAY/p2p-circuit` makes the relay
+    /// client request the reservation; the relayed address appears as a listen address once
+    /// the relay accepted, and the listener closes (with the reason) if it refused.
+    fn reserve_relays(&mut self) {
+        if self.relay_service || matches!(self.nat, Nat::Public(_)) {
+            return;
+        }
+        let candidates: Vec<(PeerId, Multiaddr)> = self
+            .relay_candidates
+            .iter()
+            .filter(|(peer, _)| !self.relays.contains_key(peer))
+            .map(|(peer, addr)| (*peer, addr.clone()))
+            .collect();
+        for (relay, addr) in candidates {
+            if self.relays.len() >= MAX_RELAYS {
+                return;
+            }
+            let circuit = with_peer_id(addr, relay).with(Protocol::P2pCircuit);
+            match self.swarm.listen_on(circuit.clone()) {
+                Ok(id) => {
+                    debug!(%relay, addr = %circuit, "requesting a relay reservation");
+                    self.relays.insert(relay, id);
+                }
+                Err(e) => {
+                    debug!(%relay, error = %e, "cannot listen through relay");
+                    self.relay_problem = Some(format!("relay {relay}: {e}"));
+                }
+            }
+        }
+    }
+
+    /// The relay whose reservation `listener` is.
+    fn relay_of(&self, listener: ListenerId) -> Option<PeerId> {
+        self.relays
+            .iter()
+            .find(|(_, id)| **id == listener)
+            .map(|(peer, _)| *peer)
+    }
+
+    /// Closes the connections to `peer` that [`redundant_relayed`] names.
+    fn prune_relayed(&mut self, peer: PeerId) {
+        let Some(state) = self.peers.get(&peer) else {
+            return;
+        };
+        for id in redundant_relayed(self.local_peer_id, peer, &state.connections) {
+            debug!(%peer, connection = %id, "closing a redundant relayed connection");
+            self.swarm.close_connection(id);
+        }
+    }
+
+    fn handle_relay_client(&mut self, event: libp2p::relay::client::Event) {
+        match event {
+            libp2p::relay::client::Event::ReservationReqAccepted {
+                relay_peer_id,
+                renewal,
+                ..
+            } => {
+                if !renewal {
+                    info!(relay = %relay_peer_id, "reachable through relay");
+                }
+                self.relay_problem = None;
+            }
+            other => debug!(event = ?other, "relay client"),
+        }
+    }
+
+    fn handle_relay(&mut self, event: libp2p::relay::Event) {
+        use libp2p::relay::Event as E;
+        let activity = &mut self.relay_activity;
+        match &event {
+            E::ReservationReqAccepted { renewed: false, .. } => activity.reservations += 1,
+            E::ReservationClosed { .. } | E::ReservationTimedOut { .. } => {
+                activity.reservations = activity.reservations.saturating_sub(1)
+            }
+            E::CircuitReqAccepted { .. } => {
+                activity.circuits += 1;
+                activity.circuits_accepted += 1;
+            }
+            E::CircuitClosed { .. } => activity.circuits = activity.circuits.saturating_sub(1),
+            E::ReservationReqDenied { .. } | E::CircuitReqDenied { .. } => activity.refused += 1,
+            _ => {}
+        }
+        debug!(event = ?event, "relay");
+    }
+
+    fn handle_dcutr(&mut self, event: libp2p::dcutr::Event) {
+        match event.result {
+            Ok(connection) => {
+                info!(peer = %event.remote_peer_id, %connection, "hole punched: direct connection")
+            }
+            Err(e) => {
+                info!(peer = %event.remote_peer_id, error = %e, "hole punching failed: staying relayed")
+            }
+        }
+    }
+
+    fn handle_autonat(&mut self, event: libp2p::autonat::Event) {
+        let libp2p::autonat::Event::StatusChanged { new, .. } = event else {
+            trace!(event = ?event, "autonat");
+            return;
+        };
+        self.nat = match new {
+            libp2p::autonat::NatStatus::Public(addr) => Nat::Public(addr),
+            libp2p::autonat::NatStatus::Private => Nat::Private,
+            libp2p::autonat::NatStatus::Unknown => Nat::Unknown,
+        };
+        info!(nat = ?self.nat, "reachability changed");
+        if matches!(self.nat, Nat::Public(_)) {
+            // Reachable directly: free the relays' slots for those who need them.
+            for (relay, listener) in std::mem::take(&mut self.relays) {
+                debug!(%relay, "publicly reachable: giving up the relay reservation");
+                self.swarm.remove_listener(listener);
+            }
+        } else {
+            self.reserve_relays();
+        }
+    }
+
     // ---------------------------------------------------------------- discovery
 
     fn handle_timer(&mut self) {
@@ -1172,6 +1413,7 @@ impl Actor {
         for key in self.discovery_keys() {
             self.lookup(key);
         }
+        self.reserve_relays();
         self.timer.as_mut().reset(now + self.discovery_interval);
     }
 
@@ -1267,6 +1509,39 @@ impl Actor {
     }
 }
 
+/// The relayed connections to `peer` to close, keeping at most one path: once a direct
+/// connection exists, every relayed one (the relay's traffic stops and its circuit limits no
+/// longer matter); otherwise, of several relayed ones (both peers dialed at once), all but
+/// one dialed by the smaller of `me` and `peer` (the lowest connection id of those), which
+/// both ends decide alike without talking.
+fn redundant_relayed(
+    me: PeerId,
+    peer: PeerId,
+    links: &HashMap<ConnectionId, Link>,
+) -> Vec<ConnectionId> {
+    let mut relayed: Vec<(ConnectionId, bool)> = links
+        .iter()
+        .filter(|(_, l)| l.relayed)
+        .map(|(id, l)| (*id, l.dialer))
+        .collect();
+    relayed.sort();
+    if links.values().any(|l| !l.relayed) {
+        return relayed.into_iter().map(|(id, _)| id).collect();
+    }
+    // We dialed the one to keep if we are the smaller peer id.
+    let ours = me < peer;
+    let keep = relayed
+        .iter()
+        .find(|(_, dialer)| *dialer == ours)
+        .or(relayed.first())
+        .map(|(id, _)| *id);
+    relayed
+        .into_iter()
+        .map(|(id, _)| id)
+        .filter(|id| Some(*id) != keep)
+        .collect()
+}
+
 /// The in-process transport (`/memory/<port>`, port 0 picks a free one), with the same
 /// noise + yamux upgrade as TCP. It never leaves the process: the scenario tool and tests use
 /// it to run many nodes in one process without sockets. Dialing a `/memory` address that no
@@ -1285,17 +1560,58 @@ fn memory_transport(
     }
 }
 
-/// TCP with a private network's handshake under Noise ([`Config::psk`]).
-fn tcp_pnet_transport(
+/// TCP, with a private network's handshake under Noise when `psk` is set ([`Config::psk`]).
+/// Dials reuse the listen port, so that what peers observe of us through a NAT is where we
+/// listen (which hole punching needs).
+fn tcp_transport(
     key: &libp2p::identity::Keypair,
-    psk: [u8; 32],
+    psk: Option<[u8; 32]>,
 ) -> Result<BoxedTransport, BoxError> {
     use libp2p::core::Transport as _;
     let tcp = tcp::tokio::Transport::new(tcp::Config::default().nodelay(true));
-    secure(
-        tcp.and_then(move |socket, _| pnet_handshake(psk, socket)),
-        key,
-    )
+    match psk {
+        None => secure(tcp, key),
+        Some(psk) => secure(
+            tcp.and_then(move |socket, _| pnet_handshake(psk, socket)),
+            key,
+        ),
+    }
+}
+
+/// QUIC, or nothing when `enabled` is false (on a private network: pnet cannot wrap QUIC's
+/// handshake, so a `/quic-v1` address is refused as unsupported).
+fn quic_transport(
+    key: &libp2p::identity::Keypair,
+    enabled: bool,
+) -> Result<BoxedTransport, BoxError> {
+    use libp2p::core::{muxing::StreamMuxerBox, transport::OptionalTransport, Transport as _};
+    let quic = if enabled {
+        OptionalTransport::some(libp2p::quic::tokio::Transport::new(
+            libp2p::quic::Config::new(key),
+        ))
+    } else {
+        OptionalTransport::none()
+    };
+    Ok(quic
+        .map(|(peer, connection), _| (peer, StreamMuxerBox::new(connection)))
+        .boxed())
+}
+
+/// Circuits through relays, secured like TCP: pnet (when `psk` is set), Noise and Yamux run
+/// end to end between the two peers, so the relay carries bytes it cannot read.
+fn relayed_transport(
+    transport: libp2p::relay::client::Transport,
+    key: &libp2p::identity::Keypair,
+    psk: Option<[u8; 32]>,
+) -> Result<BoxedTransport, BoxError> {
+    use libp2p::core::Transport as _;
+    match psk {
+        None => secure(transport, key),
+        Some(psk) => secure(
+            transport.and_then(move |socket, _| pnet_handshake(psk, socket)),
+            key,
+        ),
+    }
 }
 
 /// The pnet handshake on a fresh connection: nonces, then XSalsa20 under `psk` both ways.
@@ -1355,6 +1671,44 @@ fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn link(dialer: bool, relayed: bool) -> Link {
+        Link {
+            addr: Multiaddr::empty(),
+            dialer,
+            relayed,
+        }
+    }
+
+    #[test]
+    fn both_ends_keep_the_same_relayed_connection_and_none_beside_a_direct_one() {
+        let [a, b] = [(); 2].map(|_| {
+            libp2p::identity::Keypair::generate_ed25519()
+                .public()
+                .to_peer_id()
+        });
+        let (small, large) = if a < b { (a, b) } else { (b, a) };
+        let (one, two) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        );
+        // The same two circuits seen from each end: `one` dialed by the smaller peer.
+        let at_small = HashMap::from([(one, link(true, true)), (two, link(false, true))]);
+        let at_large = HashMap::from([(one, link(false, true)), (two, link(true, true))]);
+        assert_eq!(redundant_relayed(small, large, &at_small), [two]);
+        assert_eq!(redundant_relayed(large, small, &at_large), [two]);
+        // One relayed connection alone stays.
+        let single = HashMap::from([(one, link(false, true))]);
+        assert!(redundant_relayed(small, large, &single).is_empty());
+        // Beside a direct one, every relayed one goes and the direct one stays.
+        let three = ConnectionId::new_unchecked(3);
+        let upgraded = HashMap::from([
+            (one, link(true, true)),
+            (two, link(false, true)),
+            (three, link(true, false)),
+        ]);
+        assert_eq!(redundant_relayed(small, large, &upgraded), [one, two]);
+    }
 
     #[test]
     fn with_peer_id_appends_once() {

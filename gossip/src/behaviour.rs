@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use libp2p::{
     allow_block_list::{self, BlockedPeers},
+    autonat,
     connection_limits::{self, ConnectionLimits},
+    dcutr,
     gossipsub::{
         self, IdentTopic, MessageAuthenticity, PeerScoreParams, PeerScoreThresholds,
         TopicScoreParams, ValidationMode,
@@ -15,7 +17,7 @@ use libp2p::{
     identify,
     identity::Keypair,
     kad::{self, store::MemoryStore},
-    mdns, ping,
+    mdns, ping, relay,
     request_response::{self, ProtocolSupport},
     swarm::{behaviour::toggle::Toggle, NetworkBehaviour},
     StreamProtocol,
@@ -23,7 +25,7 @@ use libp2p::{
 
 use crate::{
     sync::{SyncCodec, SYNC_STREAM_PROTOCOL},
-    Config, Error, MessageId,
+    Config, Error, MessageId, RelayLimits,
 };
 
 /// Identify protocol version: peers announcing anything else are not Cove nodes.
@@ -61,11 +63,27 @@ pub(crate) struct Behaviour {
     pub(crate) kad: Toggle<kad::Behaviour<MemoryStore>>,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) sync: request_response::Behaviour<SyncCodec>,
+    /// Circuit relay v2, client side: reserves slots on relays (listening through them) and
+    /// dials peers through relays. Its transport half is in the swarm's transport.
+    pub(crate) relay_client: relay::client::Behaviour,
+    /// Circuit relay v2, server side: only with [`Config::relay_service`].
+    pub(crate) relay: Toggle<relay::Behaviour>,
+    /// Hole punching: upgrades a relayed connection to a direct one where the NATs allow it.
+    pub(crate) dcutr: dcutr::Behaviour,
+    /// Reachability probes: asks peers to dial our candidate addresses back, and serves
+    /// their probes in turn.
+    pub(crate) autonat: autonat::Behaviour,
+    /// Port mapping on the local router: only with [`Config::upnp`].
+    pub(crate) upnp: Toggle<libp2p::upnp::tokio::Behaviour>,
 }
 
 impl Behaviour {
     /// Builds every sub-behaviour from `config`.
-    pub(crate) fn new(key: &Keypair, config: &Config) -> Result<Self, Error> {
+    pub(crate) fn new(
+        key: &Keypair,
+        config: &Config,
+        relay_client: relay::client::Behaviour,
+    ) -> Result<Self, Error> {
         let peer_id = key.public().to_peer_id();
 
         let mut gossipsub =
@@ -133,7 +151,57 @@ impl Behaviour {
             kad: kad.into(),
             mdns: mdns.into(),
             sync,
+            relay_client,
+            relay: config
+                .relay_service
+                .map(|limits| {
+                    let mut relay = relay::Behaviour::new(peer_id, relay_config(&limits));
+                    // Serve whether or not AutoNAT confirmed an address yet: the operator
+                    // said this node is reachable (`--relay-service`).
+                    relay.set_status(Some(relay::Status::Enable));
+                    relay
+                })
+                .into(),
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat::Behaviour::new(peer_id, autonat_config()),
+            upnp: config
+                .upnp
+                .then(libp2p::upnp::tokio::Behaviour::default)
+                .into(),
         })
+    }
+}
+
+/// The relay server's limits: ours on circuits, libp2p's defaults on reservation rates.
+pub(crate) fn relay_config(limits: &RelayLimits) -> relay::Config {
+    relay::Config {
+        max_reservations: limits.max_reservations,
+        max_circuits: limits.max_circuits,
+        max_circuits_per_peer: limits.max_circuits_per_peer,
+        max_circuit_duration: limits.max_circuit_duration,
+        max_circuit_bytes: limits.max_circuit_bytes,
+        ..relay::Config::default()
+    }
+}
+
+/// AutoNAT (v1): the first probe 5 s after start, then every 30 s until the verdict is
+/// certain, then every 5 minutes. The same with [`Config::fast_timers`]: probes open
+/// connections, and a test of many nodes on one host should not pay more of them than
+/// production does.
+///
+/// `only_global_ips` is off. Its purpose on the open internet is to keep strangers from
+/// using us to dial into private networks, and to ignore probers on a LAN. Here every prober
+/// and every server is a member of the group (the swarm is a private network), and members
+/// legitimately meet on private and carrier-grade NAT addresses (an office, a VPN, 100.64/10),
+/// where "reachable" is still the truth for the members who can route there.
+pub(crate) fn autonat_config() -> autonat::Config {
+    autonat::Config {
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
+        refresh_interval: Duration::from_secs(5 * 60),
+        throttle_server_period: Duration::from_secs(15),
+        only_global_ips: false,
+        ..autonat::Config::default()
     }
 }
 

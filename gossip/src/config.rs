@@ -77,6 +77,45 @@ pub struct Config {
     /// nothing, not even this node's peer id. pnet does not cover QUIC, so QUIC is not built:
     /// a `/quic-v1` listen address is an error and dials to one fail.
     pub psk: Option<[u8; 32]>,
+    /// Serve as a circuit relay (v2) for the peers of this swarm, within these limits.
+    /// Default `None`. On a private network ([`Config::psk`]) only peers holding the key can
+    /// connect at all, so a relay serves exactly the members of its group. Peers that are not
+    /// relays themselves reserve a slot on a connected relay (see [`crate::Reachability`]).
+    pub relay_service: Option<RelayLimits>,
+    /// Ask the local router (UPnP IGD) to forward our listen port, and announce the mapping
+    /// as a confirmed external address. Default `false`: the caller decides (the node turns it
+    /// on by default, tests keep it off).
+    pub upnp: bool,
+}
+
+/// What one relay serves at most ([`Config::relay_service`]). A circuit that reaches its
+/// byte or time limit is closed by the relay; the peers redial (through the relay again, or
+/// directly after hole punching).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RelayLimits {
+    /// Reservations (peers reachable through us) at once. Default 128.
+    pub max_reservations: usize,
+    /// Circuits (relayed connections) at once. Default 64.
+    pub max_circuits: usize,
+    /// Circuits at once with one peer at either end. Default 8.
+    pub max_circuits_per_peer: usize,
+    /// How long one circuit may last. Default 1 h.
+    pub max_circuit_duration: Duration,
+    /// Bytes one circuit may carry, both directions together. Default 64 MiB: a history sync
+    /// response is at most 4 MiB, so a circuit carries a few full syncs before it is renewed.
+    pub max_circuit_bytes: u64,
+}
+
+impl Default for RelayLimits {
+    fn default() -> Self {
+        Self {
+            max_reservations: 128,
+            max_circuits: 64,
+            max_circuits_per_peer: 8,
+            max_circuit_duration: Duration::from_secs(60 * 60),
+            max_circuit_bytes: 64 * 1024 * 1024,
+        }
+    }
 }
 
 impl Config {
@@ -120,6 +159,8 @@ impl Config {
             max_connections_per_peer: 2,
             max_pending_incoming: 64,
             psk: None,
+            relay_service: None,
+            upnp: false,
         }
     }
 

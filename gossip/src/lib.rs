@@ -17,6 +17,12 @@
 //!   *discovery key* per topic, so that a node that joined through one member reaches every
 //!   online member;
 //! * identify (`/cove/id/1.0.0`) and ping, which keep addresses and liveness up to date;
+//! * **reaching peers behind NATs**: circuit relay v2 (a client always; a server with
+//!   [`Config::relay_service`]), DCUtR hole punching, AutoNAT v1 and, with [`Config::upnp`],
+//!   a UPnP port mapping. A node that is not a relay and not known to be public reserves a
+//!   slot on up to two connected relays and listens through them; a direct connection
+//!   replaces a relayed one. [`Gossip::reachability`] says what the node knows;
+//!   [`PeerInfo`] says whether each peer is reached directly or through a relay;
 //! * **sync** (`/cove/sync/2.0.0`, [`SYNC_PROTOCOL`]): a request-response transport for the
 //!   node's history sync. [`Gossip::request`] sends one opaque frame to a peer and waits for
 //!   one frame back; the peer sees [`Event::Request`] and answers with [`Gossip::respond`].
@@ -65,6 +71,8 @@
 //! | time per sync request | [`Config::request_timeout`] |
 //! | banned peers | [`MAX_BANNED_PEERS`] (then the ban ending soonest is lifted early) |
 //! | ban duration | [`MAX_BAN_DURATION`] |
+//! | relays we hold a reservation on | 2 |
+//! | what we serve as a relay | [`RelayLimits`] |
 //!
 //! # Example
 //!
@@ -107,7 +115,7 @@ use std::{fmt, time::Duration};
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
-pub use config::{Config, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT};
+pub use config::{Config, RelayLimits, DEFAULT_MAX_MESSAGE_SIZE, DEFAULT_REQUEST_TIMEOUT};
 pub use error::Error;
 pub use libp2p::identity::Keypair;
 /// The parts of a [`Multiaddr`], for callers that inspect addresses (e.g. which to advertise).
@@ -223,6 +231,54 @@ pub struct PeerInfo {
     pub addrs: Vec<Multiaddr>,
     /// The gossipsub topics it told us it subscribes to.
     pub topics: Vec<String>,
+    /// Whether at least one connection to it is direct (not through a relay).
+    pub direct: bool,
+    /// Whether at least one connection to it runs through a relay (a circuit).
+    pub relayed: bool,
+}
+
+/// What AutoNAT concluded from peers dialing our addresses back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Nat {
+    /// No probe answered yet.
+    Unknown,
+    /// A peer reached us at this address.
+    Public(Multiaddr),
+    /// Peers could not reach us at any address we know of: behind a NAT or a firewall.
+    Private,
+}
+
+/// What this node served as a relay ([`Config::relay_service`]) since it started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayActivity {
+    /// Peers holding a reservation now (reachable through us).
+    pub reservations: usize,
+    /// Circuits open now.
+    pub circuits: usize,
+    /// Circuits accepted since start.
+    pub circuits_accepted: u64,
+    /// Circuit or reservation requests refused since start (limits reached).
+    pub refused: u64,
+}
+
+/// How this node can be reached: what `cove status` explains in words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reachability {
+    /// AutoNAT's conclusion.
+    pub nat: Nat,
+    /// Confirmed external addresses (AutoNAT or a UPnP mapping), each ending in our peer id.
+    pub external: Vec<Multiaddr>,
+    /// Our addresses through relays (`.../p2p/RELAY/p2p-circuit/p2p/US`): where peers that
+    /// cannot dial us directly reach us.
+    pub relayed: Vec<Multiaddr>,
+    /// Relays we hold or request a reservation on.
+    pub relays: Vec<PeerId>,
+    /// Connected peers that offer to relay.
+    pub relays_known: usize,
+    /// Why the last reservation was refused or lost, until one is accepted.
+    pub relay_problem: Option<String>,
+    /// What we serve as a relay, when we are one.
+    pub relay_service: Option<RelayActivity>,
 }
 
 /// How well gossip works on one topic right now: what `cove status` shows per group.
@@ -403,6 +459,11 @@ impl Gossip {
     /// The bound listen addresses, each ending in `/p2p/<local peer id>`.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, Error> {
         self.call(|reply| Command::ListenAddrs { reply }).await
+    }
+
+    /// How this node can be reached right now. See [`Reachability`].
+    pub async fn reachability(&self) -> Result<Reachability, Error> {
+        self.call(|reply| Command::Reachability { reply }).await
     }
 
     /// The currently connected peers.

@@ -45,6 +45,15 @@ pub struct NodeConfig {
     pub max_connections: u32,
     /// Established connections to one peer.
     pub max_connections_per_peer: u32,
+    /// Serve as a circuit relay for the members of every group this node is in (`cove up
+    /// --relay-service`), within [`cove_gossip::RelayLimits::default`]. For a node with a
+    /// public address (a VPS, a home server with a forwarded port): members behind NATs
+    /// reserve a slot on it and are reached through it. A group's swarm is a private network,
+    /// so the relay serves only that group's members (PROTOCOL.md §10.2).
+    pub relay_service: bool,
+    /// Ask the local router to forward each group's port (UPnP IGD), so that members can dial
+    /// this node directly. Default on; `loopback` turns it off.
+    pub upnp: bool,
 }
 
 impl NodeConfig {
@@ -68,6 +77,8 @@ impl NodeConfig {
             peer_rate_limit: PeerRateLimit::default(),
             max_connections: 256,
             max_connections_per_peer: 2,
+            relay_service: false,
+            upnp: true,
         }
     }
 
@@ -76,6 +87,7 @@ impl NodeConfig {
         Self {
             listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
             mdns: false,
+            upnp: false,
             fast_timers: true,
             republish_interval: Duration::from_secs(1),
             sync_interval: Duration::from_secs(3),

@@ -9,11 +9,13 @@
 //! 1. the addresses given for this one invite (`cove group invite --addr`);
 //! 2. else the node's advertise list (`cove up --advertise`, [`NodeConfig::advertise`]);
 //! 3. else the listen addresses the user bound explicitly: a listener whose address is one of
-//!    [`NodeConfig::listen`] with only a zero port filled in. A wildcard request matches none
-//!    of the interface addresses it expands to.
+//!    [`NodeConfig::listen`] with only a zero port filled in (a wildcard request matches none
+//!    of the interface addresses it expands to), then the addresses that are known to work
+//!    from outside: external addresses a peer confirmed by dialing them back (AutoNAT) or
+//!    that the router mapped (UPnP), and addresses through a relay that accepted our
+//!    reservation.
 //!
-//! The swarm has no confirmed external address to add (Cove runs no AutoNAT), so nothing else
-//! is listed. The result may be empty: the CLI then says how to give an address.
+//! Nothing else is listed. The result may be empty: the CLI then says how to give an address.
 //!
 //! [`NodeConfig::advertise`]: crate::NodeConfig::advertise
 //! [`NodeConfig::listen`]: crate::NodeConfig::listen
@@ -24,13 +26,15 @@ use crate::error::{Input, NodeError};
 
 /// The addresses an invite of `peer` carries, as text ending in `/p2p/PEER`, without
 /// duplicates: `chosen` if any, else `advertise` if any, else the `listening` addresses bound
-/// explicitly by a `requested` listen address. An address naming another peer id is refused.
+/// explicitly by a `requested` listen address followed by the `reachable` ones (confirmed
+/// external, relayed). An address naming another peer id is refused.
 pub(crate) fn invite_addrs(
     peer: PeerId,
     chosen: &[Multiaddr],
     advertise: &[Multiaddr],
     requested: &[Multiaddr],
     listening: &[Multiaddr],
+    reachable: &[Multiaddr],
 ) -> Result<Vec<String>, NodeError> {
     let picked: Vec<&Multiaddr> = if !chosen.is_empty() {
         chosen.iter().collect()
@@ -40,6 +44,7 @@ pub(crate) fn invite_addrs(
         listening
             .iter()
             .filter(|addr| requested.iter().any(|r| bound_by(addr, r)))
+            .chain(reachable)
             .collect()
     };
     let mut out: Vec<String> = Vec::with_capacity(picked.len());
@@ -111,11 +116,11 @@ mod tests {
         let peer = peer();
         let listening = addrs(LISTENING);
         let wildcard = addrs(&["/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"]);
-        let picked = invite_addrs(peer, &[], &[], &wildcard, &listening).unwrap();
+        let picked = invite_addrs(peer, &[], &[], &wildcard, &listening, &[]).unwrap();
         assert!(picked.is_empty(), "{picked:?}");
         let ip6 = addrs(&["/ip6/::/tcp/0"]);
         let listening6 = addrs(&["/ip6/::1/tcp/4001", "/ip6/fd00::2/tcp/4001"]);
-        assert!(invite_addrs(peer, &[], &[], &ip6, &listening6)
+        assert!(invite_addrs(peer, &[], &[], &ip6, &listening6, &[])
             .unwrap()
             .is_empty());
     }
@@ -124,10 +129,10 @@ mod tests {
     fn an_explicit_listener_is_listed_with_its_real_port() {
         let peer = peer();
         let requested = addrs(&["/ip4/0.0.0.0/tcp/0", "/ip4/127.0.0.1/tcp/5000"]);
-        let picked = invite_addrs(peer, &[], &[], &requested, &addrs(LISTENING)).unwrap();
+        let picked = invite_addrs(peer, &[], &[], &requested, &addrs(LISTENING), &[]).unwrap();
         assert_eq!(picked, [format!("/ip4/127.0.0.1/tcp/5000/p2p/{peer}")]);
         let any_port = addrs(&["/ip4/192.168.1.20/tcp/0"]);
-        let picked = invite_addrs(peer, &[], &[], &any_port, &addrs(LISTENING)).unwrap();
+        let picked = invite_addrs(peer, &[], &[], &any_port, &addrs(LISTENING), &[]).unwrap();
         assert_eq!(picked, [format!("/ip4/192.168.1.20/tcp/4001/p2p/{peer}")]);
         let memory = invite_addrs(
             peer,
@@ -135,6 +140,7 @@ mod tests {
             &[],
             &addrs(&["/memory/0"]),
             &addrs(&["/memory/77"]),
+            &[],
         )
         .unwrap();
         assert_eq!(memory, [format!("/memory/77/p2p/{peer}")]);
@@ -151,13 +157,37 @@ mod tests {
             &format!("/ip4/203.0.113.7/tcp/4001/p2p/{peer}"),
         ]);
         assert_eq!(
-            invite_addrs(peer, &chosen, &advertise, &requested, &listening).unwrap(),
+            invite_addrs(peer, &chosen, &advertise, &requested, &listening, &[]).unwrap(),
             [format!("/ip4/203.0.113.7/tcp/4001/p2p/{peer}")],
             "--addr wins, duplicates dropped"
         );
         assert_eq!(
-            invite_addrs(peer, &[], &advertise, &requested, &listening).unwrap(),
+            invite_addrs(peer, &[], &advertise, &requested, &listening, &[]).unwrap(),
             [format!("/dns4/cove.example.org/tcp/4001/p2p/{peer}")],
+        );
+    }
+
+    #[test]
+    fn confirmed_and_relayed_addresses_follow_explicit_listeners() {
+        // Scenario: a node on a wildcard listener behind a NAT, with a relay reservation; then
+        // the same node with an explicit listener. Assert: the relayed address is listed, after
+        // the explicit listener; interface addresses still are not.
+        let peer = peer();
+        let relayed = "/ip4/198.51.100.2/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA/p2p-circuit";
+        let reachable = addrs(&[relayed]);
+        let wildcard = addrs(&["/ip4/0.0.0.0/tcp/0"]);
+        let picked =
+            invite_addrs(peer, &[], &[], &wildcard, &addrs(LISTENING), &reachable).unwrap();
+        assert_eq!(picked, [format!("{relayed}/p2p/{peer}")]);
+        let explicit = addrs(&["/ip4/127.0.0.1/tcp/5000"]);
+        let picked =
+            invite_addrs(peer, &[], &[], &explicit, &addrs(LISTENING), &reachable).unwrap();
+        assert_eq!(
+            picked,
+            [
+                format!("/ip4/127.0.0.1/tcp/5000/p2p/{peer}"),
+                format!("{relayed}/p2p/{peer}")
+            ]
         );
     }
 
@@ -165,7 +195,7 @@ mod tests {
     fn an_address_of_another_peer_is_refused() {
         let (peer, other) = (peer(), peer());
         let chosen = addrs(&[&format!("/ip4/203.0.113.7/tcp/4001/p2p/{other}")]);
-        let err = invite_addrs(peer, &chosen, &[], &[], &[]).unwrap_err();
+        let err = invite_addrs(peer, &chosen, &[], &[], &[], &[]).unwrap_err();
         assert!(err.to_string().contains("names another peer"), "{err}");
     }
 }

@@ -67,6 +67,7 @@ mod invite_addrs;
 pub mod message;
 pub mod metrics;
 pub mod outsider;
+pub mod reach;
 pub mod store;
 pub mod sync;
 #[cfg(test)]
@@ -91,6 +92,7 @@ pub fn now_ms() -> u64 {
 pub use crate::core::Change;
 pub use crate::error::{Input, NodeError};
 pub use crate::health::GroupHealth;
+pub use crate::reach::{NetReach, RelayService};
 pub use crate::view::social::{FeedItem, Order};
 pub use crate::view::GroupInfo;
 pub use cove_gossip::PeerRateLimit;

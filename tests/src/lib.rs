@@ -22,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod netns;
 pub mod perf;
 pub mod scenario;
 pub mod sim;
@@ -560,7 +561,16 @@ pub fn cove_bin() -> Result<PathBuf> {
 
 /// `BIN --data-dir DIR ARGS...` with warnings-only logs and stdin closed.
 pub fn cove_command(bin: &Path, data_dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut command = std::process::Command::new(bin);
+    with_cove_args(std::process::Command::new(bin), data_dir, args)
+}
+
+/// `command` (the `cove` binary, or a wrapper running it) given `--data-dir DIR ARGS...`,
+/// warnings-only logs and stdin closed.
+fn with_cove_args(
+    mut command: std::process::Command,
+    data_dir: &Path,
+    args: &[&str],
+) -> std::process::Command {
     command
         .arg("--data-dir")
         .arg(data_dir)
@@ -581,9 +591,28 @@ pub fn cove(data_dir: &Path, args: &[&str]) -> Result<Output> {
 /// Runs `cove --data-dir DIR ARGS...` to completion with `input` on its stdin (a pipe, not a
 /// terminal), the way a secret is handed over: `cove join < invite.txt`.
 pub fn cove_with_stdin(data_dir: &Path, args: &[&str], input: &[u8]) -> Result<Output> {
+    with_stdin(cove_command(&cove_bin()?, data_dir, args), input)
+}
+
+/// Like [`cove_with_stdin`], inside the network namespace `netns` (`ip netns exec`): for
+/// commands that reach the network themselves, such as `cove join`, which asks a member
+/// listed in the invite to admit the newcomer.
+pub fn cove_with_stdin_in(
+    netns: &str,
+    data_dir: &Path,
+    args: &[&str],
+    input: &[u8],
+) -> Result<Output> {
+    let mut command = std::process::Command::new("ip");
+    command.args(["netns", "exec", netns]).arg(cove_bin()?);
+    with_stdin(with_cove_args(command, data_dir, args), input)
+}
+
+/// Runs `command` to completion with `input` on its stdin.
+fn with_stdin(mut command: std::process::Command, input: &[u8]) -> Result<Output> {
     use std::io::Write;
     use std::process::Stdio;
-    let mut child = cove_command(&cove_bin()?, data_dir, args)
+    let mut child = command
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -650,14 +679,31 @@ impl CoveProcess {
     /// `cove up --no-mdns --sync-interval 1s ARGS...`, waiting until its control socket
     /// answers; its log goes to `DATA_DIR/up.log`.
     pub async fn up_with(data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
+        Self::spawn(std::process::Command::new(cove_bin()?), data_dir, args).await
+    }
+
+    /// Like [`CoveProcess::up_with`], inside the network namespace `netns`
+    /// (`ip netns exec NETNS cove ...`; see [`netns`]). The control socket is a file, so the
+    /// test talks to the node from outside the namespace.
+    pub async fn up_in(netns: &str, data_dir: &Path, args: &[&str]) -> Result<CoveProcess> {
+        let mut command = std::process::Command::new("ip");
+        command.args(["netns", "exec", netns]).arg(cove_bin()?);
+        Self::spawn(command, data_dir, args).await
+    }
+
+    async fn spawn(
+        mut command: std::process::Command,
+        data_dir: &Path,
+        args: &[&str],
+    ) -> Result<CoveProcess> {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(data_dir.join("up.log"))?;
-        let child = std::process::Command::new(cove_bin()?)
+        let child = command
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["up", "--no-mdns", "--sync-interval", "1s"])
+            .args(["up", "--no-mdns", "--no-upnp", "--sync-interval", "1s"])
             .args(args)
             .env("RUST_LOG", "info")
             .stdout(std::process::Stdio::null())

@@ -312,6 +312,8 @@ pub async fn start_and_measure(dir: &Path, messages: usize, idle: Duration) -> R
     let config = NodeConfig {
         listen: vec!["/memory/0".parse()?],
         mdns: false,
+        // No router port mapping: nothing leaves the machine.
+        upnp: false,
         ..NodeConfig::new(dir)
     };
     let start = Instant::now();

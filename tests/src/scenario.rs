@@ -590,6 +590,8 @@ impl Net {
             } else {
                 NodeConfig {
                     mdns: false,
+                    // No router port mapping: nothing leaves the machine.
+                    upnp: false,
                     ..NodeConfig::new(dir.path())
                 }
             };

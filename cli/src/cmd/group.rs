@@ -75,13 +75,10 @@ async fn invite(
         addrs,
     };
     let invite = id_of(ctx.request(&invite).await?)?;
-    if AnyInvite::decode_ignoring_expiry(&invite).is_ok_and(|i| i.addrs().is_empty()) {
-        eprintln!(
-            "warning: this invite lists no address, so invitees can only find this node \
-             through the LAN (mDNS) or the other members they reach. Give an address \
-             where they can reach you: `cove group invite --addr MULTIADDR`, or start \
-             the node with `cove up --advertise MULTIADDR` (or a non-wildcard --listen)"
-        );
+    if let Ok(decoded) = AnyInvite::decode_ignoring_expiry(&invite) {
+        if let Some(warning) = reach_warning(decoded.addrs()) {
+            eprintln!("warning: {warning}");
+        }
     }
     ctx.out
         .created("invite", &invite, "invite (share it privately)");
@@ -114,4 +111,84 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<()> {
     };
     ctx.out.groups(&groups);
     Ok(())
+}
+
+/// What is wrong with an invite's addresses for an invitee elsewhere on the internet, if
+/// anything: none at all, or only loopback and private ones without a relayed address.
+fn reach_warning(addrs: &[String]) -> Option<String> {
+    const HOW: &str = "Give an address where they can reach you: `cove group invite --addr \
+                       MULTIADDR`, start the node with `cove up --advertise MULTIADDR` (or a \
+                       non-wildcard --listen), or let a member with a public address run \
+                       `cove up --relay-service` so that this node becomes reachable through it";
+    if addrs.is_empty() {
+        return Some(format!(
+            "this invite lists no address, so invitees can only find this node through the \
+             other members they reach. {HOW}"
+        ));
+    }
+    if addrs.iter().all(|a| is_local_only(a)) {
+        return Some(format!(
+            "this invite lists only loopback or private addresses ({}), which work only from \
+             this machine or its own network. {HOW}",
+            addrs.join(", ")
+        ));
+    }
+    None
+}
+
+/// Whether `addr` (a multiaddr's text) can only be dialed from this host or its own
+/// network: a loopback, private, link-local or carrier-grade NAT IP, and not through a relay.
+fn is_local_only(addr: &str) -> bool {
+    if addr.contains("/p2p-circuit") {
+        return false;
+    }
+    let mut parts = addr.split('/').skip(1);
+    match (parts.next(), parts.next()) {
+        (Some("ip4"), Some(ip)) => ip.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| {
+            let [a, b, ..] = ip.octets();
+            ip.is_loopback()
+                || ip.is_private()
+                || ip.is_link_local()
+                || ip.is_unspecified()
+                || (a == 100 && (64..128).contains(&b))
+        }),
+        (Some("ip6"), Some(ip)) => ip.parse::<std::net::Ipv6Addr>().is_ok_and(|ip| {
+            let first = ip.segments()[0];
+            ip.is_loopback()
+                || ip.is_unspecified()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_invite_with_only_local_addresses_is_flagged() {
+        let peer = "/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA";
+        let local = [
+            format!("/ip4/127.0.0.1/tcp/4001{peer}"),
+            format!("/ip4/192.168.1.20/tcp/4001{peer}"),
+            format!("/ip4/100.70.1.2/tcp/4001{peer}"),
+            format!("/ip6/fd00::2/tcp/4001{peer}"),
+        ];
+        let warning = reach_warning(&local).expect("flagged");
+        assert!(warning.contains("only loopback or private"), "{warning}");
+        assert!(warning.contains("--relay-service"), "{warning}");
+        assert!(reach_warning(&[]).unwrap().contains("lists no address"));
+        let relayed = format!("/ip4/10.0.0.1/tcp/4001{peer}/p2p-circuit{peer}");
+        assert_eq!(reach_warning(&[local[0].clone(), relayed]), None);
+        assert_eq!(
+            reach_warning(&[format!("/ip4/203.0.113.7/tcp/4001{peer}")]),
+            None
+        );
+        assert_eq!(
+            reach_warning(&[format!("/dns4/cove.example.org/tcp/4001{peer}")]),
+            None
+        );
+    }
 }

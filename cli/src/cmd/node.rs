@@ -140,10 +140,14 @@ pub(crate) async fn web(ctx: &Ctx, open: bool, no_open: bool) -> Result<()> {
     Ok(())
 }
 
-/// `cove status`.
-pub(crate) async fn status(ctx: &Ctx) -> Result<()> {
+/// `cove status` (`--net`: connectivity only, explained).
+pub(crate) async fn status(ctx: &Ctx, net: bool) -> Result<()> {
     let status: Status = ctx.view(&Request::Status).await?;
-    ctx.out.status(&status);
+    if net {
+        ctx.out.connectivity(&status);
+    } else {
+        ctx.out.status(&status);
+    }
     Ok(())
 }
 

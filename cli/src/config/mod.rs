@@ -43,6 +43,8 @@ const fn key(name: &'static str, env: &'static str, flag: &'static str) -> Key {
 pub(crate) const LISTEN: Key = key("listen", "COVE_LISTEN", "--listen");
 pub(crate) const ADVERTISE: Key = key("advertise", "COVE_ADVERTISE", "--advertise");
 pub(crate) const MDNS: Key = key("mdns", "COVE_MDNS", "--mdns/--no-mdns");
+pub(crate) const UPNP: Key = key("upnp", "COVE_UPNP", "--upnp/--no-upnp");
+pub(crate) const RELAY_SERVICE: Key = key("relay_service", "COVE_RELAY_SERVICE", "--relay-service");
 pub(crate) const RETENTION_DAYS: Key =
     key("retention_days", "COVE_RETENTION_DAYS", "--retention-days");
 pub(crate) const SYNC_INTERVAL: Key = key("sync_interval", "COVE_SYNC_INTERVAL", "--sync-interval");
@@ -102,6 +104,8 @@ pub(crate) struct Layer {
     listen: Option<Vec<String>>,
     advertise: Option<Vec<String>>,
     mdns: Option<bool>,
+    upnp: Option<bool>,
+    relay_service: Option<bool>,
     retention_days: Option<u32>,
     #[serde(default, deserialize_with = "duration")]
     sync_interval: Option<Duration>,
@@ -145,6 +149,13 @@ impl Layer {
             listen: list(LISTEN),
             advertise: list(ADVERTISE),
             mdns: env_value(MDNS, get(MDNS), "true or false", bool_text)?,
+            upnp: env_value(UPNP, get(UPNP), "true or false", bool_text)?,
+            relay_service: env_value(
+                RELAY_SERVICE,
+                get(RELAY_SERVICE),
+                "true or false",
+                bool_text,
+            )?,
             retention_days: number(RETENTION_DAYS)?,
             sync_interval: env_value(
                 SYNC_INTERVAL,
@@ -185,6 +196,12 @@ impl Layer {
                 (_, true) => Some(false),
                 _ => None,
             },
+            upnp: match (args.upnp, args.no_upnp) {
+                (true, _) => Some(true),
+                (_, true) => Some(false),
+                _ => None,
+            },
+            relay_service: args.relay_service.then_some(true),
             retention_days: args.retention_days,
             sync_interval: args.sync_interval,
             peer_rate: args.peer_rate,
@@ -286,6 +303,8 @@ pub(crate) struct Settings {
     listen: Sourced<Vec<String>>,
     advertise: Sourced<Vec<String>>,
     mdns: Sourced<bool>,
+    upnp: Sourced<bool>,
+    relay_service: Sourced<bool>,
     retention_days: Sourced<Option<u32>>,
     sync_interval: Sourced<Duration>,
     peer_rate: Sourced<u32>,
@@ -330,6 +349,8 @@ impl Settings {
             listen: Sourced::default(defaults.listen.iter().map(|a| a.to_string()).collect()),
             advertise: Sourced::default(defaults.advertise.iter().map(|a| a.to_string()).collect()),
             mdns: Sourced::default(defaults.mdns),
+            upnp: Sourced::default(defaults.upnp),
+            relay_service: Sourced::default(defaults.relay_service),
             retention_days: Sourced::default(
                 defaults.retention.map(|d| (d.as_secs() / 86_400) as u32),
             ),
@@ -358,6 +379,8 @@ impl Settings {
         set(&mut self.listen, layer.listen, source);
         set(&mut self.advertise, layer.advertise, source);
         set(&mut self.mdns, layer.mdns, source);
+        set(&mut self.upnp, layer.upnp, source);
+        set(&mut self.relay_service, layer.relay_service, source);
         set(
             &mut self.retention_days,
             layer.retention_days.map(Some),
@@ -395,6 +418,8 @@ impl Settings {
         config.listen = self.multiaddrs(LISTEN, &self.listen)?;
         config.advertise = self.multiaddrs(ADVERTISE, &self.advertise)?;
         config.mdns = self.mdns.value;
+        config.upnp = self.upnp.value;
+        config.relay_service = self.relay_service.value;
         config.retention = self
             .retention_days
             .value
@@ -451,6 +476,12 @@ impl Settings {
             entry(LISTEN, &self.listen, json!(self.listen.value)),
             entry(ADVERTISE, &self.advertise, json!(self.advertise.value)),
             entry(MDNS, &self.mdns, json!(self.mdns.value)),
+            entry(UPNP, &self.upnp, json!(self.upnp.value)),
+            entry(
+                RELAY_SERVICE,
+                &self.relay_service,
+                json!(self.relay_service.value),
+            ),
             entry(
                 RETENTION_DAYS,
                 &self.retention_days,

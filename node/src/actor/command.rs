@@ -614,12 +614,15 @@ impl Actor {
             .nets
             .get(&id)
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
+        let reach = net.gossip.reachability().await?;
+        let reachable: Vec<Multiaddr> = reach.external.into_iter().chain(reach.relayed).collect();
         let addrs = crate::invite_addrs::invite_addrs(
             net.gossip.local_peer_id(),
             chosen,
             &net.advertise,
             &net.listen,
             &net.gossip.listen_addrs().await?,
+            &reachable,
         )?;
         let now = now_ms();
         let expires = now / 1000 + ttl.as_secs();

@@ -77,6 +77,15 @@ fn with_group_port(addr: &Multiaddr, requested: u16, port: u16) -> Multiaddr {
         .collect()
 }
 
+/// Whether `addr` is a loopback address (`127.0.0.0/8`, `::1`).
+fn is_loopback(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => ip.is_loopback(),
+        Protocol::Ip6(ip) => ip.is_loopback(),
+        _ => false,
+    })
+}
+
 /// `addr` with every TCP port 0: the fallback when the group's port is taken.
 fn any_port(addr: &Multiaddr) -> Multiaddr {
     addr.iter()
@@ -236,6 +245,13 @@ impl Nets {
         config.peer_rate_limit = self.config.peer_rate_limit;
         config.max_connections = self.config.max_connections;
         config.max_connections_per_peer = self.config.max_connections_per_peer;
+        config.relay_service = self
+            .config
+            .relay_service
+            .then(cove_gossip::RelayLimits::default);
+        // A port mapping is for a listener the router can forward to; one on loopback only has
+        // nothing to map, and searching for a router would send packets beyond loopback.
+        config.upnp = self.config.upnp && listen.iter().any(|a| !is_loopback(a));
         config
     }
 
@@ -338,6 +354,8 @@ mod tests {
         assert_eq!(with_group_port(&any, 0, 0), any);
         assert_eq!(any_port(&fixed).to_string(), "/ip4/0.0.0.0/tcp/0");
         assert_eq!(requested_port(&[fixed]), 4001);
+        assert!(is_loopback(&any));
+        assert!(!is_loopback(&"/ip4/0.0.0.0/tcp/0".parse().unwrap()));
         assert_eq!(requested_port(&[]), 0);
     }
 

@@ -18,6 +18,10 @@ pub struct PeerSummary {
     pub addrs: Vec<String>,
     /// Names of our groups whose topic the peer subscribes to.
     pub groups: Vec<String>,
+    /// How we are connected: `direct`, `relayed` (only through a relay), or `direct+relayed`
+    /// (a hole was just punched and the relayed connection is being closed).
+    #[serde(default)]
+    pub connection: String,
 }
 
 /// One group's private network as this node runs it (PROTOCOL.md §10).
@@ -43,6 +47,9 @@ pub struct NetworkStatus {
     /// That epoch's tag, 8 hex characters.
     #[serde(default)]
     pub epoch_tag: String,
+    /// How members can reach this node in the group's network, in words and facts.
+    #[serde(default)]
+    pub reach: crate::reach::NetReach,
 }
 
 /// What `cove status` shows.
@@ -146,6 +153,13 @@ impl Actor {
                         .then(|| group.charter.name.clone())
                         .into_iter()
                         .collect(),
+                    connection: match (p.direct, p.relayed) {
+                        (true, false) => "direct",
+                        (false, true) => "relayed",
+                        (true, true) => "direct+relayed",
+                        (false, false) => "connecting",
+                    }
+                    .to_owned(),
                 });
             }
         }
@@ -159,14 +173,21 @@ impl Actor {
             let Some(net) = self.nets.get(&group.id) else {
                 continue;
             };
+            let listen_addrs = net.gossip.listen_addrs().await?;
+            let peers = net.gossip.peers().await?.len();
+            let reach = crate::reach::describe(
+                &net.gossip.reachability().await?,
+                &net.advertise,
+                !listen_addrs.is_empty(),
+                peers,
+            );
             networks.push(NetworkStatus {
                 group: group.id.to_string(),
                 name: group.charter.name.clone(),
                 peer_id: net.gossip.local_peer_id().to_string(),
-                listen_addrs: (net.gossip.listen_addrs().await?.iter())
-                    .map(|a| a.to_string())
-                    .collect(),
-                peers: net.gossip.peers().await?.len(),
+                listen_addrs: listen_addrs.iter().map(|a| a.to_string()).collect(),
+                peers,
+                reach,
                 remembered_peers: self.peers.remembered(&group.id),
                 epoch: group.epochs.current().number,
                 epoch_tag: format!("{:08x}", group.epochs.current().tag),

@@ -10,6 +10,7 @@ mod harness;
 mod hostile_sync;
 mod metrics;
 mod migration;
+mod nat;
 mod one_address;
 mod processes;
 mod restarts;
