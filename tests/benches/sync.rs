@@ -430,8 +430,8 @@ async fn run_session(
         while let Some(batch) = ingest_rx.recv().await {
             let (mut accepted, mut refused, mut invalid) = (0, 0, 0);
             let now = now_ms();
-            for bytes in &batch.messages {
-                match core.ingest_signed(&batch.group, bytes, now) {
+            for verified in batch.messages {
+                match core.ingest_verified(&batch.group, verified, now) {
                     Ok(_) => accepted += 1,
                     Err(r) if r.is_penalised() => invalid += 1,
                     Err(_) => refused += 1,
