@@ -38,6 +38,11 @@ pub struct IngestReport {
     pub ingest_per_s: f64,
     /// `verify_strict`, one at a time (what Cove calls): verifications per second.
     pub verify_strict_per_s: f64,
+    /// `verify_strict`, one at a time, per CPU-second: the rate to compare CPU-seconds with
+    /// on a loaded machine, where a wall-clock rate measures the load.
+    pub verify_strict_per_cpu_s: f64,
+    /// `ingest_per_cpu_s / verify_strict_per_cpu_s` (issue 14's target: >= 0.5).
+    pub ingest_vs_single_cpu: f64,
     /// `verify`, one at a time.
     pub verify_per_s: f64,
     /// `verify_batch` in batches of [`BATCH`]: signatures per second.
@@ -230,11 +235,12 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         .collect();
     let key_of = |i: usize| &publics[i % AUTHORS];
 
-    let start = Instant::now();
+    let (start, start_cpu) = (Instant::now(), cpu_time()?);
     for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
         key_of(i).verify_strict(m, s).context("verify_strict")?;
     }
     let strict = start.elapsed();
+    let strict_cpu = cpu_time()? - start_cpu;
 
     let start = Instant::now();
     for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
@@ -271,6 +277,8 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         ingest_per_cpu_s,
         ingest_per_s: rate(ingest_wall),
         verify_strict_per_s: rate(strict),
+        verify_strict_per_cpu_s: rate(strict_cpu.max(Duration::from_millis(10))),
+        ingest_vs_single_cpu: ingest_per_cpu_s / rate(strict_cpu.max(Duration::from_millis(10))),
         verify_per_s: rate(plain),
         verify_batch_per_s: rate(batch),
         verify_batch_strict_per_s: rate(batch_strict),
