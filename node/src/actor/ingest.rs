@@ -1,6 +1,7 @@
-//! Messages from peers: each gossip message is opened and its signature verified on
-//! another thread ([`Core::opener`], the bulk of the CPU), then, in arrival order, decided by
-//! [`Core::admit_opened`], the verdict reported to gossip (forwarding waits for it), and what
+//! Messages from peers: while gossip messages queue up, each is opened and its signature
+//! verified on another thread ([`Core::opener`], the bulk of the CPU), then, in arrival order,
+//! decided by [`Core::admit_opened`] (a message that finds nothing queued is decided at
+//! once), the verdict reported to gossip (forwarding waits for it), and what
 //! is accepted committed to the store and shown to live watchers. Pages fetched by sync
 //! sessions go through the same pipeline, verified by the session ([`Core::ingest_verified`]).
 //!
@@ -95,7 +96,13 @@ impl Actor {
                     topic,
                     data: Arc::new(data),
                 };
-                self.open_ahead(arrival);
+                if self.opening.is_empty() && self.events.is_empty() {
+                    // Nothing queued: deciding at once is the shortest way; a task would only
+                    // add a hop through the scheduler. Opening ahead pays off in a burst.
+                    self.decide_opened(arrival, None).await;
+                } else {
+                    self.open_ahead(arrival);
+                }
             }
             Event::PeerSubscribed { peer, topic } => {
                 debug!(%peer, %topic, "peer subscribed");
