@@ -9,6 +9,7 @@ use super::keyspace::{Lookup, Writes};
 use super::layout::{self, kind_code, prefix, u64_at, MessageHeader, POST};
 use super::StoreError;
 use crate::message::{Content, Message, MessageId, SignedMessage};
+use cove_crypto::GroupId;
 
 /// The writes that store `signed`, first seen at `seen_at`, with its index entries; `None`
 /// when its id is already stored (deduplication is persistent).
@@ -67,13 +68,9 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
                 layout::new_entry(apart),
             );
             if apart {
-                w.mark(layout::listed(
-                    prefix::HOT,
-                    group,
-                    hot_score(msg.created_at, count),
-                    &msg.id,
-                ));
-                w.mark(layout::top(&msg.group, count, msg.created_at, &msg.id));
+                for key in ranking_keys(&msg.group, count, msg.created_at, &msg.id) {
+                    w.mark(key);
+                }
             }
         }
         Content::Profile(_) => {
@@ -182,22 +179,14 @@ fn recount(db: &impl Lookup, w: &mut Plan, target: &MessageId, up: bool) -> Resu
     let was_apart = ranked_apart(old, created_at, order);
     let is_apart = ranked_apart(new, created_at, order);
     if was_apart {
-        w.delete(layout::listed(
-            prefix::HOT,
-            group.as_bytes(),
-            hot_score(created_at, old),
-            target,
-        ));
-        w.delete(layout::top(group, old, created_at, target));
+        for key in ranking_keys(group, old, created_at, target) {
+            w.delete(key);
+        }
     }
     if is_apart {
-        w.mark(layout::listed(
-            prefix::HOT,
-            group.as_bytes(),
-            hot_score(created_at, new),
-            target,
-        ));
-        w.mark(layout::top(group, new, created_at, target));
+        for key in ranking_keys(group, new, created_at, target) {
+            w.mark(key);
+        }
     }
     if was_apart != is_apart {
         // An update of an existing key: a few dozen bytes of log, not a new key's ~1 KB.
@@ -207,6 +196,19 @@ fn recount(db: &impl Lookup, w: &mut Plan, target: &MessageId, up: bool) -> Resu
         );
     }
     Ok(())
+}
+
+/// The `hot` and `top` keys of a post ranked apart with `count` recommendations.
+fn ranking_keys(group: &GroupId, count: u64, created_at: u64, id: &MessageId) -> [Vec<u8>; 2] {
+    [
+        layout::listed(
+            prefix::HOT,
+            group.as_bytes(),
+            hot_score(created_at, count),
+            id,
+        ),
+        layout::top(group, count, created_at, id),
+    ]
 }
 
 /// Whether a post has `hot` and `top` entries of its own. A post with no recommendation
@@ -255,14 +257,9 @@ pub fn unlist(msg: &Message, order: u64, recommendations: u64, group_count: u64)
         Content::Post(_) => {
             w.delete(layout::listed(prefix::NEW, group, order, &msg.id));
             if ranked_apart(recommendations, msg.created_at, order) {
-                let hot = hot_score(msg.created_at, recommendations);
-                w.delete(layout::listed(prefix::HOT, group, hot, &msg.id));
-                w.delete(layout::top(
-                    &msg.group,
-                    recommendations,
-                    msg.created_at,
-                    &msg.id,
-                ));
+                for key in ranking_keys(&msg.group, recommendations, msg.created_at, &msg.id) {
+                    w.delete(key);
+                }
             }
         }
         Content::Reply(r) => w.delete(layout::listed(prefix::THREAD, &r.root.0, order, &msg.id)),
