@@ -597,7 +597,7 @@ mod tests {
         counts: &HashMap<MessageId, u64>,
         by: Ranking,
     ) -> Vec<MessageId> {
-        let mut keyed: Vec<((u64, u64, [u8; 32]), MessageId)> = posts
+        let mut keyed: Vec<(RankKey, MessageId)> = posts
             .iter()
             .map(|p| {
                 let n = counts.get(&p.id).copied().unwrap_or(0);
@@ -609,9 +609,15 @@ mod tests {
                 (key, p.id)
             })
             .collect();
-        keyed.sort_by(|a, b| b.0.cmp(&a.0));
+        keyed.sort_by_key(|k| std::cmp::Reverse(k.0));
         keyed.into_iter().map(|(_, id)| id).collect()
     }
+
+    /// A ranking's sort key: up to two numbers, then the id.
+    type RankKey = (u64, u64, [u8; 32]);
+
+    /// A member's latest recommendation of a target: `(created_at, id)` and whether active.
+    type Latest = ((u64, [u8; 32]), bool);
 
     fn ranked(store: &Store, group: &GroupId, by: Ranking) -> Vec<MessageId> {
         store.ranked(group, by).collect::<Result<_, _>>().unwrap()
@@ -649,8 +655,7 @@ mod tests {
                     messages.push((signed, seen_at));
                 }
                 // Latest register per (target, member): (created_at, id) -> active.
-                let mut latest: BTreeMap<(MessageId, u8), ((u64, [u8; 32]), bool)> =
-                    BTreeMap::new();
+                let mut latest: BTreeMap<(MessageId, u8), Latest> = BTreeMap::new();
                 for _ in 0..120 {
                     let target = posts[rng.below(12) as usize * 4 % posts.len()].id;
                     let member = 20 + rng.below(8) as u8;
