@@ -11,6 +11,15 @@ fn post(group: &GroupId, seed: u8, at: u64, text: &str) -> SignedMessage {
     sign(&me, group, at, content).unwrap()
 }
 
+/// An active recommendation of `target` by the member of `seed`.
+fn recommend(group: &GroupId, seed: u8, at: u64, target: MessageId) -> SignedMessage {
+    let content = Content::Recommend(Recommend {
+        target,
+        active: true,
+    });
+    signed(group, seed, at, content)
+}
+
 fn signed(group: &GroupId, seed: u8, at: u64, content: Content) -> SignedMessage {
     sign(
         &MasterSeed::from_bytes([seed; 32]).pseudonym(group),
@@ -336,15 +345,7 @@ fn a_schema_1_store_migrates_without_loss() {
     let group = GroupSecret::from_bytes([8; 32]).id();
     let p1 = post(&group, 1, 1_000, "one");
     let p2 = post(&group, 2, 2_000, "two");
-    let rec = signed(
-        &group,
-        3,
-        2_500,
-        Content::Recommend(Recommend {
-            target: p1.message.id,
-            active: true,
-        }),
-    );
+    let rec = recommend(&group, 3, 2_500, p1.message.id);
     let messages = [(&p1, 1_000), (&p2, 2_000), (&rec, 2_500)];
     let record = GroupRecord {
         secret: [8; 32],
@@ -433,15 +434,7 @@ fn a_schema_2_store_is_reindexed_at_open() {
     let p1 = post(&group, 1, 1_000, "one");
     let p2 = post(&group, 2, 5_000, "dated ahead");
     let p3 = post(&group, 3, 2_000, "recommended");
-    let rec = signed(
-        &group,
-        4,
-        2_500,
-        Content::Recommend(Recommend {
-            target: p3.message.id,
-            active: true,
-        }),
-    );
+    let rec = recommend(&group, 4, 2_500, p3.message.id);
     let messages = [(&p1, 1_000), (&p2, 4_000), (&p3, 2_000), (&rec, 2_500)];
     let dir = tempfile::tempdir().unwrap();
     {
