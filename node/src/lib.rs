@@ -75,7 +75,8 @@ mod testing;
 pub mod view;
 
 pub use crate::actor::{
-    ENOUGH_MEMBERS, NETWORK_EPOCH, NET_EVENT_CAPACITY, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL,
+    ENOUGH_MEMBERS, NETWORK_EPOCH, NET_EVENT_CAPACITY, OPENING_CAPACITY, RECORD_REFRESH,
+    REDIAL_TICK, SHARE_INTERVAL,
 };
 pub use crate::api::{
     AdDraft, FeedQuery, GrantRequest, NetworkStatus, Node, NodeConfig, PeerSummary, Status,

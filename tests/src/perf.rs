@@ -38,6 +38,11 @@ pub struct IngestReport {
     pub ingest_per_s: f64,
     /// `verify_strict`, one at a time (what Cove calls): verifications per second.
     pub verify_strict_per_s: f64,
+    /// `verify_strict`, one at a time, per CPU-second: the rate to compare CPU-seconds with
+    /// on a loaded machine, where a wall-clock rate measures the load.
+    pub verify_strict_per_cpu_s: f64,
+    /// `ingest_per_cpu_s / verify_strict_per_cpu_s` (issue 14's target: >= 0.5).
+    pub ingest_vs_single_cpu: f64,
     /// `verify`, one at a time.
     pub verify_per_s: f64,
     /// `verify_batch` in batches of [`BATCH`]: signatures per second.
@@ -54,6 +59,15 @@ pub struct IngestReport {
     /// Bytes the receiver's store directory grew by while taking the messages in (sled's
     /// log and snapshot, after a flush), per message: the write amplification of the layout.
     pub store_bytes_per_message: f64,
+    /// The node actor's pipeline ([`ingest_pipelined`]): threads of the runtime (one per
+    /// core).
+    pub pipelined_threads: usize,
+    /// The pipeline: messages per wall-clock second, verification on every core.
+    pub pipelined_per_s: f64,
+    /// The pipeline: messages per CPU-second of the process.
+    pub pipelined_per_cpu_s: f64,
+    /// `pipelined_per_s / verify_strict_per_s` (issue 14's target: >= 1.0).
+    pub pipelined_vs_single: f64,
 }
 
 /// Signatures per `verify_batch` call.
@@ -184,6 +198,22 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
     let ingest_cpu = cpu_time()? - cpu;
     receiver.store().flush_blocking()?;
     let store_grown = dir_bytes(&store_path)?.saturating_sub(store_before);
+    drop(receiver);
+
+    // The same envelopes into a fresh receiver, as the node's actor takes gossip in.
+    let dir = tempfile::tempdir()?;
+    let mut receiver = core_in(dir.path())?;
+    receiver.join(&invite, now_ms())?;
+    let held = stored(&receiver)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (pipelined_wall, pipelined_cpu, receiver) =
+        ingest_pipelined(receiver, &topic, envelopes.clone(), threads)?;
+    anyhow::ensure!(
+        stored(&receiver)? == held + count,
+        "the pipeline stored {} messages of {count}",
+        stored(&receiver)? - held
+    );
+    drop(receiver);
 
     // The raw limit, on signatures over messages of the size Cove signs.
     let keys: Vec<SigningKey> = (0..AUTHORS)
@@ -205,11 +235,12 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         .collect();
     let key_of = |i: usize| &publics[i % AUTHORS];
 
-    let start = Instant::now();
+    let (start, start_cpu) = (Instant::now(), cpu_time()?);
     for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
         key_of(i).verify_strict(m, s).context("verify_strict")?;
     }
     let strict = start.elapsed();
+    let strict_cpu = cpu_time()? - start_cpu;
 
     let start = Instant::now();
     for (i, (m, s)) in messages.iter().zip(&signatures).enumerate() {
@@ -246,6 +277,8 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         ingest_per_cpu_s,
         ingest_per_s: rate(ingest_wall),
         verify_strict_per_s: rate(strict),
+        verify_strict_per_cpu_s: rate(strict_cpu.max(Duration::from_millis(10))),
+        ingest_vs_single_cpu: ingest_per_cpu_s / rate(strict_cpu.max(Duration::from_millis(10))),
         verify_per_s: rate(plain),
         verify_batch_per_s: rate(batch),
         verify_batch_strict_per_s: rate(batch_strict),
@@ -253,7 +286,90 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         ingest_vs_single: ingest_per_cpu_s / rate(strict),
         ingest_vs_batch: ingest_per_cpu_s / rate(batch),
         store_bytes_per_message: store_grown as f64 / count as f64,
+        pipelined_threads: threads,
+        pipelined_per_s: rate(pipelined_wall),
+        pipelined_per_cpu_s: rate(pipelined_cpu.max(Duration::from_millis(10))),
+        pipelined_vs_single: rate(pipelined_wall) / rate(strict),
     })
+}
+
+/// Takes `envelopes` in as the node's actor takes gossip (`node/src/actor/ingest.rs`): each
+/// is opened and verified in a task of a runtime of `threads` threads ([`Core::opener`]), at
+/// most [`cove_node::OPENING_CAPACITY`] at once, and decided and stored in arrival order by
+/// one task ([`Core::admit_opened`], [`Core::commit`]). Returns the wall and CPU time, and
+/// the core.
+pub fn ingest_pipelined(
+    mut core: Core,
+    topic: &str,
+    envelopes: Vec<Vec<u8>>,
+    threads: usize,
+) -> Result<(Duration, Duration, Core)> {
+    use futures::StreamExt;
+    let topic = topic.to_string();
+    // A runtime of its own, on a thread of its own (the caller may be inside one).
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || -> Result<(Duration, Duration, Core)> {
+                let runtime = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(threads)
+                    .build()?;
+                runtime.block_on(async move {
+                    let envelopes: Vec<std::sync::Arc<Vec<u8>>> =
+                        envelopes.into_iter().map(std::sync::Arc::new).collect();
+                    let now = now_ms();
+                    let (wall, cpu) = (Instant::now(), cpu_time()?);
+                    let actor = tokio::spawn(async move {
+                        let mut opening = futures::stream::FuturesOrdered::new();
+                        let decide = |core: &mut Core,
+                                      (i, envelope, opened): (
+                            usize,
+                            std::sync::Arc<Vec<u8>>,
+                            _,
+                        )| {
+                            let at = now + i as u64 * 20;
+                            core.admit_opened(&topic, &envelope, opened, at)
+                                .and_then(|signed| core.commit(&signed, at))
+                                .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))
+                        };
+                        for (i, envelope) in envelopes.into_iter().enumerate() {
+                            if opening.len() >= cove_node::OPENING_CAPACITY {
+                                let next = opening.next().await.context("a queued message")?;
+                                decide(&mut core, next)?;
+                            }
+                            let opener = core.opener(&topic, &envelope);
+                            let task = opener.map(|o| {
+                                let envelope = std::sync::Arc::clone(&envelope);
+                                tokio::spawn(async move { o.open(&envelope) })
+                            });
+                            opening.push_back(async move {
+                                let opened = match task {
+                                    Some(task) => task.await.ok(),
+                                    None => None,
+                                };
+                                (i, envelope, opened)
+                            });
+                        }
+                        while let Some(next) = opening.next().await {
+                            decide(&mut core, next)?;
+                        }
+                        anyhow::Ok(core)
+                    });
+                    let core = actor.await??;
+                    let wall = wall.elapsed();
+                    let cpu = cpu_time()? - cpu;
+                    core.store().flush_blocking()?;
+                    Ok((wall, cpu, core))
+                })
+            })
+            .join()
+            .map_err(|_| anyhow::anyhow!("the pipelined ingest panicked"))?
+    })
+}
+
+/// Messages `core` holds in its one group.
+fn stored(core: &Core) -> Result<usize> {
+    let group = core.groups().next().context("a group")?.id;
+    Ok(core.store().message_count(&group))
 }
 
 /// Bytes of every file under `dir`.

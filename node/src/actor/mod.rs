@@ -33,6 +33,7 @@ use std::time::{Duration, Instant};
 
 use cove_crypto::GroupId;
 use cove_gossip::{Event, Gossip, Multiaddr, PeerId, Published, Verdict};
+use futures::StreamExt;
 
 use self::nets::Nets;
 pub(crate) use self::nets::{device_key, group_keypair};
@@ -42,6 +43,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Admission, Command, Draft, Reply};
+pub use self::ingest::OPENING_CAPACITY;
 use self::sessions::SyncMeter;
 pub use self::status::{NetworkStatus, PeerSummary, Status, SyncActivity};
 use crate::config::NodeConfig;
@@ -128,6 +130,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         unproven: sync::UnprovenPeers::default(),
         gossiped: HashMap::new(),
         tasks: tokio::task::JoinSet::new(),
+        opening: futures::stream::FuturesOrdered::new(),
         accepted: accepted.clone(),
         publishing: Vec::new(),
         data_dir: config.data_dir.clone(),
@@ -248,6 +251,9 @@ struct Actor {
     gossiped: HashMap<MessageId, Instant>,
     /// Every task the actor spawns (sessions, served requests): awaited on shutdown.
     tasks: tokio::task::JoinSet<()>,
+    /// Gossip messages being opened and verified off the actor, yielded in arrival order
+    /// (at most [`OPENING_CAPACITY`]).
+    opening: futures::stream::FuturesOrdered<ingest::Opening>,
     /// Every newly stored message, for live watchers.
     accepted: tokio::sync::broadcast::Sender<SignedMessage>,
     /// What is left of publishing the own messages the current command composed (see
@@ -316,7 +322,11 @@ impl Actor {
                 Some(internal) = self.internal_rx.recv() => self.handle_internal(internal).await,
                 Some(batch) = self.ingest_rx.recv() => self.ingest_batch(batch),
                 Some(_) = self.tasks.join_next(), if !self.tasks.is_empty() => {}
-                event = self.events.recv() => match event {
+                // Messages already taken are decided before new events are taken.
+                Some((arrival, opened)) = self.opening.next(), if !self.opening.is_empty() => {
+                    self.decide_opened(arrival, opened).await
+                }
+                event = self.events.recv(), if self.opening.len() < OPENING_CAPACITY => match event {
                     Some((group, event)) => self.handle_gossip_event(group, event).await,
                     None => {
                         warn!("gossip layer stopped; node stops");

@@ -15,9 +15,15 @@
 //!   -> authority (admin, ban, target, ad grant) -> rate limit (7p) -> Accept
 //! ```
 //!
+//! Opening and verifying read nothing but the bytes and one epoch's key, and take most of a
+//! decision's CPU, so the node does them ahead, on every core ([`Opener`], [`verify`]); the
+//! decision then takes their result in the message's turn ([`Judge::gossip_opened`],
+//! [`Judge::synced_verified`]), and everything that reads the facts still runs in arrival
+//! order, against every message accepted before.
+//!
 //! [`Core`]: crate::core::Core
 
-use cove_crypto::{open, Domain, GroupId, PublicKey, Signature};
+use cove_crypto::{open, ContentKey, Domain, GroupId, PublicKey, Signature};
 
 use crate::core::rate::AuthorRates;
 use crate::core::{Group, MAX_ENVELOPE_BYTES};
@@ -294,10 +300,81 @@ impl<F: ?Sized> std::fmt::Debug for Judge<'_, F> {
     }
 }
 
+/// What opening and verifying a message gives: the message, or why it is none. It depends on
+/// the bytes (and, for gossip, one epoch's key) alone, so it may be worked out on any thread
+/// before the decision that reads the facts ([`Opener`], [`verify`]).
+pub type Verified = Result<SignedMessage, Rejection>;
+
+/// Decodes and verifies a message in signed form (history sync's): [`Judge::synced_verified`]
+/// takes the result.
+pub fn verify(bytes: &[u8]) -> Verified {
+    verify_and_decode(bytes).map_err(Rejection::BadMessage)
+}
+
+/// A gossip payload opened and verified ahead of its decision, with the key that did it.
+#[derive(Debug)]
+pub struct Opened {
+    group: GroupId,
+    tag: u32,
+    verified: Verified,
+}
+
+/// One epoch's key and topic, cloned out of a group so that a gossip payload can be opened
+/// and verified on another thread while the node decides on earlier messages (the costly
+/// part of a decision: the AEAD and the signature). [`Judge::gossip_opened`] takes the result
+/// if the group still holds that epoch when the message's turn comes.
+#[derive(Clone, Debug)]
+pub struct Opener {
+    group: GroupId,
+    tag: u32,
+    key: ContentKey,
+    topic: String,
+}
+
+impl Opener {
+    /// The opener of `envelope` on `group`'s topic; `None` when a cheap check decides it (too
+    /// large, no group, an epoch not held now: the decision itself, in its turn, says which).
+    pub fn of(group: Option<&Group>, envelope: &[u8]) -> Option<Self> {
+        let group = group.filter(|_| envelope.len() <= MAX_ENVELOPE_BYTES)?;
+        let tag = cove_crypto::envelope_epoch(envelope).ok()?;
+        let epoch = group.epochs.get(tag)?;
+        Some(Self {
+            group: group.id,
+            tag,
+            key: epoch.content.clone(),
+            topic: group.topic.clone(),
+        })
+    }
+
+    /// Opens and verifies `envelope`: pure, and the bulk of a gossip decision's CPU.
+    pub fn open(&self, envelope: &[u8]) -> Opened {
+        let verified = open(&self.key, &self.topic, envelope)
+            .map_err(|e| Rejection::Undecryptable(e.to_string()))
+            .and_then(|plaintext| verify(&plaintext));
+        Opened {
+            group: self.group,
+            tag: self.tag,
+            verified,
+        }
+    }
+}
+
 impl<F: Facts + ?Sized> Judge<'_, F> {
     /// Decides on a gossip payload that arrived on the topic of `group` (`None`: a topic of
     /// no group this node belongs to).
     pub fn gossip(&self, group: Option<&Group>, envelope: &[u8]) -> Decision {
+        self.gossip_opened(group, envelope, None)
+    }
+
+    /// [`Judge::gossip`], given what an [`Opener`] made of the same payload: the checks are
+    /// the same, in the same order, and `opened` stands in for opening and verifying when the
+    /// key that made it is the one the group holds for the payload's epoch now.
+    pub fn gossip_opened(
+        &self,
+        group: Option<&Group>,
+        envelope: &[u8],
+        opened: Option<Opened>,
+    ) -> Decision {
         if envelope.len() > MAX_ENVELOPE_BYTES {
             return Err(Rejection::Oversized(envelope.len()));
         }
@@ -310,15 +387,33 @@ impl<F: Facts + ?Sized> Judge<'_, F> {
             got: tag,
             current: group.epochs.current().tag,
         })?;
-        let plaintext = open(&epoch.content, &group.topic, envelope)
-            .map_err(|e| Rejection::Undecryptable(e.to_string()))?;
-        self.signed(group, &plaintext, Some(tag))
+        let verified = match opened {
+            Some(o) if o.group == group.id && o.tag == tag => o.verified,
+            _ => {
+                Opener {
+                    group: group.id,
+                    tag,
+                    key: epoch.content.clone(),
+                    topic: group.topic.clone(),
+                }
+                .open(envelope)
+                .verified
+            }
+        };
+        self.checked(group, verified?, Some(tag))
     }
 
     /// Decides on a message in signed form, as history sync delivers it, for `group`
     /// (`None`: no group this node belongs to).
     pub fn synced(&self, group: Option<&Group>, bytes: &[u8]) -> Decision {
-        self.signed(group.ok_or(Rejection::UnknownTopic)?, bytes, None)
+        let group = group.ok_or(Rejection::UnknownTopic)?;
+        self.checked(group, verify(bytes)?, None)
+    }
+
+    /// [`Judge::synced`] for a message [`verify`] already decoded and verified.
+    pub fn synced_verified(&self, group: Option<&Group>, verified: Verified) -> Decision {
+        let group = group.ok_or(Rejection::UnknownTopic)?;
+        self.checked(group, verified?, None)
     }
 
     /// Whether the group would take `msg`, this node's own new message, now: the rules of
@@ -328,10 +423,9 @@ impl<F: Facts + ?Sized> Judge<'_, F> {
         self.check_rate(group, msg)
     }
 
-    /// Decode, verify, the body's epoch against the envelope's (`sealed_in`, for gossip),
-    /// duplicate check, rules.
-    fn signed(&self, group: &Group, bytes: &[u8], sealed_in: Option<u32>) -> Decision {
-        let signed = verify_and_decode(bytes).map_err(Rejection::BadMessage)?;
+    /// After decoding and verifying: the body's epoch against the envelope's (`sealed_in`,
+    /// for gossip), duplicate check, rules.
+    fn checked(&self, group: &Group, signed: SignedMessage, sealed_in: Option<u32>) -> Decision {
         if let Some(envelope) = sealed_in.filter(|tag| *tag != signed.message.epoch) {
             return Err(Rejection::EpochMismatch {
                 body: signed.message.epoch,

@@ -386,16 +386,47 @@ impl Core {
     /// be ingested in between, or the next decision would read facts missing this message.
     /// Refusals are counted.
     pub fn admit(&mut self, topic: &str, envelope: &[u8], now_ms: u64) -> Decision {
-        let decision = self
-            .judge(now_ms)
-            .gossip(self.group_by_topic(topic), envelope);
+        self.admit_opened(topic, envelope, None, now_ms)
+    }
+
+    /// What opens and verifies a gossip payload on `topic` on another thread
+    /// ([`decide::Opener`]); `None` when [`Core::admit`] decides it without opening it.
+    pub fn opener(&self, topic: &str, envelope: &[u8]) -> Option<decide::Opener> {
+        decide::Opener::of(self.group_by_topic(topic), envelope)
+    }
+
+    /// [`Core::admit`], with the payload already opened and verified by an [`Core::opener`]
+    /// ([`Judge::gossip_opened`]): the same decision, without the AEAD and the signature.
+    pub fn admit_opened(
+        &mut self,
+        topic: &str,
+        envelope: &[u8],
+        opened: Option<decide::Opened>,
+        now_ms: u64,
+    ) -> Decision {
+        let decision =
+            self.judge(now_ms)
+                .gossip_opened(self.group_by_topic(topic), envelope, opened);
         self.counted(decision)
     }
 
     /// The same decision from decoding on, for a message in signed form as history sync
     /// delivers it ([`Judge::synced`]), then [`Core::commit`].
     pub fn ingest_signed(&mut self, group: &GroupId, bytes: &[u8], now_ms: u64) -> Decision {
-        let decision = self.judge(now_ms).synced(self.groups.get(group), bytes);
+        self.ingest_verified(group, decide::verify(bytes), now_ms)
+    }
+
+    /// [`Core::ingest_signed`] for a message [`decide::verify`] already decoded and verified
+    /// (history sync does that off the actor, page by page).
+    pub fn ingest_verified(
+        &mut self,
+        group: &GroupId,
+        verified: decide::Verified,
+        now_ms: u64,
+    ) -> Decision {
+        let decision = self
+            .judge(now_ms)
+            .synced_verified(self.groups.get(group), verified);
         let signed = self.counted(decision)?;
         self.commit(&signed, now_ms)?;
         Ok(signed)
@@ -643,6 +674,46 @@ mod tests {
             assert_eq!(feed[0].text, "hi");
             assert!(!feed[0].mine);
             assert!(ant.view().feed(&group, 10).unwrap()[0].mine);
+        });
+    }
+
+    #[test]
+    fn messages_opened_ahead_are_decided_in_arrival_order() {
+        // Scenario: bat opens and verifies ant's post, a copy of it sealed again (another
+        // envelope, the same message) and a tampered copy before deciding any (as the actor's
+        // tasks do), then decides them in order. Assert: the decisions are those of `admit`:
+        // the post is accepted, the copy, decided after the post is stored, is a duplicate,
+        // the tampered copy does not open.
+        each_store(|s| {
+            let (mut ant, mut bat, group, topic) = club(s);
+            let (post, post_env) = ant.compose_post(&group, None, "hi".into(), 3_000).unwrap();
+            let (_, copy_env) = ant.reseal(&post.message.id).unwrap().unwrap();
+            assert_ne!(copy_env, post_env);
+            let mut tampered = post_env.clone();
+            *tampered.last_mut().unwrap() ^= 1;
+            let mut opened = [&post_env, &copy_env, &tampered]
+                .map(|e| bat.opener(&topic, e).unwrap().open(e))
+                .into_iter();
+
+            let admitted = bat
+                .admit_opened(&topic, &post_env, opened.next(), 3_200)
+                .unwrap();
+            assert_eq!(admitted, post);
+            bat.commit(&admitted, 3_200).unwrap();
+            assert_eq!(
+                bat.admit_opened(&topic, &copy_env, opened.next(), 3_201),
+                Err(Rejection::Duplicate)
+            );
+            assert!(matches!(
+                bat.admit_opened(&topic, &tampered, opened.next(), 3_202),
+                Err(Rejection::Undecryptable(_))
+            ));
+            // On no group's topic there is nothing to open with; the decision says why.
+            assert!(bat.opener("elsewhere", &post_env).is_none());
+            assert_eq!(
+                bat.admit_opened("elsewhere", &post_env, None, 3_203),
+                Err(Rejection::UnknownTopic)
+            );
         });
     }
 

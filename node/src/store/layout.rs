@@ -1,4 +1,4 @@
-//! The keyspace of store schema 2: one sled tree, every key starting with a one-byte prefix
+//! The keyspace of store schema 3: one sled tree, every key starting with a one-byte prefix
 //! that names its kind. All integers are big endian, so byte order is numeric order.
 //!
 //! | prefix | kind | key after the prefix | value |
@@ -7,9 +7,9 @@
 //! | `m` | message | message id (32) | [`MessageHeader`] (49) ‖ signed message bytes |
 //! | `t` | timeline | group (32) ‖ created_at (8) ‖ id (32) | empty: every kind; the set history sync reconciles |
 //! | `N` | message count | group (32) | u64: messages of the group stored |
-//! | `n` | `new` feed | group (32) ‖ order (8) ‖ post id (32) | empty (posts only) |
-//! | `h` | `hot` ranking | group (32) ‖ hot score (8) ‖ post id (32) | empty |
-//! | `o` | `top` ranking | group (32) ‖ recommendations (8) ‖ created_at (8) ‖ post id (32) | empty |
+//! | `n` | `new` feed | group (32) ‖ order (8) ‖ post id (32) | empty, or `01` if the post is ranked apart (posts only) |
+//! | `h` | `hot` ranking | group (32) ‖ hot score (8) ‖ post id (32) | empty (posts ranked apart only) |
+//! | `o` | `top` ranking | group (32) ‖ recommendations (8) ‖ created_at (8) ‖ post id (32) | empty (posts ranked apart only) |
 //! | `P` | profile | group (32) ‖ author (32) | latest register |
 //! | `r` | thread | root post id (32) ‖ order (8) ‖ reply id (32) | parent id (32) |
 //! | `R` | reply count | root post id (32) | u64 |
@@ -46,13 +46,21 @@
 //! converges on the same state. `order` is the author's `created_at` clamped to when this node
 //! first saw the message, so a message claiming to come from the future cannot pin itself to
 //! the top of a feed; ties are broken by the id.
+//!
+//! A post is *ranked apart* when it has a recommendation or is dated after it was first seen
+//! ([`crate::store::plan::ranked_apart`]); only such posts have `h` and `o` entries, and their
+//! `n` entry says so (`01`). For every other post the `n` entry, `order ‖ id` with `order =
+//! created_at`, is also its place in `hot` (score `created_at`) and in `top` (`0 ‖ created_at`):
+//! a ranking is the `h` (or `o`) entries merged with the `n` entries not ranked apart. Three new
+//! keys per post instead of five (schema 2 gave every post all three listings).
 
 use cove_crypto::GroupId;
 
 use crate::message::{Content, MessageId};
 
-/// The layout's version, kept under [`SCHEMA_KEY`]. Schema 1 was one sled tree per kind.
-pub const SCHEMA: u32 = 2;
+/// The layout's version, kept under [`SCHEMA_KEY`]. Schema 1 was one sled tree per kind;
+/// schema 2 this layout with `h` and `o` entries for every post (opened by reindexing).
+pub const SCHEMA: u32 = 3;
 /// Where the schema version lives.
 pub const SCHEMA_KEY: &[u8] = b"\0schema";
 
@@ -172,6 +180,20 @@ pub fn listed(prefix: u8, a: &[u8; 32], n: u64, id: &MessageId) -> Vec<u8> {
 /// `prefix ‖ a (32) ‖ b (32)`.
 pub fn pair(prefix: u8, a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
     key(prefix, &[a, b])
+}
+
+/// The value of a post's `n` entry: whether it is ranked apart (has `h` and `o` entries).
+pub fn new_entry(ranked_apart: bool) -> Vec<u8> {
+    if ranked_apart {
+        vec![1]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Whether an `n` entry's value marks its post as ranked apart.
+pub fn is_ranked_apart(new_entry: &[u8]) -> bool {
+    new_entry.first() == Some(&1)
 }
 
 /// The `top` key: ties of the count broken by newness, then id.

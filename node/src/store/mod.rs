@@ -268,7 +268,8 @@ fn trailing_id(key: &[u8]) -> Result<MessageId, StoreError> {
 impl Store {
     /// Opens (or creates) the store at `path` with a bounded cache. A store of schema 1 (one
     /// tree per kind) is migrated first: its messages are copied and indexed, its local
-    /// records copied, and its trees dropped. A store of a newer schema is refused.
+    /// records copied, and its trees dropped. A store of schema 2 is reindexed. A store of a
+    /// newer schema is refused.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = open_db(path, OPEN_TRIES)?;
         let schema = db.get(layout::SCHEMA_KEY)?.map(|v| u64_at(&v, 0) as u32);
@@ -291,10 +292,15 @@ impl Store {
             },
         };
         if schema < layout::SCHEMA {
+            let started = std::time::Instant::now();
             if v1::is_v1(&db) {
-                let started = std::time::Instant::now();
                 let messages = v1::migrate(&db, &store)?;
-                tracing::info!(messages, elapsed = ?started.elapsed(), "store migrated to schema 2");
+                tracing::info!(messages, elapsed = ?started.elapsed(), "store migrated from schema 1");
+            } else if schema == 2 {
+                // Schema 2 is this layout with `h` and `o` entries for every post: indexing
+                // anew is the migration. A crash part-way leaves schema 2, reindexed again.
+                let messages = store.reindex()?;
+                tracing::info!(messages, elapsed = ?started.elapsed(), "store reindexed from schema 2");
             }
             store.set_schema()?;
             v1::drop_trees(&db)?;
@@ -736,17 +742,28 @@ impl StoreReader {
 
     /// Post ids of a group by descending rank: `new` order, `hot` score or `top` count (ties:
     /// newer first, then larger id). Lazy: a query reads only as many entries as it shows.
+    ///
+    /// `hot` and `top` merge two listings ([`layout`]): the `h` or `o` entries of the posts
+    /// ranked apart, and the `n` entries of the others, whose `order ‖ id` is their `hot` key
+    /// and, after a zero count, their `top` key. The `n` listing is read only as far down as
+    /// the other's next entry, so a page of a ranking reads about as many entries as before.
     pub fn ranked(
         &self,
         group: &GroupId,
         by: Ranking,
-    ) -> impl Iterator<Item = Result<MessageId, StoreError>> + '_ {
-        let p = match by {
-            Ranking::New => prefix::NEW,
-            Ranking::Hot => prefix::HOT,
-            Ranking::Top => prefix::TOP,
+    ) -> Box<dyn Iterator<Item = Result<MessageId, StoreError>> + Send + '_> {
+        let new = self.ks.scan_prefix(&group_prefix(prefix::NEW, group)).rev();
+        let (p, pad) = match by {
+            Ranking::New => return Box::new(self.ids(new)),
+            Ranking::Hot => (prefix::HOT, 0),
+            Ranking::Top => (prefix::TOP, 8),
         };
-        self.ids(self.ks.scan_prefix(&group_prefix(p, group)).rev())
+        let apart = self.ks.scan_prefix(&group_prefix(p, group)).rev();
+        Box::new(Merged {
+            apart: apart.peekable(),
+            new: new.peekable(),
+            pad,
+        })
     }
 
     /// The trailing ids of index entries.
@@ -1001,6 +1018,71 @@ impl StoreReader {
     /// The keyspace itself, for benchmarks that isolate the cost of one kind of key.
     pub fn keyspace(&self) -> &Keyspace {
         &self.ks
+    }
+}
+
+/// A `hot` or `top` ranking, highest first: the entries of the posts ranked apart merged
+/// with the `n` entries of the others (see [`StoreReader::ranked`]).
+struct Merged<'a> {
+    /// `h` or `o` entries, highest first.
+    apart: std::iter::Peekable<std::iter::Rev<Entries<'a>>>,
+    /// `n` entries, highest first; those marked ranked apart are skipped.
+    new: std::iter::Peekable<std::iter::Rev<Entries<'a>>>,
+    /// Zero bytes before an `n` entry's `order ‖ id` to make it a key of the ranking: 0 for
+    /// `hot` (score = `created_at`), 8 for `top` (a count of 0).
+    pad: usize,
+}
+
+/// Bytes of `p ‖ group` at the start of every listing key.
+const LISTING_HEAD: usize = 33;
+
+/// Whether the `n` entry `new` ranks above the ranking's entry `apart` (`pad`: see
+/// [`Merged`]).
+fn new_first(pad: usize, apart: &[u8], new: &[u8]) -> Result<bool, StoreError> {
+    let apart = apart.get(LISTING_HEAD..).unwrap_or_default();
+    let new = new.get(LISTING_HEAD..).unwrap_or_default();
+    if apart.len() != pad + 40 || new.len() != 40 {
+        return Err(StoreError::Corrupt {
+            what: "ranking index",
+            detail: format!("entries of {} and {} bytes", apart.len(), new.len()),
+        });
+    }
+    let (count, rest) = apart.split_at(pad);
+    Ok(count.iter().all(|b| *b == 0) && new > rest)
+}
+
+impl Iterator for Merged<'_> {
+    type Item = Result<MessageId, StoreError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let pad = self.pad;
+        loop {
+            let new_first = match (self.apart.peek(), self.new.peek()) {
+                (None, None) => return None,
+                (Some(Err(_)), _) => return self.apart.next().and_then(Result::err).map(Err),
+                (_, Some(Err(_))) => return self.new.next().and_then(Result::err).map(Err),
+                (Some(Ok(_)), None) => false,
+                (None, Some(Ok(_))) => true,
+                (Some(Ok((apart, _))), Some(Ok((new, _)))) => match new_first(pad, apart, new) {
+                    Ok(first) => first,
+                    Err(e) => return Some(Err(e)),
+                },
+            };
+            let from = if new_first {
+                &mut self.new
+            } else {
+                &mut self.apart
+            };
+            let (key, value) = match from.next()? {
+                Ok(entry) => entry,
+                Err(e) => return Some(Err(e)),
+            };
+            // A post ranked apart is listed by its own entry, not by its `n` entry.
+            if new_first && layout::is_ranked_apart(&value) {
+                continue;
+            }
+            return Some(trailing_id(&key));
+        }
     }
 }
 

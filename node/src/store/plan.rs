@@ -9,6 +9,7 @@ use super::keyspace::{Lookup, Writes};
 use super::layout::{self, kind_code, prefix, u64_at, MessageHeader, POST};
 use super::StoreError;
 use crate::message::{Content, Message, MessageId, SignedMessage};
+use cove_crypto::GroupId;
 
 /// The writes that store `signed`, first seen at `seen_at`, with its index entries; `None`
 /// when its id is already stored (deduplication is persistent).
@@ -59,16 +60,18 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
     let group = msg.group.as_bytes();
     match &msg.content {
         Content::Post(_) => {
-            w.mark(layout::listed(prefix::NEW, group, order, &msg.id));
             // Recommendations may have arrived before the post.
             let count = read_u64(db, &layout::key(prefix::REC_COUNT, &[&msg.id.0]))?;
-            w.mark(layout::listed(
-                prefix::HOT,
-                group,
-                hot_score(msg.created_at, count),
-                &msg.id,
-            ));
-            w.mark(layout::top(&msg.group, count, msg.created_at, &msg.id));
+            let apart = ranked_apart(count, msg.created_at, order);
+            w.put(
+                layout::listed(prefix::NEW, group, order, &msg.id),
+                layout::new_entry(apart),
+            );
+            if apart {
+                for key in ranking_keys(&msg.group, count, msg.created_at, &msg.id) {
+                    w.mark(key);
+                }
+            }
         }
         Content::Profile(_) => {
             w.register(
@@ -172,22 +175,52 @@ fn recount(db: &impl Lookup, w: &mut Plan, target: &MessageId, up: bool) -> Resu
     let Some(post) = post_header(db, target)? else {
         return Ok(());
     };
-    let (group, created_at) = (&post.group, post.created_at);
-    w.delete(layout::listed(
-        prefix::HOT,
-        group.as_bytes(),
-        hot_score(created_at, old),
-        target,
-    ));
-    w.mark(layout::listed(
-        prefix::HOT,
-        group.as_bytes(),
-        hot_score(created_at, new),
-        target,
-    ));
-    w.delete(layout::top(group, old, created_at, target));
-    w.mark(layout::top(group, new, created_at, target));
+    let (group, created_at, order) = (&post.group, post.created_at, post.order());
+    let was_apart = ranked_apart(old, created_at, order);
+    let is_apart = ranked_apart(new, created_at, order);
+    if was_apart {
+        for key in ranking_keys(group, old, created_at, target) {
+            w.delete(key);
+        }
+    }
+    if is_apart {
+        for key in ranking_keys(group, new, created_at, target) {
+            w.mark(key);
+        }
+    }
+    if was_apart != is_apart {
+        // An update of an existing key: a few dozen bytes of log, not a new key's ~1 KB.
+        w.put(
+            layout::listed(prefix::NEW, group.as_bytes(), order, target),
+            layout::new_entry(is_apart),
+        );
+    }
     Ok(())
+}
+
+/// The `hot` and `top` keys of a post ranked apart with `count` recommendations.
+fn ranking_keys(group: &GroupId, count: u64, created_at: u64, id: &MessageId) -> [Vec<u8>; 2] {
+    [
+        layout::listed(
+            prefix::HOT,
+            group.as_bytes(),
+            hot_score(created_at, count),
+            id,
+        ),
+        layout::top(group, count, created_at, id),
+    ]
+}
+
+/// Whether a post has `hot` and `top` entries of its own. A post with no recommendation
+/// that is not dated after it was first seen has none: its `hot` score is its `created_at`
+/// (`hot_boost(0)` is 0) and its `top` key is `(0, created_at)`, and `created_at` equals its
+/// `new` order, so its `new` entry stands for both ([`StoreReader::ranked`] merges the two).
+/// That saves two of a post's five new keys, about 2 KB of sled log each post (PERFORMANCE.md,
+/// "Store v2").
+///
+/// [`StoreReader::ranked`]: super::StoreReader::ranked
+pub fn ranked_apart(recommendations: u64, created_at: u64, order: u64) -> bool {
+    recommendations > 0 || order != created_at
 }
 
 /// The header of a stored post (`None`: not stored, or not a post).
@@ -223,14 +256,11 @@ pub fn unlist(msg: &Message, order: u64, recommendations: u64, group_count: u64)
     match &msg.content {
         Content::Post(_) => {
             w.delete(layout::listed(prefix::NEW, group, order, &msg.id));
-            let hot = hot_score(msg.created_at, recommendations);
-            w.delete(layout::listed(prefix::HOT, group, hot, &msg.id));
-            w.delete(layout::top(
-                &msg.group,
-                recommendations,
-                msg.created_at,
-                &msg.id,
-            ));
+            if ranked_apart(recommendations, msg.created_at, order) {
+                for key in ranking_keys(&msg.group, recommendations, msg.created_at, &msg.id) {
+                    w.delete(key);
+                }
+            }
         }
         Content::Reply(r) => w.delete(layout::listed(prefix::THREAD, &r.root.0, order, &msg.id)),
         Content::Chat(c) => w.delete(layout::listed(prefix::CHAT, &c.room.0, order, &msg.id)),
@@ -423,6 +453,56 @@ mod tests {
         }
         assert_eq!(results[0], results[1]);
         assert_eq!(results[0], results[2]);
+    }
+
+    #[test]
+    fn a_post_is_ranked_apart_only_while_recommended_or_dated_ahead() {
+        let mut map = Map::new();
+        let p = post(1, 1_000);
+        let id = p.message.id;
+        let writes = store_message(&p, 1_000, &map).unwrap().unwrap();
+        apply(&mut map, writes);
+        let new_key = layout::listed(prefix::NEW, group().as_bytes(), 1_000, &id);
+        assert_eq!(
+            map[&new_key],
+            IVec::default(),
+            "its `n` entry stands for the rest"
+        );
+        assert!(with_prefix(&map, prefix::HOT).is_empty());
+        assert!(with_prefix(&map, prefix::TOP).is_empty());
+
+        let writes = store_message(&rec(2, 2_000, id, true), 2_000, &map)
+            .unwrap()
+            .unwrap();
+        apply(&mut map, writes);
+        assert!(layout::is_ranked_apart(&map[&new_key]));
+        assert_eq!(
+            with_prefix(&map, prefix::TOP),
+            [layout::top(&group(), 1, 1_000, &id)]
+        );
+        assert_eq!(with_prefix(&map, prefix::HOT).len(), 1);
+
+        let writes = store_message(&rec(2, 3_000, id, false), 3_000, &map)
+            .unwrap()
+            .unwrap();
+        apply(&mut map, writes);
+        assert_eq!(map[&new_key], IVec::default(), "back to the tail");
+        assert!(with_prefix(&map, prefix::HOT).is_empty());
+        assert!(with_prefix(&map, prefix::TOP).is_empty());
+
+        // Dated after it was first seen: its `new` order is not its `hot` score.
+        let ahead = post(3, 9_000);
+        let writes = store_message(&ahead, 8_000, &map).unwrap().unwrap();
+        apply(&mut map, writes);
+        let key = layout::listed(prefix::NEW, group().as_bytes(), 8_000, &ahead.message.id);
+        assert!(layout::is_ranked_apart(&map[&key]));
+        assert_eq!(
+            with_prefix(&map, prefix::TOP),
+            [layout::top(&group(), 0, 9_000, &ahead.message.id)]
+        );
+        apply(&mut map, unlist(&ahead.message, 8_000, 0, 2));
+        assert!(with_prefix(&map, prefix::HOT).is_empty());
+        assert!(with_prefix(&map, prefix::TOP).is_empty());
     }
 
     #[test]

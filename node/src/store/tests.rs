@@ -11,6 +11,15 @@ fn post(group: &GroupId, seed: u8, at: u64, text: &str) -> SignedMessage {
     sign(&me, group, at, content).unwrap()
 }
 
+/// An active recommendation of `target` by the member of `seed`.
+fn recommend(group: &GroupId, seed: u8, at: u64, target: MessageId) -> SignedMessage {
+    let content = Content::Recommend(Recommend {
+        target,
+        active: true,
+    });
+    signed(group, seed, at, content)
+}
+
 fn signed(group: &GroupId, seed: u8, at: u64, content: Content) -> SignedMessage {
     sign(
         &MasterSeed::from_bytes([seed; 32]).pseudonym(group),
@@ -268,7 +277,8 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     {
         let db = config(dir.path()).open().unwrap();
-        db.insert(layout::SCHEMA_KEY, &3u64.to_be_bytes()).unwrap();
+        let newer = u64::from(layout::SCHEMA) + 1;
+        db.insert(layout::SCHEMA_KEY, &newer.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
     let err = Store::open(dir.path()).unwrap_err();
@@ -276,9 +286,9 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
         matches!(
             err,
             StoreError::NewerSchema {
-                found: 3,
-                supported: 2
-            }
+                found,
+                supported: layout::SCHEMA
+            } if found == layout::SCHEMA + 1
         ),
         "{err}"
     );
@@ -335,15 +345,7 @@ fn a_schema_1_store_migrates_without_loss() {
     let group = GroupSecret::from_bytes([8; 32]).id();
     let p1 = post(&group, 1, 1_000, "one");
     let p2 = post(&group, 2, 2_000, "two");
-    let rec = signed(
-        &group,
-        3,
-        2_500,
-        Content::Recommend(Recommend {
-            target: p1.message.id,
-            active: true,
-        }),
-    );
+    let rec = recommend(&group, 3, 2_500, p1.message.id);
     let messages = [(&p1, 1_000), (&p2, 2_000), (&rec, 2_500)];
     let record = GroupRecord {
         secret: [8; 32],
@@ -388,7 +390,7 @@ fn a_schema_1_store_migrates_without_loss() {
     assert!(!v1::is_v1(&db));
     assert_eq!(
         db.get(layout::SCHEMA_KEY).unwrap().map(|v| u64_at(&v, 0)),
-        Some(2)
+        Some(u64::from(layout::SCHEMA))
     );
     drop(db);
     let store = Store::open(dir.path()).unwrap();
@@ -421,4 +423,64 @@ fn a_migration_cut_short_is_finished_by_the_next_open() {
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.message_count(&group), 2, "counted once each");
     assert_eq!(store.feed(&group, 10).unwrap().len(), 2);
+}
+
+#[test]
+fn a_schema_2_store_is_reindexed_at_open() {
+    // Scenario: a store written by schema 2, which gave every post `h` and `o` entries and
+    // empty `n` values. Assert: opened, it holds exactly what the same messages stored by
+    // this schema hold, and says schema 3.
+    let group = GroupSecret::from_bytes([8; 32]).id();
+    let p1 = post(&group, 1, 1_000, "one");
+    let p2 = post(&group, 2, 5_000, "dated ahead");
+    let p3 = post(&group, 3, 2_000, "recommended");
+    let rec = recommend(&group, 4, 2_500, p3.message.id);
+    let messages = [(&p1, 1_000), (&p2, 4_000), (&p3, 2_000), (&rec, 2_500)];
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        for (m, seen_at) in messages {
+            store.insert_message(m, seen_at).unwrap();
+        }
+        let mut writes = vec![(
+            layout::SCHEMA_KEY.to_vec(),
+            Some(IVec::from(&2u64.to_be_bytes()[..])),
+        )];
+        for (p, seen_at) in [(&p1, 1_000), (&p2, 4_000)] {
+            let (id, at) = (&p.message.id, p.message.created_at);
+            let order = at.min(seen_at);
+            writes.push((
+                layout::listed(prefix::NEW, group.as_bytes(), order, id),
+                Some(IVec::default()),
+            ));
+            writes.push((
+                layout::listed(prefix::HOT, group.as_bytes(), hot_score(at, 0), id),
+                Some(IVec::default()),
+            ));
+            writes.push((layout::top(&group, 0, at, id), Some(IVec::default())));
+        }
+        let p3_new = layout::listed(prefix::NEW, group.as_bytes(), 2_000, &p3.message.id);
+        writes.push((p3_new, Some(IVec::default())));
+        store.keyspace().apply(writes).unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    let expected = Store::memory();
+    for (m, seen_at) in messages {
+        expected.insert_message(m, seen_at).unwrap();
+    }
+    let entries = |s: &StoreReader| s.entries().collect::<Result<Vec<_>, _>>().unwrap();
+    assert_eq!(entries(&store), entries(&expected));
+    assert_eq!(
+        store
+            .ks
+            .get(layout::SCHEMA_KEY)
+            .unwrap()
+            .map(|v| u64_at(&v, 0)),
+        Some(u64::from(layout::SCHEMA))
+    );
+    let hot: Vec<_> = store
+        .ranked(&group, Ranking::Hot)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(hot, [p3.message.id, p2.message.id, p1.message.id]);
 }

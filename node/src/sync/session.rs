@@ -2,6 +2,7 @@
 //! handing fetched pages to the actor for validation.
 
 use super::*;
+use crate::core::decide;
 
 /// Progress of a session, for `cove sync`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -52,8 +53,8 @@ pub struct Report {
 pub struct IngestBatch {
     /// The group.
     pub group: GroupId,
-    /// Signed-message bytes.
-    pub messages: Vec<Vec<u8>>,
+    /// The page's messages, decoded and verified by the session ([`decide::verify`]).
+    pub messages: Vec<decide::Verified>,
     /// Replies `(accepted, refused, invalid)`: invalid ones are the peer's fault.
     pub reply: oneshot::Sender<(usize, usize, usize)>,
 }
@@ -290,14 +291,14 @@ impl Session {
         Ok(())
     }
 
-    /// One page for the first ids of `pending`; empty when nothing is pending or the peer no
-    /// longer has them (retention).
+    /// One page for the first ids of `pending`, decoded and verified; empty when nothing is
+    /// pending or the peer no longer has them (retention).
     async fn fetch_page(
         &self,
         proof: [u8; 32],
         pending: &[MessageId],
         report: &mut Report,
-    ) -> Result<Vec<Vec<u8>>, SyncError> {
+    ) -> Result<Vec<decide::Verified>, SyncError> {
         if pending.is_empty() {
             return Ok(Vec::new());
         }
@@ -317,13 +318,13 @@ impl Session {
                 batch.len()
             )));
         }
-        Ok(messages)
+        Ok(verify_page(messages).await)
     }
 
     /// Hands a page to the actor for validation; `(accepted, refused, invalid)`.
     async fn ingest_page(
         &self,
-        messages: Vec<Vec<u8>>,
+        messages: Vec<decide::Verified>,
     ) -> Result<(usize, usize, usize), SyncError> {
         let (reply, answer) = oneshot::channel();
         self.ingest
@@ -336,4 +337,37 @@ impl Session {
             .map_err(|_| SyncError::Stopped)?;
         answer.await.map_err(|_| SyncError::Stopped)
     }
+}
+
+/// Decodes and verifies a page's messages ([`decide::verify`]), split over every core, off the
+/// actor: the actor then applies only the rules that read the store. While the actor stores
+/// one page the session verifies the next ([`Session::fetch_all`] overlaps them).
+pub async fn verify_page(messages: Vec<Vec<u8>>) -> Vec<decide::Verified> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let per_task = messages.len().div_ceil(cores).max(1);
+    let mut tasks = Vec::new();
+    let mut messages = messages.into_iter();
+    loop {
+        let chunk: Vec<Vec<u8>> = messages.by_ref().take(per_task).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let len = chunk.len();
+        let task = tokio::task::spawn_blocking(move || {
+            chunk
+                .iter()
+                .map(|bytes| decide::verify(bytes))
+                .collect::<Vec<_>>()
+        });
+        tasks.push((len, task));
+    }
+    let mut verified = Vec::new();
+    for (len, task) in tasks {
+        match task.await {
+            Ok(chunk) => verified.extend(chunk),
+            // A bug in decoding costs the chunk's messages, not the session.
+            Err(_) => verified.extend((0..len).map(|_| Err(decide::Rejection::Internal))),
+        }
+    }
+    verified
 }
