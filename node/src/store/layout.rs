@@ -37,7 +37,7 @@
 //! | `i` | interest | targeting key (UTF-8) | empty (local, never sent) |
 //! | `V` | ad views | ad id (32) ‖ UTC day (8) | u64 impressions (local frequency cap) |
 //!
-//! Everything from `t` to `z` is an **index**: a function of the stored messages and their
+//! Everything from `t` to `U` is an **index**: a function of the stored messages and their
 //! first-seen times alone, planned by [`crate::store::plan`] and rebuilt by `cove store
 //! reindex`. The rest (`m`, `G`, `x`, `M`, `i`, `V`) is the store's **ground truth**.
 //!
@@ -135,7 +135,7 @@ pub mod prefix {
     pub const AD_VIEWS: u8 = b'V';
 
     /// The index prefixes: what `reindex` clears and rebuilds from the messages.
-    pub const INDEXES: [u8; 23] = [
+    pub const INDEXES: [u8; 26] = [
         TIMELINE,
         COUNT,
         NEW,
@@ -159,6 +159,9 @@ pub mod prefix {
         MEMBER,
         REKEY,
         AMEND,
+        TICKET,
+        ADMISSION,
+        UNINVITE,
     ];
 }
 
