@@ -241,7 +241,7 @@ impl Actor {
             Command::NetworkKey { group, reply } => {
                 let key = (self.core.view().resolve_group(&group))
                     .and_then(|id| self.core.group_or_err(&id).map(|g| g.secret.clone()))
-                    .map(|secret| secret.network_key(crate::core::NETWORK_EPOCH));
+                    .map(|secret| crate::core::network_key(&secret));
                 let _ = reply.send(key);
             }
             Command::Tickets { group, reply } => {

@@ -235,7 +235,7 @@ impl Nets {
     ) -> cove_gossip::Config {
         let mut config = cove_gossip::Config::new(keypair.clone());
         config.listen = listen.to_vec();
-        config.psk = Some(*secret.network_key(NETWORK_EPOCH).as_bytes());
+        config.psk = Some(*crate::core::network_key(secret).as_bytes());
         // mDNS would announce one peer id per group on the LAN: how many groups this
         // host is in. Members find each other through invites, remembered addresses and
         // the group's own DHT instead (PROTOCOL.md §10).

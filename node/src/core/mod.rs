@@ -50,6 +50,12 @@ pub use crate::core::membership::RosterMember;
 /// not re-keyed with the content (§15), and invite tickets carry this key (§17).
 pub const NETWORK_EPOCH: u32 = 0;
 
+/// The pre-shared key of the private network of the group whose secret is `secret`: the
+/// network key of [`NETWORK_EPOCH`], in every content epoch.
+pub fn network_key(secret: &GroupSecret) -> cove_crypto::NetworkKey {
+    secret.network_key(NETWORK_EPOCH)
+}
+
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;
 

@@ -121,7 +121,7 @@ impl Core {
         let g = self.group_or_err(group)?;
         Ok(TicketInvite {
             group: *group,
-            network_key: g.secret.network_key(crate::core::NETWORK_EPOCH),
+            network_key: crate::core::network_key(&g.secret),
             charter: g.record.charter.clone(),
             addrs,
             expires_at: expires,
@@ -266,7 +266,7 @@ impl Core {
         let group_secret = key
             .unwrap_group_secret(ephemeral, &me, group, secret)
             .ok_or_else(|| bad("the group secret does not open"))?;
-        if group_secret.network_key(crate::core::NETWORK_EPOCH) != ticket.network_key {
+        if crate::core::network_key(&group_secret) != ticket.network_key {
             return Err(bad("its group's network key is not the invite's"));
         }
         let mut opened = Vec::with_capacity(epochs.len());
@@ -476,6 +476,16 @@ mod tests {
         }
     }
 
+    /// ant bans the newcomer whose seed is `seed` times 32.
+    fn ban(ant: &mut Core, group: &GroupId, seed: u8) {
+        let member = MasterSeed::from_bytes([seed; 32]).pseudonym(group).public();
+        let ban = Content::Ban(Ban {
+            member,
+            active: true,
+        });
+        ant.compose(group, ban, NOW).unwrap();
+    }
+
     /// A newcomer with seed `seed` asks `member` with `invite`; on a welcome, the open invite
     /// it amounts to.
     fn ask(member: &mut Core, invite: &TicketInvite, seed: u8) -> Result<Invite, ErrorCode> {
@@ -534,12 +544,7 @@ mod tests {
             );
 
             let open = ticket(&mut ant, &group, 5, NOW / 1000 + 60);
-            let eve = MasterSeed::from_bytes([7; 32]).pseudonym(&group).public();
-            let ban = Content::Ban(Ban {
-                member: eve,
-                active: true,
-            });
-            ant.compose(&group, ban, NOW).unwrap();
+            ban(&mut ant, &group, 7);
             assert_eq!(ask(&mut ant, &open, 7).unwrap_err(), ErrorCode::Banned);
         });
     }
@@ -553,12 +558,7 @@ mod tests {
             let group = ant.create_group("club", NOW).unwrap();
             let invite = ticket(&mut ant, &group, 3, NOW / 1000 + 60);
             ask(&mut ant, &invite, 4).unwrap();
-            let dan = MasterSeed::from_bytes([4; 32]).pseudonym(&group).public();
-            let ban = Content::Ban(Ban {
-                member: dan,
-                active: true,
-            });
-            ant.compose(&group, ban, NOW).unwrap();
+            ban(&mut ant, &group, 4);
             assert_eq!(ask(&mut ant, &invite, 9).unwrap_err(), ErrorCode::Revoked);
             assert!(ant.tickets(&group).unwrap()[0].revoked);
         });

@@ -374,6 +374,14 @@ const FRAME_KEYS: [&str; 19] = [
     "epochs",
 ];
 
+/// The position of a known key in [`FRAME_KEYS`].
+fn key_index(key: &str) -> usize {
+    FRAME_KEYS
+        .iter()
+        .position(|k| *k == key)
+        .expect("a known frame key")
+}
+
 /// Where each known key's value starts in a frame. The first pass records positions and
 /// steps over every value without allocating; the op then decodes only its own fields.
 struct FrameFields<'a> {
@@ -419,11 +427,7 @@ impl<'a> FrameFields<'a> {
 
     /// A reader at the value of `key`; a missing key is malformed.
     fn reader(&self, key: &str) -> Result<Reader<'a>, SyncError> {
-        let i = FRAME_KEYS
-            .iter()
-            .position(|k| *k == key)
-            .expect("a known frame key");
-        let pos = self.at[i].ok_or_else(|| {
+        let pos = self.at[key_index(key)].ok_or_else(|| {
             let frame = if self.op.is_empty() { "sync" } else { self.op };
             malformed(format!("{frame} frame lacks {key:?}"))
         })?;
@@ -436,7 +440,7 @@ impl<'a> FrameFields<'a> {
 
     /// The optional `epoch` tag of a `hello`: 0 when absent, at most 32 bits.
     fn epoch(&self) -> Result<u32, SyncError> {
-        if self.at[10].is_none() {
+        if self.at[key_index("epoch")].is_none() {
             return Ok(0);
         }
         let tag = self.reader("epoch")?.uint("epoch")?;
