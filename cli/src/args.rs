@@ -353,9 +353,11 @@ pub(crate) enum GroupCommand {
     },
     /// Print an invite ticket to a group (needs the running node). It admits --uses
     /// newcomers until it expires: a member checks it when the newcomer joins, so a used-up,
-    /// expired or withdrawn invite admits nobody, even copied. It lists the addresses given
-    /// with --addr, else those of `cove up --advertise`, else the listen addresses bound
-    /// explicitly, the addresses a member confirmed by dialing back and those through a relay
+    /// expired or withdrawn invite admits nobody, even copied. A newcomer asks at this node's
+    /// door for the group, a port of its own that answers admission requests only (`cove
+    /// status --net` shows it); the invite opens that door and nothing else. It lists the
+    /// addresses given with --addr, else those of `cove up --advertise` on the door's port,
+    /// else the door's listen addresses bound explicitly and its port mapped by the router
     /// (never the interface addresses of a wildcard such as 0.0.0.0). It warns when none of
     /// them can work from elsewhere on the internet.
     Invite {
@@ -367,8 +369,9 @@ pub(crate) enum GroupCommand {
         /// How many newcomers it admits (1 to 10000).
         #[arg(long, default_value_t = 1)]
         uses: u32,
-        /// An address where invitees can reach this node, e.g. /ip4/203.0.113.7/tcp/4001 or
-        /// /dns4/example.org/tcp/4001 (repeatable); the invite lists only these.
+        /// An address where invitees can reach this node's door for the group, e.g.
+        /// /ip4/203.0.113.7/tcp/4101 or /dns4/example.org/tcp/4101 (repeatable); the invite
+        /// lists only these.
         #[arg(long = "addr", value_name = "MULTIADDR")]
         addrs: Vec<String>,
     },

@@ -88,14 +88,15 @@ pub(crate) async fn run() -> Result<()> {
         .invite_for(&group, Duration::from_secs(3600), 2, Vec::new())
         .await?;
     println!(
-        "  ant's invite, a ticket for two (its key, the charter, the group's network key and \
-         ant's address, checksummed; not the group secret):"
+        "  ant's invite, a ticket for two (its key, the charter, the key and address of ant's \
+         door for the group, checksummed; not the group secret, not the network key):"
     );
     println!("  {}...{}", &invite[..40], &invite[invite.len() - 12..]);
 
     println!(
-        "\n3. bat and cat join with the invite: ant checks the ticket, records each admission \
-         and hands over the group's keys; their nodes then dial ant and subscribe."
+        "\n3. bat and cat join with the invite: they knock at ant's door, ant checks the \
+         ticket, records each admission and hands over the group's keys and its address in \
+         the group's network; their nodes then dial ant there and subscribe."
     );
     bat.join(&invite).await?;
     cat.join(&invite).await?;

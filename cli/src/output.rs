@@ -290,6 +290,9 @@ impl Output {
             for addr in &n.listen_addrs {
                 println!("listening   {addr}");
             }
+            for addr in &n.door_addrs {
+                println!("door        {addr}  (admission only; invites list it)");
+            }
             println!("reach       {}", n.reach.summary);
             for advice in &n.reach.advice {
                 println!("            advice: {advice}");

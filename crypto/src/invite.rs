@@ -2,8 +2,8 @@
 //!
 //! ```text
 //! invite  = "cove:" base64url-nopad(version || payload || checksum)
-//! version = 0x02 (a ticket, [`TicketInvite`]) or 0x01 (an open invite, [`Invite`])
-//! payload = CBOR map: version 2 { "group", "network", "charter", "addrs", "expires", "ticket" }
+//! version = 0x03 (a ticket, [`TicketInvite`]) or 0x01 (an open invite, [`Invite`])
+//! payload = CBOR map: version 3 { "group", "door", "charter", "addrs", "expires", "ticket" }
 //!                     version 1 { "secret", "charter", "addrs", "expires", ? "epochs" }
 //! checksum = SHA-256(version || payload)[0..4]
 //! ```
@@ -32,7 +32,10 @@ pub const INVITE_PREFIX: &str = "cove:";
 /// Version of an open invite (the group secret itself), [`Invite`].
 pub const INVITE_VERSION: u8 = 1;
 /// Version of a ticket invite, [`TicketInvite`]: what nodes mint.
-pub const TICKET_INVITE_VERSION: u8 = 2;
+pub const TICKET_INVITE_VERSION: u8 = 3;
+/// The retired ticket version, which carried the group's network key instead of its door key
+/// (PROTOCOL.md §6): refused with [`InviteError::Retired`].
+pub const RETIRED_TICKET_VERSION: u8 = 2;
 /// Maximum accepted invite length in characters (after trimming surrounding whitespace).
 pub const MAX_INVITE_LEN: usize = 16 * 1024;
 /// Length of the checksum appended to the decoded bytes.
@@ -78,6 +81,16 @@ pub enum InviteError {
         got: u8,
         /// Highest supported version.
         max: u8,
+    },
+    /// A ticket of the retired version 2, which named the group's network key (§6): members
+    /// no longer answer it at that key.
+    #[error(
+        "invite version {got} is a ticket from an earlier release, which members no longer \
+         accept (tickets now open only the group's door): ask the inviter for a new invite"
+    )]
+    Retired {
+        /// Version byte received.
+        got: u8,
     },
     /// The checksum matched but the CBOR payload is not a valid invite.
     #[error("malformed invite payload: {detail}")]
@@ -160,19 +173,19 @@ impl PartialEq for TicketKey {
 
 impl Eq for TicketKey {}
 
-/// An invitation that is a ticket (version 2): it lets its holder ask a member for admission,
-/// and the member decides by the group's record of the ticket (§17). It never carries the
-/// group secret, so a spent, expired or revoked ticket gives its holder nothing but a
-/// connection to the group's private network.
+/// An invitation that is a ticket (version 3): it lets its holder ask a member for admission,
+/// and the member decides by the group's record of the ticket (§17). It carries neither the
+/// group secret nor the network key, so a spent, expired or revoked ticket gives its holder
+/// nothing but a connection to members' doors (§10.3), which answer admission requests only.
 ///
-/// `Debug` prints neither the network key nor the ticket key's secret.
+/// `Debug` prints neither the door key nor the ticket key's secret.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TicketInvite {
     /// The group's id.
     pub group: GroupId,
-    /// The pre-shared key of the group's private network (§10), so that the newcomer can
-    /// reach a member at all.
-    pub network_key: NetworkKey,
+    /// The pre-shared key of the group's door (§10.3), so that the newcomer can reach a
+    /// member's door at all.
+    pub door_key: NetworkKey,
     /// The founder-signed charter message, opaque to this crate.
     pub charter: Vec<u8>,
     /// Where members can be reached, as multiaddr text.
@@ -187,7 +200,7 @@ pub struct TicketInvite {
 /// Any invite a node can join with.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AnyInvite {
-    /// A ticket (version 2).
+    /// A ticket (version 3).
     Ticket(Box<TicketInvite>),
     /// An open invite (version 1), from an earlier version.
     Open(Invite),
@@ -205,6 +218,7 @@ impl AnyInvite {
     pub fn decode_ignoring_expiry(s: &str) -> Result<AnyInvite, InviteError> {
         unframe(s, TICKET_INVITE_VERSION, |version, payload| match version {
             INVITE_VERSION => Invite::decode_payload(payload).map(AnyInvite::Open),
+            RETIRED_TICKET_VERSION => Err(InviteError::Retired { got: version }),
             _ => TicketInvite::decode_payload(payload).map(|t| AnyInvite::Ticket(Box::new(t))),
         })
     }
@@ -231,7 +245,7 @@ struct TicketWireOut<'a> {
     #[serde(with = "serde_bytes")]
     group: &'a [u8],
     #[serde(with = "serde_bytes")]
-    network: &'a [u8],
+    door: &'a [u8],
     #[serde(with = "serde_bytes")]
     charter: &'a [u8],
     addrs: &'a [String],
@@ -244,7 +258,7 @@ struct TicketWireOut<'a> {
 struct TicketWireIn {
     #[serde(with = "serde_bytes")]
     group: Vec<u8>,
-    network: SecretBuf,
+    door: SecretBuf,
     #[serde(with = "serde_bytes")]
     charter: Vec<u8>,
     addrs: Vec<String>,
@@ -253,12 +267,12 @@ struct TicketWireIn {
 }
 
 impl TicketInvite {
-    /// Encodes the ticket as `cove:...` text (version 2).
+    /// Encodes the ticket as `cove:...` text (version 3).
     pub fn encode(&self) -> String {
         let mut ticket = self.ticket.secret_bytes();
         let wire = TicketWireOut {
             group: self.group.as_bytes(),
-            network: self.network_key.as_bytes(),
+            door: self.door_key.as_bytes(),
             charter: &self.charter,
             addrs: &self.addrs,
             expires: self.expires_at,
@@ -279,7 +293,7 @@ impl TicketInvite {
         let group: [u8; 32] = exactly_32("group", &wire.group)?;
         Ok(TicketInvite {
             group: GroupId::from_bytes(group),
-            network_key: NetworkKey::from_bytes(exactly_32("network", &wire.network.0)?),
+            door_key: NetworkKey::from_bytes(exactly_32("door", &wire.door.0)?),
             charter: wire.charter,
             addrs: wire.addrs,
             expires_at: wire.expires,
@@ -593,7 +607,7 @@ mod tests {
     fn ticket_sample() -> TicketInvite {
         TicketInvite {
             group: GroupId::from_bytes([0x11; 32]),
-            network_key: NetworkKey::from_bytes([0x22; 32]),
+            door_key: NetworkKey::from_bytes([0x22; 32]),
             charter: vec![3; 40],
             addrs: vec!["/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWExample".into()],
             expires_at: NOW + 60,
@@ -614,7 +628,7 @@ mod tests {
         // An open invite decoder refuses a ticket by its version, and both read version 1.
         assert_eq!(
             Invite::decode(&text, NOW).unwrap_err(),
-            InviteError::UnsupportedVersion { got: 2, max: 1 }
+            InviteError::UnsupportedVersion { got: 3, max: 1 }
         );
         let open = sample(3, 1);
         assert_eq!(
@@ -632,13 +646,13 @@ mod tests {
     fn a_ticket_with_a_short_key_is_malformed() {
         let payload = cbor(&map(vec![
             ("group", Value::Bytes(vec![1; 32])),
-            ("network", Value::Bytes(vec![2; 32])),
+            ("door", Value::Bytes(vec![2; 32])),
             ("charter", Value::Bytes(vec![])),
             ("addrs", Value::Array(vec![])),
             ("expires", Value::Integer((NOW + 10).into())),
             ("ticket", Value::Bytes(vec![3; 31])),
         ]));
-        let err = AnyInvite::decode(&frame(2, &payload), NOW).unwrap_err();
+        let err = AnyInvite::decode(&frame(3, &payload), NOW).unwrap_err();
         assert_eq!(
             err,
             InviteError::Malformed {
@@ -646,9 +660,13 @@ mod tests {
             }
         );
         assert_eq!(
-            AnyInvite::decode(&frame(3, &payload), NOW).unwrap_err(),
-            InviteError::UnsupportedVersion { got: 3, max: 2 }
+            AnyInvite::decode(&frame(4, &payload), NOW).unwrap_err(),
+            InviteError::UnsupportedVersion { got: 4, max: 3 }
         );
+        // A version-2 ticket named the network key; it is refused, saying what to do.
+        let err = AnyInvite::decode(&frame(2, &payload), NOW).unwrap_err();
+        assert_eq!(err, InviteError::Retired { got: 2 });
+        assert!(err.to_string().contains("ask the inviter for a new invite"));
     }
 
     #[test]

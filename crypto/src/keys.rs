@@ -43,6 +43,8 @@ pub const LABEL_DISCOVERY: &[u8] = b"cove/v1/discovery";
 /// HKDF info label for the private-network pre-shared key (followed by the epoch, u32 big
 /// endian).
 pub const LABEL_NETWORK_KEY: &[u8] = b"cove/v1/network-key";
+/// HKDF info label for the pre-shared key of a group's door (PROTOCOL.md §10.3).
+pub const LABEL_DOOR_KEY: &[u8] = b"cove/v1/door-key";
 /// HKDF salt for per-group peer keys derived from a device key.
 pub const PEER_SALT: &[u8] = b"cove/v1/peer";
 /// HKDF info label for per-group peer keys (followed by the 32-byte group id).
@@ -348,6 +350,14 @@ impl GroupSecret {
     pub fn network_key(&self, epoch: u32) -> NetworkKey {
         NetworkKey(self.derive(&[LABEL_NETWORK_KEY, &epoch.to_be_bytes()]))
     }
+
+    /// The pre-shared key of the group's *door* (label `cove/v1/door-key`, PROTOCOL.md
+    /// §10.3): the small network where a newcomer with a ticket asks to be admitted. Tickets
+    /// carry it instead of the network key, so that holding a ticket's text (spent or not)
+    /// opens the door and nothing behind it.
+    pub fn door_key(&self) -> NetworkKey {
+        NetworkKey(self.derive(&[LABEL_DOOR_KEY]))
+    }
 }
 
 /// The 32-byte pre-shared key of one group's private network in one epoch. Zeroized on drop;
@@ -548,6 +558,7 @@ mod tests {
             gs.discovery_key(),
             *gs.network_key(0).as_bytes(),
             *gs.network_key(1).as_bytes(),
+            *gs.door_key().as_bytes(),
         ];
         for i in 0..outs.len() {
             for j in i + 1..outs.len() {

@@ -111,10 +111,11 @@ fn compute() -> Value {
     let invite_epochs_payload = &invite_epochs_raw[1..invite_epochs_raw.len() - 4];
 
     let network_key = group_secret.network_key(0);
+    let door_key = group_secret.door_key();
     let ticket_key = TicketKey::from_bytes(seq(0xc1));
     let ticket = TicketInvite {
         group: group_id,
-        network_key: network_key.clone(),
+        door_key: door_key.clone(),
         charter: CHARTER.to_vec(),
         addrs: vec![
             "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
@@ -127,7 +128,7 @@ fn compute() -> Value {
     let ticket_raw = BASE64URL_NOPAD
         .decode(&ticket_text.as_bytes()["cove:".len()..])
         .unwrap();
-    assert_eq!(ticket_raw[0], 2);
+    assert_eq!(ticket_raw[0], 3);
     assert_eq!(
         AnyInvite::decode(&ticket_text, EXPIRES - 1).unwrap(),
         AnyInvite::Ticket(Box::new(ticket.clone()))
@@ -153,6 +154,7 @@ fn compute() -> Value {
             "group_id": group_id.to_string(),
             "network_key_epoch_0": hex::encode(network_key.as_bytes()),
             "psk_file": format!("/key/swarm/psk/1.0.0/\n/base16/\n{}", hex::encode(network_key.as_bytes())),
+            "door_key": hex::encode(door_key.as_bytes()),
             "device_key": hex::encode(device_key_bytes),
             "peer_secret_key": hex::encode(peer_secret),
             "peer_public_key": peer_public.to_string(),
@@ -222,7 +224,7 @@ fn compute() -> Value {
         "epoch": epoch,
         "ticket_invite": {
             "group": group_id.to_string(),
-            "network_key": hex::encode(network_key.as_bytes()),
+            "door_key": hex::encode(door_key.as_bytes()),
             "charter": hex::encode(CHARTER),
             "addrs": ticket.addrs,
             "expires": EXPIRES,

@@ -49,6 +49,10 @@ pub struct NetMemory {
     /// chooses again.
     #[serde(default)]
     pub requested_port: Option<u16>,
+    /// The TCP port of the group's door (PROTOCOL.md §10.3), chosen like `port`: kept so
+    /// that the tickets this node handed out still find its door after a restart.
+    #[serde(default)]
+    pub door_port: Option<u16>,
     /// Members' addresses.
     #[serde(default)]
     pub peers: BTreeMap<String, Entry>,

@@ -1,6 +1,6 @@
 //! The newcomer's side of admission (PROTOCOL.md §17): with an invite ticket, the node reaches
-//! a member listed in the invite over the group's private network (the ticket carries its
-//! key), asks to be admitted, and receives the group's keys in a welcome, or a refusal that
+//! the door (§10.3) of a member listed in the invite (the ticket carries the door's key, not
+//! the group network's), asks to be admitted, and receives the group's keys in a welcome, or a refusal that
 //! says why (used up, expired, withdrawn, banned).
 //!
 //! The exchange runs on a short-lived swarm of its own, under the peer key this device will
@@ -22,14 +22,14 @@ use crate::sync::{AdmitRequest, ErrorCode, Request, Response};
 const CONNECT_PATIENCE: Duration = Duration::from_secs(10);
 
 /// The swarm configuration of an admission: this device's peer key in the ticket's group,
-/// the group's network key, no listening, no discovery.
+/// the group's door key, no listening, no discovery.
 pub fn config(device: &DeviceKey, ticket: &TicketInvite) -> cove_gossip::Config {
     let keypair = crate::actor::group_keypair(device, &ticket.group);
     let mut config = cove_gossip::Config::new(keypair);
     config.listen = Vec::new();
     config.mdns = false;
     config.discovery = false;
-    config.psk = Some(*ticket.network_key.as_bytes());
+    config.psk = Some(*ticket.door_key.as_bytes());
     config
 }
 

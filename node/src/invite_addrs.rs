@@ -47,7 +47,41 @@ pub(crate) fn invite_addrs(
             .chain(reachable)
             .collect()
     };
-    let mut out: Vec<String> = Vec::with_capacity(picked.len());
+    with_peer(peer, picked)
+}
+
+/// The addresses a welcome (PROTOCOL.md §17) gives the member just admitted: where this node
+/// is in the group's network, at most `max`: the `advertise`d ones, the `reachable` ones
+/// (confirmed external, relayed), then every `listening` address. An admitted member learns
+/// these from identify at its first connection anyway; the invite named only the door.
+pub(crate) fn welcome_addrs(
+    peer: PeerId,
+    advertise: &[Multiaddr],
+    reachable: &[Multiaddr],
+    listening: &[Multiaddr],
+    max: usize,
+) -> Vec<String> {
+    let picked = advertise.iter().chain(reachable).chain(listening);
+    let mut addrs = with_peer(peer, picked.filter(|a| names(a, peer))).unwrap_or_default();
+    addrs.truncate(max);
+    addrs
+}
+
+/// Whether `addr` names no peer, or `peer`.
+fn names(addr: &Multiaddr, peer: PeerId) -> bool {
+    !addr
+        .iter()
+        .last()
+        .is_some_and(|p| matches!(p, Protocol::P2p(other) if other != peer))
+}
+
+/// `picked` as text ending in `/p2p/PEER`, without duplicates; an address naming another
+/// peer id is refused.
+fn with_peer<'a>(
+    peer: PeerId,
+    picked: impl IntoIterator<Item = &'a Multiaddr>,
+) -> Result<Vec<String>, NodeError> {
+    let mut out: Vec<String> = Vec::new();
     for addr in picked {
         let full = addr.clone().with_p2p(peer).map_err(|addr| {
             NodeError::invalid(

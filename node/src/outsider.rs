@@ -16,14 +16,25 @@ use cove_gossip::{Event, Gossip, Keypair, Multiaddr, Published, Verdict};
 
 use crate::error::NodeError;
 
-/// Most payloads an outsider keeps.
+/// Most payloads (and announced topics) an outsider keeps.
 pub const MAX_RECORDED: usize = 10_000;
+
+/// Keeps `item` in `list`, up to [`MAX_RECORDED`].
+fn record<T>(list: &Mutex<Vec<T>>, item: T) {
+    if let Ok(mut list) = list.lock() {
+        if list.len() < MAX_RECORDED {
+            list.push(item);
+        }
+    }
+}
 
 /// A running non-member gossip node.
 #[derive(Debug)]
 pub struct Outsider {
     gossip: Gossip,
     seen: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Topics peers announced to it (gossipsub subscriptions).
+    announced: Arc<Mutex<Vec<String>>>,
 }
 
 impl Outsider {
@@ -61,24 +72,28 @@ impl Outsider {
         gossip.subscribe(topic, rand::random()).await?;
         gossip.dial(peer).await?;
         let seen = Arc::new(Mutex::new(Vec::new()));
-        let (recorder, handle) = (seen.clone(), gossip.clone());
+        let announced = Arc::new(Mutex::new(Vec::new()));
+        let (recorder, topics, handle) = (seen.clone(), announced.clone(), gossip.clone());
         tokio::spawn(async move {
             while let Some(event) = events.recv().await {
-                if let Event::Message {
-                    id, source, data, ..
-                } = event
-                {
-                    if let Ok(mut seen) = recorder.lock() {
-                        if seen.len() < MAX_RECORDED {
-                            seen.push(data);
-                        }
+                match event {
+                    Event::Message {
+                        id, source, data, ..
+                    } => {
+                        record(&recorder, data);
+                        // It cannot judge the payload; it lets it through like any relay.
+                        let _ = handle.report(id, source, Verdict::Accept).await;
                     }
-                    // It cannot judge the payload; it lets it through like any relay.
-                    let _ = handle.report(id, source, Verdict::Accept).await;
+                    Event::PeerSubscribed { topic, .. } => record(&topics, topic),
+                    _ => {}
                 }
             }
         });
-        Ok(Outsider { gossip, seen })
+        Ok(Outsider {
+            gossip,
+            seen,
+            announced,
+        })
     }
 
     /// The outsider's libp2p peer id.
@@ -91,9 +106,23 @@ impl Outsider {
         self.seen.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
+    /// Every topic a connected peer announced it subscribes to, so far.
+    pub fn announced(&self) -> Vec<String> {
+        self.announced.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
     /// Publishes raw bytes on the topic.
     pub async fn publish(&self, topic: &str, data: Vec<u8>) -> Result<Published, NodeError> {
         Ok(self.gossip.publish(topic, data).await?)
+    }
+
+    /// Sends a sync-protocol request (§13) to a connected `peer` and returns the answer's bytes.
+    pub async fn request(
+        &self,
+        peer: cove_gossip::PeerId,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, NodeError> {
+        Ok(self.gossip.request(peer, data).await?)
     }
 
     /// Dials another address (e.g. to try again after being cut off).

@@ -749,6 +749,20 @@ fn sync_vectors() -> Value {
                     tag: 0x0102_0304,
                     key: vec![0x09; 48],
                 }],
+                addrs: Vec::new(),
+            }
+            .encode(),
+        ),
+        (
+            "response welcome with addrs",
+            Response::Welcome {
+                ephemeral: [0x07; 32],
+                secret: vec![0x08; 48],
+                epochs: Vec::new(),
+                addrs: vec![
+                    "/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWDpJ7As7BWAwRMfu1VU2WCqNjvq387JEYKDBj4kx6nXTN"
+                        .into(),
+                ],
             }
             .encode(),
         ),

@@ -116,14 +116,16 @@ pub(crate) async fn list(ctx: &Ctx) -> Result<()> {
 /// What is wrong with an invite's addresses for an invitee elsewhere on the internet, if
 /// anything: none at all, or only loopback and private ones without a relayed address.
 fn reach_warning(addrs: &[String]) -> Option<String> {
-    const HOW: &str = "Give an address where they can reach you: `cove group invite --addr \
-                       MULTIADDR`, start the node with `cove up --advertise MULTIADDR` (or a \
-                       non-wildcard --listen), or let a member with a public address run \
-                       `cove up --relay-service` so that this node becomes reachable through it";
+    const HOW: &str = "Give an address where they can reach this node's door for the group \
+                       (`cove status --net` shows its port; forward it if you are behind a \
+                       router): `cove group invite --addr MULTIADDR`, start the node with \
+                       `cove up --advertise MULTIADDR` (or a non-wildcard --listen), or ask a \
+                       member with a public address to make the invite (a door is never \
+                       reached through a relay)";
     if addrs.is_empty() {
         return Some(format!(
-            "this invite lists no address, so invitees can only find this node through the \
-             other members they reach. {HOW}"
+            "this invite lists no address, so invitees have nowhere to ask to be admitted. \
+             {HOW}"
         ));
     }
     if addrs.iter().all(|a| is_local_only(a)) {
@@ -178,7 +180,7 @@ mod tests {
         ];
         let warning = reach_warning(&local).expect("flagged");
         assert!(warning.contains("only loopback or private"), "{warning}");
-        assert!(warning.contains("--relay-service"), "{warning}");
+        assert!(warning.contains("door"), "{warning}");
         assert!(reach_warning(&[]).unwrap().contains("lists no address"));
         let relayed = format!("/ip4/10.0.0.1/tcp/4001{peer}/p2p-circuit{peer}");
         assert_eq!(reach_warning(&[local[0].clone(), relayed]), None);

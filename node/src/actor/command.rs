@@ -608,21 +608,28 @@ impl Actor {
             ));
         }
         let id = self.core.view().resolve_group(group)?;
-        // The invite names this node's address in the group's own network: its peer id and
-        // port there, not those of any other group.
-        let net = self
-            .nets
-            .get(&id)
-            .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
-        let reach = net.gossip.reachability().await?;
-        let reachable: Vec<Multiaddr> = reach.external.into_iter().chain(reach.relayed).collect();
+        // The invite names this node's door in the group (§10.3): its peer id there and the
+        // door's port, never the group network's, whose key the ticket does not carry.
+        let (net, door) = match (self.nets.get(&id), self.nets.door(&id)) {
+            (Some(net), Some(door)) => (net, door),
+            _ => return Err(NodeError::UnknownGroup(id.to_string())),
+        };
+        // An address advertised for the group's network names this host; its door is on
+        // the door's port there.
+        let advertise: Vec<Multiaddr> = match door.port {
+            Some(port) => (net.advertise.iter())
+                .map(|a| super::nets::with_port(a, port))
+                .collect(),
+            None => net.advertise.clone(),
+        };
+        let reach = door.gossip.reachability().await?;
         let addrs = crate::invite_addrs::invite_addrs(
-            net.gossip.local_peer_id(),
+            door.gossip.local_peer_id(),
             chosen,
-            &net.advertise,
-            &net.listen,
-            &net.gossip.listen_addrs().await?,
-            &reachable,
+            &advertise,
+            &door.listen,
+            &door.gossip.listen_addrs().await?,
+            &reach.external,
         )?;
         let now = now_ms();
         let expires = now / 1000 + ttl.as_secs();

@@ -107,7 +107,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
     let device = nets::device_key(keypair)?;
     // One private network per group (see `nets`), each with its own peer id: the node has no
     // network identity of its own.
-    let (nets, events) = Nets::new(device.clone(), config.clone());
+    let (nets, (events, door_requests)) = Nets::new(device.clone(), config.clone());
     let span = tracing::info_span!("node", data = %short_dir(&config.data_dir));
     let view: ViewSlot = Arc::new(RwLock::new(Some(core.view().clone())));
 
@@ -120,6 +120,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         core,
         nets,
         events,
+        door_requests,
         internal_tx,
         internal_rx,
         ingest_tx,
@@ -232,6 +233,8 @@ struct Actor {
     nets: Nets,
     /// Every swarm's events, tagged with its group.
     events: mpsc::Receiver<(GroupId, Event)>,
+    /// Requests at the groups' doors (admission, PROTOCOL.md §10.3).
+    door_requests: mpsc::Receiver<nets::DoorRequest>,
     /// Cloned into spawned tasks (sync sessions, served requests); the actor holds both ends,
     /// so this channel never keeps the actor alive on its own.
     internal_tx: mpsc::Sender<Internal>,
@@ -326,6 +329,7 @@ impl Actor {
                 Some((arrival, opened)) = self.opening.next(), if !self.opening.is_empty() => {
                     self.decide_opened(arrival, opened).await
                 }
+                Some(request) = self.door_requests.recv() => self.handle_door_request(request).await,
                 event = self.events.recv(), if self.opening.len() < OPENING_CAPACITY => match event {
                     Some((group, event)) => self.handle_gossip_event(group, event).await,
                     None => {
@@ -389,15 +393,19 @@ impl Actor {
     /// Starts a group's private network on its remembered port, subscribes its topics (the
     /// group's and its address topic) and dials its bootstrap peers and remembered members.
     async fn enter_group(&mut self, id: &GroupId) -> Result<(), NodeError> {
-        let plan = self.port_plan(*id);
-        let group = self
-            .core
-            .group(id)
+        let (secret, topic) = (self.core.group(id))
+            .map(|g| (g.secret.clone(), g.topic.clone()))
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
-        self.nets
-            .open(group.id, &group.secret, &group.topic, plan, &mut self.tasks)
+        let plan = self.port_plan(*id);
+        (self.nets)
+            .open(*id, &secret, &topic, plan, &mut self.tasks)
             .await?;
         self.port_bound(*id, plan);
+        let plan = self.door_plan(*id);
+        (self.nets)
+            .open_door(*id, &secret, plan, &mut self.tasks)
+            .await?;
+        self.door_bound(*id, plan);
         let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
             return Err(NodeError::UnknownGroup(id.to_string()));
         };

@@ -7,12 +7,18 @@
 //! two groups are unrelated, so its networks do not link its memberships. The actor holds a
 //! [`Nets`] instead of one gossip handle; each swarm's events reach it tagged with their group
 //! through one bounded channel.
+//!
+//! Beside each group's swarm runs the group's **door** (PROTOCOL.md §10.3): a second swarm
+//! under the same peer key, behind the group's door key, that subscribes nothing and answers
+//! admission requests only. Invite tickets carry the door key, never the network key, so a
+//! ticket's holder (spent or not) can knock and be answered, and learns nothing else: no
+//! topic, no message id, no member's connection.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use cove_crypto::{DeviceKey, GroupId, GroupSecret};
-use cove_gossip::{Event, Gossip, Keypair, Multiaddr, PeerId, Protocol};
+use cove_gossip::{Event, Gossip, InboundRequestId, Keypair, Multiaddr, PeerId, Protocol};
 use tokio::sync::mpsc;
 use tracing::{warn, Instrument};
 
@@ -88,12 +94,7 @@ fn is_loopback(addr: &Multiaddr) -> bool {
 
 /// `addr` with every TCP port 0: the fallback when the group's port is taken.
 fn any_port(addr: &Multiaddr) -> Multiaddr {
-    addr.iter()
-        .map(|p| match p {
-            Protocol::Tcp(_) => Protocol::Tcp(0),
-            other => other,
-        })
-        .collect()
+    with_port(addr, 0)
 }
 
 /// The TCP port of the first TCP address in `addrs`.
@@ -104,13 +105,15 @@ fn bound_port(addrs: &[Multiaddr]) -> Option<u16> {
     }
 }
 
-/// One group's swarm.
+/// One group's swarm: its network, or its door (PROTOCOL.md §10.3), where newcomers with a
+/// ticket ask to be admitted.
 #[derive(Debug)]
 pub(crate) struct Net {
     pub(crate) gossip: Gossip,
-    /// Where this group's swarm listens (the node's `--listen`, QUIC dropped, a fixed TCP port
-    /// moved up by the group's offset) and what its invites may advertise (likewise).
+    /// Where it listens (the node's `--listen`, QUIC dropped, on its own port).
     pub(crate) listen: Vec<Multiaddr>,
+    /// What the group's network advertises (the node's `--advertise`, QUIC dropped, a fixed
+    /// TCP port moved up by the group's offset); nothing for a door.
     pub(crate) advertise: Vec<Multiaddr>,
     /// The TCP port bound, and whether it is the one planned (`false`: that port was taken,
     /// so this run listens on another).
@@ -118,31 +121,120 @@ pub(crate) struct Net {
     pub(crate) planned: bool,
 }
 
-/// Every group's swarm, and the channel their events come in by.
+/// A request that came in at a group's door.
+#[derive(Debug)]
+pub(crate) struct DoorRequest {
+    pub(crate) group: GroupId,
+    pub(crate) id: InboundRequestId,
+    pub(crate) peer: PeerId,
+    pub(crate) data: Vec<u8>,
+}
+
+/// Every group's swarm and door, and the channels their events come in by.
 #[derive(Debug)]
 pub(crate) struct Nets {
     device: DeviceKey,
     config: NodeConfig,
     nets: HashMap<GroupId, Net>,
+    doors: HashMap<GroupId, Net>,
     /// Topic strings to groups, for the messages and outbox entries that name a topic.
     topics: HashMap<String, GroupId>,
     events_tx: mpsc::Sender<(GroupId, Event)>,
+    door_tx: mpsc::Sender<DoorRequest>,
 }
 
+/// The receiving ends of [`Nets`]' channels: the groups' gossip events and the requests at
+/// their doors.
+pub(crate) type NetEvents = (
+    mpsc::Receiver<(GroupId, Event)>,
+    mpsc::Receiver<DoorRequest>,
+);
+
 impl Nets {
-    pub(crate) fn new(
-        device: DeviceKey,
-        config: NodeConfig,
-    ) -> (Nets, mpsc::Receiver<(GroupId, Event)>) {
+    pub(crate) fn new(device: DeviceKey, config: NodeConfig) -> (Nets, NetEvents) {
         let (events_tx, events_rx) = mpsc::channel(NET_EVENT_CAPACITY);
+        // A door answers one request per newcomer: a short queue is plenty, and a full one
+        // holds the door's swarm back instead of the group's.
+        let (door_tx, door_rx) = mpsc::channel(64);
         let nets = Nets {
             device,
             config,
             nets: HashMap::new(),
+            doors: HashMap::new(),
             topics: HashMap::new(),
             events_tx,
+            door_tx,
         };
-        (nets, events_rx)
+        (nets, (events_rx, door_rx))
+    }
+
+    /// Starts `group`'s door unless it runs already, on the port `plan` says; if that port is
+    /// taken, on a free one for this run. Its listen addresses are the group network's on
+    /// the door's port.
+    pub(crate) async fn open_door(
+        &mut self,
+        group: GroupId,
+        secret: &GroupSecret,
+        plan: PortPlan,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> Result<&Net, NodeError> {
+        if !self.doors.contains_key(&group) {
+            let keypair = group_keypair(&self.device, &group);
+            let me = keypair.public().to_peer_id();
+            let port = plan.port();
+            let listen: Vec<Multiaddr> = cove_gossip::Config::tcp_only(&self.config.listen)
+                .iter()
+                .map(|a| with_port(a, port))
+                .collect();
+            let span = tracing::info_span!("door", group = %group.short(), me = %short_peer(&me));
+            let config = |listen: &[Multiaddr]| self.door_config(&keypair, secret, listen);
+            let (door, mut events) = start(&group, "door", port, listen, Vec::new(), config)
+                .instrument(span.clone())
+                .await?;
+            let tx = self.door_tx.clone();
+            tasks.spawn(
+                async move {
+                    // Everything but a request is the door's own business (connections,
+                    // listen addresses): the actor hears only what it must answer.
+                    while let Some(event) = events.recv().await {
+                        if let Event::Request { id, peer, data } = event {
+                            let request = DoorRequest {
+                                group,
+                                id,
+                                peer,
+                                data,
+                            };
+                            if tx.send(request).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+                .instrument(span),
+            );
+            self.doors.insert(group, door);
+        }
+        Ok(&self.doors[&group])
+    }
+
+    /// The swarm configuration of a group's door listening on `listen`: the group's peer key
+    /// and the door key; no mDNS, no relay service; nothing is ever subscribed in it.
+    fn door_config(
+        &self,
+        keypair: &Keypair,
+        secret: &GroupSecret,
+        listen: &[Multiaddr],
+    ) -> cove_gossip::Config {
+        let mut config = self.gossip_config(keypair, secret, listen);
+        config.psk = Some(*secret.door_key().as_bytes());
+        config.discovery = false;
+        config.relay_service = None;
+        config
+    }
+
+    /// `group`'s door, if it runs.
+    pub(crate) fn door(&self, group: &GroupId) -> Option<&Net> {
+        self.doors.get(group)
     }
 
     /// Starts `group`'s swarm unless it runs already, on the port `plan` says
@@ -165,7 +257,7 @@ impl Nets {
             if tcp.len() < self.config.listen.len() && self.nets.is_empty() {
                 warn!("QUIC is not used: a group's private network runs over TCP only");
             }
-            let mut listen: Vec<Multiaddr> = tcp
+            let listen: Vec<Multiaddr> = tcp
                 .iter()
                 .map(|a| with_group_port(a, requested, port))
                 .collect();
@@ -177,29 +269,10 @@ impl Nets {
                 })
                 .collect();
             let span = tracing::info_span!("net", group = %group.short(), me = %short_peer(&me));
-            let spawned = Gossip::spawn(self.gossip_config(&keypair, secret, &listen))
+            let config = |listen: &[Multiaddr]| self.gossip_config(&keypair, secret, listen);
+            let (net, mut events) = start(&group, "network", port, listen, advertise, config)
                 .instrument(span.clone())
-                .await;
-            let (gossip, mut events, planned) = match spawned {
-                Ok((gossip, events)) => (gossip, events, true),
-                Err(cove_gossip::Error::Listen { addr, reason }) if port != 0 => {
-                    warn!(
-                        group = %group.short(), %addr, %reason,
-                        "this group's network cannot listen on its port {port} (in use by \
-                         another program?); it listens on another port for this run. Members \
-                         who remember port {port} find it again through its address record, or \
-                         at the next start once the port is free"
-                    );
-                    listen = listen.iter().map(any_port).collect();
-                    let (gossip, events) =
-                        Gossip::spawn(self.gossip_config(&keypair, secret, &listen))
-                            .instrument(span.clone())
-                            .await?;
-                    (gossip, events, false)
-                }
-                Err(e) => return Err(e.into()),
-            };
-            let bound = bound_port(&gossip.listen_addrs().await?);
+                .await?;
             let tx = self.events_tx.clone();
             tasks.spawn(
                 async move {
@@ -211,16 +284,7 @@ impl Nets {
                 }
                 .instrument(span),
             );
-            self.nets.insert(
-                group,
-                Net {
-                    gossip,
-                    listen,
-                    advertise,
-                    port: bound,
-                    planned,
-                },
-            );
+            self.nets.insert(group, net);
             self.topics.insert(topic.to_owned(), group);
         }
         Ok(&self.nets[&group])
@@ -271,9 +335,14 @@ impl Nets {
         cove_crypto::Pseudonym::from_secret_bytes(self.device.peer_secret(group))
     }
 
-    /// The ports the running groups' networks hold.
+    /// The ports the running groups' networks and doors hold.
     pub(crate) fn ports(&self) -> Vec<u16> {
-        self.nets.values().filter_map(|n| n.port).collect()
+        let doors = self.doors.values().filter_map(|d| d.port);
+        self.nets
+            .values()
+            .filter_map(|n| n.port)
+            .chain(doors)
+            .collect()
     }
 
     /// `group`'s swarm, if the node is in the group.
@@ -321,12 +390,61 @@ impl Nets {
         }
     }
 
-    /// Stops every swarm.
+    /// Stops every swarm and door.
     pub(crate) async fn shutdown(&self) {
-        for net in self.nets.values() {
-            let _ = net.gossip.shutdown().await;
+        let doors = self.doors.values().map(|d| &d.gossip);
+        for gossip in self.nets.values().map(|n| &n.gossip).chain(doors) {
+            let _ = gossip.shutdown().await;
         }
     }
+}
+
+/// Starts a swarm (`what`: the group's network or its door) listening on `listen`, made by
+/// `config`; if its planned `port` is taken, on a free port for this run, saying so. Returns
+/// it and its events.
+async fn start(
+    group: &GroupId,
+    what: &str,
+    port: u16,
+    listen: Vec<Multiaddr>,
+    advertise: Vec<Multiaddr>,
+    config: impl Fn(&[Multiaddr]) -> cove_gossip::Config,
+) -> Result<(Net, mpsc::Receiver<Event>), NodeError> {
+    let (gossip, events, listen, planned) = match Gossip::spawn(config(&listen)).await {
+        Ok((gossip, events)) => (gossip, events, listen, true),
+        Err(cove_gossip::Error::Listen { addr, reason }) if port != 0 => {
+            warn!(
+                group = %group.short(), %addr, %reason,
+                "this group's {what} cannot listen on its port {port} (in use by another \
+                 program?); it listens on another port for this run. Members who remember \
+                 port {port} find it again through its address record, or at the next start \
+                 once the port is free"
+            );
+            let listen: Vec<Multiaddr> = listen.iter().map(any_port).collect();
+            let (gossip, events) = Gossip::spawn(config(&listen)).await?;
+            (gossip, events, listen, false)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let port = bound_port(&gossip.listen_addrs().await?);
+    let net = Net {
+        gossip,
+        listen,
+        advertise,
+        port,
+        planned,
+    };
+    Ok((net, events))
+}
+
+/// `addr` with every TCP port set to `port`.
+pub(crate) fn with_port(addr: &Multiaddr, port: u16) -> Multiaddr {
+    addr.iter()
+        .map(|p| match p {
+            Protocol::Tcp(_) => Protocol::Tcp(port),
+            other => other,
+        })
+        .collect()
 }
 
 /// The last characters of a peer id: enough to tell a test's nodes apart in logs.

@@ -124,10 +124,44 @@ impl Actor {
         let mut taken = self.nets.ports();
         taken.extend(
             (self.peers.memories.iter())
-                .filter(|(id, _)| **id != group)
-                .filter_map(|(_, m)| m.port),
+                .flat_map(|(id, m)| [(*id != group).then_some(m.port).flatten(), m.door_port])
+                .flatten(),
         );
         port_plan(self.requested_port(), &self.peers.memories[&group], &taken)
+    }
+
+    /// The port `group`'s door listens on at this start: its remembered one, else chosen like a
+    /// network's port, next to every port this node's networks and doors hold or remember.
+    pub(super) fn door_plan(&mut self, group: GroupId) -> PortPlan {
+        self.peers.load(group);
+        let mut taken = self.nets.ports();
+        taken.extend(
+            (self.peers.memories.iter())
+                .flat_map(|(id, m)| [m.port, (*id != group).then_some(m.door_port).flatten()])
+                .flatten(),
+        );
+        let memory = &self.peers.memories[&group];
+        let door = NetMemory {
+            port: memory.door_port,
+            requested_port: memory.requested_port,
+            ..NetMemory::default()
+        };
+        port_plan(self.requested_port(), &door, &taken)
+    }
+
+    /// Remembers the port `group`'s door bound, when `plan` chose a new one.
+    pub(super) fn door_bound(&mut self, group: GroupId, plan: PortPlan) {
+        let (Some(door), Some(memory)) =
+            (self.nets.door(&group), self.peers.memories.get_mut(&group))
+        else {
+            return;
+        };
+        if let (PortPlan::Fixed(_) | PortPlan::Any, Some(port), true) =
+            (plan, door.port, door.planned)
+        {
+            memory.door_port = Some(port);
+            self.peers.dirty.insert(group);
+        }
     }
 
     /// Remembers the port `group`'s network bound, when `plan` chose a new one.

@@ -278,7 +278,13 @@ impl Actor {
             }
         };
         let request = match request {
-            sync::Request::Admit(admit) => return self.admit_newcomer(net, id, peer, admit).await,
+            // Admission is asked at the group's door (§10.3); inside the group's network only a
+            // member or a former member could ask.
+            sync::Request::Admit(_) => {
+                self.refuse(net, id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
+                    .await;
+                return;
+            }
             other => other,
         };
         // A group's network serves that group only: a topic of another group the node is in is
@@ -302,7 +308,7 @@ impl Actor {
             }
             sync::Request::Reconcile { topic, proof, .. }
             | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
-            sync::Request::Admit(_) => unreachable!("answered above"),
+            sync::Request::Admit(_) => unreachable!("refused above"),
         };
         // The proof is over the sync key of the epoch the peer's `hello` named; the pages it
         // may fetch are those of that epoch and of older numbers (§15).

@@ -35,6 +35,10 @@ pub struct NetworkStatus {
     pub peer_id: String,
     /// Where the group's network listens, each address ending in `/p2p/<peer_id>`.
     pub listen_addrs: Vec<String>,
+    /// Where the group's door listens (admission only, PROTOCOL.md §10.3): the addresses
+    /// invites list.
+    #[serde(default)]
+    pub door_addrs: Vec<String>,
     /// Connected peers in the group's network.
     pub peers: usize,
     /// Members whose addresses this node remembers for the group (dialed at start and when
@@ -174,6 +178,10 @@ impl Actor {
                 continue;
             };
             let listen_addrs = net.gossip.listen_addrs().await?;
+            let door_addrs = match self.nets.door(&group.id) {
+                Some(door) => door.gossip.listen_addrs().await?,
+                None => Vec::new(),
+            };
             let peers = net.gossip.peers().await?.len();
             let reach = crate::reach::describe(
                 &net.gossip.reachability().await?,
@@ -186,6 +194,7 @@ impl Actor {
                 name: group.charter.name.clone(),
                 peer_id: net.gossip.local_peer_id().to_string(),
                 listen_addrs: listen_addrs.iter().map(|a| a.to_string()).collect(),
+                door_addrs: door_addrs.iter().map(|a| a.to_string()).collect(),
                 peers,
                 reach,
                 remembered_peers: self.peers.remembered(&group.id),

@@ -121,7 +121,7 @@ impl Core {
         let g = self.group_or_err(group)?;
         Ok(TicketInvite {
             group: *group,
-            network_key: crate::core::network_key(&g.secret),
+            door_key: g.secret.door_key(),
             charter: g.record.charter.clone(),
             addrs,
             expires_at: expires,
@@ -207,15 +207,15 @@ impl Core {
         ))
     }
 
-    /// For a member already in `ticket`'s group: the open invite that adds the ticket's
-    /// addresses to what it knows of the group (joining twice is harmless, §11); `None` for a
-    /// newcomer, who must ask for admission.
+    /// For a member already in `ticket`'s group: the open invite that joins it again, which
+    /// is harmless (§11); `None` for a newcomer, who must ask for admission. It adds no
+    /// address: a ticket's are doors (§10.3), not places in the group's network.
     pub fn rejoin(&self, ticket: &TicketInvite) -> Option<Invite> {
         let g = self.groups.get(&ticket.group)?;
         Some(Invite {
             group_secret: g.secret.clone(),
             charter: g.record.charter.clone(),
-            addrs: ticket.addrs.clone(),
+            addrs: Vec::new(),
             expires_at: ticket.expires_at,
             epochs: Vec::new(),
         })
@@ -251,6 +251,7 @@ impl Core {
             ephemeral,
             secret,
             epochs,
+            addrs,
         } = welcome
         else {
             return Err(NodeError::Control("not a welcome".into()));
@@ -266,8 +267,8 @@ impl Core {
         let group_secret = key
             .unwrap_group_secret(ephemeral, &me, group, secret)
             .ok_or_else(|| bad("the group secret does not open"))?;
-        if crate::core::network_key(&group_secret) != ticket.network_key {
-            return Err(bad("its group's network key is not the invite's"));
+        if group_secret.door_key() != ticket.door_key {
+            return Err(bad("its group's door key is not the invite's"));
         }
         let mut opened = Vec::with_capacity(epochs.len());
         for e in epochs {
@@ -282,7 +283,8 @@ impl Core {
         Ok(Invite {
             group_secret,
             charter: ticket.charter.clone(),
-            addrs: ticket.addrs.clone(),
+            // Where the admitting member is in the group's network: the ticket named doors.
+            addrs: addrs.clone(),
             expires_at: ticket.expires_at,
             epochs: opened,
         })
@@ -449,6 +451,9 @@ fn welcome(g: &Group, member: &PublicKey, member_key: &[u8; 32]) -> Response {
         ephemeral: wrapping.public(),
         secret: secret.to_vec(),
         epochs,
+        // The actor adds where this node is in the group's network: the core knows no
+        // addresses.
+        addrs: Vec::new(),
     }
 }
 

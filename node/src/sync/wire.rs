@@ -155,6 +155,9 @@ pub enum Response {
         secret: Vec<u8>,
         /// The responder's epoch secrets after the first (at most [`MAX_WELCOME_EPOCHS`]).
         epochs: Vec<WelcomeEpoch>,
+        /// Where the responder is in the group's network, multiaddrs ending in `/p2p/<peer
+        /// id>` (at most [`MAX_WELCOME_ADDRS`]): the ticket named only doors (§10.3).
+        addrs: Vec<String>,
     },
     /// A refusal.
     Error {
@@ -203,10 +206,16 @@ struct Frame {
     secret: Option<ByteBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     epochs: Option<Vec<(u32, u32, ByteBuf)>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    addrs: Option<Vec<String>>,
 }
 
 /// Most epoch secrets a welcome carries (the newest), as an invite did (§6).
 pub const MAX_WELCOME_EPOCHS: usize = 64;
+/// Most network addresses a welcome carries, and the longest one, in bytes.
+pub const MAX_WELCOME_ADDRS: usize = 16;
+/// The longest address in a welcome, in bytes (as in an address record, §10.1).
+pub const MAX_WELCOME_ADDR_LEN: usize = 256;
 
 fn encode_frame(frame: &Frame) -> Vec<u8> {
     let mut out = Vec::new();
@@ -352,7 +361,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The keys a frame may carry, in the order of [`FrameFields::at`]'s table.
-const FRAME_KEYS: [&str; 19] = [
+const FRAME_KEYS: [&str; 20] = [
     "v",
     "op",
     "topic",
@@ -372,6 +381,7 @@ const FRAME_KEYS: [&str; 19] = [
     "ephemeral",
     "secret",
     "epochs",
+    "addrs",
 ];
 
 /// The position of a known key in [`FRAME_KEYS`].
@@ -436,6 +446,28 @@ impl<'a> FrameFields<'a> {
 
     fn text(&self, key: &str) -> Result<&'a str, SyncError> {
         self.reader(key)?.text(key)
+    }
+
+    /// The optional `addrs` of a `welcome`: none when absent, else at most
+    /// [`MAX_WELCOME_ADDRS`] text strings of at most [`MAX_WELCOME_ADDR_LEN`] bytes.
+    fn welcome_addrs(&self) -> Result<Vec<String>, SyncError> {
+        if self.at[key_index("addrs")].is_none() {
+            return Ok(Vec::new());
+        }
+        let mut r = self.reader("addrs")?;
+        let count = r.array("addrs", MAX_WELCOME_ADDRS, 1, SyncError::Malformed)?;
+        let mut addrs = Vec::with_capacity(count);
+        for _ in 0..count {
+            let addr = r.text("an address")?;
+            if addr.is_empty() || addr.len() > MAX_WELCOME_ADDR_LEN {
+                return Err(malformed(format!(
+                    "an address is {} bytes, expected 1 to {MAX_WELCOME_ADDR_LEN}",
+                    addr.len()
+                )));
+            }
+            addrs.push(addr.to_owned());
+        }
+        Ok(addrs)
     }
 
     /// The optional `epoch` tag of a `hello`: 0 when absent, at most 32 bits.
@@ -597,6 +629,7 @@ impl Response {
                 ephemeral,
                 secret,
                 epochs,
+                addrs,
             } => Frame {
                 v: SYNC_VERSION,
                 op: "welcome".into(),
@@ -608,6 +641,7 @@ impl Response {
                         .map(|e| (e.number, e.tag, ByteBuf::from(e.key.clone())))
                         .collect(),
                 ),
+                addrs: (!addrs.is_empty()).then(|| addrs.clone()),
                 ..Frame::default()
             },
             Response::Error { code } => Frame {
@@ -688,6 +722,7 @@ impl Response {
                     ephemeral: f.bytes32("ephemeral")?,
                     secret: secret.to_vec(),
                     epochs,
+                    addrs: f.welcome_addrs()?,
                 }
             }
             "error" => Response::Error {

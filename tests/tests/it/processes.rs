@@ -64,7 +64,9 @@ async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()
     // Assert: without either the invite lists no address (no interface address leaks) and
     // stderr says to use --addr or `cove up --advertise`, while the invite is still printed;
     // --addr lists exactly the given addresses (with ant's peer id) and overrides
-    // --advertise; --advertise alone lists exactly its addresses; a bad --addr is a usage error.
+    // --advertise; --advertise alone lists exactly its hosts, on the port of ant's door for
+    // the group (PROTOCOL.md §10.3), which is where a newcomer asks; a bad --addr is a usage
+    // error.
     within(TEST_TIMEOUT, async {
         let root = tempfile::tempdir()?;
         let dir = root.path().join("ant");
@@ -114,7 +116,17 @@ async fn an_invite_lists_only_addresses_bound_explicitly_or_given() -> Result<()
             &["--listen", "/ip4/0.0.0.0/tcp/0", "--advertise", advertised],
         )
         .await?;
-        assert_eq!(invite_addrs(&dir, &["club"])?.0, [with_peer(advertised)]);
+        let door = json(&dir, &["status"])?["networks"][0]["door_addrs"][0]
+            .as_str()
+            .context("ant's door")?
+            .to_string();
+        let door_port = door
+            .split("/tcp/")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .context("a TCP door")?;
+        let on_door = format!("/ip4/198.51.100.1/tcp/{door_port}");
+        assert_eq!(invite_addrs(&dir, &["club"])?.0, [with_peer(&on_door)]);
         assert_eq!(
             invite_addrs(&dir, &["club", "--addr", given[0]])?.0,
             [with_peer(given[0])]

@@ -17,8 +17,18 @@ use cove_tests::cove_json as json;
 
 /// The loopback TCP port of the data dir's node in its only group's network.
 fn club_port(dir: &Path) -> Result<String> {
+    loopback_port(dir, "listen_addrs")
+}
+
+/// The loopback TCP port of the data dir's node's door (PROTOCOL.md §10.3) in its only group.
+fn door_port(dir: &Path) -> Result<String> {
+    loopback_port(dir, "door_addrs")
+}
+
+/// The loopback TCP port of the `field` addresses of the node's only group network.
+fn loopback_port(dir: &Path, field: &str) -> Result<String> {
     let status = json(dir, &["status"])?;
-    let addrs = status["networks"][0]["listen_addrs"]
+    let addrs = status["networks"][0][field]
         .as_array()
         .context("no network")?;
     addrs
@@ -67,7 +77,7 @@ async fn everyone_restarts_and_the_group_finds_itself_again() -> Result<()> {
         }
         let mut ant = up(&dirs[0]).await?;
         cove_ok(&dirs[0], &["group", "create", "club"])?;
-        let addr = format!("/ip4/127.0.0.1/tcp/{}", club_port(&dirs[0])?);
+        let addr = format!("/ip4/127.0.0.1/tcp/{}", door_port(&dirs[0])?);
         let invite = cove_ok(
             &dirs[0],
             &["group", "invite", "club", "--addr", &addr, "--uses", "2"],

@@ -45,7 +45,7 @@ async fn a_used_up_or_withdrawn_invite_admits_nobody_whichever_member_is_asked()
 
         let single = ant.invite(&group, HOUR).await?;
         let mut via_bat = ticket(&single)?;
-        via_bat.addrs = bat.status().await?.networks[0].listen_addrs.clone();
+        via_bat.addrs = bat.status().await?.networks[0].door_addrs.clone();
         eventually("ant's ticket record to reach bat", || async {
             let known = bat.invites(&group).await?;
             Ok((known.len() == 2).then_some(()))
@@ -106,6 +106,98 @@ async fn a_used_up_or_withdrawn_invite_admits_nobody_whichever_member_is_asked()
         eve.join(&from_bat).await?;
         assert_eq!(eve.groups().await?.len(), 1);
         for node in [&ant, &bat, &dan, &eve] {
+            node.shutdown().await?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ticket_opens_the_door_and_nothing_behind_it() -> Result<()> {
+    // Scenario: ant founds a group and posts; bat joins with a single-use ticket. eve holds a
+    // copy of that ticket's text (so the door key and ant's door address) and, to make it the
+    // worst case, the topic string. eve connects to ant's door and subscribes to the topic;
+    // a second outsider with the same key dials ant's group network. A control outsider that
+    // stole the network key itself connects to ant's group network. ant posts again.
+    // Assert: eve's connection to the door stands, yet it is announced no topic and receives
+    // no message, while the control (same set-up, the network key) is announced the topic and
+    // receives the post: so eve's observation works. The door key opens no connection to the
+    // group network. A sync `hello` at the door is refused `unauthorized`; asking to be
+    // admitted with the spent ticket is refused "used up".
+    within(TEST_TIMEOUT, async {
+        let ant = TestNode::start("ant").await?;
+        let group = ant.create_group("club").await?.to_string();
+        let single = ant.invite(&group, HOUR).await?;
+        let bat = TestNode::start("bat").await?;
+        bat.join(&single).await?;
+        let topic = ant.groups().await?[0].topic.clone();
+        let spent = ticket(&single)?;
+        let door: cove_gossip::Multiaddr = spent.addrs[0].parse()?;
+        let status = ant.status().await?;
+        assert_eq!(status.networks[0].door_addrs, spent.addrs);
+        let network: cove_gossip::Multiaddr = status.networks[0].listen_addrs[0].parse()?;
+        let door_key = *spent.door_key.as_bytes();
+
+        let eve = cove_node::outsider::Outsider::inside(door_key, &topic, door).await?;
+        let ant_peer = eventually("eve to connect to ant's door", || async {
+            Ok(eve.peers().await?.into_iter().next())
+        })
+        .await?;
+        let wrong_door =
+            cove_node::outsider::Outsider::inside(door_key, &topic, network.clone()).await?;
+        let control = cove_tests::attacker(&ant, &topic).await?;
+
+        ant.post(&group, None, "after the door opened").await?;
+        cove_tests::wait_for_feed(&bat, &group, 1).await?;
+        eventually(
+            "the control outsider to see the topic and the post",
+            || async {
+                Ok(
+                    (control.announced().contains(&topic) && !control.received().is_empty())
+                        .then_some(()),
+                )
+            },
+        )
+        .await?;
+        assert_eq!(
+            eve.peers().await?,
+            vec![ant_peer.clone()],
+            "eve left the door"
+        );
+        assert!(
+            eve.announced().is_empty(),
+            "the door announced {:?}",
+            eve.announced()
+        );
+        assert!(
+            eve.received().is_empty(),
+            "eve received a message at the door"
+        );
+        assert!(
+            wrong_door.peers().await?.is_empty(),
+            "the door key opened the network"
+        );
+
+        let hello = cove_node::sync::Request::Hello {
+            topic: topic.clone(),
+            nonce: [7; 32],
+            epoch: 0,
+        };
+        let answer: Vec<u8> = eve.request(ant_peer.parse()?, hello.encode()).await?;
+        assert_eq!(
+            cove_node::sync::Response::decode(&answer)?,
+            cove_node::sync::Response::Error {
+                code: cove_node::sync::ErrorCode::Unauthorized
+            }
+        );
+        let dan = TestNode::start("dan").await?;
+        let used_up = refused(&dan, &single).await?;
+        assert!(used_up.contains("used up"), "{used_up}");
+        for outsider in [&eve, &wrong_door, &control] {
+            outsider.shutdown().await?;
+        }
+        for node in [&ant, &bat, &dan] {
             node.shutdown().await?;
         }
         Ok(())
