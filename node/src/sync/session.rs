@@ -44,6 +44,9 @@ pub struct Report {
     pub accepted: usize,
     /// Fetched messages that failed validation or were duplicates.
     pub refused: usize,
+    /// `busy` answers waited out ([`busy_wait`]).
+    #[serde(default)]
+    pub busy: usize,
     /// Why the session ended early, if it did.
     pub error: Option<String>,
 }
@@ -89,18 +92,43 @@ pub struct Session {
 }
 
 impl Session {
-    async fn call(&self, request: &Request, report: &mut Report) -> Result<Response, SyncError> {
+    /// Sends `request` and returns the peer's answer. A `busy` answer is waited out
+    /// ([`busy_wait`]) and the request sent again, until [`MAX_BUSY_IN_A_ROW`] in a row;
+    /// `attempt_limit` bounds each attempt (only the handshake sets one: a responder that
+    /// does not answer `hello` in time has not proven membership).
+    async fn call(
+        &self,
+        request: &Request,
+        report: &mut Report,
+        attempt_limit: Option<Duration>,
+    ) -> Result<Response, SyncError> {
         let bytes = request.encode();
-        report.bytes_sent += bytes.len();
-        let answer = self
-            .gossip
-            .request(self.peer, bytes)
-            .await
+        let mut in_a_row = 0;
+        loop {
+            report.bytes_sent += bytes.len();
+            let asked = self.gossip.request(self.peer, bytes.clone());
+            let answer = match attempt_limit {
+                Some(limit) => tokio::time::timeout(limit, asked)
+                    .await
+                    .map_err(|_| SyncError::Unproven(format!("no answer within {limit:?}")))?,
+                None => asked.await,
+            }
             .map_err(|e| SyncError::Transport(e.to_string()))?;
-        report.bytes_received += answer.len();
-        match Response::decode(&answer)? {
-            Response::Error { code } => Err(SyncError::Refused(code.as_str().into())),
-            response => Ok(response),
+            report.bytes_received += answer.len();
+            match Response::decode(&answer)? {
+                Response::Error {
+                    code: ErrorCode::Busy,
+                } => {
+                    in_a_row += 1;
+                    let Some(wait) = busy_wait(in_a_row) else {
+                        return Err(SyncError::Refused(ErrorCode::Busy.as_str().into()));
+                    };
+                    report.busy += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Response::Error { code } => return Err(SyncError::Refused(code.as_str().into())),
+                response => return Ok(response),
+            }
         }
     }
 
@@ -152,11 +180,7 @@ impl Session {
             nonce,
             epoch,
         };
-        let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
-            .await
-            .map_err(|_| {
-                SyncError::Unproven(format!("no challenge within {HANDSHAKE_TIMEOUT:?}"))
-            })??;
+        let answer = self.call(&hello, report, Some(HANDSHAKE_TIMEOUT)).await?;
         let Response::Challenge {
             nonce: challenge,
             proof,
@@ -196,7 +220,8 @@ impl Session {
                 since: self.since,
                 msg,
             };
-            let Response::Reconcile { msg: answer } = self.call(&request, report).await? else {
+            let Response::Reconcile { msg: answer } = self.call(&request, report, None).await?
+            else {
                 return Err(SyncError::Malformed("expected a reconcile answer".into()));
             };
             match neg
@@ -271,6 +296,7 @@ impl Session {
             report.refused += refused + invalid;
             report.bytes_sent += next_report.bytes_sent;
             report.bytes_received += next_report.bytes_received;
+            report.busy += next_report.busy;
             if invalid > 0 {
                 return Err(SyncError::Malformed(format!(
                     "{invalid} invalid messages in a page"
@@ -308,7 +334,7 @@ impl Session {
             proof,
             ids: batch.to_vec(),
         };
-        let Response::Messages { messages } = self.call(&request, report).await? else {
+        let Response::Messages { messages } = self.call(&request, report, None).await? else {
             return Err(SyncError::Malformed("expected a page of messages".into()));
         };
         if messages.len() > batch.len() {

@@ -161,3 +161,201 @@ async fn a_healed_partition_converges() -> Result<()> {
     })
     .await
 }
+
+/// The ids and bytes a [`busy_responder`] serves, and when each request reached it.
+#[derive(Debug, Default)]
+struct Served {
+    /// Arrival of every request, and whether it was answered `busy`.
+    requests: Vec<(std::time::Instant, bool)>,
+}
+
+/// A raw sync responder on `gossip` that proves membership with `sync_key`, reconciles over
+/// `messages`, serves them, and answers `busy` to every request whose number (from 0) is in
+/// `busy_at`, as a responder over its request budget does.
+async fn busy_responder(
+    gossip: cove_gossip::Gossip,
+    mut events: tokio::sync::mpsc::Receiver<cove_gossip::Event>,
+    sync_key: [u8; 32],
+    messages: Vec<cove_node::message::SignedMessage>,
+    busy_at: Vec<usize>,
+    served: std::sync::Arc<std::sync::Mutex<Served>>,
+) -> Result<()> {
+    use cove_node::sync::{ErrorCode, Request, Response};
+    let mut storage = negentropy::NegentropyStorageVector::new();
+    for m in &messages {
+        storage.insert(
+            m.message.created_at,
+            negentropy::Id::from_byte_array(m.message.id.0),
+        )?;
+    }
+    storage.seal()?;
+    let mut reconciler = negentropy::Negentropy::owned(storage, 128 * 1024)?;
+    while let Some(event) = events.recv().await {
+        let cove_gossip::Event::Request { id, peer, data } = event else {
+            continue;
+        };
+        let number = {
+            let mut served = served.lock().expect("not poisoned");
+            let number = served.requests.len();
+            let busy = busy_at.contains(&number);
+            served.requests.push((std::time::Instant::now(), busy));
+            number
+        };
+        let response = if busy_at.contains(&number) {
+            Response::Error {
+                code: ErrorCode::Busy,
+            }
+        } else {
+            match Request::decode(&data)? {
+                Request::Hello { nonce, .. } => Response::Challenge {
+                    nonce: [1; 32],
+                    proof: cove_crypto::sync_responder_proof(
+                        &sync_key,
+                        &nonce,
+                        &peer.to_bytes(),
+                        &gossip.local_peer_id().to_bytes(),
+                    ),
+                },
+                Request::Reconcile { msg, .. } => Response::Reconcile {
+                    msg: reconciler.reconcile(&msg)?,
+                },
+                Request::Fetch { ids, .. } => Response::Messages {
+                    messages: ids
+                        .iter()
+                        .filter_map(|id| messages.iter().find(|m| m.message.id == *id))
+                        .map(|m| m.bytes.clone())
+                        .collect(),
+                },
+                Request::Admit(_) => anyhow::bail!("the session asked for admission"),
+            }
+        };
+        gossip.respond(id, response.encode()).await?;
+    }
+    Ok(())
+}
+
+/// A raw libp2p peer on loopback with the network key `psk`.
+async fn raw_peer(
+    psk: [u8; 32],
+) -> Result<(
+    cove_gossip::Gossip,
+    tokio::sync::mpsc::Receiver<cove_gossip::Event>,
+)> {
+    let mut config = cove_gossip::Config::new(cove_gossip::Keypair::generate_ed25519());
+    config.psk = Some(psk);
+    config.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    config.mdns = false;
+    config.discovery = false;
+    config.fast_timers = true;
+    Ok(cove_gossip::Gossip::spawn(config).await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_answered_busy_waits_and_asks_again() -> Result<()> {
+    // Scenario: a responder over its request budget answers `busy`: to the session's `hello`,
+    // and twice in a row to a later request (requests 0, 3 and 4). The requester is the
+    // node's own `sync::Session`, with an empty store, fetching the responder's 300 posts
+    // (two pages).
+    // Assert: the session does not end at `busy`: it fetches all 300 posts without error,
+    // reports the 3 `busy` answers it waited out, and after each one it waited at least the
+    // documented time before asking again (50 ms, then 100 ms after the second in a row).
+    use cove_node::message::{sign, Content, Post};
+    use cove_node::sync::{busy_wait, IngestBatch, Session, MAX_FETCH_IDS};
+    within(TEST_TIMEOUT, async {
+        let group = cove_crypto::GroupId::from_bytes([5; 32]);
+        let (sync_key, psk) = ([7; 32], [9; 32]);
+        let author = cove_crypto::MasterSeed::generate().pseudonym(&group);
+        let start = cove_node::now_ms() - 1_000_000;
+        let messages = (0..300u64)
+            .map(|i| {
+                let text = format!("post {i}");
+                sign(
+                    &author,
+                    &group,
+                    start + i,
+                    Content::Post(Post { title: None, text }),
+                )
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        assert!(messages.len() > MAX_FETCH_IDS, "two pages");
+
+        let (responder, responder_events) = raw_peer(psk).await?;
+        let served = std::sync::Arc::new(std::sync::Mutex::new(Served::default()));
+        let responding = tokio::spawn(busy_responder(
+            responder.clone(),
+            responder_events,
+            sync_key,
+            messages.clone(),
+            vec![0, 3, 4],
+            served.clone(),
+        ));
+        let responder_addr = eventually("the responder to listen", || async {
+            Ok(responder.listen_addrs().await?.into_iter().next())
+        })
+        .await?;
+
+        let (requester, mut requester_events) = raw_peer(psk).await?;
+        requester.dial(responder_addr).await?;
+        let responder_id = responder.local_peer_id();
+        while let Some(event) = requester_events.recv().await {
+            if matches!(event, cove_gossip::Event::PeerConnected(p) if p == responder_id) {
+                break;
+            }
+        }
+        let drain = tokio::spawn(async move { while requester_events.recv().await.is_some() {} });
+
+        // What the actor would do with each page: here, count the verified messages.
+        let (ingest_tx, mut ingest_rx) = tokio::sync::mpsc::channel::<IngestBatch>(4);
+        let ingesting = tokio::spawn(async move {
+            let mut fetched = Vec::new();
+            while let Some(batch) = ingest_rx.recv().await {
+                let count = batch.messages.len();
+                fetched.extend(batch.messages.into_iter().filter_map(|m| m.ok()));
+                let _ = batch.reply.send((count, 0, 0));
+            }
+            fetched
+        });
+        let dir = tempfile::tempdir()?;
+        let store = cove_node::store::Store::open(dir.path())?;
+        let session = Session {
+            gossip: requester.clone(),
+            peer: responder_id,
+            group,
+            topic: "cove/test/busy".into(),
+            epochs: vec![(0, sync_key)],
+            since: 0,
+            fetch: true,
+            store: store.reader(),
+            ingest: ingest_tx,
+            progress: None,
+        };
+        let (report, error) = session.run().await;
+        assert_eq!(error, None, "{report:?}");
+        assert_eq!((report.missing, report.accepted), (300, 300));
+        assert_eq!(report.busy, 3);
+        let fetched = ingesting.await?;
+        let mut ids: Vec<_> = fetched.iter().map(|m| m.message.id).collect();
+        ids.sort_by_key(|id| id.0);
+        let mut expected: Vec<_> = messages.iter().map(|m| m.message.id).collect();
+        expected.sort_by_key(|id| id.0);
+        assert_eq!(ids, expected, "every post, once");
+
+        let requests = served.lock().expect("not poisoned").requests.clone();
+        // hello (busy), hello, reconcile rounds and two fetches, 3 and 4 answered busy.
+        assert!(requests.len() >= 7, "{requests:?}");
+        for (number, in_a_row) in [(0, 1), (3, 1), (4, 2)] {
+            let waited = requests[number + 1].0 - requests[number].0;
+            let due = busy_wait(in_a_row).expect("within the limit");
+            assert!(
+                waited >= due,
+                "request {number} answered busy: the next came {waited:?} later, before {due:?}"
+            );
+        }
+        drain.abort();
+        responding.abort();
+        requester.shutdown().await?;
+        responder.shutdown().await?;
+        Ok(())
+    })
+    .await
+}
