@@ -101,6 +101,7 @@ pub const BUSY_FIRST_WAIT: Duration =
 pub const BUSY_MAX_WAIT: Duration = Duration::from_secs(5);
 /// `busy` answers in a row to one request after which a session ends (about 21 s of
 /// waiting in all); the next session, on the anti-entropy timer or on demand, tries again.
+/// A `hello` is bounded sooner, by [`HANDSHAKE_TIMEOUT`], waits included.
 pub const MAX_BUSY_IN_A_ROW: u32 = 10;
 /// Peers whose request budget is tracked at once (a refilled budget is forgotten first).
 pub const MAX_REQUEST_BUDGETS: usize = 4096;

@@ -93,27 +93,17 @@ pub struct Session {
 
 impl Session {
     /// Sends `request` and returns the peer's answer. A `busy` answer is waited out
-    /// ([`busy_wait`]) and the request sent again, until [`MAX_BUSY_IN_A_ROW`] in a row;
-    /// `attempt_limit` bounds each attempt (only the handshake sets one: a responder that
-    /// does not answer `hello` in time has not proven membership).
-    async fn call(
-        &self,
-        request: &Request,
-        report: &mut Report,
-        attempt_limit: Option<Duration>,
-    ) -> Result<Response, SyncError> {
+    /// ([`busy_wait`]) and the request sent again, until [`MAX_BUSY_IN_A_ROW`] in a row.
+    async fn call(&self, request: &Request, report: &mut Report) -> Result<Response, SyncError> {
         let bytes = request.encode();
         let mut in_a_row = 0;
         loop {
             report.bytes_sent += bytes.len();
-            let asked = self.gossip.request(self.peer, bytes.clone());
-            let answer = match attempt_limit {
-                Some(limit) => tokio::time::timeout(limit, asked)
-                    .await
-                    .map_err(|_| SyncError::Unproven(format!("no answer within {limit:?}")))?,
-                None => asked.await,
-            }
-            .map_err(|e| SyncError::Transport(e.to_string()))?;
+            let answer = self
+                .gossip
+                .request(self.peer, bytes.clone())
+                .await
+                .map_err(|e| SyncError::Transport(e.to_string()))?;
             report.bytes_received += answer.len();
             match Response::decode(&answer)? {
                 Response::Error {
@@ -180,7 +170,14 @@ impl Session {
             nonce,
             epoch,
         };
-        let answer = self.call(&hello, report, Some(HANDSHAKE_TIMEOUT)).await?;
+        // The limit covers `busy` answers waited out too: a responder that answers nothing
+        // else for that long has not proven membership, and an outsider answering `busy`
+        // holds an automatic session's slot no longer than one that does not answer.
+        let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
+            .await
+            .map_err(|_| {
+                SyncError::Unproven(format!("no challenge within {HANDSHAKE_TIMEOUT:?}"))
+            })??;
         let Response::Challenge {
             nonce: challenge,
             proof,
@@ -220,8 +217,7 @@ impl Session {
                 since: self.since,
                 msg,
             };
-            let Response::Reconcile { msg: answer } = self.call(&request, report, None).await?
-            else {
+            let Response::Reconcile { msg: answer } = self.call(&request, report).await? else {
                 return Err(SyncError::Malformed("expected a reconcile answer".into()));
             };
             match neg
@@ -334,7 +330,7 @@ impl Session {
             proof,
             ids: batch.to_vec(),
         };
-        let Response::Messages { messages } = self.call(&request, report, None).await? else {
+        let Response::Messages { messages } = self.call(&request, report).await? else {
             return Err(SyncError::Malformed("expected a page of messages".into()));
         };
         if messages.len() > batch.len() {

@@ -459,3 +459,36 @@ async fn a_session_goes_on_past_a_batch_the_responder_skips_whole() -> Result<()
     })
     .await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_responder_that_only_answers_busy_to_hello_is_unproven() -> Result<()> {
+    // Scenario: a responder (an outsider on the topic could do this) answers every request
+    // `busy`. Assert: the session waits it out only within the handshake's limit and ends
+    // unproven (so automatic sessions leave the peer alone for a while), having sent no
+    // more hellos than the waits that fit in that limit and nothing group-specific.
+    within(TEST_TIMEOUT, async {
+        let (run, _) = session_against((0..100).collect(), false).await?;
+        assert!(
+            matches!(run.error, Some(cove_node::sync::SyncError::Unproven(_))),
+            "{:?}",
+            run.error
+        );
+        let limit = cove_node::sync::HANDSHAKE_TIMEOUT;
+        let mut waited = std::time::Duration::ZERO;
+        let fit = (1..)
+            .map_while(cove_node::sync::busy_wait)
+            .take_while(|w| {
+                waited += *w;
+                waited < limit
+            })
+            .count();
+        let requests = run.served.requests.len();
+        assert!(
+            requests <= fit + 1 && run.served.requests.iter().all(|(_, busy)| *busy),
+            "{requests} requests, {fit} waits fit in {limit:?}"
+        );
+        assert!(run.fetched.is_empty());
+        Ok(())
+    })
+    .await
+}
