@@ -26,7 +26,7 @@ mod peers;
 mod sessions;
 mod status;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Admission, Command, Draft, Reply};
 pub use self::ingest::OPENING_CAPACITY;
-use self::sessions::SyncMeter;
+use self::sessions::{SessionSlots, SyncMeter};
 pub use self::status::{NetworkStatus, PeerSummary, Status, SyncActivity};
 use crate::config::NodeConfig;
 use crate::core::{decide, Core};
@@ -134,7 +134,7 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         ingest_tx,
         ingest_rx,
         challenges: Challenges::default(),
-        syncing: HashSet::new(),
+        syncing: SessionSlots::default(),
         sync_meter,
         unproven: sync::UnprovenPeers::default(),
         gossiped: HashMap::new(),
@@ -254,7 +254,7 @@ struct Actor {
     ingest_rx: mpsc::Receiver<IngestBatch>,
     challenges: Challenges,
     /// Automatic sessions running, one per (group, peer).
-    syncing: HashSet<(GroupId, PeerId)>,
+    syncing: SessionSlots,
     /// Every session this node runs as the requester, counted for live views.
     sync_meter: SyncMeter,
     /// Responders that failed to prove membership: automatic sessions leave them alone.

@@ -3,6 +3,7 @@
 //! here and answered from the store's reader on a blocking thread. The protocol itself is
 //! [`crate::sync`].
 
+use std::collections::HashMap;
 use std::time::Instant;
 
 use cove_crypto::GroupId;
@@ -55,16 +56,75 @@ impl SyncMeter {
     }
 }
 
+/// The automatic sessions running, at most one per (group, peer) and
+/// [`MAX_CONCURRENT_SYNCS`] in all, and whether each fetches.
+///
+/// A confirmation round (reconciliation only, [`Session::fetch`] `false`) holds its pair's
+/// slot like a catch-up does. A catch-up asked for meanwhile (the peer subscribed to the
+/// group's topic: it is new here, or back) is owed, and started when the round ends: else it
+/// would wait for the next anti-entropy round (a minute by default), and a member who joins
+/// while its own outbox is being confirmed would see nothing of the history until then.
+#[derive(Debug, Default)]
+pub(super) struct SessionSlots {
+    /// Per running pair: whether the session fetches, and whether a catch-up is owed after it.
+    running: HashMap<(GroupId, PeerId), Slot>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    fetches: bool,
+    catch_up_owed: bool,
+}
+
+impl SessionSlots {
+    /// Takes the pair's slot for a session that `fetches` or not; `false`: one runs for the
+    /// pair already (a catch-up is then owed if this one fetches and that one does not), or
+    /// [`MAX_CONCURRENT_SYNCS`] run.
+    pub(super) fn start(&mut self, pair: (GroupId, PeerId), fetches: bool) -> bool {
+        if let Some(slot) = self.running.get_mut(&pair) {
+            slot.catch_up_owed |= fetches && !slot.fetches;
+            return false;
+        }
+        if self.running.len() >= MAX_CONCURRENT_SYNCS {
+            return false;
+        }
+        let slot = Slot {
+            fetches,
+            catch_up_owed: false,
+        };
+        self.running.insert(pair, slot);
+        true
+    }
+
+    /// Frees the pair's slot; `true`: a catch-up is owed with this peer now.
+    pub(super) fn end(&mut self, pair: &(GroupId, PeerId)) -> bool {
+        self.running.remove(pair).is_some_and(|s| s.catch_up_owed)
+    }
+
+    /// Whether a session runs for the pair.
+    pub(super) fn contains(&self, pair: &(GroupId, PeerId)) -> bool {
+        self.running.contains_key(pair)
+    }
+}
+
 impl Actor {
     pub(super) async fn handle_internal(&mut self, internal: Internal) {
         match internal {
             Internal::SessionDone { group, peer, error } => {
-                self.syncing.remove(&(group, peer));
-                if let Some(error) = error {
-                    if matches!(error, SyncError::Unproven(_)) {
-                        self.unproven.mark(group, peer, now_ms());
+                let catch_up_owed = self.syncing.end(&(group, peer));
+                match error {
+                    Some(error) => {
+                        if matches!(error, SyncError::Unproven(_)) {
+                            self.unproven.mark(group, peer, now_ms());
+                        }
+                        self.session_failed(peer, &error).await;
                     }
-                    self.session_failed(peer, &error).await;
+                    None if catch_up_owed => {
+                        if let Some(session) = self.session(group, peer, None) {
+                            self.start_session(session);
+                        }
+                    }
+                    None => {}
                 }
             }
             Internal::Violation { peer, reason } => self.penalise(peer, reason).await,
@@ -119,14 +179,14 @@ impl Actor {
         })
     }
 
-    /// Starts an automatic session unless one runs for this pair, too many run, or the peer
-    /// failed to prove membership of the group lately (an unproven responder must not get a
-    /// slot again and again).
+    /// Starts an automatic session unless one runs for this pair (a catch-up then follows a
+    /// confirmation round, [`SessionSlots`]), too many run, or the peer failed to prove
+    /// membership of the group lately (an unproven responder must not get a slot again and
+    /// again).
     pub(super) fn start_session(&mut self, session: Session) {
         let (group, peer) = (session.group, session.peer);
         if self.unproven.contains(&group, &peer, now_ms())
-            || self.syncing.len() >= MAX_CONCURRENT_SYNCS
-            || !self.syncing.insert((group, peer))
+            || !self.syncing.start((group, peer), session.fetch)
         {
             return;
         }
@@ -408,5 +468,49 @@ impl Actor {
         if let Err(e) = gossip.respond(id, response.encode()).await {
             debug!(error = %e, "could not send sync response");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_up_asked_for_during_a_confirmation_round_follows_it() {
+        // Scenario: a confirmation round with ant holds the slot when ant subscribes (a
+        // catch-up is asked for). Assert: refused now, owed when the round ends, once.
+        let (group, ant, bat) = (
+            GroupId::from_bytes([1; 32]),
+            PeerId::random(),
+            PeerId::random(),
+        );
+        let mut slots = SessionSlots::default();
+        assert!(slots.start((group, ant), false), "the confirmation round");
+        assert!(!slots.start((group, ant), true), "one session per pair");
+        assert!(slots.contains(&(group, ant)));
+        assert!(slots.end(&(group, ant)), "the catch-up is owed");
+        assert!(!slots.contains(&(group, ant)));
+        assert!(!slots.end(&(group, ant)), "and only once");
+
+        // A catch-up asked for during a catch-up, or a confirmation round during anything,
+        // is not owed: the running one does it, or the outbox is confirmed again later.
+        assert!(slots.start((group, bat), true));
+        assert!(!slots.start((group, bat), true));
+        assert!(!slots.start((group, bat), false));
+        assert!(!slots.end(&(group, bat)));
+        assert!(slots.start((group, bat), false));
+        assert!(!slots.start((group, bat), false));
+        assert!(!slots.end(&(group, bat)));
+    }
+
+    #[test]
+    fn session_slots_stay_bounded() {
+        let group = GroupId::from_bytes([1; 32]);
+        let mut slots = SessionSlots::default();
+        let started = (0..MAX_CONCURRENT_SYNCS + 3)
+            .filter(|_| slots.start((group, PeerId::random()), true))
+            .count();
+        assert_eq!(started, MAX_CONCURRENT_SYNCS);
+        assert_eq!(slots.running.len(), MAX_CONCURRENT_SYNCS);
     }
 }

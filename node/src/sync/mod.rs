@@ -92,6 +92,17 @@ pub const BAN_DURATION: Duration = Duration::from_secs(600);
 pub const REQUEST_BUDGET: u32 = 200;
 /// See [`REQUEST_BUDGET`].
 pub const REQUEST_BUDGET_WINDOW: Duration = Duration::from_secs(10);
+/// How long a requester waits after a `busy` answer before asking again: the time this
+/// node's own budget takes to refill one request (50 ms), doubled for each further `busy` in
+/// a row up to [`BUSY_MAX_WAIT`] ([`busy_wait`]).
+pub const BUSY_FIRST_WAIT: Duration =
+    Duration::from_millis(REQUEST_BUDGET_WINDOW.as_millis() as u64 / REQUEST_BUDGET as u64);
+/// The longest wait after a `busy` answer.
+pub const BUSY_MAX_WAIT: Duration = Duration::from_secs(5);
+/// `busy` answers in a row to one request after which a session ends (about 21 s of
+/// waiting in all); the next session, on the anti-entropy timer or on demand, tries again.
+/// A `hello` is bounded sooner, by [`HANDSHAKE_TIMEOUT`], waits included.
+pub const MAX_BUSY_IN_A_ROW: u32 = 10;
 /// Peers whose request budget is tracked at once (a refilled budget is forgotten first).
 pub const MAX_REQUEST_BUDGETS: usize = 4096;
 /// How long a responder keeps the Negentropy storage it built for one requester's session.
@@ -126,6 +137,18 @@ pub enum SyncError {
     /// The node stopped.
     #[error("the node stopped")]
     Stopped,
+}
+
+/// How long to wait before asking again after the `in_a_row`-th `busy` answer in a row
+/// (counted from 1) to one request; `None`: give up. A responder's budget refills over time,
+/// so a requester that waits finishes its session instead of ending it at the first `busy`,
+/// and one that doubles its wait asks a responder busy for other reasons ever more rarely.
+pub fn busy_wait(in_a_row: u32) -> Option<Duration> {
+    if in_a_row == 0 || in_a_row > MAX_BUSY_IN_A_ROW {
+        return None;
+    }
+    let doubled = BUSY_FIRST_WAIT.saturating_mul(1 << (in_a_row - 1).min(16));
+    Some(doubled.min(BUSY_MAX_WAIT))
 }
 
 impl SyncError {
@@ -168,6 +191,28 @@ mod tests {
         // 200 per 10 s: one more every 50 ms.
         assert!(!budgets.take(ant, t0 + 40));
         assert!(budgets.take(ant, t0 + 90));
+    }
+
+    #[test]
+    fn a_requester_waits_longer_after_each_busy_in_a_row_then_gives_up() {
+        let waits: Vec<Duration> = (1..).map_while(busy_wait).collect();
+        assert_eq!(waits.len(), MAX_BUSY_IN_A_ROW as usize);
+        assert_eq!(waits[0], Duration::from_millis(50), "one request's refill");
+        assert_eq!(waits[1], Duration::from_millis(100));
+        assert!(waits.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(*waits.last().unwrap(), BUSY_MAX_WAIT);
+        let total: Duration = waits.iter().sum();
+        assert!(
+            total >= REQUEST_BUDGET_WINDOW && total <= Duration::from_secs(30),
+            "waits out a whole refill, within a request timeout's order: {total:?}"
+        );
+        assert_eq!(busy_wait(0), None);
+        assert_eq!(busy_wait(MAX_BUSY_IN_A_ROW + 1), None);
+        // A requester that waits as told is served again by this node's own budget.
+        let (ant, mut budgets, t0) = (PeerId::random(), RequestBudgets::default(), 1_000_000);
+        while budgets.take(ant, t0) {}
+        let first = busy_wait(1).unwrap().as_millis() as u64;
+        assert!(budgets.take(ant, t0 + first));
     }
 
     #[test]

@@ -44,6 +44,9 @@ pub struct Report {
     pub accepted: usize,
     /// Fetched messages that failed validation or were duplicates.
     pub refused: usize,
+    /// `busy` answers waited out ([`busy_wait`]).
+    #[serde(default)]
+    pub busy: usize,
     /// Why the session ended early, if it did.
     pub error: Option<String>,
 }
@@ -89,18 +92,33 @@ pub struct Session {
 }
 
 impl Session {
+    /// Sends `request` and returns the peer's answer. A `busy` answer is waited out
+    /// ([`busy_wait`]) and the request sent again, until [`MAX_BUSY_IN_A_ROW`] in a row.
     async fn call(&self, request: &Request, report: &mut Report) -> Result<Response, SyncError> {
         let bytes = request.encode();
-        report.bytes_sent += bytes.len();
-        let answer = self
-            .gossip
-            .request(self.peer, bytes)
-            .await
-            .map_err(|e| SyncError::Transport(e.to_string()))?;
-        report.bytes_received += answer.len();
-        match Response::decode(&answer)? {
-            Response::Error { code } => Err(SyncError::Refused(code.as_str().into())),
-            response => Ok(response),
+        let mut in_a_row = 0;
+        loop {
+            report.bytes_sent += bytes.len();
+            let answer = self
+                .gossip
+                .request(self.peer, bytes.clone())
+                .await
+                .map_err(|e| SyncError::Transport(e.to_string()))?;
+            report.bytes_received += answer.len();
+            match Response::decode(&answer)? {
+                Response::Error {
+                    code: ErrorCode::Busy,
+                } => {
+                    in_a_row += 1;
+                    let Some(wait) = busy_wait(in_a_row) else {
+                        return Err(SyncError::Refused(ErrorCode::Busy.as_str().into()));
+                    };
+                    report.busy += 1;
+                    tokio::time::sleep(wait).await;
+                }
+                Response::Error { code } => return Err(SyncError::Refused(code.as_str().into())),
+                response => return Ok(response),
+            }
         }
     }
 
@@ -152,6 +170,9 @@ impl Session {
             nonce,
             epoch,
         };
+        // The limit covers `busy` answers waited out too: a responder that answers nothing
+        // else for that long has not proven membership, and an outsider answering `busy`
+        // holds an automatic session's slot no longer than one that does not answer.
         let answer = tokio::time::timeout(HANDSHAKE_TIMEOUT, self.call(&hello, report))
             .await
             .map_err(|_| {
@@ -257,20 +278,21 @@ impl Session {
         let total = need.len();
         let mut pending = need.as_slice();
         let mut page = self.fetch_page(proof, pending, report).await?;
-        while !page.is_empty() {
-            // A page serves a prefix of its batch (it stops at the page budget, skipping ids
-            // it no longer has), so the rest of the batch is asked for again.
-            pending = &pending[page.len()..];
+        while page.settled > 0 {
+            // The ids a page settled are done with (served or skipped); the rest of its batch
+            // is asked for again with the next ones ([`settled`]).
+            pending = &pending[page.settled..];
             let mut next_report = Report::default();
             let (next, ingested) = tokio::join!(
                 self.fetch_page(proof, pending, &mut next_report),
-                self.ingest_page(page)
+                self.ingest_page(page.messages)
             );
             let (accepted, refused, invalid) = ingested?;
             report.accepted += accepted;
             report.refused += refused + invalid;
             report.bytes_sent += next_report.bytes_sent;
             report.bytes_received += next_report.bytes_received;
+            report.busy += next_report.busy;
             if invalid > 0 {
                 return Err(SyncError::Malformed(format!(
                     "{invalid} invalid messages in a page"
@@ -291,16 +313,16 @@ impl Session {
         Ok(())
     }
 
-    /// One page for the first ids of `pending`, decoded and verified; empty when nothing is
-    /// pending or the peer no longer has them (retention).
+    /// One page for the first ids of `pending`, decoded and verified; it settles none when
+    /// nothing is pending.
     async fn fetch_page(
         &self,
         proof: [u8; 32],
         pending: &[MessageId],
         report: &mut Report,
-    ) -> Result<Vec<decide::Verified>, SyncError> {
+    ) -> Result<Page, SyncError> {
         if pending.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Page::default());
         }
         let batch = &pending[..pending.len().min(MAX_FETCH_IDS)];
         let request = Request::Fetch {
@@ -318,7 +340,11 @@ impl Session {
                 batch.len()
             )));
         }
-        Ok(verify_page(messages).await)
+        let messages = verify_page(messages).await;
+        Ok(Page {
+            settled: settled(batch, &messages),
+            messages,
+        })
     }
 
     /// Hands a page to the actor for validation; `(accepted, refused, invalid)`.
@@ -326,6 +352,9 @@ impl Session {
         &self,
         messages: Vec<decide::Verified>,
     ) -> Result<(usize, usize, usize), SyncError> {
+        if messages.is_empty() {
+            return Ok((0, 0, 0));
+        }
         let (reply, answer) = oneshot::channel();
         self.ingest
             .send(IngestBatch {
@@ -337,6 +366,31 @@ impl Session {
             .map_err(|_| SyncError::Stopped)?;
         answer.await.map_err(|_| SyncError::Stopped)
     }
+}
+
+/// A fetched page: its messages, decoded and verified, and how many ids at the head of the
+/// batch it settled.
+#[derive(Debug, Default)]
+struct Page {
+    messages: Vec<decide::Verified>,
+    settled: usize,
+}
+
+/// How many ids at the head of `batch` the page `served` settled (PROTOCOL.md §13.5). A
+/// responder serves in the order asked, skips ids it does not have or may not serve (sealed in
+/// an epoch the requester did not prove, §15), and stops at the page budget. So every id up to
+/// the page's last message is done with, served or skipped; the ids after it may only be over
+/// the budget and are asked for again. An empty page settles the whole batch: every id of it
+/// was skipped (one message always fits a page), and the session goes on with the next batch
+/// instead of ending there, which would leave every later id unfetched whenever a batch is
+/// all of an epoch the requester does not hold yet.
+fn settled(batch: &[MessageId], served: &[decide::Verified]) -> usize {
+    served
+        .iter()
+        .filter_map(|m| m.as_ref().ok())
+        .filter_map(|m| batch.iter().position(|id| *id == m.message.id))
+        .max()
+        .map_or(batch.len(), |last| last + 1)
 }
 
 /// Decodes and verifies a page's messages ([`decide::verify`]), split over every core, off the
@@ -370,4 +424,49 @@ pub async fn verify_page(messages: Vec<Vec<u8>>) -> Vec<decide::Verified> {
         }
     }
     verified
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{sign, Content, Post, SignedMessage};
+
+    #[test]
+    fn a_page_settles_its_batch_up_to_its_last_message() {
+        // Scenario: a batch of 5 ids; pages that serve some in order, skipping others.
+        // Assert: the ids up to the last served one are settled; an empty page settles the
+        // whole batch (all skipped); a page cut short by the budget leaves the rest pending.
+        let group = GroupId::from_bytes([1; 32]);
+        let author = cove_crypto::MasterSeed::from_bytes([2; 32]).pseudonym(&group);
+        let messages: Vec<SignedMessage> = (0..5)
+            .map(|i| {
+                let text = format!("post {i}");
+                sign(
+                    &author,
+                    &group,
+                    1_000 + i,
+                    Content::Post(Post { title: None, text }),
+                )
+                .unwrap()
+            })
+            .collect();
+        let batch: Vec<MessageId> = messages.iter().map(|m| m.message.id).collect();
+        let page = |served: &[usize]| -> Vec<decide::Verified> {
+            served.iter().map(|&i| Ok(messages[i].clone())).collect()
+        };
+        assert_eq!(settled(&batch, &page(&[0, 1, 2, 3, 4])), 5);
+        assert_eq!(
+            settled(&batch, &page(&[0, 1])),
+            2,
+            "over the budget after 1"
+        );
+        assert_eq!(settled(&batch, &page(&[1, 3])), 4, "0 and 2 skipped");
+        assert_eq!(settled(&batch, &page(&[])), 5, "every id skipped");
+        let invalid: Vec<decide::Verified> = vec![Err(decide::Rejection::Internal)];
+        assert_eq!(
+            settled(&batch, &invalid),
+            5,
+            "nothing to place: the batch is done"
+        );
+    }
 }
