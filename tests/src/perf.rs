@@ -456,7 +456,7 @@ pub struct GroupsReport {
     pub ready_ms: f64,
     /// VmRSS of this process after the node idled for `idle_s`.
     pub rss_mib: f64,
-    /// Listening TCP addresses over every group network.
+    /// Listening TCP addresses over every group network and door.
     pub listeners: usize,
     /// Open sockets of this process (fds that are sockets), after idling.
     pub sockets: usize,
@@ -498,7 +498,13 @@ pub async fn groups_cost(groups: usize, idle: Duration) -> Result<GroupsReport> 
         groups,
         ready_ms: ready.as_secs_f64() * 1e3,
         rss_mib: rss as f64 / 1024.0 / 1024.0,
-        listeners: status.listen_addrs.len(),
+        // Each group's network and its door (PROTOCOL.md §10.3) listen.
+        listeners: status.listen_addrs.len()
+            + status
+                .networks
+                .iter()
+                .map(|n| n.door_addrs.len())
+                .sum::<usize>(),
         sockets,
         threads,
         idle_s: idle.as_secs_f64(),
