@@ -119,9 +119,9 @@ async fn a_node_killed_during_a_2000_post_burst_loses_nothing_it_acknowledged() 
             kills >= 3,
             "only {kills} kills: the burst did not exercise crashes"
         );
-        // And the node still runs on it: it takes a new post and shows it first. (Right after
-        // this restart the feed can miss some of the burst's last posts that the store holds,
-        // until the next restart: a known bug, not fixed yet; `missing` above checks the store.)
+        // And the node still runs on it: it takes a new post and shows it first. (After these
+        // crashes the `new` feed can list only one or two of the burst's last posts, though
+        // the store holds them all (`missing` above): a known bug, not fixed yet.)
         let node = CoveProcess::up(dir.path()).await?;
         cove_ok(
             dir.path(),
