@@ -425,14 +425,8 @@ impl Actor {
             .await?;
         self.door_bound(*id, plan);
         self.subscribe_topics(id).await?;
-        self.dial_known(id).await;
-        Ok(())
-    }
-
-    /// Dials `group`'s bootstrap peers (from its invite) and the members it remembers.
-    async fn dial_known(&mut self, id: &GroupId) {
         let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
-            return;
+            return Err(NodeError::UnknownGroup(id.to_string()));
         };
         for addr in &group.record.bootstrap {
             match addr.parse::<Multiaddr>() {
@@ -445,6 +439,7 @@ impl Actor {
             }
         }
         self.dial_remembered(*id).await;
+        Ok(())
     }
 
     /// Subscribes `group`'s network to the group's topics: its own, its address topic and its
@@ -503,7 +498,7 @@ impl Actor {
             if let Err(e) = self.subscribe_topics(&group).await {
                 warn!(group = %group.short(), error = %e, "could not subscribe after moving");
             }
-            self.dial_known(&group).await;
+            self.dial_remembered(group).await;
         }
     }
 }
