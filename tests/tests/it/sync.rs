@@ -279,9 +279,7 @@ async fn busy_responder(
                         }
                     }
                 }
-                Request::Admit(_) | Request::Epochs(_) => {
-                    anyhow::bail!("the session asked at a door")
-                }
+                Request::Admit(_) => anyhow::bail!("the session asked for admission"),
             }
         };
         gossip.respond(id, response.encode()).await?;
