@@ -24,7 +24,7 @@ pub struct Refusal {
 }
 
 impl Refusal {
-    pub(crate) fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
+    fn new(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self {
             code,
             detail: detail.into(),
