@@ -241,12 +241,18 @@ impl PortPlan {
     }
 }
 
-/// The port plan of a group whose `--listen` TCP port is `requested` (0: any), given what
-/// the group's memory says and the ports other groups of this node hold (`taken`). A fixed
-/// `--listen` port `P` gives a new group the lowest free port from `P` up, so a group keeps
-/// its port whatever the order in which groups start or were joined.
-pub fn port_plan(requested: u16, memory: &NetMemory, taken: &[u16]) -> PortPlan {
-    if let (Some(port), Some(from)) = (memory.port, memory.requested_port) {
+/// The port plan of a group's network or door whose `--listen` TCP port is `requested` (0:
+/// any), given the port its memory holds for it (`remembered`, chosen from the `--listen` port
+/// `chosen_from`) and the ports the node's other networks and doors hold (`taken`). A fixed
+/// `--listen` port `P` gives a new one the lowest free port from `P` up, so a group keeps its
+/// ports whatever the order in which groups start or were joined.
+pub fn port_plan(
+    requested: u16,
+    remembered: Option<u16>,
+    chosen_from: Option<u16>,
+    taken: &[u16],
+) -> PortPlan {
+    if let (Some(port), Some(from)) = (remembered, chosen_from) {
         if from == requested && port != 0 {
             return PortPlan::Reuse(port);
         }
@@ -297,15 +303,15 @@ mod tests {
     #[test]
     fn a_remembered_port_is_reused_and_a_changed_listen_port_chooses_again() {
         let mut memory = NetMemory::new();
-        assert_eq!(port_plan(0, &memory, &[]), PortPlan::Any);
-        assert_eq!(
-            port_plan(4001, &memory, &[4001, 4002]),
-            PortPlan::Fixed(4003)
-        );
+        let plan = |requested, m: &NetMemory, taken: &[u16]| {
+            port_plan(requested, m.port, m.requested_port, taken)
+        };
+        assert_eq!(plan(0, &memory, &[]), PortPlan::Any);
+        assert_eq!(plan(4001, &memory, &[4001, 4002]), PortPlan::Fixed(4003));
         memory.port = Some(41237);
         memory.requested_port = Some(0);
-        assert_eq!(port_plan(0, &memory, &[]), PortPlan::Reuse(41237));
-        assert_eq!(port_plan(4001, &memory, &[]), PortPlan::Fixed(4001));
+        assert_eq!(plan(0, &memory, &[]), PortPlan::Reuse(41237));
+        assert_eq!(plan(4001, &memory, &[]), PortPlan::Fixed(4001));
     }
 
     #[test]

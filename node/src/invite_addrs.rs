@@ -23,6 +23,7 @@
 use cove_gossip::{Multiaddr, PeerId, Protocol};
 
 use crate::error::{Input, NodeError};
+use crate::sync::{MAX_WELCOME_ADDRS, MAX_WELCOME_ADDR_LEN};
 
 /// The addresses an invite of `peer` carries, as text ending in `/p2p/PEER`, without
 /// duplicates: `chosen` if any, else `advertise` if any, else the `listening` addresses bound
@@ -47,41 +48,7 @@ pub(crate) fn invite_addrs(
             .chain(reachable)
             .collect()
     };
-    with_peer(peer, picked)
-}
-
-/// The addresses a welcome (PROTOCOL.md §17) gives the member just admitted: where this node
-/// is in the group's network, at most `max`: the `advertise`d ones, the `reachable` ones
-/// (confirmed external, relayed), then every `listening` address. An admitted member learns
-/// these from identify at its first connection anyway; the invite named only the door.
-pub(crate) fn welcome_addrs(
-    peer: PeerId,
-    advertise: &[Multiaddr],
-    reachable: &[Multiaddr],
-    listening: &[Multiaddr],
-    max: usize,
-) -> Vec<String> {
-    let picked = advertise.iter().chain(reachable).chain(listening);
-    let mut addrs = with_peer(peer, picked.filter(|a| names(a, peer))).unwrap_or_default();
-    addrs.truncate(max);
-    addrs
-}
-
-/// Whether `addr` names no peer, or `peer`.
-fn names(addr: &Multiaddr, peer: PeerId) -> bool {
-    !addr
-        .iter()
-        .last()
-        .is_some_and(|p| matches!(p, Protocol::P2p(other) if other != peer))
-}
-
-/// `picked` as text ending in `/p2p/PEER`, without duplicates; an address naming another
-/// peer id is refused.
-fn with_peer<'a>(
-    peer: PeerId,
-    picked: impl IntoIterator<Item = &'a Multiaddr>,
-) -> Result<Vec<String>, NodeError> {
-    let mut out: Vec<String> = Vec::new();
+    let mut out: Vec<String> = Vec::with_capacity(picked.len());
     for addr in picked {
         let full = addr.clone().with_p2p(peer).map_err(|addr| {
             NodeError::invalid(
@@ -95,6 +62,31 @@ fn with_peer<'a>(
         }
     }
     Ok(out)
+}
+
+/// The addresses a welcome (PROTOCOL.md §17) gives the member just admitted: where this node
+/// is in the group's network, at most [`MAX_WELCOME_ADDRS`] of at most
+/// [`MAX_WELCOME_ADDR_LEN`] bytes: the `advertise`d ones, the `reachable` ones (confirmed
+/// external, relayed), then every `listening` address; none naming another peer. An admitted
+/// member learns these from identify at its first connection anyway; the invite named only
+/// the door.
+pub(crate) fn welcome_addrs(
+    peer: PeerId,
+    advertise: &[Multiaddr],
+    reachable: &[Multiaddr],
+    listening: &[Multiaddr],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for addr in advertise.iter().chain(reachable).chain(listening) {
+        let Ok(text) = addr.clone().with_p2p(peer).map(|a| a.to_string()) else {
+            continue;
+        };
+        if text.len() <= MAX_WELCOME_ADDR_LEN && !out.contains(&text) {
+            out.push(text);
+        }
+    }
+    out.truncate(MAX_WELCOME_ADDRS);
+    out
 }
 
 /// Whether the listener address `listening` is what the listen request `requested` asked for:
@@ -231,5 +223,30 @@ mod tests {
         let chosen = addrs(&[&format!("/ip4/203.0.113.7/tcp/4001/p2p/{other}")]);
         let err = invite_addrs(peer, &chosen, &[], &[], &[], &[]).unwrap_err();
         assert!(err.to_string().contains("names another peer"), "{err}");
+    }
+
+    #[test]
+    fn a_welcome_lists_every_own_address_once_and_skips_another_peers() {
+        let (peer, other) = (peer(), peer());
+        let advertise = addrs(&["/ip4/203.0.113.7/tcp/4001"]);
+        let listening = addrs(&[
+            "/ip4/203.0.113.7/tcp/4001",
+            &format!("/ip4/127.0.0.1/tcp/4001/p2p/{other}"),
+            "/ip4/192.168.1.20/tcp/4001",
+        ]);
+        assert_eq!(
+            welcome_addrs(peer, &advertise, &[], &listening),
+            [
+                format!("/ip4/203.0.113.7/tcp/4001/p2p/{peer}"),
+                format!("/ip4/192.168.1.20/tcp/4001/p2p/{peer}"),
+            ]
+        );
+        let many: Vec<Multiaddr> = (1..=40)
+            .map(|i| format!("/ip4/10.0.0.{i}/tcp/4001").parse().unwrap())
+            .collect();
+        assert_eq!(
+            welcome_addrs(peer, &[], &[], &many).len(),
+            MAX_WELCOME_ADDRS
+        );
     }
 }

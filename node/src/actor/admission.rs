@@ -28,7 +28,7 @@ impl Actor {
         let Some(door) = self.nets.door(&group).map(|d| d.gossip.clone()) else {
             return;
         };
-        let code = if !self.request_budgets.take(peer, now_ms()) {
+        let (code, reason) = if !self.request_budgets.take(peer, now_ms()) {
             (sync::ErrorCode::Busy, "sync_busy")
         } else {
             match sync::Request::decode(&data) {
@@ -42,8 +42,19 @@ impl Actor {
                 }
             }
         };
-        self.core.count(code.1);
-        respond(&door, id, sync::Response::Error { code: code.0 }).await;
+        self.refuse_at(&door, id, code, reason).await;
+    }
+
+    /// Counts `reason` and answers the door request `id` with the error `code`.
+    async fn refuse_at(
+        &mut self,
+        door: &Gossip,
+        id: InboundRequestId,
+        code: sync::ErrorCode,
+        reason: &'static str,
+    ) {
+        self.core.count(reason);
+        respond(door, id, sync::Response::Error { code }).await;
     }
 
     /// Answers `peer`'s admission request that came in at `net`'s door.
@@ -55,19 +66,12 @@ impl Actor {
         peer: PeerId,
         request: AdmitRequest,
     ) {
-        let refuse = |code, reason| {
-            let door = door.clone();
-            async move {
-                respond(&door, id, sync::Response::Error { code }).await;
-                reason
-            }
-        };
         let (admit, mut welcome) = match self.core.admit_newcomer(&net, &request, now_ms()) {
             Ok(admitted) => admitted,
             Err(refusal) => {
                 info!(group = %net.short(), %peer, reason = %refusal.detail, "admission refused");
-                self.core
-                    .count(refuse(refusal.code, "admission_refused").await);
+                self.refuse_at(&door, id, refusal.code, "admission_refused")
+                    .await;
                 return;
             }
         };
@@ -75,8 +79,8 @@ impl Actor {
             let composed = self.core.compose_as(&net, None, content, now_ms());
             if let Err(e) = self.publish_later(composed) {
                 info!(group = %net.short(), error = %e, "could not record an admission");
-                self.core
-                    .count(refuse(sync::ErrorCode::Busy, "admission_failed").await);
+                self.refuse_at(&door, id, sync::ErrorCode::Busy, "admission_failed")
+                    .await;
                 return;
             }
         }
@@ -84,7 +88,6 @@ impl Actor {
         if let sync::Response::Welcome { addrs, .. } = &mut welcome {
             *addrs = self.welcome_addrs(&net).await;
         }
-        let gossip = door;
         let (durable, stored) = oneshot::channel();
         self.answer(durable, Ok(()));
         self.tasks.spawn(async move {
@@ -94,12 +97,10 @@ impl Actor {
                     code: sync::ErrorCode::Busy,
                 },
             };
-            respond(&gossip, id, response).await;
+            respond(&door, id, response).await;
         });
     }
-}
 
-impl Actor {
     /// Where this node is in `group`'s network, for a welcome (§17).
     async fn welcome_addrs(&self, group: &GroupId) -> Vec<String> {
         let Some(net) = self.nets.get(group) else {
@@ -112,15 +113,12 @@ impl Actor {
             return Vec::new();
         };
         let reachable: Vec<_> = reach.external.into_iter().chain(reach.relayed).collect();
-        let mut addrs = crate::invite_addrs::welcome_addrs(
+        crate::invite_addrs::welcome_addrs(
             net.gossip.local_peer_id(),
             &net.advertise,
             &reachable,
             &listening,
-            sync::MAX_WELCOME_ADDRS,
-        );
-        addrs.retain(|a| a.len() <= sync::MAX_WELCOME_ADDR_LEN);
-        addrs
+        )
     }
 }
 

@@ -44,6 +44,7 @@ use tracing::{debug, info, warn, Instrument};
 
 pub(crate) use self::command::{Admission, Command, Draft, Reply};
 pub use self::ingest::OPENING_CAPACITY;
+use self::peers::Listener;
 use self::sessions::{SessionSlots, SyncMeter};
 pub use self::status::{NetworkStatus, PeerSummary, Status, SyncActivity};
 use crate::config::NodeConfig;
@@ -396,16 +397,16 @@ impl Actor {
         let (secret, topic) = (self.core.group(id))
             .map(|g| (g.secret.clone(), g.topic.clone()))
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
-        let plan = self.port_plan(*id);
+        let plan = self.port_plan(*id, Listener::Network);
         (self.nets)
             .open(*id, &secret, &topic, plan, &mut self.tasks)
             .await?;
-        self.port_bound(*id, plan);
-        let plan = self.door_plan(*id);
+        self.port_bound(*id, Listener::Network, plan);
+        let plan = self.port_plan(*id, Listener::Door);
         (self.nets)
             .open_door(*id, &secret, plan, &mut self.tasks)
             .await?;
-        self.door_bound(*id, plan);
+        self.port_bound(*id, Listener::Door, plan);
         let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
             return Err(NodeError::UnknownGroup(id.to_string()));
         };

@@ -107,6 +107,39 @@ impl Peers {
     }
 }
 
+/// One of a group's two swarms that listen: its network (PROTOCOL.md §10) or its door (§10.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Listener {
+    Network,
+    Door,
+}
+
+impl Listener {
+    /// What it is called in the log.
+    fn name(self) -> &'static str {
+        match self {
+            Listener::Network => "network",
+            Listener::Door => "door",
+        }
+    }
+
+    /// The port `memory` remembers for it.
+    fn remembered(self, memory: &NetMemory) -> Option<u16> {
+        match self {
+            Listener::Network => memory.port,
+            Listener::Door => memory.door_port,
+        }
+    }
+
+    /// Remembers `port` for it in `memory`.
+    fn remember(self, memory: &mut NetMemory, port: u16) {
+        match self {
+            Listener::Network => memory.port = Some(port),
+            Listener::Door => memory.door_port = Some(port),
+        }
+    }
+}
+
 /// `addr` ending in `/p2p/peer`.
 fn dialable(addr: &str, peer: &PeerId) -> Option<Multiaddr> {
     let addr: Multiaddr = addr.parse().ok()?;
@@ -114,69 +147,49 @@ fn dialable(addr: &str, peer: &PeerId) -> Option<Multiaddr> {
 }
 
 impl Actor {
-    /// The port `group`'s network listens on at this start (see `addr_book::port_plan`).
-    pub(super) fn port_plan(&mut self, group: GroupId) -> PortPlan {
+    /// The port `group`'s network or door (`listener`) listens on at this start (see
+    /// `addr_book::port_plan`): its remembered one, else chosen next to every port this node's
+    /// networks and doors hold or remember.
+    pub(super) fn port_plan(&mut self, group: GroupId, listener: Listener) -> PortPlan {
         let ids: Vec<GroupId> = self.core.groups().map(|g| g.id).collect();
         for id in ids {
             self.peers.load(id);
         }
         self.peers.load(group);
         let mut taken = self.nets.ports();
-        taken.extend(
-            (self.peers.memories.iter())
-                .flat_map(|(id, m)| [(*id != group).then_some(m.port).flatten(), m.door_port])
-                .flatten(),
-        );
-        port_plan(self.requested_port(), &self.peers.memories[&group], &taken)
-    }
-
-    /// The port `group`'s door listens on at this start: its remembered one, else chosen like a
-    /// network's port, next to every port this node's networks and doors hold or remember.
-    pub(super) fn door_plan(&mut self, group: GroupId) -> PortPlan {
-        self.peers.load(group);
-        let mut taken = self.nets.ports();
-        taken.extend(
-            (self.peers.memories.iter())
-                .flat_map(|(id, m)| [m.port, (*id != group).then_some(m.door_port).flatten()])
-                .flatten(),
-        );
-        let memory = &self.peers.memories[&group];
-        let door = NetMemory {
-            port: memory.door_port,
-            requested_port: memory.requested_port,
-            ..NetMemory::default()
-        };
-        port_plan(self.requested_port(), &door, &taken)
-    }
-
-    /// Remembers the port `group`'s door bound, when `plan` chose a new one.
-    pub(super) fn door_bound(&mut self, group: GroupId, plan: PortPlan) {
-        let (Some(door), Some(memory)) =
-            (self.nets.door(&group), self.peers.memories.get_mut(&group))
-        else {
-            return;
-        };
-        if let (PortPlan::Fixed(_) | PortPlan::Any, Some(port), true) =
-            (plan, door.port, door.planned)
-        {
-            memory.door_port = Some(port);
-            self.peers.dirty.insert(group);
+        for (id, memory) in &self.peers.memories {
+            for other in [Listener::Network, Listener::Door] {
+                if (*id, other) != (group, listener) {
+                    taken.extend(other.remembered(memory));
+                }
+            }
         }
+        let memory = &self.peers.memories[&group];
+        port_plan(
+            self.requested_port(),
+            listener.remembered(memory),
+            memory.requested_port,
+            &taken,
+        )
     }
 
-    /// Remembers the port `group`'s network bound, when `plan` chose a new one.
-    pub(super) fn port_bound(&mut self, group: GroupId, plan: PortPlan) {
+    /// Remembers, and writes at once, the port `group`'s network or door (`listener`) bound,
+    /// when `plan` chose a new one.
+    pub(super) fn port_bound(&mut self, group: GroupId, listener: Listener, plan: PortPlan) {
         let requested = self.requested_port();
-        let (Some(net), Some(memory)) =
-            (self.nets.get(&group), self.peers.memories.get_mut(&group))
-        else {
+        let swarm = match listener {
+            Listener::Network => self.nets.get(&group),
+            Listener::Door => self.nets.door(&group),
+        };
+        let (Some(swarm), Some(memory)) = (swarm, self.peers.memories.get_mut(&group)) else {
             return;
         };
-        match (plan, net.port) {
+        match (plan, swarm.port) {
             (PortPlan::Reuse(_), _) | (_, None) => {}
-            (_, Some(port)) if net.planned => {
-                info!(group = %group.short(), port, "this group's network keeps port {port} from now on");
-                memory.port = Some(port);
+            (_, Some(port)) if swarm.planned => {
+                let what = listener.name();
+                info!(group = %group.short(), port, "this group's {what} keeps port {port} from now on");
+                listener.remember(memory, port);
                 memory.requested_port = Some(requested);
                 self.peers.dirty.insert(group);
             }
