@@ -81,6 +81,13 @@ impl EpochSecret {
     pub fn sync_key(&self) -> [u8; 32] {
         hkdf(EPOCH_SALT, &self.0, &[crate::keys::LABEL_SYNC_AUTH])
     }
+
+    /// The pre-shared key of the group's network while this epoch is current (label
+    /// `cove/v1/network-key`, PROTOCOL.md §15): a re-key moves the network, so a banned member
+    /// cannot even connect to the members who moved.
+    pub fn network_key(&self) -> crate::NetworkKey {
+        crate::NetworkKey::from_bytes(hkdf(EPOCH_SALT, &self.0, &[crate::keys::LABEL_NETWORK_KEY]))
+    }
 }
 
 impl fmt::Debug for EpochSecret {

@@ -24,6 +24,10 @@ pub enum Domain {
     Ticket,
     /// An admission request, signed by the ticket key and by the newcomer's pseudonym (§17).
     Admission,
+    /// A member's door record (§10.1, §10.3): where its door listens, signed by its peer key.
+    DoorRecord,
+    /// A request at a door for the re-keys a member missed, signed by its pseudonym (§15).
+    DoorEpochs,
 }
 
 impl Domain {
@@ -36,6 +40,8 @@ impl Domain {
             Domain::AddrRecord => b"cove/v1/addr-record\0",
             Domain::Ticket => b"cove/v1/ticket\0",
             Domain::Admission => b"cove/v1/admission\0",
+            Domain::DoorRecord => b"cove/v1/door-record\0",
+            Domain::DoorEpochs => b"cove/v1/door-epochs\0",
         }
     }
 

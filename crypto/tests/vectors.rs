@@ -289,6 +289,7 @@ fn epoch_vectors(seed: &MasterSeed, group: &cove_crypto::GroupId, member: &Publi
         "tag_hex": format!("{tag:08x}"),
         "content_key": hex::encode(secret.content_key().as_bytes()),
         "sync_key": hex::encode(secret.sync_key()),
+        "network_key": hex::encode(secret.network_key().as_bytes()),
         "member_secret": hex::encode(member_secret),
         "member_public": hex::encode(member_key.public()),
         "pseudonym": member.to_string(),

@@ -72,6 +72,13 @@ pub struct Entry {
     /// That record, signed (PROTOCOL.md §10.1), hex: shared again with members who connect.
     #[serde(default, with = "opt_hex")]
     pub record: Option<Vec<u8>>,
+    /// Where its door listens (§10.3), from its newest door record: asked for the re-keys
+    /// this node missed when the peer cannot be reached in the group's network (§15).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub door_addrs: Vec<String>,
+    /// `at` of that door record (unix ms).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door_record_at_ms: Option<u64>,
 }
 
 impl Entry {
@@ -180,6 +187,65 @@ impl NetMemory {
     /// The `at` of the newest record known of `peer`.
     pub fn record_at(&self, peer: &str) -> Option<u64> {
         self.peers.get(peer).and_then(|e| e.record_at_ms)
+    }
+
+    /// An accepted door record of `peer`, made at `at_ms`, listing `addrs`: the newest wins.
+    pub fn heard_door(&mut self, peer: &str, at_ms: u64, addrs: &[String]) -> Heard {
+        if self
+            .door_record_at(peer)
+            .is_some_and(|known| known >= at_ms)
+        {
+            return Heard::Stale;
+        }
+        let entry = self.peers.entry(peer.to_owned()).or_default();
+        entry.door_addrs = addrs.iter().take(MAX_PEER_ADDRS).cloned().collect();
+        entry.door_record_at_ms = Some(at_ms);
+        self.trim();
+        if self.peers.contains_key(peer) {
+            Heard::Stored
+        } else {
+            Heard::Stale
+        }
+    }
+
+    /// Remembers the doors an invite ticket listed (`/p2p/`-terminated multiaddrs, §10.3) as
+    /// the doors of the members they name, where no door record says better: a member who
+    /// joined and went away before any door record reached it can still ask them for the
+    /// re-keys it missed (§15).
+    pub fn ticket_doors(&mut self, addrs: &[String]) {
+        for addr in addrs {
+            let Ok(full) = addr.parse::<cove_gossip::Multiaddr>() else {
+                continue;
+            };
+            let Some(cove_gossip::Protocol::P2p(peer)) = full.iter().last() else {
+                continue;
+            };
+            let bare = crate::addr_record::without_p2p(&full).to_string();
+            let peer = peer.to_string();
+            let mut doors = self.doors(&peer).to_vec();
+            if !doors.contains(&bare) {
+                doors.push(bare);
+            }
+            // At 0: any door record of the peer is newer.
+            if self.door_record_at(&peer).is_none_or(|at| at == 0) {
+                if let Some(entry) = self.peers.get_mut(&peer) {
+                    entry.door_record_at_ms = None;
+                }
+                self.heard_door(&peer, 0, &doors);
+            }
+        }
+    }
+
+    /// The `at` of the newest door record known of `peer`.
+    pub fn door_record_at(&self, peer: &str) -> Option<u64> {
+        self.peers.get(peer).and_then(|e| e.door_record_at_ms)
+    }
+
+    /// The door addresses of `peer`, if known.
+    pub fn doors(&self, peer: &str) -> &[String] {
+        self.peers
+            .get(peer)
+            .map_or(&[], |e| e.door_addrs.as_slice())
     }
 
     /// When this node was last connected to any member of the group.

@@ -37,6 +37,41 @@ pub fn addr_topic(topic: &str) -> String {
     format!("{topic}/addr")
 }
 
+/// The gossipsub topic of a group's door records (§10.1, §10.3): the group's topic and
+/// `/door`.
+pub fn door_topic(topic: &str) -> String {
+    format!("{topic}/door")
+}
+
+/// What a record says where it is: a member's place in the group's network (an address
+/// record), or its door (a door record, §10.3). The two share the format and the rules; each
+/// has its own topic and signing domain, so that neither passes for the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// An address record, on the address topic.
+    Address,
+    /// A door record, on the door topic.
+    Door,
+}
+
+impl Kind {
+    /// Its topic in the group whose topic is `topic`.
+    pub fn topic(self, topic: &str) -> String {
+        match self {
+            Kind::Address => addr_topic(topic),
+            Kind::Door => door_topic(topic),
+        }
+    }
+
+    /// Its signing domain.
+    pub fn domain(self) -> Domain {
+        match self {
+            Kind::Address => Domain::AddrRecord,
+            Kind::Door => Domain::DoorRecord,
+        }
+    }
+}
+
 /// What a record says.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddrRecord {
@@ -159,9 +194,20 @@ struct WireBody<'a> {
     group: &'a [u8],
 }
 
-/// Signs a record of `peer_key`'s peer in `group`'s network listening on `addrs` (at most
-/// [`MAX_PEER_ADDRS`] are kept; `/p2p/` suffixes are dropped) at `at_ms`.
+/// Signs an address record of `peer_key`'s peer in `group`'s network listening on `addrs` (at
+/// most [`MAX_PEER_ADDRS`] are kept; `/p2p/` suffixes are dropped) at `at_ms`.
 pub fn sign_record(
+    peer_key: &Pseudonym,
+    group: &GroupId,
+    addrs: &[Multiaddr],
+    at_ms: u64,
+) -> SignedRecord {
+    sign_record_as(Kind::Address, peer_key, group, addrs, at_ms)
+}
+
+/// [`sign_record`] for a record of `kind`.
+pub fn sign_record_as(
+    kind: Kind,
     peer_key: &Pseudonym,
     group: &GroupId,
     addrs: &[Multiaddr],
@@ -179,7 +225,7 @@ pub fn sign_record(
         addrs: addrs.iter().map(|a| a.to_string()).collect(),
         group: group.as_bytes(),
     });
-    let sig = peer_key.sign(Domain::AddrRecord, &body).to_bytes();
+    let sig = peer_key.sign(kind.domain(), &body).to_bytes();
     let bytes = to_canonical_vec(&WireRecord {
         v: ADDR_RECORD_VERSION,
         sig: &sig,
@@ -200,7 +246,18 @@ pub fn sign_record(
 
 /// Seals a signed record for `topic`'s address topic under the group's content key.
 pub fn seal_record(key: &ContentKey, topic: &str, epoch: u32, record: &SignedRecord) -> Vec<u8> {
-    seal(key, &addr_topic(topic), epoch, &record.bytes)
+    seal_record_as(Kind::Address, key, topic, epoch, record)
+}
+
+/// [`seal_record`] for a record of `kind`, on its topic.
+pub fn seal_record_as(
+    kind: Kind,
+    key: &ContentKey,
+    topic: &str,
+    epoch: u32,
+    record: &SignedRecord,
+) -> Vec<u8> {
+    seal(key, &kind.topic(topic), epoch, &record.bytes)
 }
 
 /// `addr` without its trailing `/p2p/...` (the peer's own id). A `/p2p/RELAY` followed by
@@ -235,6 +292,8 @@ pub struct Context<'a> {
     pub me: PeerId,
     /// This node's clock (unix ms).
     pub now_ms: u64,
+    /// Which records the topic carries.
+    pub kind: Kind,
 }
 
 /// The one way from an envelope on a group's address topic to a record: §10.1's checks in
@@ -251,9 +310,9 @@ pub fn judge(
             max: MAX_ADDR_ENVELOPE_BYTES,
         });
     }
-    let bytes = open(cx.key, &addr_topic(cx.topic), envelope)
+    let bytes = open(cx.key, &cx.kind.topic(cx.topic), envelope)
         .map_err(|e| Refusal::Undecryptable(e.to_string()))?;
-    let signed = verify_and_decode(&bytes)?;
+    let signed = verify_and_decode_as(cx.kind, &bytes)?;
     let record = &signed.record;
     if record.group != cx.group {
         return Err(Refusal::WrongGroup(record.group.short()));
@@ -281,6 +340,11 @@ pub fn judge(
 /// Size, deterministic CBOR, version, fields and signature of a signed record (the
 /// plaintext of its envelope).
 pub fn verify_and_decode(bytes: &[u8]) -> Result<SignedRecord, Refusal> {
+    verify_and_decode_as(Kind::Address, bytes)
+}
+
+/// [`verify_and_decode`] for a record of `kind`.
+pub fn verify_and_decode_as(kind: Kind, bytes: &[u8]) -> Result<SignedRecord, Refusal> {
     if bytes.len() > MAX_ADDR_RECORD_BYTES {
         return Err(Refusal::Oversized {
             len: bytes.len(),
@@ -323,7 +387,7 @@ pub fn verify_and_decode(bytes: &[u8]) -> Result<SignedRecord, Refusal> {
     let sig =
         Signature::from_slice(&sig).map_err(|e| Refusal::Malformed(format!("\"sig\": {e}")))?;
     public
-        .verify(Domain::AddrRecord, &body, &sig)
+        .verify(kind.domain(), &body, &sig)
         .map_err(|_| Refusal::BadSignature)?;
     let peer = cove_gossip::ed25519_peer_id(&key)
         .ok_or_else(|| Refusal::Malformed("\"peer\" is not an Ed25519 key".into()))?;
@@ -468,7 +532,35 @@ mod tests {
             key,
             me: PeerId::random(),
             now_ms: now,
+            kind: Kind::Address,
         }
+    }
+
+    #[test]
+    fn a_door_record_is_no_address_record_and_the_reverse() {
+        let f = fixture();
+        let topic = f.secret.topic();
+        let key = f.secret.content_key(0);
+        let door = sign_record_as(Kind::Door, &f.key, &f.secret.id(), &f.addrs, 1_000);
+        let sealed = seal_record_as(Kind::Door, &key, &topic, 0, &door);
+        let door_cx = Context {
+            kind: Kind::Door,
+            ..cx(&f.secret, &topic, &key, 2_000)
+        };
+        assert_eq!(judge(&sealed, &door_cx, |_| None).unwrap(), door);
+        // Sealed on the door topic, it does not open as an address record...
+        let err = judge(&sealed, &cx(&f.secret, &topic, &key, 2_000), |_| None).unwrap_err();
+        assert!(matches!(err, Refusal::Undecryptable(_)), "{err}");
+        // ...and re-sealed on the address topic, its signature is a door record's.
+        let crossed = seal_record(&key, &topic, 0, &door);
+        let err = judge(&crossed, &cx(&f.secret, &topic, &key, 2_000), |_| None).unwrap_err();
+        assert_eq!(err, Refusal::BadSignature);
+        let address = sign_record(&f.key, &f.secret.id(), &f.addrs, 1_000);
+        let crossed = seal_record_as(Kind::Door, &key, &topic, 0, &address);
+        assert_eq!(
+            judge(&crossed, &door_cx, |_| None).unwrap_err(),
+            Refusal::BadSignature
+        );
     }
 
     #[test]

@@ -661,7 +661,9 @@ fn message_vectors_match() {
 }
 
 fn sync_vectors() -> Value {
-    use cove_node::sync::{AdmitRequest, ErrorCode, Request, Response, WelcomeEpoch};
+    use cove_node::sync::{
+        AdmitRequest, EpochsRequest, ErrorCode, Request, Response, WelcomeEpoch,
+    };
     let topic = GroupSecret::from_bytes(SECRET).topic();
     let frames = [
         (
@@ -740,6 +742,17 @@ fn sync_vectors() -> Value {
             .encode(),
         ),
         (
+            "request epochs",
+            Request::Epochs(EpochsRequest {
+                group: [0x01; 32],
+                member: [0x03; 32],
+                epoch: 1,
+                at: 1_764_662_400_000,
+                sig: [0x06; 64],
+            })
+            .encode(),
+        ),
+        (
             "response welcome",
             Response::Welcome {
                 ephemeral: [0x07; 32],
@@ -799,7 +812,7 @@ fn sync_frame_vectors_match() {
 const DEVICE: [u8; 32] = [0x66; 32];
 
 fn addr_vectors() -> Value {
-    use cove_node::addr_record::{addr_topic, sign_record};
+    use cove_node::addr_record::{addr_topic, door_topic, sign_record, sign_record_as, Kind};
     let secret = GroupSecret::from_bytes(SECRET);
     let group = secret.id();
     let peer_secret = cove_crypto::DeviceKey::from_bytes(DEVICE).peer_secret(&group);
@@ -815,6 +828,17 @@ fn addr_vectors() -> Value {
     let topic = addr_topic(&secret.topic());
     let nonce = [0x01; 24];
     let envelope = seal_with_nonce(&secret.content_key(0), &topic, 0, nonce, &signed.bytes);
+    // The same peer's door record (§10.1, §10.3): the door's address, its own domain and topic.
+    let door_addrs: Vec<cove_gossip::Multiaddr> = vec!["/ip4/192.0.2.7/tcp/41003".parse().unwrap()];
+    let door = sign_record_as(Kind::Door, &peer_key, &group, &door_addrs, at);
+    let door_body = body_of(&door.bytes);
+    let door_envelope = seal_with_nonce(
+        &secret.content_key(0),
+        &door_topic(&secret.topic()),
+        0,
+        nonce,
+        &door.bytes,
+    );
 
     // Refused records, each with the counter it lands on (PROTOCOL.md §10.1).
     let body_map = |at: u64, addrs: Vec<&str>, group: &[u8]| {
@@ -883,6 +907,14 @@ fn addr_vectors() -> Value {
         "addr_topic": topic,
         "nonce": hex::encode(nonce),
         "envelope": hex::encode(&envelope),
+        "door_record": {
+            "addrs": door_addrs.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
+            "body": hex::encode(&door_body),
+            "preimage": hex::encode([Domain::DoorRecord.prefix(), &door_body].concat()),
+            "record": hex::encode(&door.bytes),
+            "door_topic": door_topic(&secret.topic()),
+            "envelope": hex::encode(&door_envelope),
+        },
         "rejected": cases.iter().map(|(name, bytes, reason)| json!({ "name": name, "record": hex::encode(bytes), "reason": reason })).collect::<Vec<_>>(),
     })
 }
@@ -909,6 +941,20 @@ fn addr_record_vectors_match() {
         stored["peer_id"].as_str().unwrap()
     );
     assert_eq!(decoded.record.at_ms, stored["at"].as_u64().unwrap());
+    // The door record opens on the door topic and verifies as a door record only.
+    let door = &stored["door_record"];
+    let envelope = hex::decode(door["envelope"].as_str().unwrap()).unwrap();
+    let record = open(
+        &secret.content_key(0),
+        door["door_topic"].as_str().unwrap(),
+        &envelope,
+    )
+    .unwrap();
+    assert_eq!(hex::encode(&record), door["record"].as_str().unwrap());
+    let as_door =
+        cove_node::addr_record::verify_and_decode_as(cove_node::addr_record::Kind::Door, &record);
+    assert_eq!(as_door.unwrap().record.peer, decoded.record.peer);
+    assert!(verify_and_decode(&record).is_err());
     for case in stored["rejected"].as_array().unwrap() {
         let bytes = hex::decode(case["record"].as_str().unwrap()).unwrap();
         let refusal = verify_and_decode(&bytes).unwrap_err();

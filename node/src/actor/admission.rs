@@ -16,8 +16,9 @@ use crate::now_ms;
 use crate::sync::{self, AdmitRequest};
 
 impl Actor {
-    /// Answers a request at a group's door: an admission request, within the peer's request
-    /// budget; anything else is `unauthorized`, as from a non-member in the group's network.
+    /// Answers a request at a group's door, within the peer's request budget: an admission
+    /// request, or a member's request for the re-keys it missed (§15); anything else is
+    /// `unauthorized`, as from a non-member in the group's network.
     pub(super) async fn handle_door_request(&mut self, request: DoorRequest) {
         let DoorRequest {
             group,
@@ -34,6 +35,20 @@ impl Actor {
             match sync::Request::decode(&data) {
                 Ok(sync::Request::Admit(admit)) => {
                     return self.admit_newcomer(group, door, id, peer, admit).await
+                }
+                Ok(sync::Request::Epochs(request)) => {
+                    let me = self.nets.peer_id_in(&group).to_bytes();
+                    match self.core.missed_rekeys(&group, &request, &me, now_ms()) {
+                        Ok(messages) => {
+                            info!(group = %group.short(), %peer, rekeys = messages.len(), "a member asked the door for the re-keys it missed");
+                            let response = sync::Response::Messages { messages };
+                            return respond(&door, id, response).await;
+                        }
+                        Err(refusal) => {
+                            debug!(%peer, reason = %refusal.detail, "re-keys refused at the door");
+                            (refusal.code, "door_refused")
+                        }
+                    }
                 }
                 Ok(_) => (sync::ErrorCode::Unauthorized, "door_refused"),
                 Err(e) => {

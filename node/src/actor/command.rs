@@ -239,9 +239,13 @@ impl Actor {
                 self.answer(reply, result);
             }
             Command::NetworkKey { group, reply } => {
-                let key = (self.core.view().resolve_group(&group))
-                    .and_then(|id| self.core.group_or_err(&id).map(|g| g.secret.clone()))
-                    .map(|secret| crate::core::network_key(&secret));
+                // The key the group's network runs behind now: the current epoch's, once the
+                // network has moved to it (§15).
+                let key = (self.core.view().resolve_group(&group)).and_then(|id| {
+                    (self.nets.get(&id))
+                        .map(|net| cove_crypto::NetworkKey::from_bytes(net.psk))
+                        .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))
+                });
                 let _ = reply.send(key);
             }
             Command::Tickets { group, reply } => {
@@ -271,7 +275,10 @@ impl Actor {
                 reply,
             } => {
                 let joined = match self.core.open_welcome(&ticket, &welcome) {
-                    Ok(invite) => self.join(&invite).await,
+                    Ok(invite) => {
+                        self.remember_ticket_doors(&ticket);
+                        self.join(&invite).await
+                    }
                     Err(e) => Err(e),
                 };
                 let _ = reply.send(joined);

@@ -38,7 +38,9 @@ use futures::StreamExt;
 use self::nets::Nets;
 pub(crate) use self::nets::{device_key, group_keypair};
 pub use self::nets::{NETWORK_EPOCH, NET_EVENT_CAPACITY};
-pub use self::peers::{ENOUGH_MEMBERS, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL};
+pub use self::peers::{
+    ENOUGH_MEMBERS, KNOCK_INTERVAL, RECORD_REFRESH, REDIAL_TICK, SHARE_INTERVAL,
+};
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn, Instrument};
 
@@ -85,6 +87,12 @@ pub const WATCH_CAPACITY: usize = 256;
 /// applied writes durable every 500 ms. At a group's usual pace (a message every 100 ms or
 /// more) a shorter wait would apply one message per batch, and each batch costs ~120 µs.
 const SETTLE_WITHIN: Duration = Duration::from_millis(500);
+/// How long a group's network stays behind the old key after the current epoch changed
+/// (§15): long enough for the `rekey` to spread among the members online, whose networks then
+/// move too; a member who misses it asks a door.
+pub const MOVE_DELAY: Duration = Duration::from_secs(10);
+/// [`MOVE_DELAY`] with test timers.
+pub const FAST_MOVE_DELAY: Duration = Duration::from_secs(1);
 
 /// What a started actor gives the [`crate::Node`] handle.
 pub(crate) struct Started {
@@ -141,6 +149,8 @@ pub(crate) async fn start(config: NodeConfig) -> Result<Started, NodeError> {
         session_storages: Default::default(),
         view: view.clone(),
         peers: peers::Peers::new(dir.clone()),
+        moves: HashMap::new(),
+        fast_timers: config.fast_timers,
     };
     let mut actor = actor;
     let ids: Vec<GroupId> = actor.core.groups().map(|g| g.id).collect();
@@ -277,6 +287,11 @@ struct Actor {
     view: ViewSlot,
     /// Each group's remembered port and members, redials and address records.
     peers: peers::Peers,
+    /// Since when each group's network has run behind a key that is no longer its current
+    /// epoch's (§15): it moves [`MOVE_DELAY`] later.
+    moves: HashMap<GroupId, std::time::Instant>,
+    /// Test timers (`NodeConfig::fast_timers`): a network moves after [`FAST_MOVE_DELAY`].
+    fast_timers: bool,
 }
 
 /// An own message, stored but not yet flushed nor offered to its group.
@@ -348,7 +363,10 @@ impl Actor {
                     self.check_health().await;
                     self.refresh_peers().await;
                 }
-                _ = redial.tick() => self.redial_due().await,
+                _ = redial.tick() => {
+                    self.move_networks().await;
+                    self.redial_due().await;
+                }
                 _ = anti_entropy.tick() => self.anti_entropy().await,
                 _ = tokio::time::sleep_until(settle_by), if staged => {
                     if let Err(e) = self.core.store().settle() {
@@ -394,12 +412,12 @@ impl Actor {
     /// Starts a group's private network on its remembered port, subscribes its topics (the
     /// group's and its address topic) and dials its bootstrap peers and remembered members.
     async fn enter_group(&mut self, id: &GroupId) -> Result<(), NodeError> {
-        let (secret, topic) = (self.core.group(id))
-            .map(|g| (g.secret.clone(), g.topic.clone()))
+        let (secret, topic, network) = (self.core.group(id))
+            .map(|g| (g.secret.clone(), g.topic.clone(), g.network_key()))
             .ok_or_else(|| NodeError::UnknownGroup(id.to_string()))?;
         let plan = self.port_plan(*id, Listener::Network);
         (self.nets)
-            .open(*id, &secret, &topic, plan, &mut self.tasks)
+            .open(*id, &network, &topic, plan, &mut self.tasks)
             .await?;
         self.port_bound(*id, Listener::Network, plan);
         let plan = self.port_plan(*id, Listener::Door);
@@ -407,18 +425,10 @@ impl Actor {
             .open_door(*id, &secret, plan, &mut self.tasks)
             .await?;
         self.port_bound(*id, Listener::Door, plan);
+        self.subscribe_topics(id).await?;
         let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
             return Err(NodeError::UnknownGroup(id.to_string()));
         };
-        net.gossip
-            .subscribe(&group.topic, group.secret.discovery_key())
-            .await?;
-        net.gossip
-            .subscribe(
-                &crate::addr_record::addr_topic(&group.topic),
-                group.secret.discovery_key(),
-            )
-            .await?;
         for addr in &group.record.bootstrap {
             match addr.parse::<Multiaddr>() {
                 Ok(addr) => {
@@ -431,5 +441,65 @@ impl Actor {
         }
         self.dial_remembered(*id).await;
         Ok(())
+    }
+
+    /// Subscribes `group`'s network to the group's topics: its own, its address topic and its
+    /// door topic (§10.1).
+    async fn subscribe_topics(&self, id: &GroupId) -> Result<(), NodeError> {
+        let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
+            return Err(NodeError::UnknownGroup(id.to_string()));
+        };
+        let topic = &group.topic;
+        let topics = [
+            topic.clone(),
+            crate::addr_record::addr_topic(topic),
+            crate::addr_record::door_topic(topic),
+        ];
+        for topic in topics {
+            (net.gossip)
+                .subscribe(&topic, group.secret.discovery_key())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Moves every group's network whose current epoch changed at least [`MOVE_DELAY`] ago to
+    /// that epoch's key (§15): the delay lets the re-key spread in the old network first.
+    /// Then it subscribes again, dials the remembered members and says where it is.
+    async fn move_networks(&mut self) {
+        let changed: Vec<(GroupId, cove_crypto::NetworkKey)> = (self.core.groups())
+            .filter_map(|g| {
+                let key = g.network_key();
+                let net = self.nets.get(&g.id)?;
+                (net.psk != *key.as_bytes()).then_some((g.id, key))
+            })
+            .collect();
+        self.moves
+            .retain(|g, _| changed.iter().any(|(c, _)| c == g));
+        let delay = if self.fast_timers {
+            FAST_MOVE_DELAY
+        } else {
+            MOVE_DELAY
+        };
+        for (group, key) in changed {
+            let since = *self
+                .moves
+                .entry(group)
+                .or_insert_with(std::time::Instant::now);
+            if since.elapsed() < delay {
+                continue;
+            }
+            self.moves.remove(&group);
+            if let Err(e) = self.nets.move_network(group, &key, &mut self.tasks).await {
+                warn!(group = %group.short(), error = %e, "could not move the group's network");
+                continue;
+            }
+            info!(group = %group.short(), "the group's network moved to the new key epoch");
+            self.peers_moved(group);
+            if let Err(e) = self.subscribe_topics(&group).await {
+                warn!(group = %group.short(), error = %e, "could not subscribe after moving");
+            }
+            self.dial_remembered(group).await;
+        }
     }
 }

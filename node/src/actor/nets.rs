@@ -15,9 +15,9 @@
 //! topic, no message id, no member's connection.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use cove_crypto::{DeviceKey, GroupId, GroupSecret};
+use cove_crypto::{DeviceKey, GroupId, GroupSecret, NetworkKey};
 use cove_gossip::{Event, Gossip, InboundRequestId, Keypair, Multiaddr, PeerId, Protocol};
 use tokio::sync::mpsc;
 use tracing::{warn, Instrument};
@@ -119,6 +119,9 @@ pub(crate) struct Net {
     /// so this run listens on another).
     pub(crate) port: Option<u16>,
     pub(crate) planned: bool,
+    /// The pre-shared key it runs behind: the network key of the epoch that was current
+    /// when it started (§15), or the door key.
+    pub(crate) psk: [u8; 32],
 }
 
 /// A request that came in at a group's door.
@@ -141,6 +144,9 @@ pub(crate) struct Nets {
     topics: HashMap<String, GroupId>,
     events_tx: mpsc::Sender<(GroupId, Event)>,
     door_tx: mpsc::Sender<DoorRequest>,
+    /// Peers banned in every swarm, until when (`None`: for good): applied again to a network
+    /// that moves to a new key (§15), which starts a new swarm.
+    banned: HashMap<PeerId, Option<Instant>>,
 }
 
 /// The receiving ends of [`Nets`]' channels: the groups' gossip events and the requests at
@@ -164,6 +170,7 @@ impl Nets {
             topics: HashMap::new(),
             events_tx,
             door_tx,
+            banned: HashMap::new(),
         };
         (nets, (events_rx, door_rx))
     }
@@ -187,10 +194,12 @@ impl Nets {
                 .map(|a| with_port(a, port))
                 .collect();
             let span = tracing::info_span!("door", group = %group.short(), me = %short_peer(&me));
-            let config = |listen: &[Multiaddr]| self.door_config(&keypair, secret, listen);
+            let door_key = secret.door_key();
+            let config = |listen: &[Multiaddr]| self.door_config(&keypair, &door_key, listen);
             let (door, mut events) = start(&group, "door", port, listen, Vec::new(), config)
                 .instrument(span.clone())
                 .await?;
+            self.apply_bans(&door.gossip).await;
             let tx = self.door_tx.clone();
             tasks.spawn(
                 async move {
@@ -222,11 +231,10 @@ impl Nets {
     fn door_config(
         &self,
         keypair: &Keypair,
-        secret: &GroupSecret,
+        door_key: &NetworkKey,
         listen: &[Multiaddr],
     ) -> cove_gossip::Config {
-        let mut config = self.gossip_config(keypair, secret, listen);
-        config.psk = Some(*secret.door_key().as_bytes());
+        let mut config = self.gossip_config(keypair, door_key, listen);
         config.discovery = false;
         config.relay_service = None;
         config
@@ -237,13 +245,14 @@ impl Nets {
         self.doors.get(group)
     }
 
-    /// Starts `group`'s swarm unless it runs already, on the port `plan` says
-    /// (`addr_book::port_plan`); returns its handle. If that port is taken, the swarm listens
-    /// on a free one for this run and says so. The forwarding task goes into `tasks`.
+    /// Starts `group`'s swarm behind `network` (the current epoch's network key, §15) unless
+    /// it runs already, on the port `plan` says (`addr_book::port_plan`); returns its handle.
+    /// If that port is taken, the swarm listens on a free one for this run and says so. The
+    /// forwarding task goes into `tasks`.
     pub(crate) async fn open(
         &mut self,
         group: GroupId,
-        secret: &GroupSecret,
+        network: &NetworkKey,
         topic: &str,
         plan: PortPlan,
         tasks: &mut tokio::task::JoinSet<()>,
@@ -269,37 +278,79 @@ impl Nets {
                 })
                 .collect();
             let span = tracing::info_span!("net", group = %group.short(), me = %short_peer(&me));
-            let config = |listen: &[Multiaddr]| self.gossip_config(&keypair, secret, listen);
-            let (net, mut events) = start(&group, "network", port, listen, advertise, config)
+            let config = |listen: &[Multiaddr]| self.gossip_config(&keypair, network, listen);
+            let (net, events) = start(&group, "network", port, listen, advertise, config)
                 .instrument(span.clone())
                 .await?;
-            let tx = self.events_tx.clone();
-            tasks.spawn(
-                async move {
-                    while let Some(event) = events.recv().await {
-                        if tx.send((group, event)).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-                .instrument(span),
-            );
+            self.forward(group, events, span, tasks);
             self.nets.insert(group, net);
             self.topics.insert(topic.to_owned(), group);
         }
         Ok(&self.nets[&group])
     }
 
-    /// The swarm configuration of a group's network listening on `listen`.
+    /// Passes the events of `group`'s network to the actor, tagged with the group.
+    fn forward(
+        &self,
+        group: GroupId,
+        mut events: mpsc::Receiver<Event>,
+        span: tracing::Span,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) {
+        let tx = self.events_tx.clone();
+        tasks.spawn(
+            async move {
+                while let Some(event) = events.recv().await {
+                    if tx.send((group, event)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+            .instrument(span),
+        );
+    }
+
+    /// Moves `group`'s network behind `network`, the key of the epoch now current (§15): the
+    /// swarm stops (every connection of the old key closes) and starts again on the same
+    /// port under the same peer key. Members who moved too meet it again; anyone left with the
+    /// old key (a banned member) cannot connect any more.
+    pub(crate) async fn move_network(
+        &mut self,
+        group: GroupId,
+        network: &NetworkKey,
+        tasks: &mut tokio::task::JoinSet<()>,
+    ) -> Result<&Net, NodeError> {
+        let old = self
+            .nets
+            .remove(&group)
+            .ok_or_else(|| NodeError::UnknownGroup(group.to_string()))?;
+        let _ = old.gossip.shutdown().await;
+        let keypair = group_keypair(&self.device, &group);
+        let me = keypair.public().to_peer_id();
+        let port = old.port.unwrap_or(0);
+        let listen: Vec<Multiaddr> = old.listen.iter().map(|a| with_port(a, port)).collect();
+        let span = tracing::info_span!("net", group = %group.short(), me = %short_peer(&me));
+        let config = |listen: &[Multiaddr]| self.gossip_config(&keypair, network, listen);
+        let (mut net, events) = start(&group, "network", port, listen, old.advertise, config)
+            .instrument(span.clone())
+            .await?;
+        net.planned = old.planned && net.planned;
+        self.apply_bans(&net.gossip).await;
+        self.forward(group, events, span, tasks);
+        self.nets.insert(group, net);
+        Ok(&self.nets[&group])
+    }
+
+    /// The swarm configuration of a group's network listening on `listen` behind `psk`.
     fn gossip_config(
         &self,
         keypair: &Keypair,
-        secret: &GroupSecret,
+        psk: &NetworkKey,
         listen: &[Multiaddr],
     ) -> cove_gossip::Config {
         let mut config = cove_gossip::Config::new(keypair.clone());
         config.listen = listen.to_vec();
-        config.psk = Some(*crate::core::network_key(secret).as_bytes());
+        config.psk = Some(*psk.as_bytes());
         // mDNS would announce one peer id per group on the LAN: how many groups this
         // host is in. Members find each other through invites, remembered addresses and
         // the group's own DHT instead (PROTOCOL.md §10).
@@ -376,16 +427,35 @@ impl Nets {
         group_keypair(&self.device, group).public().to_peer_id()
     }
 
-    /// Bans (or, with `None`, unbans) `peer` in every swarm. A peer id belongs to one group's
-    /// network, so this reaches the one where it is; the others never see it.
-    pub(crate) async fn ban(&self, peer: PeerId, duration: Option<Duration>) {
-        for net in self.nets.values() {
+    /// Bans (or, with `None`, unbans) `peer` in every swarm and door. A peer id belongs to
+    /// one group's network, so this reaches the one where it is; the others never see it.
+    pub(crate) async fn ban(&mut self, peer: PeerId, duration: Option<Duration>) {
+        match duration {
+            Some(d) => self.banned.insert(peer, Instant::now().checked_add(d)),
+            None => self.banned.remove(&peer),
+        };
+        let doors = self.doors.values().map(|d| &d.gossip);
+        for gossip in self.nets.values().map(|n| &n.gossip).chain(doors) {
             let result = match duration {
-                Some(d) => net.gossip.ban(peer, d).await,
-                None => net.gossip.unban(peer).await,
+                Some(d) => gossip.ban(peer, d).await,
+                None => gossip.unban(peer).await,
             };
             if let Err(e) = result {
                 warn!(%peer, error = %e, "could not ban or unban peer");
+            }
+        }
+    }
+
+    /// Applies the bans still running to a swarm just started.
+    async fn apply_bans(&mut self, gossip: &Gossip) {
+        let now = Instant::now();
+        self.banned.retain(|_, until| until.is_none_or(|t| t > now));
+        for (peer, until) in &self.banned {
+            // A ban "for good" overflowed `Instant`: a day at a time is the same to a swarm
+            // that lives until the next move or restart.
+            let left = until.map_or(Duration::from_secs(86_400), |t| t - now);
+            if let Err(e) = gossip.ban(*peer, left).await {
+                warn!(%peer, error = %e, "could not ban peer");
             }
         }
     }
@@ -427,12 +497,14 @@ async fn start(
         Err(e) => return Err(e.into()),
     };
     let port = bound_port(&gossip.listen_addrs().await?);
+    let psk = config(&[]).psk.unwrap_or_default();
     let net = Net {
         gossip,
         listen,
         advertise,
         port,
         planned,
+        psk,
     };
     Ok((net, events))
 }

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 
 use super::Actor;
 use crate::addr_book::{port_plan, redial_delay, Heard, NetMemory, PortPlan};
-use crate::addr_record::{self, addr_topic, sign_record, Context};
+use crate::addr_record::{self, addr_topic, Context, Kind};
 use crate::data_dir::DataDir;
 use crate::now_ms;
 
@@ -32,6 +32,11 @@ pub const REDIAL_TICK: Duration = Duration::from_secs(1);
 pub const ENOUGH_MEMBERS: usize = 8;
 /// How often a node publishes its own address record when nothing changed.
 pub const RECORD_REFRESH: Duration = Duration::from_secs(10 * 60);
+/// A lost member's door is asked for the re-keys this node missed (§15) at most this often.
+pub const KNOCK_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a knock waits for the door's connection.
+const KNOCK_PATIENCE: Duration = Duration::from_secs(10);
+
 /// The records a node knows are shared with a newly subscribed member at most this often per
 /// group (each is a few hundred bytes, at most `MAX_BOOK_PEERS` of them), and only records
 /// older than this: a younger one has just been flooded to every member online, so only a
@@ -57,6 +62,11 @@ pub(super) struct Peers {
     redials: HashMap<(GroupId, PeerId), Redial>,
     /// When each group's own record was last published / its known records last shared.
     published: HashMap<GroupId, Instant>,
+    /// Groups where a member subscribed to the door topic since the own door record was
+    /// last published.
+    door_due: HashSet<GroupId>,
+    /// When each lost member's door was last asked for missed re-keys.
+    knocked: HashMap<(GroupId, PeerId), Instant>,
     shared: HashMap<GroupId, Instant>,
 }
 
@@ -69,6 +79,8 @@ impl Peers {
             connected: HashSet::new(),
             redials: HashMap::new(),
             published: HashMap::new(),
+            knocked: HashMap::new(),
+            door_due: HashSet::new(),
             shared: HashMap::new(),
         }
     }
@@ -92,7 +104,8 @@ impl Peers {
 
     /// Remembered members of `group`.
     pub(super) fn remembered(&self, group: &GroupId) -> usize {
-        self.memories.get(group).map_or(0, |m| m.peers.len())
+        // A peer known only by its door (a door record, an invite) is no address to dial.
+        (self.memories.get(group)).map_or(0, |m| m.addrs().filter(|(_, a)| !a.is_empty()).count())
     }
 
     /// Writes every changed memory.
@@ -202,6 +215,23 @@ impl Actor {
         self.nets.requested_port()
     }
 
+    /// Remembers the doors `ticket` listed (it was just admitted with it).
+    pub(super) fn remember_ticket_doors(&mut self, ticket: &cove_crypto::TicketInvite) {
+        self.peers.load(ticket.group);
+        if let Some(memory) = self.peers.memories.get_mut(&ticket.group) {
+            memory.ticket_doors(&ticket.addrs);
+            self.peers.dirty.insert(ticket.group);
+        }
+    }
+
+    /// `group`'s network moved to a new key (§15): nobody is connected in it any more, every
+    /// remembered member is to be dialed again, and the own records are due.
+    pub(super) fn peers_moved(&mut self, group: GroupId) {
+        self.peers.connected.retain(|(g, _)| *g != group);
+        self.peers.redials.retain(|(g, _), _| *g != group);
+        self.peers.published.remove(&group);
+    }
+
     /// Dials every remembered member of `group` once (the redial tick takes over).
     pub(super) async fn dial_remembered(&mut self, group: GroupId) {
         let Some(net) = self.nets.get(&group) else {
@@ -233,15 +263,21 @@ impl Actor {
     /// Looks at an event of `group`'s network before the rest of the actor does; returns it
     /// unless it was an address record (which is handled here).
     pub(super) async fn peers_event(&mut self, group: GroupId, event: Event) -> Option<Event> {
-        let addr_topic = self.core.group(&group).map(|g| addr_topic(&g.topic));
+        let topic_of = |kind: Kind| self.core.group(&group).map(|g| kind.topic(&g.topic));
+        let (addr_topic, door_topic) = (topic_of(Kind::Address), topic_of(Kind::Door));
         match event {
             Event::Message {
                 id,
                 source,
                 topic,
                 data,
-            } if Some(&topic) == addr_topic.as_ref() => {
-                self.handle_addr_record(group, id, source, &data).await;
+            } if Some(&topic) == addr_topic.as_ref() || Some(&topic) == door_topic.as_ref() => {
+                let kind = match Some(&topic) == door_topic.as_ref() {
+                    true => Kind::Door,
+                    false => Kind::Address,
+                };
+                self.handle_addr_record(group, kind, id, source, &data)
+                    .await;
                 return None;
             }
             Event::PeerConnected(peer) => {
@@ -265,6 +301,12 @@ impl Actor {
             Event::PeerSubscribed { ref topic, .. } if Some(topic) == addr_topic.as_ref() => {
                 self.share_records(group).await;
             }
+            Event::PeerSubscribed { ref topic, .. } if Some(topic) == door_topic.as_ref() => {
+                // A member who just joined the door topic learns where this node's door is:
+                // what it needs to catch up if this node's network moves while it is away.
+                // At the next redial tick, so that members arriving together get one record.
+                self.peers.door_due.insert(group);
+            }
             Event::ListenAddr(_) => {
                 // A new interface or address: say where we are now, and try every lost
                 // member again at once.
@@ -281,11 +323,12 @@ impl Actor {
         Some(event)
     }
 
-    /// Judges an envelope on `group`'s address topic, reports the verdict and remembers an
-    /// accepted record.
+    /// Judges an envelope on `group`'s address or door topic (`kind`), reports the verdict and
+    /// remembers an accepted record.
     async fn handle_addr_record(
         &mut self,
         group: GroupId,
+        kind: Kind,
         id: MessageId,
         source: PeerId,
         data: &[u8],
@@ -312,10 +355,15 @@ impl Actor {
             key: &key,
             me: self.nets.peer_id_in(&group),
             now_ms: now_ms(),
+            kind,
         };
         let memory = self.peers.memories.get(&group);
         let result = addr_record::judge(data, &cx, |peer| {
-            memory.and_then(|m| m.record_at(&peer.to_string()))
+            let peer = peer.to_string();
+            memory.and_then(|m| match kind {
+                Kind::Address => m.record_at(&peer),
+                Kind::Door => m.door_record_at(&peer),
+            })
         });
         let verdict = match &result {
             Ok(_) => Verdict::Accept,
@@ -328,6 +376,17 @@ impl Actor {
             }
         }
         match result {
+            Ok(signed) if kind == Kind::Door => {
+                let record = &signed.record;
+                let addrs: Vec<String> = record.addrs.iter().map(|a| a.to_string()).collect();
+                let memory = self.peers.memories.entry(group).or_default();
+                if memory.heard_door(&record.peer.to_string(), record.at_ms, &addrs)
+                    == Heard::Stored
+                {
+                    debug!(peer = %record.peer, addrs = ?addrs, "door record accepted");
+                    self.peers.dirty.insert(group);
+                }
+            }
             Ok(signed) => {
                 let record = &signed.record;
                 let addrs: Vec<String> = record.addrs.iter().map(|a| a.to_string()).collect();
@@ -366,6 +425,11 @@ impl Actor {
     /// [`ENOUGH_MEMBERS`] connected.
     pub(super) async fn redial_due(&mut self) {
         let now = Instant::now();
+        let due: Vec<GroupId> = self.peers.door_due.iter().copied().collect();
+        for group in due {
+            self.publish_records(group, &[Kind::Door]).await;
+        }
+        let mut knocks = Vec::new();
         let groups: Vec<GroupId> = self.peers.memories.keys().copied().collect();
         for group in groups {
             let connected = (self.peers.connected.iter())
@@ -397,7 +461,17 @@ impl Actor {
                 redial.due = now + redial_delay(redial.attempt, jitter());
                 redial.attempt = redial.attempt.saturating_add(1);
                 dial_all(&net.gossip, &peer, addrs).await;
+                let doors = memory.doors(&peer.to_string());
+                let knocked = self.peers.knocked.get(&(group, peer));
+                if !doors.is_empty() && knocked.is_none_or(|t| t.elapsed() >= self.knock_interval())
+                {
+                    knocks.push((group, peer, doors.to_vec()));
+                }
             }
+        }
+        for (group, peer, doors) in knocks {
+            self.peers.knocked.insert((group, peer), now);
+            self.knock(group, peer, doors);
         }
         // Forget the redials of members no longer remembered (evicted from a full book).
         let memories = &self.peers.memories;
@@ -405,6 +479,66 @@ impl Actor {
             memories
                 .get(g)
                 .is_some_and(|m| m.peers.contains_key(&p.to_string()))
+        });
+    }
+
+    /// How often a lost member's door is asked for missed re-keys.
+    fn knock_interval(&self) -> Duration {
+        match self.fast_timers {
+            true => KNOCK_INTERVAL / 20,
+            false => KNOCK_INTERVAL,
+        }
+    }
+
+    /// Asks `peer`'s door in `group` (at `doors`) for the re-keys this node missed (§15), in a
+    /// task: a member that cannot be reached in the group's network may have moved it to an
+    /// epoch this node lacks. What comes back is judged like any synced page; a re-key with a
+    /// package for this member gives it the epoch, and its network then moves too.
+    fn knock(&mut self, group: GroupId, peer: PeerId, doors: Vec<String>) {
+        let Some(door) = self.nets.door(&group).map(|d| d.gossip.clone()) else {
+            return;
+        };
+        let request = match self.core.epochs_request(&group, &peer.to_bytes(), now_ms()) {
+            Ok(request) => crate::sync::Request::Epochs(request).encode(),
+            Err(e) => return debug!(error = %e, "no request for the door"),
+        };
+        let ingest = self.ingest_tx.clone();
+        self.tasks.spawn(async move {
+            for addr in doors.iter().filter_map(|a| dialable(a, &peer)) {
+                let _ = door.dial(addr).await;
+            }
+            let connected = tokio::time::timeout(KNOCK_PATIENCE, async {
+                while !door
+                    .peers()
+                    .await
+                    .is_ok_and(|p| p.iter().any(|c| c.peer == peer))
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            })
+            .await;
+            if connected.is_err() {
+                return debug!(%peer, "its door did not answer");
+            }
+            let answer = door.request(peer, request).await;
+            let messages = match answer.map(|b| crate::sync::Response::decode(&b)) {
+                Ok(Ok(crate::sync::Response::Messages { messages })) => messages,
+                other => return debug!(%peer, ?other, "the door gave no re-keys"),
+            };
+            if messages.is_empty() || messages.len() > crate::core::MAX_DOOR_REKEYS {
+                return;
+            }
+            info!(%peer, rekeys = messages.len(), "a member's door handed over re-keys");
+            let messages = crate::sync::verify_page(messages).await;
+            let (reply, answer) = tokio::sync::oneshot::channel();
+            let batch = crate::sync::IngestBatch {
+                group,
+                messages,
+                reply,
+            };
+            if ingest.send(batch).await.is_ok() {
+                let _ = answer.await;
+            }
         });
     }
 
@@ -434,39 +568,65 @@ impl Actor {
         self.peers.save();
     }
 
-    /// Publishes this node's address record in `group` (sealed on the address topic).
+    /// Publishes this node's address record and door record in `group` (sealed on the
+    /// address and door topics).
     async fn publish_own_record(&mut self, group: GroupId) {
-        let Some(envelope) = self.own_record(group).await else {
-            return;
-        };
-        let (Some(g), Some(net)) = (self.core.group(&group), self.nets.get(&group)) else {
-            return;
-        };
-        match net.gossip.publish(&addr_topic(&g.topic), envelope).await {
-            Ok(cove_gossip::Published::Sent) => {
-                debug!(group = %group.short(), "own address record published");
-                self.peers.published.insert(group, Instant::now());
-            }
-            Ok(cove_gossip::Published::NoPeers) => {}
-            Err(e) => {
-                warn!(group = %group.short(), error = %e, "could not publish the address record")
+        self.publish_records(group, &[Kind::Address, Kind::Door])
+            .await;
+    }
+
+    /// Publishes this node's records of `kinds` in `group`, each on its topic.
+    async fn publish_records(&mut self, group: GroupId, kinds: &[Kind]) {
+        for &kind in kinds {
+            let Some(envelope) = self.own_record(group, kind).await else {
+                continue;
+            };
+            let (Some(g), Some(net)) = (self.core.group(&group), self.nets.get(&group)) else {
+                return;
+            };
+            match net.gossip.publish(&kind.topic(&g.topic), envelope).await {
+                Ok(cove_gossip::Published::Sent) => {
+                    debug!(group = %group.short(), ?kind, "own record published");
+                    if kind == Kind::Address {
+                        self.peers.published.insert(group, Instant::now());
+                    } else {
+                        self.peers.door_due.remove(&group);
+                    }
+                }
+                Ok(cove_gossip::Published::NoPeers) => {}
+                Err(e) => {
+                    warn!(group = %group.short(), ?kind, error = %e, "could not publish a record")
+                }
             }
         }
     }
 
-    /// This node's address record in `group`, sealed: its advertised addresses first, then
-    /// where its network listens.
-    async fn own_record(&self, group: GroupId) -> Option<Vec<u8>> {
+    /// This node's record of `kind` in `group`, sealed: for an address record its advertised
+    /// addresses first, then where its network listens; for a door record where its door
+    /// listens, and its door's addresses confirmed from outside.
+    async fn own_record(&self, group: GroupId, kind: Kind) -> Option<Vec<u8>> {
         let g = self.core.group(&group)?;
-        let net = self.nets.get(&group)?;
-        let mut addrs = net.advertise.clone();
-        addrs.extend(net.gossip.listen_addrs().await.ok()?);
-        let signed = sign_record(&self.nets.record_key(&group), &group, &addrs, now_ms());
+        let mut addrs = Vec::new();
+        match kind {
+            Kind::Address => {
+                let net = self.nets.get(&group)?;
+                addrs.extend(net.advertise.iter().cloned());
+                addrs.extend(net.gossip.listen_addrs().await.ok()?);
+            }
+            Kind::Door => {
+                let door = self.nets.door(&group)?;
+                addrs.extend(door.gossip.reachability().await.ok()?.external);
+                addrs.extend(door.gossip.listen_addrs().await.ok()?);
+            }
+        }
+        let key = self.nets.record_key(&group);
+        let signed = addr_record::sign_record_as(kind, &key, &group, &addrs, now_ms());
         if signed.record.addrs.is_empty() {
             return None;
         }
         let epoch = g.epochs.current();
-        Some(addr_record::seal_record(
+        Some(addr_record::seal_record_as(
+            kind,
             &epoch.content,
             &g.topic,
             epoch.tag,
@@ -482,7 +642,9 @@ impl Actor {
             return;
         }
         self.peers.shared.insert(group, Instant::now());
-        let mut envelopes: Vec<Vec<u8>> = self.own_record(group).await.into_iter().collect();
+        let mut envelopes: Vec<Vec<u8>> = (self.own_record(group, Kind::Address).await)
+            .into_iter()
+            .collect();
         let (Some(g), Some(net), Some(memory)) = (
             self.core.group(&group),
             self.nets.get(&group),

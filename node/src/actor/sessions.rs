@@ -338,9 +338,9 @@ impl Actor {
             }
         };
         let request = match request {
-            // Admission is asked at the group's door (§10.3); inside the group's network only a
-            // member or a former member could ask.
-            sync::Request::Admit(_) => {
+            // Admission and missed re-keys are asked at the group's door (§10.3); inside the
+            // group's network only a member or a former member could ask.
+            sync::Request::Admit(_) | sync::Request::Epochs(_) => {
                 self.refuse(net, id, sync::ErrorCode::Unauthorized, "sync_unauthorized")
                     .await;
                 return;
@@ -368,7 +368,7 @@ impl Actor {
             }
             sync::Request::Reconcile { topic, proof, .. }
             | sync::Request::Fetch { topic, proof, .. } => (topic, proof),
-            sync::Request::Admit(_) => unreachable!("refused above"),
+            sync::Request::Admit(_) | sync::Request::Epochs(_) => unreachable!("refused above"),
         };
         // The proof is over the sync key of the epoch the peer's `hello` named; the pages it
         // may fetch are those of that epoch and of older numbers (§15).
@@ -402,9 +402,9 @@ impl Actor {
                     sync::serve_fetch(&store, &group, &ids, |tag| epochs.entitled(&proven, tag))
                         .map(|messages| sync::Response::Messages { messages })
                 }
-                sync::Request::Hello { .. } | sync::Request::Admit(_) => {
-                    unreachable!("answered above")
-                }
+                sync::Request::Hello { .. }
+                | sync::Request::Admit(_)
+                | sync::Request::Epochs(_) => unreachable!("answered above"),
             })
             .await;
             let response = match served {

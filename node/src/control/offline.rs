@@ -42,7 +42,13 @@ pub async fn join(data_dir: &Path, invite: &str) -> Result<GroupId, NodeError> {
                 let config = crate::admission::config(&device, &ticket);
                 let request = core.admission_request(&ticket);
                 let welcome = crate::admission::ask(config, &ticket, &request).await?;
-                core.open_welcome(&ticket, &welcome)?
+                let invite = core.open_welcome(&ticket, &welcome)?;
+                let dir = DataDir::new(data_dir);
+                let path = dir.net_memory_path(&ticket.group);
+                let mut memory = crate::addr_book::NetMemory::load(&path)?;
+                memory.ticket_doors(&ticket.addrs);
+                memory.save(&path)?;
+                invite
             }
         },
     };

@@ -7,7 +7,7 @@
 //! *current* epoch, the one a node seals under, is the one with the greatest number and,
 //! among those, the smallest tag, so every member that holds the same epochs picks the same.
 
-use cove_crypto::{ContentKey, EpochSecret, GroupSecret};
+use cove_crypto::{ContentKey, EpochSecret, GroupSecret, NetworkKey};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -48,6 +48,8 @@ pub struct Epoch {
     pub content: ContentKey,
     /// The key of the sync protocol's membership proofs in this epoch.
     pub sync: [u8; 32],
+    /// The pre-shared key of the group's network while this epoch is current (§15).
+    pub network: NetworkKey,
 }
 
 /// The epochs this node holds for one group; never empty (the first is always there).
@@ -62,6 +64,7 @@ impl Epochs {
             number: 0,
             content: secret.content_key(0),
             sync: secret.sync_key(),
+            network: secret.network_key(0),
         }]);
         for record in records {
             epochs.add(record.number, &EpochSecret::from_bytes(record.secret));
@@ -81,6 +84,7 @@ impl Epochs {
             number,
             content: secret.content_key(),
             sync: secret.sync_key(),
+            network: secret.network_key(),
         });
         true
     }

@@ -3,12 +3,14 @@
 
 use std::collections::BTreeSet;
 
-use cove_crypto::{EpochSecret, GroupId, PublicKey, Rekeying};
+use cove_crypto::{Domain, EpochSecret, GroupId, PublicKey, Rekeying};
 
 use crate::core::epochs::EpochRecord;
+use crate::core::tickets::Refusal;
 use crate::core::{Core, Group};
 use crate::error::{Input, NodeError};
 use crate::message::{Content, Member, Message, Package, Rekey, MAX_PACKAGES};
+use crate::sync::{EpochsRequest, ErrorCode};
 
 /// One member of a group's roster.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -33,9 +35,92 @@ impl Group {
         });
         true
     }
+
+    /// The pre-shared key of the group's network now: its current epoch's (§15).
+    pub fn network_key(&self) -> cove_crypto::NetworkKey {
+        self.epochs.current().network.clone()
+    }
 }
 
+/// How far a door request's `at` may lie from the door's clock (§15).
+pub const MAX_DOOR_SKEW_MS: u64 = 5 * 60 * 1000;
+/// Most `rekey` messages one door answer carries (each at most one message's size; the
+/// page's byte limit applies too).
+pub const MAX_DOOR_REKEYS: usize = 64;
+
 impl Core {
+    /// This member's request at the door whose peer id is `door` (its bytes) for the re-keys
+    /// of `group` from its current epoch on (§15), signed now.
+    pub fn epochs_request(
+        &self,
+        group: &GroupId,
+        door: &[u8],
+        now_ms: u64,
+    ) -> Result<EpochsRequest, NodeError> {
+        let g = self.group_or_err(group)?;
+        let mut request = EpochsRequest {
+            group: *group.as_bytes(),
+            member: *g.me.public().as_bytes(),
+            epoch: g.epochs.current().number,
+            at: now_ms,
+            sig: [0; 64],
+        };
+        request.sig = (g.me)
+            .sign(Domain::DoorEpochs, &request.signed_bytes(door))
+            .to_bytes();
+        Ok(request)
+    }
+
+    /// The door's side (§15): if `request` is a roster member's, signed for this door (`door`,
+    /// its peer id's bytes) within [`MAX_DOOR_SKEW_MS`] of `now_ms`, the stored `rekey`
+    /// messages of `group` of its epoch's number and after, by number; else why not.
+    pub fn missed_rekeys(
+        &self,
+        group: &GroupId,
+        request: &EpochsRequest,
+        door: &[u8],
+        now_ms: u64,
+    ) -> Result<Vec<Vec<u8>>, Refusal> {
+        let refuse = |why: &str| Refusal::new(ErrorCode::Unauthorized, why);
+        let g = (self.groups.get(group))
+            .filter(|g| g.id.as_bytes() == &request.group)
+            .ok_or_else(|| refuse("not this door's group"))?;
+        let member = PublicKey::from_bytes(request.member).map_err(|_| refuse("bad member key"))?;
+        let sig = cove_crypto::Signature::from_bytes(request.sig);
+        member
+            .verify(Domain::DoorEpochs, &request.signed_bytes(door), &sig)
+            .map_err(|_| refuse("the signature does not verify"))?;
+        if request.at.abs_diff(now_ms) > MAX_DOOR_SKEW_MS {
+            return Err(refuse("the request is not from now"));
+        }
+        let busy = |e: NodeError| Refusal::new(ErrorCode::Busy, e.to_string());
+        if !self
+            .roster(group)
+            .map_err(busy)?
+            .iter()
+            .any(|m| m.member == member)
+        {
+            return Err(refuse("not on the roster (banned, or no member record)"));
+        }
+        let mut epochs: Vec<(u32, u32)> = (g.epochs.tags().into_iter())
+            .filter_map(|tag| g.epochs.get(tag).map(|e| (e.number, e.tag)))
+            .filter(|(number, _)| *number >= request.epoch.max(1))
+            .collect();
+        epochs.sort_unstable();
+        let (mut page, mut size) = (Vec::new(), 0);
+        for (_, tag) in epochs {
+            for stored in self.store.rekeys(group, tag).map_err(|e| busy(e.into()))? {
+                let bytes = stored.signed.bytes;
+                size += bytes.len();
+                if page.len() >= MAX_DOOR_REKEYS || size > crate::sync::MAX_PAGE_BYTES {
+                    return Ok(page);
+                }
+                page.push(bytes);
+            }
+        }
+        Ok(page)
+    }
+
     /// If `msg` is a re-key with a package for this member, opens it and keeps the new epoch
     /// (in memory and in the group's record). Returns whether a new epoch was kept.
     pub(crate) fn take_epoch(&mut self, msg: &Message) -> Result<bool, NodeError> {
@@ -352,6 +437,44 @@ mod tests {
             assert_eq!(g.epochs.current().number, 1);
             assert_eq!(g.epochs.current().tag, after.message.epoch);
             assert_eq!(bat.view().feed(&group, 10).unwrap()[0].text, "meanwhile");
+        });
+    }
+
+    #[test]
+    fn a_door_hands_missed_re_keys_to_a_roster_member_and_nobody_else() {
+        each_store(|s| {
+            let ([mut ant, mut bat, cat], group, _) = club(s);
+            let cat_id = cat.group(&group).unwrap().me.public();
+            ban(&mut ant, &group, cat_id, 4_000);
+            let door = b"ant's door peer id";
+            let now = 5_000;
+            // bat was away: it asks ant's door from epoch 0 and gets the re-key, which gives
+            // it epoch 1 when judged like a synced message.
+            let asked = bat.epochs_request(&group, door, now).unwrap();
+            let handed = ant.missed_rekeys(&group, &asked, door, now).unwrap();
+            assert_eq!(handed.len(), 1);
+            for bytes in &handed {
+                bat.ingest_signed(&group, bytes, now).unwrap();
+            }
+            let current = |c: &Core| c.group(&group).unwrap().epochs.current().clone();
+            assert_eq!(current(&bat).tag, current(&ant).tag);
+            // Asked again from epoch 1, the same re-key (same number: a partition's other
+            // side may hold another of that number).
+            let again = bat.epochs_request(&group, door, now).unwrap();
+            assert_eq!(again.epoch, 1);
+            assert_eq!(
+                ant.missed_rekeys(&group, &again, door, now).unwrap().len(),
+                1
+            );
+            // Refused: at another door, too old, or by the banned member.
+            let unauthorized = |r: Result<Vec<Vec<u8>>, Refusal>| {
+                assert_eq!(r.unwrap_err().code, ErrorCode::Unauthorized);
+            };
+            unauthorized(ant.missed_rekeys(&group, &asked, b"another door", now));
+            let late = now + MAX_DOOR_SKEW_MS + 1;
+            unauthorized(ant.missed_rekeys(&group, &asked, door, late));
+            let banned = cat.epochs_request(&group, door, now).unwrap();
+            unauthorized(ant.missed_rekeys(&group, &banned, door, now));
         });
     }
 

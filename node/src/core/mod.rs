@@ -44,17 +44,12 @@ use crate::view::{Groups, View};
 pub use crate::core::decide::Rejection;
 pub use crate::core::governance::Change;
 pub(crate) use crate::core::membership::roster;
-pub use crate::core::membership::RosterMember;
+pub use crate::core::membership::{RosterMember, MAX_DOOR_REKEYS, MAX_DOOR_SKEW_MS};
 
-/// The epoch whose network key every group's private network uses (§2, §10): the network is
-/// not re-keyed with the content (§15), and invite tickets carry this key (§17).
+/// The epoch number whose group-secret-derived network key is the first epoch's (§2): later
+/// epochs derive theirs from their own secret, and the network moves with the current epoch
+/// (§15).
 pub const NETWORK_EPOCH: u32 = 0;
-
-/// The pre-shared key of the private network of the group whose secret is `secret`: the
-/// network key of [`NETWORK_EPOCH`], in every content epoch.
-pub fn network_key(secret: &GroupSecret) -> cove_crypto::NetworkKey {
-    secret.network_key(NETWORK_EPOCH)
-}
 
 /// Largest sealed envelope: the largest message plus the envelope header and tag.
 pub const MAX_ENVELOPE_BYTES: usize = MAX_MESSAGE_BYTES + ENVELOPE_HEADER_LEN + TAG_LEN;

@@ -38,6 +38,39 @@ pub enum Request {
     },
     /// Ask to be admitted with an invite ticket (§17).
     Admit(AdmitRequest),
+    /// At a door: ask for the re-keys a member missed (§15).
+    Epochs(EpochsRequest),
+}
+
+/// A member's request at a door for the `rekey` messages of its group from its current epoch's
+/// number on (§15), signed by its pseudonym for this one door, now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EpochsRequest {
+    /// The group's id.
+    pub group: [u8; 32],
+    /// The member's pseudonym in the group.
+    pub member: [u8; 32],
+    /// The number of the member's current epoch.
+    pub epoch: u32,
+    /// When it asked (its clock, unix ms).
+    pub at: u64,
+    /// The pseudonym's signature over [`EpochsRequest::signed_bytes`].
+    pub sig: [u8; 64],
+}
+
+impl EpochsRequest {
+    /// What the signature signs: group ‖ member ‖ u32be(epoch) ‖ u64be(at) ‖ the door's peer
+    /// id (its bytes, §10.1), so that the request is good at that door only.
+    pub fn signed_bytes(&self, door: &[u8]) -> Vec<u8> {
+        [
+            &self.group[..],
+            &self.member,
+            &self.epoch.to_be_bytes(),
+            &self.at.to_be_bytes(),
+            door,
+        ]
+        .concat()
+    }
 }
 
 /// An admission request (§17): the newcomer names its ticket, its pseudonym and member key,
@@ -208,6 +241,8 @@ struct Frame {
     epochs: Option<Vec<(u32, u32, ByteBuf)>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     addrs: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<u64>,
 }
 
 /// Most epoch secrets a welcome carries (the newest), as an invite did (§6).
@@ -361,7 +396,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The keys a frame may carry, in the order of [`FrameFields::at`]'s table.
-const FRAME_KEYS: [&str; 20] = [
+const FRAME_KEYS: [&str; 21] = [
     "v",
     "op",
     "topic",
@@ -382,6 +417,7 @@ const FRAME_KEYS: [&str; 20] = [
     "secret",
     "epochs",
     "addrs",
+    "at",
 ];
 
 /// The position of a known key in [`FRAME_KEYS`].
@@ -552,6 +588,16 @@ impl Request {
                 sig: Some(ByteBuf::from(a.sig.to_vec())),
                 ..Frame::default()
             },
+            Request::Epochs(e) => Frame {
+                v: SYNC_VERSION,
+                op: "epochs".into(),
+                group: Some(ByteBuf::from(e.group.to_vec())),
+                member: Some(ByteBuf::from(e.member.to_vec())),
+                epoch: (e.epoch != 0).then_some(u64::from(e.epoch)),
+                at: Some(e.at),
+                sig: Some(ByteBuf::from(e.sig.to_vec())),
+                ..Frame::default()
+            },
         };
         encode_frame(&frame)
     }
@@ -591,6 +637,13 @@ impl Request {
                 member: f.bytes32("member")?,
                 key: f.bytes32("key")?,
                 proof: f.bytes_of("proof")?,
+                sig: f.bytes_of("sig")?,
+            }),
+            "epochs" => Request::Epochs(EpochsRequest {
+                group: f.bytes32("group")?,
+                member: f.bytes32("member")?,
+                epoch: f.epoch()?,
+                at: f.reader("at")?.uint("at")?,
                 sig: f.bytes_of("sig")?,
             }),
             other => {

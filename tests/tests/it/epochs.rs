@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{ensure, Result};
+use cove_node::outsider::Outsider;
 use cove_node::Change;
 use cove_tests::{
     eventually, eventually_within, wait_for_feed, within, Club, TestNode, PATIENCE, TEST_TIMEOUT,
@@ -17,11 +18,15 @@ async fn epoch(node: &TestNode) -> Result<u32> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_cuts_reading_and_an_offline_member_catches_up_across_the_re_key() -> Result<()> {
     // Scenario: ant founds a group; bat, cat and dan join and their member records reach
-    // ant. dan goes offline. ant bans cat, which re-keys the group, and posts.
+    // ant. dan goes offline. ant bans cat, which re-keys the group, and posts. Then cat
+    // stops too, and dan comes back.
     // Assert: bat enters epoch 1 and reads the post; cat's node, still running with all it
     // stored, stays in epoch 0, holds none of the post even after a sync on demand, and its
-    // own posts are refused; the roster no longer lists cat; dan comes back, obtains epoch
-    // 1 by sync and reads the post.
+    // own posts are refused; the roster no longer lists cat. The group's network has moved
+    // to epoch 1's key (§15): cat's node has no peer left in it, and a peer with cat's
+    // network key cannot connect to ant, while one with the new key can. dan, whose network
+    // key is epoch 0's like cat's, reaches nobody in the network; it asks ant's or bat's
+    // door for the re-key it missed, obtains epoch 1, moves, and reads the post.
     // (Not a `Club`: dan restarts, which takes its node by `&mut`.)
     within(TEST_TIMEOUT * 2, async {
         let ant = TestNode::start("ant").await?;
@@ -63,13 +68,38 @@ async fn a_ban_cuts_reading_and_an_offline_member_catches_up_across_the_re_key()
         assert_eq!(roster.len(), 3);
         assert!(roster.iter().all(|m| m.member != cat_key));
 
+        eventually("cat to be left alone in its old network", || async {
+            Ok((cat.status().await?.networks[0].peers == 0).then_some(()))
+        })
+        .await?;
+        let topic = ant.groups().await?[0].topic.clone();
+        let ant_addr: cove_gossip::Multiaddr =
+            ant.status().await?.networks[0].listen_addrs[0].parse()?;
+        let old_key = cove_tests::network_key(&cat, &topic).await?;
+        let new_key = cove_tests::network_key(&ant, &topic).await?;
+        assert_ne!(old_key, new_key, "the network did not move");
+        let with_old = Outsider::inside(old_key, &topic, ant_addr.clone()).await?;
+        let with_new = Outsider::inside(new_key, &topic, ant_addr).await?;
+        eventually("a peer with the new key to connect", || async {
+            Ok((!with_new.peers().await?.is_empty()).then_some(()))
+        })
+        .await?;
+        assert!(
+            with_old.peers().await?.is_empty(),
+            "the old key opened ant's network"
+        );
+        for outsider in [&with_old, &with_new] {
+            outsider.shutdown().await?;
+        }
+        cat.shutdown().await?;
+
         dan.restart().await?;
         eventually("dan to enter the new epoch", || async {
             Ok((epoch(&dan).await? == 1).then_some(()))
         })
         .await?;
         assert_eq!(wait_for_feed(&dan, &group, 1).await?, ["after the ban"]);
-        for node in [&ant, &bat, &cat, &dan] {
+        for node in [&ant, &bat, &dan] {
             node.shutdown().await?;
         }
         Ok(())

@@ -226,7 +226,7 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
                             messages: vec![vec![0u8; 600 * 1024], vec![0u8; 600 * 1024]],
                         }
                     }
-                    Request::Admit(_) => bail!("ant asked mole for admission"),
+                    Request::Admit(_) | Request::Epochs(_) => bail!("ant asked mole at a door"),
                 };
                 let is_page = matches!(response, Response::Messages { .. });
                 mole.gossip.respond(id, response.encode()).await?;
