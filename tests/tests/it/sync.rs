@@ -279,7 +279,9 @@ async fn busy_responder(
                         }
                     }
                 }
-                Request::Admit(_) => anyhow::bail!("the session asked for admission"),
+                Request::Admit(_) | Request::Epochs(_) => {
+                    anyhow::bail!("the session asked at a door")
+                }
             }
         };
         gossip.respond(id, response.encode()).await?;
