@@ -380,8 +380,10 @@ async fn two_members_use_the_web_app_in_headless_chromium() -> Result<()> {
     //   (the post, the recommendation count, the reply count, chat lines both ways, the edit,
     //   the delete, the sync figures); the HTML shows as text and runs nothing; muting hides
     //   ant's posts from bat's page; the ban's removals take bat's post, reply and chat line
-    //   from his own page, and ant's admin page lists him as banned; at 375 px no view is
-    //   wider than the window and every control has an accessible name.
+    //   from his own page, and ant's admin page lists him as banned; ant's status page then
+    //   shows no peer connected (the ban moved the group's network to a key bat lacks,
+    //   PROTOCOL.md §15); at 375 px no view is wider than the window and every control has
+    //   an accessible name.
     with_browser("two_members_use_the_web_app_in_headless_chromium", scenario).await
 }
 
@@ -772,13 +774,18 @@ async fn other_views(page: &Client, url: &str) -> Result<()> {
     page.goto(&at("status")).await?;
     wait_for(page, "#status dl").await?;
     // The page re-renders on every node event (the invite's record just went out), so an
-    // element read may be replaced under the reader: read again until one peer shows.
-    until("the status page to show one peer connected", || async {
-        Ok(texts(page, "#status dd")
-            .await
-            .ok()
-            .filter(|peers| peers.iter().any(|t| t == "1"))
-            .map(|_| ()))
+    // element read may be replaced under the reader: read again until the count shows. bat,
+    // the only other member, is banned: once the group's network moved to the new key
+    // epoch, nobody is connected.
+    until("the status page to show no peer connected", || async {
+        let (Ok(names), Ok(values)) = (
+            texts(page, "#status dt").await,
+            texts(page, "#status dd").await,
+        ) else {
+            return Ok(None);
+        };
+        let peers = (names.iter().position(|n| n == "Peers connected")).and_then(|i| values.get(i));
+        Ok(peers.filter(|v| *v == "0").map(|_| ()))
     })
     .await?;
     let notice = page.find(Locator::Css("#notice")).await?;

@@ -426,8 +426,14 @@ impl Actor {
             .await?;
         self.port_bound(*id, Listener::Door, plan);
         self.subscribe_topics(id).await?;
+        self.dial_known(id).await;
+        Ok(())
+    }
+
+    /// Dials `group`'s bootstrap peers (from its invite) and the members it remembers.
+    async fn dial_known(&mut self, id: &GroupId) {
         let (Some(group), Some(net)) = (self.core.group(id), self.nets.get(id)) else {
-            return Err(NodeError::UnknownGroup(id.to_string()));
+            return;
         };
         for addr in &group.record.bootstrap {
             match addr.parse::<Multiaddr>() {
@@ -440,7 +446,6 @@ impl Actor {
             }
         }
         self.dial_remembered(*id).await;
-        Ok(())
     }
 
     /// Subscribes `group`'s network to the group's topics: its own, its address topic and its
@@ -499,7 +504,7 @@ impl Actor {
             if let Err(e) = self.subscribe_topics(&group).await {
                 warn!(group = %group.short(), error = %e, "could not subscribe after moving");
             }
-            self.dial_remembered(group).await;
+            self.dial_known(&group).await;
         }
     }
 }
