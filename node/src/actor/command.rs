@@ -579,6 +579,10 @@ impl Actor {
             NodeError::invalid(Input::Peer, format!("{peer:?} is not a peer id: {e}"))
         })?;
         self.nets.ban(peer, duration).await;
+        if duration.is_none() {
+            // Unblocked: try it again now, instead of after the backoff its block built up.
+            self.redial_now(peer);
+        }
         Ok(())
     }
 

@@ -215,6 +215,17 @@ impl Actor {
         self.nets.requested_port()
     }
 
+    /// Redials `peer` (and knocks at its door) at the next redial tick, whatever its backoff.
+    pub(super) fn redial_now(&mut self, peer: PeerId) {
+        for ((_, p), redial) in self.peers.redials.iter_mut() {
+            if *p == peer {
+                redial.attempt = 0;
+                redial.due = Instant::now();
+            }
+        }
+        self.peers.knocked.retain(|(_, p), _| *p != peer);
+    }
+
     /// Remembers the doors `ticket` listed (it was just admitted with it).
     pub(super) fn remember_ticket_doors(&mut self, ticket: &cove_crypto::TicketInvite) {
         self.peers.load(ticket.group);
