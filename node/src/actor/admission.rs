@@ -42,7 +42,8 @@ impl Actor {
                         Ok(messages) => {
                             info!(group = %group.short(), %peer, rekeys = messages.len(), "a member asked the door for the re-keys it missed");
                             let response = sync::Response::Messages { messages };
-                            return respond(&door, id, response).await;
+                            respond(&door, id, response).await;
+                            return self.knock_back(group, peer, request.epoch);
                         }
                         Err(refusal) => {
                             debug!(%peer, reason = %refusal.detail, "re-keys refused at the door");

@@ -32,8 +32,10 @@ pub const REDIAL_TICK: Duration = Duration::from_secs(1);
 pub const ENOUGH_MEMBERS: usize = 8;
 /// How often a node publishes its own address record when nothing changed.
 pub const RECORD_REFRESH: Duration = Duration::from_secs(10 * 60);
-/// A lost member's door is asked for the re-keys this node missed (§15) at most this often.
+/// A group's lost members' doors are asked for the re-keys this node missed (§15) this often.
 pub const KNOCK_INTERVAL: Duration = Duration::from_secs(60);
+/// How many lost members' doors one round of knocks asks (those asked longest ago).
+pub(super) const KNOCKS_PER_ROUND: usize = 3;
 /// How long a knock waits for the door's connection.
 const KNOCK_PATIENCE: Duration = Duration::from_secs(10);
 
@@ -67,6 +69,8 @@ pub(super) struct Peers {
     door_due: HashSet<GroupId>,
     /// When each lost member's door was last asked for missed re-keys.
     knocked: HashMap<(GroupId, PeerId), Instant>,
+    /// When each group's last round of knocks went out.
+    knock_round: HashMap<GroupId, Instant>,
     shared: HashMap<GroupId, Instant>,
 }
 
@@ -80,6 +84,7 @@ impl Peers {
             redials: HashMap::new(),
             published: HashMap::new(),
             knocked: HashMap::new(),
+            knock_round: HashMap::new(),
             door_due: HashSet::new(),
             shared: HashMap::new(),
         }
@@ -224,6 +229,8 @@ impl Actor {
             }
         }
         self.peers.knocked.retain(|(_, p), _| *p != peer);
+        // Its door comes first in the next round, and that round is now.
+        self.peers.knock_round.clear();
     }
 
     /// Remembers the doors `ticket` listed (it was just admitted with it).
@@ -440,7 +447,6 @@ impl Actor {
         for group in due {
             self.publish_records(group, &[Kind::Door]).await;
         }
-        let mut knocks = Vec::new();
         let groups: Vec<GroupId> = self.peers.memories.keys().copied().collect();
         for group in groups {
             let connected = (self.peers.connected.iter())
@@ -472,18 +478,9 @@ impl Actor {
                 redial.due = now + redial_delay(redial.attempt, jitter());
                 redial.attempt = redial.attempt.saturating_add(1);
                 dial_all(&net.gossip, &peer, addrs).await;
-                let doors = memory.doors(&peer.to_string());
-                let knocked = self.peers.knocked.get(&(group, peer));
-                if !doors.is_empty() && knocked.is_none_or(|t| t.elapsed() >= self.knock_interval())
-                {
-                    knocks.push((group, peer, doors.to_vec()));
-                }
             }
         }
-        for (group, peer, doors) in knocks {
-            self.peers.knocked.insert((group, peer), now);
-            self.knock(group, peer, doors);
-        }
+        self.knock_due(now);
         // Forget the redials of members no longer remembered (evicted from a full book).
         let memories = &self.peers.memories;
         self.peers.redials.retain(|(g, p), _| {
@@ -493,7 +490,63 @@ impl Actor {
         });
     }
 
-    /// How often a lost member's door is asked for missed re-keys.
+    /// Knocks, in every group, at the doors of the [`KNOCKS_PER_ROUND`] lost members asked
+    /// longest ago, once per knock interval. Not tied to a member's redial backoff, nor to
+    /// how many members are connected: after a partition each side may be well connected in
+    /// a network of its own epoch, and only a knock lets the two sides learn each other's
+    /// re-keys and meet in one network again.
+    fn knock_due(&mut self, now: Instant) {
+        let interval = self.knock_interval();
+        let mut knocks = Vec::new();
+        for (group, memory) in &self.peers.memories {
+            if self
+                .peers
+                .knock_round
+                .get(group)
+                .is_some_and(|t| now < *t + interval)
+            {
+                continue;
+            }
+            let mut lost: Vec<(Option<Instant>, PeerId, &[String])> = (memory.peers.iter())
+                .filter(|(_, e)| !e.door_addrs.is_empty())
+                .filter_map(|(p, e)| Some((p.parse::<PeerId>().ok()?, e.door_addrs.as_slice())))
+                .filter(|(p, _)| !self.peers.connected.contains(&(*group, *p)))
+                .map(|(p, doors)| (self.peers.knocked.get(&(*group, p)).copied(), p, doors))
+                .collect();
+            if lost.is_empty() {
+                continue;
+            }
+            // Never asked first, then the longest ago.
+            lost.sort_by_key(|(at, _, _)| *at);
+            for (_, peer, doors) in lost.into_iter().take(KNOCKS_PER_ROUND) {
+                knocks.push((*group, peer, doors.to_vec()));
+            }
+        }
+        for (group, peer, doors) in knocks {
+            self.peers.knock_round.insert(group, now);
+            self.peers.knocked.insert((group, peer), now);
+            self.knock(group, peer, doors);
+        }
+    }
+
+    /// Knocks back at `peer`, a member that just knocked at this node's door, over the
+    /// connection it opened (no address needed): it knocked because it cannot reach this
+    /// node's network, and it may hold re-keys this node lacks as much as the reverse, as on
+    /// two sides of a partition where two admins re-keyed. Not when its current epoch
+    /// (`their_epoch`) is behind this node's (it has nothing newer), and at most once per
+    /// knock interval per member.
+    pub(super) fn knock_back(&mut self, group: GroupId, peer: PeerId, their_epoch: u32) {
+        let ours = self.core.group(&group).map(|g| g.epochs.current().number);
+        let recent = (self.peers.knocked.get(&(group, peer)))
+            .is_some_and(|t| t.elapsed() < self.knock_interval());
+        if ours.is_none_or(|n| their_epoch < n) || recent {
+            return;
+        }
+        self.peers.knocked.insert((group, peer), Instant::now());
+        self.knock(group, peer, Vec::new());
+    }
+
+    /// How often a group's lost members' doors are asked for missed re-keys.
     fn knock_interval(&self) -> Duration {
         match self.fast_timers {
             true => KNOCK_INTERVAL / 20,
@@ -501,7 +554,8 @@ impl Actor {
         }
     }
 
-    /// Asks `peer`'s door in `group` (at `doors`) for the re-keys this node missed (§15), in a
+    /// Asks `peer`'s door in `group` (dialed at `doors`, if not connected to it already) for
+    /// the re-keys this node missed (§15), in a
     /// task: a member that cannot be reached in the group's network may have moved it to an
     /// epoch this node lacks. What comes back is judged like any synced page; a re-key with a
     /// package for this member gives it the epoch, and its network then moves too.
