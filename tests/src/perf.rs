@@ -530,6 +530,12 @@ pub struct RekeyReport {
     pub online: usize,
     /// From `Node::rekey` on the founder until every online member holds the new epoch, ms.
     pub all_hold_ms: f64,
+    /// From `Node::rekey` until every online member's network runs behind the new epoch's
+    /// key (the move: `MOVE_DELAY`, then a swarm restart), ms.
+    pub all_moved_ms: f64,
+    /// From `Node::rekey` until every online member has moved and is meshed again
+    /// (`min(online - 1, 6)` peers in the moved network), ms.
+    pub all_meshed_ms: f64,
 }
 
 /// Re-keys a roster of `roster` members in a bare [`Core`] (each member's `member` record
@@ -599,20 +605,33 @@ pub async fn rekey_cost(roster: usize, online: usize) -> Result<RekeyReport> {
         open_us: opens[opens.len() / 2].as_secs_f64() * 1e6,
         online: 0,
         all_hold_ms: 0.0,
+        all_moved_ms: 0.0,
+        all_meshed_ms: 0.0,
     };
     drop(core);
     if online > 1 {
+        let times = rekey_online(online).await?;
         report.online = online;
-        report.all_hold_ms = rekey_online(online).await?.as_secs_f64() * 1e3;
+        report.all_hold_ms = times.hold.as_secs_f64() * 1e3;
+        report.all_moved_ms = times.moved.as_secs_f64() * 1e3;
+        report.all_meshed_ms = times.meshed.as_secs_f64() * 1e3;
     }
     Ok(report)
+}
+
+/// How long after `Node::rekey` the last online member held the epoch, ran its network
+/// behind the epoch's key, and was meshed again there.
+struct RekeyTimes {
+    hold: Duration,
+    moved: Duration,
+    meshed: Duration,
 }
 
 /// Starts `n` nodes on loopback in one group (everyone joins the founder's invite), waits
 /// until the founder knows every member record and every node has a full gossip mesh
 /// (`min(n - 1, 6)` peers, as the scenario suite does), re-keys and times until all hold the
-/// epoch.
-async fn rekey_online(n: usize) -> Result<Duration> {
+/// epoch, then until all have moved their network to it and meshed again.
+async fn rekey_online(n: usize) -> Result<RekeyTimes> {
     let mut dirs = Vec::new();
     let mut nodes = Vec::new();
     for _ in 0..n {
@@ -656,16 +675,44 @@ async fn rekey_online(n: usize) -> Result<Duration> {
             }
         });
     }
+    // Every node is watched for its move at once, each by its own task, so that the poll of
+    // one slow node does not delay noticing the others.
+    let old_key = nodes[0].network_key(&group).await?;
+    let mut moves = tokio::task::JoinSet::new();
+    for node in nodes.clone() {
+        let (group, old_key, peers) = (group.clone(), old_key.clone(), (n - 1).min(6));
+        moves.spawn(async move {
+            let mut moved = None;
+            loop {
+                if moved.is_none() && node.network_key(&group).await? != old_key {
+                    moved = Some(Instant::now());
+                }
+                if let Some(moved) = moved {
+                    if node.status().await?.networks[0].peers >= peers {
+                        return anyhow::Ok((moved, Instant::now()));
+                    }
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+    }
     let start = Instant::now();
     nodes[0].rekey(Some(&group)).await?;
-    let mut last = start;
+    let mut hold = start;
     while let Some(held) = tokio::time::timeout(Duration::from_secs(120), waits.join_next())
         .await
         .context("a member did not get the epoch")?
     {
-        last = last.max(held??);
+        hold = hold.max(held??);
     }
-    let took = last - start;
+    let (mut moved, mut meshed) = (start, start);
+    while let Some(done) = tokio::time::timeout(Duration::from_secs(120), moves.join_next())
+        .await
+        .context("a member did not move its network, or did not mesh again")?
+    {
+        let (m, r) = done??;
+        (moved, meshed) = (moved.max(m), meshed.max(r));
+    }
     for node in &nodes {
         let epoch = node.status().await?.networks[0].epoch;
         anyhow::ensure!(epoch == 1, "a member holds epoch {epoch}, not 1");
@@ -673,7 +720,11 @@ async fn rekey_online(n: usize) -> Result<Duration> {
     for node in &nodes {
         node.shutdown().await?;
     }
-    Ok(took)
+    Ok(RekeyTimes {
+        hold: hold - start,
+        moved: moved - start,
+        meshed: meshed - start,
+    })
 }
 
 #[cfg(test)]
