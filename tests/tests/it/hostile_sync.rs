@@ -254,9 +254,11 @@ async fn an_oversized_page_cuts_the_serving_peer_off() -> Result<()> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Result<()> {
-    // Scenario: ant is a member with one post. mole, a raw peer, sends ant 250 sync requests
-    // as fast as it can (hellos: the cheapest, and answerable without any proof).
-    // Assert: ant answers at least 200 (the per-peer budget) and `busy` after that, counts
+    // Scenario: ant is a member with one post. mole, a raw peer, sends ant sync requests as
+    // fast as it can (hellos: the cheapest, and answerable without any proof) until ant
+    // answers `busy` (at most 2 000: a debug build on loaded cores asks slowly, and the budget
+    // refills at 50 a second meanwhile).
+    // Assert: ant answers at least 200 (the per-peer burst) before the first `busy`, counts
     // `sync_busy`, and bat, a member joining afterwards, still syncs ant's post.
     // bat runs from the start, but is no member (nor a peer of ant's) until it joins.
     let club = Club::of(["ant", "bat"]).ready(Ready::Founded);
@@ -266,19 +268,18 @@ async fn a_peer_flooding_sync_requests_gets_busy_and_members_still_sync() -> Res
         ant.post(group, None, "before the flood").await?;
         let ant_id = peer_in(ant).await?;
         let mole = Mole::start(ant).await?;
-        let mut busy = 0;
-        for _ in 0..250 {
+        let (mut served, mut busy) = (0, 0);
+        while busy == 0 && served < 2_000 {
             match mole.ask(ant_id, &hello(topic)).await? {
-                Response::Challenge { .. } => {}
+                Response::Challenge { .. } => served += 1,
                 Response::Error {
                     code: ErrorCode::Busy,
                 } => busy += 1,
                 other => bail!("unexpected answer {other:?}"),
             }
         }
-        // At least the budget is served; how many more depends on how fast mole asks (the
-        // budget refills at 20 a second), but 250 at full speed run over it.
-        ensure!(busy > 0 && 250 - busy >= 200, "{busy} of 250 answered busy");
+        ensure!(busy == 1, "{served} requests served and never busy");
+        ensure!(served >= 200, "busy after only {served} requests");
         ensure!(
             rejected(ant, "sync_busy").await? == busy,
             "busy not counted"
