@@ -652,8 +652,9 @@ async fn rekey_online(n: usize) -> Result<RekeyTimes> {
         anyhow::ensure!(Instant::now() < deadline, "member records did not arrive");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    let full_mesh = (n - 1).min(6);
     for node in &nodes {
-        while node.status().await?.networks[0].peers < (n - 1).min(6) {
+        while node.status().await?.networks[0].peers < full_mesh {
             anyhow::ensure!(Instant::now() < deadline, "the group did not mesh");
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -680,7 +681,7 @@ async fn rekey_online(n: usize) -> Result<RekeyTimes> {
     let old_key = nodes[0].network_key(&group).await?;
     let mut moves = tokio::task::JoinSet::new();
     for node in nodes.clone() {
-        let (group, old_key, peers) = (group.clone(), old_key.clone(), (n - 1).min(6));
+        let (group, old_key) = (group.clone(), old_key.clone());
         moves.spawn(async move {
             let mut moved = None;
             loop {
@@ -688,7 +689,7 @@ async fn rekey_online(n: usize) -> Result<RekeyTimes> {
                     moved = Some(Instant::now());
                 }
                 if let Some(moved) = moved {
-                    if node.status().await?.networks[0].peers >= peers {
+                    if node.status().await?.networks[0].peers >= full_mesh {
                         return anyhow::Ok((moved, Instant::now()));
                     }
                 }

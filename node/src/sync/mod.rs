@@ -89,7 +89,7 @@ pub const BAN_DURATION: Duration = Duration::from_secs(600);
 /// refilled at this many per [`REQUEST_BUDGET_WINDOW`]. Beyond it the answer is `busy`.
 /// A catch-up of 100 000 messages is about 416 requests (hello, 25 rounds, 391 fetches); at
 /// 50 a second after the burst the budget lets it through in 4.3 s, faster than a node
-/// stores what it fetches (about 8 s), so it never slows an honest catch-up. A member
+/// stores what it fetches (7–11 s measured), so it never slows an honest catch-up. A member
 /// replaying requests gets 50 a second (PERFORMANCE.md, "The request budget").
 pub const REQUEST_BUDGET: u32 = 200;
 /// See [`REQUEST_BUDGET`]: 200 per 4 s is 50 a second.
