@@ -3,8 +3,7 @@
 //! gives a post (so that runs differ by one kind of key), written one batch per post, one
 //! batch per `GROUP_COMMIT` posts, or key by key. Reports, per post, the bytes the store
 //! directory grew by (after a flush) and the CPU time of the writing thread's process.
-//! The last runs pack the `t` and `n` entries of several posts into one key ([`Layout`]), a
-//! layout the store does not have, to measure what it would save before building it.
+//! Since schema 4 the `t` and `n` writes are bucket rewrites ([`cove_node::store::bucket`]).
 //!
 //! Run: `cargo bench -p cove-tests --bench store_keys` (`COVE_BENCH_POSTS`, default 20 000).
 //! Results: `docs/PERFORMANCE.md`, "Store v2".
@@ -70,22 +69,6 @@ fn posts(count: usize) -> Result<Vec<SignedMessage>> {
         .collect()
 }
 
-/// Posts per bucket in the packed runs: the `t` and `n` entries of that many consecutive
-/// posts share one key each, the bucket, whose value is their entries concatenated.
-const PACKED: [usize; 3] = [8, 32, 128];
-
-/// The writes of a post, as `store::plan` gives them or packed.
-#[derive(Clone, Copy, Debug)]
-enum Layout {
-    /// Schema 3: one key per `t` and per `n` entry.
-    Plain,
-    /// The lever proposed for bytes per post (PERFORMANCE.md, issue 14): every `t` and `n`
-    /// entry goes into its bucket of this many posts instead, and the post rewrites the
-    /// bucket's whole value (kept in memory, as a cache of open buckets would keep it, so no
-    /// read). No such layout exists in the store: this measures what it would cost sled.
-    Packed(usize),
-}
-
 fn main() -> Result<()> {
     let count = std::env::var("COVE_BENCH_POSTS")
         .ok()
@@ -97,45 +80,35 @@ fn main() -> Result<()> {
         "{count} posts of {} bytes signed; per post:",
         posts[0].bytes.len()
     );
-    println!("| keys written | new keys | writes | store growth (bytes) | CPU (µs) |");
+    println!("| keys written | kinds of key | writes | store growth (bytes) | CPU (µs) |");
     println!("|---|---|---|---|---|");
     for (name, kept) in KEYS {
         for mode in [Mode::BatchPerPost, Mode::GroupCommit, Mode::PlainInserts] {
-            run(&posts, name, kept, Layout::Plain, mode)?;
-        }
-    }
-    let (name, kept) = KEYS[2];
-    for per_bucket in PACKED {
-        for mode in [Mode::BatchPerPost, Mode::GroupCommit] {
-            run(&posts, name, kept, Layout::Packed(per_bucket), mode)?;
+            run(&posts, name, kept, mode)?;
         }
     }
     Ok(())
 }
 
-/// Writes `posts` into a fresh store, keeping the writes to the `kept` prefixes, laid out as
-/// `layout` says, and prints a row.
-fn run(posts: &[SignedMessage], name: &str, kept: &[u8], layout: Layout, mode: Mode) -> Result<()> {
+/// Writes `posts` into a fresh store, keeping the writes to the `kept` prefixes, and prints a
+/// row.
+fn run(posts: &[SignedMessage], name: &str, kept: &[u8], mode: Mode) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let store = Store::open(dir.path())?;
     store.flush_blocking()?;
     let before = dir_bytes(dir.path())?;
     let (cpu, started) = (cpu_time()?, Instant::now());
     let ks = store.keyspace();
-    // Kinds of new key a post got (the count `N` is one key updated each time).
+    // Kinds of key a post wrote besides the count `N` (since schema 4, `t` and `n` are buckets
+    // that several posts share).
     let mut written = std::collections::BTreeSet::new();
-    let mut open_buckets = std::collections::HashMap::new();
-    for (index, post) in posts.iter().enumerate() {
+    for post in posts {
         let writes: Writes = plan::store_message(post, post.message.created_at, ks)?
             .unwrap_or_default()
             .into_iter()
             .filter(|(key, _)| kept.contains(&key[0]))
             .collect();
         written.extend(writes.iter().map(|(key, _)| key[0]));
-        let writes = match layout {
-            Layout::Plain => writes,
-            Layout::Packed(per_bucket) => pack(writes, index / per_bucket, &mut open_buckets),
-        };
         match mode {
             Mode::BatchPerPost => ks.apply(writes)?,
             Mode::GroupCommit => {
@@ -155,48 +128,13 @@ fn run(posts: &[SignedMessage], name: &str, kept: &[u8], layout: Layout, mode: M
     store.flush_blocking()?;
     let cpu = cpu_time()? - cpu;
     let grown = dir_bytes(dir.path())?.saturating_sub(before);
-    let new_keys = written.iter().filter(|p| **p != prefix::COUNT).count();
+    let kinds = written.iter().filter(|p| **p != prefix::COUNT).count();
     let count = posts.len() as u64;
-    let name = match layout {
-        Layout::Plain => name.to_string(),
-        Layout::Packed(n) => format!("{name}, `t` and `n` packed {n} posts to a key"),
-    };
     println!(
-        "| {name} | {new_keys} | {mode:?} | {} | {:.1} |",
+        "| {name} | {kinds} | {mode:?} | {} | {:.1} |",
         grown / count,
         cpu.as_secs_f64() * 1e6 / count as f64,
     );
     eprintln!("  ({name}, {mode:?}: {:.1?} wall)", started.elapsed());
     Ok(())
-}
-
-/// `writes` with each `t` and `n` entry appended to its bucket (`prefix ‖ group ‖ bucket`)
-/// instead: the entry's key after the group, then its value, length-prefixed. Only the
-/// newest bucket of a listing is open, so the cache holds one per listing.
-fn pack(
-    writes: Writes,
-    bucket: usize,
-    open: &mut std::collections::HashMap<u8, (Vec<u8>, Vec<u8>)>,
-) -> Writes {
-    const GROUP_END: usize = 1 + 32;
-    writes
-        .into_iter()
-        .map(|(key, value)| {
-            if key[0] != prefix::TIMELINE && key[0] != prefix::NEW {
-                return (key, value);
-            }
-            let mut bucket_key = key[..GROUP_END].to_vec();
-            bucket_key.extend_from_slice(&(bucket as u64).to_be_bytes());
-            let (open_key, entries) = open.entry(key[0]).or_default();
-            if *open_key != bucket_key {
-                *open_key = bucket_key.clone();
-                entries.clear();
-            }
-            let value = value.unwrap_or_default();
-            entries.push((key.len() - GROUP_END + value.len()) as u8);
-            entries.extend_from_slice(&key[GROUP_END..]);
-            entries.extend_from_slice(&value);
-            (bucket_key, Some(entries.as_slice().into()))
-        })
-        .collect()
 }

@@ -19,10 +19,19 @@ pub type Entries<'a> = Box<dyn DoubleEndedIterator<Item = Entry> + Send + 'a>;
 /// Writes applied together: `None` deletes the key.
 pub type Writes = Vec<(Vec<u8>, Option<IVec>)>;
 
-/// What a store reads: the current value of a key.
+/// What a store reads: the current value of a key, and the nearest key of a range.
 pub trait Lookup {
     /// The value under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError>;
+
+    /// The entry with the smallest key in `[start, end)`, or the largest when `last`: how a
+    /// packed listing finds the bucket an entry belongs in ([`super::bucket`]).
+    fn seek(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        last: bool,
+    ) -> Result<Option<(IVec, IVec)>, StoreError>;
 }
 
 /// The backend of a store.
@@ -200,6 +209,61 @@ impl Lookup for Keyspace {
             Keyspace::Memory(map) => Ok(read(map).get(key).cloned()),
         }
     }
+
+    fn seek(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        last: bool,
+    ) -> Result<Option<(IVec, IVec)>, StoreError> {
+        match self {
+            Keyspace::Sled(space) => {
+                let staged = space.staged.read().unwrap_or_else(|e| e.into_inner());
+                let staged = staged.writes.range(start.to_vec()..end.to_vec());
+                let db = space.db.range(start..end);
+                if last {
+                    seek_staged(staged.rev(), db.rev(), |a, b| b.cmp(a))
+                } else {
+                    seek_staged(staged, db, |a, b| a.cmp(b))
+                }
+            }
+            Keyspace::Memory(map) => read(map).seek(start, end, last),
+        }
+    }
+}
+
+/// The first entry of sled's range `db` as the staged writes over it change it: a staged
+/// value replaces sled's, a staged deletion hides it. Both iterators run in the seek's
+/// direction, which `order` gives.
+fn seek_staged<'a>(
+    staged: impl Iterator<Item = (&'a Vec<u8>, &'a Option<IVec>)>,
+    db: impl Iterator<Item = sled::Result<(IVec, IVec)>>,
+    order: impl Fn(&[u8], &[u8]) -> std::cmp::Ordering,
+) -> Result<Option<(IVec, IVec)>, StoreError> {
+    let (mut staged, mut db) = (staged.peekable(), db.peekable());
+    loop {
+        let db_head = match db.peek() {
+            Some(Ok((key, _))) => Some(key.clone()),
+            Some(Err(_)) => return Err(db.next().expect("peeked").expect_err("peeked").into()),
+            None => None,
+        };
+        let staged_first = match (staged.peek(), &db_head) {
+            (None, None) => return Ok(None),
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some((key, _)), Some(db_key)) => order(key, db_key) != std::cmp::Ordering::Greater,
+        };
+        if !staged_first {
+            return Ok(db.next().transpose()?);
+        }
+        let (key, value) = staged.next().expect("peeked");
+        if db_head.as_deref() == Some(key.as_slice()) {
+            db.next();
+        }
+        if let Some(value) = value {
+            return Ok(Some((IVec::from(key.as_slice()), value.clone())));
+        }
+    }
 }
 
 fn read(
@@ -209,7 +273,7 @@ fn read(
 }
 
 /// The smallest key greater than every key starting with `prefix` (`None`: there is none).
-fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < 0xff {
@@ -223,6 +287,21 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 impl Lookup for BTreeMap<Vec<u8>, IVec> {
     fn get(&self, key: &[u8]) -> Result<Option<IVec>, StoreError> {
         Ok(BTreeMap::get(self, key).cloned())
+    }
+
+    fn seek(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        last: bool,
+    ) -> Result<Option<(IVec, IVec)>, StoreError> {
+        let mut range = self.range(start.to_vec()..end.to_vec());
+        let entry = if last {
+            range.next_back()
+        } else {
+            range.next()
+        };
+        Ok(entry.map(|(k, v)| (IVec::from(k.as_slice()), v.clone())))
     }
 }
 
@@ -256,6 +335,61 @@ mod tests {
             assert!(!ks.contains(b"a1").unwrap());
             assert_eq!(ks.get(b"b1").unwrap().unwrap(), b"w");
         }
+    }
+
+    #[test]
+    fn seek_finds_the_nearest_key_through_staged_writes() {
+        let ks = Keyspace::sled(sled::Config::new().temporary(true).open().unwrap());
+        let value = |v: &[u8]| Some(IVec::from(v));
+        ks.apply(vec![
+            (b"k1".to_vec(), value(b"1")),
+            (b"k3".to_vec(), value(b"3")),
+            (b"k5".to_vec(), value(b"5")),
+        ])
+        .unwrap();
+        // Staged: k3 deleted, k4 added, k5 changed; sled itself still has the old state.
+        ks.stage(vec![
+            (b"k3".to_vec(), None),
+            (b"k4".to_vec(), value(b"4")),
+            (b"k5".to_vec(), value(b"five")),
+        ]);
+        let seek = |ks: &Keyspace, start: &[u8], end: &[u8], last: bool| {
+            ks.seek(start, end, last)
+                .unwrap()
+                .map(|(k, v)| (k.to_vec(), v.to_vec()))
+        };
+        let memory = Keyspace::memory();
+        memory
+            .apply(vec![
+                (b"k1".to_vec(), value(b"1")),
+                (b"k4".to_vec(), value(b"4")),
+                (b"k5".to_vec(), value(b"five")),
+            ])
+            .unwrap();
+        /// `(start, end, last, expected entry)`.
+        type Case<'a> = (&'a [u8], &'a [u8], bool, Option<(&'a [u8], &'a [u8])>);
+        let cases: [Case; 6] = [
+            (b"k", b"k4", true, Some((b"k1", b"1"))),
+            (b"k2", b"k9", false, Some((b"k4", b"4"))),
+            (b"k", b"k9", true, Some((b"k5", b"five"))),
+            (b"k3", b"k4", false, None),
+            (b"k", b"k1", true, None),
+            (b"k5", b"k6", false, Some((b"k5", b"five"))),
+        ];
+        for (start, end, last, expected) in cases {
+            let expected = expected.map(|(k, v)| (k.to_vec(), v.to_vec()));
+            assert_eq!(
+                seek(&ks, start, end, last),
+                expected,
+                "{start:?}..{end:?} {last}"
+            );
+            assert_eq!(seek(&memory, start, end, last), expected, "memory");
+        }
+        ks.settle().unwrap();
+        assert_eq!(
+            seek(&ks, b"k2", b"k9", false),
+            Some((b"k4".to_vec(), b"4".to_vec()))
+        );
     }
 
     #[test]

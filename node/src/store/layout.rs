@@ -1,13 +1,13 @@
-//! The keyspace of store schema 3: one sled tree, every key starting with a one-byte prefix
+//! The keyspace of store schema 4: one sled tree, every key starting with a one-byte prefix
 //! that names its kind. All integers are big endian, so byte order is numeric order.
 //!
 //! | prefix | kind | key after the prefix | value |
 //! |---|---|---|---|
 //! | `00` | schema | `"schema"` | u32: the layout's version ([`SCHEMA`]) |
 //! | `m` | message | message id (32) | [`MessageHeader`] (49) ‖ signed message bytes |
-//! | `t` | timeline | group (32) ‖ created_at (8) ‖ id (32) | empty: every kind; the set history sync reconciles |
+//! | `t` | timeline bucket | group (32) ‖ created_at (8) ‖ id (32) | entries `created_at (8) ‖ id (32)`, ascending, 1 to 16: every kind; the set history sync reconciles |
 //! | `N` | message count | group (32) | u64: messages of the group stored |
-//! | `n` | `new` feed | group (32) ‖ order (8) ‖ post id (32) | empty, or `01` if the post is ranked apart (posts only) |
+//! | `n` | `new` feed bucket | group (32) ‖ order (8) ‖ post id (32) | entries `order (8) ‖ post id (32) ‖ flag (1)`, ascending, 1 to 16; flag `01` if the post is ranked apart (posts only) |
 //! | `h` | `hot` ranking | group (32) ‖ hot score (8) ‖ post id (32) | empty (posts ranked apart only) |
 //! | `o` | `top` ranking | group (32) ‖ recommendations (8) ‖ created_at (8) ‖ post id (32) | empty (posts ranked apart only) |
 //! | `P` | profile | group (32) ‖ author (32) | latest register |
@@ -41,6 +41,12 @@
 //! first-seen times alone, planned by [`crate::store::plan`] and rebuilt by `cove store
 //! reindex`. The rest (`m`, `G`, `x`, `M`, `i`, `V`) is the store's **ground truth**.
 //!
+//! `t` and `n` are **packed listings** ([`crate::store::bucket`]): a key holds up to 16
+//! entries, and its key is a lower bound of them (the greatest bucket key not after an entry
+//! is the bucket that holds it). Schema 3 had one key per entry, the same key as a bucket's
+//! with an empty value (`t`) or the flag (`n`, empty for `00`); readers still see entries in
+//! that shape.
+//!
 //! A *latest register* is `created_at (8) ‖ message id (32)`: per key the entry with the
 //! greatest `(created_at, id)` wins, whatever order messages arrive in, so every member
 //! converges on the same state. `order` is the author's `created_at` clamped to when this node
@@ -59,8 +65,10 @@ use cove_crypto::GroupId;
 use crate::message::{Content, MessageId};
 
 /// The layout's version, kept under [`SCHEMA_KEY`]. Schema 1 was one sled tree per kind;
-/// schema 2 this layout with `h` and `o` entries for every post (opened by reindexing).
-pub const SCHEMA: u32 = 3;
+/// schema 2 this layout with `h` and `o` entries for every post and one key per `t` and `n`
+/// entry; schema 3 as schema 2 with `h` and `o` only for posts ranked apart (both opened by
+/// reindexing).
+pub const SCHEMA: u32 = 4;
 /// Where the schema version lives.
 pub const SCHEMA_KEY: &[u8] = b"\0schema";
 
@@ -185,13 +193,9 @@ pub fn pair(prefix: u8, a: &[u8; 32], b: &[u8; 32]) -> Vec<u8> {
     key(prefix, &[a, b])
 }
 
-/// The value of a post's `n` entry: whether it is ranked apart (has `h` and `o` entries).
-pub fn new_entry(ranked_apart: bool) -> Vec<u8> {
-    if ranked_apart {
-        vec![1]
-    } else {
-        Vec::new()
-    }
+/// The flag of a post's `n` entry: whether it is ranked apart (has `h` and `o` entries).
+pub fn new_entry(ranked_apart: bool) -> [u8; 1] {
+    [u8::from(ranked_apart)]
 }
 
 /// Whether an `n` entry's value marks its post as ranked apart.

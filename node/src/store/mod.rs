@@ -19,6 +19,7 @@
 //! This file is long (about 950 lines) and one concern: the store's API, one short method per
 //! question a rule or a view asks, each reading one key or one range of the layout.
 
+pub mod bucket;
 pub mod keyspace;
 pub mod layout;
 pub mod plan;
@@ -268,7 +269,7 @@ fn trailing_id(key: &[u8]) -> Result<MessageId, StoreError> {
 impl Store {
     /// Opens (or creates) the store at `path` with a bounded cache. A store of schema 1 (one
     /// tree per kind) is migrated first: its messages are copied and indexed, its local
-    /// records copied, and its trees dropped. A store of schema 2 is reindexed. A store of a
+    /// records copied, and its trees dropped. A store of schema 2 or 3 is reindexed. A store of a
     /// newer schema is refused.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         let db = open_db(path, OPEN_TRIES)?;
@@ -296,11 +297,11 @@ impl Store {
             if v1::is_v1(&db) {
                 let messages = v1::migrate(&db, &store)?;
                 tracing::info!(messages, elapsed = ?started.elapsed(), "store migrated from schema 1");
-            } else if schema == 2 {
-                // Schema 2 is this layout with `h` and `o` entries for every post: indexing
-                // anew is the migration. A crash part-way leaves schema 2, reindexed again.
+            } else if schema >= 2 {
+                // Schemas 2 and 3 differ from this one in index entries only: indexing anew
+                // is the migration. A crash part-way leaves the old schema, reindexed again.
                 let messages = store.reindex()?;
-                tracing::info!(messages, elapsed = ?started.elapsed(), "store reindexed from schema 2");
+                tracing::info!(messages, schema, elapsed = ?started.elapsed(), "store reindexed");
             }
             store.set_schema()?;
             v1::drop_trees(&db)?;
@@ -399,27 +400,20 @@ impl Store {
         cutoff: u64,
         keep: &MessageId,
     ) -> Result<usize, StoreError> {
-        let start = layout::listed(prefix::TIMELINE, group.as_bytes(), 0, &MessageId([0; 32]));
-        let end = layout::listed(
-            prefix::TIMELINE,
-            group.as_bytes(),
-            cutoff,
-            &MessageId([0; 32]),
-        );
         // Collect first: the deletions must not run under a live iterator of the same keys.
-        let keys: Vec<IVec> = self
-            .ks
-            .range(&start, Some(&end))
-            .map(|e| e.map(|(k, _)| k))
+        let listed: Vec<(u64, MessageId)> = self
+            .timeline(group, 0)
+            .take_while(|e| e.as_ref().map_or(true, |(at, _)| *at < cutoff))
             .collect::<Result<_, _>>()?;
         let mut deleted = 0;
-        for key in keys {
-            let id = trailing_id(&key)?;
+        for (created_at, id) in listed {
             if id == *keep {
                 continue;
             }
             let Some(stored) = self.message(&id)? else {
-                self.ks.apply(vec![(key.to_vec(), None)])?;
+                let sort = bucket::sort_key(created_at, &id);
+                let writes = bucket::remove(&self.ks, bucket::TIMELINE, group.as_bytes(), &sort)?;
+                self.ks.apply(writes)?;
                 continue;
             };
             let msg = &stored.signed.message;
@@ -431,8 +425,9 @@ impl Store {
             }
             let recommendations = self.recommendations(&msg.id)?;
             let count = self.message_count(group) as u64;
-            self.ks
-                .apply(plan::unlist(msg, stored.order(), recommendations, count))?;
+            let order = stored.order();
+            let writes = plan::unlist(msg, order, recommendations, count, &self.ks)?;
+            self.ks.apply(writes)?;
             deleted += 1;
         }
         Ok(deleted)
@@ -595,24 +590,20 @@ impl StoreReader {
         group: &GroupId,
         since: u64,
     ) -> Result<Vec<(u64, MessageId)>, StoreError> {
-        let start = layout::listed(
-            prefix::TIMELINE,
-            group.as_bytes(),
-            since,
-            &MessageId([0; 32]),
-        );
-        self.ks
-            .range(&start, None)
-            .take_while(|e| {
-                e.as_ref().map_or(true, |(k, _)| {
-                    k.starts_with(&group_prefix(prefix::TIMELINE, group))
-                })
-            })
-            .map(|entry| {
-                let (key, _) = entry?;
-                Ok((u64_at(&key, 33), trailing_id(&key)?))
-            })
-            .collect()
+        self.timeline(group, since).collect()
+    }
+
+    /// `(created_at, id)` of a group's messages created at or after `since`, ascending.
+    fn timeline(
+        &self,
+        group: &GroupId,
+        since: u64,
+    ) -> impl Iterator<Item = Result<(u64, MessageId), StoreError>> + '_ {
+        let from = bucket::sort_key(since, &MessageId([0; 32]));
+        bucket::entries(&self.ks, bucket::TIMELINE, group.as_bytes(), Some(from)).map(|entry| {
+            let (key, _) = entry?;
+            Ok((u64_at(&key, 33), trailing_id(&key)?))
+        })
     }
 
     /// The exact stored bytes of a message of `group`, as sync serves them (without decoding:
@@ -752,7 +743,7 @@ impl StoreReader {
         group: &GroupId,
         by: Ranking,
     ) -> Box<dyn Iterator<Item = Result<MessageId, StoreError>> + Send + '_> {
-        let new = self.ks.scan_prefix(&group_prefix(prefix::NEW, group)).rev();
+        let new = bucket::entries(&self.ks, bucket::NEW, group.as_bytes(), None).rev();
         let (p, pad) = match by {
             Ranking::New => return Box::new(self.ids(new)),
             Ranking::Hot => (prefix::HOT, 0),

@@ -5,6 +5,7 @@
 
 use sled::IVec;
 
+use super::bucket::{self, sort_key};
 use super::keyspace::{Lookup, Writes};
 use super::layout::{self, kind_code, prefix, u64_at, MessageHeader, POST};
 use super::StoreError;
@@ -42,12 +43,14 @@ pub fn index_message(
     db: &impl Lookup,
 ) -> Result<Writes, StoreError> {
     let mut w = Plan::default();
-    w.mark(layout::listed(
-        prefix::TIMELINE,
+    let timeline = sort_key(msg.created_at, &msg.id);
+    w.0.extend(bucket::insert(
+        db,
+        bucket::TIMELINE,
         msg.group.as_bytes(),
-        msg.created_at,
-        &msg.id,
-    ));
+        &timeline,
+        &[],
+    )?);
     let count_key = layout::key(prefix::COUNT, &[msg.group.as_bytes()]);
     let count = read_u64(db, &count_key)? + 1;
     w.put(count_key, count.to_be_bytes().to_vec());
@@ -63,10 +66,9 @@ fn index(msg: &Message, order: u64, db: &impl Lookup, w: &mut Plan) -> Result<()
             // Recommendations may have arrived before the post.
             let count = read_u64(db, &layout::key(prefix::REC_COUNT, &[&msg.id.0]))?;
             let apart = ranked_apart(count, msg.created_at, order);
-            w.put(
-                layout::listed(prefix::NEW, group, order, &msg.id),
-                layout::new_entry(apart),
-            );
+            let entry = sort_key(order, &msg.id);
+            let flag = layout::new_entry(apart);
+            w.0.extend(bucket::insert(db, bucket::NEW, group, &entry, &flag)?);
             if apart {
                 for key in ranking_keys(&msg.group, count, msg.created_at, &msg.id) {
                     w.mark(key);
@@ -189,11 +191,15 @@ fn recount(db: &impl Lookup, w: &mut Plan, target: &MessageId, up: bool) -> Resu
         }
     }
     if was_apart != is_apart {
-        // An update of an existing key: a few dozen bytes of log, not a new key's ~1 KB.
-        w.put(
-            layout::listed(prefix::NEW, group.as_bytes(), order, target),
-            layout::new_entry(is_apart),
-        );
+        let entry = sort_key(order, target);
+        let flag = layout::new_entry(is_apart);
+        w.0.extend(bucket::set_extra(
+            db,
+            bucket::NEW,
+            group.as_bytes(),
+            &entry,
+            &flag,
+        )?);
     }
     Ok(())
 }
@@ -239,23 +245,30 @@ pub fn post_header(db: &impl Lookup, id: &MessageId) -> Result<Option<MessageHea
 /// thread, room): retention forgets content, not votes, so registers and counters it
 /// contributed to stay. `recommendations` is the post's current count (it places the
 /// ranking entries).
-pub fn unlist(msg: &Message, order: u64, recommendations: u64, group_count: u64) -> Writes {
+pub fn unlist(
+    msg: &Message,
+    order: u64,
+    recommendations: u64,
+    group_count: u64,
+    db: &impl Lookup,
+) -> Result<Writes, StoreError> {
     let group = msg.group.as_bytes();
     let mut w = Plan::default();
     w.delete(layout::key(prefix::MESSAGE, &[&msg.id.0]));
-    w.delete(layout::listed(
-        prefix::TIMELINE,
-        group,
-        msg.created_at,
-        &msg.id,
-    ));
+    let timeline = sort_key(msg.created_at, &msg.id);
+    w.0.extend(bucket::remove(db, bucket::TIMELINE, group, &timeline)?);
     w.put(
         layout::key(prefix::COUNT, &[group]),
         group_count.saturating_sub(1).to_be_bytes().to_vec(),
     );
     match &msg.content {
         Content::Post(_) => {
-            w.delete(layout::listed(prefix::NEW, group, order, &msg.id));
+            w.0.extend(bucket::remove(
+                db,
+                bucket::NEW,
+                group,
+                &sort_key(order, &msg.id),
+            )?);
             if ranked_apart(recommendations, msg.created_at, order) {
                 for key in ranking_keys(&msg.group, recommendations, msg.created_at, &msg.id) {
                     w.delete(key);
@@ -266,7 +279,7 @@ pub fn unlist(msg: &Message, order: u64, recommendations: u64, group_count: u64)
         Content::Chat(c) => w.delete(layout::listed(prefix::CHAT, &c.room.0, order, &msg.id)),
         _ => {}
     }
-    w.0
+    Ok(w.0)
 }
 
 /// The `hot` score of a post, in milliseconds: `created_at` plus 12.5 hours per factor of
@@ -377,6 +390,18 @@ mod tests {
         map.keys().filter(|k| k[0] == p).cloned().collect()
     }
 
+    /// The `n` entries of the buckets in `map`, unpacked: `(key of schema 3, flag)`.
+    fn new_entries(map: &Map) -> BTreeMap<Vec<u8>, Vec<u8>> {
+        map.iter()
+            .filter(|(k, _)| k[0] == prefix::NEW)
+            .flat_map(|(k, v)| {
+                v.chunks_exact(41)
+                    .map(|e| ([&k[..33], &e[..40]].concat(), e[40..].to_vec()))
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
     #[test]
     fn a_post_is_stored_listed_ranked_and_counted() {
         let mut map = Map::new();
@@ -389,7 +414,7 @@ mod tests {
             (900, 1_000, 900)
         );
         assert_eq!(
-            with_prefix(&map, prefix::NEW),
+            new_entries(&map).into_keys().collect::<Vec<_>>(),
             [layout::listed(
                 prefix::NEW,
                 group().as_bytes(),
@@ -464,8 +489,8 @@ mod tests {
         apply(&mut map, writes);
         let new_key = layout::listed(prefix::NEW, group().as_bytes(), 1_000, &id);
         assert_eq!(
-            map[&new_key],
-            IVec::default(),
+            new_entries(&map)[&new_key],
+            [0],
             "its `n` entry stands for the rest"
         );
         assert!(with_prefix(&map, prefix::HOT).is_empty());
@@ -475,7 +500,7 @@ mod tests {
             .unwrap()
             .unwrap();
         apply(&mut map, writes);
-        assert!(layout::is_ranked_apart(&map[&new_key]));
+        assert!(layout::is_ranked_apart(&new_entries(&map)[&new_key]));
         assert_eq!(
             with_prefix(&map, prefix::TOP),
             [layout::top(&group(), 1, 1_000, &id)]
@@ -486,7 +511,7 @@ mod tests {
             .unwrap()
             .unwrap();
         apply(&mut map, writes);
-        assert_eq!(map[&new_key], IVec::default(), "back to the tail");
+        assert_eq!(new_entries(&map)[&new_key], [0], "back to the tail");
         assert!(with_prefix(&map, prefix::HOT).is_empty());
         assert!(with_prefix(&map, prefix::TOP).is_empty());
 
@@ -495,12 +520,14 @@ mod tests {
         let writes = store_message(&ahead, 8_000, &map).unwrap().unwrap();
         apply(&mut map, writes);
         let key = layout::listed(prefix::NEW, group().as_bytes(), 8_000, &ahead.message.id);
-        assert!(layout::is_ranked_apart(&map[&key]));
+        assert!(layout::is_ranked_apart(&new_entries(&map)[&key]));
         assert_eq!(
             with_prefix(&map, prefix::TOP),
             [layout::top(&group(), 0, 9_000, &ahead.message.id)]
         );
-        apply(&mut map, unlist(&ahead.message, 8_000, 0, 2));
+        let writes = unlist(&ahead.message, 8_000, 0, 2, &map).unwrap();
+        apply(&mut map, writes);
+        assert_eq!(new_entries(&map).len(), 1, "only the first post is listed");
         assert!(with_prefix(&map, prefix::HOT).is_empty());
         assert!(with_prefix(&map, prefix::TOP).is_empty());
     }
@@ -511,7 +538,8 @@ mod tests {
         let p = post(1, 1_000);
         let writes = store_message(&p, 1_000, &map).unwrap().unwrap();
         apply(&mut map, writes);
-        apply(&mut map, unlist(&p.message, 1_000, 0, 1));
+        let writes = unlist(&p.message, 1_000, 0, 1, &map).unwrap();
+        apply(&mut map, writes);
         assert_eq!(
             map.keys().map(|k| k[0]).collect::<Vec<_>>(),
             [prefix::COUNT],
