@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::core::decide;
+use futures::StreamExt;
 
 /// Progress of a session, for `cove sync`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -267,8 +268,11 @@ impl Session {
             .collect())
     }
 
-    /// Fetches `need` page by page. The next page is requested while the current one is
-    /// validated and stored, so the network and the responder work while we verify.
+    /// Fetches `need` page by page, in order, with up to [`PAGES_IN_FLIGHT`] pages asked for
+    /// at once: while the actor stores one page, the next is verified here and the one after
+    /// it served by the responder, so neither side waits for the other's turn. Pages are
+    /// handed over in the order of `need`, whatever order they arrive in: a page cut short
+    /// drops the pages in flight after it, and its remaining ids are asked for first.
     async fn fetch_all(
         &self,
         proof: [u8; 32],
@@ -276,41 +280,65 @@ impl Session {
         report: &mut Report,
     ) -> Result<(), SyncError> {
         let total = need.len();
-        let mut pending = need.as_slice();
-        let mut page = self.fetch_page(proof, pending, report).await?;
-        while page.settled > 0 {
-            // The ids a page settled are done with (served or skipped); the rest of its batch
-            // is asked for again with the next ones ([`settled`]).
-            pending = &pending[page.settled..];
-            let mut next_report = Report::default();
-            let (next, ingested) = tokio::join!(
-                self.fetch_page(proof, pending, &mut next_report),
-                self.ingest_page(page.messages)
+        // Ids of `need` asked for so far, by pages in flight or done with.
+        let mut asked = 0;
+        let mut in_flight = futures::stream::FuturesOrdered::new();
+        let mut to_store = Vec::new();
+        loop {
+            while in_flight.len() < PAGES_IN_FLIGHT && asked < total {
+                let ids = need[asked..total.min(asked + MAX_FETCH_IDS)].to_vec();
+                in_flight.push_back(self.fetch_ids(proof, asked, ids));
+                asked = total.min(asked + MAX_FETCH_IDS);
+            }
+            let (next, stored) = tokio::join!(
+                in_flight.next(),
+                self.ingest_page(std::mem::take(&mut to_store))
             );
-            let (accepted, refused, invalid) = ingested?;
+            let (accepted, refused, invalid) = stored?;
             report.accepted += accepted;
             report.refused += refused + invalid;
-            report.bytes_sent += next_report.bytes_sent;
-            report.bytes_received += next_report.bytes_received;
-            report.busy += next_report.busy;
             if invalid > 0 {
                 return Err(SyncError::Malformed(format!(
                     "{invalid} invalid messages in a page"
                 )));
+            }
+            let Some(fetched) = next else {
+                return Ok(());
+            };
+            report.bytes_sent += fetched.report.bytes_sent;
+            report.bytes_received += fetched.report.bytes_received;
+            report.busy += fetched.report.busy;
+            let page = fetched.page?;
+            if page.settled < fetched.asked {
+                // Cut short (the page budget): its remaining ids are asked for again, and the
+                // pages in flight after it are dropped, so the order holds.
+                asked = fetched.start + page.settled;
+                in_flight = futures::stream::FuturesOrdered::new();
             }
             if let Some(progress) = &self.progress {
                 let _ = progress
                     .send(Progress {
                         group: self.group.to_string(),
                         peer: self.peer.to_string(),
-                        fetched: total - pending.len(),
+                        fetched: fetched.start + page.settled,
                         total,
                     })
                     .await;
             }
-            page = next?;
+            to_store = page.messages;
         }
-        Ok(())
+    }
+
+    /// The page for `ids`, which start at `start` in the session's list.
+    async fn fetch_ids(&self, proof: [u8; 32], start: usize, ids: Vec<MessageId>) -> Fetched {
+        let mut report = Report::default();
+        let page = self.fetch_page(proof, &ids, &mut report).await;
+        Fetched {
+            start,
+            asked: ids.len(),
+            page,
+            report,
+        }
     }
 
     /// One page for the first ids of `pending`, decoded and verified; it settles none when
@@ -366,6 +394,19 @@ impl Session {
             .map_err(|_| SyncError::Stopped)?;
         answer.await.map_err(|_| SyncError::Stopped)
     }
+}
+
+/// Fetch requests a session has in flight at most: one while the actor stores the page
+/// before it is not enough to keep two cores busy (PERFORMANCE.md, "Two pages in flight").
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// A page asked for by [`Session::fetch_all`]: where its ids start in the session's list, how
+/// many it asked for, the page (or why there is none) and what asking cost.
+struct Fetched {
+    start: usize,
+    asked: usize,
+    page: Result<Page, SyncError>,
+    report: Report,
 }
 
 /// A fetched page: its messages, decoded and verified, and how many ids at the head of the

@@ -204,25 +204,39 @@ async fn a_joiner_catches_up_at_once_while_its_outbox_is_confirmed() -> Result<(
 /// The ids and bytes a [`busy_responder`] serves, and when each request reached it.
 #[derive(Debug, Default)]
 struct Served {
-    /// Arrival of every request, and whether it was answered `busy`.
-    requests: Vec<(std::time::Instant, bool)>,
+    /// Arrival of every request, whether it was answered `busy`, and its bytes.
+    requests: Vec<(std::time::Instant, bool, Vec<u8>)>,
+    /// The ids of every fetch, in arrival order.
+    fetches: Vec<Vec<cove_node::message::MessageId>>,
     /// The ids of the fetch answered with an empty page.
     withheld: Vec<cove_node::message::MessageId>,
 }
 
+/// What a [`busy_responder`] does with the session's first fetch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum FirstFetch {
+    /// Serves it.
+    Serve,
+    /// Answers an empty page, as a responder skips a batch all sealed in an epoch the
+    /// requester did not prove.
+    Withhold,
+    /// Serves only the first this many of its ids, as a responder at its page budget does.
+    CutAt(usize),
+}
+
 /// A raw sync responder on `gossip` that proves membership with `sync_key`, reconciles over
-/// `messages`, serves them (the first fetch with an empty page if `withhold` is set, as a
-/// responder skips a batch all sealed in an epoch the requester did not prove), and answers
-/// `busy` to every request whose number (from 0) is in `busy_at`, as a responder over its
-/// request budget does.
+/// `messages`, serves them (the first fetch as `first` says), and answers `busy` to every
+/// request whose number (from 0) is in `busy_at`, as a responder over its request budget
+/// does.
 async fn busy_responder(
     gossip: cove_gossip::Gossip,
     mut events: tokio::sync::mpsc::Receiver<cove_gossip::Event>,
     sync_key: [u8; 32],
     messages: Vec<cove_node::message::SignedMessage>,
-    (busy_at, withhold): (Vec<usize>, bool),
+    (busy_at, first): (Vec<usize>, FirstFetch),
     served: std::sync::Arc<std::sync::Mutex<Served>>,
 ) -> Result<()> {
+    let mut fetches = 0;
     use cove_node::sync::{ErrorCode, Request, Response};
     let mut storage = negentropy::NegentropyStorageVector::new();
     for m in &messages {
@@ -241,7 +255,9 @@ async fn busy_responder(
             let mut served = served.lock().expect("not poisoned");
             let number = served.requests.len();
             let busy = busy_at.contains(&number);
-            served.requests.push((std::time::Instant::now(), busy));
+            served
+                .requests
+                .push((std::time::Instant::now(), busy, data.clone()));
             number
         };
         let response = if busy_at.contains(&number) {
@@ -263,20 +279,26 @@ async fn busy_responder(
                     msg: reconciler.reconcile(&msg)?,
                 },
                 Request::Fetch { ids, .. } => {
-                    let mut served = served.lock().expect("not poisoned");
-                    if withhold && served.withheld.is_empty() {
-                        served.withheld = ids;
-                        Response::Messages {
-                            messages: Vec::new(),
+                    fetches += 1;
+                    served
+                        .lock()
+                        .expect("not poisoned")
+                        .fetches
+                        .push(ids.clone());
+                    let serve = match first {
+                        FirstFetch::Withhold if fetches == 1 => {
+                            served.lock().expect("not poisoned").withheld = ids;
+                            Vec::new()
                         }
-                    } else {
-                        Response::Messages {
-                            messages: ids
-                                .iter()
-                                .filter_map(|id| messages.iter().find(|m| m.message.id == *id))
-                                .map(|m| m.bytes.clone())
-                                .collect(),
-                        }
+                        FirstFetch::CutAt(n) if fetches == 1 => ids[..n].to_vec(),
+                        _ => ids,
+                    };
+                    Response::Messages {
+                        messages: serve
+                            .iter()
+                            .filter_map(|id| messages.iter().find(|m| m.message.id == *id))
+                            .map(|m| m.bytes.clone())
+                            .collect(),
                     }
                 }
                 Request::Admit(_) | Request::Epochs(_) => {
@@ -306,20 +328,22 @@ async fn raw_peer(
 }
 
 /// What [`session_against`] saw: the session's report and error, the messages it handed
-/// over for storage, and the requests the responder received.
+/// over for storage (ids sorted, and as handed over), and the requests the responder
+/// received.
 struct Against {
     report: cove_node::sync::Report,
     error: Option<cove_node::sync::SyncError>,
     fetched: Vec<cove_node::message::MessageId>,
+    handed_over: Vec<cove_node::message::MessageId>,
     served: Served,
 }
 
 /// Runs the node's own `sync::Session`, with an empty store, against a [`busy_responder`]
-/// holding 300 posts (two pages) and answering as `busy_at` and `withhold` say. Returns the
+/// holding 300 posts (two pages) and answering as `busy_at` and `first` say. Returns the
 /// posts' ids too; both lists of ids are sorted.
 async fn session_against(
     busy_at: Vec<usize>,
-    withhold: bool,
+    first: FirstFetch,
 ) -> Result<(Against, Vec<cove_node::message::MessageId>)> {
     use cove_node::message::{sign, Content, Post};
     use cove_node::sync::{IngestBatch, Session, MAX_FETCH_IDS};
@@ -343,7 +367,7 @@ async fn session_against(
         responder_events,
         sync_key,
         messages.clone(),
-        (busy_at, withhold),
+        (busy_at, first),
         served.clone(),
     ));
     let responder_addr = eventually("the responder to listen", || async {
@@ -387,7 +411,8 @@ async fn session_against(
         progress: None,
     };
     let (report, error) = session.run().await;
-    let mut fetched: Vec<_> = ingesting.await?.iter().map(|m| m.message.id).collect();
+    let handed_over: Vec<_> = ingesting.await?.iter().map(|m| m.message.id).collect();
+    let mut fetched = handed_over.clone();
     fetched.sort_by_key(|id| id.0);
     let served = std::mem::take(&mut *served.lock().expect("not poisoned"));
     drain.abort();
@@ -401,6 +426,7 @@ async fn session_against(
             report,
             error,
             fetched,
+            handed_over,
             served,
         },
         ids,
@@ -414,22 +440,38 @@ async fn a_session_answered_busy_waits_and_asks_again() -> Result<()> {
     // node's own `sync::Session`, with an empty store, fetching the responder's 300 posts.
     // Assert: the session does not end at `busy`: it fetches all 300 posts without error,
     // reports the 3 `busy` answers it waited out, and after each one it waited at least the
-    // documented time before asking again (50 ms, then 100 ms after the second in a row).
+    // documented time before asking the same again (20 ms, then 40 ms after the second in a
+    // row for the same request).
     within(TEST_TIMEOUT, async {
-        let (run, posts) = session_against(vec![0, 3, 4], false).await?;
+        let (run, posts) = session_against(vec![0, 3, 4], FirstFetch::Serve).await?;
         assert_eq!(run.error, None, "{:?}", run.report);
         assert_eq!((run.report.missing, run.report.accepted), (300, 300));
         assert_eq!(run.report.busy, 3);
         assert_eq!(run.fetched, posts, "every post, once");
-        // hello (busy), hello, reconcile rounds and two fetches, 3 and 4 answered busy.
+        // hello (busy), hello, reconcile rounds and two fetches, 3 and 4 answered busy. A
+        // session has two fetches in flight, so 3 and 4 may be one fetch asked twice or two
+        // fetches: each answered `busy` must be asked again, the same bytes, no sooner than
+        // the wait for as many `busy` in a row for that request.
         let requests = run.served.requests;
-        assert!(requests.len() >= 7, "{requests:?}");
-        for (number, in_a_row) in [(0, 1), (3, 1), (4, 2)] {
-            let waited = requests[number + 1].0 - requests[number].0;
+        assert!(requests.len() >= 7, "{} requests", requests.len());
+        for number in [0, 3, 4] {
+            let (at, busy, data) = &requests[number];
+            assert!(busy);
+            let in_a_row = requests[..=number]
+                .iter()
+                .rev()
+                .filter(|r| r.2 == *data)
+                .take_while(|r| r.1)
+                .count() as u32;
+            let again = requests[number + 1..]
+                .iter()
+                .find(|r| r.2 == *data)
+                .expect("asked again");
+            let waited = again.0 - *at;
             let due = cove_node::sync::busy_wait(in_a_row).expect("within the limit");
             assert!(
                 waited >= due,
-                "request {number} answered busy: the next came {waited:?} later, before {due:?}"
+                "request {number} answered busy: asked again {waited:?} later, before {due:?}"
             );
         }
         Ok(())
@@ -446,7 +488,7 @@ async fn a_session_goes_on_past_a_batch_the_responder_skips_whole() -> Result<()
     // fetches the 44 posts it may have, without error. (It ended at the empty page before,
     // leaving every later id unfetched, in this session and the next.)
     within(TEST_TIMEOUT, async {
-        let (run, posts) = session_against(Vec::new(), true).await?;
+        let (run, posts) = session_against(Vec::new(), FirstFetch::Withhold).await?;
         assert_eq!(run.error, None, "{:?}", run.report);
         assert_eq!(run.report.missing, 300);
         let withheld = &run.served.withheld;
@@ -463,13 +505,52 @@ async fn a_session_goes_on_past_a_batch_the_responder_skips_whole() -> Result<()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_page_cut_short_is_finished_before_the_pages_after_it() -> Result<()> {
+    // Scenario: the responder serves only the first 100 of the 256 ids of the session's
+    // first fetch, as a responder at its page budget does, while the session already has
+    // its second fetch (the 44 ids after them) in flight.
+    // Assert: every post is handed over for storage exactly once, and in the order of the
+    // session's list: the 156 ids the first page left are asked for again (with the 44
+    // after them: the page in flight is dropped) and handed over before those 44.
+    within(TEST_TIMEOUT, async {
+        use cove_node::sync::MAX_FETCH_IDS;
+        let (run, posts) = session_against(Vec::new(), FirstFetch::CutAt(100)).await?;
+        assert_eq!(run.error, None, "{:?}", run.report);
+        assert_eq!((run.report.missing, run.report.accepted), (300, 300));
+        assert_eq!(run.fetched, posts, "every post, once");
+        let asked = &run.served.fetches;
+        let first = asked
+            .iter()
+            .find(|ids| ids.len() == MAX_FETCH_IDS)
+            .expect("a full batch");
+        assert!(
+            asked.iter().any(|ids| ids.starts_with(&first[100..])),
+            "the rest of the first batch asked again: {:?}",
+            asked.iter().map(Vec::len).collect::<Vec<_>>()
+        );
+        let mut in_order = first.clone();
+        for id in asked.iter().flatten() {
+            if !in_order.contains(id) {
+                in_order.push(*id);
+            }
+        }
+        assert_eq!(
+            run.handed_over, in_order,
+            "handed over in the session's order"
+        );
+        Ok(())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_responder_that_only_answers_busy_to_hello_is_unproven() -> Result<()> {
     // Scenario: a responder (an outsider on the topic could do this) answers every request
     // `busy`. Assert: the session waits it out only within the handshake's limit and ends
     // unproven (so automatic sessions leave the peer alone for a while), having sent no
     // more hellos than the waits that fit in that limit and nothing group-specific.
     within(TEST_TIMEOUT, async {
-        let (run, _) = session_against((0..100).collect(), false).await?;
+        let (run, _) = session_against((0..100).collect(), FirstFetch::Serve).await?;
         assert!(
             matches!(run.error, Some(cove_node::sync::SyncError::Unproven(_))),
             "{:?}",
@@ -486,7 +567,7 @@ async fn a_responder_that_only_answers_busy_to_hello_is_unproven() -> Result<()>
             .count();
         let requests = run.served.requests.len();
         assert!(
-            requests <= fit + 1 && run.served.requests.iter().all(|(_, busy)| *busy),
+            requests <= fit + 1 && run.served.requests.iter().all(|(_, busy, _)| *busy),
             "{requests} requests, {fit} waits fit in {limit:?}"
         );
         assert!(run.fetched.is_empty());
