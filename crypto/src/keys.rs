@@ -173,7 +173,7 @@ impl Pseudonym {
 
     /// The public (verifying) key.
     pub fn public(&self) -> PublicKey {
-        PublicKey(self.key.verifying_key().to_bytes())
+        PublicKey(self.key.verifying_key())
     }
 
     /// Signs `domain.prefix() || bytes`.
@@ -194,9 +194,33 @@ impl fmt::Debug for Pseudonym {
 
 /// An ed25519 public key, known to decode to a valid, non-small-order curve point.
 ///
-/// `Display` / `FromStr` use 64 hex characters (lowercase when displayed).
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct PublicKey([u8; 32]);
+/// It keeps the decoded point, so a verification with it decodes only the signature's `R`
+/// (decoding a point is a square root, about a tenth of a verification); equality, order and
+/// hashing are those of the 32 encoded bytes. `Display` / `FromStr` use 64 hex characters
+/// (lowercase when displayed).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(VerifyingKey);
+
+/// Keys a thread keeps decoded for [`PublicKey::from_bytes`] (about 200 bytes each); all are
+/// forgotten when it is full.
+pub const DECODED_KEYS: usize = 1024;
+
+thread_local! {
+    static DECODED: std::cell::RefCell<std::collections::HashMap<[u8; 32], PublicKey>> =
+        std::cell::RefCell::default();
+}
+
+impl PartialOrd for PublicKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for PublicKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_bytes().cmp(other.as_bytes())
+    }
+}
 
 impl PublicKey {
     /// Validates and wraps 32 public key bytes.
@@ -204,17 +228,35 @@ impl PublicKey {
     /// Rejects bytes that do not decode to an Ed25519 point ([`KeyError::InvalidPoint`])
     /// and small-order points ([`KeyError::WeakKey`]), which strict verification would
     /// reject anyway.
+    ///
+    /// Each thread remembers up to [`DECODED_KEYS`] valid keys it decoded: a group's messages
+    /// come from few authors, and decoding a key is a square root in the field.
     pub fn from_bytes(b: [u8; 32]) -> Result<Self, KeyError> {
-        let vk = VerifyingKey::from_bytes(&b).map_err(|_| KeyError::InvalidPoint)?;
+        DECODED.with(|decoded| {
+            let mut decoded = decoded.borrow_mut();
+            if let Some(known) = decoded.get(&b) {
+                return Ok(*known);
+            }
+            let key = Self::decode(&b)?;
+            if decoded.len() >= DECODED_KEYS {
+                decoded.clear();
+            }
+            decoded.insert(b, key);
+            Ok(key)
+        })
+    }
+
+    fn decode(b: &[u8; 32]) -> Result<Self, KeyError> {
+        let vk = VerifyingKey::from_bytes(b).map_err(|_| KeyError::InvalidPoint)?;
         if vk.is_weak() {
             return Err(KeyError::WeakKey);
         }
-        Ok(Self(b))
+        Ok(Self(vk))
     }
 
     /// The 32 encoded bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        self.0.as_bytes()
     }
 
     /// Verifies `sig` over `domain.prefix() || bytes` with RFC 8032 strict verification
@@ -225,24 +267,22 @@ impl PublicKey {
         bytes: &[u8],
         sig: &Signature,
     ) -> Result<(), SignatureError> {
-        // Validated in `from_bytes`; a failure here can only mean a bad key, so report it as
-        // a failed verification rather than panicking.
-        let vk = VerifyingKey::from_bytes(&self.0).map_err(|_| SignatureError::Invalid)?;
         let sig = ed25519_dalek::Signature::from_bytes(&sig.0);
-        vk.verify_strict(&domain.preimage(bytes), &sig)
+        self.0
+            .verify_strict(&domain.preimage(bytes), &sig)
             .map_err(|_| SignatureError::Invalid)
     }
 
     /// Short human fingerprint: the first 4 bytes of SHA-256(key) as 8 lowercase hex chars.
     pub fn fingerprint(&self) -> String {
-        let digest = Sha256::digest(self.0);
+        let digest = Sha256::digest(self.as_bytes());
         hex::encode(&digest[..4])
     }
 }
 
 impl fmt::Display for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&hex::encode(self.as_bytes()))
     }
 }
 
@@ -633,6 +673,37 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert_eq!(PublicKey::from_bytes(identity), Err(KeyError::WeakKey));
+        // Asked again, still refused: only valid keys are remembered.
+        assert_eq!(PublicKey::from_bytes(identity), Err(KeyError::WeakKey));
+    }
+
+    #[test]
+    fn decoded_keys_compare_as_their_bytes_and_the_memo_stays_bounded() {
+        let keys: Vec<[u8; 32]> = (0..DECODED_KEYS + 8)
+            .map(|i| {
+                let mut secret = [0u8; 32];
+                secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
+                Pseudonym::from_secret_bytes(secret).public().to_string()
+            })
+            .map(|hex| *PublicKey::from_str(&hex).unwrap().as_bytes())
+            .collect();
+        for (i, bytes) in keys.iter().enumerate() {
+            let key = PublicKey::from_bytes(*bytes).unwrap();
+            assert_eq!(key.as_bytes(), bytes);
+            assert_eq!(key, PublicKey::decode(bytes).unwrap(), "the memo's answer");
+            let size = DECODED.with(|d| d.borrow().len());
+            assert!((1..=DECODED_KEYS).contains(&size), "{size} after {i}");
+        }
+        let (a, b) = (
+            PublicKey::from_bytes(keys[0]).unwrap(),
+            PublicKey::from_bytes(keys[1]).unwrap(),
+        );
+        assert_eq!(a.cmp(&b), keys[0].cmp(&keys[1]));
+        let hash = |k: &PublicKey| {
+            use std::hash::{BuildHasher, BuildHasherDefault};
+            BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default().hash_one(k)
+        };
+        assert_eq!(hash(&a), hash(&PublicKey::decode(&keys[0]).unwrap()));
     }
 
     #[test]
