@@ -683,9 +683,8 @@ mod tests {
             .map(|i| {
                 let mut secret = [0u8; 32];
                 secret[..8].copy_from_slice(&(i as u64).to_le_bytes());
-                Pseudonym::from_secret_bytes(secret).public().to_string()
+                *Pseudonym::from_secret_bytes(secret).public().as_bytes()
             })
-            .map(|hex| *PublicKey::from_str(&hex).unwrap().as_bytes())
             .collect();
         for (i, bytes) in keys.iter().enumerate() {
             let key = PublicKey::from_bytes(*bytes).unwrap();

@@ -20,11 +20,9 @@ use sled::IVec;
 
 use super::keyspace::{prefix_end, Entries, Entry, Keyspace, Lookup, Writes};
 use super::layout::{self, prefix};
-use super::StoreError;
+use super::{StoreError, LISTING_HEAD as HEAD_LEN};
 use crate::message::MessageId;
 
-/// Bytes of `prefix ‖ group` at the start of a bucket's key.
-pub const HEAD_LEN: usize = 33;
 /// Bytes of an entry's sort key: `n (8) ‖ id (32)`.
 pub const SORT_LEN: usize = 40;
 /// Most entries a bucket holds. Measured (PERFORMANCE.md, "Packed listings"): larger buckets
@@ -115,6 +113,7 @@ pub fn insert(
         let end = prefix_end(&head).unwrap_or_default();
         let mut writes = Vec::new();
         let mut entries = vec![entry.as_slice()];
+        // Bound here: its entries are borrowed until they are packed below.
         let first = db.seek(&start, &end, false)?;
         if let Some((key, value)) = &first {
             let after = l.parse(value)?;
@@ -181,15 +180,19 @@ pub fn set_extra(
     sort: &[u8; SORT_LEN],
     extra: &[u8],
 ) -> Result<Writes, StoreError> {
-    let Some((_, value)) = floor(db, &l.head(group), sort)? else {
+    let Some((key, value)) = floor(db, &l.head(group), sort)? else {
         return Ok(Vec::new());
     };
-    let listed = l.parse(&value)?.iter().any(|e| e[..SORT_LEN] == sort[..]);
-    if listed {
-        insert(db, l, group, sort, extra)
-    } else {
-        Ok(Vec::new())
+    let mut entries = l.parse(&value)?;
+    let Ok(at) = entries.binary_search_by(|e| e[..SORT_LEN].cmp(sort)) else {
+        return Ok(Vec::new());
+    };
+    if entries[at][SORT_LEN..] == *extra {
+        return Ok(Vec::new());
     }
+    let entry = [&sort[..], extra].concat();
+    entries[at] = &entry;
+    Ok(vec![(key.to_vec(), Some(pack(&entries)))])
 }
 
 fn pack(entries: &[&[u8]]) -> IVec {

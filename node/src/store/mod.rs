@@ -602,7 +602,7 @@ impl StoreReader {
         let from = bucket::sort_key(since, &MessageId([0; 32]));
         bucket::entries(&self.ks, bucket::TIMELINE, group.as_bytes(), Some(from)).map(|entry| {
             let (key, _) = entry?;
-            Ok((u64_at(&key, 33), trailing_id(&key)?))
+            Ok((u64_at(&key, LISTING_HEAD), trailing_id(&key)?))
         })
     }
 

@@ -286,9 +286,9 @@ impl Session {
         let mut to_store = Vec::new();
         loop {
             while in_flight.len() < PAGES_IN_FLIGHT && asked < total {
-                let ids = need[asked..total.min(asked + MAX_FETCH_IDS)].to_vec();
-                in_flight.push_back(self.fetch_ids(proof, asked, ids));
-                asked = total.min(asked + MAX_FETCH_IDS);
+                let end = total.min(asked + MAX_FETCH_IDS);
+                in_flight.push_back(self.fetch_ids(proof, asked, need[asked..end].to_vec()));
+                asked = end;
             }
             let (next, stored) = tokio::join!(
                 in_flight.next(),
