@@ -591,6 +591,9 @@ function syncActivity() {
   };
 }
 
+/** How often the status view re-reads the node's figures. */
+const STATUS_POLL_MS = 3000;
+
 function statusView(main) {
   const box = el('section', { id: 'status', 'aria-label': 'Node' });
   const activity = syncActivity();
@@ -617,7 +620,7 @@ function statusView(main) {
   main.replaceChildren(el('h2', {}, 'Status'), box,
     el('section', { 'aria-labelledby': 'sync-title' }, el('h3', { id: 'sync-title' }, 'Sync, all groups'),
       activity.figures, sync, syncOut));
-  return {
+  const view = {
     sync: activity.show,
     async refresh() {
       const [status, peers] = await Promise.all([api('GET', '/status'), api('GET', '/peers')]);
@@ -636,6 +639,14 @@ function statusView(main) {
       list(peers, (p) => el('p', {}, el('code', {}, p.peer), ' ', p.addrs.join(' ')), 'No peers connected.'));
     },
   };
+  // Peers come and go, and a group's network moves to a new key, without any message
+  // being stored, so no event tells the page: while this view is shown (and the tab
+  // visible), it re-reads every STATUS_POLL_MS.
+  const poll = setInterval(() => {
+    if (state.view !== view) clearInterval(poll);
+    else if (document.visibilityState === 'visible') refresh(true);
+  }, STATUS_POLL_MS);
+  return view;
 }
 
 // ---- routing and live events -------------------------------------------------------

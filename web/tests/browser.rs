@@ -773,10 +773,10 @@ async fn other_views(page: &Client, url: &str) -> Result<()> {
 
     page.goto(&at("status")).await?;
     wait_for(page, "#status dl").await?;
-    // The page re-renders on every node event (the invite's record just went out), so an
-    // element read may be replaced under the reader: read again until the count shows. bat,
-    // the only other member, is banned: once the group's network moved to the new key
-    // epoch, nobody is connected.
+    // The page re-renders on every node event (the invite's record just went out) and every
+    // few seconds (peers leave without any event), so an element read may be replaced under
+    // the reader: read again until the count shows. bat, the only other member, is banned:
+    // once the group's network moved to the new key epoch, nobody is connected.
     until("the status page to show no peer connected", || async {
         let (Ok(names), Ok(values)) = (
             texts(page, "#status dt").await,
