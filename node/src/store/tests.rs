@@ -313,6 +313,67 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
     assert!(err.to_string().contains("newer"), "{err}");
 }
 
+/// The sled configuration every release before [`SEGMENT_BYTES`] opened its store with
+/// (sled's default segments, 512 KiB).
+fn old_release_config(dir: &Path) -> sled::Config {
+    sled::Config::new().path(dir).cache_capacity(CACHE_BYTES)
+}
+
+/// The `segment_size` line of the store's `conf` file.
+fn recorded_segment_size(dir: &Path) -> Option<usize> {
+    let conf = std::fs::read(dir.join("conf")).ok()?;
+    let conf = String::from_utf8_lossy(&conf);
+    let line = conf.lines().find_map(|l| l.strip_prefix("segment_size:"))?;
+    line.trim().parse().ok()
+}
+
+#[test]
+fn a_new_store_has_large_segments_and_an_old_one_keeps_its_own() {
+    // Scenario: one store created now; one created as releases before large segments did,
+    //   then opened by this code, written to, closed, opened, written to and opened again.
+    // Assert: the new store records SEGMENT_BYTES; the old one keeps sled's 512 KiB (sled
+    //   refuses any other size for it), opens every time and loses nothing.
+    let group = GroupSecret::from_bytes([6; 32]).id();
+    let new = tempfile::tempdir().unwrap();
+    drop(Store::open(new.path()).unwrap());
+    assert_eq!(recorded_segment_size(new.path()), Some(SEGMENT_BYTES));
+
+    let old = tempfile::tempdir().unwrap();
+    drop(old_release_config(old.path()).open().unwrap());
+    let first = post(&group, 1, 1_000, "written by an older release");
+    {
+        let store = Store::open(old.path()).unwrap();
+        assert!(store.insert_message(&first, 1_000).unwrap());
+    }
+    let old_size = recorded_segment_size(old.path()).unwrap();
+    assert_ne!(old_size, SEGMENT_BYTES);
+    assert_eq!(segment_size(old.path()), old_size);
+    let second = post(&group, 2, 2_000, "written by this one");
+    {
+        let store = Store::open(old.path()).unwrap();
+        assert!(store.insert_message(&second, 2_000).unwrap());
+    }
+    let store = Store::open(old.path()).unwrap();
+    assert_eq!(recorded_segment_size(old.path()), Some(old_size));
+    assert_eq!(
+        texts(&store.feed(&group, 10).unwrap()),
+        ["written by this one", "written by an older release"]
+    );
+}
+
+#[test]
+fn a_store_whose_conf_is_damaged_gives_an_error() {
+    // Scenario: a store's `conf` (sled's settings) is overwritten with nonsense.
+    // Assert: opening fails with sled's error naming corruption; nothing panics.
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    std::fs::write(dir.path().join("conf"), "segment_size: twelve\n").unwrap();
+    assert_eq!(segment_size(dir.path()), SEGMENT_BYTES);
+    // sled's own words: "Read corrupted data ...".
+    let err = Store::open(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("corrupt"), "{err}");
+}
+
 /// Writes `messages` and local records the way schema 1 did (see `v1`), into `dir`.
 fn write_schema_1(
     dir: &Path,
@@ -320,7 +381,7 @@ fn write_schema_1(
     group: &GroupId,
     record: &GroupRecord,
 ) {
-    let db = config(dir).open().unwrap();
+    let db = old_release_config(dir).open().unwrap();
     let tree = db.open_tree("messages").unwrap();
     for (m, seen_at) in messages {
         let mut value = seen_at.to_be_bytes().to_vec();

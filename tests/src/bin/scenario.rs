@@ -211,6 +211,9 @@ struct Workload {
     /// Post text bytes.
     #[arg(long, default_value_t = 256)]
     text_len: usize,
+    /// Seconds the connected network idles before the workload (its CPU is sampled then).
+    #[arg(long, default_value_t = cove_tests::scenario::IDLE_WINDOW.as_secs_f64())]
+    idle: f64,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -259,7 +262,7 @@ async fn main() -> Result<()> {
                 duration: Duration::from_secs_f64(args.workload.duration),
                 text_len: args.workload.text_len,
                 drain: Duration::from_secs(60),
-                idle: cove_tests::scenario::IDLE_WINDOW,
+                idle: Duration::from_secs_f64(args.workload.idle),
                 fast_timers: args.fast_timers,
                 gossip_only: args.gossip_only,
                 flood_publish: args.flood_publish,
@@ -600,6 +603,8 @@ fn child(pair: &Pair, mode: &str, w: &Workload) -> Result<Value> {
         &w.duration.to_string(),
         "--text-len",
         &w.text_len.to_string(),
+        "--idle",
+        &w.idle.to_string(),
     ]
     .iter()
     .map(|s| s.to_string())
