@@ -233,9 +233,12 @@ async fn a_full_disk_fails_posts_clearly_and_keeps_what_was_stored() -> Result<(
             .unwrap_or(0)
             / 1024;
         // SIGXFSZ ignored: writes past the limit fail with EFBIG instead of killing the process.
+        // Room for two more of sled's log segments: the node must start (sled may begin a
+        // segment at open), and the posts below fill more than that.
+        let room_kib = 2 * cove_node::store::SEGMENT_BYTES as u64 / 1024;
         let script = format!(
             "trap '' XFSZ; ulimit -f {}; exec \"$0\" --data-dir \"$1\" up --no-mdns --listen /ip4/127.0.0.1/tcp/0",
-            size_kib + 4096
+            size_kib + room_kib
         );
         let mut child = std::process::Command::new("sh")
             .args(["-c", &script])
