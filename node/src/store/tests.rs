@@ -1,3 +1,4 @@
+use super::sled_db::{config, recorded_segment_size, segment_size};
 use super::*;
 use crate::message::{sign, Post, Recommend, Reply};
 use cove_crypto::{GroupSecret, MasterSeed};
@@ -317,14 +318,6 @@ fn a_newer_schema_is_refused_with_a_clear_error() {
 /// (sled's default segments, 512 KiB).
 fn old_release_config(dir: &Path) -> sled::Config {
     sled::Config::new().path(dir).cache_capacity(CACHE_BYTES)
-}
-
-/// The `segment_size` line of the store's `conf` file.
-fn recorded_segment_size(dir: &Path) -> Option<usize> {
-    let conf = std::fs::read(dir.join("conf")).ok()?;
-    let conf = String::from_utf8_lossy(&conf);
-    let line = conf.lines().find_map(|l| l.strip_prefix("segment_size:"))?;
-    line.trim().parse().ok()
 }
 
 #[test]
