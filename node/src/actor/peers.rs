@@ -51,6 +51,19 @@ pub const SHARE_INTERVAL: Duration = Duration::from_secs(60);
 struct Redial {
     attempt: u32,
     due: Instant,
+    /// The member's key in its group's [`NetMemory`] (its peer id as text), kept so that the
+    /// redial tick can tell an evicted member without encoding every peer id each second.
+    member: String,
+}
+
+impl Redial {
+    fn new(peer: &PeerId, attempt: u32, due: Instant) -> Self {
+        Redial {
+            attempt,
+            due,
+            member: peer.to_string(),
+        }
+    }
 }
 
 /// What the actor keeps for this module.
@@ -266,10 +279,7 @@ impl Actor {
             dial_all(&net.gossip, &peer, addrs).await;
             self.peers.redials.insert(
                 (group, peer),
-                Redial {
-                    attempt: 1,
-                    due: Instant::now() + redial_delay(0, jitter()),
-                },
+                Redial::new(&peer, 1, Instant::now() + redial_delay(0, jitter())),
             );
             dialed += 1;
         }
@@ -309,10 +319,7 @@ impl Actor {
                 if remembered {
                     self.peers.redials.insert(
                         (group, peer),
-                        Redial {
-                            attempt: 0,
-                            due: Instant::now() + redial_delay(0, jitter()),
-                        },
+                        Redial::new(&peer, 0, Instant::now() + redial_delay(0, jitter())),
                     );
                 }
             }
@@ -421,10 +428,7 @@ impl Actor {
                     // Try the new addresses soon, if that member is not connected.
                     self.peers.redials.insert(
                         (group, record.peer),
-                        Redial {
-                            attempt: 0,
-                            due: Instant::now(),
-                        },
+                        Redial::new(&record.peer, 0, Instant::now()),
                     );
                 }
             }
@@ -467,10 +471,8 @@ impl Actor {
                 if self.peers.connected.contains(&(group, peer)) {
                     continue;
                 }
-                let redial = (self.peers.redials.entry((group, peer))).or_insert(Redial {
-                    attempt: 0,
-                    due: now,
-                });
+                let redial = (self.peers.redials.entry((group, peer)))
+                    .or_insert_with(|| Redial::new(&peer, 0, now));
                 if redial.due > now {
                     continue;
                 }
@@ -483,10 +485,10 @@ impl Actor {
         self.knock_due(now);
         // Forget the redials of members no longer remembered (evicted from a full book).
         let memories = &self.peers.memories;
-        self.peers.redials.retain(|(g, p), _| {
+        self.peers.redials.retain(|(g, _), redial| {
             memories
                 .get(g)
-                .is_some_and(|m| m.peers.contains_key(&p.to_string()))
+                .is_some_and(|m| m.peers.contains_key(&redial.member))
         });
     }
 
