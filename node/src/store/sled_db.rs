@@ -53,9 +53,11 @@ pub(super) const OPEN_TRIES: usize = 200;
 /// 10 ms apart): sled's I/O threads may hold the file, and its lock, a moment after the last
 /// handle was dropped.
 pub(super) fn open_db(path: &Path, tries: usize) -> Result<sled::Db, sled::Error> {
+    // Built once: it reads the store's `conf` file, which the retries do not change.
+    let config = config(path);
     let mut tries = tries.max(1);
     loop {
-        match config(path).open() {
+        match config.open() {
             Err(e) if is_lock_held(&e) && tries > 1 => {
                 tries -= 1;
                 std::thread::sleep(std::time::Duration::from_millis(10));
