@@ -7,9 +7,9 @@
 //! produces it, and [`check_canonical`] refuses anything else.
 //!
 //! The check decodes the item into a generic [`Value`], walks it (tags, `null`, key order,
-//! duplicates), then re-encodes it and compares the bytes with the input: every length,
-//! integer and float that was not written in its shortest definite form makes the bytes
-//! differ. That is simpler to get right than a hand-written strict reader (the float rule
+//! duplicates), then re-encodes it against the input, each piece compared as it is written
+//! (no second copy is allocated): every length, integer and float that was not written in its
+//! shortest definite form makes the bytes differ. That is simpler to get right than a hand-written strict reader (the float rule
 //! alone needs half-precision arithmetic) and it reuses the encoder Cove signs with, so what
 //! Cove writes and what it accepts cannot drift apart. Its cost (one generic decode and one
 //! encode of at most 64 KiB) is small next to the Ed25519 verification that follows.
@@ -55,17 +55,43 @@ pub(crate) fn to_canonical_vec<T: Serialize>(value: &T) -> Vec<u8> {
 /// from exactly these bytes.
 pub(crate) fn check_canonical(bytes: &[u8], value: &Value) -> Result<(), CanonicalError> {
     walk(value)?;
-    if encode(value) != bytes {
-        return Err(CanonicalError::NotShortest);
+    // Encoded straight against the input, so that a check allocates no second copy.
+    let mut rest = Matching(bytes);
+    match ciborium::into_writer(value, &mut rest) {
+        Ok(()) if rest.0.is_empty() => Ok(()),
+        _ => Err(CanonicalError::NotShortest),
     }
-    Ok(())
+}
+
+/// A writer that accepts exactly the bytes it still holds, in order, and fails at the first
+/// byte that differs.
+struct Matching<'a>(&'a [u8]);
+
+impl std::io::Write for Matching<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.0.strip_prefix(buf) {
+            Some(rest) => {
+                self.0 = rest;
+                Ok(buf.len())
+            }
+            None => Err(std::io::ErrorKind::InvalidData.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 fn encode(value: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    // Writing to a Vec cannot fail.
-    ciborium::into_writer(value, &mut out).expect("CBOR encoding into a Vec");
+    encode_into(value, &mut out);
     out
+}
+
+fn encode_into(value: &Value, out: &mut Vec<u8>) {
+    // Writing to a Vec cannot fail.
+    ciborium::into_writer(value, out).expect("CBOR encoding into a Vec");
 }
 
 fn sort_maps(value: &mut Value) {
@@ -91,13 +117,15 @@ fn walk(value: &Value) -> Result<(), CanonicalError> {
         Value::Null => Err(CanonicalError::Null),
         Value::Array(items) => items.iter().try_for_each(walk),
         Value::Map(entries) => {
-            let mut previous: Option<Vec<u8>> = None;
-            for (k, v) in entries {
+            // The encodings of the previous key and this one, in two buffers reused.
+            let (mut previous, mut key) = (Vec::new(), Vec::new());
+            for (i, (k, v)) in entries.iter().enumerate() {
                 walk(k)?;
                 walk(v)?;
-                let key = encode(k);
-                if let Some(previous) = &previous {
-                    match previous.as_slice().cmp(&key) {
+                key.clear();
+                encode_into(k, &mut key);
+                if i > 0 {
+                    match previous.cmp(&key) {
                         std::cmp::Ordering::Less => {}
                         std::cmp::Ordering::Equal => {
                             return Err(CanonicalError::DuplicateKey { key: diag(k) })
@@ -107,7 +135,7 @@ fn walk(value: &Value) -> Result<(), CanonicalError> {
                         }
                     }
                 }
-                previous = Some(key);
+                std::mem::swap(&mut previous, &mut key);
             }
             Ok(())
         }
@@ -138,6 +166,22 @@ mod tests {
         let bytes =
             hex::decode("a3616101626262834100f93e00f563636363 37".replace(' ', "")).unwrap();
         assert_eq!(check(&bytes), Ok(()));
+    }
+
+    #[test]
+    fn bytes_must_be_the_whole_encoding_not_a_prefix_or_more() {
+        let bytes = hex::decode("a26161016162820102").unwrap(); // {"a": 1, "b": [1, 2]}
+        let value: Value = ciborium::from_reader(bytes.as_slice()).unwrap();
+        assert_eq!(check_canonical(&bytes, &value), Ok(()));
+        let longer = [bytes.as_slice(), &[0]].concat();
+        assert_eq!(
+            check_canonical(&longer, &value),
+            Err(CanonicalError::NotShortest)
+        );
+        assert_eq!(
+            check_canonical(&bytes[..bytes.len() - 1], &value),
+            Err(CanonicalError::NotShortest)
+        );
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Listing {
         layout::key(self.prefix, &[group])
     }
 
-    /// The entries of a bucket's value.
+    /// The entries of a bucket's value, with room for one more.
     fn parse(self, value: &[u8]) -> Result<Vec<&[u8]>, StoreError> {
         if value.is_empty() || !value.len().is_multiple_of(self.entry_len()) {
             return Err(StoreError::Corrupt {
@@ -80,7 +80,9 @@ impl Listing {
                 ),
             });
         }
-        Ok(value.chunks_exact(self.entry_len()).collect())
+        let mut entries = Vec::with_capacity(value.len() / self.entry_len() + 1);
+        entries.extend(value.chunks_exact(self.entry_len()));
+        Ok(entries)
     }
 }
 
@@ -90,7 +92,10 @@ fn floor(
     head: &[u8],
     sort: &[u8; SORT_LEN],
 ) -> Result<Option<(IVec, IVec)>, StoreError> {
-    let mut end = [head, sort].concat();
+    // Just past `head ‖ sort`: the floor may be `sort`'s own bucket.
+    let mut end = Vec::with_capacity(head.len() + SORT_LEN + 1);
+    end.extend_from_slice(head);
+    end.extend_from_slice(sort);
     end.push(0);
     db.seek(head, &end, true)
 }

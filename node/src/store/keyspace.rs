@@ -219,7 +219,7 @@ impl Lookup for Keyspace {
         match self {
             Keyspace::Sled(space) => {
                 let staged = space.staged.read().unwrap_or_else(|e| e.into_inner());
-                let staged = staged.writes.range(start.to_vec()..end.to_vec());
+                let staged = staged.writes.range::<[u8], _>(between(start, end));
                 let db = space.db.range(start..end);
                 if last {
                     seek_staged(staged.rev(), db.rev(), |a, b| b.cmp(a))
@@ -266,6 +266,11 @@ fn seek_staged<'a>(
     }
 }
 
+/// `[start, end)` over borrowed keys, so that ranging a map of `Vec<u8>` copies neither.
+fn between<'a>(start: &'a [u8], end: &'a [u8]) -> (Bound<&'a [u8]>, Bound<&'a [u8]>) {
+    (Bound::Included(start), Bound::Excluded(end))
+}
+
 fn read(
     map: &RwLock<BTreeMap<Vec<u8>, IVec>>,
 ) -> std::sync::RwLockReadGuard<'_, BTreeMap<Vec<u8>, IVec>> {
@@ -295,7 +300,7 @@ impl Lookup for BTreeMap<Vec<u8>, IVec> {
         end: &[u8],
         last: bool,
     ) -> Result<Option<(IVec, IVec)>, StoreError> {
-        let mut range = self.range(start.to_vec()..end.to_vec());
+        let mut range = self.range::<[u8], _>(between(start, end));
         let entry = if last {
             range.next_back()
         } else {

@@ -30,8 +30,8 @@ pub fn store_message(
         kind: kind_code(&msg.content),
         group: msg.group,
     };
-    let mut writes = vec![(message_key, Some(IVec::from(header.value(&signed.bytes))))];
-    writes.extend(index_message(msg, &header, db)?);
+    let mut writes = index_message(msg, &header, db)?;
+    writes.push((message_key, Some(IVec::from(header.value(&signed.bytes)))));
     Ok(Some(writes))
 }
 
@@ -42,7 +42,9 @@ pub fn index_message(
     header: &MessageHeader,
     db: &impl Lookup,
 ) -> Result<Writes, StoreError> {
-    let mut w = Plan::default();
+    // Room for what a post or a reply writes (the two listings' splits included), and the
+    // message itself, so that planning one does not grow the list.
+    let mut w = Plan(Vec::with_capacity(8));
     let timeline = sort_key(msg.created_at, &msg.id);
     w.0.extend(bucket::insert(
         db,
