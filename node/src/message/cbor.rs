@@ -8,11 +8,12 @@
 //!
 //! The check decodes the item into a generic [`Value`], walks it (tags, `null`, key order,
 //! duplicates), then re-encodes it against the input, each piece compared as it is written
-//! (no second copy is allocated): every length, integer and float that was not written in its
-//! shortest definite form makes the bytes differ. That is simpler to get right than a hand-written strict reader (the float rule
-//! alone needs half-precision arithmetic) and it reuses the encoder Cove signs with, so what
-//! Cove writes and what it accepts cannot drift apart. Its cost (one generic decode and one
-//! encode of at most 64 KiB) is small next to the Ed25519 verification that follows.
+//! (no second copy is allocated): every length, integer and float that was not written in
+//! its shortest definite form makes the bytes differ. That is simpler to get right than a
+//! hand-written strict reader (the float rule alone needs half-precision arithmetic) and it
+//! reuses the encoder Cove signs with, so what Cove writes and what it accepts cannot drift
+//! apart. Its cost (one generic decode and one encode of at most 64 KiB) is small next to the
+//! Ed25519 verification that follows.
 
 use ciborium::Value;
 use serde::Serialize;
