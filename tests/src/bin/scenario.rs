@@ -98,6 +98,11 @@ enum Command {
         /// Messages.
         #[arg(long, default_value_t = 20_000)]
         messages: usize,
+        /// Runs, each in a fresh process: prints every run's report, then one line with the
+        /// median, lowest and highest of the ratios (one run varies by ±10 % on a shared
+        /// machine, so a target is judged on the median).
+        #[arg(long, default_value_t = 1)]
+        repeat: usize,
     },
     /// Runs the seeded simulator (`cove_tests::sim`): many members over the pure core and a
     /// modelled network; prints the run, its time and whether it converged as JSON.
@@ -345,7 +350,8 @@ async fn main() -> Result<()> {
             })
             .await
         }
-        Command::Ingest { messages } => {
+        Command::Ingest { messages, repeat } if repeat > 1 => ingest_runs(messages, repeat),
+        Command::Ingest { messages, .. } => {
             let report = cove_tests::perf::ingest(messages, TEXT_LEN)?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
@@ -397,6 +403,49 @@ fn child_json(args: &[String]) -> Result<Value> {
     let stdout = String::from_utf8(output.stdout)?;
     let line = stdout.lines().last().context("no report")?;
     Ok(serde_json::from_str(line)?)
+}
+
+/// `ingest` `repeat` times, each in a fresh process (so that no run inherits another's heap):
+/// prints each report as it comes, then the spread of the figures the targets are set on.
+fn ingest_runs(messages: usize, repeat: usize) -> Result<()> {
+    const FIGURES: [&str; 3] = [
+        "ingest_vs_single_cpu",
+        "pipelined_vs_single",
+        "store_bytes_per_message",
+    ];
+    let mut runs: Vec<Value> = Vec::with_capacity(repeat);
+    for _ in 0..repeat {
+        let report = child_json(&["ingest".into(), "--messages".into(), messages.to_string()])?;
+        println!("{}", serde_json::to_string(&report)?);
+        runs.push(report);
+    }
+    let mut spread = serde_json::Map::new();
+    for figure in FIGURES {
+        let values: Vec<f64> = runs
+            .iter()
+            .map(|r| r[figure].as_f64().context(figure))
+            .collect::<Result<_>>()?;
+        let (low, high) = values
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+                (l.min(*v), h.max(*v))
+            });
+        spread.insert(
+            figure.into(),
+            json!({ "median": median(values), "min": low, "max": high }),
+        );
+    }
+    println!(
+        "{}",
+        json!({ "messages": messages, "runs": repeat, "spread": spread })
+    );
+    Ok(())
+}
+
+/// The median of `values` (the upper of the middle two when there is an even number).
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
 }
 
 /// Idle RSS and start time, empty and with `stored` messages, each node in a fresh process.
@@ -516,10 +565,6 @@ async fn suite(
                 "ratio": ratios,
             }));
         }
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
         network_s.push(json!({
             "nodes": n,
             "placement": placement,
