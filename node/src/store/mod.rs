@@ -4,8 +4,8 @@
 //! entries of a message are planned by the pure functions of [`plan`]; [`keyspace`] runs the
 //! same store on sled or in memory; `sled_db` opens the sled database under it. Each message
 //! is written with all its index entries (and, for one's own message, its outbox entry) as one
-//! atomic sled batch: a crash leaves all of it or none. Deduplication by message id is persistent, so a replay long after the gossip layer
-//! forgot the message is still recognised.
+//! atomic sled batch: a crash leaves all of it or none. Deduplication by message id is
+//! persistent, so a replay long after the gossip layer forgot the message is still recognised.
 //!
 //! There is one writer, [`Store`], owned by the node's actor (or by an offline command); it
 //! reads what it plans against without a transaction because nothing else writes. Any number

@@ -415,24 +415,24 @@ fn ingest_runs(messages: usize, repeat: usize) -> Result<()> {
     ];
     let mut runs: Vec<Value> = Vec::with_capacity(repeat);
     for _ in 0..repeat {
-        let report = child_json(&["ingest".into(), "--messages".into(), messages.to_string()])?;
+        let report = ingest_child(messages)?;
         println!("{}", serde_json::to_string(&report)?);
         runs.push(report);
     }
     let mut spread = serde_json::Map::new();
     for figure in FIGURES {
-        let values: Vec<f64> = runs
+        let mut values: Vec<f64> = runs
             .iter()
             .map(|r| r[figure].as_f64().context(figure))
             .collect::<Result<_>>()?;
-        let (low, high) = values
-            .iter()
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
-                (l.min(*v), h.max(*v))
-            });
+        values.sort_by(f64::total_cmp);
         spread.insert(
             figure.into(),
-            json!({ "median": median(values), "min": low, "max": high }),
+            json!({
+                "median": values[values.len() / 2],
+                "min": values[0],
+                "max": values[values.len() - 1],
+            }),
         );
     }
     println!(
@@ -440,6 +440,11 @@ fn ingest_runs(messages: usize, repeat: usize) -> Result<()> {
         json!({ "messages": messages, "runs": repeat, "spread": spread })
     );
     Ok(())
+}
+
+/// One `ingest` run of `messages` in a fresh process: its report.
+fn ingest_child(messages: usize) -> Result<Value> {
+    child_json(&["ingest".into(), "--messages".into(), messages.to_string()])
 }
 
 /// The median of `values` (the upper of the middle two when there is an even number).
@@ -581,11 +586,7 @@ async fn suite(
     }
     eprintln!("ingest: {ingest_messages} messages");
     let ingest_started = std::time::Instant::now();
-    let ingest = child_json(&[
-        "ingest".into(),
-        "--messages".into(),
-        ingest_messages.to_string(),
-    ])?;
+    let ingest = ingest_child(ingest_messages)?;
     let ingest_s = ingest_started.elapsed().as_secs_f64();
     let resources_started = std::time::Instant::now();
     let resources = resources(stored_messages)?;
