@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use anyhow::{ensure, Result};
+use anyhow::{bail, ensure, Result};
 use cove_tests::scenario::{Mode, Scenario};
 use cove_tests::{
     attacker, eventually, inject, rejected, within, Club, Ready, NAMES, TEST_TIMEOUT,
@@ -66,13 +66,26 @@ async fn twenty_members_and_a_misbehaving_peer_on_one_address() -> Result<()> {
             // A post leaves the outbox once a member confirmed holding it, in a confirmation
             // round after the post (reconciliation only: it fetches nothing, so delivery
             // above was gossip's alone).
-            let status = eventually(&format!("{}'s outbox to empty", member.name), || async {
-                let status = member.status().await?;
-                Ok((status.outbox == 0).then_some(status))
+            eventually(&format!("{}'s outbox to empty", member.name), || async {
+                Ok((member.status().await?.outbox == 0).then_some(()))
             })
             .await?;
-            let health = &status.group_health[0];
-            ensure!(!health.is_warning(), "{}: {health:?}", member.name);
+            // Health is waited for, not sampled once: on two busy cores an honest peer can
+            // break a few IHAVE/IWANT promises (P7) and dip below the gossip threshold for
+            // a few seconds, until the penalty decays. What must not happen is what the
+            // address penalty did: members kept below it for good.
+            let healthy = eventually(
+                &format!("{}'s gossip to be healthy", member.name),
+                || async {
+                    let health = member.status().await?.group_health.remove(0);
+                    Ok((!health.is_warning()).then_some(()))
+                },
+            )
+            .await;
+            if healthy.is_err() {
+                let health = member.status().await?.group_health.remove(0);
+                bail!("{}: {health:?}", member.name);
+            }
         }
         Ok(())
     })
