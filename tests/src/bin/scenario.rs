@@ -6,6 +6,7 @@
 //! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 50
 //! cargo run --release -p cove-tests --bin scenario -- run --mode cove --nodes 10 --processes
 //! cargo run --release -p cove-tests --bin scenario -- sim --members 2000
+//! target/release/scenario compare --against /tmp/scenario-before -- --nodes 50 --idle 3
 //! ```
 //!
 //! `suite` runs every scenario in a child process of its own (`run`), so that each one's peak
@@ -103,6 +104,23 @@ enum Command {
         /// machine, so a target is judged on the median).
         #[arg(long, default_value_t = 1)]
         repeat: usize,
+    },
+    /// Compares this build's `run` with another build's (a `scenario` binary built from other
+    /// code): `pairs` pairs of runs, each in a fresh process, the order within a pair
+    /// alternating. One order alone can fake a difference: in one comparison the first run
+    /// of a pair was the slower one in 7 pairs of 8 (PERFORMANCE.md, "Where one hop's time
+    /// goes at N = 50"). Prints each run, then the medians of p50, p99 and CPU per delivery
+    /// for each build and for each place in a pair.
+    Compare {
+        /// The other build's `scenario` binary.
+        #[arg(long)]
+        against: PathBuf,
+        /// Pairs of runs; an even number puts each build first equally often.
+        #[arg(long, default_value_t = 4)]
+        pairs: usize,
+        /// The arguments of `run`, after `--` (for example `-- --nodes 50 --idle 3`).
+        #[arg(last = true)]
+        run: Vec<String>,
     },
     /// Runs the seeded simulator (`cove_tests::sim`): many members over the pure core and a
     /// modelled network; prints the run, its time and whether it converged as JSON.
@@ -379,6 +397,11 @@ async fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Command::Compare {
+            against,
+            pairs,
+            run,
+        } => compare(&against, pairs, &run),
         Command::Rekey { roster, online } => {
             let report = cove_tests::perf::rekey_cost(roster, online).await?;
             println!("{}", serde_json::to_string(&report)?);
@@ -389,7 +412,12 @@ async fn main() -> Result<()> {
 
 /// Runs `scenario ARGS` in a child process and parses the JSON of its last stdout line.
 fn child_json(args: &[String]) -> Result<Value> {
-    let output = std::process::Command::new(std::env::current_exe()?)
+    child_json_of(&std::env::current_exe()?, args)
+}
+
+/// [`child_json`] with `program` as the `scenario` binary.
+fn child_json_of(program: &std::path::Path, args: &[String]) -> Result<Value> {
+    let output = std::process::Command::new(program)
         .args(args)
         .env(
             "RUST_LOG",
@@ -438,6 +466,85 @@ fn ingest_runs(messages: usize, repeat: usize) -> Result<()> {
     println!(
         "{}",
         json!({ "messages": messages, "runs": repeat, "spread": spread })
+    );
+    Ok(())
+}
+
+/// `scenario run RUN` by this build and by `against`, `pairs` times, each run in a fresh
+/// process, this build first in even pairs and second in odd ones. Prints a line per run,
+/// then the medians by build and by place in the pair (a large difference by place says
+/// that the order, not the build, moves the figures).
+fn compare(against: &std::path::Path, pairs: usize, run: &[String]) -> Result<()> {
+    const BUILDS: [&str; 2] = ["this", "against"];
+    const FIGURES: [&str; 3] = ["p50_ms", "p99_ms", "cpu_us_per_delivery"];
+    if pairs == 0 {
+        bail!("--pairs must be at least 1");
+    }
+    if !against.is_file() {
+        bail!(
+            "--against {}: no such file (a `scenario` binary of the other build)",
+            against.display()
+        );
+    }
+    let programs = [std::env::current_exe()?, against.to_path_buf()];
+    let args: Vec<String> = std::iter::once("run".to_string())
+        .chain(run.iter().cloned())
+        .collect();
+    // (build, place in the pair, the three figures)
+    let mut runs: Vec<(usize, usize, [f64; 3])> = Vec::with_capacity(2 * pairs);
+    for pair in 0..pairs {
+        let order = if pair % 2 == 0 { [0, 1] } else { [1, 0] };
+        for (place, build) in order.into_iter().enumerate() {
+            let report = child_json_of(&programs[build], &args)?;
+            let figure = |path: &[&str]| {
+                path.iter()
+                    .fold(&report, |v, key| &v[key])
+                    .as_f64()
+                    .with_context(|| format!("no {path:?} in the report"))
+            };
+            let figures = [
+                figure(&["latency_ms", "p50"])?,
+                figure(&["latency_ms", "p99"])?,
+                figure(&["cpu_us_per_delivery"])?,
+            ];
+            println!(
+                "{}",
+                json!({
+                    "pair": pair,
+                    "build": BUILDS[build],
+                    "place": place + 1,
+                    FIGURES[0]: figures[0],
+                    FIGURES[1]: figures[1],
+                    FIGURES[2]: figures[2],
+                    "delivered": report["delivered"],
+                    "expected": report["expected"],
+                })
+            );
+            runs.push((build, place, figures));
+        }
+    }
+    let medians = |keep: &dyn Fn(usize, usize) -> bool| {
+        let mut out = serde_json::Map::new();
+        for (i, name) in FIGURES.iter().enumerate() {
+            let values: Vec<f64> = (runs.iter())
+                .filter(|(build, place, _)| keep(*build, *place))
+                .map(|(_, _, figures)| figures[i])
+                .collect();
+            out.insert((*name).into(), json!(median(values)));
+        }
+        out
+    };
+    println!(
+        "{}",
+        json!({
+            "pairs": pairs,
+            "median": {
+                "this": medians(&|build, _| build == 0),
+                "against": medians(&|build, _| build == 1),
+                "first_in_pair": medians(&|_, place| place == 0),
+                "second_in_pair": medians(&|_, place| place == 1),
+            },
+        })
     );
     Ok(())
 }
