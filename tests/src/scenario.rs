@@ -177,6 +177,21 @@ pub struct Scenario {
     /// of to its mesh, as Cove did before it switched flood publishing off for privacy. For
     /// the experiment that measures what that switch costs; Cove itself never floods.
     pub flood_publish: bool,
+    /// In-process baseline only: after accepting each message, the recorder keeps its
+    /// runtime thread busy this long (a spin, no sleep), standing in for the work a node does
+    /// per delivery (opening, verifying, deciding, storing). Measures what a given amount of
+    /// per-delivery work costs the network's latency; zero for the plain baseline.
+    #[serde(with = "micros")]
+    pub baseline_work: Duration,
+}
+
+mod micros {
+    pub(super) fn serialize<S: serde::Serializer>(
+        d: &std::time::Duration,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(d.as_micros() as u64)
+    }
 }
 
 mod secs {
@@ -206,6 +221,7 @@ impl Scenario {
             fast_timers: false,
             gossip_only: false,
             flood_publish: false,
+            baseline_work: Duration::ZERO,
         }
     }
 
@@ -239,6 +255,11 @@ impl Scenario {
         }
         if matches!(self.placement, Placement::Processes(_)) && self.transport != Transport::Tcp {
             bail!("one process per node needs the TCP transport");
+        }
+        if !self.baseline_work.is_zero()
+            && (self.mode != Mode::Baseline || self.placement != Placement::InProcess)
+        {
+            bail!("work per delivery is a switch of the in-process baseline only");
         }
         let started = Instant::now();
         let net = match (&self.placement, self.mode) {
@@ -672,6 +693,7 @@ impl Net {
                 events,
                 stop.subscribe(),
                 delivered.clone(),
+                scenario.baseline_work,
             ));
             nodes.push(gossip);
         }
@@ -905,6 +927,7 @@ fn spawn_baseline_recorder(
     mut events: tokio::sync::mpsc::Receiver<Event>,
     mut stop: watch::Receiver<bool>,
     delivered: Arc<AtomicUsize>,
+    work: Duration,
 ) -> JoinHandle<Deliveries> {
     tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -922,6 +945,7 @@ fn spawn_baseline_recorder(
                         }
                         seen.push((key, at));
                         delivered.fetch_add(1, Ordering::Relaxed);
+                        busy(work);
                     }
                     Some(_) => {}
                     None => break,
@@ -930,6 +954,15 @@ fn spawn_baseline_recorder(
         }
         seen
     })
+}
+
+/// Keeps this thread busy for `work` (a spin: the thread stays on its core, as a node's
+/// verification and store calls do).
+fn busy(work: Duration) {
+    let until = Instant::now() + work;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
 }
 
 /// Length of the sealed envelope of a post with a `text_len`-byte text, measured by composing

@@ -193,6 +193,10 @@ struct RunArgs {
     /// The baseline publishes to every subscribed peer (flood publishing), not to its mesh.
     #[arg(long)]
     flood_publish: bool,
+    /// In-process baseline: microseconds of busy work per delivery, standing in for a node's
+    /// (what that much work costs the network's latency).
+    #[arg(long, default_value_t = 0)]
+    baseline_work_us: u64,
     /// One process per node over loopback TCP (`cove up`, or `scenario baseline-node`).
     #[arg(long)]
     processes: bool,
@@ -289,6 +293,7 @@ async fn main() -> Result<()> {
                 fast_timers: args.fast_timers,
                 gossip_only: args.gossip_only,
                 flood_publish: args.flood_publish,
+                baseline_work: Duration::from_micros(args.baseline_work_us),
             };
             let report = scenario.run().await?;
             println!("{}", serde_json::to_string(&report)?);

@@ -31,10 +31,29 @@ async fn cove_scenario_delivers_everything() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn baseline_scenario_delivers_everything() {
-    // Scenario: the same topology and workload on bare gossipsub (auto-accept).
+    // Scenario: the same topology and workload on bare gossipsub (auto-accept), with 100 µs
+    // of stand-in work per delivery (`--baseline-work-us`; zero takes the same path).
     // Assert: 100% delivery, latencies recorded.
-    let scenario = Scenario::small(Mode::Baseline);
+    let scenario = Scenario {
+        baseline_work: std::time::Duration::from_micros(100),
+        ..Scenario::small(Mode::Baseline)
+    };
     delivers_everything(&scenario).await;
+}
+
+#[tokio::test]
+async fn work_per_delivery_is_the_baseline_s_only() {
+    // Scenario: a Cove scenario asks for the baseline's stand-in work per delivery.
+    // Assert: refused before any node starts, with the reason.
+    let scenario = Scenario {
+        baseline_work: std::time::Duration::from_micros(100),
+        ..Scenario::small(Mode::Cove)
+    };
+    let error = scenario.run().await.expect_err("refused");
+    assert!(
+        error.to_string().contains("in-process baseline only"),
+        "{error}"
+    );
 }
 
 /// `cove` (as `processes.rs` finds it) and the `scenario` binary of this package.
