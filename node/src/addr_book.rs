@@ -136,12 +136,21 @@ impl NetMemory {
 
     /// Writes `path` atomically (temp file, fsync, rename; mode 0600, its directory 0700).
     pub fn save(&self, path: &Path) -> Result<(), NodeError> {
+        Self::write(path, &self.encode()?)
+    }
+
+    /// The file's contents: what [`NetMemory::save`] writes.
+    pub fn encode(&self) -> Result<Vec<u8>, NodeError> {
+        serde_json::to_vec_pretty(self)
+            .map_err(|e| NodeError::Control(format!("encoding the network memory: {e}")))
+    }
+
+    /// Writes [`NetMemory::encode`]'s `bytes` to `path` as [`NetMemory::save`] does.
+    pub fn write(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
         if let Some(dir) = path.parent() {
             crate::data_dir::create_private_dir(dir)?;
         }
-        let bytes = serde_json::to_vec_pretty(self)
-            .map_err(|e| NodeError::Control(format!("encoding the network memory: {e}")))?;
-        crate::data_dir::write_secret(path, &bytes)
+        crate::data_dir::write_secret(path, bytes)
     }
 
     /// This node is connected to `peer`, which listens on `addrs` (identify), at `now_ms`.

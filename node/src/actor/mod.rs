@@ -403,7 +403,7 @@ impl Actor {
             self.tasks.abort_all();
             while self.tasks.join_next().await.is_some() {}
         }
-        self.peers.save();
+        self.peers.save_now();
         self.core.store().flush().await?;
         info!("node stopped");
         Ok(())
