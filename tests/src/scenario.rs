@@ -181,17 +181,8 @@ pub struct Scenario {
     /// runtime thread busy this long (a spin, no sleep), standing in for the work a node does
     /// per delivery (opening, verifying, deciding, storing). Measures what a given amount of
     /// per-delivery work costs the network's latency; zero for the plain baseline.
-    #[serde(with = "micros")]
+    #[serde(with = "secs")]
     pub baseline_work: Duration,
-}
-
-mod micros {
-    pub(super) fn serialize<S: serde::Serializer>(
-        d: &std::time::Duration,
-        s: S,
-    ) -> Result<S::Ok, S::Error> {
-        s.serialize_u64(d.as_micros() as u64)
-    }
 }
 
 mod secs {

@@ -20,6 +20,7 @@
 mod admission;
 mod command;
 mod ingest;
+mod memory_writer;
 mod nets;
 mod outbox;
 mod peers;
