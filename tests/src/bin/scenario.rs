@@ -441,10 +441,11 @@ fn child_json_of(program: &std::path::Path, args: &[String]) -> Result<Value> {
 /// `ingest` `repeat` times, each in a fresh process (so that no run inherits another's heap):
 /// prints each report as it comes, then the spread of the figures the targets are set on.
 fn ingest_runs(messages: usize, repeat: usize) -> Result<()> {
-    const FIGURES: [&str; 3] = [
+    const FIGURES: [&str; 4] = [
         "ingest_vs_single_cpu",
         "pipelined_vs_single",
         "store_bytes_per_message",
+        "verify_strict_slowest_vs_fastest",
     ];
     let mut runs: Vec<Value> = Vec::with_capacity(repeat);
     for _ in 0..repeat {
