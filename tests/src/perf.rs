@@ -12,6 +12,7 @@
 //!   the started node. Run [`start_and_measure`] in a fresh process for a clean RSS.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -135,9 +136,30 @@ impl Reference {
         Ok(())
     }
 
-    /// CPU time of the turns `turns`.
-    fn cpu(&self, turns: std::ops::Range<usize>) -> Duration {
-        self.turns[turns].iter().map(|t| t.1).sum()
+    /// Runs `run` on each slice of `slices` (its index and the slice; it returns the slice's
+    /// wall time) with a turn before each slice and after the last. The phase's CPU is the
+    /// process's less the turns', so that what sled's threads do for the ingest during a turn
+    /// is the ingest's.
+    fn around<T>(
+        &mut self,
+        slices: std::slice::Chunks<'_, T>,
+        mut run: impl FnMut(usize, &[T]) -> Result<Duration>,
+    ) -> Result<Phase> {
+        let first = self.turns.len();
+        let cpu = cpu_time()?;
+        let mut wall = Duration::ZERO;
+        for (index, slice) in slices.enumerate() {
+            self.turn()?;
+            wall += run(index, slice)?;
+        }
+        self.turn()?;
+        let turns = first..self.turns.len();
+        let own: Duration = self.turns[turns.clone()].iter().map(|t| t.1).sum();
+        Ok(Phase {
+            wall,
+            cpu: (cpu_time()? - cpu).saturating_sub(own),
+            turns,
+        })
     }
 
     /// Verifications per wall-clock second and per CPU-second over the turns `turns`.
@@ -161,6 +183,16 @@ impl Reference {
             });
         fastest / slowest
     }
+}
+
+/// One ingest measured by [`Reference::around`].
+struct Phase {
+    /// Wall time of the slices alone.
+    wall: Duration,
+    /// The process's CPU over the phase, less the reference's turns.
+    cpu: Duration,
+    /// The reference's turns around the slices.
+    turns: std::ops::Range<usize>,
 }
 
 /// CPU time of the calling thread (the first field of `/proc/thread-self/schedstat`, in ns:
@@ -298,12 +330,7 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
     let store_path = DataDir::new(dir.path()).store_path();
     receiver.store().flush_blocking()?;
     let store_before = dir_bytes(&store_path)?;
-    // The process's CPU over the whole phase less the reference's own, so that what sled's
-    // threads do for the ingest during a turn is the ingest's.
-    let mut ingest_wall = Duration::ZERO;
-    let phase_cpu = cpu_time()?;
-    for (s, envelopes) in envelopes.chunks(slice).enumerate() {
-        reference.turn()?;
+    let one_thread = reference.around(envelopes.chunks(slice), |s, envelopes| {
         let wall = Instant::now();
         for (j, envelope) in envelopes.iter().enumerate() {
             // The receiver's clock advances as the authors' did, so that rule 7p (on the
@@ -313,11 +340,8 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
                 .ingest(&topic, envelope, now + i as u64 * 20)
                 .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))?;
         }
-        ingest_wall += wall.elapsed();
-    }
-    reference.turn()?;
-    let ingest_turns = reference.turns.len();
-    let ingest_cpu = (cpu_time()? - phase_cpu).saturating_sub(reference.cpu(0..ingest_turns));
+        Ok(wall.elapsed())
+    })?;
     receiver.store().flush_blocking()?;
     let store_grown = dir_bytes(&store_path)?.saturating_sub(store_before);
     drop(receiver);
@@ -329,23 +353,21 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
     let held = stored(&receiver)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let now = now_ms();
-    // CPU as above; it includes starting each slice's runtime (about a millisecond).
-    let mut pipelined_wall = Duration::ZERO;
-    let phase_cpu = cpu_time()?;
-    for (s, envelopes) in envelopes.chunks(slice).enumerate() {
-        reference.turn()?;
+    let shared: Vec<Arc<Vec<u8>>> = envelopes.iter().cloned().map(Arc::new).collect();
+    // Each slice's core is handed to the next; the CPU includes starting each slice's runtime
+    // (about a millisecond).
+    let mut receiver = Some(receiver);
+    let pipelined = reference.around(shared.chunks(slice), |s, envelopes| {
         let clock = PipelineClock {
             now,
             first: s * slice,
         };
-        let (wall, core) = ingest_pipelined(receiver, &topic, envelopes.to_vec(), threads, clock)?;
-        receiver = core;
-        pipelined_wall += wall;
-    }
-    reference.turn()?;
-    let all_turns = reference.turns.len();
-    let pipelined_cpu =
-        (cpu_time()? - phase_cpu).saturating_sub(reference.cpu(ingest_turns..all_turns));
+        let core = receiver.take().context("the receiver")?;
+        let (wall, core) = ingest_pipelined(core, &topic, envelopes.to_vec(), threads, clock)?;
+        receiver = Some(core);
+        Ok(wall)
+    })?;
+    let receiver = receiver.context("the receiver")?;
     anyhow::ensure!(
         stored(&receiver)? == held + count,
         "the pipeline stored {} messages of {count}",
@@ -396,16 +418,16 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         time_batches(&mut |m, s, k| verify_batch_strict(m, s, k, &mut checked_keys))?;
 
     let rate = |d: Duration| count as f64 / d.as_secs_f64().max(1e-9);
-    let ingest_per_cpu_s = rate(ingest_cpu.max(Duration::from_millis(10)));
-    let (strict_per_s, strict_per_cpu_s) = reference.rates(0..all_turns);
-    let (_, strict_per_cpu_s_around_ingest) = reference.rates(0..ingest_turns);
-    let (strict_per_s_around_pipeline, _) = reference.rates(ingest_turns..all_turns);
+    let ingest_per_cpu_s = rate(one_thread.cpu.max(Duration::from_millis(10)));
+    let (strict_per_s, strict_per_cpu_s) = reference.rates(0..reference.turns.len());
+    let (_, strict_per_cpu_s_around_ingest) = reference.rates(one_thread.turns);
+    let (strict_per_s_around_pipeline, _) = reference.rates(pipelined.turns);
     let swapped = 1.0 / ingest_per_cpu_s - 1.0 / strict_per_s + 1.0 / rate(batch_strict);
     Ok(IngestReport {
         messages: count,
         envelope_len: message_len,
         ingest_per_cpu_s,
-        ingest_per_s: rate(ingest_wall),
+        ingest_per_s: rate(one_thread.wall),
         verify_strict_per_s: strict_per_s,
         verify_strict_per_cpu_s: strict_per_cpu_s,
         verify_strict_slowest_vs_fastest: reference.slowest_vs_fastest(),
@@ -418,9 +440,9 @@ pub fn ingest(count: usize, text_len: usize) -> Result<IngestReport> {
         ingest_vs_batch: ingest_per_cpu_s / rate(batch),
         store_bytes_per_message: store_grown as f64 / count as f64,
         pipelined_threads: threads,
-        pipelined_per_s: rate(pipelined_wall),
-        pipelined_per_cpu_s: rate(pipelined_cpu.max(Duration::from_millis(10))),
-        pipelined_vs_single: rate(pipelined_wall) / strict_per_s_around_pipeline,
+        pipelined_per_s: rate(pipelined.wall),
+        pipelined_per_cpu_s: rate(pipelined.cpu.max(Duration::from_millis(10))),
+        pipelined_vs_single: rate(pipelined.wall) / strict_per_s_around_pipeline,
     })
 }
 
@@ -442,7 +464,7 @@ pub struct PipelineClock {
 pub fn ingest_pipelined(
     mut core: Core,
     topic: &str,
-    envelopes: Vec<Vec<u8>>,
+    envelopes: Vec<Arc<Vec<u8>>>,
     threads: usize,
     clock: PipelineClock,
 ) -> Result<(Duration, Core)> {
@@ -456,22 +478,16 @@ pub fn ingest_pipelined(
                     .worker_threads(threads)
                     .build()?;
                 runtime.block_on(async move {
-                    let envelopes: Vec<std::sync::Arc<Vec<u8>>> =
-                        envelopes.into_iter().map(std::sync::Arc::new).collect();
                     let wall = Instant::now();
                     let actor = tokio::spawn(async move {
                         let mut opening = futures::stream::FuturesOrdered::new();
-                        let decide = |core: &mut Core,
-                                      (i, envelope, opened): (
-                            usize,
-                            std::sync::Arc<Vec<u8>>,
-                            _,
-                        )| {
-                            let at = clock.now + (clock.first + i) as u64 * 20;
-                            core.admit_opened(&topic, &envelope, opened, at)
-                                .and_then(|signed| core.commit(&signed, at))
-                                .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))
-                        };
+                        let decide =
+                            |core: &mut Core, (i, envelope, opened): (usize, Arc<Vec<u8>>, _)| {
+                                let at = clock.now + (clock.first + i) as u64 * 20;
+                                core.admit_opened(&topic, &envelope, opened, at)
+                                    .and_then(|signed| core.commit(&signed, at))
+                                    .map_err(|r| anyhow::anyhow!("rejected: {}", r.reason()))
+                            };
                         for (i, envelope) in envelopes.into_iter().enumerate() {
                             if opening.len() >= cove_node::OPENING_CAPACITY {
                                 let next = opening.next().await.context("a queued message")?;
@@ -479,7 +495,7 @@ pub fn ingest_pipelined(
                             }
                             let opener = core.opener(&topic, &envelope);
                             let task = opener.map(|o| {
-                                let envelope = std::sync::Arc::clone(&envelope);
+                                let envelope = Arc::clone(&envelope);
                                 tokio::spawn(async move { o.open(&envelope) })
                             });
                             opening.push_back(async move {
@@ -925,9 +941,9 @@ mod tests {
         );
         // Another thread burns CPU meanwhile: the process's CPU counts it, the turns must not
         // (a turn cannot take more CPU than its own wall-clock time).
-        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let burner = {
-            let stop = std::sync::Arc::clone(&stop);
+            let stop = Arc::clone(&stop);
             std::thread::spawn(move || {
                 let mut x = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -942,7 +958,7 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         burner.join().unwrap();
 
-        let turns = reference.cpu(0..2);
+        let turns: Duration = reference.turns.iter().map(|t| t.1).sum();
         assert!(turns > Duration::ZERO);
         assert!(
             turns <= wall + Duration::from_millis(1),
